@@ -1,0 +1,53 @@
+//! The domain: validated value types and the loyalty rules. Nothing here knows about
+//! DynamoDB, HTTP or the clock; callers pass time in.
+
+pub mod contact;
+pub mod ids;
+pub mod loyalty;
+pub mod money;
+pub mod profile;
+pub mod purchase;
+pub mod redemption;
+
+pub use contact::{Birthday, Email, Locale};
+pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
+pub use loyalty::{LoyaltyRules, Tier, TierRule};
+pub use money::{Currency, Money};
+pub use profile::{LedgerEntry, LedgerReason, Order, Profile};
+pub use purchase::{PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt};
+pub use redemption::{
+    Redemption, RedemptionInput, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
+};
+
+use thiserror::Error;
+
+/// A field that failed validation at the edge. `field` is the JSON path the client sent
+/// (`items[2].quantity`), so the error can name it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why the loyalty rules refused an otherwise well-formed request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("order {0} was already recorded by another event")]
+    OrderExists(String),
+    #[error("order {0} is not known for this customer")]
+    UnknownOrder(String),
+    #[error("the balance is {balance} points, {requested} requested")]
+    InsufficientPoints { balance: i64, requested: i64 },
+}

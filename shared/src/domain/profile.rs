@@ -1,0 +1,208 @@
+//! A customer's profile and the records kept beside it: orders and the points ledger.
+//!
+//! The profile carries the aggregates the scoring job needs (first/last purchase, the
+//! distinct purchase days with their net spend, order count, net and repeat spend) so
+//! that one scan of profiles is enough to score every customer.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::{Birthday, CustomerId, Email, EventId, Locale, OrderId, Sku, Tier};
+
+/// Days in the trailing window that decides the tier.
+pub const TIER_WINDOW_DAYS: u64 = 365;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub customer_id: CustomerId,
+    pub tier: Tier,
+    /// Always the sum of the customer's ledger entries.
+    pub points_balance: i64,
+    /// Points granted but still held (e.g. during a return window).
+    #[serde(default)]
+    pub points_pending: i64,
+    /// Number of ledger entries written so far; the next entry's sequence number.
+    pub ledger_entries: u64,
+    /// Purchase orders recorded (refunds do not reduce it).
+    pub orders: u64,
+    /// Purchases minus refunds, in minor units.
+    pub net_spend_minor: i64,
+    /// Net spend on every purchase day after the first — the spend the Gamma-Gamma
+    /// model explains.
+    pub repeat_spend_minor: i64,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    /// Net spend per distinct purchase day (UTC). Its length is the number of purchase
+    /// days; it also gives the trailing-window spend for tiers and the time-split
+    /// history for the churn model, without reading orders.
+    #[serde(default)]
+    pub purchase_days: BTreeMap<NaiveDate, i64>,
+    pub email: Option<Email>,
+    pub locale: Option<Locale>,
+    pub birthday: Option<Birthday>,
+    /// When the birthday was first given or last changed; birthday rewards wait 30 days
+    /// after it so that a fresh sign-up cannot claim one at once.
+    pub birthday_set_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Profile {
+    pub fn new(customer_id: CustomerId, tier: Tier, now: DateTime<Utc>) -> Self {
+        Self {
+            customer_id,
+            tier,
+            points_balance: 0,
+            points_pending: 0,
+            ledger_entries: 0,
+            orders: 0,
+            net_spend_minor: 0,
+            repeat_spend_minor: 0,
+            first_purchase_at: None,
+            last_purchase_at: None,
+            purchase_days: BTreeMap::new(),
+            email: None,
+            locale: None,
+            birthday: None,
+            birthday_set_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Net spend over the tier window ending on `as_of` (inclusive).
+    pub fn trailing_spend(&self, as_of: NaiveDate) -> i64 {
+        let start = as_of
+            .checked_sub_days(Days::new(TIER_WINDOW_DAYS - 1))
+            .unwrap_or(NaiveDate::MIN);
+        self.purchase_days
+            .range(start..=as_of)
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// Adds `amount_minor` (negative for refunds) to the purchase day `day`, keeping
+    /// the derived aggregates in step.
+    pub(crate) fn add_to_day(&mut self, day: NaiveDate, amount_minor: i64) {
+        *self.purchase_days.entry(day).or_insert(0) += amount_minor;
+        self.net_spend_minor += amount_minor;
+        self.repeat_spend_minor = self.net_spend_minor
+            - self
+                .purchase_days
+                .first_key_value()
+                .map_or(0, |(_, first)| *first);
+    }
+
+    /// Records a purchase's time; events may arrive out of order, so both ends move.
+    pub(crate) fn note_purchase_time(&mut self, at: DateTime<Utc>) {
+        self.first_purchase_at = Some(self.first_purchase_at.map_or(at, |f| f.min(at)));
+        self.last_purchase_at = Some(self.last_purchase_at.map_or(at, |l| l.max(at)));
+    }
+
+    /// Appends a ledger entry and applies it to the balance, so the two cannot drift.
+    pub(crate) fn post(
+        &mut self,
+        delta: i64,
+        reason: LedgerReason,
+        reference: String,
+        source: String,
+        at: DateTime<Utc>,
+    ) -> LedgerEntry {
+        self.ledger_entries += 1;
+        self.points_balance += delta;
+        LedgerEntry {
+            seq: self.ledger_entries,
+            delta,
+            reason,
+            reference,
+            source,
+            balance_after: self.points_balance,
+            at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    pub sku: Sku,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: OrderId,
+    pub placed_at: DateTime<Utc>,
+    pub total_minor: i64,
+    pub refunded_minor: i64,
+    pub points_awarded: i64,
+    pub points_reversed: i64,
+    pub items: Vec<LineItem>,
+    pub event_id: EventId,
+}
+
+impl Order {
+    pub fn day(&self) -> NaiveDate {
+        self.placed_at.date_naive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerReason {
+    Purchase,
+    Refund,
+    Redemption,
+}
+
+/// One append-only change of the points balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub delta: i64,
+    pub reason: LedgerReason,
+    /// The order or redemption the change belongs to.
+    pub reference: String,
+    /// The event or request that caused it.
+    pub source: String,
+    pub balance_after: i64,
+    pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn repeat_spend_excludes_the_first_day_even_out_of_order() {
+        let mut p = Profile::new(
+            CustomerId::parse("c", "c1").unwrap(),
+            Tier("bronze".into()),
+            Utc::now(),
+        );
+        p.add_to_day(day("2026-03-01"), 1000);
+        p.add_to_day(day("2026-02-01"), 500); // arrives late, becomes the first day
+        p.add_to_day(day("2026-03-01"), 200);
+        assert_eq!(p.net_spend_minor, 1700);
+        assert_eq!(p.repeat_spend_minor, 1200);
+        assert_eq!(p.purchase_days.len(), 2);
+    }
+
+    #[test]
+    fn trailing_window_is_365_days_inclusive() {
+        let mut p = Profile::new(
+            CustomerId::parse("c", "c1").unwrap(),
+            Tier("bronze".into()),
+            Utc::now(),
+        );
+        p.add_to_day(day("2025-01-01"), 100);
+        p.add_to_day(day("2025-06-01"), 10);
+        assert_eq!(p.trailing_spend(day("2025-12-31")), 110);
+        assert_eq!(p.trailing_spend(day("2026-01-01")), 10);
+    }
+}

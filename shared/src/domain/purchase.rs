@@ -1,0 +1,354 @@
+//! Purchase and refund events: the wire shape, its validation, and the rule that turns
+//! one event into a new profile, order and ledger entry.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::profile::LineItem;
+use super::{
+    Birthday, Currency, CustomerId, DomainError, Email, EventId, FieldError, LedgerEntry,
+    LedgerReason, Locale, LoyaltyRules, Money, Order, OrderId, Profile, Sku, Tier,
+};
+
+/// Most line items one order may carry.
+pub const MAX_ITEMS: usize = 500;
+
+/// The JSON body of `POST /v1/events/purchase` as sent. Every field is optional here so
+/// that a missing one is reported by name from [`PurchaseInput::validate`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PurchaseInput {
+    pub event_id: Option<String>,
+    pub kind: Option<String>,
+    pub customer_id: Option<String>,
+    pub order_id: Option<String>,
+    pub occurred_at: Option<String>,
+    pub currency: Option<String>,
+    pub total_minor: Option<i64>,
+    pub items: Option<Vec<LineItemInput>>,
+    pub email: Option<String>,
+    pub locale: Option<String>,
+    pub birthday: Option<String>,
+    pub referral_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LineItemInput {
+    pub sku: Option<String>,
+    pub quantity: Option<i64>,
+    pub unit_price_minor: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseKind {
+    Purchase,
+    Refund,
+}
+
+/// A validated purchase or refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PurchaseEvent {
+    pub event_id: EventId,
+    pub kind: PurchaseKind,
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub occurred_at: DateTime<Utc>,
+    pub total: Money,
+    pub items: Vec<LineItem>,
+    pub email: Option<Email>,
+    pub locale: Option<Locale>,
+    pub birthday: Option<Birthday>,
+    pub referral_code: Option<String>,
+}
+
+pub(crate) fn required<T>(field: &str, value: Option<T>) -> Result<T, FieldError> {
+    value.ok_or_else(|| FieldError::new(field, "is required"))
+}
+
+pub(crate) fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| FieldError::new(field, "must be an RFC 3339 timestamp with offset"))
+}
+
+fn optional<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str, &str) -> Result<T, FieldError>,
+) -> Result<Option<T>, FieldError> {
+    raw.map(|r| parse(field, r)).transpose()
+}
+
+impl PurchaseInput {
+    pub fn validate(self) -> Result<PurchaseEvent, FieldError> {
+        let event_id = EventId::parse("event_id", &required("event_id", self.event_id)?)?;
+        let kind = match required("kind", self.kind)?.as_str() {
+            "purchase" => PurchaseKind::Purchase,
+            "refund" => PurchaseKind::Refund,
+            other => {
+                return Err(FieldError::new(
+                    "kind",
+                    format!("{other:?} is not one of \"purchase\", \"refund\""),
+                ));
+            }
+        };
+        let customer_id =
+            CustomerId::parse("customer_id", &required("customer_id", self.customer_id)?)?;
+        let order_id = OrderId::parse("order_id", &required("order_id", self.order_id)?)?;
+        let occurred_at = parse_time("occurred_at", &required("occurred_at", self.occurred_at)?)?;
+        let currency = Currency::parse("currency", &required("currency", self.currency)?)?;
+        let total = Money::new(
+            "total_minor",
+            required("total_minor", self.total_minor)?,
+            currency,
+        )?;
+
+        let items = match (kind, self.items) {
+            (PurchaseKind::Purchase, None) => return Err(FieldError::new("items", "is required")),
+            (_, None) => Vec::new(),
+            (_, Some(items)) => validate_items(items, currency)?,
+        };
+        if kind == PurchaseKind::Purchase {
+            if items.is_empty() {
+                return Err(FieldError::new("items", "must list at least one item"));
+            }
+            let sum: i128 = items
+                .iter()
+                .map(|i| i128::from(i.quantity) * i128::from(i.unit_price_minor))
+                .sum();
+            if sum != i128::from(total.minor) {
+                return Err(FieldError::new(
+                    "items",
+                    format!("add up to {sum}, but total_minor is {}", total.minor),
+                ));
+            }
+        } else if total.minor == 0 {
+            return Err(FieldError::new("total_minor", "a refund must be positive"));
+        }
+
+        let referral_code = self
+            .referral_code
+            .map(|code| {
+                let code = code.trim().to_ascii_uppercase();
+                if (4..=32).contains(&code.len())
+                    && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
+                    Ok(code)
+                } else {
+                    Err(FieldError::new(
+                        "referral_code",
+                        "must be 4-32 letters, digits or -",
+                    ))
+                }
+            })
+            .transpose()?;
+
+        Ok(PurchaseEvent {
+            event_id,
+            kind,
+            customer_id,
+            order_id,
+            occurred_at,
+            total,
+            items,
+            email: optional("email", self.email.as_deref(), Email::parse)?,
+            locale: optional("locale", self.locale.as_deref(), Locale::parse)?,
+            birthday: optional("birthday", self.birthday.as_deref(), Birthday::parse)?,
+            referral_code,
+        })
+    }
+}
+
+fn validate_items(
+    items: Vec<LineItemInput>,
+    currency: Currency,
+) -> Result<Vec<LineItem>, FieldError> {
+    if items.len() > MAX_ITEMS {
+        return Err(FieldError::new(
+            "items",
+            format!("must have at most {MAX_ITEMS} entries"),
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| {
+            let field = |name: &str| format!("items[{n}].{name}");
+            let sku = Sku::parse(&field("sku"), &required(&field("sku"), item.sku)?)?;
+            let quantity = required(&field("quantity"), item.quantity)?;
+            let quantity = u32::try_from(quantity)
+                .ok()
+                .filter(|q| (1..=100_000).contains(q))
+                .ok_or_else(|| {
+                    FieldError::new(field("quantity"), "must be between 1 and 100000")
+                })?;
+            let price = required(&field("unit_price_minor"), item.unit_price_minor)?;
+            let price = Money::new(&field("unit_price_minor"), price, currency)?;
+            Ok(LineItem {
+                sku,
+                quantity,
+                unit_price_minor: price.minor,
+            })
+        })
+        .collect()
+}
+
+/// What the storefront gets back, and what a duplicate delivery gets back again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseReceipt {
+    pub event_id: EventId,
+    pub duplicate: bool,
+    pub kind: PurchaseKind,
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    /// Points this event added (negative for a refund).
+    pub points_delta: i64,
+    pub points_balance: i64,
+    pub points_pending: i64,
+    pub tier: Tier,
+    pub previous_tier: Tier,
+    pub orders: u64,
+    pub net_spend_minor: i64,
+    pub currency: Currency,
+}
+
+/// Everything one event changes, for the store to write atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseOutcome {
+    pub profile: Profile,
+    pub order: Order,
+    /// `None` when the event moved no points (e.g. an order too small to earn one).
+    pub ledger: Option<LedgerEntry>,
+    pub receipt: PurchaseReceipt,
+}
+
+impl PurchaseEvent {
+    /// Applies the event to the customer's current state. `profile` is `None` for a
+    /// customer seen for the first time; `order` is the stored order with this id, if
+    /// any. Pure: the caller commits the outcome atomically or retries on a conflict.
+    pub fn apply(
+        &self,
+        profile: Option<Profile>,
+        order: Option<Order>,
+        rules: &LoyaltyRules,
+        now: DateTime<Utc>,
+    ) -> Result<PurchaseOutcome, DomainError> {
+        if self.total.currency != rules.currency {
+            return Err(FieldError::new(
+                "currency",
+                format!("this shop accounts in {}", rules.currency),
+            )
+            .into());
+        }
+        let mut profile = profile.unwrap_or_else(|| {
+            Profile::new(self.customer_id.clone(), rules.base_tier().clone(), now)
+        });
+        let previous_tier = profile.tier.clone();
+        self.update_contact(&mut profile, now);
+
+        let (order, delta, reason) = match self.kind {
+            PurchaseKind::Purchase => {
+                if order.is_some() {
+                    return Err(DomainError::OrderExists(self.order_id.to_string()));
+                }
+                let points = rules.points_for(self.total.minor, &profile.tier);
+                profile.orders += 1;
+                profile.add_to_day(self.occurred_at.date_naive(), self.total.minor);
+                profile.note_purchase_time(self.occurred_at);
+                let order = Order {
+                    order_id: self.order_id.clone(),
+                    placed_at: self.occurred_at,
+                    total_minor: self.total.minor,
+                    refunded_minor: 0,
+                    points_awarded: points,
+                    points_reversed: 0,
+                    items: self.items.clone(),
+                    event_id: self.event_id.clone(),
+                };
+                (order, points, LedgerReason::Purchase)
+            }
+            PurchaseKind::Refund => {
+                let mut order =
+                    order.ok_or_else(|| DomainError::UnknownOrder(self.order_id.to_string()))?;
+                let refundable = order.total_minor - order.refunded_minor;
+                if self.total.minor > refundable {
+                    return Err(FieldError::new(
+                        "total_minor",
+                        format!("exceeds the {refundable} still refundable on this order"),
+                    )
+                    .into());
+                }
+                order.refunded_minor += self.total.minor;
+                // Reverse the refunded share of the order's points, computed on the
+                // cumulative refund so that several partial refunds add up to exactly
+                // the points of a full one.
+                let reversed_total = if order.total_minor == 0 {
+                    0
+                } else {
+                    i64::try_from(
+                        i128::from(order.points_awarded) * i128::from(order.refunded_minor)
+                            / i128::from(order.total_minor),
+                    )
+                    .unwrap_or(order.points_awarded)
+                };
+                let delta = -(reversed_total - order.points_reversed);
+                order.points_reversed = reversed_total;
+                profile.add_to_day(order.day(), -self.total.minor);
+                (order, delta, LedgerReason::Refund)
+            }
+        };
+
+        let ledger = (delta != 0).then(|| {
+            profile.post(
+                delta,
+                reason,
+                self.order_id.to_string(),
+                self.event_id.to_string(),
+                now,
+            )
+        });
+        let as_of = profile
+            .last_purchase_at
+            .map_or(self.occurred_at, |l| l.max(self.occurred_at))
+            .date_naive();
+        profile.tier = rules.tier_for(profile.trailing_spend(as_of)).tier.clone();
+        profile.updated_at = now;
+
+        let receipt = PurchaseReceipt {
+            event_id: self.event_id.clone(),
+            duplicate: false,
+            kind: self.kind,
+            customer_id: self.customer_id.clone(),
+            order_id: self.order_id.clone(),
+            points_delta: delta,
+            points_balance: profile.points_balance,
+            points_pending: profile.points_pending,
+            tier: profile.tier.clone(),
+            previous_tier,
+            orders: profile.orders,
+            net_spend_minor: profile.net_spend_minor,
+            currency: rules.currency,
+        };
+        Ok(PurchaseOutcome {
+            profile,
+            order,
+            ledger,
+            receipt,
+        })
+    }
+
+    fn update_contact(&self, profile: &mut Profile, now: DateTime<Utc>) {
+        if let Some(email) = &self.email {
+            profile.email = Some(email.clone());
+        }
+        if let Some(locale) = &self.locale {
+            profile.locale = Some(locale.clone());
+        }
+        if let Some(birthday) = self.birthday {
+            if profile.birthday != Some(birthday) {
+                profile.birthday = Some(birthday);
+                profile.birthday_set_at = Some(now);
+            }
+        }
+    }
+}

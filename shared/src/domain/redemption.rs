@@ -1,0 +1,164 @@
+//! Spending points on a coupon.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::purchase::required;
+use super::{
+    Currency, CustomerId, DomainError, FieldError, LedgerEntry, LedgerReason, LoyaltyRules,
+    Profile, RedemptionId,
+};
+
+/// Most points one redemption may spend; bounds the coupon value a single call mints.
+pub const MAX_REDEMPTION_POINTS: i64 = 1_000_000;
+
+/// Letters and digits a person can read back without confusing 0/O, 1/I/L or U/V.
+pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTWXYZ";
+
+/// Turns random bytes into a human-friendly code of `len` characters.
+pub fn readable_code(random: &[u8], len: usize) -> String {
+    random
+        .iter()
+        .cycle()
+        .take(len)
+        .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
+        .collect()
+}
+
+/// The JSON body of `POST /v1/customers/{id}/redemptions` as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RedemptionInput {
+    pub redemption_id: Option<String>,
+    pub points: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RedemptionRequest {
+    pub customer_id: CustomerId,
+    pub redemption_id: RedemptionId,
+    pub points: i64,
+}
+
+impl RedemptionInput {
+    pub fn validate(self, customer_id: CustomerId) -> Result<RedemptionRequest, FieldError> {
+        let redemption_id = RedemptionId::parse(
+            "redemption_id",
+            &required("redemption_id", self.redemption_id)?,
+        )?;
+        let points = required("points", self.points)?;
+        if !(1..=MAX_REDEMPTION_POINTS).contains(&points) {
+            return Err(FieldError::new(
+                "points",
+                format!("must be between 1 and {MAX_REDEMPTION_POINTS}"),
+            ));
+        }
+        Ok(RedemptionRequest {
+            customer_id,
+            redemption_id,
+            points,
+        })
+    }
+}
+
+/// A stored redemption and its coupon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    pub redemption_id: RedemptionId,
+    pub coupon_code: String,
+    pub points: i64,
+    pub value_minor: i64,
+    pub currency: Currency,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The response body; a retry with the same redemption id gets it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionReceipt {
+    pub customer_id: CustomerId,
+    pub duplicate: bool,
+    #[serde(flatten)]
+    pub redemption: Redemption,
+    pub points_balance: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedemptionOutcome {
+    pub profile: Profile,
+    pub ledger: LedgerEntry,
+    pub redemption: Redemption,
+    pub receipt: RedemptionReceipt,
+}
+
+impl RedemptionRequest {
+    pub fn apply(
+        &self,
+        mut profile: Profile,
+        coupon_code: String,
+        rules: &LoyaltyRules,
+        now: DateTime<Utc>,
+    ) -> Result<RedemptionOutcome, DomainError> {
+        if profile.points_balance < self.points {
+            return Err(DomainError::InsufficientPoints {
+                balance: profile.points_balance,
+                requested: self.points,
+            });
+        }
+        let ledger = profile.post(
+            -self.points,
+            LedgerReason::Redemption,
+            self.redemption_id.to_string(),
+            self.redemption_id.to_string(),
+            now,
+        );
+        profile.updated_at = now;
+        let redemption = Redemption {
+            redemption_id: self.redemption_id.clone(),
+            coupon_code,
+            points: self.points,
+            value_minor: self.points.saturating_mul(rules.point_value_minor),
+            currency: rules.currency,
+            created_at: now,
+            expires_at: now + Duration::days(rules.coupon_valid_days),
+        };
+        let receipt = RedemptionReceipt {
+            customer_id: self.customer_id.clone(),
+            duplicate: false,
+            redemption: redemption.clone(),
+            points_balance: profile.points_balance,
+        };
+        Ok(RedemptionOutcome {
+            profile,
+            ledger,
+            redemption,
+            receipt,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_avoid_ambiguous_characters() {
+        let code = readable_code(&[0, 1, 2, 255, 254, 128, 64, 32], 12);
+        assert_eq!(code.len(), 12);
+        assert!(!code.chars().any(|c| "01OIUL".contains(c)), "{code}");
+    }
+
+    #[test]
+    fn validates_points() {
+        let c = CustomerId::parse("id", "c1").unwrap();
+        let input = |p| RedemptionInput {
+            redemption_id: Some("r1".into()),
+            points: p,
+        };
+        assert_eq!(input(None).validate(c.clone()).unwrap_err().field, "points");
+        assert_eq!(
+            input(Some(0)).validate(c.clone()).unwrap_err().field,
+            "points"
+        );
+        assert!(input(Some(10)).validate(c).is_ok());
+    }
+}

@@ -1,0 +1,309 @@
+//! The storefront HTTP API (v1): signature check, body parsing, the handlers, and the
+//! route table the local server mounts. Lambda functions call one handler each; API
+//! Gateway routes to them by the same paths.
+
+mod problem;
+mod views;
+
+pub use problem::{ApiError, PROBLEM_BASE};
+pub use views::ProfileView;
+
+use chrono::Utc;
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Config;
+use crate::domain::{CustomerId, PurchaseInput, RedemptionInput};
+use crate::service;
+use crate::signature;
+use crate::store::{ProfileStore, PurchaseStore, RedemptionStore};
+
+/// Largest accepted body. Events are small; this bounds the work an unauthenticated
+/// caller can cause before the signature is checked.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The routes of the v1 API: method, path pattern, the function that serves it.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("POST", "/v1/events/purchase", "purchase"),
+    ("GET", "/v1/customers/{id}", "customer"),
+    ("POST", "/v1/customers/{id}/redemptions", "redemption"),
+];
+
+/// A handler's state: the store it needs and the configuration, built once per cold
+/// start and shared by every invocation.
+pub struct Api<S> {
+    pub store: S,
+    pub config: Config,
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => {
+            let mut response = Response::new(Body::from(text));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "response serialisation failed");
+            ApiError::Internal.into_response()
+        }
+    }
+}
+
+fn respond<T: Serialize>(status: StatusCode, result: Result<T, ApiError>) -> Response<Body> {
+    match result {
+        Ok(body) => json_response(status, &body),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Maps a serde error on an already well-formed JSON document to the field it concerns.
+fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_data() {
+        let field = if path == "." { "body".to_owned() } else { path };
+        // serde's own wording ("invalid type: floating point `1.5`, expected i64") is
+        // precise and contains only what the client sent.
+        let reason = inner.to_string();
+        let reason = reason
+            .split(" at line ")
+            .next()
+            .unwrap_or(&reason)
+            .to_owned();
+        ApiError::Invalid(crate::domain::FieldError::new(field, reason))
+    } else {
+        ApiError::MalformedJson(format!("{inner}"))
+    }
+}
+
+/// Parses a JSON body into `T`, naming the failing field.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::Encoding)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// The id segment of `/v1/customers/{id}...`.
+fn customer_in_path(req: &Request) -> Result<CustomerId, ApiError> {
+    let raw = req
+        .uri()
+        .path()
+        .strip_prefix("/v1/customers/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    let decoded = percent_decode(raw).ok_or_else(|| {
+        ApiError::Invalid(crate::domain::FieldError::new(
+            "id",
+            "is not valid percent-encoding",
+        ))
+    })?;
+    Ok(CustomerId::parse("id", &decoded)?)
+}
+
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl<S> Api<S> {
+    pub fn new(store: S, config: Config) -> Self {
+        Self { store, config }
+    }
+
+    /// Checks size, media type and signature; returns the raw body on success.
+    fn authenticate<'r>(&self, req: &'r Request) -> Result<&'r [u8], ApiError> {
+        let body = body_bytes(req);
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let header = req
+            .headers()
+            .get(signature::HEADER)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::Unauthorized(signature::SignatureError::Malformed))
+            })
+            .transpose()?;
+        signature::verify(
+            &self.config.signing_secret,
+            header,
+            body,
+            Utc::now().timestamp(),
+            self.config.signature_tolerance_secs,
+        )
+        .map_err(ApiError::Unauthorized)?;
+        if !body.is_empty() {
+            let content_type = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json");
+            if !content_type.to_ascii_lowercase().contains("json") {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+        }
+        Ok(body)
+    }
+}
+
+impl<S: PurchaseStore> Api<S> {
+    /// `POST /v1/events/purchase`
+    pub async fn purchase(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let body = self.authenticate(&req)?;
+            let event = parse_json::<PurchaseInput>(body)?.validate()?;
+            let receipt = service::record_purchase(&self.store, &self.config.rules, &event, Utc::now()).await?;
+            tracing::info!(event_id = %event.event_id, duplicate = receipt.duplicate, points = receipt.points_delta, "purchase event");
+            Ok(receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+}
+
+impl<S: ProfileStore> Api<S> {
+    /// `GET /v1/customers/{id}`
+    pub async fn customer(&self, req: Request) -> Response<Body> {
+        let result = async {
+            self.authenticate(&req)?;
+            let id = customer_in_path(&req)?;
+            let profile = self
+                .store
+                .profile(&id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
+            Ok(ProfileView::new(&profile.value, &self.config.rules))
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+}
+
+impl<S: RedemptionStore> Api<S> {
+    /// `POST /v1/customers/{id}/redemptions`
+    pub async fn redemption(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let body = self.authenticate(&req)?;
+            let id = customer_in_path(&req)?;
+            let request = parse_json::<RedemptionInput>(body)?.validate(id)?;
+            let receipt =
+                service::redeem(&self.store, &self.config.rules, &request, Utc::now()).await?;
+            Ok(receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+}
+
+/// Whether `path` matches a route pattern with `{param}` segments.
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut p = pattern.split('/');
+    let mut s = path.split('/');
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return true,
+            (Some(pat), Some(seg)) if pat.starts_with('{') => {
+                if seg.is_empty() {
+                    return false;
+                }
+            }
+            (Some(pat), Some(seg)) if pat == seg => {}
+            _ => return false,
+        }
+    }
+}
+
+impl<S: PurchaseStore + RedemptionStore> Api<S> {
+    /// Dispatches by method and path, as API Gateway does in the cloud. Used by the
+    /// local server and by tests that exercise the whole API.
+    pub async fn route(&self, req: Request) -> Response<Body> {
+        let path = req.uri().path().to_owned();
+        let candidates: Vec<_> = ROUTES
+            .iter()
+            .filter(|(_, pattern, _)| matches(pattern, &path))
+            .collect();
+        let Some((_, _, name)) = candidates
+            .iter()
+            .find(|(m, _, _)| *m == req.method().as_str())
+        else {
+            return if let Some((m, _, _)) = candidates.first() {
+                ApiError::MethodNotAllowed { allow: m }.into_response()
+            } else {
+                ApiError::NotFound(format!("no route for {path}")).into_response()
+            };
+        };
+        match *name {
+            "purchase" => self.purchase(req).await,
+            "customer" => self.customer(req).await,
+            "redemption" => self.redemption(req).await,
+            _ => ApiError::NotFound(format!("no route for {path}")).into_response(),
+        }
+    }
+}
+
+/// Methods used by the routes, for CORS-free local tooling and documentation.
+pub fn route_methods() -> Vec<Method> {
+    ROUTES
+        .iter()
+        .filter_map(|(m, _, _)| m.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_patterns() {
+        assert!(matches("/v1/customers/{id}", "/v1/customers/c1"));
+        assert!(!matches("/v1/customers/{id}", "/v1/customers/"));
+        assert!(!matches(
+            "/v1/customers/{id}",
+            "/v1/customers/c1/redemptions"
+        ));
+        assert!(matches(
+            "/v1/customers/{id}/redemptions",
+            "/v1/customers/c1/redemptions"
+        ));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%40b").as_deref(), Some("a@b"));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

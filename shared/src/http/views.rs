@@ -1,0 +1,50 @@
+//! Response shapes that are views of stored state rather than receipts.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{Birthday, Currency, CustomerId, Email, Locale, LoyaltyRules, Profile, Tier};
+
+/// `GET /v1/customers/{id}`.
+#[derive(Debug, Serialize)]
+pub struct ProfileView {
+    pub customer_id: CustomerId,
+    pub points_balance: i64,
+    pub points_pending: i64,
+    pub tier: Tier,
+    pub orders: u64,
+    pub net_spend_minor: i64,
+    pub repeat_spend_minor: i64,
+    pub currency: Currency,
+    pub purchase_days: usize,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    pub email: Option<Email>,
+    pub locale: Option<Locale>,
+    pub birthday: Option<Birthday>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProfileView {
+    pub fn new(p: &Profile, rules: &LoyaltyRules) -> Self {
+        Self {
+            customer_id: p.customer_id.clone(),
+            points_balance: p.points_balance,
+            points_pending: p.points_pending,
+            tier: p.tier.clone(),
+            orders: p.orders,
+            net_spend_minor: p.net_spend_minor,
+            repeat_spend_minor: p.repeat_spend_minor,
+            currency: rules.currency,
+            purchase_days: p.purchase_days.len(),
+            first_purchase_at: p.first_purchase_at,
+            last_purchase_at: p.last_purchase_at,
+            email: p.email.clone(),
+            locale: p.locale.clone(),
+            birthday: p.birthday,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}

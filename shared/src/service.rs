@@ -1,0 +1,163 @@
+//! The read–decide–commit loops. Each request reads the state it needs in one round
+//! trip, lets the domain decide, and commits the outcome in one transaction together
+//! with its idempotency record. A lost race re-reads and decides again; a request seen
+//! before answers what it answered the first time.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use thiserror::Error;
+
+use crate::domain::{
+    DomainError, LoyaltyRules, PurchaseEvent, PurchaseReceipt, RedemptionReceipt,
+    RedemptionRequest, redemption::readable_code,
+};
+use crate::store::{CommitError, IdempotencyRecord, PurchaseStore, RedemptionStore, StoreError};
+
+/// How often a request re-reads after losing a race before giving up with 503. Many
+/// concurrent events for one customer serialise on its profile, so this is generous.
+const MAX_ATTEMPTS: u32 = 40;
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("the customer does not exist")]
+    UnknownCustomer,
+    /// The idempotency key was used before for a different request.
+    #[error("{0} was already used for a different request")]
+    KeyReused(&'static str),
+    /// Too many concurrent writers on one customer; the client should retry.
+    #[error("too much contention")]
+    Contention,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Identifies a validated request, so a retry can be told from a reused key.
+fn fingerprint(request: &impl Serialize) -> Result<String, ServiceError> {
+    let json = serde_json::to_vec(request)
+        .map_err(|e| StoreError::Internal(format!("fingerprint: {e}")))?;
+    Ok(hex::encode(Sha256::digest(json)))
+}
+
+fn record(
+    key: String,
+    fingerprint: String,
+    response: &impl Serialize,
+) -> Result<IdempotencyRecord, ServiceError> {
+    let response = serde_json::to_string(response)
+        .map_err(|e| StoreError::Internal(format!("response: {e}")))?;
+    Ok(IdempotencyRecord {
+        key,
+        fingerprint,
+        response,
+    })
+}
+
+/// The first answer for a key, provided the request is the same one.
+fn replay<T: DeserializeOwned>(
+    prior: &IdempotencyRecord,
+    fingerprint: &str,
+    field: &'static str,
+) -> Result<T, ServiceError> {
+    if prior.fingerprint != fingerprint {
+        return Err(ServiceError::KeyReused(field));
+    }
+    serde_json::from_str(&prior.response)
+        .map_err(|e| StoreError::Internal(format!("stored response: {e}")).into())
+}
+
+/// Jittered exponential backoff so that racing writers spread out.
+async fn backoff(attempt: u32) {
+    let base = 5u64 << attempt.min(6);
+    let jitter = u64::from(rand_u32()) % base;
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
+
+fn rand_u32() -> u32 {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// Records a purchase or refund exactly once.
+pub async fn record_purchase<S: PurchaseStore>(
+    store: &S,
+    rules: &LoyaltyRules,
+    event: &PurchaseEvent,
+    now: DateTime<Utc>,
+) -> Result<PurchaseReceipt, ServiceError> {
+    let key = event.event_id.to_string();
+    let fp = fingerprint(event)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let snapshot = store
+            .load_purchase(&event.customer_id, &event.order_id, &key)
+            .await?;
+        if let Some(prior) = &snapshot.prior {
+            return replay(prior, &fp, "event_id").map(|r: PurchaseReceipt| PurchaseReceipt {
+                duplicate: true,
+                ..r
+            });
+        }
+        let expected = snapshot.profile.as_ref().map(|p| p.version);
+        let outcome = event.apply(
+            snapshot.profile.map(|p| p.value),
+            snapshot.order,
+            rules,
+            now,
+        )?;
+        let rec = record(key.clone(), fp.clone(), &outcome.receipt)?;
+        match store.commit_purchase(expected, &outcome, &rec).await {
+            Ok(()) => return Ok(outcome.receipt),
+            Err(CommitError::Conflict | CommitError::AlreadyRecorded | CommitError::CodeTaken) => {
+                // Someone else won the race: re-read, which replays their answer if it
+                // was this same event, or applies ours on top of theirs.
+                backoff(attempt).await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// Spends points on a coupon exactly once per redemption id.
+pub async fn redeem<S: RedemptionStore>(
+    store: &S,
+    rules: &LoyaltyRules,
+    request: &RedemptionRequest,
+    now: DateTime<Utc>,
+) -> Result<RedemptionReceipt, ServiceError> {
+    let key = format!(
+        "redemption:{}:{}",
+        request.customer_id, request.redemption_id
+    );
+    let fp = fingerprint(request)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let (profile, prior) = store.load_redemption(&request.customer_id, &key).await?;
+        if let Some(prior) = &prior {
+            return replay(prior, &fp, "redemption_id").map(|r: RedemptionReceipt| {
+                RedemptionReceipt {
+                    duplicate: true,
+                    ..r
+                }
+            });
+        }
+        let profile = profile.ok_or(ServiceError::UnknownCustomer)?;
+        let code = format!("RP-{}", readable_code(uuid::Uuid::new_v4().as_bytes(), 10));
+        let outcome = request.apply(profile.value, code, rules, now)?;
+        let rec = record(key.clone(), fp.clone(), &outcome.receipt)?;
+        match store
+            .commit_redemption(profile.version, &outcome, &rec)
+            .await
+        {
+            Ok(()) => return Ok(outcome.receipt),
+            Err(CommitError::Conflict | CommitError::AlreadyRecorded) => backoff(attempt).await,
+            // A fresh random code will not collide again; no need to wait.
+            Err(CommitError::CodeTaken) => {}
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention)
+}

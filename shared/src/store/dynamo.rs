@@ -1,0 +1,470 @@
+//! The DynamoDB adapter: one table, items grouped by customer.
+//!
+//! | PK | SK | what |
+//! |---|---|---|
+//! | `CUSTOMER#<id>` | `PROFILE` | [`Profile`] plus `version` for optimistic locking |
+//! | `CUSTOMER#<id>` | `ORDER#<order id>` | [`Order`] |
+//! | `CUSTOMER#<id>` | `LEDGER#<seq, 12 digits>` | [`LedgerEntry`], append-only |
+//! | `CUSTOMER#<id>` | `REDEMPTION#<id>` | [`Redemption`] |
+//! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
+//! | `EVENT#<key>` | `EVENT` | idempotency record: fingerprint and the first answer |
+//!
+//! Every change for one request is a single `TransactWriteItems` that also writes the
+//! idempotency record under `attribute_not_exists`, so a retry cannot apply twice, and
+//! puts the profile under a version condition, so concurrent events cannot lose updates.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
+use std::collections::HashMap;
+
+use super::{
+    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProfileStore, PurchaseSnapshot,
+    PurchaseStore, RedemptionStore, StoreError, Versioned,
+};
+use crate::domain::{
+    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+const PROFILE: &str = "PROFILE";
+
+fn customer_pk(customer: &CustomerId) -> String {
+    format!("CUSTOMER#{customer}")
+}
+
+fn event_pk(key: &str) -> String {
+    format!("EVENT#{key}")
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(pk)),
+        ("SK".to_owned(), AttributeValue::S(sk.into())),
+    ])
+}
+
+/// Serialises `body` and adds the key attributes.
+fn item(pk: String, sk: impl Into<String>, body: &impl Serialize) -> Result<Item, StoreError> {
+    let mut item: Item =
+        to_item(body).map_err(|e| StoreError::Internal(format!("serialise: {e}")))?;
+    item.extend(key(pk, sk));
+    Ok(item)
+}
+
+fn parse<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    from_item(item).map_err(|e| StoreError::Internal(format!("deserialise: {e}")))
+}
+
+fn version_of(item: &Item) -> Result<u64, StoreError> {
+    match item.get("version") {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Internal("profile version is not a number".into())),
+        _ => Err(StoreError::Internal("profile without version".into())),
+    }
+}
+
+fn versioned_profile(item: Item) -> Result<Versioned<Profile>, StoreError> {
+    let version = version_of(&item)?;
+    Ok(Versioned {
+        value: parse(item)?,
+        version,
+    })
+}
+
+fn record_from(item: Item) -> Result<IdempotencyRecord, StoreError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s.clone()),
+        _ => Err(StoreError::Internal(format!(
+            "idempotency record without {name}"
+        ))),
+    };
+    Ok(IdempotencyRecord {
+        key: text("key")?,
+        fingerprint: text("fingerprint")?,
+        response: text("response")?,
+    })
+}
+
+/// Maps an SDK failure to what the caller can do about it: retry later or give up.
+fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+) -> StoreError {
+    let retryable_codes = [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    ];
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => e.err().code().is_some_and(|c| retryable_codes.contains(&c)),
+        _ => false,
+    };
+    let detail = format!("{err:?}");
+    if retryable {
+        StoreError::Unavailable(detail)
+    } else {
+        StoreError::Internal(detail)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn profile_put(
+        &self,
+        profile: &Profile,
+        expected: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut body = item(customer_pk(&profile.customer_id), PROFILE, profile)?;
+        let next = expected.map_or(1, |v| v + 1);
+        body.insert("version".into(), AttributeValue::N(next.to_string()));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(body));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(
+                put.build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
+            )
+            .build())
+    }
+
+    fn record_put(
+        &self,
+        record: &IdempotencyRecord,
+        customer: &CustomerId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut body = key(event_pk(&record.key), "EVENT");
+        body.insert("key".into(), AttributeValue::S(record.key.clone()));
+        body.insert(
+            "fingerprint".into(),
+            AttributeValue::S(record.fingerprint.clone()),
+        );
+        body.insert(
+            "response".into(),
+            AttributeValue::S(record.response.clone()),
+        );
+        body.insert(
+            "customer_id".into(),
+            AttributeValue::S(customer.to_string()),
+        );
+        self.put(body, Some("attribute_not_exists(PK)"))
+    }
+
+    fn ledger_put(
+        &self,
+        customer: &CustomerId,
+        entry: &LedgerEntry,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let body = item(
+            customer_pk(customer),
+            format!("LEDGER#{:012}", entry.seq),
+            entry,
+        )?;
+        self.put(body, Some("attribute_not_exists(PK)"))
+    }
+
+    /// Consistent batch read of up to a few keys, following `UnprocessedKeys`.
+    async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?,
+        );
+        let mut found = Vec::new();
+        let mut attempt = 0u32;
+        while let Some(request) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(classify)?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            if pending.is_some() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Unavailable(
+                        "batch read kept being throttled".into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        record_index: usize,
+        coupon_index: Option<usize>,
+    ) -> Result<(), CommitError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else { return Ok(()) };
+        if let SdkError::ServiceError(service) = &err {
+            match service.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let reasons = cancelled.cancellation_reasons();
+                    let failed = |i: usize| {
+                        reasons
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .is_some_and(|c| c == "ConditionalCheckFailed")
+                    };
+                    if failed(record_index) {
+                        return Err(CommitError::AlreadyRecorded);
+                    }
+                    if coupon_index.is_some_and(failed) {
+                        return Err(CommitError::CodeTaken);
+                    }
+                    let throttled = reasons.iter().any(|r| {
+                        r.code()
+                            .is_some_and(|c| c.contains("Throughput") || c == "ThrottlingError")
+                    });
+                    if throttled {
+                        return Err(StoreError::Unavailable("transaction throttled".into()).into());
+                    }
+                    // A version check failed or another transaction held an item.
+                    return Err(CommitError::Conflict);
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    return Err(CommitError::Conflict);
+                }
+                _ => {}
+            }
+        }
+        Err(classify(err).into())
+    }
+
+    fn split_customer_items(items: Vec<Item>) -> Vec<(String, String, Item)> {
+        items
+            .into_iter()
+            .filter_map(|item| {
+                let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned()?;
+                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned()?;
+                Some((pk, sk, item))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ProfileStore for DynamoStore {
+    async fn profile(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<Profile>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(customer_pk(customer), PROFILE)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(versioned_profile).transpose()
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn prior(&self, key_: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(event_pk(key_), "EVENT")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(record_from).transpose()
+    }
+}
+
+#[async_trait]
+impl PurchaseStore for DynamoStore {
+    async fn load_purchase(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        key_: &str,
+    ) -> Result<PurchaseSnapshot, StoreError> {
+        let pk = customer_pk(customer);
+        let order_sk = format!("ORDER#{order}");
+        let items = self
+            .get_many(vec![
+                key(pk.clone(), PROFILE),
+                key(pk.clone(), order_sk.clone()),
+                key(event_pk(key_), "EVENT"),
+            ])
+            .await?;
+        let mut snapshot = PurchaseSnapshot::default();
+        for (item_pk, sk, item) in Self::split_customer_items(items) {
+            if item_pk != pk {
+                snapshot.prior = Some(record_from(item)?);
+            } else if sk == PROFILE {
+                snapshot.profile = Some(versioned_profile(item)?);
+            } else if sk == order_sk {
+                snapshot.order = Some(parse(item)?);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    async fn commit_purchase(
+        &self,
+        expected: Option<u64>,
+        outcome: &PurchaseOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &outcome.profile.customer_id;
+        let order = item(
+            customer_pk(customer),
+            format!("ORDER#{}", outcome.order.order_id),
+            &outcome.order,
+        )?;
+        let mut items = vec![
+            self.record_put(record, customer)?,
+            self.profile_put(&outcome.profile, expected)?,
+            self.put(order, None)?,
+        ];
+        if let Some(entry) = &outcome.ledger {
+            items.push(self.ledger_put(customer, entry)?);
+        }
+        self.transact(items, 0, None).await
+    }
+}
+
+#[async_trait]
+impl RedemptionStore for DynamoStore {
+    async fn load_redemption(
+        &self,
+        customer: &CustomerId,
+        key_: &str,
+    ) -> Result<(Option<Versioned<Profile>>, Option<IdempotencyRecord>), StoreError> {
+        let pk = customer_pk(customer);
+        let items = self
+            .get_many(vec![key(pk.clone(), PROFILE), key(event_pk(key_), "EVENT")])
+            .await?;
+        let mut profile = None;
+        let mut prior = None;
+        for (item_pk, _, item) in Self::split_customer_items(items) {
+            if item_pk == pk {
+                profile = Some(versioned_profile(item)?);
+            } else {
+                prior = Some(record_from(item)?);
+            }
+        }
+        Ok((profile, prior))
+    }
+
+    async fn commit_redemption(
+        &self,
+        expected: u64,
+        outcome: &RedemptionOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &outcome.profile.customer_id;
+        let redemption = &outcome.redemption;
+        let mut coupon = key(format!("COUPON#{}", redemption.coupon_code), "COUPON");
+        coupon.insert(
+            "customer_id".into(),
+            AttributeValue::S(customer.to_string()),
+        );
+        let stored = item(
+            customer_pk(customer),
+            format!("REDEMPTION#{}", redemption.redemption_id),
+            redemption,
+        )?;
+        let items = vec![
+            self.record_put(record, customer)?,
+            self.profile_put(&outcome.profile, Some(expected))?,
+            self.ledger_put(customer, &outcome.ledger)?,
+            self.put(coupon, Some("attribute_not_exists(PK)"))?,
+            self.put(stored, None)?,
+        ];
+        self.transact(items, 0, Some(3)).await
+    }
+}
+
+#[async_trait]
+impl LedgerStore for DynamoStore {
+    async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :ledger)")
+            .expression_attribute_values(":pk", AttributeValue::S(customer_pk(customer)))
+            .expression_attribute_values(":ledger", AttributeValue::S("LEDGER#".into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut entries = Vec::new();
+        while let Some(item) = pages.next().await {
+            entries.push(parse(item.map_err(classify)?)?);
+        }
+        Ok(entries)
+    }
+}

@@ -1,0 +1,198 @@
+//! An in-memory store with the same atomicity and version checks as DynamoDB, for unit
+//! tests of the rules. Every behaviour is also tested against DynamoDB Local.
+
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{
+    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProfileStore, PurchaseSnapshot,
+    PurchaseStore, RedemptionStore, StoreError, Versioned,
+};
+use crate::domain::{
+    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
+    RedemptionOutcome,
+};
+
+#[derive(Default)]
+struct State {
+    profiles: HashMap<CustomerId, Versioned<Profile>>,
+    orders: HashMap<(CustomerId, OrderId), Order>,
+    ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
+    records: HashMap<String, IdempotencyRecord>,
+    coupons: HashSet<String>,
+    redemptions: Vec<Redemption>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Internal("memory store poisoned".into()))
+    }
+
+    /// Applies the checks every commit shares: the key is new and the version matches.
+    fn check(
+        state: &State,
+        key: &str,
+        customer: &CustomerId,
+        expected: Option<u64>,
+    ) -> Result<(), CommitError> {
+        if state.records.contains_key(key) {
+            return Err(CommitError::AlreadyRecorded);
+        }
+        let current = state.profiles.get(customer).map(|p| p.version);
+        if current != expected {
+            return Err(CommitError::Conflict);
+        }
+        Ok(())
+    }
+
+    fn write_profile(
+        state: &mut State,
+        profile: &Profile,
+        expected: Option<u64>,
+        ledger: Option<&LedgerEntry>,
+        record: &IdempotencyRecord,
+    ) {
+        let version = expected.map_or(1, |v| v + 1);
+        state.profiles.insert(
+            profile.customer_id.clone(),
+            Versioned {
+                value: profile.clone(),
+                version,
+            },
+        );
+        if let Some(entry) = ledger {
+            state
+                .ledger
+                .entry(profile.customer_id.clone())
+                .or_default()
+                .push(entry.clone());
+        }
+        state.records.insert(record.key.clone(), record.clone());
+    }
+}
+
+#[async_trait]
+impl ProfileStore for MemoryStore {
+    async fn profile(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<Profile>>, StoreError> {
+        Ok(self.lock()?.profiles.get(customer).cloned())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn prior(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.lock()?.records.get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl PurchaseStore for MemoryStore {
+    async fn load_purchase(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        key: &str,
+    ) -> Result<PurchaseSnapshot, StoreError> {
+        let state = self.lock()?;
+        Ok(PurchaseSnapshot {
+            profile: state.profiles.get(customer).cloned(),
+            order: state
+                .orders
+                .get(&(customer.clone(), order.clone()))
+                .cloned(),
+            prior: state.records.get(key).cloned(),
+        })
+    }
+
+    async fn commit_purchase(
+        &self,
+        expected: Option<u64>,
+        outcome: &PurchaseOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        let customer = &outcome.profile.customer_id;
+        Self::check(&state, &record.key, customer, expected)?;
+        state.orders.insert(
+            (customer.clone(), outcome.order.order_id.clone()),
+            outcome.order.clone(),
+        );
+        Self::write_profile(
+            &mut state,
+            &outcome.profile,
+            expected,
+            outcome.ledger.as_ref(),
+            record,
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RedemptionStore for MemoryStore {
+    async fn load_redemption(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+    ) -> Result<(Option<Versioned<Profile>>, Option<IdempotencyRecord>), StoreError> {
+        let state = self.lock()?;
+        Ok((
+            state.profiles.get(customer).cloned(),
+            state.records.get(key).cloned(),
+        ))
+    }
+
+    async fn commit_redemption(
+        &self,
+        expected: u64,
+        outcome: &RedemptionOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        Self::check(
+            &state,
+            &record.key,
+            &outcome.profile.customer_id,
+            Some(expected),
+        )?;
+        if !state.coupons.insert(outcome.redemption.coupon_code.clone()) {
+            return Err(CommitError::CodeTaken);
+        }
+        state.redemptions.push(outcome.redemption.clone());
+        Self::write_profile(
+            &mut state,
+            &outcome.profile,
+            Some(expected),
+            Some(&outcome.ledger),
+            record,
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LedgerStore for MemoryStore {
+    async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self
+            .lock()?
+            .ledger
+            .get(customer)
+            .cloned()
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,125 @@
+//! Persistence, one trait per capability. Handlers depend only on the trait they need;
+//! [`DynamoStore`] implements them all against the single table, [`MemoryStore`] does
+//! the same in memory for unit tests of the rules.
+//!
+//! Adapters never decide business rules: they load state, and commit an outcome the
+//! domain computed, atomically and only if nothing changed in between.
+
+mod dynamo;
+mod memory;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::{
+    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+};
+
+/// A value together with the version it was read at, for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// The stored answer to an idempotent request: what it was (a fingerprint of the
+/// validated request) and what was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub fingerprint: String,
+    pub response: String,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database is throttling, unreachable or timing out; the caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other failure. Details are for logs, never for clients.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// Why an atomic commit did not happen.
+#[derive(Debug, Error)]
+pub enum CommitError {
+    /// The idempotency key was recorded by another request first.
+    #[error("request already recorded")]
+    AlreadyRecorded,
+    /// The profile changed since it was read (or a concurrent transaction touched it).
+    #[error("concurrent update")]
+    Conflict,
+    /// A freshly minted coupon code is already taken.
+    #[error("coupon code taken")]
+    CodeTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a purchase or refund needs to decide.
+#[derive(Debug, Clone, Default)]
+pub struct PurchaseSnapshot {
+    pub profile: Option<Versioned<Profile>>,
+    pub order: Option<Order>,
+    pub prior: Option<IdempotencyRecord>,
+}
+
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    async fn profile(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<Profile>>, StoreError>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn prior(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
+
+#[async_trait]
+pub trait PurchaseStore: IdempotencyStore {
+    /// Reads the profile, the order and any prior result for `key` in one round trip.
+    async fn load_purchase(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        key: &str,
+    ) -> Result<PurchaseSnapshot, StoreError>;
+
+    /// Writes the outcome and the idempotency record atomically, if the profile is still
+    /// at `expected_version` (`None`: it must not exist yet).
+    async fn commit_purchase(
+        &self,
+        expected_version: Option<u64>,
+        outcome: &PurchaseOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError>;
+}
+
+#[async_trait]
+pub trait RedemptionStore: IdempotencyStore + ProfileStore {
+    /// Reads the profile and any prior result for `key` in one round trip.
+    async fn load_redemption(
+        &self,
+        customer: &CustomerId,
+        key: &str,
+    ) -> Result<(Option<Versioned<Profile>>, Option<IdempotencyRecord>), StoreError>;
+
+    async fn commit_redemption(
+        &self,
+        expected_version: u64,
+        outcome: &RedemptionOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError>;
+}
+
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// The customer's ledger, oldest first.
+    async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError>;
+}
