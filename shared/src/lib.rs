@@ -10,6 +10,7 @@
 //!   handlers the functions mount.
 //! - [`config`]: settings read from the environment the template sets.
 
+pub mod bootstrap;
 pub mod config;
 pub mod domain;
 pub mod http;

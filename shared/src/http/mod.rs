@@ -20,6 +20,9 @@ use crate::service;
 use crate::signature;
 use crate::store::{ProfileStore, PurchaseStore, RedemptionStore};
 
+/// The OpenAPI 3.1 description of this API (the v1 contract).
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
+
 /// Largest accepted body. Events are small; this bounds the work an unauthenticated
 /// caller can cause before the signature is checked.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
