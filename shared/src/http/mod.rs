@@ -95,14 +95,20 @@ fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
-/// Parses a JSON body into `T`, naming the failing field.
+/// Parses a JSON object body into `T`, naming the failing field.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ApiError::Encoding)?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
-    de.end()
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    Ok(value)
+    // Syntax first, then shape: every error of the first pass is about the document as
+    // a whole, every error of the second names a field.
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::Invalid(crate::domain::FieldError::new(
+            "body",
+            "must be a JSON object",
+        )));
+    }
+    serde_path_to_error::deserialize(value).map_err(field_error)
 }
 
 /// The id segment of `/v1/customers/{id}...`.

@@ -1,0 +1,58 @@
+//! The sample events under infra/events/ are real API Gateway (HTTP API v2) payloads:
+//! they parse as `lambda_http` parses them in Lambda, and the handlers accept them with
+//! the settings of infra/events/env.json — what `sam local invoke` would run.
+
+use rapport::http::Api;
+use rapport::store::DynamoStore;
+use serde_json::Value;
+
+fn read(name: &str) -> String {
+    let path = format!("{}/../infra/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn body(r: &lambda_http::Response<lambda_http::Body>) -> Value {
+    match r.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sample_events_are_accepted_by_the_handlers() {
+    let env: Value = serde_json::from_str(&read("env.json")).unwrap();
+    let params = env["Parameters"].as_object().unwrap().clone();
+    let client = rapport_local::shared_dynamodb().await.unwrap().client();
+    let table = format!("rapport-samples-{}", uuid::Uuid::new_v4().simple());
+    rapport_local::tables::create_table(&client, &table)
+        .await
+        .unwrap();
+    let pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let table_name = table.clone();
+    let config = rapport::Config::from_lookup(move |k| {
+        if k == "RAPPORT_TABLE" {
+            return Some(table_name.clone());
+        }
+        pairs
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let api = Api::new(DynamoStore::new(client, table), config);
+
+    let request = |name: &str| lambda_http::request::from_str(&read(name)).unwrap();
+    let r = api.purchase(request("purchase.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["points_delta"], 59);
+    let r = api.purchase(request("refund.json")).await;
+    assert_eq!(body(&r)["points_delta"], -29);
+    let r = api.customer(request("get-customer.json")).await;
+    assert_eq!(body(&r)["points_balance"], 30);
+    let r = api.redemption(request("redemption.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["points_balance"], 10);
+}

@@ -1,0 +1,180 @@
+//! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
+//! in front of it, and a client that signs requests like a storefront.
+
+use rapport::http::Api;
+use rapport::store::DynamoStore;
+use rapport::{Config, signature};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const SECRET: &str = "integration-test-secret";
+
+/// One isolated API: its own table, its own server on a free port.
+pub struct TestApi {
+    pub base_url: String,
+    pub store: DynamoStore,
+    pub http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A response reduced to what tests assert on.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The `field` of a problem+json body.
+    pub fn field(&self) -> &str {
+        self.body["field"].as_str().unwrap_or_default()
+    }
+
+    pub fn problem_type(&self) -> &str {
+        self.body["type"].as_str().unwrap_or_default()
+    }
+}
+
+pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
+    let table = table.to_owned();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    Config::from_lookup(move |k| match k {
+        "RAPPORT_TABLE" => Some(table.clone()),
+        "RAPPORT_SIGNING_SECRET" => Some(SECRET.into()),
+        _ => extra
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone()),
+    })
+    .expect("test configuration")
+}
+
+impl TestApi {
+    /// Starts the API over a new table with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the API over a new table with extra configuration variables.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let client = rapport_local::shared_dynamodb()
+            .await
+            .expect("DynamoDB Local")
+            .client();
+        let table = format!("rapport-test-{}", uuid::Uuid::new_v4().simple());
+        rapport_local::tables::create_table(&client, &table)
+            .await
+            .expect("create table");
+        let store = DynamoStore::new(client, table.clone());
+        let api = Arc::new(Api::new(store.clone(), config(&table, extra)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(rapport_local::server::serve(listener, api, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base_url,
+            store,
+            http: reqwest::Client::new(),
+            _shutdown: tx,
+        }
+    }
+
+    /// Sends `body` signed with the shop's secret.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let raw = body.map(|b| b.to_string()).unwrap_or_default();
+        let header = signature::sign(
+            SECRET.as_bytes(),
+            chrono::Utc::now().timestamp(),
+            raw.as_bytes(),
+        );
+        self.send_raw(
+            method,
+            path,
+            raw.into_bytes(),
+            Some(&header),
+            Some("application/json"),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    /// Sends exactly these bytes and headers, for tests of what a storefront gets wrong.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        signature_header: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .body(body);
+        if let Some(h) = signature_header {
+            request = request.header("Rapport-Signature", h);
+        }
+        if let Some(ct) = content_type {
+            request = request.header("Content-Type", ct);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            body,
+            headers,
+        }
+    }
+}
+
+/// A purchase event body with one line item.
+pub fn purchase(event: &str, customer: &str, order: &str, total: i64) -> Value {
+    serde_json::json!({
+        "event_id": event,
+        "kind": "purchase",
+        "customer_id": customer,
+        "order_id": order,
+        "occurred_at": chrono::Utc::now().to_rfc3339(),
+        "currency": "USD",
+        "total_minor": total,
+        "items": [{"sku": "SKU-1", "quantity": 1, "unit_price_minor": total}],
+    })
+}
+
+/// A refund event body.
+pub fn refund(event: &str, customer: &str, order: &str, amount: i64) -> Value {
+    serde_json::json!({
+        "event_id": event,
+        "kind": "refund",
+        "customer_id": customer,
+        "order_id": order,
+        "occurred_at": chrono::Utc::now().to_rfc3339(),
+        "currency": "USD",
+        "total_minor": amount,
+    })
+}
