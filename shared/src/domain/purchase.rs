@@ -344,11 +344,11 @@ impl PurchaseEvent {
         if let Some(locale) = &self.locale {
             profile.locale = Some(locale.clone());
         }
-        if let Some(birthday) = self.birthday {
-            if profile.birthday != Some(birthday) {
-                profile.birthday = Some(birthday);
-                profile.birthday_set_at = Some(now);
-            }
+        if let Some(birthday) = self.birthday
+            && profile.birthday != Some(birthday)
+        {
+            profile.birthday = Some(birthday);
+            profile.birthday_set_at = Some(now);
         }
     }
 }

@@ -1,0 +1,61 @@
+# Developer and CI entry points. `make test` is what CI runs (via .ci/run).
+#
+# Tests start DynamoDB Local and the SES emulator themselves (installed on first use
+# into .cache/ by the rapport-local crate) and stop them when they exit, so nothing is
+# left running. Set AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SES to have every test
+# binary use an already running instance instead.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+CARGO ?= cargo
+CACHE_DIR := .cache
+VENV := $(CACHE_DIR)/venv
+CFN_LINT_VERSION := 1.58.0
+CFN_LINT := $(VENV)/bin/cfn-lint
+CFN_LINT_STAMP := $(VENV)/.cfn-lint-$(CFN_LINT_VERSION)
+
+define lints
+$(CFN_LINT) template.yaml
+$(CARGO) fmt --all -- --check
+$(CARGO) clippy --workspace --all-targets -- -D warnings
+endef
+
+.PHONY: test lint up demo bench clean-cache
+
+test:
+	infra/require-tools.sh cargo java node npm python3
+	$(MAKE) --no-print-directory $(CFN_LINT_STAMP)
+	$(CARGO) test --workspace
+	$(lints)
+
+lint:
+	infra/require-tools.sh cargo python3
+	$(MAKE) --no-print-directory $(CFN_LINT_STAMP)
+	$(lints)
+
+# The API on 127.0.0.1 backed by DynamoDB Local and the SES emulator.
+up:
+	infra/require-tools.sh cargo java node npm
+	$(CARGO) run -p rapport-local -- up
+
+# Replays a sample stream of storefront events against a fresh local stack.
+demo:
+	infra/require-tools.sh cargo java node npm
+	$(CARGO) run -p rapport-local -- demo
+
+bench:
+	infra/require-tools.sh cargo
+	$(CARGO) bench --workspace
+
+clean-cache:
+	rm -rf $(CACHE_DIR)
+
+# cfn-lint lives in a venv of its own, pinned, so CI and laptops lint alike.
+$(CFN_LINT_STAMP):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "cfn-lint==$(CFN_LINT_VERSION)"
+	rm -f $(VENV)/.cfn-lint-*
+	touch $@

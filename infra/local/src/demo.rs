@@ -1,0 +1,229 @@
+//! `make demo`: a small, built-in stream of storefront events replayed over the signed
+//! HTTP API, then each customer's points and tier.
+//!
+//! The stream is deliberately untidy, like real storefront traffic: a retried delivery,
+//! a partial refund, a customer promoted to silver mid-stream, and a redemption.
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+/// One step of the replay: the method, the path and the JSON body.
+pub struct Step {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<Value>,
+    pub note: &'static str,
+}
+
+fn purchase(
+    event: &str,
+    customer: &str,
+    order: &str,
+    at: DateTime<Utc>,
+    items: &[(&str, i64, i64)],
+) -> Value {
+    let total: i64 = items.iter().map(|(_, q, p)| q * p).sum();
+    json!({
+        "event_id": event,
+        "kind": "purchase",
+        "customer_id": customer,
+        "order_id": order,
+        "occurred_at": at.to_rfc3339(),
+        "currency": "USD",
+        "total_minor": total,
+        "items": items.iter().map(|(sku, q, p)| json!({"sku": sku, "quantity": q, "unit_price_minor": p})).collect::<Vec<_>>(),
+    })
+}
+
+fn post(path: &str, body: Value, note: &'static str) -> Step {
+    Step {
+        method: "POST",
+        path: path.into(),
+        body: Some(body),
+        note,
+    }
+}
+
+/// The demo stream, dated relative to `now` so tiers and windows look current.
+pub fn stream(now: DateTime<Utc>) -> Vec<Step> {
+    let days_ago = |d: i64| now - Duration::days(d);
+    let mut asha = purchase(
+        "demo-e1",
+        "asha",
+        "A-1001",
+        days_ago(60),
+        &[("TEA-CHAI-250", 2, 1_250), ("MUG-CLAY", 1, 2_400)],
+    );
+    asha["email"] = "asha@example.com".into();
+    asha["locale"] = "hi-IN".into();
+    asha["birthday"] = "07-31".into();
+    let mut bilal = purchase(
+        "demo-e2",
+        "bilal",
+        "B-2001",
+        days_ago(45),
+        &[("KETTLE-STEEL", 1, 45_000)],
+    );
+    bilal["email"] = "bilal@example.com".into();
+    bilal["locale"] = "ur".into();
+    let mut maria = purchase(
+        "demo-e3",
+        "maria",
+        "M-3001",
+        days_ago(30),
+        &[("TEA-SENCHA-100", 3, 1_800)],
+    );
+    maria["email"] = "maria@example.com".into();
+    maria["locale"] = "fil-PH".into();
+    let refund = json!({
+        "event_id": "demo-e7", "kind": "refund", "customer_id": "asha", "order_id": "A-1002",
+        "occurred_at": days_ago(5).to_rfc3339(), "currency": "USD", "total_minor": 1_900,
+    });
+    vec![
+        post("/v1/events/purchase", asha, "asha's first order"),
+        post("/v1/events/purchase", bilal, "bilal buys a kettle"),
+        post("/v1/events/purchase", maria, "maria's first order"),
+        post(
+            "/v1/events/purchase",
+            purchase(
+                "demo-e4",
+                "bilal",
+                "B-2002",
+                days_ago(20),
+                &[("TEA-SAMPLER", 1, 9_000)],
+            ),
+            "bilal crosses 500.00 in a year: silver",
+        ),
+        post(
+            "/v1/events/purchase",
+            purchase(
+                "demo-e4",
+                "bilal",
+                "B-2002",
+                days_ago(20),
+                &[("TEA-SAMPLER", 1, 9_000)],
+            ),
+            "the storefront retries the same event: no double count",
+        ),
+        post(
+            "/v1/events/purchase",
+            purchase(
+                "demo-e5",
+                "asha",
+                "A-1002",
+                days_ago(10),
+                &[("TEA-CHAI-250", 1, 1_250), ("STRAINER", 1, 1_900)],
+            ),
+            "asha comes back",
+        ),
+        post(
+            "/v1/events/purchase",
+            purchase(
+                "demo-e6",
+                "bilal",
+                "B-2003",
+                days_ago(8),
+                &[("TEA-OOLONG-100", 2, 2_200)],
+            ),
+            "silver earns x1.25",
+        ),
+        post("/v1/events/purchase", refund, "asha returns the strainer"),
+        post(
+            "/v1/customers/bilal/redemptions",
+            json!({"redemption_id": "demo-r1", "points": 300}),
+            "bilal spends 300 points on a coupon",
+        ),
+    ]
+}
+
+/// The customers the stream touches, for the closing summary.
+pub const CUSTOMERS: &[&str] = &["asha", "bilal", "maria"];
+
+/// Sends a signed request and returns the status and JSON body.
+pub async fn send(
+    client: &reqwest::Client,
+    base_url: &str,
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let raw = body.map(Value::to_string).unwrap_or_default();
+    let header = rapport::signature::sign(secret, Utc::now().timestamp(), raw.as_bytes());
+    let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
+    let response = client
+        .request(method, format!("{base_url}{path}"))
+        .header("Rapport-Signature", header)
+        .header("Content-Type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .with_context(|| format!("calling {path}"))?;
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+/// Replays the stream against `base_url` and prints what happened, then the customers.
+pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
+    let client = reqwest::Client::new();
+    println!(
+        "replaying {} signed events against {base_url}",
+        stream(Utc::now()).len()
+    );
+    for step in stream(Utc::now()) {
+        let (status, body) = send(
+            &client,
+            base_url,
+            secret,
+            step.method,
+            &step.path,
+            step.body.as_ref(),
+        )
+        .await?;
+        if status != 200 {
+            bail!("{} {} answered {status}: {body}", step.method, step.path);
+        }
+        let outcome = match body.get("coupon_code").and_then(Value::as_str) {
+            Some(code) => format!("coupon {code}"),
+            None => format!(
+                "points {:>+5}  duplicate={}",
+                body["points_delta"].as_i64().unwrap_or_default(),
+                body["duplicate"]
+            ),
+        };
+        println!("  {:<56} {status} {outcome}", step.note);
+    }
+    println!();
+    println!(
+        "{:<8} {:>8} {:>8} {:>7} {:>14}",
+        "customer", "points", "tier", "orders", "net spend"
+    );
+    for customer in CUSTOMERS {
+        let (status, p) = send(
+            &client,
+            base_url,
+            secret,
+            "GET",
+            &format!("/v1/customers/{customer}"),
+            None,
+        )
+        .await?;
+        if status != 200 {
+            bail!("profile of {customer} answered {status}: {p}");
+        }
+        let spend = p["net_spend_minor"].as_i64().unwrap_or_default();
+        println!(
+            "{:<8} {:>8} {:>8} {:>7} {:>10}.{:02} {}",
+            customer,
+            p["points_balance"].as_i64().unwrap_or_default(),
+            p["tier"].as_str().unwrap_or("?"),
+            p["orders"].as_i64().unwrap_or_default(),
+            spend / 100,
+            spend % 100,
+            p["currency"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The local stack: DynamoDB Local and an SES emulator started on demand from a
+//! git-ignored cache, the application's table created from template.yaml, and access
+//! to the mail the emulator has accepted.
+//!
+//! Tests use [`stack::shared_dynamodb`] / [`stack::shared_ses`] (one instance per test
+//! process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SES`);
+//! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`].
+
+pub mod demo;
+pub mod install;
+mod process;
+pub mod server;
+pub mod ses;
+pub mod stack;
+pub mod tables;
+
+pub use stack::{
+    DynamoDbLocal, LocalStack, SesEmulator, env_vars, sdk_config, shared_dynamodb, shared_ses,
+};
+pub use tables::create_table;

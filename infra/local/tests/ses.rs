@@ -1,0 +1,125 @@
+//! Mail sent through the SDK to a real SES emulator, read back from its store.
+
+use anyhow::Result;
+use aws_sdk_ses::primitives::Blob;
+use aws_sdk_ses::types::{Body, Content, Destination, Message, RawMessage};
+use rapport_local::ses::{SentEmail, sent_messages};
+use rapport_local::shared_ses;
+
+async fn only_mail_to(endpoint: &str, recipient: &str) -> Result<SentEmail> {
+    let mut mails: Vec<_> = sent_messages(endpoint)
+        .await?
+        .into_iter()
+        .filter(|m| m.is_addressed_to(recipient))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    Ok(mails.remove(0))
+}
+
+#[tokio::test]
+async fn send_email_is_listed_with_its_parts() -> Result<()> {
+    let ses = shared_ses().await?;
+    let sent = ses
+        .client()
+        .send_email()
+        .source("shop@example.com")
+        .destination(
+            Destination::builder()
+                .to_addresses("ann@example.com")
+                .build(),
+        )
+        .reply_to_addresses("care@example.com")
+        .message(
+            Message::builder()
+                .subject(Content::builder().data("We miss you").build()?)
+                .body(
+                    Body::builder()
+                        .text(Content::builder().data("Come back for 10% off.").build()?)
+                        .html(
+                            Content::builder()
+                                .data("<p>Come back for <b>10%</b> off.</p>")
+                                .build()?,
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+
+    let mail = only_mail_to(&ses.endpoint(), "ann@example.com").await?;
+    assert_eq!(mail.message_id, sent.message_id());
+    assert_eq!(mail.from, "shop@example.com");
+    assert_eq!(mail.to_addresses(), ["ann@example.com"]);
+    assert_eq!(mail.reply_to, ["care@example.com"]);
+    assert_eq!(mail.subject, "We miss you");
+    assert_eq!(mail.text.as_deref(), Some("Come back for 10% off."));
+    assert_eq!(
+        mail.html.as_deref(),
+        Some("<p>Come back for <b>10%</b> off.</p>")
+    );
+    assert!(mail.sent_at > 1_700_000_000);
+    Ok(())
+}
+
+#[tokio::test]
+async fn send_raw_email_is_parsed_into_the_same_fields() -> Result<()> {
+    let ses = shared_ses().await?;
+    let mime = concat!(
+        "From: \"Rapport Shop\" <shop@example.com>\r\n",
+        "To: bob@example.com, \"Cho, Carol\" <carol@example.com>\r\n",
+        "Subject: Your gold tier\r\n",
+        "MIME-Version: 1.0\r\n",
+        "Content-Type: multipart/mixed; boundary=\"b1\"\r\n",
+        "\r\n",
+        "--b1\r\n",
+        "Content-Type: multipart/alternative; boundary=\"b2\"\r\n",
+        "\r\n",
+        "--b2\r\n",
+        "Content-Type: text/plain; charset=utf-8\r\n",
+        "\r\n",
+        "You reached gold.\r\n",
+        "--b2\r\n",
+        "Content-Type: text/html; charset=utf-8\r\n",
+        "\r\n",
+        "<p>You reached <b>gold</b>.</p>\r\n",
+        "--b2--\r\n",
+        "--b1\r\n",
+        "Content-Type: text/csv; name=\"points.csv\"\r\n",
+        "Content-Disposition: attachment; filename=\"points.csv\"\r\n",
+        "Content-Transfer-Encoding: base64\r\n",
+        "\r\n",
+        "cG9pbnRzCjEyMAo=\r\n",
+        "--b1--\r\n",
+    );
+    ses.client()
+        .send_raw_email()
+        .raw_message(
+            RawMessage::builder()
+                .data(Blob::new(mime.as_bytes()))
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    let mail = only_mail_to(&ses.endpoint(), "carol@example.com").await?;
+    assert_eq!(mail.from, "\"Rapport Shop\" <shop@example.com>");
+    assert_eq!(
+        mail.to_addresses(),
+        ["bob@example.com", "carol@example.com"]
+    );
+    assert_eq!(mail.subject, "Your gold tier");
+    assert_eq!(
+        mail.text.as_deref().map(str::trim),
+        Some("You reached gold.")
+    );
+    assert_eq!(
+        mail.html.as_deref().map(str::trim),
+        Some("<p>You reached <b>gold</b>.</p>")
+    );
+    let attachment = &mail.attachments[0];
+    assert_eq!(attachment.filename.as_deref(), Some("points.csv"));
+    assert_eq!(attachment.content_type.as_deref(), Some("text/csv"));
+    assert_eq!(attachment.content, b"points\n120\n");
+    Ok(())
+}
