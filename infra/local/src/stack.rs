@@ -296,12 +296,15 @@ async fn installation() -> Result<&'static Installation> {
 fn dynamodb_command(installation: &Installation, port: u16) -> (OsString, Vec<OsString>) {
     let mut library_path = OsString::from("-Djava.library.path=");
     library_path.push(installation.dynamodb_local_lib());
+    let mut tmpdir = OsString::from("-Djava.io.tmpdir=");
+    tmpdir.push(install::cache_dir().join("tmp"));
     let args = vec![
         // C1 only and the serial collector: about a second less to start, and test
         // workloads are too short for C2's peak speed to pay off.
         "-XX:TieredStopAtLevel=1".into(),
         "-XX:+UseSerialGC".into(),
         library_path,
+        tmpdir,
         "-jar".into(),
         installation.dynamodb_local_jar().into(),
         "-inMemory".into(),
@@ -343,7 +346,10 @@ where
 {
     let logs = install::logs_dir();
     let claims = install::cache_dir().join("ports");
-    for dir in [&logs, &claims] {
+    // DynamoDB Local unpacks its SQLite library into java.io.tmpdir on every start;
+    // pointing that here keeps /tmp clean and lets old copies be pruned with the logs.
+    let scratch = install::cache_dir().join("tmp");
+    for dir in [&logs, &claims, &scratch] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         prune_old_files(dir);
     }
