@@ -55,4 +55,16 @@ async fn sample_events_are_accepted_by_the_handlers() {
     let r = api.redemption(request("redemption.json")).await;
     assert_eq!(r.status(), 200, "{:?}", body(&r));
     assert_eq!(body(&r)["points_balance"], 10);
+    let r = api.review(request("review.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(
+        (
+            body(&r)["verified"].as_bool(),
+            body(&r)["points_awarded"].as_i64()
+        ),
+        (Some(true), Some(25))
+    );
+    let r = api.recovery(request("recovery.json")).await;
+    assert_eq!(body(&r)["service_recovery"], false);
+    assert_eq!(body(&r)["points_balance"], 35);
 }

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::domain::{Currency, LoyaltyRules, Tier, TierRule};
+use crate::domain::{Currency, LoyaltyRules, ReviewRules, Tier, TierRule};
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 
@@ -25,6 +25,11 @@ pub struct Config {
     /// How far a signature's timestamp may be from now, in seconds.
     pub signature_tolerance_secs: i64,
     pub rules: LoyaltyRules,
+    pub reviews: ReviewRules,
+    /// The From address of mail Rapport sends (`RAPPORT_SENDER_EMAIL`).
+    pub sender_email: Option<String>,
+    /// Where service-recovery alerts go (`RAPPORT_SUPPORT_EMAIL`); unset: logged only.
+    pub support_email: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -34,6 +39,9 @@ impl std::fmt::Debug for Config {
             .field("signing_secret", &"<redacted>")
             .field("signature_tolerance_secs", &self.signature_tolerance_secs)
             .field("rules", &self.rules)
+            .field("reviews", &self.reviews)
+            .field("sender_email", &self.sender_email)
+            .field("support_email", &self.support_email)
             .finish()
     }
 }
@@ -110,11 +118,31 @@ impl Config {
             name: "RAPPORT_TIERS",
             reason: e.to_string(),
         })?;
+        let defaults = ReviewRules::default();
+        let reviews = ReviewRules {
+            rating_points: number("RAPPORT_REVIEW_POINTS", defaults.rating_points)?,
+            body_points: number("RAPPORT_REVIEW_BODY_POINTS", defaults.body_points)?,
+            recovery_expiry_days: number(
+                "RAPPORT_RECOVERY_EXPIRY_DAYS",
+                defaults.recovery_expiry_days,
+            )?,
+        };
+        if reviews.rating_points < 0 || reviews.body_points < 0 || reviews.recovery_expiry_days <= 0
+        {
+            return Err(ConfigError::Invalid {
+                name: "RAPPORT_REVIEW_POINTS",
+                reason: "review points must be >= 0 and the recovery expiry > 0 days".into(),
+            });
+        }
+        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         Ok(Self {
             table,
             signing_secret: secret.into_bytes(),
             signature_tolerance_secs: number("RAPPORT_SIGNATURE_TOLERANCE_SECS", 300)?,
             rules,
+            reviews,
+            sender_email: optional("RAPPORT_SENDER_EMAIL"),
+            support_email: optional("RAPPORT_SUPPORT_EMAIL"),
         })
     }
 }

@@ -11,10 +11,15 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::domain::{
-    DomainError, LoyaltyRules, PurchaseEvent, PurchaseReceipt, RedemptionReceipt,
-    RedemptionRequest, redemption::readable_code,
+    CustomerId, DomainError, LoyaltyRules, Profile, PurchaseEvent, PurchaseReceipt,
+    RedemptionReceipt, RedemptionRequest, ReviewEvent, ReviewReceipt, ReviewRules, Tier,
+    redemption::readable_code,
 };
-use crate::store::{CommitError, IdempotencyRecord, PurchaseStore, RedemptionStore, StoreError};
+use crate::mail::RecoveryAlert;
+use crate::store::{
+    CommitError, IdempotencyRecord, ProfileStore, PurchaseStore, RedemptionStore, ReviewStore,
+    StoreError,
+};
 
 /// How often a request re-reads after losing a race before giving up with 503. Many
 /// concurrent events for one customer serialise on its profile, so this is generous.
@@ -157,6 +162,101 @@ pub async fn redeem<S: RedemptionStore>(
             // A fresh random code will not collide again; no need to wait.
             Err(CommitError::CodeTaken) => {}
             Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// A recorded review, and the alert to send when it opened a service-recovery flag.
+/// Only the request that committed the review gets the alert, so support hears of it
+/// once however often the event is delivered.
+#[derive(Debug)]
+pub struct ReviewResult {
+    pub receipt: ReviewReceipt,
+    pub alert: Option<RecoveryAlert>,
+}
+
+/// Records a review exactly once.
+pub async fn record_review<S: ReviewStore>(
+    store: &S,
+    base_tier: &Tier,
+    rules: &ReviewRules,
+    event: &ReviewEvent,
+    now: DateTime<Utc>,
+) -> Result<ReviewResult, ServiceError> {
+    let key = event.event_id.to_string();
+    let fp = fingerprint(event)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let snapshot = store
+            .load_review(&event.customer_id, &event.order_id, &event.sku, &key)
+            .await?;
+        if let Some(prior) = &snapshot.prior {
+            let receipt: ReviewReceipt = replay(prior, &fp, "event_id")?;
+            return Ok(ReviewResult {
+                receipt: ReviewReceipt {
+                    duplicate: true,
+                    ..receipt
+                },
+                alert: None,
+            });
+        }
+        let expected = snapshot.profile.as_ref().map(|p| p.version);
+        let outcome = event.apply(
+            snapshot.profile.map(|p| p.value),
+            snapshot.order.as_ref(),
+            snapshot.review,
+            base_tier,
+            rules,
+            now,
+        );
+        let rec = record(key.clone(), fp.clone(), &outcome.receipt)?;
+        match store.commit_review(expected, &outcome, &rec).await {
+            Ok(()) => {
+                let alert = outcome.raise_alert.then(|| RecoveryAlert {
+                    customer_id: event.customer_id.clone(),
+                    customer_email: outcome.profile.email.clone(),
+                    sku: event.sku.clone(),
+                    order_id: event.order_id.clone(),
+                    rating: event.rating,
+                    title: event.title.clone(),
+                    body: event.body.clone(),
+                    opened_at: now,
+                });
+                return Ok(ReviewResult {
+                    receipt: outcome.receipt,
+                    alert,
+                });
+            }
+            Err(CommitError::Conflict | CommitError::AlreadyRecorded | CommitError::CodeTaken) => {
+                backoff(attempt).await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// Closes a customer's service-recovery flag (support has followed up). Idempotent.
+pub async fn clear_recovery<S: ProfileStore>(
+    store: &S,
+    customer: &CustomerId,
+    now: DateTime<Utc>,
+) -> Result<Profile, ServiceError> {
+    for attempt in 0..MAX_ATTEMPTS {
+        let current = store
+            .profile(customer)
+            .await?
+            .ok_or(ServiceError::UnknownCustomer)?;
+        if current.value.service_recovery.is_none() {
+            return Ok(current.value);
+        }
+        let mut profile = current.value;
+        profile.service_recovery = None;
+        profile.updated_at = now;
+        match store.save_profile(current.version, &profile).await {
+            Ok(()) => return Ok(profile),
+            Err(CommitError::Store(e)) => return Err(e.into()),
+            Err(_) => backoff(attempt).await,
         }
     }
     Err(ServiceError::Contention)

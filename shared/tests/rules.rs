@@ -467,3 +467,45 @@ fn validation_names_the_field() {
         "birthday"
     );
 }
+
+#[tokio::test]
+async fn the_service_recovery_flag_lapses_after_its_expiry() {
+    use rapport::domain::{ReviewInput, ReviewRules};
+    use rapport::service::record_review;
+    let store = MemoryStore::new();
+    let reviews = ReviewRules {
+        recovery_expiry_days: 30,
+        ..ReviewRules::default()
+    };
+    let opened = at("2026-11-01T10:00:00Z");
+    let low = ReviewInput {
+        event_id: Some("r1".into()),
+        customer_id: Some("c1".into()),
+        order_id: Some("o1".into()),
+        sku: Some("s1".into()),
+        rating: Some(1),
+        occurred_at: Some("2026-11-01T10:00:00Z".into()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let base = rules().base_tier().clone();
+    let result = record_review(&store, &base, &reviews, &low, opened)
+        .await
+        .unwrap();
+    assert!(result.alert.is_some() && result.receipt.service_recovery);
+    let p = store.profile(&cid("c1")).await.unwrap().unwrap().value;
+    assert!(p.service_recovery_open(opened + Duration::days(29), 30));
+    assert!(!p.service_recovery_open(opened + Duration::days(30), 30));
+    // After expiry a new low rating opens the flag, and alerts, again.
+    let again = rapport::domain::ReviewEvent {
+        event_id: rapport::domain::EventId::parse("e", "r2").unwrap(),
+        ..low
+    };
+    let result = record_review(&store, &base, &reviews, &again, opened + Duration::days(31))
+        .await
+        .unwrap();
+    assert!(result.alert.is_some());
+    // Unverified (no order): no points either time.
+    assert_eq!(ledger_sum(&store, "c1").await, 0);
+}

@@ -1,7 +1,6 @@
 //! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
 //! in front of it, and a client that signs requests like a storefront.
 
-use rapport::http::Api;
 use rapport::store::DynamoStore;
 use rapport::{Config, signature};
 use serde_json::Value;
@@ -13,6 +12,9 @@ pub const SECRET: &str = "integration-test-secret";
 /// One isolated API: its own table, its own server on a free port.
 pub struct TestApi {
     pub base_url: String,
+    /// Where this API's service-recovery alerts are addressed.
+    pub support_email: String,
+    pub ses_endpoint: String,
     pub store: DynamoStore,
     pub http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -63,16 +65,24 @@ impl TestApi {
 
     /// Starts the API over a new table with extra configuration variables.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
-        let client = rapport_local::shared_dynamodb()
+        let dynamodb = rapport_local::shared_dynamodb()
             .await
-            .expect("DynamoDB Local")
-            .client();
+            .expect("DynamoDB Local");
+        let ses = rapport_local::shared_ses().await.expect("SES emulator");
+        let sdk = rapport_local::sdk_config(&dynamodb.endpoint(), &ses.endpoint());
         let table = format!("rapport-test-{}", uuid::Uuid::new_v4().simple());
-        rapport_local::tables::create_table(&client, &table)
+        let support = format!("support-{table}@shop.example");
+        let mut settings = vec![
+            ("RAPPORT_SENDER_EMAIL", "rapport@shop.example"),
+            ("RAPPORT_SUPPORT_EMAIL", support.as_str()),
+        ];
+        settings.extend_from_slice(extra);
+        let config = config(&table, &settings);
+        rapport_local::tables::create_table(&dynamodb.client(), &table)
             .await
             .expect("create table");
-        let store = DynamoStore::new(client, table.clone());
-        let api = Arc::new(Api::new(store.clone(), config(&table, extra)));
+        let api = Arc::new(rapport::bootstrap::api(&sdk, config));
+        let store = api.store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -81,10 +91,22 @@ impl TestApi {
         }));
         Self {
             base_url,
+            support_email: support,
+            ses_endpoint: ses.endpoint(),
             store,
             http: reqwest::Client::new(),
             _shutdown: tx,
         }
+    }
+
+    /// Mail the SES emulator accepted for this API's support address.
+    pub async fn support_mail(&self) -> Vec<rapport_local::ses::SentEmail> {
+        rapport_local::ses::sent_messages(&self.ses_endpoint)
+            .await
+            .expect("SES emulator store")
+            .into_iter()
+            .filter(|m| m.is_addressed_to(&self.support_email))
+            .collect()
     }
 
     /// Sends `body` signed with the shop's secret.

@@ -36,6 +36,21 @@ fn purchase(
     })
 }
 
+fn review(
+    event: &str,
+    customer: &str,
+    order: &str,
+    sku: &str,
+    rating: u8,
+    title: &str,
+    body: &str,
+) -> Value {
+    json!({
+        "event_id": event, "customer_id": customer, "order_id": order, "sku": sku,
+        "rating": rating, "title": title, "body": body, "occurred_at": Utc::now().to_rfc3339(),
+    })
+}
+
 fn post(path: &str, body: Value, note: &'static str) -> Step {
     Step {
         method: "POST",
@@ -130,6 +145,32 @@ pub fn stream(now: DateTime<Utc>) -> Vec<Step> {
         ),
         post("/v1/events/purchase", refund, "asha returns the strainer"),
         post(
+            "/v1/events/review",
+            review(
+                "demo-e8",
+                "asha",
+                "A-1001",
+                "MUG-CLAY",
+                5,
+                "बहुत सुंदर",
+                "मग बहुत अच्छा है, चाय का स्वाद और भी अच्छा लगता है।",
+            ),
+            "asha reviews her mug (Hindi): verified, rewarded",
+        ),
+        post(
+            "/v1/events/review",
+            review(
+                "demo-e9",
+                "maria",
+                "M-3001",
+                "TEA-SENCHA-100",
+                2,
+                "Medyo luma",
+                "Parang luma na ang tsaa, hindi kasing bango ng dati.",
+            ),
+            "maria is unhappy (Tagalog): service recovery, alert",
+        ),
+        post(
             "/v1/customers/bilal/redemptions",
             json!({"redemption_id": "demo-r1", "points": 300}),
             "bilal spends 300 points on a coupon",
@@ -187,6 +228,12 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
         }
         let outcome = match body.get("coupon_code").and_then(Value::as_str) {
             Some(code) => format!("coupon {code}"),
+            None if body.get("rating").is_some() => format!(
+                "points {:>+5}  verified={} service_recovery={}",
+                body["points_awarded"].as_i64().unwrap_or_default(),
+                body["verified"],
+                body["service_recovery"]
+            ),
             None => format!(
                 "points {:>+5}  duplicate={}",
                 body["points_delta"].as_i64().unwrap_or_default(),
@@ -214,15 +261,24 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
             bail!("profile of {customer} answered {status}: {p}");
         }
         let spend = p["net_spend_minor"].as_i64().unwrap_or_default();
+        let flags: Vec<&str> = [
+            ("service_recovery", "service-recovery"),
+            ("referral_ask", "referral-ask"),
+        ]
+        .into_iter()
+        .filter(|(key, _)| p[*key] == true)
+        .map(|(_, label)| label)
+        .collect();
         println!(
-            "{:<8} {:>8} {:>8} {:>7} {:>10}.{:02} {}",
+            "{:<8} {:>8} {:>8} {:>7} {:>10}.{:02} {}  {}",
             customer,
             p["points_balance"].as_i64().unwrap_or_default(),
             p["tier"].as_str().unwrap_or("?"),
             p["orders"].as_i64().unwrap_or_default(),
             spend / 100,
             spend % 100,
-            p["currency"].as_str().unwrap_or("")
+            p["currency"].as_str().unwrap_or(""),
+            flags.join(" ")
         );
     }
     Ok(())

@@ -66,11 +66,15 @@ impl Running {
         let config = rapport::Config::from_lookup(move |name| match name {
             "RAPPORT_TABLE" => Some(table_name.clone()),
             "RAPPORT_SIGNING_SECRET" => Some(secret_value.clone()),
+            // Alerts go to the SES emulator unless other addresses are configured.
+            "RAPPORT_SENDER_EMAIL" => Some(env_or("RAPPORT_SENDER_EMAIL", "rapport@shop.example")),
+            "RAPPORT_SUPPORT_EMAIL" => {
+                Some(env_or("RAPPORT_SUPPORT_EMAIL", "support@shop.example"))
+            }
             other => std::env::var(other).ok(),
         })
         .context("configuration")?;
-        let store = rapport::store::DynamoStore::new(client, table.clone());
-        let api = Arc::new(rapport::http::Api::new(store, config));
+        let api = Arc::new(rapport::bootstrap::api(&stack.sdk_config(), config));
 
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -96,6 +100,26 @@ impl Running {
         let _ = self.server.await;
         drop(self.stack);
     }
+}
+
+/// Shows what the SES emulator accepted during the demo.
+async fn report_mail(running: &Running) -> Result<()> {
+    let mail = running
+        .stack
+        .ses
+        .sent_messages()
+        .await
+        .context("reading the SES emulator")?;
+    println!();
+    println!("mail accepted by the SES emulator: {}", mail.len());
+    for m in mail {
+        println!("  to {}: {}", m.to_addresses().join(", "), m.subject);
+    }
+    Ok(())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
 async fn shutdown_signal() -> Result<()> {
@@ -133,7 +157,10 @@ async fn main() -> Result<()> {
         }
         Command::Demo => {
             let running = Running::start(0).await?;
-            let outcome = demo::run(&running.base_url, running.secret.as_bytes()).await;
+            let mut outcome = demo::run(&running.base_url, running.secret.as_bytes()).await;
+            if outcome.is_ok() {
+                outcome = report_mail(&running).await;
+            }
             running.stop().await;
             outcome
         }

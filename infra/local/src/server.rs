@@ -9,7 +9,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rapport::http::{Api, ApiError, MAX_BODY_BYTES, OPENAPI};
-use rapport::store::{PurchaseStore, RedemptionStore};
+use rapport::store::Store;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 async fn handle<S>(api: Arc<Api<S>>, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>>
 where
-    S: PurchaseStore + RedemptionStore,
+    S: Store,
 {
     if req.method() == hyper::Method::GET && req.uri().path() == "/openapi.yaml" {
         let mut response = hyper::Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
@@ -57,7 +57,7 @@ where
 /// Serves `api` on `listener` until `shutdown` completes.
 pub async fn serve<S>(listener: TcpListener, api: Arc<Api<S>>, shutdown: impl Future<Output = ()>)
 where
-    S: PurchaseStore + RedemptionStore + 'static,
+    S: Store + 'static,
 {
     tokio::pin!(shutdown);
     loop {

@@ -8,16 +8,18 @@ pub mod money;
 pub mod profile;
 pub mod purchase;
 pub mod redemption;
+pub mod review;
 
 pub use contact::{Birthday, Email, Locale};
 pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
 pub use loyalty::{LoyaltyRules, Tier, TierRule};
 pub use money::{Currency, Money};
-pub use profile::{LedgerEntry, LedgerReason, Order, Profile};
+pub use profile::{LedgerEntry, LedgerReason, Order, Profile, ServiceRecovery};
 pub use purchase::{PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt};
 pub use redemption::{
     Redemption, RedemptionInput, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
 };
+pub use review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt, ReviewRules};
 
 use thiserror::Error;
 

@@ -44,6 +44,12 @@ pub struct Profile {
     /// When the birthday was first given or last changed; birthday rewards wait 30 days
     /// after it so that a fresh sign-up cannot claim one at once.
     pub birthday_set_at: Option<DateTime<Utc>>,
+    /// Open after a low rating: support follows up, and promotions wait.
+    #[serde(default)]
+    pub service_recovery: Option<ServiceRecovery>,
+    /// A happy reviewer (rating 4 or 5): a good moment to ask for a referral.
+    #[serde(default)]
+    pub referral_ask: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -66,6 +72,8 @@ impl Profile {
             locale: None,
             birthday: None,
             birthday_set_at: None,
+            service_recovery: None,
+            referral_ask: false,
             created_at: now,
             updated_at: now,
         }
@@ -123,6 +131,24 @@ impl Profile {
     }
 }
 
+/// A service-recovery flag, raised by a low rating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRecovery {
+    pub opened_at: DateTime<Utc>,
+    pub sku: Sku,
+    pub order_id: OrderId,
+    pub rating: u8,
+}
+
+impl Profile {
+    /// Whether the flag is open at `now`: raised and neither cleared nor expired.
+    pub fn service_recovery_open(&self, now: DateTime<Utc>, expiry_days: i64) -> bool {
+        self.service_recovery
+            .as_ref()
+            .is_some_and(|f| now < f.opened_at + chrono::Duration::days(expiry_days))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
     pub sku: Sku,
@@ -154,6 +180,7 @@ pub enum LedgerReason {
     Purchase,
     Refund,
     Redemption,
+    Review,
 }
 
 /// One append-only change of the points balance.

@@ -9,16 +9,18 @@ pub use problem::{ApiError, PROBLEM_BASE};
 pub use views::ProfileView;
 
 use chrono::Utc;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Config;
-use crate::domain::{CustomerId, PurchaseInput, RedemptionInput};
+use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReviewInput};
+use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::signature;
-use crate::store::{ProfileStore, PurchaseStore, RedemptionStore};
+use crate::store::{ProfileStore, PurchaseStore, RedemptionStore, ReviewStore, Store};
+use std::sync::Arc;
 
 /// The OpenAPI 3.1 description of this API (the v1 contract).
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
@@ -27,11 +29,27 @@ pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 /// caller can cause before the signature is checked.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The routes of the v1 API: method, path pattern, the function that serves it.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("POST", "/v1/events/purchase", "purchase"),
-    ("GET", "/v1/customers/{id}", "customer"),
-    ("POST", "/v1/customers/{id}/redemptions", "redemption"),
+/// The v1 API's operations, one per Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Purchase,
+    Customer,
+    Redemption,
+    Review,
+    Recovery,
+}
+
+/// The routes of the v1 API: method, path pattern, the operation that serves it.
+pub const ROUTES: &[(&str, &str, Operation)] = &[
+    ("POST", "/v1/events/purchase", Operation::Purchase),
+    ("GET", "/v1/customers/{id}", Operation::Customer),
+    (
+        "POST",
+        "/v1/customers/{id}/redemptions",
+        Operation::Redemption,
+    ),
+    ("POST", "/v1/events/review", Operation::Review),
+    ("POST", "/v1/customers/{id}/recovery", Operation::Recovery),
 ];
 
 /// A handler's state: the store it needs and the configuration, built once per cold
@@ -39,6 +57,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
 pub struct Api<S> {
     pub store: S,
     pub config: Config,
+    /// Where service-recovery alerts go; [`LogAlerts`] until one is attached.
+    pub alerts: Arc<dyn AlertSender>,
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
@@ -147,7 +167,15 @@ fn percent_decode(raw: &str) -> Option<String> {
 
 impl<S> Api<S> {
     pub fn new(store: S, config: Config) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            alerts: Arc::new(LogAlerts),
+        }
+    }
+
+    pub fn with_alerts(self, alerts: Arc<dyn AlertSender>) -> Self {
+        Self { alerts, ..self }
     }
 
     /// Checks size, media type and signature; returns the raw body on success.
@@ -214,7 +242,7 @@ impl<S: ProfileStore> Api<S> {
                 .profile(&id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
-            Ok(ProfileView::new(&profile.value, &self.config.rules))
+            Ok(ProfileView::new(&profile.value, &self.config, Utc::now()))
         }
         .await;
         respond(StatusCode::OK, result)
@@ -231,6 +259,50 @@ impl<S: RedemptionStore> Api<S> {
             let receipt =
                 service::redeem(&self.store, &self.config.rules, &request, Utc::now()).await?;
             Ok(receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+}
+
+impl<S: ReviewStore> Api<S> {
+    /// `POST /v1/events/review`
+    pub async fn review(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let body = self.authenticate(&req)?;
+            let event = parse_json::<ReviewInput>(body)?.validate()?;
+            let result = service::record_review(
+                &self.store,
+                self.config.rules.base_tier(),
+                &self.config.reviews,
+                &event,
+                Utc::now(),
+            )
+            .await?;
+            if let Some(alert) = &result.alert {
+                // The review is recorded either way; a failed alert is logged for
+                // operators rather than failing the storefront's request.
+                if let Err(e) = self.alerts.send_recovery_alert(alert).await {
+                    tracing::error!(error = %e, customer = %alert.customer_id, "service-recovery alert not sent");
+                }
+            }
+            tracing::info!(event_id = %event.event_id, duplicate = result.receipt.duplicate,
+                verified = result.receipt.verified, points = result.receipt.points_awarded, "review event");
+            Ok(result.receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+}
+
+impl<S: ProfileStore> Api<S> {
+    /// `POST /v1/customers/{id}/recovery`: support has followed up; promotions resume.
+    pub async fn recovery(&self, req: Request) -> Response<Body> {
+        let result = async {
+            self.authenticate(&req)?;
+            let id = customer_in_path(&req)?;
+            let profile = service::clear_recovery(&self.store, &id, Utc::now()).await?;
+            Ok(ProfileView::new(&profile, &self.config, Utc::now()))
         }
         .await;
         respond(StatusCode::OK, result)
@@ -255,7 +327,18 @@ fn matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-impl<S: PurchaseStore + RedemptionStore> Api<S> {
+impl<S: Store> Api<S> {
+    /// Serves one operation; what a Lambda function does with every invocation.
+    pub async fn call(&self, operation: Operation, req: Request) -> Response<Body> {
+        match operation {
+            Operation::Purchase => self.purchase(req).await,
+            Operation::Customer => self.customer(req).await,
+            Operation::Redemption => self.redemption(req).await,
+            Operation::Review => self.review(req).await,
+            Operation::Recovery => self.recovery(req).await,
+        }
+    }
+
     /// Dispatches by method and path, as API Gateway does in the cloud. Used by the
     /// local server and by tests that exercise the whole API.
     pub async fn route(&self, req: Request) -> Response<Body> {
@@ -264,31 +347,17 @@ impl<S: PurchaseStore + RedemptionStore> Api<S> {
             .iter()
             .filter(|(_, pattern, _)| matches(pattern, &path))
             .collect();
-        let Some((_, _, name)) = candidates
+        match candidates
             .iter()
             .find(|(m, _, _)| *m == req.method().as_str())
-        else {
-            return if let Some((m, _, _)) = candidates.first() {
-                ApiError::MethodNotAllowed { allow: m }.into_response()
-            } else {
-                ApiError::NotFound(format!("no route for {path}")).into_response()
-            };
-        };
-        match *name {
-            "purchase" => self.purchase(req).await,
-            "customer" => self.customer(req).await,
-            "redemption" => self.redemption(req).await,
-            _ => ApiError::NotFound(format!("no route for {path}")).into_response(),
+        {
+            Some((_, _, operation)) => self.call(*operation, req).await,
+            None => match candidates.first() {
+                Some((m, _, _)) => ApiError::MethodNotAllowed { allow: m }.into_response(),
+                None => ApiError::NotFound(format!("no route for {path}")).into_response(),
+            },
         }
     }
-}
-
-/// Methods used by the routes, for CORS-free local tooling and documentation.
-pub fn route_methods() -> Vec<Method> {
-    ROUTES
-        .iter()
-        .filter_map(|(m, _, _)| m.parse().ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{Birthday, Currency, CustomerId, Email, Locale, LoyaltyRules, Profile, Tier};
+use crate::Config;
+use crate::domain::{Birthday, Currency, CustomerId, Email, Locale, Profile, Tier};
 
 /// `GET /v1/customers/{id}`.
 #[derive(Debug, Serialize)]
@@ -22,12 +23,15 @@ pub struct ProfileView {
     pub email: Option<Email>,
     pub locale: Option<Locale>,
     pub birthday: Option<Birthday>,
+    /// An open service-recovery flag: support is following up; no promotions.
+    pub service_recovery: bool,
+    pub referral_ask: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ProfileView {
-    pub fn new(p: &Profile, rules: &LoyaltyRules) -> Self {
+    pub fn new(p: &Profile, config: &Config, now: DateTime<Utc>) -> Self {
         Self {
             customer_id: p.customer_id.clone(),
             points_balance: p.points_balance,
@@ -36,13 +40,15 @@ impl ProfileView {
             orders: p.orders,
             net_spend_minor: p.net_spend_minor,
             repeat_spend_minor: p.repeat_spend_minor,
-            currency: rules.currency,
+            currency: config.rules.currency,
             purchase_days: p.purchase_days.len(),
             first_purchase_at: p.first_purchase_at,
             last_purchase_at: p.last_purchase_at,
             email: p.email.clone(),
             locale: p.locale.clone(),
             birthday: p.birthday,
+            service_recovery: p.service_recovery_open(now, config.reviews.recovery_expiry_days),
+            referral_ask: p.referral_ask,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

@@ -6,6 +6,8 @@
 //! | `CUSTOMER#<id>` | `ORDER#<order id>` | [`Order`] |
 //! | `CUSTOMER#<id>` | `LEDGER#<seq, 12 digits>` | [`LedgerEntry`], append-only |
 //! | `CUSTOMER#<id>` | `REDEMPTION#<id>` | [`Redemption`] |
+//! | `CUSTOMER#<id>` | `REVIEW#<sku>` | [`Review`], one per customer and product |
+//! | `PRODUCT#<sku>` | `RATING` | review count and rating sum, kept with atomic `ADD` |
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
 //! | `EVENT#<key>` | `EVENT` | idempotency record: fingerprint and the first answer |
 //!
@@ -16,19 +18,22 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use std::collections::HashMap;
 
 use super::{
-    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProfileStore, PurchaseSnapshot,
-    PurchaseStore, RedemptionStore, StoreError, Versioned,
+    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
+    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReviewSnapshot, ReviewStore, StoreError,
+    Versioned,
 };
 use crate::domain::{
-    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, Review,
+    ReviewOutcome, Sku,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -37,6 +42,17 @@ const PROFILE: &str = "PROFILE";
 
 fn customer_pk(customer: &CustomerId) -> String {
     format!("CUSTOMER#{customer}")
+}
+
+fn product_key(sku: &Sku) -> Item {
+    key(format!("PRODUCT#{sku}"), "RATING")
+}
+
+fn number_attr(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or_default(),
+        _ => 0,
+    }
 }
 
 fn event_pk(key: &str) -> String {
@@ -157,6 +173,13 @@ impl DynamoStore {
         profile: &Profile,
         expected: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .put(self.profile_put_op(profile, expected)?)
+            .build())
+    }
+
+    /// A put of the profile at the next version, conditional on the current one.
+    fn profile_put_op(&self, profile: &Profile, expected: Option<u64>) -> Result<Put, StoreError> {
         let mut body = item(customer_pk(&profile.customer_id), PROFILE, profile)?;
         let next = expected.map_or(1, |v| v + 1);
         body.insert("version".into(), AttributeValue::N(next.to_string()));
@@ -167,12 +190,7 @@ impl DynamoStore {
                 .condition_expression("version = :v")
                 .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
         };
-        Ok(TransactWriteItem::builder()
-            .put(
-                put.build()
-                    .map_err(|e| StoreError::Internal(e.to_string()))?,
-            )
-            .build())
+        put.build().map_err(|e| StoreError::Internal(e.to_string()))
     }
 
     fn record_put(
@@ -294,6 +312,30 @@ impl DynamoStore {
         Err(classify(err).into())
     }
 
+    /// Every item of `customer` whose sort key starts with `prefix`, in key order.
+    async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        customer: &CustomerId,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(customer_pk(customer)))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = Vec::new();
+        while let Some(item) = pages.next().await {
+            found.push(parse(item.map_err(classify)?)?);
+        }
+        Ok(found)
+    }
+
     fn split_customer_items(items: Vec<Item>) -> Vec<(String, String, Item)> {
         items
             .into_iter()
@@ -322,6 +364,28 @@ impl ProfileStore for DynamoStore {
             .await
             .map_err(classify)?;
         out.item.map(versioned_profile).transpose()
+    }
+
+    async fn save_profile(&self, expected: u64, profile: &Profile) -> Result<(), CommitError> {
+        let put = self.profile_put_op(profile, Some(expected))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Err(CommitError::Conflict)
+            }
+            Err(e) => Err(classify(e).into()),
+        }
     }
 }
 
@@ -450,21 +514,99 @@ impl RedemptionStore for DynamoStore {
 #[async_trait]
 impl LedgerStore for DynamoStore {
     async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :ledger)")
-            .expression_attribute_values(":pk", AttributeValue::S(customer_pk(customer)))
-            .expression_attribute_values(":ledger", AttributeValue::S("LEDGER#".into()))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut entries = Vec::new();
-        while let Some(item) = pages.next().await {
-            entries.push(parse(item.map_err(classify)?)?);
+        self.query_prefix(customer, "LEDGER#").await
+    }
+}
+
+#[async_trait]
+impl ReviewStore for DynamoStore {
+    async fn load_review(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        sku: &Sku,
+        key_: &str,
+    ) -> Result<ReviewSnapshot, StoreError> {
+        let pk = customer_pk(customer);
+        let order_sk = format!("ORDER#{order}");
+        let review_sk = format!("REVIEW#{sku}");
+        let items = self
+            .get_many(vec![
+                key(pk.clone(), PROFILE),
+                key(pk.clone(), order_sk.clone()),
+                key(pk.clone(), review_sk.clone()),
+                key(event_pk(key_), "EVENT"),
+            ])
+            .await?;
+        let mut snapshot = ReviewSnapshot::default();
+        for (item_pk, sk, item) in Self::split_customer_items(items) {
+            if item_pk != pk {
+                snapshot.prior = Some(record_from(item)?);
+            } else if sk == PROFILE {
+                snapshot.profile = Some(versioned_profile(item)?);
+            } else if sk == order_sk {
+                snapshot.order = Some(parse(item)?);
+            } else if sk == review_sk {
+                snapshot.review = Some(parse(item)?);
+            }
         }
-        Ok(entries)
+        Ok(snapshot)
+    }
+
+    async fn commit_review(
+        &self,
+        expected: Option<u64>,
+        outcome: &ReviewOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &outcome.profile.customer_id;
+        let review = item(
+            customer_pk(customer),
+            format!("REVIEW#{}", outcome.review.sku),
+            &outcome.review,
+        )?;
+        // ADD needs no read and commutes, so reviews of one product by many customers
+        // never conflict on the aggregate.
+        let (count, sum) = outcome.product_delta;
+        let product = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(product_key(&outcome.review.sku)))
+            .update_expression("ADD reviews :c, rating_sum :s")
+            .expression_attribute_values(":c", AttributeValue::N(count.to_string()))
+            .expression_attribute_values(":s", AttributeValue::N(sum.to_string()))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut items = vec![
+            self.record_put(record, customer)?,
+            self.profile_put(&outcome.profile, expected)?,
+            self.put(review, None)?,
+            TransactWriteItem::builder().update(product).build(),
+        ];
+        if let Some(entry) = &outcome.ledger {
+            items.push(self.ledger_put(customer, entry)?);
+        }
+        self.transact(items, 0, None).await
+    }
+
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
+        self.query_prefix(customer, "REVIEW#").await
+    }
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(product_key(sku)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out
+            .item
+            .map_or_else(ProductRating::default, |item| ProductRating {
+                reviews: number_attr(&item, "reviews"),
+                rating_sum: number_attr(&item, "rating_sum"),
+            }))
     }
 }

@@ -6,12 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProfileStore, PurchaseSnapshot,
-    PurchaseStore, RedemptionStore, StoreError, Versioned,
+    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
+    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReviewSnapshot, ReviewStore, StoreError,
+    Versioned,
 };
 use crate::domain::{
     CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
-    RedemptionOutcome,
+    RedemptionOutcome, Review, ReviewOutcome, Sku,
 };
 
 #[derive(Default)]
@@ -22,6 +23,8 @@ struct State {
     records: HashMap<String, IdempotencyRecord>,
     coupons: HashSet<String>,
     redemptions: Vec<Redemption>,
+    reviews: HashMap<(CustomerId, Sku), Review>,
+    products: HashMap<Sku, ProductRating>,
 }
 
 #[derive(Default)]
@@ -90,6 +93,20 @@ impl ProfileStore for MemoryStore {
         customer: &CustomerId,
     ) -> Result<Option<Versioned<Profile>>, StoreError> {
         Ok(self.lock()?.profiles.get(customer).cloned())
+    }
+
+    async fn save_profile(&self, expected: u64, profile: &Profile) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        match state.profiles.get_mut(&profile.customer_id) {
+            Some(current) if current.version == expected => {
+                *current = Versioned {
+                    value: profile.clone(),
+                    version: expected + 1,
+                };
+                Ok(())
+            }
+            _ => Err(CommitError::Conflict),
+        }
     }
 }
 
@@ -194,5 +211,67 @@ impl LedgerStore for MemoryStore {
             .get(customer)
             .cloned()
             .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ReviewStore for MemoryStore {
+    async fn load_review(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        sku: &Sku,
+        key: &str,
+    ) -> Result<ReviewSnapshot, StoreError> {
+        let state = self.lock()?;
+        Ok(ReviewSnapshot {
+            profile: state.profiles.get(customer).cloned(),
+            order: state
+                .orders
+                .get(&(customer.clone(), order.clone()))
+                .cloned(),
+            review: state.reviews.get(&(customer.clone(), sku.clone())).cloned(),
+            prior: state.records.get(key).cloned(),
+        })
+    }
+
+    async fn commit_review(
+        &self,
+        expected: Option<u64>,
+        outcome: &ReviewOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        let customer = &outcome.profile.customer_id;
+        Self::check(&state, &record.key, customer, expected)?;
+        let sku = outcome.review.sku.clone();
+        state
+            .reviews
+            .insert((customer.clone(), sku.clone()), outcome.review.clone());
+        let product = state.products.entry(sku).or_default();
+        product.reviews += outcome.product_delta.0;
+        product.rating_sum += outcome.product_delta.1;
+        Self::write_profile(
+            &mut state,
+            &outcome.profile,
+            expected,
+            outcome.ledger.as_ref(),
+            record,
+        );
+        Ok(())
+    }
+
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .reviews
+            .iter()
+            .filter(|((c, _), _)| c == customer)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
+        Ok(self.lock()?.products.get(sku).copied().unwrap_or_default())
     }
 }

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, Review,
+    ReviewOutcome, Sku,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -74,6 +75,64 @@ pub trait ProfileStore: Send + Sync {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<Versioned<Profile>>, StoreError>;
+
+    /// Replaces the profile if it is still at `expected_version`. For changes that
+    /// touch nothing but the profile (clearing a flag); returns [`CommitError::Conflict`]
+    /// when someone else wrote first.
+    async fn save_profile(
+        &self,
+        expected_version: u64,
+        profile: &Profile,
+    ) -> Result<(), CommitError>;
+}
+
+/// What a review needs to decide.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewSnapshot {
+    pub profile: Option<Versioned<Profile>>,
+    pub order: Option<Order>,
+    pub review: Option<Review>,
+    pub prior: Option<IdempotencyRecord>,
+}
+
+/// A product's rating aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProductRating {
+    pub reviews: i64,
+    pub rating_sum: i64,
+}
+
+impl ProductRating {
+    pub fn mean(&self) -> Option<f64> {
+        (self.reviews > 0).then(|| self.rating_sum as f64 / self.reviews as f64)
+    }
+}
+
+#[async_trait]
+pub trait ReviewStore: IdempotencyStore {
+    /// Reads the profile, the named order, the customer's review of the sku and any
+    /// prior result for `key` in one round trip.
+    async fn load_review(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        sku: &Sku,
+        key: &str,
+    ) -> Result<ReviewSnapshot, StoreError>;
+
+    /// Writes the outcome, the product aggregate change and the idempotency record
+    /// atomically, if the profile is still at `expected_version`.
+    async fn commit_review(
+        &self,
+        expected_version: Option<u64>,
+        outcome: &ReviewOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError>;
+
+    /// The customer's reviews.
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError>;
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError>;
 }
 
 #[async_trait]
@@ -123,3 +182,8 @@ pub trait LedgerStore: Send + Sync {
     /// The customer's ledger, oldest first.
     async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError>;
 }
+
+/// Every capability at once, for code that serves the whole API (the local server).
+pub trait Store: PurchaseStore + RedemptionStore + ReviewStore + LedgerStore {}
+
+impl<T: PurchaseStore + RedemptionStore + ReviewStore + LedgerStore> Store for T {}

@@ -1,0 +1,385 @@
+//! Reviews over HTTP against DynamoDB Local and the SES emulator: verification, one
+//! reward per customer and product, the service-recovery flag and its single alert,
+//! the referral-ask mark, product aggregates, and text in any script.
+
+use futures::future::join_all;
+use rapport::domain::{CustomerId, Sku};
+use rapport::store::{LedgerStore, ReviewStore};
+use rapport_integration::{TestApi, purchase};
+use serde_json::{Value, json};
+
+fn review(event: &str, customer: &str, order: &str, sku: &str, rating: i64) -> Value {
+    json!({
+        "event_id": event,
+        "customer_id": customer,
+        "order_id": order,
+        "sku": sku,
+        "rating": rating,
+        "occurred_at": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+fn with_text(mut body: Value, title: &str, text: &str) -> Value {
+    body["title"] = title.into();
+    body["body"] = text.into();
+    body
+}
+
+fn cid(s: &str) -> CustomerId {
+    CustomerId::parse("id", s).unwrap()
+}
+
+async fn ledger_sum(api: &TestApi, customer: &str) -> i64 {
+    api.store
+        .ledger(&cid(customer))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.delta)
+        .sum()
+}
+
+#[tokio::test]
+async fn verified_reviews_earn_points_and_unverified_ones_do_not() {
+    let api = TestApi::start().await;
+    api.post("/v1/events/purchase", &purchase("p-1", "c-1", "o-1", 1_000))
+        .await;
+    api.post("/v1/events/purchase", &purchase("p-2", "c-2", "o-2", 1_000))
+        .await;
+
+    let r = api
+        .post(
+            "/v1/events/review",
+            &with_text(
+                review("r-1", "c-1", "o-1", "SKU-1", 5),
+                "Great",
+                "Lovely tea",
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["verified"].as_bool(),
+            r.body["points_awarded"].as_i64()
+        ),
+        (Some(true), Some(25))
+    );
+
+    // A product that is not in the order, and another customer's order: stored, unrewarded.
+    let r = api
+        .post(
+            "/v1/events/review",
+            &review("r-2", "c-1", "o-1", "SKU-OTHER", 4),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["verified"].as_bool(),
+            r.body["points_awarded"].as_i64()
+        ),
+        (200, Some(false), Some(0))
+    );
+    let r = api
+        .post(
+            "/v1/events/review",
+            &review("r-3", "c-1", "o-2", "SKU-1", 4),
+        )
+        .await;
+    assert_eq!(
+        r.body["verified"], true,
+        "replacing a verified review keeps it verified"
+    );
+    assert_eq!(r.body["points_awarded"], 0);
+    let r = api
+        .post(
+            "/v1/events/review",
+            &review("r-4", "c-3", "o-2", "SKU-1", 4),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["verified"].as_bool(),
+            r.body["points_awarded"].as_i64()
+        ),
+        (Some(false), Some(0))
+    );
+
+    // A bare rating earns the smaller reward.
+    let r = api
+        .post(
+            "/v1/events/review",
+            &review("r-5", "c-2", "o-2", "SKU-1", 3),
+        )
+        .await;
+    assert_eq!(r.body["points_awarded"], 10);
+
+    let stored = api.store.reviews(&cid("c-1")).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(ledger_sum(&api, "c-1").await, 10 + 25);
+}
+
+#[tokio::test]
+async fn one_reward_per_customer_and_product_under_duplicates_and_concurrency() {
+    let api = TestApi::start().await;
+    api.post("/v1/events/purchase", &purchase("p-1", "c-1", "o-1", 1_000))
+        .await;
+    let first = review("r-dup", "c-1", "o-1", "SKU-1", 5);
+    // The same event 5 times at once, and 8 different events for the same product.
+    let mut bodies: Vec<Value> = (0..5).map(|_| first.clone()).collect();
+    bodies.extend((0..8).map(|i| {
+        with_text(
+            review(&format!("r-{i}"), "c-1", "o-1", "SKU-1", 4),
+            "again",
+            &format!("text {i}"),
+        )
+    }));
+    let replies = join_all(bodies.iter().map(|b| api.post("/v1/events/review", b))).await;
+    assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
+    let rewarded: i64 = replies
+        .iter()
+        .filter(|r| r.body["duplicate"] == false)
+        .map(|r| r.body["points_awarded"].as_i64().unwrap())
+        .sum();
+    assert!(
+        rewarded == 10 || rewarded == 25,
+        "one reward only, got {rewarded}"
+    );
+    assert_eq!(ledger_sum(&api, "c-1").await, 10 + rewarded);
+    let duplicates = replies[..5]
+        .iter()
+        .filter(|r| r.body["duplicate"] == true)
+        .count();
+    assert_eq!(duplicates, 4);
+
+    // A later review replaces the text and earns nothing more.
+    let r = api
+        .post(
+            "/v1/events/review",
+            &with_text(
+                review("r-late", "c-1", "o-1", "SKU-1", 2),
+                "Changed my mind",
+                "Stale",
+            ),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["replaced"].as_bool(),
+            r.body["points_awarded"].as_i64()
+        ),
+        (Some(true), Some(0))
+    );
+    let stored = api.store.reviews(&cid("c-1")).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body.as_deref(), Some("Stale"));
+    assert_eq!(stored[0].rating, 2);
+    let product = api
+        .store
+        .product_rating(&Sku::parse("sku", "SKU-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (product.reviews, product.rating_sum),
+        (1, 2),
+        "one review per customer, latest rating"
+    );
+}
+
+#[tokio::test]
+async fn a_low_rating_raises_the_flag_and_exactly_one_alert() {
+    let api = TestApi::start().await;
+    let mut order = purchase("p-1", "c-1", "o-1", 1_000);
+    order["email"] = "asha@example.com".into();
+    api.post("/v1/events/purchase", &order).await;
+    let low = with_text(
+        review("r-1", "c-1", "o-1", "SKU-1", 1),
+        "Broken",
+        "The mug arrived cracked.",
+    );
+    let replies = join_all((0..4).map(|_| api.post("/v1/events/review", &low))).await;
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.status == 200 && r.body["service_recovery"] == true),
+        "{replies:?}"
+    );
+    // Another low rating while the flag is open: no second alert.
+    api.post(
+        "/v1/events/review",
+        &review("r-2", "c-1", "o-1", "SKU-2", 2),
+    )
+    .await;
+
+    let p = api.get("/v1/customers/c-1").await;
+    assert_eq!(p.body["service_recovery"], true);
+    let mails = api.support_mail().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert!(
+        mail.subject.contains("1-star") && mail.subject.contains("SKU-1"),
+        "{}",
+        mail.subject
+    );
+    let text = mail.text.as_deref().unwrap_or_default();
+    assert!(
+        text.contains("The mug arrived cracked.") && text.contains("asha@example.com"),
+        "{text}"
+    );
+
+    // Support follows up and clears the flag; clearing again is harmless.
+    for _ in 0..2 {
+        let r = api.post("/v1/customers/c-1/recovery", &json!({})).await;
+        assert_eq!(
+            (r.status, r.body["service_recovery"].as_bool()),
+            (200, Some(false)),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        api.get("/v1/customers/c-1").await.body["service_recovery"],
+        false
+    );
+    // A new low rating after clearing alerts again.
+    api.post(
+        "/v1/events/review",
+        &review("r-3", "c-1", "o-1", "SKU-3", 2),
+    )
+    .await;
+    assert_eq!(api.support_mail().await.len(), 2);
+    let r = api.post("/v1/customers/ghost/recovery", &json!({})).await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn happy_reviewers_become_referral_ask_candidates() {
+    let api = TestApi::start().await;
+    api.post("/v1/events/purchase", &purchase("p-1", "c-1", "o-1", 1_000))
+        .await;
+    api.post(
+        "/v1/events/review",
+        &review("r-1", "c-1", "o-1", "SKU-1", 3),
+    )
+    .await;
+    assert_eq!(
+        api.get("/v1/customers/c-1").await.body["referral_ask"],
+        false
+    );
+    api.post(
+        "/v1/events/review",
+        &review("r-2", "c-1", "o-1", "SKU-2", 4),
+    )
+    .await;
+    assert_eq!(
+        api.get("/v1/customers/c-1").await.body["referral_ask"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn product_aggregates_count_each_customer_once() {
+    let api = TestApi::start().await;
+    for (i, rating) in [5, 4, 3].into_iter().enumerate() {
+        let c = format!("c-{i}");
+        api.post(
+            "/v1/events/purchase",
+            &purchase(&format!("p-{i}"), &c, &format!("o-{i}"), 1_000),
+        )
+        .await;
+        api.post(
+            "/v1/events/review",
+            &review(&format!("r-{i}"), &c, &format!("o-{i}"), "SKU-1", rating),
+        )
+        .await;
+    }
+    let product = api
+        .store
+        .product_rating(&Sku::parse("sku", "SKU-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!((product.reviews, product.rating_sum), (3, 12));
+    assert_eq!(product.mean(), Some(4.0));
+}
+
+#[tokio::test]
+async fn review_text_in_any_script_round_trips_byte_for_byte() {
+    let api = TestApi::start().await;
+    api.post("/v1/events/purchase", &purchase("p-1", "c-1", "o-1", 1_000))
+        .await;
+    let texts = [
+        ("SKU-HI", "बहुत बढ़िया", "चाय की ख़ुशबू लाजवाब है। फिर से ख़रीदूँगी!"),
+        (
+            "SKU-UR",
+            "بہت عمدہ",
+            "چائے کی خوشبو لاجواب ہے۔ دوبارہ خریدوں گی!",
+        ),
+        (
+            "SKU-TL",
+            "Napakasarap",
+            "Ang bango ng tsaa! Bibili ulit ako, salamat po.",
+        ),
+        (
+            "SKU-EN",
+            "Lovely",
+            "Smells wonderful — will buy again.\nFive stars.",
+        ),
+    ];
+    for (i, (sku, title, text)) in texts.iter().enumerate() {
+        let r = api
+            .post(
+                "/v1/events/review",
+                &with_text(review(&format!("r-{i}"), "c-1", "o-1", sku, 5), title, text),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(
+            (r.body["title"].as_str(), r.body["body"].as_str()),
+            (Some(*title), Some(*text))
+        );
+    }
+    let stored = api.store.reviews(&cid("c-1")).await.unwrap();
+    for (sku, title, text) in texts {
+        let review = stored.iter().find(|r| r.sku.as_str() == sku).unwrap();
+        assert_eq!(
+            review.title.as_deref().map(str::as_bytes),
+            Some(title.as_bytes())
+        );
+        assert_eq!(
+            review.body.as_deref().map(str::as_bytes),
+            Some(text.as_bytes())
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_reviews_are_problems_naming_the_field() {
+    let api = TestApi::start().await;
+    let base = review("r-1", "c-1", "o-1", "SKU-1", 5);
+    let cases = [
+        ("rating", json!(6)),
+        ("rating", json!(0)),
+        ("rating", json!(4.5)),
+        ("sku", json!("")),
+        ("body", json!("x".repeat(5_001))),
+        ("title", json!("bell\u{7}")),
+    ];
+    for (field, value) in cases {
+        let mut body = base.clone();
+        body[field] = value;
+        let r = api.post("/v1/events/review", &body).await;
+        assert_eq!(
+            (r.status, r.field(), r.content_type.as_str()),
+            (422, field, "application/problem+json"),
+            "{:?}",
+            r.body
+        );
+    }
+    let mut missing = base.clone();
+    missing.as_object_mut().unwrap().remove("order_id");
+    assert_eq!(
+        api.post("/v1/events/review", &missing).await.field(),
+        "order_id"
+    );
+}
