@@ -67,4 +67,11 @@ async fn sample_events_are_accepted_by_the_handlers() {
     let r = api.recovery(request("recovery.json")).await;
     assert_eq!(body(&r)["service_recovery"], false);
     assert_eq!(body(&r)["points_balance"], 35);
+    let r = api.referral_code(request("referral-code.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["code"].as_str().map(str::len), Some(8));
+    // The sample's code belongs to nobody in a fresh table: a well-formed 404.
+    let r = api.referral(request("referral.json")).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(body(&r)["field"], "referral_code");
 }

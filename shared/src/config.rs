@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::domain::{Currency, LoyaltyRules, ReviewRules, Tier, TierRule};
+use crate::domain::{Currency, LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule};
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 
@@ -26,6 +26,7 @@ pub struct Config {
     pub signature_tolerance_secs: i64,
     pub rules: LoyaltyRules,
     pub reviews: ReviewRules,
+    pub referrals: ReferralRules,
     /// The From address of mail Rapport sends (`RAPPORT_SENDER_EMAIL`).
     pub sender_email: Option<String>,
     /// Where service-recovery alerts go (`RAPPORT_SUPPORT_EMAIL`); unset: logged only.
@@ -40,6 +41,7 @@ impl std::fmt::Debug for Config {
             .field("signature_tolerance_secs", &self.signature_tolerance_secs)
             .field("rules", &self.rules)
             .field("reviews", &self.reviews)
+            .field("referrals", &self.referrals)
             .field("sender_email", &self.sender_email)
             .field("support_email", &self.support_email)
             .finish()
@@ -134,6 +136,33 @@ impl Config {
                 reason: "review points must be >= 0 and the recovery expiry > 0 days".into(),
             });
         }
+        let d = ReferralRules::default();
+        let count = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            let value = number(name, default)?;
+            if value < 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must not be negative".into(),
+                });
+            }
+            Ok(value)
+        };
+        let referrals = ReferralRules {
+            min_order_minor: count("RAPPORT_REFERRAL_MIN_ORDER_MINOR", d.min_order_minor)?,
+            referrer_points: count("RAPPORT_REFERRAL_REFERRER_POINTS", d.referrer_points)?,
+            referee_points: count("RAPPORT_REFERRAL_REFEREE_POINTS", d.referee_points)?,
+            hold_days: count("RAPPORT_REFERRAL_HOLD_DAYS", d.hold_days)?,
+            cap_per_30_days: usize::try_from(count(
+                "RAPPORT_REFERRAL_CAP_30D",
+                d.cap_per_30_days as i64,
+            )?)
+            .unwrap_or(usize::MAX),
+            ambassador_after: u32::try_from(count(
+                "RAPPORT_AMBASSADOR_AFTER",
+                i64::from(d.ambassador_after),
+            )?)
+            .unwrap_or(u32::MAX),
+        };
         let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         Ok(Self {
             table,
@@ -141,6 +170,7 @@ impl Config {
             signature_tolerance_secs: number("RAPPORT_SIGNATURE_TOLERANCE_SECS", 300)?,
             rules,
             reviews,
+            referrals,
             sender_email: optional("RAPPORT_SENDER_EMAIL"),
             support_email: optional("RAPPORT_SUPPORT_EMAIL"),
         })

@@ -12,13 +12,13 @@ use thiserror::Error;
 
 use crate::domain::{
     CustomerId, DomainError, LoyaltyRules, Profile, PurchaseEvent, PurchaseReceipt,
-    RedemptionReceipt, RedemptionRequest, ReviewEvent, ReviewReceipt, ReviewRules, Tier,
-    redemption::readable_code,
+    RedemptionReceipt, RedemptionRequest, ReferralEvent, ReferralReceipt, ReferralRules,
+    ReviewEvent, ReviewReceipt, ReviewRules, Tier, redemption::readable_code, referral::CODE_LEN,
 };
 use crate::mail::RecoveryAlert;
 use crate::store::{
-    CommitError, IdempotencyRecord, ProfileStore, PurchaseStore, RedemptionStore, ReviewStore,
-    StoreError,
+    CommitError, IdempotencyRecord, ProfileStore, PurchaseStore, RedemptionStore, ReferralStore,
+    ReviewStore, StoreError,
 };
 
 /// How often a request re-reads after losing a race before giving up with 503. Many
@@ -31,6 +31,8 @@ pub enum ServiceError {
     Domain(#[from] DomainError),
     #[error("the customer does not exist")]
     UnknownCustomer,
+    #[error("no customer has this referral code")]
+    UnknownReferralCode,
     /// The idempotency key was used before for a different request.
     #[error("{0} was already used for a different request")]
     KeyReused(&'static str),
@@ -91,6 +93,7 @@ fn rand_u32() -> u32 {
 pub async fn record_purchase<S: PurchaseStore>(
     store: &S,
     rules: &LoyaltyRules,
+    referrals: &ReferralRules,
     event: &PurchaseEvent,
     now: DateTime<Utc>,
 ) -> Result<PurchaseReceipt, ServiceError> {
@@ -107,14 +110,27 @@ pub async fn record_purchase<S: PurchaseStore>(
             });
         }
         let expected = snapshot.profile.as_ref().map(|p| p.version);
+        // Only an order that converts (or a refund that may cancel) a referral needs the
+        // referrer too: a second read on those rare events, none on the others.
+        let referrer =
+            match event.referrer_affected(snapshot.profile.as_ref().map(|p| &p.value), referrals) {
+                Some(id) => store.profile(&id).await?,
+                None => None,
+            };
+        let referrer_version = referrer.as_ref().map(|p| p.version);
         let outcome = event.apply(
             snapshot.profile.map(|p| p.value),
             snapshot.order,
+            referrer.map(|p| p.value),
             rules,
+            referrals,
             now,
         )?;
         let rec = record(key.clone(), fp.clone(), &outcome.receipt)?;
-        match store.commit_purchase(expected, &outcome, &rec).await {
+        match store
+            .commit_purchase(expected, referrer_version, &outcome, &rec)
+            .await
+        {
             Ok(()) => return Ok(outcome.receipt),
             Err(CommitError::Conflict | CommitError::AlreadyRecorded | CommitError::CodeTaken) => {
                 // Someone else won the race: re-read, which replays their answer if it
@@ -255,6 +271,92 @@ pub async fn clear_recovery<S: ProfileStore>(
         profile.updated_at = now;
         match store.save_profile(current.version, &profile).await {
             Ok(()) => return Ok(profile),
+            Err(CommitError::Store(e)) => return Err(e.into()),
+            Err(_) => backoff(attempt).await,
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// The customer's referral code, created on first request. Stable afterwards.
+pub async fn referral_code<S: ReferralStore>(
+    store: &S,
+    customer: &CustomerId,
+    now: DateTime<Utc>,
+) -> Result<String, ServiceError> {
+    for attempt in 0..MAX_ATTEMPTS {
+        let current = store
+            .profile(customer)
+            .await?
+            .ok_or(ServiceError::UnknownCustomer)?;
+        if let Some(code) = &current.value.referral_code {
+            return Ok(code.clone());
+        }
+        let mut profile = current.value;
+        let code = readable_code(uuid::Uuid::new_v4().as_bytes(), CODE_LEN);
+        profile.referral_code = Some(code.clone());
+        profile.updated_at = now;
+        match store.claim_referral_code(current.version, &profile).await {
+            Ok(()) => return Ok(code),
+            // Another request created one first: the next read returns it.
+            Err(CommitError::Conflict | CommitError::AlreadyRecorded) => backoff(attempt).await,
+            // Taken by another customer: draw again.
+            Err(CommitError::CodeTaken) => {}
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// Records a referral exactly once; rejected referrals are recorded with their reason.
+pub async fn record_referral<S: ReferralStore>(
+    store: &S,
+    base_tier: &Tier,
+    rules: &ReferralRules,
+    event: &ReferralEvent,
+    now: DateTime<Utc>,
+) -> Result<ReferralReceipt, ServiceError> {
+    let key = event.event_id.to_string();
+    let fp = fingerprint(event)?;
+    for attempt in 0..MAX_ATTEMPTS {
+        // Checked before anything else so that an unknown code is a clean 404, but a
+        // retry of a recorded event still replays even if the code was reassigned.
+        if let Some(prior) = store.prior(&key).await? {
+            let receipt: ReferralReceipt = replay(&prior, &fp, "event_id")?;
+            return Ok(ReferralReceipt {
+                duplicate: true,
+                ..receipt
+            });
+        }
+        let referrer_id = store
+            .customer_by_code(&event.code)
+            .await?
+            .ok_or(ServiceError::UnknownReferralCode)?;
+        let snapshot = store
+            .load_referral(&referrer_id, &event.referee, &key)
+            .await?;
+        if let Some(prior) = &snapshot.prior {
+            let receipt: ReferralReceipt = replay(prior, &fp, "event_id")?;
+            return Ok(ReferralReceipt {
+                duplicate: true,
+                ..receipt
+            });
+        }
+        let referrer = snapshot.referrer.ok_or(ServiceError::UnknownReferralCode)?;
+        let referee_version = snapshot.referee.as_ref().map(|p| p.version);
+        let outcome = event.apply(
+            referrer.value,
+            snapshot.referee.map(|p| p.value),
+            base_tier,
+            rules,
+            now,
+        );
+        let rec = record(key.clone(), fp.clone(), &outcome.receipt)?;
+        match store
+            .commit_referral(referrer.version, referee_version, &outcome, &rec)
+            .await
+        {
+            Ok(()) => return Ok(outcome.receipt),
             Err(CommitError::Store(e)) => return Err(e.into()),
             Err(_) => backoff(attempt).await,
         }

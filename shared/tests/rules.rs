@@ -11,6 +11,23 @@ use rapport::service::{ServiceError, record_purchase, redeem};
 use rapport::store::{LedgerStore, MemoryStore, ProfileStore};
 use std::sync::Arc;
 
+/// The purchase loop with the default referral programme.
+async fn purchase_with_default_referrals(
+    store: &MemoryStore,
+    rules: &LoyaltyRules,
+    event: &PurchaseEvent,
+    now: DateTime<Utc>,
+) -> Result<rapport::domain::PurchaseReceipt, ServiceError> {
+    record_purchase(
+        store,
+        rules,
+        &rapport::domain::ReferralRules::default(),
+        event,
+        now,
+    )
+    .await
+}
+
 fn rules() -> LoyaltyRules {
     Config::from_lookup(|k| match k {
         "RAPPORT_TABLE" => Some("t".into()),
@@ -78,7 +95,7 @@ async fn ledger_sum(store: &MemoryStore, c: &str) -> i64 {
 async fn purchase_awards_points_and_aggregates() {
     let store = MemoryStore::new();
     let now = at("2026-11-01T10:00:00Z");
-    let r = record_purchase(
+    let r = purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e1", "c1", "o1", "2026-10-01T10:00:00Z", 12_345),
@@ -96,7 +113,7 @@ async fn purchase_awards_points_and_aggregates() {
         (123, 123, 1, 12_345)
     );
     assert_eq!(r.tier.0, "bronze");
-    let r = record_purchase(
+    let r = purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e2", "c1", "o2", "2026-10-05T10:00:00Z", 5_000),
@@ -118,7 +135,7 @@ async fn tiers_promote_on_spend_and_multiply_later_orders() {
     let store = MemoryStore::new();
     let now = at("2026-11-01T10:00:00Z");
     // 600.00 crosses silver (500.00): earned at bronze, promotes afterwards.
-    let r = record_purchase(
+    let r = purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e1", "c1", "o1", "2026-10-01T10:00:00Z", 60_000),
@@ -134,7 +151,7 @@ async fn tiers_promote_on_spend_and_multiply_later_orders() {
         ),
         (600, "bronze", "silver")
     );
-    let r = record_purchase(
+    let r = purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e2", "c1", "o2", "2026-10-02T10:00:00Z", 10_000),
@@ -144,7 +161,7 @@ async fn tiers_promote_on_spend_and_multiply_later_orders() {
     .unwrap();
     assert_eq!(r.points_delta, 125, "silver earns x1.25");
     // A refund that drops trailing spend below the threshold demotes.
-    let r = record_purchase(
+    let r = purchase_with_default_referrals(
         &store,
         &rules(),
         &refund("e3", "c1", "o1", "2026-10-03T10:00:00Z", 60_000),
@@ -159,7 +176,7 @@ async fn tiers_promote_on_spend_and_multiply_later_orders() {
 async fn spend_older_than_a_year_stops_counting_for_the_tier() {
     let store = MemoryStore::new();
     let now = at("2026-11-01T10:00:00Z");
-    record_purchase(
+    purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e1", "c1", "o1", "2025-01-01T10:00:00Z", 60_000),
@@ -167,7 +184,7 @@ async fn spend_older_than_a_year_stops_counting_for_the_tier() {
     )
     .await
     .unwrap();
-    let r = record_purchase(
+    let r = purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e2", "c1", "o2", "2026-06-01T10:00:00Z", 1_000),
@@ -182,7 +199,7 @@ async fn spend_older_than_a_year_stops_counting_for_the_tier() {
 async fn partial_refunds_add_up_to_exactly_the_orders_points() {
     let store = MemoryStore::new();
     let now = at("2026-11-01T10:00:00Z");
-    record_purchase(
+    purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e1", "c1", "o1", "2026-10-01T10:00:00Z", 9_999),
@@ -192,7 +209,7 @@ async fn partial_refunds_add_up_to_exactly_the_orders_points() {
     .unwrap();
     let mut total = 0;
     for (i, part) in [3_333, 3_333, 3_333].into_iter().enumerate() {
-        let r = record_purchase(
+        let r = purchase_with_default_referrals(
             &store,
             &rules(),
             &refund(&format!("r{i}"), "c1", "o1", "2026-10-02T10:00:00Z", part),
@@ -205,7 +222,7 @@ async fn partial_refunds_add_up_to_exactly_the_orders_points() {
     assert_eq!(total, -99);
     let p = store.profile(&cid("c1")).await.unwrap().unwrap().value;
     assert_eq!((p.points_balance, p.net_spend_minor), (0, 0));
-    let err = record_purchase(
+    let err = purchase_with_default_referrals(
         &store,
         &rules(),
         &refund("r9", "c1", "o1", "2026-10-02T10:00:00Z", 1),
@@ -224,7 +241,7 @@ async fn partial_refunds_add_up_to_exactly_the_orders_points() {
 async fn refund_of_unknown_order_and_reused_order_id_are_refused() {
     let store = MemoryStore::new();
     let now = Utc::now();
-    let err = record_purchase(
+    let err = purchase_with_default_referrals(
         &store,
         &rules(),
         &refund("r1", "c1", "nope", "2026-10-02T10:00:00Z", 10),
@@ -236,7 +253,7 @@ async fn refund_of_unknown_order_and_reused_order_id_are_refused() {
         err,
         ServiceError::Domain(DomainError::UnknownOrder(_))
     ));
-    record_purchase(
+    purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e1", "c1", "o1", "2026-10-01T10:00:00Z", 100),
@@ -244,7 +261,7 @@ async fn refund_of_unknown_order_and_reused_order_id_are_refused() {
     )
     .await
     .unwrap();
-    let err = record_purchase(
+    let err = purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e2", "c1", "o1", "2026-10-01T10:00:00Z", 100),
@@ -262,12 +279,13 @@ async fn refund_of_unknown_order_and_reused_order_id_are_refused() {
 async fn duplicates_replay_the_first_answer_and_reused_ids_conflict() {
     let store = MemoryStore::new();
     let event = purchase("e1", "c1", "o1", "2026-10-01T10:00:00Z", 1_000);
-    let first = record_purchase(&store, &rules(), &event, Utc::now())
+    let first = purchase_with_default_referrals(&store, &rules(), &event, Utc::now())
         .await
         .unwrap();
-    let again = record_purchase(&store, &rules(), &event, Utc::now() + Duration::hours(1))
-        .await
-        .unwrap();
+    let again =
+        purchase_with_default_referrals(&store, &rules(), &event, Utc::now() + Duration::hours(1))
+            .await
+            .unwrap();
     assert!(!first.duplicate && again.duplicate);
     assert_eq!(
         rapport::domain::PurchaseReceipt {
@@ -277,7 +295,7 @@ async fn duplicates_replay_the_first_answer_and_reused_ids_conflict() {
         first
     );
     let other = purchase("e1", "c1", "o2", "2026-10-01T10:00:00Z", 2_000);
-    let err = record_purchase(&store, &rules(), &other, Utc::now())
+    let err = purchase_with_default_referrals(&store, &rules(), &other, Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::KeyReused("event_id")));
@@ -299,7 +317,7 @@ async fn concurrent_distinct_events_all_count() {
                     "2026-10-01T10:00:00Z",
                     1_000,
                 );
-                record_purchase(store.as_ref(), &rules, &e, Utc::now())
+                purchase_with_default_referrals(store.as_ref(), &rules, &e, Utc::now())
                     .await
                     .unwrap()
             })
@@ -317,7 +335,7 @@ async fn concurrent_distinct_events_all_count() {
 async fn redemptions_spend_points_once() {
     let store = MemoryStore::new();
     let now = Utc::now();
-    record_purchase(
+    purchase_with_default_referrals(
         &store,
         &rules(),
         &purchase("e1", "c1", "o1", "2026-10-01T10:00:00Z", 50_000),
@@ -508,4 +526,97 @@ async fn the_service_recovery_flag_lapses_after_its_expiry() {
     assert!(result.alert.is_some());
     // Unverified (no order): no points either time.
     assert_eq!(ledger_sum(&store, "c1").await, 0);
+}
+
+#[tokio::test]
+async fn held_referral_rewards_move_to_the_balance_after_the_window() {
+    use rapport::domain::{ReferralInput, ReferralRules};
+    use rapport::service::{record_referral, referral_code};
+    let store = MemoryStore::new();
+    let referrals = ReferralRules {
+        hold_days: 30,
+        ..ReferralRules::default()
+    };
+    let t0 = at("2026-10-01T10:00:00Z");
+    let buy = |event: &str, customer: &str, order: &str, total: i64| {
+        purchase(event, customer, order, "2026-10-01T10:00:00Z", total)
+    };
+    record_purchase(
+        &store,
+        &rules(),
+        &referrals,
+        &buy("e1", "ref", "o1", 1_000),
+        t0,
+    )
+    .await
+    .unwrap();
+    let code = referral_code(&store, &cid("ref"), t0).await.unwrap();
+    let event = ReferralInput {
+        event_id: Some("x1".into()),
+        referral_code: Some(code),
+        referee_customer_id: Some("new".into()),
+        occurred_at: Some("2026-10-01T10:00:00Z".into()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let receipt = record_referral(&store, rules().base_tier(), &referrals, &event, t0)
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, rapport::domain::ReferralStatus::Pending);
+    let r = record_purchase(
+        &store,
+        &rules(),
+        &referrals,
+        &buy("e2", "new", "o2", 3_000),
+        t0,
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.points_balance, r.points_pending), (30, 250));
+
+    // Inside the window nothing moves; after it, the next write releases the hold.
+    let day29 = t0 + Duration::days(29);
+    let r = record_purchase(
+        &store,
+        &rules(),
+        &referrals,
+        &buy("e3", "new", "o3", 100),
+        day29,
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.points_balance, r.points_pending), (31, 250));
+    let day31 = t0 + Duration::days(31);
+    let r = record_purchase(
+        &store,
+        &rules(),
+        &referrals,
+        &buy("e4", "new", "o4", 100),
+        day31,
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.points_balance, r.points_pending), (32 + 250, 0));
+    let r = record_purchase(
+        &store,
+        &rules(),
+        &referrals,
+        &buy("e5", "ref", "o5", 100),
+        day31,
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.points_balance, r.points_pending), (11 + 500, 0));
+    // A refund after the window cancels nothing: the rewards are the customers' now.
+    let late_refund = refund("e6", "new", "o2", "2026-11-05T10:00:00Z", 3_000);
+    let r = record_purchase(&store, &rules(), &referrals, &late_refund, day31)
+        .await
+        .unwrap();
+    assert_eq!(r.points_pending, 0);
+    assert_eq!(r.points_balance, 32 + 250 - 30);
+    for c in ["new", "ref"] {
+        let p = store.profile(&cid(c)).await.unwrap().unwrap().value;
+        assert_eq!(ledger_sum(&store, c).await, p.points_balance, "{c}");
+    }
 }

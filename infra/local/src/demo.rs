@@ -171,6 +171,34 @@ pub fn stream(now: DateTime<Utc>) -> Vec<Step> {
             "maria is unhappy (Tagalog): service recovery, alert",
         ),
         post(
+            "/v1/events/referral",
+            json!({
+                "event_id": "demo-e10", "referral_code": format!("{CODE_OF}asha"),
+                "referee_customer_id": "chen", "referee_email": "chen@example.com",
+                "occurred_at": days_ago(3).to_rfc3339(),
+            }),
+            "chen arrives with asha's referral code",
+        ),
+        post(
+            "/v1/events/purchase",
+            purchase(
+                "demo-e11",
+                "chen",
+                "C-4001",
+                days_ago(2),
+                &[("TEA-SAMPLER", 1, 9_000)],
+            ),
+            "chen's first order converts the referral (rewards held)",
+        ),
+        post(
+            "/v1/events/referral",
+            json!({
+                "event_id": "demo-e12", "referral_code": format!("{CODE_OF}asha"),
+                "referee_customer_id": "asha", "occurred_at": days_ago(1).to_rfc3339(),
+            }),
+            "asha tries her own code: rejected",
+        ),
+        post(
             "/v1/customers/bilal/redemptions",
             json!({"redemption_id": "demo-r1", "points": 300}),
             "bilal spends 300 points on a coupon",
@@ -179,7 +207,11 @@ pub fn stream(now: DateTime<Utc>) -> Vec<Step> {
 }
 
 /// The customers the stream touches, for the closing summary.
-pub const CUSTOMERS: &[&str] = &["asha", "bilal", "maria"];
+pub const CUSTOMERS: &[&str] = &["asha", "bilal", "maria", "chen"];
+
+/// A body value standing for a customer's referral code, fetched when the step runs:
+/// codes are minted by the API, so the stream cannot know them in advance.
+const CODE_OF: &str = "code-of:";
 
 /// Sends a signed request and returns the status and JSON body.
 pub async fn send(
@@ -206,6 +238,34 @@ pub async fn send(
     Ok((status, body))
 }
 
+/// Replaces a `code-of:<customer>` referral code with that customer's real code.
+async fn resolve_codes(
+    client: &reqwest::Client,
+    base_url: &str,
+    secret: &[u8],
+    step: &mut Step,
+) -> Result<()> {
+    let Some(body) = step.body.as_mut() else {
+        return Ok(());
+    };
+    let Some(owner) = body["referral_code"]
+        .as_str()
+        .and_then(|c| c.strip_prefix(CODE_OF))
+        .map(str::to_owned)
+    else {
+        return Ok(());
+    };
+    let path = format!("/v1/customers/{owner}/referral-code");
+    let (status, reply) = send(client, base_url, secret, "GET", &path, None).await?;
+    match reply["code"].as_str() {
+        Some(code) if status == 200 => {
+            body["referral_code"] = code.into();
+            Ok(())
+        }
+        _ => bail!("GET {path} answered {status}: {reply}"),
+    }
+}
+
 /// Replays the stream against `base_url` and prints what happened, then the customers.
 pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
     let client = reqwest::Client::new();
@@ -213,7 +273,8 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
         "replaying {} signed events against {base_url}",
         stream(Utc::now()).len()
     );
-    for step in stream(Utc::now()) {
+    for mut step in stream(Utc::now()) {
+        resolve_codes(&client, base_url, secret, &mut step).await?;
         let (status, body) = send(
             &client,
             base_url,
@@ -228,6 +289,11 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
         }
         let outcome = match body.get("coupon_code").and_then(Value::as_str) {
             Some(code) => format!("coupon {code}"),
+            None if body.get("referral_code").is_some() => format!(
+                "referral {} {}",
+                body["status"].as_str().unwrap_or("?"),
+                body["reason"].as_str().unwrap_or("")
+            ),
             None if body.get("rating").is_some() => format!(
                 "points {:>+5}  verified={} service_recovery={}",
                 body["points_awarded"].as_i64().unwrap_or_default(),
@@ -244,8 +310,8 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
     }
     println!();
     println!(
-        "{:<8} {:>8} {:>8} {:>7} {:>14}",
-        "customer", "points", "tier", "orders", "net spend"
+        "{:<8} {:>7} {:>8} {:>7} {:>7} {:>14}  flags",
+        "customer", "points", "pending", "tier", "orders", "net spend"
     );
     for customer in CUSTOMERS {
         let (status, p) = send(
@@ -261,18 +327,21 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
             bail!("profile of {customer} answered {status}: {p}");
         }
         let spend = p["net_spend_minor"].as_i64().unwrap_or_default();
-        let flags: Vec<&str> = [
+        let flags: Vec<String> = [
             ("service_recovery", "service-recovery"),
             ("referral_ask", "referral-ask"),
+            ("ambassador", "ambassador"),
         ]
         .into_iter()
         .filter(|(key, _)| p[*key] == true)
-        .map(|(_, label)| label)
+        .map(|(_, label)| label.to_owned())
+        .chain(p["referred"].as_str().map(|s| format!("referral-{s}")))
         .collect();
         println!(
-            "{:<8} {:>8} {:>8} {:>7} {:>10}.{:02} {}  {}",
+            "{:<8} {:>7} {:>8} {:>7} {:>7} {:>10}.{:02} {}  {}",
             customer,
             p["points_balance"].as_i64().unwrap_or_default(),
+            p["points_pending"].as_i64().unwrap_or_default(),
             p["tier"].as_str().unwrap_or("?"),
             p["orders"].as_i64().unwrap_or_default(),
             spend / 100,

@@ -8,6 +8,7 @@ pub mod money;
 pub mod profile;
 pub mod purchase;
 pub mod redemption;
+pub mod referral;
 pub mod review;
 
 pub use contact::{Birthday, Email, Locale};
@@ -18,6 +19,10 @@ pub use profile::{LedgerEntry, LedgerReason, Order, Profile, ServiceRecovery};
 pub use purchase::{PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt};
 pub use redemption::{
     Redemption, RedemptionInput, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
+};
+pub use referral::{
+    Attribution, AttributionStatus, PendingReward, ReferralEvent, ReferralInput, ReferralOutcome,
+    ReferralReceipt, ReferralRecord, ReferralRules, ReferralStatus,
 };
 pub use review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt, ReviewRules};
 

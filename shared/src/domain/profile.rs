@@ -8,6 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::referral::{Attribution, PendingReward};
 use super::{Birthday, CustomerId, Email, EventId, Locale, OrderId, Sku, Tier};
 
 /// Days in the trailing window that decides the tier.
@@ -50,6 +51,22 @@ pub struct Profile {
     /// A happy reviewer (rating 4 or 5): a good moment to ask for a referral.
     #[serde(default)]
     pub referral_ask: bool,
+    /// This customer's shareable code, once asked for.
+    #[serde(default)]
+    pub referral_code: Option<String>,
+    /// Who referred this customer, and how it ended.
+    #[serde(default)]
+    pub referred_by: Option<Attribution>,
+    /// Rewards granted but held; their sum is `points_pending`.
+    #[serde(default)]
+    pub pending_rewards: Vec<PendingReward>,
+    /// When this customer's recent referrals were accepted (the last 30 days).
+    #[serde(default)]
+    pub referral_log: Vec<DateTime<Utc>>,
+    #[serde(default)]
+    pub referrals_converted: u32,
+    #[serde(default)]
+    pub ambassador: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -74,6 +91,12 @@ impl Profile {
             birthday_set_at: None,
             service_recovery: None,
             referral_ask: false,
+            referral_code: None,
+            referred_by: None,
+            pending_rewards: Vec::new(),
+            referral_log: Vec::new(),
+            referrals_converted: 0,
+            ambassador: false,
             created_at: now,
             updated_at: now,
         }
@@ -181,6 +204,7 @@ pub enum LedgerReason {
     Refund,
     Redemption,
     Review,
+    Referral,
 }
 
 /// One append-only change of the points balance.

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::profile::LineItem;
+use super::referral::ReferralRules;
+use super::{AttributionStatus, ReferralStatus};
 use super::{
     Birthday, Currency, CustomerId, DomainError, Email, EventId, FieldError, LedgerEntry,
     LedgerReason, Locale, LoyaltyRules, Money, Order, OrderId, Profile, Sku, Tier,
@@ -217,20 +219,132 @@ pub struct PurchaseReceipt {
 pub struct PurchaseOutcome {
     pub profile: Profile,
     pub order: Order,
-    /// `None` when the event moved no points (e.g. an order too small to earn one).
-    pub ledger: Option<LedgerEntry>,
+    /// New ledger entries of the customer: released held rewards, then this event's.
+    pub ledger: Vec<LedgerEntry>,
+    /// The referrer's side when this event converts or cancels a referral.
+    pub referrer: Option<ReferrerUpdate>,
     pub receipt: PurchaseReceipt,
 }
 
+/// A referrer's profile changed by their referee's order or refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerUpdate {
+    pub profile: Profile,
+    pub ledger: Vec<LedgerEntry>,
+    /// The referral record (by its event id) and its new status.
+    pub referral: EventId,
+    pub status: ReferralStatus,
+}
+
 impl PurchaseEvent {
+    /// The referrer whose profile this event also changes: on the referee's qualifying
+    /// order of a pending referral, or on a refund of the order that converted one.
+    pub fn referrer_affected(
+        &self,
+        profile: Option<&Profile>,
+        referrals: &ReferralRules,
+    ) -> Option<CustomerId> {
+        let attribution = profile?.referred_by.as_ref()?;
+        let affected = match self.kind {
+            PurchaseKind::Purchase => {
+                attribution.status == AttributionStatus::Pending
+                    && self.total.minor >= referrals.min_order_minor
+            }
+            PurchaseKind::Refund => {
+                attribution.status == AttributionStatus::Converted
+                    && attribution.order_id.as_ref() == Some(&self.order_id)
+            }
+        };
+        affected.then(|| attribution.referrer.clone())
+    }
+
+    /// Converts the referee's pending referral on a qualifying order, rewarding both.
+    fn convert_referral(
+        &self,
+        profile: &mut Profile,
+        mut referrer: Profile,
+        referrals: &ReferralRules,
+        now: DateTime<Utc>,
+    ) -> (Option<LedgerEntry>, ReferrerUpdate) {
+        let mut referrer_ledger = referrer.release_due(now);
+        let hold = referrals.hold_days;
+        let referee_entry = profile.grant_referral_reward(
+            referrals.referee_points,
+            &self.order_id,
+            &self.event_id,
+            hold,
+            now,
+        );
+        referrer_ledger.extend(referrer.grant_referral_reward(
+            referrals.referrer_points,
+            &self.order_id,
+            &self.event_id,
+            hold,
+            now,
+        ));
+        referrer.referrals_converted += 1;
+        referrer.ambassador = referrer.referrals_converted >= referrals.ambassador_after;
+        referrer.updated_at = now;
+        let referral = match profile.referred_by.as_mut() {
+            Some(a) => {
+                a.status = AttributionStatus::Converted;
+                a.order_id = Some(self.order_id.clone());
+                a.event_id.clone()
+            }
+            // Unreachable: only called when the profile carries the attribution.
+            None => self.event_id.clone(),
+        };
+        let update = ReferrerUpdate {
+            profile: referrer,
+            ledger: referrer_ledger,
+            referral,
+            status: ReferralStatus::Converted,
+        };
+        (referee_entry, update)
+    }
+
+    /// A refund that takes the converting order below the qualifying amount while the
+    /// rewards are still held cancels them on both sides.
+    fn cancel_referral(
+        &self,
+        profile: &mut Profile,
+        order: &Order,
+        mut referrer: Profile,
+        referrals: &ReferralRules,
+        now: DateTime<Utc>,
+    ) -> Option<ReferrerUpdate> {
+        if order.total_minor - order.refunded_minor >= referrals.min_order_minor
+            || !profile.cancel_pending_for(&self.order_id)
+        {
+            return None;
+        }
+        let referrer_ledger = referrer.release_due(now);
+        referrer.cancel_pending_for(&self.order_id);
+        referrer.referrals_converted = referrer.referrals_converted.saturating_sub(1);
+        referrer.ambassador = referrer.referrals_converted >= referrals.ambassador_after;
+        referrer.updated_at = now;
+        let attribution = profile.referred_by.as_mut()?;
+        attribution.status = AttributionStatus::Cancelled;
+        Some(ReferrerUpdate {
+            profile: referrer,
+            ledger: referrer_ledger,
+            referral: attribution.event_id.clone(),
+            status: ReferralStatus::Cancelled,
+        })
+    }
+
     /// Applies the event to the customer's current state. `profile` is `None` for a
     /// customer seen for the first time; `order` is the stored order with this id, if
     /// any. Pure: the caller commits the outcome atomically or retries on a conflict.
+    ///
+    /// `referrer` is the profile named by [`Self::referrer_affected`], read by the caller.
     pub fn apply(
         &self,
         profile: Option<Profile>,
         order: Option<Order>,
+        referrer: Option<Profile>,
         rules: &LoyaltyRules,
+        referrals: &ReferralRules,
         now: DateTime<Utc>,
     ) -> Result<PurchaseOutcome, DomainError> {
         if self.total.currency != rules.currency {
@@ -245,6 +359,9 @@ impl PurchaseEvent {
         });
         let previous_tier = profile.tier.clone();
         self.update_contact(&mut profile, now);
+        let mut ledger = profile.release_due(now);
+        let referrer =
+            referrer.filter(|_| self.referrer_affected(Some(&profile), referrals).is_some());
 
         let (order, delta, reason) = match self.kind {
             PurchaseKind::Purchase => {
@@ -298,7 +415,7 @@ impl PurchaseEvent {
             }
         };
 
-        let ledger = (delta != 0).then(|| {
+        ledger.extend((delta != 0).then(|| {
             profile.post(
                 delta,
                 reason,
@@ -306,7 +423,18 @@ impl PurchaseEvent {
                 self.event_id.to_string(),
                 now,
             )
-        });
+        }));
+        let referrer = match (self.kind, referrer) {
+            (PurchaseKind::Purchase, Some(referrer)) => {
+                let (entry, update) = self.convert_referral(&mut profile, referrer, referrals, now);
+                ledger.extend(entry);
+                Some(update)
+            }
+            (PurchaseKind::Refund, Some(referrer)) => {
+                self.cancel_referral(&mut profile, &order, referrer, referrals, now)
+            }
+            (_, None) => None,
+        };
         let as_of = profile
             .last_purchase_at
             .map_or(self.occurred_at, |l| l.max(self.occurred_at))
@@ -333,6 +461,7 @@ impl PurchaseEvent {
             profile,
             order,
             ledger,
+            referrer,
             receipt,
         })
     }

@@ -85,7 +85,8 @@ pub struct RedemptionReceipt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedemptionOutcome {
     pub profile: Profile,
-    pub ledger: LedgerEntry,
+    /// Released held rewards, then the redemption's own entry.
+    pub ledger: Vec<LedgerEntry>,
     pub redemption: Redemption,
     pub receipt: RedemptionReceipt,
 }
@@ -98,19 +99,20 @@ impl RedemptionRequest {
         rules: &LoyaltyRules,
         now: DateTime<Utc>,
     ) -> Result<RedemptionOutcome, DomainError> {
+        let mut ledger = profile.release_due(now);
         if profile.points_balance < self.points {
             return Err(DomainError::InsufficientPoints {
                 balance: profile.points_balance,
                 requested: self.points,
             });
         }
-        let ledger = profile.post(
+        ledger.push(profile.post(
             -self.points,
             LedgerReason::Redemption,
             self.redemption_id.to_string(),
             self.redemption_id.to_string(),
             now,
-        );
+        ));
         profile.updated_at = now;
         let redemption = Redemption {
             redemption_id: self.redemption_id.clone(),

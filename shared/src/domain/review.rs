@@ -146,7 +146,8 @@ pub struct ReviewReceipt {
 pub struct ReviewOutcome {
     pub profile: Profile,
     pub review: Review,
-    pub ledger: Option<LedgerEntry>,
+    /// New ledger entries: released held rewards, then this review's reward.
+    pub ledger: Vec<LedgerEntry>,
     /// Change to the product's review count and rating sum.
     pub product_delta: (i64, i64),
     /// This review opened the service-recovery flag: support must be told, once.
@@ -179,7 +180,8 @@ impl ReviewEvent {
         } else {
             0
         };
-        let ledger = (points != 0).then(|| {
+        let mut ledger = profile.release_due(now);
+        ledger.extend((points != 0).then(|| {
             profile.post(
                 points,
                 LedgerReason::Review,
@@ -187,7 +189,7 @@ impl ReviewEvent {
                 self.event_id.to_string(),
                 now,
             )
-        });
+        }));
 
         let product_delta = match &existing {
             Some(old) => (0, i64::from(self.rating) - i64::from(old.rating)),

@@ -15,11 +15,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Config;
-use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReviewInput};
+use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput};
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::signature;
-use crate::store::{ProfileStore, PurchaseStore, RedemptionStore, ReviewStore, Store};
+use crate::store::{
+    ProfileStore, PurchaseStore, RedemptionStore, ReferralStore, ReviewStore, Store,
+};
 use std::sync::Arc;
 
 /// The OpenAPI 3.1 description of this API (the v1 contract).
@@ -37,6 +39,8 @@ pub enum Operation {
     Redemption,
     Review,
     Recovery,
+    ReferralCode,
+    Referral,
 }
 
 /// The routes of the v1 API: method, path pattern, the operation that serves it.
@@ -50,6 +54,12 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ),
     ("POST", "/v1/events/review", Operation::Review),
     ("POST", "/v1/customers/{id}/recovery", Operation::Recovery),
+    (
+        "GET",
+        "/v1/customers/{id}/referral-code",
+        Operation::ReferralCode,
+    ),
+    ("POST", "/v1/events/referral", Operation::Referral),
 ];
 
 /// A handler's state: the store it needs and the configuration, built once per cold
@@ -222,7 +232,7 @@ impl<S: PurchaseStore> Api<S> {
         let result = async {
             let body = self.authenticate(&req)?;
             let event = parse_json::<PurchaseInput>(body)?.validate()?;
-            let receipt = service::record_purchase(&self.store, &self.config.rules, &event, Utc::now()).await?;
+            let receipt = service::record_purchase(&self.store, &self.config.rules, &self.config.referrals, &event, Utc::now()).await?;
             tracing::info!(event_id = %event.event_id, duplicate = receipt.duplicate, points = receipt.points_delta, "purchase event");
             Ok(receipt)
         }
@@ -309,6 +319,51 @@ impl<S: ProfileStore> Api<S> {
     }
 }
 
+/// `GET /v1/customers/{id}/referral-code`.
+#[derive(Serialize)]
+struct ReferralCodeView {
+    customer_id: CustomerId,
+    code: String,
+}
+
+impl<S: ReferralStore> Api<S> {
+    /// `GET /v1/customers/{id}/referral-code`: created on first call, stable after.
+    pub async fn referral_code(&self, req: Request) -> Response<Body> {
+        let result = async {
+            self.authenticate(&req)?;
+            let id = customer_in_path(&req)?;
+            let code = service::referral_code(&self.store, &id, Utc::now()).await?;
+            Ok(ReferralCodeView {
+                customer_id: id,
+                code,
+            })
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+
+    /// `POST /v1/events/referral`
+    pub async fn referral(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let body = self.authenticate(&req)?;
+            let event = parse_json::<ReferralInput>(body)?.validate()?;
+            let receipt = service::record_referral(
+                &self.store,
+                self.config.rules.base_tier(),
+                &self.config.referrals,
+                &event,
+                Utc::now(),
+            )
+            .await?;
+            tracing::info!(event_id = %event.event_id, duplicate = receipt.duplicate,
+                status = ?receipt.status, "referral event");
+            Ok(receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+}
+
 /// Whether `path` matches a route pattern with `{param}` segments.
 fn matches(pattern: &str, path: &str) -> bool {
     let mut p = pattern.split('/');
@@ -336,6 +391,8 @@ impl<S: Store> Api<S> {
             Operation::Redemption => self.redemption(req).await,
             Operation::Review => self.review(req).await,
             Operation::Recovery => self.recovery(req).await,
+            Operation::ReferralCode => self.referral_code(req).await,
+            Operation::Referral => self.referral(req).await,
         }
     }
 

@@ -32,6 +32,7 @@ pub enum ApiError {
         allow: &'static str,
     },
     UnknownOrder(String),
+    UnknownReferralCode,
     OrderExists(String),
     KeyReused(&'static str),
     InsufficientPoints {
@@ -120,6 +121,13 @@ impl ApiError {
                 "The order is not known",
                 format!("order {order} has not been recorded for this customer"),
                 Some("order_id"),
+            ),
+            UnknownReferralCode => (
+                StatusCode::NOT_FOUND,
+                "unknown-referral-code",
+                "The referral code is not known",
+                "no customer has this referral code".into(),
+                Some("referral_code"),
             ),
             OrderExists(order) => (
                 StatusCode::CONFLICT,
@@ -232,6 +240,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::UnknownCustomer => {
                 ApiError::NotFound("the customer does not exist".into())
             }
+            ServiceError::UnknownReferralCode => ApiError::UnknownReferralCode,
             ServiceError::KeyReused(field) => ApiError::KeyReused(field),
             ServiceError::Contention => {
                 tracing::warn!("gave up after repeated write conflicts");

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Config;
-use crate::domain::{Birthday, Currency, CustomerId, Email, Locale, Profile, Tier};
+use crate::domain::{
+    AttributionStatus, Birthday, Currency, CustomerId, Email, Locale, Profile, Tier,
+};
 
 /// `GET /v1/customers/{id}`.
 #[derive(Debug, Serialize)]
@@ -26,6 +28,11 @@ pub struct ProfileView {
     /// An open service-recovery flag: support is following up; no promotions.
     pub service_recovery: bool,
     pub referral_ask: bool,
+    pub referral_code: Option<String>,
+    /// How this customer's own referral went: pending, converted or cancelled.
+    pub referred: Option<AttributionStatus>,
+    pub referrals_converted: u32,
+    pub ambassador: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -49,6 +56,10 @@ impl ProfileView {
             birthday: p.birthday,
             service_recovery: p.service_recovery_open(now, config.reviews.recovery_expiry_days),
             referral_ask: p.referral_ask,
+            referral_code: p.referral_code.clone(),
+            referred: p.referred_by.as_ref().map(|a| a.status),
+            referrals_converted: p.referrals_converted,
+            ambassador: p.ambassador,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

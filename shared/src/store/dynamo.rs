@@ -8,7 +8,12 @@
 //! | `CUSTOMER#<id>` | `REDEMPTION#<id>` | [`Redemption`] |
 //! | `CUSTOMER#<id>` | `REVIEW#<sku>` | [`Review`], one per customer and product |
 //! | `PRODUCT#<sku>` | `RATING` | review count and rating sum, kept with atomic `ADD` |
+//! | `CUSTOMER#<id>` | `REFERRAL#<event id>` | [`ReferralRecord`] under the referrer |
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
+//! | `REFCODE#<code>` | `REFCODE` | claims a referral code so it is unique |
+//!
+//! A profile with a referral code also carries `GSI1PK = REFCODE#<code>`, so the `GSI1`
+//! index finds the referrer by code.
 //! | `EVENT#<key>` | `EVENT` | idempotency record: fingerprint and the first answer |
 //!
 //! Every change for one request is a single `TransactWriteItems` that also writes the
@@ -28,12 +33,12 @@ use std::collections::HashMap;
 
 use super::{
     CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
-    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReviewSnapshot, ReviewStore, StoreError,
-    Versioned,
+    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore,
+    ReviewSnapshot, ReviewStore, StoreError, Versioned,
 };
 use crate::domain::{
-    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, Review,
-    ReviewOutcome, Sku,
+    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
+    ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -55,6 +60,10 @@ fn number_attr(item: &Item, name: &str) -> i64 {
     }
 }
 
+fn code_pk(code: &str) -> String {
+    format!("REFCODE#{code}")
+}
+
 fn event_pk(key: &str) -> String {
     format!("EVENT#{key}")
 }
@@ -72,6 +81,11 @@ fn item(pk: String, sk: impl Into<String>, body: &impl Serialize) -> Result<Item
         to_item(body).map_err(|e| StoreError::Internal(format!("serialise: {e}")))?;
     item.extend(key(pk, sk));
     Ok(item)
+}
+
+fn to_attr(value: &impl Serialize) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+        .map_err(|e| StoreError::Internal(format!("serialise: {e}")))
 }
 
 fn parse<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
@@ -181,6 +195,11 @@ impl DynamoStore {
     /// A put of the profile at the next version, conditional on the current one.
     fn profile_put_op(&self, profile: &Profile, expected: Option<u64>) -> Result<Put, StoreError> {
         let mut body = item(customer_pk(&profile.customer_id), PROFILE, profile)?;
+        if let Some(code) = &profile.referral_code {
+            // The code index (GSI1) finds a referrer by the code a referee brings.
+            body.insert("GSI1PK".into(), AttributeValue::S(code_pk(code)));
+            body.insert("GSI1SK".into(), AttributeValue::S(PROFILE.into()));
+        }
         let next = expected.map_or(1, |v| v + 1);
         body.insert("version".into(), AttributeValue::N(next.to_string()));
         let mut put = Put::builder().table_name(&self.table).set_item(Some(body));
@@ -213,6 +232,17 @@ impl DynamoStore {
             AttributeValue::S(customer.to_string()),
         );
         self.put(body, Some("attribute_not_exists(PK)"))
+    }
+
+    fn ledger_puts(
+        &self,
+        customer: &CustomerId,
+        entries: &[LedgerEntry],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        entries
+            .iter()
+            .map(|e| self.ledger_put(customer, e))
+            .collect()
     }
 
     fn ledger_put(
@@ -438,6 +468,7 @@ impl PurchaseStore for DynamoStore {
     async fn commit_purchase(
         &self,
         expected: Option<u64>,
+        referrer_expected: Option<u64>,
         outcome: &PurchaseOutcome,
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError> {
@@ -452,8 +483,25 @@ impl PurchaseStore for DynamoStore {
             self.profile_put(&outcome.profile, expected)?,
             self.put(order, None)?,
         ];
-        if let Some(entry) = &outcome.ledger {
-            items.push(self.ledger_put(customer, entry)?);
+        items.extend(self.ledger_puts(customer, &outcome.ledger)?);
+        if let Some(update) = &outcome.referrer {
+            let referrer = &update.profile.customer_id;
+            items.push(self.profile_put(&update.profile, referrer_expected)?);
+            items.extend(self.ledger_puts(referrer, &update.ledger)?);
+            let status = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    customer_pk(referrer),
+                    format!("REFERRAL#{}", update.referral),
+                )))
+                .update_expression("SET #status = :status, updated_at = :at")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", to_attr(&update.status)?)
+                .expression_attribute_values(":at", to_attr(&outcome.profile.updated_at)?)
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(status).build());
         }
         self.transact(items, 0, None).await
     }
@@ -503,11 +551,12 @@ impl RedemptionStore for DynamoStore {
         let items = vec![
             self.record_put(record, customer)?,
             self.profile_put(&outcome.profile, Some(expected))?,
-            self.ledger_put(customer, &outcome.ledger)?,
             self.put(coupon, Some("attribute_not_exists(PK)"))?,
             self.put(stored, None)?,
         ];
-        self.transact(items, 0, Some(3)).await
+        let mut items = items;
+        items.extend(self.ledger_puts(customer, &outcome.ledger)?);
+        self.transact(items, 0, Some(2)).await
     }
 }
 
@@ -582,9 +631,7 @@ impl ReviewStore for DynamoStore {
             self.put(review, None)?,
             TransactWriteItem::builder().update(product).build(),
         ];
-        if let Some(entry) = &outcome.ledger {
-            items.push(self.ledger_put(customer, entry)?);
-        }
+        items.extend(self.ledger_puts(customer, &outcome.ledger)?);
         self.transact(items, 0, None).await
     }
 
@@ -608,5 +655,111 @@ impl ReviewStore for DynamoStore {
                 reviews: number_attr(&item, "reviews"),
                 rating_sum: number_attr(&item, "rating_sum"),
             }))
+    }
+}
+
+#[async_trait]
+impl ReferralStore for DynamoStore {
+    async fn claim_referral_code(
+        &self,
+        expected: u64,
+        profile: &Profile,
+    ) -> Result<(), CommitError> {
+        let Some(code) = &profile.referral_code else {
+            return Err(StoreError::Internal("profile without a referral code".into()).into());
+        };
+        let mut claim = key(code_pk(code), "REFCODE");
+        claim.insert(
+            "customer_id".into(),
+            AttributeValue::S(profile.customer_id.to_string()),
+        );
+        let items = vec![
+            self.put(claim, Some("attribute_not_exists(PK)"))?,
+            self.profile_put(profile, Some(expected))?,
+        ];
+        // The claim is item 0; a failed condition there means the code is taken.
+        match self.transact(items, 1, Some(0)).await {
+            Err(CommitError::AlreadyRecorded) => Err(CommitError::Conflict),
+            other => other,
+        }
+    }
+
+    async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :code")
+            .expression_attribute_values(":code", AttributeValue::S(code_pk(code)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|item| parse::<Profile>(item).map(|p| p.customer_id))
+            .transpose()
+    }
+
+    async fn load_referral(
+        &self,
+        referrer: &CustomerId,
+        referee: &CustomerId,
+        key_: &str,
+    ) -> Result<ReferralSnapshot, StoreError> {
+        let (referrer_pk, referee_pk) = (customer_pk(referrer), customer_pk(referee));
+        let mut keys = vec![
+            key(referrer_pk.clone(), PROFILE),
+            key(event_pk(key_), "EVENT"),
+        ];
+        if referee != referrer {
+            keys.push(key(referee_pk.clone(), PROFILE));
+        }
+        let mut snapshot = ReferralSnapshot::default();
+        for (pk, _, item) in Self::split_customer_items(self.get_many(keys).await?) {
+            if pk == referrer_pk {
+                let profile = versioned_profile(item)?;
+                if referee == referrer {
+                    snapshot.referee = Some(profile.clone());
+                }
+                snapshot.referrer = Some(profile);
+            } else if pk == referee_pk {
+                snapshot.referee = Some(versioned_profile(item)?);
+            } else {
+                snapshot.prior = Some(record_from(item)?);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    async fn commit_referral(
+        &self,
+        referrer_expected: u64,
+        referee_expected: Option<u64>,
+        outcome: &ReferralOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let r = &outcome.record;
+        let stored = item(
+            customer_pk(&r.referrer),
+            format!("REFERRAL#{}", r.event_id),
+            r,
+        )?;
+        let mut items = vec![
+            self.record_put(record, &r.referee)?,
+            self.put(stored, Some("attribute_not_exists(PK)"))?,
+        ];
+        if let Some((referee, referrer)) = &outcome.profiles {
+            items.push(self.profile_put(referee, referee_expected)?);
+            items.push(self.profile_put(referrer, Some(referrer_expected))?);
+        }
+        self.transact(items, 0, None).await
+    }
+
+    async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError> {
+        self.query_prefix(referrer, "REFERRAL#").await
     }
 }

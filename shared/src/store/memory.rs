@@ -7,12 +7,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
-    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReviewSnapshot, ReviewStore, StoreError,
-    Versioned,
+    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore,
+    ReviewSnapshot, ReviewStore, StoreError, Versioned,
 };
 use crate::domain::{
     CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
-    RedemptionOutcome, Review, ReviewOutcome, Sku,
+    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 #[derive(Default)]
@@ -25,6 +25,8 @@ struct State {
     redemptions: Vec<Redemption>,
     reviews: HashMap<(CustomerId, Sku), Review>,
     products: HashMap<Sku, ProductRating>,
+    referrals: Vec<ReferralRecord>,
+    codes: HashMap<String, CustomerId>,
 }
 
 #[derive(Default)]
@@ -64,7 +66,7 @@ impl MemoryStore {
         state: &mut State,
         profile: &Profile,
         expected: Option<u64>,
-        ledger: Option<&LedgerEntry>,
+        ledger: &[LedgerEntry],
         record: &IdempotencyRecord,
     ) {
         let version = expected.map_or(1, |v| v + 1);
@@ -75,13 +77,11 @@ impl MemoryStore {
                 version,
             },
         );
-        if let Some(entry) = ledger {
-            state
-                .ledger
-                .entry(profile.customer_id.clone())
-                .or_default()
-                .push(entry.clone());
-        }
+        state
+            .ledger
+            .entry(profile.customer_id.clone())
+            .or_default()
+            .extend(ledger.iter().cloned());
         state.records.insert(record.key.clone(), record.clone());
     }
 }
@@ -139,12 +139,40 @@ impl PurchaseStore for MemoryStore {
     async fn commit_purchase(
         &self,
         expected: Option<u64>,
+        referrer_expected: Option<u64>,
         outcome: &PurchaseOutcome,
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
         let customer = &outcome.profile.customer_id;
         Self::check(&state, &record.key, customer, expected)?;
+        if let Some(update) = &outcome.referrer {
+            let referrer = &update.profile.customer_id;
+            if state.profiles.get(referrer).map(|p| p.version) != referrer_expected {
+                return Err(CommitError::Conflict);
+            }
+            let version = referrer_expected.map_or(1, |v| v + 1);
+            state.profiles.insert(
+                referrer.clone(),
+                Versioned {
+                    value: update.profile.clone(),
+                    version,
+                },
+            );
+            state
+                .ledger
+                .entry(referrer.clone())
+                .or_default()
+                .extend(update.ledger.iter().cloned());
+            if let Some(r) = state
+                .referrals
+                .iter_mut()
+                .find(|r| r.event_id == update.referral)
+            {
+                r.status = update.status;
+                r.updated_at = outcome.profile.updated_at;
+            }
+        }
         state.orders.insert(
             (customer.clone(), outcome.order.order_id.clone()),
             outcome.order.clone(),
@@ -153,7 +181,7 @@ impl PurchaseStore for MemoryStore {
             &mut state,
             &outcome.profile,
             expected,
-            outcome.ledger.as_ref(),
+            &outcome.ledger,
             record,
         );
         Ok(())
@@ -195,7 +223,7 @@ impl RedemptionStore for MemoryStore {
             &mut state,
             &outcome.profile,
             Some(expected),
-            Some(&outcome.ledger),
+            &outcome.ledger,
             record,
         );
         Ok(())
@@ -255,7 +283,7 @@ impl ReviewStore for MemoryStore {
             &mut state,
             &outcome.profile,
             expected,
-            outcome.ledger.as_ref(),
+            &outcome.ledger,
             record,
         );
         Ok(())
@@ -273,5 +301,99 @@ impl ReviewStore for MemoryStore {
 
     async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
         Ok(self.lock()?.products.get(sku).copied().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ReferralStore for MemoryStore {
+    async fn claim_referral_code(
+        &self,
+        expected: u64,
+        profile: &Profile,
+    ) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        let Some(code) = profile.referral_code.clone() else {
+            return Err(StoreError::Internal("profile without a referral code".into()).into());
+        };
+        if state.codes.contains_key(&code) {
+            return Err(CommitError::CodeTaken);
+        }
+        if state.profiles.get(&profile.customer_id).map(|p| p.version) != Some(expected) {
+            return Err(CommitError::Conflict);
+        }
+        state.codes.insert(code, profile.customer_id.clone());
+        state.profiles.insert(
+            profile.customer_id.clone(),
+            Versioned {
+                value: profile.clone(),
+                version: expected + 1,
+            },
+        );
+        Ok(())
+    }
+
+    async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError> {
+        Ok(self.lock()?.codes.get(code).cloned())
+    }
+
+    async fn load_referral(
+        &self,
+        referrer: &CustomerId,
+        referee: &CustomerId,
+        key: &str,
+    ) -> Result<ReferralSnapshot, StoreError> {
+        let state = self.lock()?;
+        Ok(ReferralSnapshot {
+            referrer: state.profiles.get(referrer).cloned(),
+            referee: state.profiles.get(referee).cloned(),
+            prior: state.records.get(key).cloned(),
+        })
+    }
+
+    async fn commit_referral(
+        &self,
+        referrer_expected: u64,
+        referee_expected: Option<u64>,
+        outcome: &ReferralOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        if state.records.contains_key(&record.key) {
+            return Err(CommitError::AlreadyRecorded);
+        }
+        if let Some((referee, referrer)) = &outcome.profiles {
+            let current = |c: &CustomerId| state.profiles.get(c).map(|p| p.version);
+            if current(&referrer.customer_id) != Some(referrer_expected)
+                || current(&referee.customer_id) != referee_expected
+            {
+                return Err(CommitError::Conflict);
+            }
+            for (profile, expected) in [
+                (referee, referee_expected),
+                (referrer, Some(referrer_expected)),
+            ] {
+                let version = expected.map_or(1, |v| v + 1);
+                state.profiles.insert(
+                    profile.customer_id.clone(),
+                    Versioned {
+                        value: profile.clone(),
+                        version,
+                    },
+                );
+            }
+        }
+        state.referrals.push(outcome.record.clone());
+        state.records.insert(record.key.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .referrals
+            .iter()
+            .filter(|r| &r.referrer == referrer)
+            .cloned()
+            .collect())
     }
 }

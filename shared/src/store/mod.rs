@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, Review,
-    ReviewOutcome, Sku,
+    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+    ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -141,7 +141,7 @@ pub trait IdempotencyStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait PurchaseStore: IdempotencyStore {
+pub trait PurchaseStore: IdempotencyStore + ProfileStore {
     /// Reads the profile, the order and any prior result for `key` in one round trip.
     async fn load_purchase(
         &self,
@@ -152,9 +152,12 @@ pub trait PurchaseStore: IdempotencyStore {
 
     /// Writes the outcome and the idempotency record atomically, if the profile is still
     /// at `expected_version` (`None`: it must not exist yet).
+    /// A referrer changed by the event (see [`PurchaseOutcome::referrer`]) must still be
+    /// at `referrer_version`.
     async fn commit_purchase(
         &self,
         expected_version: Option<u64>,
+        referrer_version: Option<u64>,
         outcome: &PurchaseOutcome,
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError>;
@@ -183,7 +186,53 @@ pub trait LedgerStore: Send + Sync {
     async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError>;
 }
 
-/// Every capability at once, for code that serves the whole API (the local server).
-pub trait Store: PurchaseStore + RedemptionStore + ReviewStore + LedgerStore {}
+/// What a referral event needs to decide.
+#[derive(Debug, Clone, Default)]
+pub struct ReferralSnapshot {
+    pub referrer: Option<Versioned<Profile>>,
+    pub referee: Option<Versioned<Profile>>,
+    pub prior: Option<IdempotencyRecord>,
+}
 
-impl<T: PurchaseStore + RedemptionStore + ReviewStore + LedgerStore> Store for T {}
+#[async_trait]
+pub trait ReferralStore: IdempotencyStore + ProfileStore {
+    /// Saves the profile with its new `referral_code`, claiming the code so that no other
+    /// customer can have it ([`CommitError::CodeTaken`] if one does).
+    async fn claim_referral_code(
+        &self,
+        expected_version: u64,
+        profile: &Profile,
+    ) -> Result<(), CommitError>;
+
+    /// The owner of a referral code, looked up through the code index.
+    async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError>;
+
+    /// Reads both profiles and any prior result for `key` in one round trip.
+    async fn load_referral(
+        &self,
+        referrer: &CustomerId,
+        referee: &CustomerId,
+        key: &str,
+    ) -> Result<ReferralSnapshot, StoreError>;
+
+    /// Writes the referral record, the idempotency record and, for an accepted
+    /// referral, both profiles, atomically.
+    async fn commit_referral(
+        &self,
+        referrer_version: u64,
+        referee_version: Option<u64>,
+        outcome: &ReferralOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError>;
+
+    /// Every referral recorded for a referrer, accepted or rejected.
+    async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError>;
+}
+
+/// Every capability at once, for code that serves the whole API (the local server).
+pub trait Store:
+    PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore
+{
+}
+
+impl<T: PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore> Store for T {}
