@@ -10,12 +10,13 @@ pub mod purchase;
 pub mod redemption;
 pub mod referral;
 pub mod review;
+pub mod scores;
 
 pub use contact::{Birthday, Email, Locale};
 pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
 pub use loyalty::{LoyaltyRules, Tier, TierRule};
 pub use money::{Currency, Money};
-pub use profile::{LedgerEntry, LedgerReason, Order, Profile, ServiceRecovery};
+pub use profile::{Consent, LedgerEntry, LedgerReason, Order, Profile, ServiceRecovery};
 pub use purchase::{PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt};
 pub use redemption::{
     Redemption, RedemptionInput, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
@@ -25,6 +26,7 @@ pub use referral::{
     ReferralReceipt, ReferralRecord, ReferralRules, ReferralStatus,
 };
 pub use review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt, ReviewRules};
+pub use scores::CustomerScores;
 
 use thiserror::Error;
 

@@ -67,6 +67,9 @@ pub struct Profile {
     pub referrals_converted: u32,
     #[serde(default)]
     pub ambassador: bool,
+    /// Marketing consent as last given or withdrawn, with when and where.
+    #[serde(default)]
+    pub consent: Option<Consent>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -97,6 +100,7 @@ impl Profile {
             referral_log: Vec::new(),
             referrals_converted: 0,
             ambassador: false,
+            consent: None,
             created_at: now,
             updated_at: now,
         }
@@ -151,6 +155,37 @@ impl Profile {
             balance_after: self.points_balance,
             at,
         }
+    }
+}
+
+/// Marketing consent: promotional messages need `marketing: true`; service messages
+/// (receipts, alerts) do not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub marketing: bool,
+    pub updated_at: DateTime<Utc>,
+    /// Where it came from, e.g. `purchase:<event id>` or `unsubscribe`.
+    pub source: String,
+}
+
+impl Profile {
+    /// Records a consent decision if it changes anything; the latest decision wins.
+    pub fn set_marketing_consent(&mut self, marketing: bool, source: String, at: DateTime<Utc>) {
+        if self
+            .consent
+            .as_ref()
+            .is_none_or(|c| c.marketing != marketing)
+        {
+            self.consent = Some(Consent {
+                marketing,
+                updated_at: at,
+                source,
+            });
+        }
+    }
+
+    pub fn marketing_allowed(&self) -> bool {
+        self.consent.as_ref().is_some_and(|c| c.marketing)
     }
 }
 

@@ -31,6 +31,8 @@ pub struct PurchaseInput {
     pub locale: Option<String>,
     pub birthday: Option<String>,
     pub referral_code: Option<String>,
+    /// The customer's marketing opt-in (true) or opt-out (false) at checkout.
+    pub marketing_consent: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -61,6 +63,7 @@ pub struct PurchaseEvent {
     pub locale: Option<Locale>,
     pub birthday: Option<Birthday>,
     pub referral_code: Option<String>,
+    pub marketing_consent: Option<bool>,
 }
 
 pub(crate) fn required<T>(field: &str, value: Option<T>) -> Result<T, FieldError> {
@@ -157,6 +160,7 @@ impl PurchaseInput {
             locale: optional("locale", self.locale.as_deref(), Locale::parse)?,
             birthday: optional("birthday", self.birthday.as_deref(), Birthday::parse)?,
             referral_code,
+            marketing_consent: self.marketing_consent,
         })
     }
 }
@@ -467,6 +471,9 @@ impl PurchaseEvent {
     }
 
     fn update_contact(&self, profile: &mut Profile, now: DateTime<Utc>) {
+        if let Some(marketing) = self.marketing_consent {
+            profile.set_marketing_consent(marketing, format!("purchase:{}", self.event_id), now);
+        }
         if let Some(email) = &self.email {
             profile.email = Some(email.clone());
         }

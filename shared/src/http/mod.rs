@@ -20,7 +20,7 @@ use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::signature;
 use crate::store::{
-    ProfileStore, PurchaseStore, RedemptionStore, ReferralStore, ReviewStore, Store,
+    ProfileStore, PurchaseStore, RedemptionStore, ReferralStore, ReviewStore, ScoreStore, Store,
 };
 use std::sync::Arc;
 
@@ -241,18 +241,16 @@ impl<S: PurchaseStore> Api<S> {
     }
 }
 
-impl<S: ProfileStore> Api<S> {
+impl<S: ScoreStore> Api<S> {
     /// `GET /v1/customers/{id}`
     pub async fn customer(&self, req: Request) -> Response<Body> {
         let result = async {
             self.authenticate(&req)?;
             let id = customer_in_path(&req)?;
-            let profile = self
-                .store
-                .profile(&id)
-                .await?
+            let (profile, scores) = self.store.profile_and_scores(&id).await?;
+            let profile = profile
                 .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
-            Ok(ProfileView::new(&profile.value, &self.config, Utc::now()))
+            Ok(ProfileView::new(&profile.value, &self.config, Utc::now()).with_scores(scores))
         }
         .await;
         respond(StatusCode::OK, result)

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Config;
+use crate::domain::CustomerScores;
 use crate::domain::{
     AttributionStatus, Birthday, Currency, CustomerId, Email, Locale, Profile, Tier,
 };
@@ -33,11 +34,19 @@ pub struct ProfileView {
     pub referred: Option<AttributionStatus>,
     pub referrals_converted: u32,
     pub ambassador: bool,
+    /// The latest marketing consent; `null` when never given.
+    pub marketing_consent: Option<bool>,
+    /// The scoring job's latest conclusions; `null` until it has run.
+    pub scores: Option<CustomerScores>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ProfileView {
+    pub fn with_scores(self, scores: Option<CustomerScores>) -> Self {
+        Self { scores, ..self }
+    }
+
     pub fn new(p: &Profile, config: &Config, now: DateTime<Utc>) -> Self {
         Self {
             customer_id: p.customer_id.clone(),
@@ -60,6 +69,8 @@ impl ProfileView {
             referred: p.referred_by.as_ref().map(|a| a.status),
             referrals_converted: p.referrals_converted,
             ambassador: p.ambassador,
+            marketing_consent: p.consent.as_ref().map(|c| c.marketing),
+            scores: None,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

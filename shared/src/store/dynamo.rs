@@ -9,6 +9,7 @@
 //! | `CUSTOMER#<id>` | `REVIEW#<sku>` | [`Review`], one per customer and product |
 //! | `PRODUCT#<sku>` | `RATING` | review count and rating sum, kept with atomic `ADD` |
 //! | `CUSTOMER#<id>` | `REFERRAL#<event id>` | [`ReferralRecord`] under the referrer |
+//! | `CUSTOMER#<id>` | `SCORES` | [`CustomerScores`], written only by the scoring job |
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
 //! | `REFCODE#<code>` | `REFCODE` | claims a referral code so it is unique |
 //!
@@ -25,20 +26,22 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use std::collections::HashMap;
 
 use super::{
-    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
-    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore,
-    ReviewSnapshot, ReviewStore, StoreError, Versioned,
+    CommitError, CursorInner, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating,
+    ProfilePage, ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot,
+    ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
-    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
-    ReferralRecord, Review, ReviewOutcome, Sku,
+    CustomerId, CustomerScores, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+    ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -761,5 +764,111 @@ impl ReferralStore for DynamoStore {
 
     async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError> {
         self.query_prefix(referrer, "REFERRAL#").await
+    }
+}
+
+/// Most items one `BatchWriteItem` accepts.
+const BATCH_WRITE: usize = 25;
+const SCORES: &str = "SCORES";
+
+#[async_trait]
+impl ScoreStore for DynamoStore {
+    async fn scan_profiles(
+        &self,
+        segment: u32,
+        total: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<ProfilePage, StoreError> {
+        let start = match cursor {
+            Some(ScanCursor(CursorInner::Dynamo(key))) => Some(key),
+            _ => None,
+        };
+        let segment = i32::try_from(segment)
+            .map_err(|_| StoreError::Internal("segment out of range".into()))?;
+        let total = i32::try_from(total)
+            .map_err(|_| StoreError::Internal("segments out of range".into()))?;
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment)
+            .total_segments(total)
+            .filter_expression("SK = :profile")
+            .expression_attribute_values(":profile", AttributeValue::S(PROFILE.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        let profiles = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(parse)
+            .collect::<Result<_, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .filter(|k| !k.is_empty())
+            .map(|k| ScanCursor(CursorInner::Dynamo(k)));
+        Ok(ProfilePage { profiles, next })
+    }
+
+    async fn write_scores(&self, scores: &[CustomerScores]) -> Result<(), StoreError> {
+        for chunk in scores.chunks(BATCH_WRITE) {
+            let mut requests = chunk
+                .iter()
+                .map(|s| {
+                    let body = item(customer_pk(&s.customer_id), SCORES, s)?;
+                    let put = PutRequest::builder()
+                        .set_item(Some(body))
+                        .build()
+                        .map_err(|e| StoreError::Internal(e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut attempt = 0u32;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable(
+                            "score writes kept being throttled".into(),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn profile_and_scores(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError> {
+        let pk = customer_pk(customer);
+        let mut profile = None;
+        let mut scores = None;
+        for (_, sk, item) in Self::split_customer_items(
+            self.get_many(vec![key(pk.clone(), PROFILE), key(pk, SCORES)])
+                .await?,
+        ) {
+            if sk == PROFILE {
+                profile = Some(versioned_profile(item)?);
+            } else {
+                scores = Some(parse(item)?);
+            }
+        }
+        Ok((profile, scores))
     }
 }

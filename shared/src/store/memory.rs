@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
-    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore,
-    ReviewSnapshot, ReviewStore, StoreError, Versioned,
+    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfilePage,
+    ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot,
+    ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
-    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
+    CustomerId, CustomerScores, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
     RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
@@ -27,6 +27,7 @@ struct State {
     products: HashMap<Sku, ProductRating>,
     referrals: Vec<ReferralRecord>,
     codes: HashMap<String, CustomerId>,
+    scores: HashMap<CustomerId, CustomerScores>,
 }
 
 #[derive(Default)]
@@ -395,5 +396,64 @@ impl ReferralStore for MemoryStore {
             .filter(|r| &r.referrer == referrer)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl ScoreStore for MemoryStore {
+    async fn scan_profiles(
+        &self,
+        segment: u32,
+        total: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<ProfilePage, StoreError> {
+        const PAGE: usize = 100;
+        let state = self.lock()?;
+        let mut ids: Vec<&CustomerId> = state
+            .profiles
+            .keys()
+            .filter(|id| {
+                // A stable split of customers over segments, like DynamoDB's hash ranges.
+                let hash = id
+                    .as_str()
+                    .bytes()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                hash % total.max(1) == segment
+            })
+            .collect();
+        ids.sort();
+        let start = match cursor {
+            Some(ScanCursor(super::CursorInner::Memory(offset))) => offset,
+            _ => 0,
+        };
+        let profiles: Vec<Profile> = ids
+            .iter()
+            .skip(start)
+            .take(PAGE)
+            .filter_map(|id| state.profiles.get(*id))
+            .map(|p| p.value.clone())
+            .collect();
+        let end = start + profiles.len();
+        let next = (end < ids.len()).then_some(ScanCursor(super::CursorInner::Memory(end)));
+        Ok(ProfilePage { profiles, next })
+    }
+
+    async fn write_scores(&self, scores: &[CustomerScores]) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        for s in scores {
+            state.scores.insert(s.customer_id.clone(), s.clone());
+        }
+        Ok(())
+    }
+
+    async fn profile_and_scores(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError> {
+        let state = self.lock()?;
+        Ok((
+            state.profiles.get(customer).cloned(),
+            state.scores.get(customer).cloned(),
+        ))
     }
 }

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerId, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
-    ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    CustomerId, CustomerScores, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
+    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -229,10 +229,54 @@ pub trait ReferralStore: IdempotencyStore + ProfileStore {
     async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError>;
 }
 
+/// Where a paged scan of one segment stopped. Opaque: only the store that made it can
+/// continue from it.
+#[derive(Debug, Clone)]
+pub struct ScanCursor(pub(crate) CursorInner);
+
+#[derive(Debug, Clone)]
+pub(crate) enum CursorInner {
+    Dynamo(std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>),
+    Memory(usize),
+}
+
+/// One page of a segment scan.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePage {
+    pub profiles: Vec<Profile>,
+    /// `None` when the segment is exhausted.
+    pub next: Option<ScanCursor>,
+}
+
+/// What the scoring job reads and writes.
+#[async_trait]
+pub trait ScoreStore: Send + Sync {
+    /// One page of the profiles in scan segment `segment` of `total_segments`
+    /// (DynamoDB's parallel scan); `cursor` continues a previous page.
+    async fn scan_profiles(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<ProfilePage, StoreError>;
+
+    /// Stores scores, replacing earlier ones (batched; idempotent).
+    async fn write_scores(&self, scores: &[CustomerScores]) -> Result<(), StoreError>;
+
+    /// A profile and its latest scores in one round trip.
+    async fn profile_and_scores(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError>;
+}
+
 /// Every capability at once, for code that serves the whole API (the local server).
 pub trait Store:
-    PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore
+    PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore + ScoreStore
 {
 }
 
-impl<T: PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore> Store for T {}
+impl<T> Store for T where
+    T: PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore + ScoreStore
+{
+}

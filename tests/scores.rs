@@ -1,0 +1,127 @@
+//! What the scoring job needs from the store, against DynamoDB Local: a parallel scan
+//! that visits every profile exactly once, score writes in batches that the profile
+//! view shows, and consent recorded from events.
+
+use chrono::Utc;
+use futures::future::join_all;
+use rapport::domain::{CustomerId, CustomerScores};
+use rapport::store::{ScanCursor, ScoreStore};
+use rapport_integration::{TestApi, purchase, refund};
+use std::collections::HashSet;
+
+#[tokio::test]
+async fn a_parallel_scan_visits_every_profile_once_and_nothing_else() {
+    let api = &TestApi::start().await;
+    let customers: Vec<String> = (0..120).map(|i| format!("c-{i:03}")).collect();
+    for chunk in customers.chunks(20) {
+        join_all(chunk.iter().enumerate().map(|(i, c)| {
+            let body = purchase(&format!("e-{c}"), c, &format!("o-{c}"), 1_000 + i as i64);
+            async move { api.post("/v1/events/purchase", &body).await }
+        }))
+        .await;
+    }
+    // Orders, ledger entries and events share the table; the scan must skip them.
+    api.post(
+        "/v1/events/purchase",
+        &refund("r-1", "c-000", "o-c-000", 100),
+    )
+    .await;
+
+    let segments = 4;
+    let mut seen = Vec::new();
+    for segment in 0..segments {
+        let mut cursor: Option<ScanCursor> = None;
+        loop {
+            let page = api
+                .store
+                .scan_profiles(segment, segments, cursor)
+                .await
+                .unwrap();
+            seen.extend(page.profiles.into_iter().map(|p| p.customer_id.to_string()));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    let unique: HashSet<_> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), customers.len(), "each profile once");
+    assert_eq!(unique, customers.into_iter().collect::<HashSet<_>>());
+}
+
+#[tokio::test]
+async fn scores_are_written_in_batches_and_shown_in_the_profile() {
+    let api = TestApi::start().await;
+    for i in 0..30 {
+        let c = format!("c-{i}");
+        api.post(
+            "/v1/events/purchase",
+            &purchase(&format!("e-{i}"), &c, &format!("o-{i}"), 1_000),
+        )
+        .await;
+    }
+    let scores: Vec<CustomerScores> = (0..30)
+        .map(|i| CustomerScores {
+            customer_id: CustomerId::parse("id", &format!("c-{i}")).unwrap(),
+            churn_risk: 0.25,
+            p_alive: 0.9,
+            expected_purchases: 1.5 + f64::from(i),
+            clv_minor: 12_345,
+            segment: "active".into(),
+            horizon_weeks: 52.0,
+            model_version: "test".into(),
+            scored_at: Utc::now(),
+        })
+        .collect();
+    // 30 scores are two batches; writing twice is harmless.
+    api.store.write_scores(&scores).await.unwrap();
+    api.store.write_scores(&scores).await.unwrap();
+    let p = api.get("/v1/customers/c-7").await;
+    assert_eq!(p.status, 200);
+    assert_eq!(p.body["scores"]["expected_purchases"], 8.5);
+    assert_eq!(p.body["scores"]["clv_minor"], 12_345);
+    assert_eq!(p.body["scores"]["segment"], "active");
+    // Events keep writing the profile; the scores item is untouched by them.
+    api.post(
+        "/v1/events/purchase",
+        &purchase("e-late", "c-7", "o-late", 500),
+    )
+    .await;
+    assert_eq!(
+        api.get("/v1/customers/c-7").await.body["scores"]["segment"],
+        "active"
+    );
+    // A customer the job has not scored yet shows null.
+    api.post(
+        "/v1/events/purchase",
+        &purchase("e-new", "new", "o-new", 500),
+    )
+    .await;
+    assert!(api.get("/v1/customers/new").await.body["scores"].is_null());
+}
+
+#[tokio::test]
+async fn marketing_consent_follows_the_latest_event() {
+    let api = TestApi::start().await;
+    api.post("/v1/events/purchase", &purchase("e-1", "c-1", "o-1", 1_000))
+        .await;
+    assert!(api.get("/v1/customers/c-1").await.body["marketing_consent"].is_null());
+    let mut opt_in = purchase("e-2", "c-1", "o-2", 1_000);
+    opt_in["marketing_consent"] = true.into();
+    api.post("/v1/events/purchase", &opt_in).await;
+    assert_eq!(
+        api.get("/v1/customers/c-1").await.body["marketing_consent"],
+        true
+    );
+    let mut opt_out = purchase("e-3", "c-1", "o-3", 1_000);
+    opt_out["marketing_consent"] = false.into();
+    api.post("/v1/events/purchase", &opt_out).await;
+    assert_eq!(
+        api.get("/v1/customers/c-1").await.body["marketing_consent"],
+        false
+    );
+    let mut wrong = purchase("e-4", "c-1", "o-4", 1_000);
+    wrong["marketing_consent"] = "yes".into();
+    let r = api.post("/v1/events/purchase", &wrong).await;
+    assert_eq!((r.status, r.field()), (422, "marketing_consent"));
+}
