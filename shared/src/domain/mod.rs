@@ -5,6 +5,7 @@ pub mod contact;
 pub mod ids;
 pub mod loyalty;
 pub mod money;
+pub mod outreach;
 pub mod profile;
 pub mod purchase;
 pub mod redemption;

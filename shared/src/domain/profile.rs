@@ -70,6 +70,21 @@ pub struct Profile {
     /// Marketing consent as last given or withdrawn, with when and where.
     #[serde(default)]
     pub consent: Option<Consent>,
+    /// IANA time zone, for quiet hours and local dates (birthdays).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// The latest order, for post-purchase check-ins, tips and review requests.
+    #[serde(default)]
+    pub last_order: Option<OrderSummary>,
+    /// Products this customer has reviewed.
+    #[serde(default)]
+    pub reviewed_skus: std::collections::BTreeSet<Sku>,
+    /// When the tier last changed, for the tier-change notice.
+    #[serde(default)]
+    pub tier_changed_at: Option<DateTime<Utc>>,
+    /// When this customer last earned a referral reward, for the referral-reward notice.
+    #[serde(default)]
+    pub referral_rewarded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -101,6 +116,11 @@ impl Profile {
             referrals_converted: 0,
             ambassador: false,
             consent: None,
+            timezone: None,
+            last_order: None,
+            reviewed_skus: std::collections::BTreeSet::new(),
+            tier_changed_at: None,
+            referral_rewarded_at: None,
             created_at: now,
             updated_at: now,
         }
@@ -156,6 +176,14 @@ impl Profile {
             at,
         }
     }
+}
+
+/// The latest order in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub order_id: OrderId,
+    pub placed_at: DateTime<Utc>,
+    pub skus: Vec<Sku>,
 }
 
 /// Marketing consent: promotional messages need `marketing: true`; service messages

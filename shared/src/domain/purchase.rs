@@ -33,6 +33,8 @@ pub struct PurchaseInput {
     pub referral_code: Option<String>,
     /// The customer's marketing opt-in (true) or opt-out (false) at checkout.
     pub marketing_consent: Option<bool>,
+    /// IANA time zone, e.g. `Asia/Kolkata`.
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -64,6 +66,7 @@ pub struct PurchaseEvent {
     pub birthday: Option<Birthday>,
     pub referral_code: Option<String>,
     pub marketing_consent: Option<bool>,
+    pub timezone: Option<String>,
 }
 
 pub(crate) fn required<T>(field: &str, value: Option<T>) -> Result<T, FieldError> {
@@ -161,6 +164,17 @@ impl PurchaseInput {
             birthday: optional("birthday", self.birthday.as_deref(), Birthday::parse)?,
             referral_code,
             marketing_consent: self.marketing_consent,
+            timezone: self
+                .timezone
+                .map(|tz| {
+                    tz.parse::<chrono_tz::Tz>().map(|_| tz).map_err(|_| {
+                        FieldError::new(
+                            "timezone",
+                            "must be an IANA time zone such as Asia/Kolkata",
+                        )
+                    })
+                })
+                .transpose()?,
         })
     }
 }
@@ -287,6 +301,8 @@ impl PurchaseEvent {
             now,
         ));
         referrer.referrals_converted += 1;
+        referrer.referral_rewarded_at = Some(now);
+        profile.referral_rewarded_at = Some(now);
         referrer.ambassador = referrer.referrals_converted >= referrals.ambassador_after;
         referrer.updated_at = now;
         let referral = match profile.referred_by.as_mut() {
@@ -376,6 +392,17 @@ impl PurchaseEvent {
                 profile.orders += 1;
                 profile.add_to_day(self.occurred_at.date_naive(), self.total.minor);
                 profile.note_purchase_time(self.occurred_at);
+                if profile
+                    .last_order
+                    .as_ref()
+                    .is_none_or(|o| o.placed_at <= self.occurred_at)
+                {
+                    profile.last_order = Some(super::profile::OrderSummary {
+                        order_id: self.order_id.clone(),
+                        placed_at: self.occurred_at,
+                        skus: self.items.iter().map(|i| i.sku.clone()).collect(),
+                    });
+                }
                 let order = Order {
                     order_id: self.order_id.clone(),
                     placed_at: self.occurred_at,
@@ -444,6 +471,9 @@ impl PurchaseEvent {
             .map_or(self.occurred_at, |l| l.max(self.occurred_at))
             .date_naive();
         profile.tier = rules.tier_for(profile.trailing_spend(as_of)).tier.clone();
+        if profile.tier != previous_tier {
+            profile.tier_changed_at = Some(now);
+        }
         profile.updated_at = now;
 
         let receipt = PurchaseReceipt {
@@ -471,6 +501,9 @@ impl PurchaseEvent {
     }
 
     fn update_contact(&self, profile: &mut Profile, now: DateTime<Utc>) {
+        if let Some(tz) = &self.timezone {
+            profile.timezone = Some(tz.clone());
+        }
         if let Some(marketing) = self.marketing_consent {
             profile.set_marketing_consent(marketing, format!("purchase:{}", self.event_id), now);
         }

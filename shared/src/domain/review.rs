@@ -208,6 +208,7 @@ impl ReviewEvent {
         if self.rating >= 4 {
             profile.referral_ask = true;
         }
+        profile.reviewed_skus.insert(self.sku.clone());
         profile.updated_at = now;
 
         let review = Review {

@@ -1,0 +1,497 @@
+//! Which one message, if any, a customer should get today — and why not, when none.
+//!
+//! Every candidate message has a trigger (a birthday today, an order a week ago, a
+//! valuable customer drifting away…) and an expected value in minor units. The rules
+//! then remove what the customer must not get (no consent for promotions, an open
+//! service-recovery flag, a suppressed address, the frequency cap, a message already sent
+//! for the same period), pick the most valuable survivor, hold out a deterministic
+//! control group, and defer anything that would arrive in the customer's quiet hours.
+//!
+//! Pure: the caller passes the profile, the latest scores, the message history and the
+//! clock, and records the decision.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::{CustomerScores, Profile, Sku};
+
+/// The messages Rapport can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    WinBack,
+    VipAppreciation,
+    PostPurchase,
+    ReviewRequest,
+    Birthday,
+    Anniversary,
+    ProductTips,
+    TierChange,
+    ReferralReward,
+    ReferralAsk,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::WinBack,
+        MessageKind::VipAppreciation,
+        MessageKind::PostPurchase,
+        MessageKind::ReviewRequest,
+        MessageKind::Birthday,
+        MessageKind::Anniversary,
+        MessageKind::ProductTips,
+        MessageKind::TierChange,
+        MessageKind::ReferralReward,
+        MessageKind::ReferralAsk,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            MessageKind::WinBack => "win_back",
+            MessageKind::VipAppreciation => "vip_appreciation",
+            MessageKind::PostPurchase => "post_purchase",
+            MessageKind::ReviewRequest => "review_request",
+            MessageKind::Birthday => "birthday",
+            MessageKind::Anniversary => "anniversary",
+            MessageKind::ProductTips => "product_tips",
+            MessageKind::TierChange => "tier_change",
+            MessageKind::ReferralReward => "referral_reward",
+            MessageKind::ReferralAsk => "referral_ask",
+        }
+    }
+
+    /// Promotional messages need marketing consent and pause during service recovery.
+    /// Notices about the customer's own account and orders do not.
+    pub fn promotional(self) -> bool {
+        !matches!(
+            self,
+            MessageKind::PostPurchase | MessageKind::TierChange | MessageKind::ReferralReward
+        )
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.slug())
+    }
+}
+
+/// A message sent (or held out) before, as far as the rules need to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastMessage {
+    pub kind: MessageKind,
+    pub period: String,
+    pub at: DateTime<Utc>,
+    /// Held-out messages count for "already decided this period" but not for the cap:
+    /// the customer never saw them.
+    pub held_out: bool,
+}
+
+/// Settings of the outreach policy, checked at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutreachRules {
+    pub max_per_7_days: usize,
+    pub max_per_30_days: usize,
+    /// Local hours in which nothing is delivered: from `quiet_start` to `quiet_end`.
+    pub quiet_start: u32,
+    pub quiet_end: u32,
+    /// Percentage of each (customer, message, period) held out as a control group.
+    pub holdout_pct: u32,
+    pub post_purchase_after_days: i64,
+    pub tips_after_days: i64,
+    pub review_request_after_days: i64,
+    /// Churn risk from which a valuable customer is "drifting away".
+    pub win_back_min_churn: f64,
+    /// Largest win-back discount, in percent.
+    pub win_back_max_discount_pct: u32,
+    /// Points given with a birthday greeting.
+    pub birthday_points: i64,
+    /// Days a birthday must have been on file before it earns a reward.
+    pub birthday_min_age_days: i64,
+}
+
+impl Default for OutreachRules {
+    fn default() -> Self {
+        Self {
+            max_per_7_days: 1,
+            max_per_30_days: 4,
+            quiet_start: 21,
+            quiet_end: 9,
+            holdout_pct: 10,
+            post_purchase_after_days: 7,
+            tips_after_days: 3,
+            review_request_after_days: 14,
+            win_back_min_churn: 0.6,
+            win_back_max_discount_pct: 20,
+            birthday_points: 100,
+            birthday_min_age_days: 30,
+        }
+    }
+}
+
+/// What the job knows about the whole customer base when it decides for one customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Population {
+    /// CLV from which a customer is in the Pareto top 20 %.
+    pub vip_clv_minor: i64,
+    /// Median CLV: win-backs are for customers worth more than that.
+    pub median_clv_minor: i64,
+}
+
+/// A win-back discount, sized by what the customer is worth and how likely they are
+/// to leave, and paid from the run's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub discount_pct: u32,
+    /// Most the coupon can be worth, in minor units; what the budget is charged.
+    pub max_value_minor: i64,
+}
+
+/// A message the rules would send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Planned {
+    pub kind: MessageKind,
+    /// With the customer and kind, identifies the message: at most one per period.
+    pub period: String,
+    pub expected_value_minor: i64,
+    pub offer: Option<Offer>,
+    /// Points granted with the message (birthday).
+    pub reward_points: i64,
+    /// For the report: what triggered it.
+    pub reason: String,
+}
+
+/// Why a customer gets nothing this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressReason {
+    NoEmail,
+    AddressSuppressed,
+    NoConsent,
+    ServiceRecovery,
+    FrequencyCap,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Send(Planned),
+    /// In the control group: recorded, not sent.
+    HoldOut(Planned),
+    /// Due, but it is night where the customer is; a later run sends it.
+    Defer {
+        planned: Planned,
+        until: DateTime<Utc>,
+    },
+    /// Something was due but may not be sent.
+    Suppressed {
+        kind: MessageKind,
+        reason: SuppressReason,
+    },
+    Nothing,
+}
+
+/// Everything the rules look at for one customer.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerContext<'a> {
+    pub profile: &'a Profile,
+    pub scores: Option<&'a CustomerScores>,
+    pub history: &'a [PastMessage],
+    /// The address bounced, complained, or was erased.
+    pub address_suppressed: bool,
+    /// Products with how-to content in the catalogue.
+    pub tips_catalogue: &'a BTreeSet<Sku>,
+}
+
+fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> i64 {
+    (later - earlier).num_days()
+}
+
+/// The customer's time zone: their own, else UTC.
+fn zone(profile: &Profile) -> chrono_tz::Tz {
+    profile
+        .timezone
+        .as_deref()
+        .and_then(|tz| tz.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+fn local_date(profile: &Profile, at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&zone(profile)).date_naive()
+}
+
+/// Whether `date` is the yearly recurrence of month/day (29 February falls on the 28th
+/// in other years, so nobody waits four years for a greeting).
+fn is_recurrence(date: NaiveDate, month: u32, day: u32) -> bool {
+    let leap_shift =
+        month == 2 && day == 29 && NaiveDate::from_ymd_opt(date.year(), 2, 29).is_none();
+    let day = if leap_shift { 28 } else { day };
+    date.month() == month && date.day() == day
+}
+
+fn quarter(date: NaiveDate) -> String {
+    format!("{}-Q{}", date.year(), date.month0() / 3 + 1)
+}
+
+/// Candidate messages with their triggers, before any rule removes one.
+pub fn candidates(
+    ctx: &CustomerContext<'_>,
+    pop: &Population,
+    rules: &OutreachRules,
+    now: DateTime<Utc>,
+) -> Vec<Planned> {
+    let p = ctx.profile;
+    let today = local_date(p, now);
+    let clv = ctx.scores.map_or(0, |s| s.clv_minor);
+    let plan = |kind, period: String, ev: i64, reason: String| Planned {
+        kind,
+        period,
+        expected_value_minor: ev.max(1),
+        offer: None,
+        reward_points: 0,
+        reason,
+    };
+    let mut out = Vec::new();
+
+    if let Some(s) = ctx.scores
+        && s.churn_risk >= rules.win_back_min_churn
+        && s.clv_minor > pop.median_clv_minor
+    {
+        // Larger discounts for customers more likely to leave, capped; the coupon's
+        // value is bounded by what the customer is expected to be worth.
+        let discount_pct = ((s.churn_risk * f64::from(rules.win_back_max_discount_pct)).round()
+            as u32)
+            .clamp(5, rules.win_back_max_discount_pct);
+        let max_value_minor = (s.clv_minor / 4).max(100);
+        let uplift = 0.15 * s.churn_risk;
+        let ev = (s.clv_minor as f64 * uplift) as i64
+            - max_value_minor * i64::from(discount_pct) / 100 / 2;
+        if ev > 0 {
+            let mut planned = plan(
+                MessageKind::WinBack,
+                quarter(today),
+                ev,
+                format!("churn risk {:.2}, CLV {}", s.churn_risk, s.clv_minor),
+            );
+            planned.offer = Some(Offer {
+                discount_pct,
+                max_value_minor,
+            });
+            out.push(planned);
+        }
+    }
+    if ctx.scores.is_some() && clv >= pop.vip_clv_minor && pop.vip_clv_minor > 0 {
+        out.push(plan(
+            MessageKind::VipAppreciation,
+            quarter(today),
+            clv / 50,
+            "Pareto top 20 % by CLV".into(),
+        ));
+    }
+    if let Some(order) = &p.last_order {
+        let age = days_between(order.placed_at, now);
+        let order_period = order.order_id.to_string();
+        if (rules.post_purchase_after_days..rules.post_purchase_after_days + 3).contains(&age) {
+            out.push(plan(
+                MessageKind::PostPurchase,
+                order_period.clone(),
+                150,
+                format!("order {} {age} days ago", order.order_id),
+            ));
+        }
+        if (rules.tips_after_days..rules.tips_after_days + 3).contains(&age)
+            && order.skus.iter().any(|s| ctx.tips_catalogue.contains(s))
+        {
+            out.push(plan(
+                MessageKind::ProductTips,
+                order_period.clone(),
+                80,
+                "tips for products just bought".into(),
+            ));
+        }
+        if (rules.review_request_after_days..rules.review_request_after_days + 7).contains(&age)
+            && order.skus.iter().any(|s| !p.reviewed_skus.contains(s))
+        {
+            out.push(plan(
+                MessageKind::ReviewRequest,
+                order_period,
+                100,
+                format!("order {} not reviewed", order.order_id),
+            ));
+        }
+    }
+    if let Some(b) = p.birthday
+        && is_recurrence(today, b.month, b.day)
+    {
+        let established = p
+            .birthday_set_at
+            .is_some_and(|set| days_between(set, now) >= rules.birthday_min_age_days);
+        let mut planned = plan(
+            MessageKind::Birthday,
+            today.year().to_string(),
+            200 + clv / 100,
+            if established {
+                "birthday, with reward".into()
+            } else {
+                "birthday set recently: no reward".into()
+            },
+        );
+        planned.reward_points = if established {
+            rules.birthday_points
+        } else {
+            0
+        };
+        out.push(planned);
+    }
+    if let Some(first) = p.first_purchase_at {
+        let first_local = local_date(p, first);
+        let years = today.year() - first_local.year();
+        if years >= 1 && is_recurrence(today, first_local.month(), first_local.day()) {
+            out.push(plan(
+                MessageKind::Anniversary,
+                today.year().to_string(),
+                150 + clv / 100,
+                format!("{years} years a customer"),
+            ));
+        }
+    }
+    if let Some(at) = p.tier_changed_at
+        && days_between(at, now) < 7
+    {
+        out.push(plan(
+            MessageKind::TierChange,
+            format!("{}-{}", p.tier, at.date_naive()),
+            120,
+            format!("now {}", p.tier),
+        ));
+    }
+    if let Some(at) = p.referral_rewarded_at
+        && days_between(at, now) < 7
+    {
+        out.push(plan(
+            MessageKind::ReferralReward,
+            at.date_naive().to_string(),
+            120,
+            "referral reward earned".into(),
+        ));
+    }
+    if p.referral_ask && p.service_recovery.is_none() {
+        let half = if today.month() <= 6 { 1 } else { 2 };
+        out.push(plan(
+            MessageKind::ReferralAsk,
+            format!("{}-H{half}", today.year()),
+            90,
+            "happy reviewer".into(),
+        ));
+    }
+    out
+}
+
+/// The control-group draw: stable for (customer, message, period), uniform over 0..100.
+pub fn held_out(customer: &str, kind: MessageKind, period: &str, holdout_pct: u32) -> bool {
+    let digest = Sha256::digest(format!("{customer}|{kind}|{period}").as_bytes());
+    let bucket = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 100;
+    bucket < holdout_pct
+}
+
+/// The end of the quiet hours, if `now` is inside them for this customer.
+fn quiet_until(
+    profile: &Profile,
+    rules: &OutreachRules,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let tz = zone(profile);
+    let local = now.with_timezone(&tz);
+    let hour = local.hour();
+    let quiet = if rules.quiet_start > rules.quiet_end {
+        hour >= rules.quiet_start || hour < rules.quiet_end
+    } else {
+        (rules.quiet_start..rules.quiet_end).contains(&hour)
+    };
+    if !quiet {
+        return None;
+    }
+    let day = if hour >= rules.quiet_end {
+        local.date_naive() + Duration::days(1)
+    } else {
+        local.date_naive()
+    };
+    let end = day.and_time(NaiveTime::from_hms_opt(rules.quiet_end, 0, 0).unwrap_or_default());
+    // A gap from a daylight-saving change: try an hour later.
+    tz.from_local_datetime(&end)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(end + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The one decision for this customer today.
+pub fn decide(
+    ctx: &CustomerContext<'_>,
+    pop: &Population,
+    rules: &OutreachRules,
+    now: DateTime<Utc>,
+) -> Decision {
+    let mut due: Vec<Planned> = candidates(ctx, pop, rules, now)
+        .into_iter()
+        .filter(|c| {
+            !ctx.history
+                .iter()
+                .any(|h| h.kind == c.kind && h.period == c.period)
+        })
+        .collect();
+    if due.is_empty() {
+        return Decision::Nothing;
+    }
+    due.sort_by(|a, b| {
+        b.expected_value_minor
+            .cmp(&a.expected_value_minor)
+            .then(a.kind.cmp(&b.kind))
+    });
+    let top = due[0].kind;
+    let suppressed = |reason| Decision::Suppressed { kind: top, reason };
+    if ctx.profile.email.is_none() {
+        return suppressed(SuppressReason::NoEmail);
+    }
+    if ctx.address_suppressed {
+        return suppressed(SuppressReason::AddressSuppressed);
+    }
+    let seen = |days: i64| {
+        ctx.history
+            .iter()
+            .filter(|h| !h.held_out && days_between(h.at, now) < days)
+            .count()
+    };
+    if seen(7) >= rules.max_per_7_days || seen(30) >= rules.max_per_30_days {
+        return suppressed(SuppressReason::FrequencyCap);
+    }
+    let recovery = ctx.profile.service_recovery.is_some();
+    let consent = ctx.profile.marketing_allowed();
+    let allowed = |c: &Planned| !c.kind.promotional() || (consent && !recovery);
+    let Some(chosen) = due.iter().find(|c| allowed(c)).cloned() else {
+        return suppressed(if recovery && consent {
+            SuppressReason::ServiceRecovery
+        } else {
+            SuppressReason::NoConsent
+        });
+    };
+    if held_out(
+        ctx.profile.customer_id.as_str(),
+        chosen.kind,
+        &chosen.period,
+        rules.holdout_pct,
+    ) {
+        return Decision::HoldOut(chosen);
+    }
+    match quiet_until(ctx.profile, rules, now) {
+        Some(until) => Decision::Defer {
+            planned: chosen,
+            until,
+        },
+        None => Decision::Send(chosen),
+    }
+}

@@ -1,0 +1,352 @@
+//! The outreach rules, one case per rule: triggers, consent, suppression, service
+//! recovery, frequency caps, quiet hours, the control group and periods.
+
+use chrono::{DateTime, Duration, Utc};
+use rapport::domain::outreach::{
+    CustomerContext, Decision, MessageKind, OutreachRules, PastMessage, Population, SuppressReason,
+    candidates, decide, held_out,
+};
+use rapport::domain::profile::OrderSummary;
+use rapport::domain::{
+    Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
+};
+use std::collections::BTreeSet;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// Noon UTC: outside quiet hours for a UTC customer.
+const NOW: &str = "2026-11-22T12:00:00Z";
+
+fn customer(id: &str) -> Profile {
+    let mut p = Profile::new(
+        CustomerId::parse("id", id).unwrap(),
+        Tier("bronze".into()),
+        at("2025-01-01T00:00:00Z"),
+    );
+    p.email = Some(Email::parse("email", "c@example.com").unwrap());
+    p.set_marketing_consent(true, "test".into(), at("2025-01-01T00:00:00Z"));
+    p.first_purchase_at = Some(at("2025-03-10T10:00:00Z"));
+    p
+}
+
+fn with_order(mut p: Profile, days_ago: i64) -> Profile {
+    p.last_order = Some(OrderSummary {
+        order_id: OrderId::parse("o", "o-1").unwrap(),
+        placed_at: at(NOW) - Duration::days(days_ago),
+        skus: vec![Sku::parse("s", "TEA").unwrap()],
+    });
+    p
+}
+
+fn scores(p: &Profile, churn: f64, clv: i64) -> CustomerScores {
+    CustomerScores {
+        customer_id: p.customer_id.clone(),
+        churn_risk: churn,
+        p_alive: 1.0 - churn,
+        expected_purchases: 1.0,
+        clv_minor: clv,
+        segment: "active".into(),
+        horizon_weeks: 52.0,
+        model_version: "t".into(),
+        scored_at: at(NOW),
+    }
+}
+
+const POP: Population = Population {
+    vip_clv_minor: 50_000,
+    median_clv_minor: 5_000,
+};
+
+fn rules() -> OutreachRules {
+    OutreachRules {
+        holdout_pct: 0,
+        ..OutreachRules::default()
+    }
+}
+
+fn run(
+    p: &Profile,
+    s: Option<&CustomerScores>,
+    history: &[PastMessage],
+    suppressed: bool,
+) -> Decision {
+    let tips: BTreeSet<Sku> = [Sku::parse("s", "TEA").unwrap()].into();
+    let ctx = CustomerContext {
+        profile: p,
+        scores: s,
+        history,
+        address_suppressed: suppressed,
+        tips_catalogue: &tips,
+    };
+    decide(&ctx, &POP, &rules(), at(NOW))
+}
+
+fn sent_kind(d: &Decision) -> Option<MessageKind> {
+    match d {
+        Decision::Send(p) => Some(p.kind),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_drifting_valuable_customer_gets_a_win_back_offer_within_the_cap() {
+    let p = customer("c1");
+    let s = scores(&p, 0.8, 20_000);
+    let Decision::Send(planned) = run(&p, Some(&s), &[], false) else {
+        panic!("expected a send")
+    };
+    assert_eq!(planned.kind, MessageKind::WinBack);
+    let offer = planned.offer.unwrap();
+    assert!((5..=20).contains(&offer.discount_pct), "{offer:?}");
+    assert_eq!(offer.max_value_minor, 5_000);
+    // Worth less than the median, or not drifting: no win-back.
+    assert_eq!(
+        run(&p, Some(&scores(&p, 0.8, 1_000)), &[], false),
+        Decision::Nothing
+    );
+    assert_eq!(
+        run(&p, Some(&scores(&p, 0.2, 20_000)), &[], false),
+        Decision::Nothing
+    );
+}
+
+#[test]
+fn the_pareto_top_gets_appreciation_not_discounts() {
+    let p = customer("c1");
+    let d = run(&p, Some(&scores(&p, 0.1, 80_000)), &[], false);
+    let Decision::Send(planned) = d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        (planned.kind, planned.offer),
+        (MessageKind::VipAppreciation, None)
+    );
+}
+
+#[test]
+fn orders_trigger_tips_then_a_check_in_then_a_review_request() {
+    let tips = run(&with_order(customer("c1"), 3), None, &[], false);
+    assert_eq!(sent_kind(&tips), Some(MessageKind::ProductTips));
+    let check_in = run(&with_order(customer("c1"), 7), None, &[], false);
+    assert_eq!(sent_kind(&check_in), Some(MessageKind::PostPurchase));
+    let review = run(&with_order(customer("c1"), 15), None, &[], false);
+    assert_eq!(sent_kind(&review), Some(MessageKind::ReviewRequest));
+    let mut reviewed = with_order(customer("c1"), 15);
+    reviewed
+        .reviewed_skus
+        .insert(Sku::parse("s", "TEA").unwrap());
+    assert_eq!(run(&reviewed, None, &[], false), Decision::Nothing);
+}
+
+#[test]
+fn birthdays_greet_and_reward_only_established_birthdays() {
+    let mut p = customer("c1");
+    p.birthday = Some(Birthday::parse("b", "11-22").unwrap());
+    p.birthday_set_at = Some(at(NOW) - Duration::days(200));
+    let Decision::Send(planned) = run(&p, None, &[], false) else {
+        panic!()
+    };
+    assert_eq!(
+        (planned.kind, planned.reward_points),
+        (MessageKind::Birthday, 100)
+    );
+    p.birthday_set_at = Some(at(NOW) - Duration::days(10));
+    let Decision::Send(planned) = run(&p, None, &[], false) else {
+        panic!()
+    };
+    assert_eq!(
+        (planned.kind, planned.reward_points),
+        (MessageKind::Birthday, 0)
+    );
+    // A leap-day birthday is greeted on 28 February in other years.
+    let mut leap = customer("c2");
+    leap.birthday = Some(Birthday::parse("b", "02-29").unwrap());
+    let tips = BTreeSet::new();
+    let ctx = CustomerContext {
+        profile: &leap,
+        scores: None,
+        history: &[],
+        address_suppressed: false,
+        tips_catalogue: &tips,
+    };
+    let kinds: Vec<_> = candidates(&ctx, &POP, &rules(), at("2027-02-28T12:00:00Z"))
+        .into_iter()
+        .map(|c| c.kind)
+        .collect();
+    assert_eq!(kinds, vec![MessageKind::Birthday]);
+}
+
+#[test]
+fn anniversaries_count_from_the_first_purchase() {
+    let mut p = customer("c1");
+    p.first_purchase_at = Some(at("2024-11-22T08:00:00Z"));
+    let Decision::Send(planned) = run(&p, None, &[], false) else {
+        panic!()
+    };
+    assert_eq!(planned.kind, MessageKind::Anniversary);
+    assert!(planned.reason.contains("2 years"), "{}", planned.reason);
+}
+
+#[test]
+fn promotions_need_consent_but_order_notices_do_not() {
+    let mut p = with_order(customer("c1"), 15); // a review request is promotional
+    p.set_marketing_consent(false, "unsubscribe".into(), at(NOW));
+    assert_eq!(
+        run(&p, None, &[], false),
+        Decision::Suppressed {
+            kind: MessageKind::ReviewRequest,
+            reason: SuppressReason::NoConsent
+        }
+    );
+    let notice = with_order(p, 7); // a post-purchase check-in is a service message
+    assert_eq!(
+        sent_kind(&run(&notice, None, &[], false)),
+        Some(MessageKind::PostPurchase)
+    );
+}
+
+#[test]
+fn suppressed_or_missing_addresses_get_nothing() {
+    let p = with_order(customer("c1"), 7);
+    assert_eq!(
+        run(&p, None, &[], true),
+        Decision::Suppressed {
+            kind: MessageKind::PostPurchase,
+            reason: SuppressReason::AddressSuppressed
+        }
+    );
+    let mut no_email = p.clone();
+    no_email.email = None;
+    assert_eq!(
+        run(&no_email, None, &[], false),
+        Decision::Suppressed {
+            kind: MessageKind::PostPurchase,
+            reason: SuppressReason::NoEmail
+        }
+    );
+}
+
+#[test]
+fn an_open_service_recovery_flag_pauses_promotions_only() {
+    let mut p = with_order(customer("c1"), 15);
+    p.service_recovery = Some(ServiceRecovery {
+        opened_at: at(NOW) - Duration::days(2),
+        sku: Sku::parse("s", "TEA").unwrap(),
+        order_id: OrderId::parse("o", "o-1").unwrap(),
+        rating: 1,
+    });
+    assert_eq!(
+        run(&p, None, &[], false),
+        Decision::Suppressed {
+            kind: MessageKind::ReviewRequest,
+            reason: SuppressReason::ServiceRecovery
+        }
+    );
+    let notice = with_order(p, 7);
+    assert_eq!(
+        sent_kind(&run(&notice, None, &[], false)),
+        Some(MessageKind::PostPurchase)
+    );
+}
+
+#[test]
+fn the_frequency_cap_counts_what_customers_saw() {
+    let p = with_order(customer("c1"), 7);
+    let past = |days: i64, held_out: bool| PastMessage {
+        kind: MessageKind::Birthday,
+        period: format!("p{days}"),
+        at: at(NOW) - Duration::days(days),
+        held_out,
+    };
+    assert_eq!(
+        run(&p, None, &[past(3, false)], false),
+        Decision::Suppressed {
+            kind: MessageKind::PostPurchase,
+            reason: SuppressReason::FrequencyCap
+        }
+    );
+    let four_in_a_month = [
+        past(8, false),
+        past(12, false),
+        past(20, false),
+        past(28, false),
+    ];
+    assert!(matches!(
+        run(&p, None, &four_in_a_month, false),
+        Decision::Suppressed {
+            reason: SuppressReason::FrequencyCap,
+            ..
+        }
+    ));
+    // Held-out messages were never seen: they do not count.
+    assert_eq!(
+        sent_kind(&run(&p, None, &[past(3, true)], false)),
+        Some(MessageKind::PostPurchase)
+    );
+    assert_eq!(
+        sent_kind(&run(&p, None, &[past(8, false)], false)),
+        Some(MessageKind::PostPurchase)
+    );
+}
+
+#[test]
+fn one_message_per_kind_and_period() {
+    let p = with_order(customer("c1"), 7);
+    let already = PastMessage {
+        kind: MessageKind::PostPurchase,
+        period: "o-1".into(),
+        at: at(NOW) - Duration::days(40),
+        held_out: false,
+    };
+    assert_eq!(run(&p, None, &[already], false), Decision::Nothing);
+}
+
+#[test]
+fn quiet_hours_defer_to_the_local_morning() {
+    let mut p = with_order(customer("c1"), 7);
+    p.timezone = Some("Asia/Kolkata".into()); // 12:00 UTC is 17:30 there: fine
+    assert_eq!(
+        sent_kind(&run(&p, None, &[], false)),
+        Some(MessageKind::PostPurchase)
+    );
+    p.timezone = Some("Pacific/Auckland".into()); // 01:00 next day there: quiet
+    let Decision::Defer { planned, until } = run(&p, None, &[], false) else {
+        panic!()
+    };
+    assert_eq!(planned.kind, MessageKind::PostPurchase);
+    assert_eq!(until, at("2026-11-22T20:00:00Z"), "09:00 NZDT");
+}
+
+#[test]
+fn the_control_group_is_deterministic_and_near_its_share() {
+    let n = 20_000;
+    let held = (0..n)
+        .filter(|i| held_out(&format!("c{i}"), MessageKind::WinBack, "2026-Q4", 10))
+        .count();
+    assert!((1_700..2_300).contains(&held), "{held} of {n}");
+    assert_eq!(
+        held_out("c1", MessageKind::WinBack, "2026-Q4", 10),
+        held_out("c1", MessageKind::WinBack, "2026-Q4", 10)
+    );
+    assert!(!held_out("c1", MessageKind::WinBack, "2026-Q4", 0));
+    assert!(held_out("c1", MessageKind::WinBack, "2026-Q4", 100));
+    let p = with_order(customer("c1"), 7);
+    let tips = BTreeSet::new();
+    let ctx = CustomerContext {
+        profile: &p,
+        scores: None,
+        history: &[],
+        address_suppressed: false,
+        tips_catalogue: &tips,
+    };
+    let all_held = OutreachRules {
+        holdout_pct: 100,
+        ..OutreachRules::default()
+    };
+    assert!(matches!(
+        decide(&ctx, &POP, &all_held, at(NOW)),
+        Decision::HoldOut(_)
+    ));
+}
