@@ -19,5 +19,6 @@ pub mod service;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+pub mod unsubscribe;
 
 pub use config::Config;

@@ -363,3 +363,29 @@ pub async fn record_referral<S: ReferralStore>(
     }
     Err(ServiceError::Contention)
 }
+
+/// Withdraws marketing consent (the unsubscribe link). Idempotent; a customer Rapport
+/// does not know has nothing to withdraw.
+pub async fn unsubscribe<S: ProfileStore>(
+    store: &S,
+    customer: &CustomerId,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    for attempt in 0..MAX_ATTEMPTS {
+        let Some(current) = store.profile(customer).await? else {
+            return Ok(());
+        };
+        if current.value.consent.as_ref().is_some_and(|c| !c.marketing) {
+            return Ok(());
+        }
+        let mut profile = current.value;
+        profile.set_marketing_consent(false, "unsubscribe".into(), now);
+        profile.updated_at = now;
+        match store.save_profile(current.version, &profile).await {
+            Ok(()) => return Ok(()),
+            Err(CommitError::Store(e)) => return Err(e.into()),
+            Err(_) => backoff(attempt).await,
+        }
+    }
+    Err(ServiceError::Contention)
+}

@@ -3,6 +3,7 @@
 //! Gateway routes to them by the same paths.
 
 mod problem;
+mod unsubscribe;
 mod views;
 
 pub use problem::{ApiError, PROBLEM_BASE};
@@ -41,6 +42,8 @@ pub enum Operation {
     Recovery,
     ReferralCode,
     Referral,
+    /// Both methods of the unsubscribe link.
+    Unsubscribe,
 }
 
 /// The routes of the v1 API: method, path pattern, the operation that serves it.
@@ -60,6 +63,8 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
         Operation::ReferralCode,
     ),
     ("POST", "/v1/events/referral", Operation::Referral),
+    ("GET", "/v1/unsubscribe", Operation::Unsubscribe),
+    ("POST", "/v1/unsubscribe", Operation::Unsubscribe),
 ];
 
 /// A handler's state: the store it needs and the configuration, built once per cold
@@ -158,7 +163,7 @@ fn customer_in_path(req: &Request) -> Result<CustomerId, ApiError> {
     Ok(CustomerId::parse("id", &decoded)?)
 }
 
-fn percent_decode(raw: &str) -> Option<String> {
+pub(crate) fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -391,6 +396,7 @@ impl<S: Store> Api<S> {
             Operation::Recovery => self.recovery(req).await,
             Operation::ReferralCode => self.referral_code(req).await,
             Operation::Referral => self.referral(req).await,
+            Operation::Unsubscribe => self.unsubscribe(req).await,
         }
     }
 

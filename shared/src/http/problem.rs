@@ -33,6 +33,8 @@ pub enum ApiError {
     },
     UnknownOrder(String),
     UnknownReferralCode,
+    /// A missing or forged unsubscribe token.
+    InvalidToken,
     OrderExists(String),
     KeyReused(&'static str),
     InsufficientPoints {
@@ -121,6 +123,13 @@ impl ApiError {
                 "The order is not known",
                 format!("order {order} has not been recorded for this customer"),
                 Some("order_id"),
+            ),
+            InvalidToken => (
+                StatusCode::FORBIDDEN,
+                "invalid-token",
+                "The link is not valid",
+                "the unsubscribe link is incomplete or was altered".into(),
+                Some("token"),
             ),
             UnknownReferralCode => (
                 StatusCode::NOT_FOUND,
