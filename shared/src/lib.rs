@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod mail;
+pub mod render;
 pub mod service;
 pub mod signature;
 pub mod store;

@@ -1,0 +1,258 @@
+//! Customer mail, rendered in Rust: one HTML and one plain-text layout (minijinja) and a
+//! table of strings per language — English, Hindi, Urdu (right to left) and Tagalog.
+//!
+//! Strings are small templates themselves (`{{ discount_pct }}% off`), rendered first
+//! as plain text; the layouts then escape them for HTML, so neither translators nor
+//! data can inject markup.
+
+use minijinja::value::Serde;
+use minijinja::{Environment, Value, context};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use thiserror::Error;
+
+use crate::domain::outreach::MessageKind;
+
+const LAYOUT_HTML: &str = include_str!("../templates/mail/layout.html");
+const LAYOUT_TEXT: &str = include_str!("../templates/mail/layout.txt");
+const STRINGS: [(&str, &str); 4] = [
+    ("en", include_str!("../templates/mail/strings/en.json")),
+    ("hi", include_str!("../templates/mail/strings/hi.json")),
+    ("ur", include_str!("../templates/mail/strings/ur.json")),
+    ("tl", include_str!("../templates/mail/strings/tl.json")),
+];
+
+#[derive(Debug, Error)]
+pub enum RenderError {
+    #[error("the {0} strings are not valid: {1}")]
+    Strings(&'static str, String),
+    #[error("no text for {kind} in {lang}")]
+    Missing {
+        kind: MessageKind,
+        lang: &'static str,
+    },
+    #[error("template: {0}")]
+    Template(#[from] minijinja::Error),
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageStrings {
+    subject: String,
+    heading: String,
+    lines: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Language {
+    lang: String,
+    dir: String,
+    signoff: String,
+    footer: String,
+    unsubscribe: String,
+    messages: HashMap<String, MessageStrings>,
+}
+
+/// Everything a message may mention. Unused fields are simply not shown.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MessageData {
+    pub shop: String,
+    pub unsubscribe_url: String,
+    pub order_id: Option<String>,
+    pub discount_pct: Option<u32>,
+    pub coupon_code: Option<String>,
+    /// A date as the customer reads it, e.g. 2026-12-31.
+    pub expires: Option<String>,
+    pub points: Option<i64>,
+    pub tier: Option<String>,
+    pub years: Option<i32>,
+    pub referral_code: Option<String>,
+    /// How-to lines for products just bought.
+    pub tips: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub lang: String,
+    /// `rtl` for Urdu.
+    pub dir: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+struct Catalogue {
+    env: Environment<'static>,
+    languages: Vec<(&'static str, Language)>,
+}
+
+fn catalogue() -> Result<&'static Catalogue, RenderError> {
+    static CATALOGUE: OnceLock<Result<Catalogue, String>> = OnceLock::new();
+    CATALOGUE
+        .get_or_init(|| {
+            let mut env = Environment::new();
+            env.add_template("layout.html", LAYOUT_HTML)
+                .map_err(|e| e.to_string())?;
+            env.add_template("layout.txt", LAYOUT_TEXT)
+                .map_err(|e| e.to_string())?;
+            let languages = STRINGS
+                .iter()
+                .map(|(code, json)| {
+                    serde_json::from_str::<Language>(json)
+                        .map(|l| (*code, l))
+                        .map_err(|e| format!("{code}: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Catalogue { env, languages })
+        })
+        .as_ref()
+        .map_err(|e| RenderError::Strings("mail", e.clone()))
+}
+
+/// The language to write in for a BCP 47 locale: its language if Rapport has it
+/// (`fil` is Tagalog), else English.
+pub fn language_for(locale: Option<&str>) -> &'static str {
+    match locale
+        .map(|l| l.split('-').next().unwrap_or(l).to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("hi") => "hi",
+        Some("ur") => "ur",
+        Some("tl" | "fil") => "tl",
+        _ => "en",
+    }
+}
+
+/// Renders `kind` in the customer's language.
+pub fn render(
+    kind: MessageKind,
+    locale: Option<&str>,
+    data: &MessageData,
+) -> Result<Rendered, RenderError> {
+    let catalogue = catalogue()?;
+    let code = language_for(locale);
+    let (lang_code, lang) = catalogue
+        .languages
+        .iter()
+        .find(|(c, _)| *c == code)
+        .ok_or(RenderError::Missing { kind, lang: code })?;
+    let strings = lang.messages.get(kind.slug()).ok_or(RenderError::Missing {
+        kind,
+        lang: lang_code,
+    })?;
+    let env = &catalogue.env;
+    // Strings are rendered as plain text here; the layouts escape them.
+    let values = Value::from(Serde(data));
+    let text_of = |s: &str| env.render_str(s, values.clone());
+    let subject = text_of(&strings.subject)?;
+    let lines = strings
+        .lines
+        .iter()
+        .map(|l| text_of(l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ctx = context! {
+        lang => lang.lang.as_str(),
+        dir => lang.dir.as_str(),
+        align => if lang.dir == "rtl" { "right" } else { "left" },
+        shop => data.shop.as_str(),
+        subject => subject.as_str(),
+        heading => text_of(&strings.heading)?,
+        lines => lines,
+        code => data.coupon_code.as_deref().or(if kind == MessageKind::ReferralAsk { data.referral_code.as_deref() } else { None }),
+        tips => Value::from(Serde(&data.tips)),
+        signoff => text_of(&lang.signoff)?,
+        footer => text_of(&lang.footer)?,
+        unsubscribe => lang.unsubscribe.as_str(),
+        unsubscribe_url => data.unsubscribe_url.as_str(),
+    };
+    Ok(Rendered {
+        lang: lang.lang.clone(),
+        dir: lang.dir.clone(),
+        html: env.get_template("layout.html")?.render(&ctx)?,
+        text: env.get_template("layout.txt")?.render(&ctx)?,
+        subject,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> MessageData {
+        MessageData {
+            shop: "Chai & Co".into(),
+            unsubscribe_url: "https://api.example/v1/unsubscribe?token=c.1".into(),
+            order_id: Some("A-1".into()),
+            discount_pct: Some(15),
+            coupon_code: Some("RP-ABC".into()),
+            expires: Some("2026-12-31".into()),
+            points: Some(100),
+            tier: Some("gold".into()),
+            years: Some(2),
+            referral_code: Some("AB3K9MNP".into()),
+            tips: vec!["Steep <3> minutes".into()],
+        }
+    }
+
+    #[test]
+    fn every_message_renders_in_every_language() {
+        for kind in MessageKind::ALL {
+            for locale in ["en", "hi-IN", "ur", "fil-PH"] {
+                let r = render(kind, Some(locale), &data()).unwrap();
+                assert!(
+                    !r.subject.is_empty() && !r.subject.contains("{{"),
+                    "{kind} {locale}: {}",
+                    r.subject
+                );
+                assert!(
+                    r.html.contains(&format!("lang=\"{}\"", r.lang)),
+                    "{kind} {locale}"
+                );
+                assert!(r.text.contains("unsubscribe?token=c.1"), "{kind} {locale}");
+                assert!(
+                    !r.html.contains("{{") && !r.text.contains("{{"),
+                    "{kind} {locale}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn urdu_is_right_to_left_and_others_are_not() {
+        let ur = render(MessageKind::Birthday, Some("ur-PK"), &data()).unwrap();
+        assert_eq!(ur.dir, "rtl");
+        assert!(ur.html.contains("dir=\"rtl\"") && ur.html.contains("text-align:right"));
+        assert!(ur.subject.contains("سالگرہ مبارک"), "{}", ur.subject);
+        let hi = render(MessageKind::Birthday, Some("hi"), &data()).unwrap();
+        assert!(hi.html.contains("dir=\"ltr\"") && hi.subject.contains("जन्मदिन"));
+        assert_eq!(language_for(Some("de-DE")), "en");
+        assert_eq!(language_for(None), "en");
+    }
+
+    #[test]
+    fn data_is_escaped_in_html_and_plain_in_text() {
+        let mut d = data();
+        d.shop = "Tea <b>&</b> Co".into();
+        let r = render(MessageKind::ProductTips, Some("en"), &d).unwrap();
+        assert!(
+            r.html.contains("Tea &lt;b&gt;&amp;&lt;&#x2f;b&gt; Co")
+                || r.html.contains("Tea &lt;b&gt;&amp;&lt;/b&gt; Co"),
+            "{}",
+            r.html
+        );
+        assert!(!r.html.contains("<b>&</b>"));
+        assert!(r.html.contains("Steep &lt;3&gt; minutes"));
+        assert!(r.text.contains("Tea <b>&</b> Co") && r.text.contains("- Steep <3> minutes"));
+    }
+
+    #[test]
+    fn offers_show_their_code_and_terms() {
+        let r = render(MessageKind::WinBack, Some("en"), &data()).unwrap();
+        assert!(r.subject.contains("15% off"));
+        assert!(r.text.contains("RP-ABC") && r.text.contains("2026-12-31"));
+        let mut no_points = data();
+        no_points.points = None;
+        let r = render(MessageKind::Birthday, Some("en"), &no_points).unwrap();
+        assert!(!r.text.contains("points"), "{}", r.text);
+    }
+}
