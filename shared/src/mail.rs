@@ -1,10 +1,12 @@
-//! Outgoing mail that the request path sends: today the service-recovery alert to the
-//! shop's support address. Sending goes through a trait so handlers do not depend on
-//! SES, and tests can read the real thing back from the SES emulator.
+//! Outgoing mail: the service-recovery alert to the shop's support address, and customer
+//! messages as complete MIME (HTML and text alternatives, one-click unsubscribe headers)
+//! sent with SES `SendRawEmail`. Sending goes through traits so callers do not depend on
+//! SES, and tests read the real thing back from the SES emulator.
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
 use chrono::{DateTime, Utc};
+use sha2::Digest;
 use thiserror::Error;
 
 use crate::domain::{CustomerId, Email, OrderId, Sku};
@@ -118,5 +120,167 @@ impl AlertSender for SesAlerts {
             .await
             .map_err(|e| MailError(format!("{e:?}")))?;
         Ok(())
+    }
+}
+
+/// A customer message ready to send.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// The RFC 8058 one-click unsubscribe URL.
+    pub unsubscribe_url: String,
+    /// A stable id for the message (customer, kind, period), so the mail's own
+    /// Message-ID is the same however often it is built.
+    pub message_key: String,
+}
+
+impl OutgoingMail {
+    /// The complete MIME message.
+    pub fn to_mime(&self) -> Result<Vec<u8>, MailError> {
+        use mail_builder::MessageBuilder;
+        use mail_builder::headers::raw::Raw;
+        use mail_builder::headers::url::URL;
+        // "Shop <hello@shop.example>" or a bare address.
+        let (name, address) = match self.from.rsplit_once('<') {
+            Some((name, rest)) => (Some(name.trim()), rest.trim_end_matches('>').trim()),
+            None => (None, self.from.trim()),
+        };
+        let domain = address
+            .rsplit_once('@')
+            .map_or("rapport.invalid", |(_, d)| d);
+        let digest = hex::encode(&sha2::Sha256::digest(self.message_key.as_bytes())[..16]);
+        let builder = match name.filter(|n| !n.is_empty()) {
+            Some(name) => MessageBuilder::new().from((name, address)),
+            None => MessageBuilder::new().from(address),
+        };
+        builder
+            .to(self.to.as_str())
+            .subject(self.subject.as_str())
+            .message_id(format!("{digest}@{domain}"))
+            .header("List-Unsubscribe", URL::new(self.unsubscribe_url.as_str()))
+            .header(
+                "List-Unsubscribe-Post",
+                Raw::new("List-Unsubscribe=One-Click"),
+            )
+            .text_body(self.text.as_str())
+            .html_body(self.html.as_str())
+            .write_to_vec()
+            .map_err(|e| MailError(e.to_string()))
+    }
+}
+
+/// Why a customer message was not sent.
+#[derive(Debug, Error)]
+pub enum SendError {
+    /// Over the send rate: back off and try again within this run.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Refused for good (bad address, unverified sender…): a later run may retry.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait MessageSender: Send + Sync {
+    /// Sends the message; returns the provider's message id.
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError>;
+}
+
+/// Sends customer messages with SES `SendRawEmail`.
+pub struct SesSender {
+    client: aws_sdk_ses::Client,
+}
+
+impl SesSender {
+    pub fn new(client: aws_sdk_ses::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl MessageSender for SesSender {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError> {
+        use aws_sdk_ses::error::{ProvideErrorMetadata, SdkError};
+        let raw = mail
+            .to_mime()
+            .map_err(|e| SendError::Rejected(e.to_string()))?;
+        let message = aws_sdk_ses::types::RawMessage::builder()
+            .data(aws_sdk_ses::primitives::Blob::new(raw))
+            .build()
+            .map_err(|e| SendError::Rejected(e.to_string()))?;
+        match self
+            .client
+            .send_raw_email()
+            .raw_message(message)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.message_id().to_owned()),
+            Err(e) => {
+                let throttled = match &e {
+                    SdkError::ServiceError(s) => s
+                        .err()
+                        .code()
+                        .is_some_and(|c| c == "Throttling" || c == "ThrottlingException"),
+                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+                    _ => false,
+                };
+                let detail = format!("{e:?}");
+                Err(if throttled {
+                    SendError::Throttled(detail)
+                } else {
+                    SendError::Rejected(detail)
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_mail_carries_one_click_unsubscribe_and_both_alternatives() {
+        let mail = OutgoingMail {
+            from: "Chai & Co <hello@chai.example>".into(),
+            to: "asha@example.com".into(),
+            subject: "जन्मदिन मुबारक!".into(),
+            html: "<p>नमस्ते</p>".into(),
+            text: "नमस्ते".into(),
+            unsubscribe_url: "https://api.chai.example/v1/unsubscribe?token=asha.ab12".into(),
+            message_key: "asha|birthday|2026".into(),
+        };
+        let raw = mail.to_mime().unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.subject(), Some("जन्मदिन मुबारक!"));
+        let header = |name: &str| parsed.header_raw(name).map(str::trim).map(str::to_owned);
+        assert_eq!(
+            header("List-Unsubscribe").as_deref(),
+            Some("<https://api.chai.example/v1/unsubscribe?token=asha.ab12>")
+        );
+        assert_eq!(
+            header("List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert_eq!(parsed.body_text(0).as_deref().map(str::trim), Some("नमस्ते"));
+        assert!(parsed.body_html(0).unwrap().contains("<p>नमस्ते</p>"));
+        // Built twice, the same Message-ID.
+        let again = mail_parser::MessageParser::default()
+            .parse(&mail.to_mime().unwrap())
+            .unwrap()
+            .message_id()
+            .map(str::to_owned);
+        assert_eq!(parsed.message_id().map(str::to_owned), again);
+        assert!(parsed.message_id().unwrap().ends_with("@chai.example"));
+        let from = parsed.from().and_then(|f| f.first()).unwrap();
+        assert_eq!(
+            (from.name(), from.address()),
+            (Some("Chai & Co"), Some("hello@chai.example"))
+        );
     }
 }
