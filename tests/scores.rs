@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use futures::future::join_all;
-use rapport::domain::{CustomerId, CustomerScores};
-use rapport::store::{ScanCursor, ScoreStore};
+use rapport::domain::{CustomerId, CustomerScores, JobState};
+use rapport::store::{DynamoStore, ScanCursor, ScoreStore};
 use rapport_integration::{TestApi, purchase, refund};
 use std::collections::HashSet;
 
@@ -27,26 +27,57 @@ async fn a_parallel_scan_visits_every_profile_once_and_nothing_else() {
     )
     .await;
 
-    let segments = 4;
+    // Job state for every other customer, so scans see both kinds of item.
+    let states: Vec<JobState> = customers
+        .iter()
+        .step_by(2)
+        .map(|c| JobState {
+            customer_id: CustomerId::parse("id", c).unwrap(),
+            scores: None,
+            messages: Vec::new(),
+        })
+        .collect();
+    api.store.write_job_states(&states).await.unwrap();
+
+    // Full pages, and pages of 3 items that split customers from their job state.
+    for store in [api.store.clone(), api.store.clone().with_scan_page_limit(3)] {
+        let seen = scan_all(&store, 4).await;
+        let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+        let unique: HashSet<&str> = ids.iter().copied().collect();
+        assert_eq!(ids.len(), customers.len(), "each profile once");
+        assert_eq!(
+            unique,
+            customers.iter().map(String::as_str).collect::<HashSet<_>>()
+        );
+        for (id, has_job) in &seen {
+            let expected = id[2..].parse::<usize>().unwrap() % 2 == 0;
+            assert_eq!(*has_job, expected, "{id}");
+        }
+    }
+}
+
+/// Every customer of a parallel scan: id and whether job state came with it.
+async fn scan_all(store: &DynamoStore, segments: u32) -> Vec<(String, bool)> {
     let mut seen = Vec::new();
     for segment in 0..segments {
         let mut cursor: Option<ScanCursor> = None;
         loop {
-            let page = api
-                .store
-                .scan_profiles(segment, segments, cursor)
+            let page = store
+                .scan_customers(segment, segments, cursor)
                 .await
                 .unwrap();
-            seen.extend(page.profiles.into_iter().map(|p| p.customer_id.to_string()));
+            seen.extend(
+                page.customers
+                    .into_iter()
+                    .map(|c| (c.profile.customer_id.to_string(), c.job.is_some())),
+            );
             match page.next {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
     }
-    let unique: HashSet<_> = seen.iter().cloned().collect();
-    assert_eq!(seen.len(), customers.len(), "each profile once");
-    assert_eq!(unique, customers.into_iter().collect::<HashSet<_>>());
+    seen
 }
 
 #[tokio::test]
@@ -73,9 +104,17 @@ async fn scores_are_written_in_batches_and_shown_in_the_profile() {
             scored_at: Utc::now(),
         })
         .collect();
-    // 30 scores are two batches; writing twice is harmless.
-    api.store.write_scores(&scores).await.unwrap();
-    api.store.write_scores(&scores).await.unwrap();
+    let states: Vec<JobState> = scores
+        .into_iter()
+        .map(|s| JobState {
+            customer_id: s.customer_id.clone(),
+            scores: Some(s),
+            messages: Vec::new(),
+        })
+        .collect();
+    // 30 states are two batches; writing twice is harmless.
+    api.store.write_job_states(&states).await.unwrap();
+    api.store.write_job_states(&states).await.unwrap();
     let p = api.get("/v1/customers/c-7").await;
     assert_eq!(p.status, 200);
     assert_eq!(p.body["scores"]["expected_purchases"], 8.5);

@@ -27,7 +27,7 @@ pub use referral::{
     ReferralReceipt, ReferralRecord, ReferralRules, ReferralStatus,
 };
 pub use review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt, ReviewRules};
-pub use scores::CustomerScores;
+pub use scores::{CustomerScores, JobState};
 
 use thiserror::Error;
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::CustomerId;
+use super::outreach::PastMessage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerScores {
@@ -25,4 +26,14 @@ pub struct CustomerScores {
     pub horizon_weeks: f64,
     pub model_version: String,
     pub scored_at: DateTime<Utc>,
+}
+
+/// Everything the job keeps per customer between runs, in the job-owned item: the
+/// latest scores and the recent messages (for frequency caps and once-per-period).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    pub customer_id: CustomerId,
+    pub scores: Option<CustomerScores>,
+    #[serde(default)]
+    pub messages: Vec<PastMessage>,
 }

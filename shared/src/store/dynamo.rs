@@ -9,7 +9,7 @@
 //! | `CUSTOMER#<id>` | `REVIEW#<sku>` | [`Review`], one per customer and product |
 //! | `PRODUCT#<sku>` | `RATING` | review count and rating sum, kept with atomic `ADD` |
 //! | `CUSTOMER#<id>` | `REFERRAL#<event id>` | [`ReferralRecord`] under the referrer |
-//! | `CUSTOMER#<id>` | `SCORES` | [`CustomerScores`], written only by the scoring job |
+//! | `CUSTOMER#<id>` | `SCORES` | [`JobState`]: scores and recent messages, written only by the scoring job |
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
 //! | `REFCODE#<code>` | `REFCODE` | claims a referral code so it is unique |
 //!
@@ -35,13 +35,14 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use std::collections::HashMap;
 
 use super::{
-    CommitError, CursorInner, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating,
-    ProfilePage, ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot,
-    ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScoreStore, StoreError, Versioned,
+    CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
+    ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore,
+    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScannedCustomer,
+    ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
-    CustomerId, CustomerScores, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
-    ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    CustomerId, CustomerScores, JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome,
+    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -157,6 +158,8 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Items a scan page may read; `None` lets DynamoDB fill 1 MB pages.
+    scan_page_limit: Option<i32>,
 }
 
 impl DynamoStore {
@@ -164,6 +167,16 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            scan_page_limit: None,
+        }
+    }
+
+    /// Smaller scan pages: more round trips, less memory per page (and, in tests,
+    /// page boundaries that split customers).
+    pub fn with_scan_page_limit(self, items: i32) -> Self {
+        Self {
+            scan_page_limit: Some(items),
+            ..self
         }
     }
 
@@ -773,15 +786,17 @@ const SCORES: &str = "SCORES";
 
 #[async_trait]
 impl ScoreStore for DynamoStore {
-    async fn scan_profiles(
+    async fn scan_customers(
         &self,
         segment: u32,
         total: u32,
         cursor: Option<ScanCursor>,
-    ) -> Result<ProfilePage, StoreError> {
-        let start = match cursor {
-            Some(ScanCursor(CursorInner::Dynamo(key))) => Some(key),
-            _ => None,
+    ) -> Result<CustomerPage, StoreError> {
+        let (start, mut carried) = match cursor {
+            Some(ScanCursor(CursorInner::Dynamo { key, carried })) => {
+                (Some(key), carried.map(|p| *p))
+            }
+            _ => (None, None),
         };
         let segment = i32::try_from(segment)
             .map_err(|_| StoreError::Internal("segment out of range".into()))?;
@@ -793,27 +808,58 @@ impl ScoreStore for DynamoStore {
             .table_name(&self.table)
             .segment(segment)
             .total_segments(total)
-            .filter_expression("SK = :profile")
+            .filter_expression("SK IN (:profile, :job)")
             .expression_attribute_values(":profile", AttributeValue::S(PROFILE.into()))
+            .expression_attribute_values(":job", AttributeValue::S(SCORES.into()))
             .set_exclusive_start_key(start)
+            .set_limit(self.scan_page_limit)
             .send()
             .await
             .map_err(classify)?;
-        let profiles = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(parse)
-            .collect::<Result<_, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .filter(|k| !k.is_empty())
-            .map(|k| ScanCursor(CursorInner::Dynamo(k)));
-        Ok(ProfilePage { profiles, next })
+        // A customer's PROFILE and SCORES items are adjacent, PROFILE first (sort key
+        // order), so a profile is complete once its SCORES item or another customer's
+        // item follows — or the segment ends.
+        let mut customers = Vec::new();
+        for (_, sk, item) in Self::split_customer_items(out.items.unwrap_or_default()) {
+            if sk == PROFILE {
+                if let Some(profile) = carried.take() {
+                    customers.push(ScannedCustomer { profile, job: None });
+                }
+                carried = Some(parse(item)?);
+            } else {
+                let job: JobState = parse(item)?;
+                match carried.take() {
+                    Some(profile) if profile.customer_id == job.customer_id => {
+                        customers.push(ScannedCustomer {
+                            profile,
+                            job: Some(job),
+                        });
+                    }
+                    // Job state without a profile (an erased customer): nothing to score.
+                    other => {
+                        if let Some(profile) = other {
+                            customers.push(ScannedCustomer { profile, job: None });
+                        }
+                    }
+                }
+            }
+        }
+        let key = out.last_evaluated_key.filter(|k| !k.is_empty());
+        let next = match key {
+            Some(key) => Some(ScanCursor(CursorInner::Dynamo {
+                key,
+                carried: carried.map(Box::new),
+            })),
+            None => {
+                customers.extend(carried.map(|profile| ScannedCustomer { profile, job: None }));
+                None
+            }
+        };
+        Ok(CustomerPage { customers, next })
     }
 
-    async fn write_scores(&self, scores: &[CustomerScores]) -> Result<(), StoreError> {
-        for chunk in scores.chunks(BATCH_WRITE) {
+    async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
+        for chunk in states.chunks(BATCH_WRITE) {
             let mut requests = chunk
                 .iter()
                 .map(|s| {
@@ -866,7 +912,7 @@ impl ScoreStore for DynamoStore {
             if sk == PROFILE {
                 profile = Some(versioned_profile(item)?);
             } else {
-                scores = Some(parse(item)?);
+                scores = parse::<JobState>(item)?.scores;
             }
         }
         Ok((profile, scores))

@@ -6,13 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfilePage,
-    ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot,
-    ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScoreStore, StoreError, Versioned,
+    CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
+    ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore,
+    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScannedCustomer,
+    ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
-    CustomerId, CustomerScores, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
-    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
+    Redemption, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
 #[derive(Default)]
@@ -27,7 +28,7 @@ struct State {
     products: HashMap<Sku, ProductRating>,
     referrals: Vec<ReferralRecord>,
     codes: HashMap<String, CustomerId>,
-    scores: HashMap<CustomerId, CustomerScores>,
+    jobs: HashMap<CustomerId, JobState>,
 }
 
 #[derive(Default)]
@@ -401,12 +402,12 @@ impl ReferralStore for MemoryStore {
 
 #[async_trait]
 impl ScoreStore for MemoryStore {
-    async fn scan_profiles(
+    async fn scan_customers(
         &self,
         segment: u32,
         total: u32,
         cursor: Option<ScanCursor>,
-    ) -> Result<ProfilePage, StoreError> {
+    ) -> Result<CustomerPage, StoreError> {
         const PAGE: usize = 100;
         let state = self.lock()?;
         let mut ids: Vec<&CustomerId> = state
@@ -423,25 +424,30 @@ impl ScoreStore for MemoryStore {
             .collect();
         ids.sort();
         let start = match cursor {
-            Some(ScanCursor(super::CursorInner::Memory(offset))) => offset,
+            Some(ScanCursor(CursorInner::Memory(offset))) => offset,
             _ => 0,
         };
-        let profiles: Vec<Profile> = ids
+        let customers: Vec<ScannedCustomer> = ids
             .iter()
             .skip(start)
             .take(PAGE)
-            .filter_map(|id| state.profiles.get(*id))
-            .map(|p| p.value.clone())
+            .filter_map(|id| {
+                let profile = state.profiles.get(*id)?.value.clone();
+                Some(ScannedCustomer {
+                    profile,
+                    job: state.jobs.get(*id).cloned(),
+                })
+            })
             .collect();
-        let end = start + profiles.len();
-        let next = (end < ids.len()).then_some(ScanCursor(super::CursorInner::Memory(end)));
-        Ok(ProfilePage { profiles, next })
+        let end = start + customers.len();
+        let next = (end < ids.len()).then_some(ScanCursor(CursorInner::Memory(end)));
+        Ok(CustomerPage { customers, next })
     }
 
-    async fn write_scores(&self, scores: &[CustomerScores]) -> Result<(), StoreError> {
+    async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
         let mut state = self.lock()?;
-        for s in scores {
-            state.scores.insert(s.customer_id.clone(), s.clone());
+        for s in states {
+            state.jobs.insert(s.customer_id.clone(), s.clone());
         }
         Ok(())
     }
@@ -451,9 +457,7 @@ impl ScoreStore for MemoryStore {
         customer: &CustomerId,
     ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError> {
         let state = self.lock()?;
-        Ok((
-            state.profiles.get(customer).cloned(),
-            state.scores.get(customer).cloned(),
-        ))
+        let scores = state.jobs.get(customer).and_then(|j| j.scores.clone());
+        Ok((state.profiles.get(customer).cloned(), scores))
     }
 }

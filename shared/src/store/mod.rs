@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerId, CustomerScores, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
+    CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
     RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
 };
 
@@ -236,14 +236,26 @@ pub struct ScanCursor(pub(crate) CursorInner);
 
 #[derive(Debug, Clone)]
 pub(crate) enum CursorInner {
-    Dynamo(std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>),
+    /// DynamoDB's `LastEvaluatedKey`, and a profile whose job state may start the next
+    /// page (a customer's items are adjacent in a scan, but a page can split them).
+    Dynamo {
+        key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+        carried: Option<Box<Profile>>,
+    },
     Memory(usize),
+}
+
+/// A customer as the scoring job sees it.
+#[derive(Debug, Clone)]
+pub struct ScannedCustomer {
+    pub profile: Profile,
+    pub job: Option<JobState>,
 }
 
 /// One page of a segment scan.
 #[derive(Debug, Clone, Default)]
-pub struct ProfilePage {
-    pub profiles: Vec<Profile>,
+pub struct CustomerPage {
+    pub customers: Vec<ScannedCustomer>,
     /// `None` when the segment is exhausted.
     pub next: Option<ScanCursor>,
 }
@@ -251,17 +263,18 @@ pub struct ProfilePage {
 /// What the scoring job reads and writes.
 #[async_trait]
 pub trait ScoreStore: Send + Sync {
-    /// One page of the profiles in scan segment `segment` of `total_segments`
-    /// (DynamoDB's parallel scan); `cursor` continues a previous page.
-    async fn scan_profiles(
+    /// One page of the customers in scan segment `segment` of `total_segments`
+    /// (DynamoDB's parallel scan), each with the job's state; `cursor` continues.
+    async fn scan_customers(
         &self,
         segment: u32,
         total_segments: u32,
         cursor: Option<ScanCursor>,
-    ) -> Result<ProfilePage, StoreError>;
+    ) -> Result<CustomerPage, StoreError>;
 
-    /// Stores scores, replacing earlier ones (batched; idempotent).
-    async fn write_scores(&self, scores: &[CustomerScores]) -> Result<(), StoreError>;
+    /// Stores the job's state per customer, replacing earlier state (batched;
+    /// idempotent).
+    async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError>;
 
     /// A profile and its latest scores in one round trip.
     async fn profile_and_scores(
