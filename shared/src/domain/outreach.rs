@@ -495,3 +495,75 @@ pub fn decide(
         None => Decision::Send(chosen),
     }
 }
+
+/// Where a message stands. A message is claimed (`sending`) before it is handed to SES,
+/// so no later or concurrent run can send it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Sending,
+    Sent,
+    /// SES refused it; a later run may claim it again.
+    Failed,
+    HeldOut,
+}
+
+/// The stored record of one message (customer, kind, period).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub customer_id: super::CustomerId,
+    pub kind: MessageKind,
+    pub period: String,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    pub decided_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expected_value_minor: i64,
+    pub reason: String,
+    pub offer: Option<Offer>,
+    /// The unique coupon of an offer.
+    pub coupon_code: Option<String>,
+    pub coupon_expires_at: Option<DateTime<Utc>>,
+    pub reward_points: i64,
+    /// The provider's id once sent.
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+}
+
+impl MessageRecord {
+    /// The record of `planned` for `customer`, in `status`, decided `now`.
+    pub fn new(
+        customer: &super::CustomerId,
+        planned: &Planned,
+        status: MessageStatus,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            customer_id: customer.clone(),
+            kind: planned.kind,
+            period: planned.period.clone(),
+            status,
+            attempts: u32::from(status == MessageStatus::Sending),
+            decided_at: now,
+            updated_at: now,
+            expected_value_minor: planned.expected_value_minor,
+            reason: planned.reason.clone(),
+            offer: planned.offer,
+            coupon_code: None,
+            coupon_expires_at: None,
+            reward_points: planned.reward_points,
+            message_id: None,
+            error: None,
+        }
+    }
+
+    /// What the rules need to remember of it.
+    pub fn past(&self) -> PastMessage {
+        PastMessage {
+            kind: self.kind,
+            period: self.period.clone(),
+            at: self.decided_at,
+            held_out: self.status == MessageStatus::HeldOut,
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! | `PRODUCT#<sku>` | `RATING` | review count and rating sum, kept with atomic `ADD` |
 //! | `CUSTOMER#<id>` | `REFERRAL#<event id>` | [`ReferralRecord`] under the referrer |
 //! | `CUSTOMER#<id>` | `SCORES` | [`JobState`]: scores and recent messages, written only by the scoring job |
+//! | `CUSTOMER#<id>` | `MSG#<kind>#<period>` | [`MessageRecord`]: the claim that makes a message go out once |
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
 //! | `REFCODE#<code>` | `REFCODE` | claims a referral code so it is unique |
 //!
@@ -35,14 +36,15 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use std::collections::HashMap;
 
 use super::{
-    CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
-    ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore,
-    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScannedCustomer,
-    ScoreStore, StoreError, Versioned,
+    Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
+    LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
+    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor,
+    ScannedCustomer, ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome,
     RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    outreach::{MessageRecord, MessageStatus},
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -916,5 +918,88 @@ impl ScoreStore for DynamoStore {
             }
         }
         Ok((profile, scores))
+    }
+}
+
+fn message_sk(record: &MessageRecord) -> String {
+    format!("MSG#{}#{}", record.kind, record.period)
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError> {
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+        let body = item(customer_pk(&record.customer_id), message_sk(record), record)?;
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(body))
+            // A failed send may be claimed again; anything else is taken.
+            .condition_expression("attribute_not_exists(PK) OR #status = :failed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", to_attr(&MessageStatus::Failed)?)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().put(claim).build()];
+        if let Some(code) = &record.coupon_code {
+            let mut coupon = key(format!("COUPON#{code}"), "COUPON");
+            coupon.insert(
+                "customer_id".into(),
+                AttributeValue::S(record.customer_id.to_string()),
+            );
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(coupon))
+                // A retry of a failed send reuses its own code.
+                .condition_expression("attribute_not_exists(PK) OR customer_id = :c")
+                .expression_attribute_values(
+                    ":c",
+                    AttributeValue::S(record.customer_id.to_string()),
+                )
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(Claim::Claimed);
+        };
+        if let SdkError::ServiceError(service) = &err
+            && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
+        {
+            let reasons = cancelled.cancellation_reasons();
+            if let Some(old) = reasons.first().and_then(|r| r.item()).filter(|_| {
+                reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+            }) {
+                return Ok(Claim::Taken(parse(old.clone())?));
+            }
+            if reasons.get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
+                return Err(StoreError::Internal("coupon code collision".into()));
+            }
+            // Another run claimed it at the same moment: it is taken.
+            return Err(StoreError::Unavailable("concurrent claim".into()));
+        }
+        Err(classify(err))
+    }
+
+    async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
+        let body = item(customer_pk(&record.customer_id), message_sk(record), record)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(body))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
+        self.query_prefix(customer, "MSG#").await
     }
 }

@@ -6,14 +6,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
-    ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore, RedemptionStore,
-    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor, ScannedCustomer,
-    ScoreStore, StoreError, Versioned,
+    Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
+    LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
+    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor,
+    ScannedCustomer, ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
     Redemption, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    outreach::{MessageRecord, MessageStatus},
 };
 
 #[derive(Default)]
@@ -29,6 +30,7 @@ struct State {
     referrals: Vec<ReferralRecord>,
     codes: HashMap<String, CustomerId>,
     jobs: HashMap<CustomerId, JobState>,
+    messages: HashMap<(CustomerId, String), MessageRecord>,
 }
 
 #[derive(Default)]
@@ -459,5 +461,72 @@ impl ScoreStore for MemoryStore {
         let state = self.lock()?;
         let scores = state.jobs.get(customer).and_then(|j| j.scores.clone());
         Ok((state.profiles.get(customer).cloned(), scores))
+    }
+}
+
+fn message_key(record: &MessageRecord) -> (CustomerId, String) {
+    (
+        record.customer_id.clone(),
+        format!("{}#{}", record.kind, record.period),
+    )
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError> {
+        let mut state = self.lock()?;
+        let key = message_key(record);
+        if let Some(existing) = state.messages.get(&key)
+            && existing.status != MessageStatus::Failed
+        {
+            return Ok(Claim::Taken(existing.clone()));
+        }
+        if let Some(code) = &record.coupon_code {
+            if state.coupons.contains(code)
+                && !state
+                    .messages
+                    .values()
+                    .any(|m| m.coupon_code.as_ref() == Some(code))
+            {
+                return Err(StoreError::Internal("coupon code collision".into()));
+            }
+            state.coupons.insert(code.clone());
+        }
+        let attempts = state.messages.get(&key).map_or(0, |m| m.attempts);
+        state.messages.insert(
+            key,
+            MessageRecord {
+                attempts: attempts + record.attempts,
+                ..record.clone()
+            },
+        );
+        Ok(Claim::Claimed)
+    }
+
+    async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let key = message_key(record);
+        let attempts = state
+            .messages
+            .get(&key)
+            .map_or(record.attempts, |m| m.attempts);
+        state.messages.insert(
+            key,
+            MessageRecord {
+                attempts,
+                ..record.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .messages
+            .iter()
+            .filter(|((c, _), _)| c == customer)
+            .map(|(_, m)| m.clone())
+            .collect())
     }
 }

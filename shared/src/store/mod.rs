@@ -17,6 +17,7 @@ use thiserror::Error;
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
     RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    outreach::MessageRecord,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -283,13 +284,49 @@ pub trait ScoreStore: Send + Sync {
     ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError>;
 }
 
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This run owns the message now.
+    Claimed,
+    /// Another run sent, is sending, or held out this message already.
+    Taken(MessageRecord),
+}
+
+/// Message records: the exactly-once guard of the outreach job.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Records `record` (status `sending` or `held_out`) unless a record for the same
+    /// customer, kind and period exists that did not fail. With a coupon code, the code
+    /// is claimed in the same transaction so that it is unique.
+    async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError>;
+
+    /// Marks a claimed message sent (with the provider's id) or failed.
+    async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError>;
+
+    /// Every message record of a customer.
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError>;
+}
+
 /// Every capability at once, for code that serves the whole API (the local server).
 pub trait Store:
-    PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore + ScoreStore
+    PurchaseStore
+    + RedemptionStore
+    + ReviewStore
+    + ReferralStore
+    + LedgerStore
+    + ScoreStore
+    + MessageStore
 {
 }
 
 impl<T> Store for T where
-    T: PurchaseStore + RedemptionStore + ReviewStore + ReferralStore + LedgerStore + ScoreStore
+    T: PurchaseStore
+        + RedemptionStore
+        + ReviewStore
+        + ReferralStore
+        + LedgerStore
+        + ScoreStore
+        + MessageStore
 {
 }

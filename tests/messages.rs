@@ -1,0 +1,117 @@
+//! Message claims against DynamoDB Local: the guard that makes each (customer, kind,
+//! period) go out at most once, however many runs overlap, while a failed send can be
+//! tried again.
+
+use chrono::Utc;
+use futures::future::join_all;
+use rapport::domain::CustomerId;
+use rapport::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
+use rapport::store::{Claim, MessageStore};
+use rapport_integration::TestApi;
+
+fn record(customer: &str, kind: MessageKind, period: &str, status: MessageStatus) -> MessageRecord {
+    let planned = Planned {
+        kind,
+        period: period.into(),
+        expected_value_minor: 100,
+        offer: None,
+        reward_points: 0,
+        reason: "test".into(),
+    };
+    MessageRecord::new(
+        &CustomerId::parse("id", customer).unwrap(),
+        &planned,
+        status,
+        Utc::now(),
+    )
+}
+
+#[tokio::test]
+async fn concurrent_claims_let_exactly_one_run_send() {
+    let api = TestApi::start().await;
+    let r = record("c-1", MessageKind::Birthday, "2026", MessageStatus::Sending);
+    let claims = join_all((0..8).map(|_| api.store.claim_message(&r))).await;
+    let won = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(Claim::Claimed)))
+        .count();
+    assert_eq!(won, 1, "{claims:?}");
+    // Later runs see it taken, with its status.
+    let Claim::Taken(existing) = api.store.claim_message(&r).await.unwrap() else {
+        panic!("taken")
+    };
+    assert_eq!(existing.status, MessageStatus::Sending);
+    // Another period is another message.
+    let next_year = record("c-1", MessageKind::Birthday, "2027", MessageStatus::Sending);
+    assert_eq!(
+        api.store.claim_message(&next_year).await.unwrap(),
+        Claim::Claimed
+    );
+}
+
+#[tokio::test]
+async fn a_failed_send_can_be_claimed_again_but_a_sent_or_held_out_one_cannot() {
+    let api = TestApi::start().await;
+    let mut r = record(
+        "c-1",
+        MessageKind::WinBack,
+        "2026-Q4",
+        MessageStatus::Sending,
+    );
+    r.coupon_code = Some("WB-TESTCODE1".into());
+    assert_eq!(api.store.claim_message(&r).await.unwrap(), Claim::Claimed);
+    let failed = MessageRecord {
+        status: MessageStatus::Failed,
+        error: Some("rejected".into()),
+        ..r.clone()
+    };
+    api.store.finish_message(&failed).await.unwrap();
+    // Retried with the same coupon code: allowed, the code is its own.
+    assert_eq!(api.store.claim_message(&r).await.unwrap(), Claim::Claimed);
+    let sent = MessageRecord {
+        status: MessageStatus::Sent,
+        message_id: Some("m-1".into()),
+        ..r.clone()
+    };
+    api.store.finish_message(&sent).await.unwrap();
+    assert!(
+        matches!(api.store.claim_message(&r).await.unwrap(), Claim::Taken(m) if m.status == MessageStatus::Sent)
+    );
+
+    let held = record(
+        "c-2",
+        MessageKind::VipAppreciation,
+        "2026-Q4",
+        MessageStatus::HeldOut,
+    );
+    assert_eq!(
+        api.store.claim_message(&held).await.unwrap(),
+        Claim::Claimed
+    );
+    let again = record(
+        "c-2",
+        MessageKind::VipAppreciation,
+        "2026-Q4",
+        MessageStatus::Sending,
+    );
+    assert!(
+        matches!(api.store.claim_message(&again).await.unwrap(), Claim::Taken(m) if m.status == MessageStatus::HeldOut)
+    );
+
+    // Another customer cannot take the same coupon code.
+    let mut thief = record(
+        "c-3",
+        MessageKind::WinBack,
+        "2026-Q4",
+        MessageStatus::Sending,
+    );
+    thief.coupon_code = Some("WB-TESTCODE1".into());
+    assert!(api.store.claim_message(&thief).await.is_err());
+    let stored = api
+        .store
+        .messages(&CustomerId::parse("id", "c-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].message_id.as_deref(), Some("m-1"));
+}
