@@ -976,7 +976,7 @@ impl MessageStore for DynamoStore {
             if let Some(old) = reasons.first().and_then(|r| r.item()).filter(|_| {
                 reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
             }) {
-                return Ok(Claim::Taken(parse(old.clone())?));
+                return Ok(Claim::Taken(Box::new(parse(old.clone())?)));
             }
             if reasons.get(1).and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
                 return Err(StoreError::Internal("coupon code collision".into()));

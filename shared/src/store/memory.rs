@@ -479,7 +479,7 @@ impl MessageStore for MemoryStore {
         if let Some(existing) = state.messages.get(&key)
             && existing.status != MessageStatus::Failed
         {
-            return Ok(Claim::Taken(existing.clone()));
+            return Ok(Claim::Taken(Box::new(existing.clone())));
         }
         if let Some(code) = &record.coupon_code {
             if state.coupons.contains(code)

@@ -290,7 +290,7 @@ pub enum Claim {
     /// This run owns the message now.
     Claimed,
     /// Another run sent, is sending, or held out this message already.
-    Taken(MessageRecord),
+    Taken(Box<MessageRecord>),
 }
 
 /// Message records: the exactly-once guard of the outreach job.
