@@ -12,6 +12,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod deliver;
 pub mod domain;
 pub mod http;
 pub mod mail;

@@ -1,0 +1,200 @@
+//! Carrying out one outreach decision: render the message in the customer's language,
+//! claim it, send it through SES with backoff, and record the outcome.
+//!
+//! The message is rendered before it is claimed, so the only moment a crash can leave
+//! a claim without a send is the SES call itself; such a message stays `sending` and is
+//! never sent twice (at most once beats twice for marketing mail).
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
+use crate::domain::redemption::readable_code;
+use crate::domain::{Profile, Sku};
+use crate::mail::{MessageSender, OutgoingMail, SendError};
+use crate::render::{MessageData, RenderError, language_for, render};
+use crate::store::{Claim, MessageStore, StoreError};
+
+/// What delivery needs beyond the decision.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub shop_name: String,
+    /// The From header, e.g. `Chai & Co <hello@chai.example>`.
+    pub from: String,
+    /// Where the API is reachable from the internet, for unsubscribe links.
+    pub public_base_url: String,
+    pub signing_secret: Vec<u8>,
+    pub coupon_valid_days: i64,
+    /// Points a written review earns, quoted in review requests.
+    pub review_points: i64,
+    /// How-to lines per product.
+    pub tips: BTreeMap<Sku, Vec<String>>,
+    /// Tries per message when SES throttles.
+    pub max_send_attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    Sent(MessageRecord),
+    HeldOut(MessageRecord),
+    /// SES refused it; recorded as failed for a later run.
+    Failed(MessageRecord),
+    /// Sent, being sent or held out by an earlier or concurrent run.
+    AlreadyDone(MessageStatus),
+}
+
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The rules never send to a customer without an address; this guards the call.
+    #[error("the customer has no email address")]
+    NoAddress,
+}
+
+/// A coupon code that is the same every time this message is built, so a retried send
+/// quotes the code already claimed.
+fn coupon_code(customer: &str, kind: MessageKind, period: &str) -> String {
+    let digest = Sha256::digest(format!("coupon|{customer}|{kind}|{period}").as_bytes());
+    format!("RW-{}", readable_code(&digest, 10))
+}
+
+fn message_data(
+    profile: &Profile,
+    planned: &Planned,
+    settings: &DeliverySettings,
+    coupon: Option<(&str, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> MessageData {
+    let order = profile.last_order.as_ref();
+    let points = match planned.kind {
+        MessageKind::Birthday => Some(planned.reward_points).filter(|p| *p > 0),
+        MessageKind::ReviewRequest => Some(settings.review_points),
+        MessageKind::ReferralReward => Some(profile.points_balance + profile.points_pending),
+        _ => None,
+    };
+    MessageData {
+        shop: settings.shop_name.clone(),
+        unsubscribe_url: crate::unsubscribe::url(
+            &settings.public_base_url,
+            &settings.signing_secret,
+            &profile.customer_id,
+        ),
+        order_id: order.map(|o| o.order_id.to_string()),
+        discount_pct: planned.offer.map(|o| o.discount_pct),
+        coupon_code: coupon.map(|(c, _)| c.to_owned()),
+        expires: coupon.map(|(_, at)| at.date_naive().to_string()),
+        points,
+        tier: Some(profile.tier.to_string()),
+        years: profile.first_purchase_at.map(|f| now.year() - f.year()),
+        referral_code: profile.referral_code.clone(),
+        tips: order
+            .map(|o| {
+                o.skus
+                    .iter()
+                    .filter_map(|s| settings.tips.get(s))
+                    .flatten()
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Renders, claims and sends (or holds out) `planned` for `profile`.
+pub async fn deliver<S: MessageStore + ?Sized, M: MessageSender + ?Sized>(
+    store: &S,
+    sender: &M,
+    settings: &DeliverySettings,
+    profile: &Profile,
+    planned: &Planned,
+    held_out: bool,
+    now: DateTime<Utc>,
+) -> Result<Delivered, DeliveryError> {
+    let status = if held_out {
+        MessageStatus::HeldOut
+    } else {
+        MessageStatus::Sending
+    };
+    let mut record = MessageRecord::new(&profile.customer_id, planned, status, now);
+    let coupon = planned.offer.map(|_| {
+        let code = coupon_code(profile.customer_id.as_str(), planned.kind, &planned.period);
+        (code, now + Duration::days(settings.coupon_valid_days))
+    });
+    if let Some((code, expires)) = &coupon {
+        record.coupon_code = Some(code.clone());
+        record.coupon_expires_at = Some(*expires);
+    }
+    let email = match (&profile.email, held_out) {
+        (_, true) => None,
+        (Some(email), false) => Some(email.as_str().to_owned()),
+        (None, false) => return Err(DeliveryError::NoAddress),
+    };
+    let mail = match &email {
+        Some(to) => {
+            let data = message_data(
+                profile,
+                planned,
+                settings,
+                coupon.as_ref().map(|(c, e)| (c.as_str(), *e)),
+                now,
+            );
+            let locale = profile.locale.as_ref().map(|l| l.as_str());
+            let rendered = render(planned.kind, locale, &data)?;
+            tracing::debug!(customer = %profile.customer_id, kind = %planned.kind, lang = language_for(locale), "rendered");
+            Some(OutgoingMail {
+                from: settings.from.clone(),
+                to: to.clone(),
+                subject: rendered.subject,
+                html: rendered.html,
+                text: rendered.text,
+                unsubscribe_url: data.unsubscribe_url,
+                message_key: format!(
+                    "{}|{}|{}",
+                    profile.customer_id, planned.kind, planned.period
+                ),
+            })
+        }
+        None => None,
+    };
+
+    match store.claim_message(&record).await? {
+        Claim::Taken(existing) => return Ok(Delivered::AlreadyDone(existing.status)),
+        Claim::Claimed => {}
+    }
+    let Some(mail) = mail else {
+        return Ok(Delivered::HeldOut(record));
+    };
+
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match sender.send(&mail).await {
+            Ok(id) => break Ok(id),
+            Err(SendError::Throttled(e)) if attempt < settings.max_send_attempts => {
+                tracing::debug!(error = %e, attempt, "throttled; backing off");
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(7))).await;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    record.updated_at = Utc::now();
+    let delivered = match outcome {
+        Ok(id) => {
+            record.status = MessageStatus::Sent;
+            record.message_id = Some(id);
+            Delivered::Sent(record.clone())
+        }
+        Err(e) => {
+            record.status = MessageStatus::Failed;
+            record.error = Some(e.to_string());
+            Delivered::Failed(record.clone())
+        }
+    };
+    store.finish_message(&record).await?;
+    Ok(delivered)
+}

@@ -1,0 +1,229 @@
+//! Delivering decisions through the SES emulator with message claims in DynamoDB Local:
+//! a message goes out once however often it is delivered, held-out messages are only
+//! recorded, a refused send is retried by the next delivery, and the mail is in the
+//! customer's language with one-click unsubscribe.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rapport::deliver::{Delivered, DeliverySettings, deliver};
+use rapport::domain::outreach::{MessageKind, MessageStatus, Offer, Planned};
+use rapport::domain::{CustomerId, Profile};
+use rapport::mail::{MessageSender, OutgoingMail, SendError, SesSender};
+use rapport::store::ProfileStore;
+use rapport_integration::{SECRET, TestApi, purchase};
+use std::collections::BTreeMap;
+
+fn settings(api: &TestApi) -> DeliverySettings {
+    DeliverySettings {
+        shop_name: "Chai & Co".into(),
+        from: "Chai & Co <hello@chai.example>".into(),
+        public_base_url: api.base_url.clone(),
+        signing_secret: SECRET.as_bytes().to_vec(),
+        coupon_valid_days: 30,
+        review_points: 25,
+        tips: BTreeMap::new(),
+        max_send_attempts: 3,
+    }
+}
+
+fn planned(kind: MessageKind, period: &str) -> Planned {
+    Planned {
+        kind,
+        period: period.into(),
+        expected_value_minor: 500,
+        offer: None,
+        reward_points: 0,
+        reason: "test".into(),
+    }
+}
+
+async fn customer(api: &TestApi, id: &str, email: &str, locale: &str) -> Profile {
+    let mut order = purchase(&format!("e-{id}"), id, &format!("o-{id}"), 1_000);
+    order["email"] = email.into();
+    order["locale"] = locale.into();
+    assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    api.store
+        .profile(&CustomerId::parse("id", id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+}
+
+async fn outbox(api: &TestApi, to: &str) -> Vec<rapport_local::ses::SentEmail> {
+    rapport_local::ses::sent_messages(&api.ses_endpoint)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.is_addressed_to(to))
+        .collect()
+}
+
+fn ses(api: &TestApi) -> SesSender {
+    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &api.ses_endpoint);
+    SesSender::new(aws_sdk_ses::Client::new(&sdk))
+}
+
+#[tokio::test]
+async fn a_message_goes_out_once_in_the_customers_language() {
+    let api = TestApi::start().await;
+    let to = format!("bilal-{}@example.com", uuid::Uuid::new_v4().simple());
+    let profile = customer(&api, "bilal", &to, "ur-PK").await;
+    let mut offer = planned(MessageKind::WinBack, "2026-Q4");
+    offer.offer = Some(Offer {
+        discount_pct: 15,
+        max_value_minor: 2_000,
+    });
+    let sender = ses(&api);
+    let first = deliver(
+        &api.store,
+        &sender,
+        &settings(&api),
+        &profile,
+        &offer,
+        false,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let Delivered::Sent(record) = first else {
+        panic!("{first:?}")
+    };
+    let code = record.coupon_code.clone().unwrap();
+    assert!(code.starts_with("RW-"), "{code}");
+    for _ in 0..3 {
+        let again = deliver(
+            &api.store,
+            &sender,
+            &settings(&api),
+            &profile,
+            &offer,
+            false,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again, Delivered::AlreadyDone(MessageStatus::Sent));
+    }
+    let mails = outbox(&api, &to).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert!(mail.subject.contains("15٪"), "{}", mail.subject);
+    let html = mail.html.as_deref().unwrap();
+    assert!(
+        html.contains("dir=\"rtl\"") && html.contains(&code),
+        "{html}"
+    );
+    assert!(
+        mail.text
+            .as_deref()
+            .unwrap()
+            .contains("/v1/unsubscribe?token=bilal.")
+    );
+}
+
+#[tokio::test]
+async fn held_out_messages_are_recorded_not_sent() {
+    let api = TestApi::start().await;
+    let to = format!("asha-{}@example.com", uuid::Uuid::new_v4().simple());
+    let profile = customer(&api, "asha", &to, "hi-IN").await;
+    let vip = planned(MessageKind::VipAppreciation, "2026-Q4");
+    let sender = ses(&api);
+    let held = deliver(
+        &api.store,
+        &sender,
+        &settings(&api),
+        &profile,
+        &vip,
+        true,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(held, Delivered::HeldOut(ref r) if r.status == MessageStatus::HeldOut),
+        "{held:?}"
+    );
+    // A later run that would send it finds it decided.
+    let later = deliver(
+        &api.store,
+        &sender,
+        &settings(&api),
+        &profile,
+        &vip,
+        false,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(later, Delivered::AlreadyDone(MessageStatus::HeldOut));
+    assert!(outbox(&api, &to).await.is_empty());
+}
+
+/// Refuses the first `failures` sends, then passes them to the emulator.
+struct Flaky {
+    inner: SesSender,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl MessageSender for Flaky {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(SendError::Rejected("MessageRejected".into()));
+        }
+        self.inner.send(mail).await
+    }
+}
+
+#[tokio::test]
+async fn a_refused_send_is_retried_by_the_next_delivery() {
+    let api = TestApi::start().await;
+    let to = format!("maria-{}@example.com", uuid::Uuid::new_v4().simple());
+    let profile = customer(&api, "maria", &to, "fil-PH").await;
+    let check_in = planned(MessageKind::PostPurchase, "o-maria");
+    let flaky = Flaky {
+        inner: ses(&api),
+        failures: 1.into(),
+    };
+    let first = deliver(
+        &api.store,
+        &flaky,
+        &settings(&api),
+        &profile,
+        &check_in,
+        false,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(first, Delivered::Failed(ref r) if r.error.is_some()),
+        "{first:?}"
+    );
+    assert!(outbox(&api, &to).await.is_empty());
+    let second = deliver(
+        &api.store,
+        &flaky,
+        &settings(&api),
+        &profile,
+        &check_in,
+        false,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(second, Delivered::Sent(_)), "{second:?}");
+    let mails = outbox(&api, &to).await;
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].subject.contains("Kumusta ang order mong o-maria"),
+        "{}",
+        mails[0].subject
+    );
+}
