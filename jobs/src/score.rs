@@ -1,0 +1,690 @@
+//! Scoring: P(alive), expected purchases, churn risk, CLV and a marketing segment for
+//! every customer, from one fit of BG/NBD and Gamma-Gamma (and a churn classifier when
+//! the shop's history is at hand).
+//!
+//! # CLV
+//! `CLV = Σ_months E[purchases in month k] · E[spend per purchase] / (1 + d)^k` over the
+//! horizon, in months of 52/12 weeks (the last one partial), with monthly discount rate
+//! `d`; undiscounted it is simply expected purchases × expected spend.
+//!
+//! # Churn risk
+//! With a trained classifier ([`crate::FittedChurnModel`]) its probability of no
+//! purchase in its window; that probability also replaces BG/NBD's own in the purchase
+//! forecast (see [`FittedBgNbd::expected_purchases_given_no_purchase`]), so expected
+//! purchases and CLV use what the shop's history taught the classifier.
+//!
+//! From summaries alone nothing can be trained with a time split, so the risk is the
+//! BG/NBD probability of no purchase in the window,
+//! `1 − P(alive) + P(alive) · ((α+T)/(α+T+w))^(r+x)`: the same event the classifier
+//! predicts, and unlike `1 − P(alive)` it rises for one-time buyers as they age. The
+//! window defaults to half the oldest customer's age (the same rule the classifier's
+//! time split uses), at most the horizon.
+//!
+//! # Segments
+//! Decided in this order, first match wins:
+//! - `vip`: CLV in the top `vip_share` (20 %) of the customers the model was fitted on;
+//! - `new`: first purchase less than `new_customer_weeks` (4) ago, too early to judge;
+//! - `at_risk`: churn risk ≥ `at_risk_churn` (0.5) and CLV in the top `valuable_share`
+//!   (50 %): worth a win-back offer;
+//! - `lost`: churn risk ≥ `lost_churn` (0.9);
+//! - `active`: everyone else.
+//!
+//! The CLV cut-offs are fixed at fit time and stored with the model, so scoring another
+//! batch later segments it against the same population.
+
+use std::fmt;
+
+use linfa::ParamGuard;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::bgnbd::{BgNbdParams, FittedBgNbd, no_purchase_probability};
+use crate::churn::FittedChurnModel;
+use crate::distinct::Distinct;
+use crate::error::ModelError;
+use crate::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
+use crate::history::{RfmSummary, validate_all};
+
+/// Weeks per month for discounting.
+pub const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
+
+/// A marketing segment; see the module header for the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    Vip,
+    New,
+    AtRisk,
+    Lost,
+    Active,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 5] = [
+        Segment::Vip,
+        Segment::New,
+        Segment::AtRisk,
+        Segment::Lost,
+        Segment::Active,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::Vip => "vip",
+            Segment::New => "new",
+            Segment::AtRisk => "at_risk",
+            Segment::Lost => "lost",
+            Segment::Active => "active",
+        }
+    }
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything the job needs to pick a message for one customer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CustomerScore {
+    pub p_alive: f64,
+    /// Expected purchases over the horizon (undiscounted).
+    pub expected_purchases: f64,
+    /// Expected spend per purchase (Gamma-Gamma).
+    pub expected_spend: f64,
+    /// Probability of no purchase in the churn window.
+    pub churn_risk: f64,
+    /// Customer lifetime value over the horizon, discounted if a rate is set.
+    pub clv: f64,
+    pub segment: Segment,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreValidSettings {
+    horizon_weeks: f64,
+    monthly_discount_rate: f64,
+    churn_window_weeks: Option<f64>,
+    vip_share: f64,
+    valuable_share: f64,
+    at_risk_churn: f64,
+    lost_churn: f64,
+    new_customer_weeks: f64,
+    bgnbd: BgNbdParams,
+    gamma_gamma: GammaGammaParams,
+}
+
+/// Unchecked scoring settings; `check()` (from [`ParamGuard`]) validates them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSettings(ScoreValidSettings);
+
+impl Default for ScoreSettings {
+    fn default() -> Self {
+        ScoreSettings(ScoreValidSettings {
+            horizon_weeks: 52.0,
+            monthly_discount_rate: 0.0,
+            churn_window_weeks: None,
+            vip_share: 0.2,
+            valuable_share: 0.5,
+            at_risk_churn: 0.5,
+            lost_churn: 0.9,
+            new_customer_weeks: 4.0,
+            bgnbd: BgNbdParams::default(),
+            gamma_gamma: GammaGammaParams::default(),
+        })
+    }
+}
+
+impl ScoreSettings {
+    /// Weeks ahead that expected purchases and CLV cover (default 52).
+    pub fn horizon_weeks(mut self, weeks: f64) -> Self {
+        self.0.horizon_weeks = weeks;
+        self
+    }
+
+    /// Monthly discount rate for CLV (default 0: undiscounted).
+    pub fn monthly_discount_rate(mut self, rate: f64) -> Self {
+        self.0.monthly_discount_rate = rate;
+        self
+    }
+
+    /// Window of the model-based churn risk (default: half the oldest customer's age, at
+    /// most the horizon). A trained classifier brings its own window.
+    pub fn churn_window_weeks(mut self, weeks: f64) -> Self {
+        self.0.churn_window_weeks = Some(weeks);
+        self
+    }
+
+    pub fn vip_share(mut self, share: f64) -> Self {
+        self.0.vip_share = share;
+        self
+    }
+
+    pub fn valuable_share(mut self, share: f64) -> Self {
+        self.0.valuable_share = share;
+        self
+    }
+
+    pub fn at_risk_churn(mut self, risk: f64) -> Self {
+        self.0.at_risk_churn = risk;
+        self
+    }
+
+    pub fn lost_churn(mut self, risk: f64) -> Self {
+        self.0.lost_churn = risk;
+        self
+    }
+
+    pub fn new_customer_weeks(mut self, weeks: f64) -> Self {
+        self.0.new_customer_weeks = weeks;
+        self
+    }
+
+    pub fn bgnbd(mut self, params: BgNbdParams) -> Self {
+        self.0.bgnbd = params;
+        self
+    }
+
+    pub fn gamma_gamma(mut self, params: GammaGammaParams) -> Self {
+        self.0.gamma_gamma = params;
+        self
+    }
+
+    pub fn fit(
+        &self,
+        summaries: &[RfmSummary],
+        churn: Option<FittedChurnModel>,
+    ) -> Result<Scored, ModelError> {
+        self.check_ref()?.fit(summaries, churn)
+    }
+}
+
+fn in_range(
+    name: &'static str,
+    value: f64,
+    low: f64,
+    high: f64,
+    low_inclusive: bool,
+) -> Result<(), ModelError> {
+    let above_low = if low_inclusive {
+        value >= low
+    } else {
+        value > low
+    };
+    if value.is_finite() && above_low && value <= high {
+        Ok(())
+    } else {
+        let bracket = if low_inclusive { '[' } else { '(' };
+        Err(ModelError::InvalidParameter {
+            name,
+            reason: format!("must be in {bracket}{low}, {high}], got {value}"),
+        })
+    }
+}
+
+impl ParamGuard for ScoreSettings {
+    type Checked = ScoreValidSettings;
+    type Error = ModelError;
+
+    fn check_ref(&self) -> Result<&ScoreValidSettings, ModelError> {
+        let s = &self.0;
+        in_range("horizon_weeks", s.horizon_weeks, 0.0, 5200.0, false)?;
+        in_range(
+            "monthly_discount_rate",
+            s.monthly_discount_rate,
+            0.0,
+            1.0,
+            true,
+        )?;
+        if let Some(window) = s.churn_window_weeks {
+            in_range("churn_window_weeks", window, 0.0, 5200.0, false)?;
+        }
+        in_range("vip_share", s.vip_share, 0.0, 1.0, false)?;
+        in_range("valuable_share", s.valuable_share, 0.0, 1.0, false)?;
+        in_range("at_risk_churn", s.at_risk_churn, 0.0, 1.0, true)?;
+        in_range("lost_churn", s.lost_churn, 0.0, 1.0, true)?;
+        in_range(
+            "new_customer_weeks",
+            s.new_customer_weeks,
+            0.0,
+            5200.0,
+            true,
+        )?;
+        s.bgnbd.check_ref()?;
+        s.gamma_gamma.check_ref()?;
+        Ok(s)
+    }
+
+    fn check(self) -> Result<ScoreValidSettings, ModelError> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+/// A fitted scoring model and the scores of the customers it was fitted on.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub model: ScoringModel,
+    pub scores: Vec<CustomerScore>,
+}
+
+impl ScoreValidSettings {
+    /// Weeks ahead that expected purchases and CLV cover.
+    pub fn horizon(&self) -> f64 {
+        self.horizon_weeks
+    }
+
+    /// Fits BG/NBD and Gamma-Gamma on `summaries`, takes `churn` as the churn scorer (or
+    /// the model-based risk without one), fixes the segment cut-offs on these customers
+    /// and scores them.
+    pub fn fit(
+        &self,
+        summaries: &[RfmSummary],
+        churn: Option<FittedChurnModel>,
+    ) -> Result<Scored, ModelError> {
+        validate_all(summaries)?;
+        let bgnbd = self.bgnbd.check_ref()?.fit_valid(summaries)?;
+        let gamma_gamma = self.gamma_gamma.check_ref()?.fit_valid(summaries)?;
+        let churn = match churn {
+            Some(model) => ChurnScorer::Classifier(model),
+            None => {
+                let oldest = summaries.iter().map(|s| s.age).fold(0.0, f64::max);
+                let window = self
+                    .churn_window_weeks
+                    .unwrap_or_else(|| (oldest / 2.0).min(self.horizon_weeks));
+                ChurnScorer::NoPurchaseProbability {
+                    window_weeks: window.max(1.0 / 7.0),
+                }
+            }
+        };
+        let mut model = ScoringModel {
+            bgnbd,
+            gamma_gamma,
+            churn,
+            settings: self.clone(),
+            cutoffs: SegmentCutoffs {
+                vip_clv: f64::INFINITY,
+                valuable_clv: f64::INFINITY,
+            },
+        };
+        let forecasts = model.forecasts(summaries)?;
+        let clv: Vec<f64> = forecasts.iter().map(|f| f.clv).collect();
+        model.cutoffs = SegmentCutoffs {
+            vip_clv: top_share_cutoff(&clv, self.vip_share),
+            valuable_clv: top_share_cutoff(&clv, self.valuable_share),
+        };
+        let scores = model.finish(summaries, forecasts);
+        Ok(Scored { model, scores })
+    }
+}
+
+/// The smallest value among the top `share` of `values` (at least one of them).
+fn top_share_cutoff(values: &[f64], share: f64) -> f64 {
+    if values.is_empty() {
+        return f64::INFINITY;
+    }
+    let top = ((values.len() as f64 * share).ceil() as usize).clamp(1, values.len());
+    let mut values = values.to_vec();
+    let (_, cutoff, _) = values.select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
+    *cutoff
+}
+
+/// Where churn risk comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChurnScorer {
+    /// A classifier trained on a time split of the shop's history.
+    Classifier(FittedChurnModel),
+    /// The BG/NBD probability of no purchase in the window.
+    NoPurchaseProbability { window_weeks: f64 },
+}
+
+impl ChurnScorer {
+    pub fn window_weeks(&self) -> f64 {
+        match self {
+            ChurnScorer::Classifier(model) => model.window_weeks,
+            ChurnScorer::NoPurchaseProbability { window_weeks } => *window_weeks,
+        }
+    }
+}
+
+/// CLV levels that separate the segments, fixed on the fitting population.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SegmentCutoffs {
+    pub vip_clv: f64,
+    pub valuable_clv: f64,
+}
+
+/// Everything needed to score customers later; serialisable, so one fit can score many
+/// batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoringModel {
+    pub bgnbd: FittedBgNbd,
+    pub gamma_gamma: FittedGammaGamma,
+    pub churn: ChurnScorer,
+    pub settings: ScoreValidSettings,
+    pub cutoffs: SegmentCutoffs,
+}
+
+/// Largest (x, T) grid kept dense when numbering the pairs in use.
+const DENSE_CELLS: usize = 1 << 22;
+
+/// The number of `cell` in `slot`, handing out the next one on first sight.
+fn number_cell(slot: &mut u32, cell: usize, pairs: &mut Vec<usize>) -> u32 {
+    if *slot == u32::MAX {
+        *slot = pairs.len() as u32;
+        pairs.push(cell);
+    }
+    *slot
+}
+
+/// The parts of a forecast that depend only on (x, T), shared by every customer with
+/// the same pair.
+#[derive(Clone, Copy)]
+struct AliveForecast {
+    expected_purchases: f64,
+    discounted_purchases: f64,
+    no_purchase: f64,
+}
+
+struct Forecast {
+    p_alive: f64,
+    expected_purchases: f64,
+    expected_spend: f64,
+    churn_risk: f64,
+    clv: f64,
+}
+
+impl ScoringModel {
+    /// Scores `summaries` (taken at the same cutoff the model describes).
+    pub fn score(&self, summaries: &[RfmSummary]) -> Result<Vec<CustomerScore>, ModelError> {
+        validate_all(summaries)?;
+        let forecasts = self.forecasts(summaries)?;
+        Ok(self.finish(summaries, forecasts))
+    }
+
+    fn finish(&self, summaries: &[RfmSummary], forecasts: Vec<Forecast>) -> Vec<CustomerScore> {
+        summaries
+            .par_iter()
+            .zip(forecasts)
+            .map(|(s, f)| CustomerScore {
+                p_alive: f.p_alive,
+                expected_purchases: f.expected_purchases,
+                expected_spend: f.expected_spend,
+                churn_risk: f.churn_risk,
+                clv: f.clv,
+                segment: self.segment(s, f.churn_risk, f.clv),
+            })
+            .collect()
+    }
+
+    /// The segment rule of the module header.
+    pub fn segment(&self, s: &RfmSummary, churn_risk: f64, clv: f64) -> Segment {
+        let rules = &self.settings;
+        if clv >= self.cutoffs.vip_clv {
+            Segment::Vip
+        } else if s.age < rules.new_customer_weeks {
+            Segment::New
+        } else if churn_risk >= rules.at_risk_churn && clv >= self.cutoffs.valuable_clv {
+            Segment::AtRisk
+        } else if churn_risk >= rules.lost_churn {
+            Segment::Lost
+        } else {
+            Segment::Active
+        }
+    }
+
+    fn forecasts(&self, summaries: &[RfmSummary]) -> Result<Vec<Forecast>, ModelError> {
+        let (keys, shared) = self.alive_forecasts(summaries)?;
+        let classifier_risk = match &self.churn {
+            ChurnScorer::Classifier(model) => Some(model.churn_risks(summaries, &self.bgnbd)?),
+            ChurnScorer::NoPurchaseProbability { .. } => None,
+        };
+        let horizon = self.settings.horizon_weeks;
+        let window = self.churn.window_weeks();
+        summaries
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let alive = shared[keys[i] as usize];
+                let p_alive = self.bgnbd.p_alive(s);
+                let expected_purchases = p_alive * alive.expected_purchases;
+                let discounted = p_alive * alive.discounted_purchases;
+                let expected_spend = self.gamma_gamma.expected_spend(s);
+                let (churn_risk, expected_purchases, discounted) = match &classifier_risk {
+                    Some(risks) => {
+                        // The classifier's P(no purchase in its window) replaces BG/NBD's
+                        // in the forecast; discounting scales along.
+                        let adjusted = self
+                            .bgnbd
+                            .expected_purchases_given_no_purchase(s, horizon, window, risks[i])?;
+                        let scale = if expected_purchases > 0.0 {
+                            adjusted / expected_purchases
+                        } else {
+                            1.0
+                        };
+                        (risks[i], adjusted, discounted * scale)
+                    }
+                    None => (
+                        no_purchase_probability(p_alive, alive.no_purchase),
+                        expected_purchases,
+                        discounted,
+                    ),
+                };
+                Ok(Forecast {
+                    p_alive,
+                    expected_purchases,
+                    expected_spend,
+                    churn_risk,
+                    clv: discounted * expected_spend,
+                })
+            })
+            .collect()
+    }
+
+    /// The (x, T)-only forecasts, computed once per distinct pair: the hypergeometric
+    /// series is the costly part of scoring, and customers share pairs heavily. Returns
+    /// each summary's index into the shared table.
+    fn alive_forecasts(
+        &self,
+        summaries: &[RfmSummary],
+    ) -> Result<(Vec<u32>, Vec<AliveForecast>), ModelError> {
+        let frequencies = Distinct::new(summaries, |s| [s.frequency]);
+        let ages = Distinct::new(summaries, |s| [s.age]);
+        let columns = ages.values.len();
+        let cell_of: Vec<usize> = summaries
+            .par_iter()
+            .map(|s| {
+                frequencies.position(s.frequency) as usize * columns + ages.position(s.age) as usize
+            })
+            .collect();
+        // Number the (x, T) cells in use, in order of first appearance: a dense grid
+        // while it is small (it is with day-resolution data), a hash map otherwise.
+        let mut pairs: Vec<usize> = Vec::new();
+        let keys: Vec<u32> = if frequencies.values.len() * columns <= DENSE_CELLS {
+            let mut grid = vec![u32::MAX; frequencies.values.len() * columns];
+            cell_of
+                .iter()
+                .map(|&cell| number_cell(&mut grid[cell], cell, &mut pairs))
+                .collect()
+        } else {
+            let mut numbers: FxHashMap<usize, u32> = FxHashMap::default();
+            cell_of
+                .iter()
+                .map(|&cell| number_cell(numbers.entry(cell).or_insert(u32::MAX), cell, &mut pairs))
+                .collect()
+        };
+        let horizon = self.settings.horizon_weeks;
+        let window = self.churn.window_weeks();
+        let shared = pairs
+            .par_iter()
+            .map(|&cell| {
+                let x = frequencies.values[cell / columns];
+                let age = ages.values[cell % columns];
+                let expected_purchases = self.bgnbd.expected_purchases_if_alive(x, age, horizon)?;
+                Ok(AliveForecast {
+                    expected_purchases,
+                    discounted_purchases: self.discounted_purchases_if_alive(
+                        x,
+                        age,
+                        expected_purchases,
+                    )?,
+                    no_purchase: self.bgnbd.prob_no_purchase_if_alive(x, age, window),
+                })
+            })
+            .collect::<Result<_, ModelError>>()?;
+        Ok((keys, shared))
+    }
+
+    /// Purchases if alive, month by month, discounted; `undiscounted` when the rate is 0.
+    fn discounted_purchases_if_alive(
+        &self,
+        x: f64,
+        age: f64,
+        undiscounted: f64,
+    ) -> Result<f64, ModelError> {
+        let rate = self.settings.monthly_discount_rate;
+        if rate == 0.0 {
+            return Ok(undiscounted);
+        }
+        let horizon = self.settings.horizon_weeks;
+        let mut total = 0.0;
+        let mut previous = 0.0;
+        let mut month = 1;
+        loop {
+            let end = (f64::from(month) * WEEKS_PER_MONTH).min(horizon);
+            let cumulative = self.bgnbd.expected_purchases_if_alive(x, age, end)?;
+            total += (cumulative - previous) / (1.0 + rate).powi(month);
+            previous = cumulative;
+            if end >= horizon {
+                return Ok(total);
+            }
+            month += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgnbd::BgNbdParameters;
+    use crate::simulate::Simulation;
+    use chrono::NaiveDate;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn summaries() -> Vec<RfmSummary> {
+        let truth = BgNbdParameters {
+            r: 0.4,
+            alpha: 6.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let shop = Simulation::new(truth, date("2023-01-01"), date("2024-06-30"))
+            .seed(11)
+            .transactions(3000)
+            .unwrap();
+        shop.cohort_at(date("2024-06-30")).summaries
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(ScoreSettings::default().check().is_ok());
+        assert!(ScoreSettings::default().horizon_weeks(0.0).check().is_err());
+        assert!(
+            ScoreSettings::default()
+                .monthly_discount_rate(-0.1)
+                .check()
+                .is_err()
+        );
+        assert!(ScoreSettings::default().vip_share(1.5).check().is_err());
+        assert!(
+            ScoreSettings::default()
+                .lost_churn(f64::NAN)
+                .check()
+                .is_err()
+        );
+        assert!(
+            ScoreSettings::default()
+                .churn_window_weeks(-1.0)
+                .check()
+                .is_err()
+        );
+        assert!(
+            ScoreSettings::default()
+                .bgnbd(BgNbdParams::default().max_iterations(0))
+                .check()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn scores_are_consistent_and_vip_is_the_top_fifth() {
+        let summaries = summaries();
+        let Scored { model, scores } = ScoreSettings::default().fit(&summaries, None).unwrap();
+        for (s, score) in summaries.iter().zip(&scores) {
+            assert!(
+                (0.0..=1.0).contains(&score.p_alive) && (0.0..=1.0).contains(&score.churn_risk)
+            );
+            let direct = model.bgnbd.expected_purchases(s, 52.0).unwrap();
+            assert!((score.expected_purchases - direct).abs() < 1e-12);
+            assert!((score.clv - score.expected_purchases * score.expected_spend).abs() < 1e-9);
+            let risk = model.bgnbd.prob_no_purchase(s, model.churn.window_weeks());
+            assert!((score.churn_risk - risk).abs() < 1e-12);
+        }
+        let vip = scores.iter().filter(|s| s.segment == Segment::Vip).count();
+        let top = (summaries.len() as f64 * 0.2).ceil() as usize;
+        assert!(
+            vip >= top && vip <= top + top / 50,
+            "{vip} vip of {}",
+            summaries.len()
+        );
+        for segment in [Segment::Lost, Segment::Active] {
+            assert!(scores.iter().any(|s| s.segment == segment), "no {segment}");
+        }
+    }
+
+    #[test]
+    fn discounting_lowers_clv_and_a_stored_model_scores_alike() {
+        let summaries = summaries();
+        let plain = ScoreSettings::default().fit(&summaries, None).unwrap();
+        let discounted = ScoreSettings::default()
+            .monthly_discount_rate(0.01)
+            .fit(&summaries, None)
+            .unwrap();
+        for (p, d) in plain.scores.iter().zip(&discounted.scores) {
+            assert!(d.clv <= p.clv && (d.clv >= p.clv / 1.01f64.powi(12) - 1e-12));
+        }
+        let json = serde_json::to_string(&discounted.model).unwrap();
+        let stored: ScoringModel = serde_json::from_str(&json).unwrap();
+        assert_eq!(stored, discounted.model);
+        assert_eq!(stored.score(&summaries).unwrap(), discounted.scores);
+    }
+
+    #[test]
+    fn segment_rule_follows_its_order() {
+        let Scored { mut model, .. } = ScoreSettings::default().fit(&summaries(), None).unwrap();
+        model.cutoffs = SegmentCutoffs {
+            vip_clv: 100.0,
+            valuable_clv: 50.0,
+        };
+        let old = RfmSummary::new(2.0, 10.0, 30.0, 20.0);
+        let young = RfmSummary::new(0.0, 0.0, 1.0, 0.0);
+        assert_eq!(model.segment(&young, 0.95, 150.0), Segment::Vip);
+        assert_eq!(model.segment(&young, 0.95, 60.0), Segment::New);
+        assert_eq!(model.segment(&old, 0.95, 60.0), Segment::AtRisk);
+        assert_eq!(model.segment(&old, 0.95, 10.0), Segment::Lost);
+        assert_eq!(model.segment(&old, 0.6, 10.0), Segment::Active);
+        assert_eq!(model.segment(&old, 0.1, 60.0), Segment::Active);
+    }
+
+    #[test]
+    fn top_share_cutoff_takes_at_least_one() {
+        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.2), 5.0);
+        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.5), 3.0);
+        assert_eq!(top_share_cutoff(&[7.0], 0.01), 7.0);
+    }
+}
