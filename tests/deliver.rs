@@ -103,7 +103,10 @@ async fn a_message_goes_out_once_in_the_customers_language() {
         )
         .await
         .unwrap();
-        assert_eq!(again, Delivered::AlreadyDone(MessageStatus::Sent));
+        assert!(
+            matches!(&again, Delivered::AlreadyDone(r) if r.status == MessageStatus::Sent),
+            "{again:?}"
+        );
     }
     let mails = outbox(&api, &to).await;
     assert_eq!(mails.len(), 1);
@@ -156,7 +159,10 @@ async fn held_out_messages_are_recorded_not_sent() {
     )
     .await
     .unwrap();
-    assert_eq!(later, Delivered::AlreadyDone(MessageStatus::HeldOut));
+    assert!(
+        matches!(&later, Delivered::AlreadyDone(r) if r.status == MessageStatus::HeldOut),
+        "{later:?}"
+    );
     assert!(outbox(&api, &to).await.is_empty());
 }
 

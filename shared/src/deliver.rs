@@ -41,8 +41,8 @@ pub enum Delivered {
     HeldOut(MessageRecord),
     /// SES refused it; recorded as failed for a later run.
     Failed(MessageRecord),
-    /// Sent, being sent or held out by an earlier or concurrent run.
-    AlreadyDone(MessageStatus),
+    /// Sent, being sent or held out by an earlier or concurrent run: that run's record.
+    AlreadyDone(Box<MessageRecord>),
 }
 
 #[derive(Debug, Error)]
@@ -163,7 +163,7 @@ pub async fn deliver<S: MessageStore + ?Sized, M: MessageSender + ?Sized>(
     };
 
     match store.claim_message(&record).await? {
-        Claim::Taken(existing) => return Ok(Delivered::AlreadyDone(existing.status)),
+        Claim::Taken(existing) => return Ok(Delivered::AlreadyDone(existing)),
         Claim::Claimed => {}
     }
     let Some(mail) = mail else {

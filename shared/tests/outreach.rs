@@ -252,7 +252,7 @@ fn an_open_service_recovery_flag_pauses_promotions_only() {
 }
 
 #[test]
-fn the_frequency_cap_counts_what_customers_saw() {
+fn the_frequency_cap_counts_sent_and_held_out_messages() {
     let p = with_order(customer("c1"), 7);
     let past = |days: i64, held_out: bool| PastMessage {
         kind: MessageKind::Birthday,
@@ -280,10 +280,13 @@ fn the_frequency_cap_counts_what_customers_saw() {
             ..
         }
     ));
-    // Held-out messages were never seen: they do not count.
+    // A held-out message takes its slot too, so the control group stays message-free.
     assert_eq!(
-        sent_kind(&run(&p, None, &[past(3, true)], false)),
-        Some(MessageKind::PostPurchase)
+        run(&p, None, &[past(3, true)], false),
+        Decision::Suppressed {
+            kind: MessageKind::PostPurchase,
+            reason: SuppressReason::FrequencyCap
+        }
     );
     assert_eq!(
         sent_kind(&run(&p, None, &[past(8, false)], false)),

@@ -69,6 +69,16 @@ enum Command {
         #[arg(long)]
         save_model: Option<PathBuf>,
     },
+    /// The scheduled job: score every customer in the table `RAPPORT_TABLE` and send
+    /// the right message through SES (endpoints from `AWS_ENDPOINT_URL_*`).
+    Run {
+        /// Decide and record held-out messages, but send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the run summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +89,27 @@ enum Format {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Run { dry_run, json } => {
+            rapport::telemetry::init_with_default("warn");
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let summary = runtime.block_on(rapport_jobs::run::run_from_env(!dry_run))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "customers={} scored={} sent={} held_out={} deferred={} failed={} already_done={} suppressed={}",
+                    summary.customers,
+                    summary.scored,
+                    summary.sent,
+                    summary.held_out,
+                    summary.deferred,
+                    summary.failed,
+                    summary.already_done,
+                    summary.suppressed.values().sum::<usize>()
+                );
+            }
+            Ok(())
+        }
         Command::Evaluate {
             transactions,
             format,

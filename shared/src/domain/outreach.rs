@@ -85,8 +85,9 @@ pub struct PastMessage {
     pub kind: MessageKind,
     pub period: String,
     pub at: DateTime<Utc>,
-    /// Held-out messages count for "already decided this period" but not for the cap:
-    /// the customer never saw them.
+    /// Held out as the control group. Such a message still takes its slot under the
+    /// frequency cap: were the control group to get the next-best message instead, it
+    /// would no longer show what happens without a message.
     pub held_out: bool,
 }
 
@@ -463,7 +464,7 @@ pub fn decide(
     let seen = |days: i64| {
         ctx.history
             .iter()
-            .filter(|h| !h.held_out && days_between(h.at, now) < days)
+            .filter(|h| days_between(h.at, now) < days)
             .count()
     };
     if seen(7) >= rules.max_per_7_days || seen(30) >= rules.max_per_30_days {

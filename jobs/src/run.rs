@@ -1,0 +1,497 @@
+//! The scheduled scoring-and-outreach run over the live store.
+//!
+//! 1. Scan every customer with a parallel scan (one task per segment), keeping only
+//!    what the models and the rules need.
+//! 2. Fit the churn classifier on the shop's own history (time split) and the BG/NBD +
+//!    Gamma-Gamma models, and score every customer.
+//! 3. Decide at most one message per customer, deliver it (or hold it out), and write
+//!    scores and message history back in batches.
+//!
+//! The run is idempotent: a message is claimed before it is sent, so a re-run, an
+//! overlapping run or a run after a crash never sends a message twice.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::{self, StreamExt};
+use rapport::deliver::{Delivered, DeliverySettings, deliver};
+use rapport::domain::outreach::{
+    CustomerContext, Decision, OutreachRules, PastMessage, Population, SuppressReason, decide,
+};
+use rapport::domain::{CustomerScores, JobState, Profile, Sku};
+use rapport::mail::MessageSender;
+use rapport::store::{ScannedCustomer, Store};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::{ChurnModel, CustomerHistory, ScoreSettings, Transactions};
+
+/// Messages older than this no longer matter to any rule.
+const HISTORY_DAYS: i64 = 400;
+
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub scan_segments: u32,
+    pub horizon_weeks: f64,
+    /// Length of the churn label window ("no purchase in the next N weeks").
+    pub churn_window_weeks: f64,
+    pub rules: OutreachRules,
+    pub delivery: DeliverySettings,
+    /// Decide and record, but send nothing (a dry run for the report).
+    pub send: bool,
+    /// Messages delivered at once.
+    pub send_concurrency: usize,
+    pub model_version: String,
+}
+
+/// What a run did, for the report and the logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub customers: usize,
+    pub scored: usize,
+    /// Why scoring was skipped, if it was (e.g. too little history to fit).
+    pub scoring_skipped: Option<String>,
+    pub sent: usize,
+    pub held_out: usize,
+    pub deferred: usize,
+    pub failed: usize,
+    pub already_done: usize,
+    /// Deliveries that hit an error before reaching SES (rendering, the store); logged.
+    pub errors: usize,
+    pub suppressed: BTreeMap<SuppressReason, usize>,
+    /// Decisions by segment and action (`send:win_back`, `suppressed:no_consent`, …).
+    pub actions: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Share of net spend from the top 20 % of customers by CLV.
+    pub pareto_revenue_share: Option<f64>,
+    pub seconds_scan: f64,
+    pub seconds_model: f64,
+    pub seconds_outreach: f64,
+}
+
+/// Reads every customer with one task per scan segment.
+pub async fn scan_all<S: Store + Clone + 'static>(
+    store: &S,
+    segments: u32,
+) -> Result<Vec<ScannedCustomer>, rapport::store::StoreError> {
+    let tasks = (0..segments).map(|segment| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = store.scan_customers(segment, segments, cursor).await?;
+                out.extend(page.customers);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => return Ok::<_, rapport::store::StoreError>(out),
+                }
+            }
+        })
+    });
+    let mut customers = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        let part =
+            task.map_err(|e| rapport::store::StoreError::Internal(format!("scan task: {e}")))??;
+        customers.extend(part);
+    }
+    Ok(customers)
+}
+
+/// The customer's purchase history in major currency units, fully refunded days left out.
+fn history_of(profile: &Profile, minor_per_major: f64) -> Option<CustomerHistory> {
+    let days = profile
+        .purchase_days
+        .iter()
+        .filter(|(_, net)| **net > 0)
+        .map(|(day, net)| (*day, *net as f64 / minor_per_major));
+    CustomerHistory::new(profile.customer_id.as_str(), days).ok()
+}
+
+/// Fits the models on everyone's history and scores every customer with a purchase.
+fn score_all(
+    customers: &[ScannedCustomer],
+    settings: &RunSettings,
+    minor_per_major: f64,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, CustomerScores>, String> {
+    let histories: Vec<CustomerHistory> = customers
+        .iter()
+        .filter_map(|c| history_of(&c.profile, minor_per_major))
+        .collect();
+    let shop = Transactions::new(histories);
+    let churn = ChurnModel::params()
+        .max_window_weeks(settings.churn_window_weeks)
+        .fit(&shop, today)
+        .map_err(|e| format!("churn model: {e}"))?;
+    let cohort = shop.cohort_at(today);
+    let scored = ScoreSettings::default()
+        .horizon_weeks(settings.horizon_weeks)
+        .fit(&cohort.summaries, Some(churn))
+        .map_err(|e| format!("CLV models: {e}"))?;
+    cohort
+        .members
+        .iter()
+        .zip(&scored.scores)
+        .map(|(member, s)| {
+            let id = member.id().to_owned();
+            let scores = CustomerScores {
+                customer_id: rapport::domain::CustomerId::parse("customer_id", &id)
+                    .map_err(|e| e.to_string())?,
+                churn_risk: s.churn_risk,
+                p_alive: s.p_alive,
+                expected_purchases: s.expected_purchases,
+                clv_minor: (s.clv * minor_per_major).round() as i64,
+                segment: s.segment.as_str().to_owned(),
+                horizon_weeks: settings.horizon_weeks,
+                model_version: settings.model_version.clone(),
+                scored_at: now,
+            };
+            Ok((id, scores))
+        })
+        .collect::<Result<_, String>>()
+}
+
+/// The CLV from which a customer is in the top `share`, and the median.
+fn population(scores: &BTreeMap<String, CustomerScores>) -> Population {
+    let mut clv: Vec<i64> = scores.values().map(|s| s.clv_minor).collect();
+    clv.sort_unstable();
+    let at = |q: f64| {
+        clv.get(((clv.len() as f64 * q) as usize).min(clv.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(i64::MAX)
+    };
+    Population {
+        vip_clv_minor: if clv.is_empty() { i64::MAX } else { at(0.8) },
+        median_clv_minor: if clv.is_empty() { i64::MAX } else { at(0.5) },
+    }
+}
+
+/// Share of net spend brought by the top 20 % of customers by CLV.
+fn pareto_share(
+    customers: &[ScannedCustomer],
+    scores: &BTreeMap<String, CustomerScores>,
+) -> Option<f64> {
+    let mut ranked: Vec<(i64, i64)> = customers
+        .iter()
+        .filter_map(|c| {
+            scores
+                .get(c.profile.customer_id.as_str())
+                .map(|s| (s.clv_minor, c.profile.net_spend_minor.max(0)))
+        })
+        .collect();
+    let total: i64 = ranked.iter().map(|(_, spend)| spend).sum();
+    if ranked.is_empty() || total == 0 {
+        return None;
+    }
+    ranked.sort_by_key(|&(clv, _)| std::cmp::Reverse(clv));
+    let top = ranked.len().div_ceil(5);
+    Some(ranked[..top].iter().map(|(_, s)| s).sum::<i64>() as f64 / total as f64)
+}
+
+fn action_of(decision: &Decision) -> String {
+    match decision {
+        Decision::Send(p) => format!("send:{}", p.kind),
+        Decision::HoldOut(p) => format!("held_out:{}", p.kind),
+        Decision::Defer { planned, .. } => format!("deferred:{}", planned.kind),
+        Decision::Suppressed { reason, .. } => format!(
+            "suppressed:{}",
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+        Decision::Nothing => "nothing".into(),
+    }
+}
+
+/// What the run decided and did for one customer.
+struct Outcome {
+    segment: String,
+    decision: Decision,
+    /// `None` when nothing was to be delivered, or delivery hit an error (logged).
+    delivered: Option<Delivered>,
+    state: JobState,
+}
+
+/// Decides and delivers this customer's message, and the job state to write back.
+#[allow(clippy::too_many_arguments)]
+async fn outreach<S: Store, M: MessageSender + ?Sized>(
+    store: &S,
+    sender: &M,
+    settings: &RunSettings,
+    pop: &Population,
+    tips: &BTreeSet<Sku>,
+    customer: ScannedCustomer,
+    scores: Option<CustomerScores>,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let mut messages: Vec<PastMessage> = customer
+        .job
+        .map(|j| j.messages)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| (now - m.at).num_days() < HISTORY_DAYS)
+        .collect();
+    let profile = customer.profile;
+    let ctx = CustomerContext {
+        profile: &profile,
+        scores: scores.as_ref(),
+        history: &messages,
+        // Bounce and complaint suppression arrives with the SES feedback function.
+        address_suppressed: false,
+        tips_catalogue: tips,
+    };
+    let decision = decide(&ctx, pop, &settings.rules, now);
+    let to_deliver = match &decision {
+        Decision::Send(p) if settings.send => Some((p, false)),
+        Decision::HoldOut(p) => Some((p, true)),
+        _ => None,
+    };
+    let delivered = match to_deliver {
+        Some((planned, held_out)) => {
+            let result = deliver(
+                store,
+                sender,
+                &settings.delivery,
+                &profile,
+                planned,
+                held_out,
+                now,
+            )
+            .await;
+            result
+                .inspect_err(|e| {
+                    tracing::error!(customer = %profile.customer_id, error = %e, "delivery failed")
+                })
+                .ok()
+        }
+        None => None,
+    };
+    match &delivered {
+        Some(Delivered::Sent(r) | Delivered::HeldOut(r)) => messages.push(r.past()),
+        // Another run's record: remember it so the cap counts it.
+        Some(Delivered::AlreadyDone(r))
+            if !messages
+                .iter()
+                .any(|m| m.kind == r.kind && m.period == r.period) =>
+        {
+            messages.push(r.past())
+        }
+        _ => {}
+    }
+    Outcome {
+        segment: scores
+            .as_ref()
+            .map_or_else(|| "unscored".to_owned(), |s| s.segment.clone()),
+        decision,
+        delivered,
+        state: JobState {
+            customer_id: profile.customer_id.clone(),
+            scores,
+            messages,
+        },
+    }
+}
+
+/// One full run.
+pub async fn run<S, M>(
+    store: &S,
+    sender: Arc<M>,
+    settings: &RunSettings,
+    tips: &BTreeSet<Sku>,
+    minor_per_major: f64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RunSummary>
+where
+    S: Store + Clone + 'static,
+    M: MessageSender + 'static,
+{
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+    let customers = scan_all(store, settings.scan_segments).await?;
+    summary.customers = customers.len();
+    summary.seconds_scan = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let today = now.date_naive();
+    let scores = match score_all(&customers, settings, minor_per_major, today, now) {
+        Ok(scores) => scores,
+        Err(reason) => {
+            tracing::warn!(%reason, "scoring skipped; deciding without scores");
+            summary.scoring_skipped = Some(reason);
+            BTreeMap::new()
+        }
+    };
+    summary.scored = scores.len();
+    summary.pareto_revenue_share = pareto_share(&customers, &scores);
+    let pop = population(&scores);
+    summary.seconds_model = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let outcomes: Vec<Outcome> = stream::iter(customers)
+        .map(|customer| {
+            let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
+            outreach(
+                store,
+                sender.as_ref(),
+                settings,
+                &pop,
+                tips,
+                customer,
+                scores,
+                now,
+            )
+        })
+        .buffer_unordered(settings.send_concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut states = Vec::with_capacity(outcomes.len());
+    for Outcome {
+        segment,
+        decision,
+        delivered,
+        state,
+    } in outcomes
+    {
+        *summary
+            .actions
+            .entry(segment)
+            .or_default()
+            .entry(action_of(&decision))
+            .or_default() += 1;
+        match (&decision, &delivered) {
+            (Decision::Suppressed { reason, .. }, _) => {
+                *summary.suppressed.entry(*reason).or_default() += 1
+            }
+            (Decision::Defer { .. }, _) => summary.deferred += 1,
+            (_, Some(Delivered::Sent(_))) => summary.sent += 1,
+            (_, Some(Delivered::HeldOut(_))) => summary.held_out += 1,
+            (_, Some(Delivered::Failed(_))) => summary.failed += 1,
+            (_, Some(Delivered::AlreadyDone(_))) => summary.already_done += 1,
+            (Decision::Send(_) | Decision::HoldOut(_), None) if settings.send => {
+                summary.errors += 1
+            }
+            _ => {}
+        }
+        states.push(state);
+    }
+    store.write_job_states(&states).await?;
+    summary.seconds_outreach = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Reads an integer setting, with a default.
+fn setting<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> anyhow::Result<T> {
+    match get(name) {
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}: {raw:?} is not a valid value")),
+        None => Ok(default),
+    }
+}
+
+/// The product tips catalogue: a JSON object of sku → list of how-to lines.
+pub fn read_tips(path: &std::path::Path) -> anyhow::Result<BTreeMap<Sku, Vec<String>>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw: BTreeMap<String, Vec<String>> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a JSON object of sku → lines", path.display()))?;
+    raw.into_iter()
+        .map(|(sku, lines)| {
+            Ok((
+                Sku::parse("sku", &sku).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                lines,
+            ))
+        })
+        .collect()
+}
+
+impl RunSettings {
+    /// The job's settings from the environment template.yaml sets, on top of the
+    /// shared configuration.
+    pub fn from_lookup(
+        config: &rapport::Config,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let (quiet_start, quiet_end) = match get("RAPPORT_QUIET_HOURS") {
+            Some(raw) => {
+                let (a, b) = raw.split_once('-').ok_or_else(|| {
+                    anyhow::anyhow!("RAPPORT_QUIET_HOURS: expected START-END, e.g. 21-9")
+                })?;
+                (a.trim().parse()?, b.trim().parse()?)
+            }
+            None => (21, 9),
+        };
+        let defaults = OutreachRules::default();
+        let rules = OutreachRules {
+            max_per_7_days: setting(&get, "RAPPORT_MAX_PER_7_DAYS", defaults.max_per_7_days)?,
+            max_per_30_days: setting(&get, "RAPPORT_MAX_PER_30_DAYS", defaults.max_per_30_days)?,
+            quiet_start,
+            quiet_end,
+            holdout_pct: setting(&get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
+            ..defaults
+        };
+        if rules.holdout_pct > 100 || quiet_start > 23 || quiet_end > 23 {
+            anyhow::bail!("RAPPORT_HOLDOUT_PCT must be 0-100 and quiet hours 0-23");
+        }
+        let tips = match get("RAPPORT_TIPS_FILE") {
+            Some(path) => read_tips(std::path::Path::new(&path))?,
+            None => BTreeMap::new(),
+        };
+        Ok(Self {
+            scan_segments: setting(&get, "RAPPORT_SCAN_SEGMENTS", 4u32)?.max(1),
+            horizon_weeks: setting(&get, "RAPPORT_HORIZON_WEEKS", 52.0)?,
+            churn_window_weeks: setting(&get, "RAPPORT_CHURN_WINDOW_WEEKS", 13.0)?,
+            rules,
+            delivery: DeliverySettings {
+                shop_name: get("RAPPORT_SHOP_NAME").unwrap_or_else(|| "Rapport".into()),
+                from: config.sender_email.clone().unwrap_or_default(),
+                public_base_url: get("RAPPORT_PUBLIC_URL").unwrap_or_default(),
+                signing_secret: config.signing_secret.clone(),
+                coupon_valid_days: config.rules.coupon_valid_days,
+                review_points: config.reviews.body_points,
+                tips,
+                max_send_attempts: 6,
+            },
+            send: true,
+            send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?,
+            model_version: format!("rapport-jobs {}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    /// The tips catalogue's products, for the rules.
+    pub fn tips_catalogue(&self) -> BTreeSet<Sku> {
+        self.delivery.tips.keys().cloned().collect()
+    }
+}
+
+/// A run against the store and SES the environment names — what the Lambda and
+/// `rapport-score run` do.
+pub async fn run_from_env(send: bool) -> anyhow::Result<RunSummary> {
+    use anyhow::Context;
+    let config = rapport::Config::from_env().context("reading configuration")?;
+    let mut settings = RunSettings::from_lookup(&config, |k| std::env::var(k).ok())?;
+    settings.send = send;
+    if send && (settings.delivery.from.is_empty() || settings.delivery.public_base_url.is_empty()) {
+        anyhow::bail!(
+            "sending needs RAPPORT_SENDER_EMAIL and RAPPORT_PUBLIC_URL (for unsubscribe links)"
+        );
+    }
+    let sdk = rapport::bootstrap::aws_config().await;
+    let store =
+        rapport::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
+    let sender = Arc::new(rapport::mail::SesSender::new(aws_sdk_ses::Client::new(
+        &sdk,
+    )));
+    let tips = settings.tips_catalogue();
+    let minor = config.rules.currency.minor_per_major() as f64;
+    run(&store, sender, &settings, &tips, minor, Utc::now()).await
+}

@@ -1,0 +1,166 @@
+//! The scheduled job end to end against DynamoDB Local and the SES emulator: customers
+//! with two years of history are scored, scores land in the profiles, the right
+//! messages go out once — a re-run sends nothing new — and promotions reach only
+//! customers who consented.
+
+use chrono::{Duration, Utc};
+use futures::stream::{self, StreamExt};
+use rapport::deliver::DeliverySettings;
+use rapport::domain::outreach::OutreachRules;
+use rapport::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
+use rapport::mail::SesSender;
+use rapport::service::record_purchase;
+use rapport_integration::{SECRET, TestApi, config};
+use rapport_jobs::run::{RunSettings, run};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A small deterministic generator, so the data is the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn settings(api: &TestApi) -> RunSettings {
+    RunSettings {
+        scan_segments: 3,
+        horizon_weeks: 52.0,
+        churn_window_weeks: 13.0,
+        // No quiet hours, so the test does not depend on the time it runs at.
+        rules: OutreachRules {
+            quiet_start: 0,
+            quiet_end: 0,
+            holdout_pct: 10,
+            ..OutreachRules::default()
+        },
+        delivery: DeliverySettings {
+            shop_name: "Chai & Co".into(),
+            from: "Chai & Co <hello@chai.example>".into(),
+            public_base_url: api.base_url.clone(),
+            signing_secret: SECRET.as_bytes().to_vec(),
+            coupon_valid_days: 30,
+            review_points: 25,
+            tips: BTreeMap::new(),
+            max_send_attempts: 3,
+        },
+        send: true,
+        send_concurrency: 8,
+        model_version: "test".into(),
+    }
+}
+
+/// Mail the emulator accepted for this test's customers.
+async fn outbox(api: &TestApi, tag: &str) -> Vec<rapport_local::ses::SentEmail> {
+    rapport_local::ses::sent_messages(&api.ses_endpoint)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.to_addresses().iter().any(|a| a.contains(tag)))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_job_scores_everyone_and_sends_each_message_once() {
+    let api = TestApi::start().await;
+    let rules = config("unused", &[]).rules;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let now = Utc::now();
+    let mut rng = Lcg(42);
+    // 240 customers, 1-12 orders each over two years; two thirds consented.
+    let mut events = Vec::new();
+    for c in 0..240u64 {
+        let orders = 1 + rng.below(if c % 4 == 0 { 12 } else { 3 });
+        let start = 30 + rng.below(700) as i64;
+        for o in 0..orders {
+            let days_ago = (start - (o as i64) * (10 + rng.below(60) as i64)).max(1);
+            let amount = 500 + rng.below(9_000) as i64;
+            events.push(PurchaseInput {
+                event_id: Some(format!("e-{c}-{o}")),
+                kind: Some("purchase".into()),
+                customer_id: Some(format!("c-{c}")),
+                order_id: Some(format!("o-{c}-{o}")),
+                occurred_at: Some((now - Duration::days(days_ago)).to_rfc3339()),
+                currency: Some("USD".into()),
+                total_minor: Some(amount),
+                items: Some(vec![LineItemInput {
+                    sku: Some("TEA".into()),
+                    quantity: Some(1),
+                    unit_price_minor: Some(amount),
+                }]),
+                email: Some(format!("c{c}-{tag}@example.com")),
+                marketing_consent: Some(c % 3 != 0),
+                ..Default::default()
+            });
+        }
+    }
+    let store = &api.store;
+    let results: Vec<_> = stream::iter(events.into_iter().map(|e| e.validate().unwrap()))
+        .map(|e| {
+            let rules = &rules;
+            async move { record_purchase(store, rules, &ReferralRules::default(), &e, now).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(
+        results.iter().all(Result::is_ok),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+
+    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &api.ses_endpoint);
+    let sender = Arc::new(SesSender::new(aws_sdk_ses::Client::new(&sdk)));
+    let settings = settings(&api);
+    let first = run(
+        store,
+        Arc::clone(&sender),
+        &settings,
+        &BTreeSet::new(),
+        100.0,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.customers, 240);
+    assert_eq!(first.scored, 240, "{:?}", first.scoring_skipped);
+    assert!(first.sent > 0, "{first:?}");
+    assert!(first.pareto_revenue_share.unwrap() > 0.2);
+
+    let mails = outbox(&api, &tag).await;
+    assert_eq!(mails.len(), first.sent);
+    // Every customer got at most one message.
+    let recipients: BTreeSet<String> = mails.iter().flat_map(|m| m.to_addresses()).collect();
+    assert_eq!(recipients.len(), mails.len());
+
+    // Scores are visible in the profile.
+    let p = api.get("/v1/customers/c-4").await;
+    let scores = &p.body["scores"];
+    assert!(
+        scores["clv_minor"].is_i64() && scores["segment"].is_string(),
+        "{p:?}"
+    );
+
+    // A second run the same day sends nothing new.
+    let second = run(
+        store,
+        sender,
+        &settings,
+        &BTreeSet::new(),
+        100.0,
+        now + Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.sent, 0, "{second:?}");
+    assert_eq!(outbox(&api, &tag).await.len(), first.sent);
+}
