@@ -23,6 +23,7 @@ fn settings(api: &TestApi) -> DeliverySettings {
         review_points: 25,
         tips: BTreeMap::new(),
         max_send_attempts: 3,
+        claim_lease: chrono::Duration::minutes(30),
     }
 }
 
@@ -232,4 +233,105 @@ async fn a_refused_send_is_retried_by_the_next_delivery() {
         "{}",
         mails[0].subject
     );
+}
+
+/// A sender whose delivery log never saw the message: the crashed run died before SES.
+struct NeverAccepted(SesSender);
+
+#[async_trait]
+impl MessageSender for NeverAccepted {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError> {
+        self.0.send(mail).await
+    }
+    async fn accepted(
+        &self,
+        _: &OutgoingMail,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<rapport::mail::Acceptance, SendError> {
+        Ok(rapport::mail::Acceptance::NotAccepted)
+    }
+}
+
+#[tokio::test]
+async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retried() {
+    use rapport::domain::LedgerReason;
+    use rapport::domain::outreach::MessageRecord;
+    use rapport::store::{LedgerStore, MessageStore};
+
+    let api = TestApi::start().await;
+    let to = format!("asha-{}@example.com", uuid::Uuid::new_v4().simple());
+    let profile = customer(&api, "asha", &to, "hi-IN").await;
+    let mut greeting = planned(MessageKind::Birthday, "2026");
+    greeting.reward_points = 100;
+    let now = Utc::now();
+
+    // A run that claimed the greeting and died before sending it.
+    let stale = MessageRecord::new(
+        &profile.customer_id,
+        &greeting,
+        MessageStatus::Sending,
+        now - chrono::Duration::hours(2),
+    );
+    assert!(matches!(
+        api.store.claim_message(&stale).await.unwrap(),
+        rapport::store::Claim::Claimed
+    ));
+    let sender = NeverAccepted(ses(&api));
+    let resumed = deliver(
+        &api.store,
+        &sender,
+        &settings(&api),
+        &profile,
+        &greeting,
+        false,
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&resumed, Delivered::Sent(r) if r.attempts == 2),
+        "{resumed:?}"
+    );
+    // Delivered again (a re-run): nothing more is sent or credited.
+    let again = deliver(
+        &api.store,
+        &sender,
+        &settings(&api),
+        &profile,
+        &greeting,
+        false,
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(again, Delivered::AlreadyDone(_)), "{again:?}");
+
+    assert_eq!(outbox(&api, &to).await.len(), 1);
+    let rewards: Vec<i64> = api
+        .store
+        .ledger(&profile.customer_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.reason == LedgerReason::Reward)
+        .map(|e| e.delta)
+        .collect();
+    assert_eq!(rewards, vec![100]);
+    let after = api.get("/v1/customers/asha").await;
+    assert_eq!(
+        after.body["points_balance"].as_i64(),
+        Some(profile.points_balance + 100)
+    );
+
+    // The same reward asked for again by key is not credited twice.
+    let balance = rapport::service::grant_reward(
+        &api.store,
+        &profile.customer_id,
+        100,
+        "reward:asha:birthday:2026",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(balance, profile.points_balance + 100);
 }

@@ -1,9 +1,13 @@
 //! Carrying out one outreach decision: render the message in the customer's language,
 //! claim it, send it through SES with backoff, and record the outcome.
 //!
-//! The message is rendered before it is claimed, so the only moment a crash can leave
-//! a claim without a send is the SES call itself; such a message stays `sending` and is
-//! never sent twice (at most once beats twice for marketing mail).
+//! The message is rendered before it is claimed, so a crash can leave a claim without
+//! its outcome only around the SES call itself. Such a claim stays `sending`; once it is
+//! older than the claim lease, a later run treats it as in doubt and asks the sender's
+//! delivery log whether the provider accepted it: if so it is recorded as sent, if not
+//! it is claimed again (compare-and-swap on the stale claim) and sent. A sender that
+//! cannot tell gets the message again: one duplicate in that rare window beats losing
+//! a due message for good.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -13,9 +17,10 @@ use thiserror::Error;
 use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
 use crate::domain::redemption::readable_code;
 use crate::domain::{Profile, Sku};
-use crate::mail::{MessageSender, OutgoingMail, SendError};
+use crate::mail::{Acceptance, MessageSender, OutgoingMail, SendError};
 use crate::render::{MessageData, RenderError, language_for, render};
-use crate::store::{Claim, MessageStore, StoreError};
+use crate::service::{ServiceError, grant_reward};
+use crate::store::{Claim, MessageStore, RewardStore, StoreError};
 
 /// What delivery needs beyond the decision.
 #[derive(Debug, Clone)]
@@ -33,6 +38,9 @@ pub struct DeliverySettings {
     pub tips: BTreeMap<Sku, Vec<String>>,
     /// Tries per message when SES throttles.
     pub max_send_attempts: u32,
+    /// How long a `sending` claim may stay without an outcome before a later run treats
+    /// it as in doubt. Longer than any live run keeps a message between claim and record.
+    pub claim_lease: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +59,13 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The message's reward could not be credited; the claim stays in doubt and a later
+    /// run credits (once) and sends.
+    #[error("crediting the reward: {0}")]
+    Reward(#[from] ServiceError),
+    /// The delivery log could not be asked about an in-doubt claim; a later run asks again.
+    #[error("asking the delivery log: {0}")]
+    DeliveryLog(#[from] SendError),
     /// The rules never send to a customer without an address; this guards the call.
     #[error("the customer has no email address")]
     NoAddress,
@@ -106,7 +121,7 @@ fn message_data(
 }
 
 /// Renders, claims and sends (or holds out) `planned` for `profile`.
-pub async fn deliver<S: MessageStore + ?Sized, M: MessageSender + ?Sized>(
+pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + ?Sized>(
     store: &S,
     sender: &M,
     settings: &DeliverySettings,
@@ -163,13 +178,49 @@ pub async fn deliver<S: MessageStore + ?Sized, M: MessageSender + ?Sized>(
     };
 
     match store.claim_message(&record).await? {
-        Claim::Taken(existing) => return Ok(Delivered::AlreadyDone(existing)),
         Claim::Claimed => {}
+        Claim::Taken(stale)
+            if stale.status == MessageStatus::Sending
+                && now - stale.updated_at >= settings.claim_lease =>
+        {
+            let Some(mail) = &mail else {
+                return Ok(Delivered::AlreadyDone(stale));
+            };
+            match sender.accepted(mail, stale.updated_at).await? {
+                Acceptance::Accepted(id) => {
+                    let mut confirmed = *stale;
+                    confirmed.status = MessageStatus::Sent;
+                    confirmed.message_id = Some(id);
+                    confirmed.updated_at = now;
+                    store.finish_message(&confirmed).await?;
+                    return Ok(Delivered::AlreadyDone(Box::new(confirmed)));
+                }
+                answer => {
+                    if answer == Acceptance::Unknown {
+                        tracing::warn!(customer = %profile.customer_id, kind = %planned.kind, "claim in doubt and the sender cannot tell; sending again");
+                    }
+                    record.attempts = stale.attempts + 1;
+                    if let Claim::Taken(other) = store.reclaim_message(&stale, &record).await? {
+                        return Ok(Delivered::AlreadyDone(other));
+                    }
+                }
+            }
+        }
+        Claim::Taken(existing) => return Ok(Delivered::AlreadyDone(existing)),
     }
     let Some(mail) = mail else {
         return Ok(Delivered::HeldOut(record));
     };
 
+    // The reward is credited before the greeting that announces it goes out; the key
+    // makes it once per message however often the message is retried.
+    if record.reward_points > 0 {
+        let key = format!(
+            "reward:{}:{}:{}",
+            profile.customer_id, planned.kind, planned.period
+        );
+        grant_reward(store, &profile.customer_id, record.reward_points, &key, now).await?;
+    }
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;

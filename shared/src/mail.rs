@@ -182,12 +182,34 @@ pub enum SendError {
     /// Refused for good (bad address, unverified sender…): a later run may retry.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The provider could not be reached or did not answer: a later run retries.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Whether the provider accepted a message, as far as its delivery log tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    Accepted(String),
+    NotAccepted,
+    /// The sender keeps no log it can ask.
+    Unknown,
 }
 
 #[async_trait]
 pub trait MessageSender: Send + Sync {
     /// Sends the message; returns the provider's message id.
     async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError>;
+
+    /// Whether `mail` was accepted at or after `since`: asked about a claim whose run
+    /// died between claiming and recording the outcome.
+    async fn accepted(
+        &self,
+        _mail: &OutgoingMail,
+        _since: DateTime<Utc>,
+    ) -> Result<Acceptance, SendError> {
+        Ok(Acceptance::Unknown)
+    }
 }
 
 /// Sends customer messages with SES `SendRawEmail`.

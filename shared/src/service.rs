@@ -11,14 +11,14 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerId, DomainError, LoyaltyRules, Profile, PurchaseEvent, PurchaseReceipt,
+    CustomerId, DomainError, LedgerReason, LoyaltyRules, Profile, PurchaseEvent, PurchaseReceipt,
     RedemptionReceipt, RedemptionRequest, ReferralEvent, ReferralReceipt, ReferralRules,
     ReviewEvent, ReviewReceipt, ReviewRules, Tier, redemption::readable_code, referral::CODE_LEN,
 };
 use crate::mail::RecoveryAlert;
 use crate::store::{
     CommitError, IdempotencyRecord, ProfileStore, PurchaseStore, RedemptionStore, ReferralStore,
-    ReviewStore, StoreError,
+    ReviewStore, RewardStore, StoreError,
 };
 
 /// How often a request re-reads after losing a race before giving up with 503. Many
@@ -359,6 +359,57 @@ pub async fn record_referral<S: ReferralStore>(
             Ok(()) => return Ok(outcome.receipt),
             Err(CommitError::Store(e)) => return Err(e.into()),
             Err(_) => backoff(attempt).await,
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// Credits `points` to a customer once per `key` (e.g. one birthday reward per year):
+/// a ledger entry and the balance in one transaction with the key's record, so a re-run
+/// or a resent message never credits twice. Returns the balance after.
+pub async fn grant_reward<S: RewardStore + ?Sized>(
+    store: &S,
+    customer: &CustomerId,
+    points: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, ServiceError> {
+    #[derive(Serialize, serde::Deserialize)]
+    struct Granted {
+        points: i64,
+        balance: i64,
+    }
+    let fp = fingerprint(&(customer.as_str(), points))?;
+    for attempt in 0..MAX_ATTEMPTS {
+        if let Some(prior) = store.prior(key).await? {
+            return replay(&prior, &fp, "reward").map(|g: Granted| g.balance);
+        }
+        let mut profile = store
+            .profile(customer)
+            .await?
+            .ok_or(ServiceError::UnknownCustomer)?;
+        let entry = profile.value.post(
+            points,
+            LedgerReason::Reward,
+            key.to_owned(),
+            key.to_owned(),
+            now,
+        );
+        profile.value.updated_at = now;
+        let granted = Granted {
+            points,
+            balance: profile.value.points_balance,
+        };
+        let rec = record(key.to_owned(), fp.clone(), &granted)?;
+        match store
+            .commit_reward(profile.version, &profile.value, &[entry], &rec)
+            .await
+        {
+            Ok(()) => return Ok(granted.balance),
+            Err(CommitError::Conflict | CommitError::AlreadyRecorded | CommitError::CodeTaken) => {
+                backoff(attempt).await
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
         }
     }
     Err(ServiceError::Contention)

@@ -235,6 +235,55 @@ impl TryFrom<StoredEmail> for SentEmail {
     }
 }
 
+/// SES through the emulator, with the emulator's mailbox as the delivery log: a message
+/// counts as accepted when the emulator holds mail to the same address with the same
+/// subject from `since` on. In AWS the same question is answered by SES's own sending
+/// events; here it lets a re-run after a crash send every due message exactly once.
+pub struct EmulatorSender {
+    inner: rapport::mail::SesSender,
+    endpoint: String,
+}
+
+impl EmulatorSender {
+    pub fn new(client: aws_sdk_ses::Client, endpoint: impl Into<String>) -> Self {
+        Self {
+            inner: rapport::mail::SesSender::new(client),
+            endpoint: endpoint.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl rapport::mail::MessageSender for EmulatorSender {
+    async fn send(
+        &self,
+        mail: &rapport::mail::OutgoingMail,
+    ) -> Result<String, rapport::mail::SendError> {
+        self.inner.send(mail).await
+    }
+
+    async fn accepted(
+        &self,
+        mail: &rapport::mail::OutgoingMail,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<rapport::mail::Acceptance, rapport::mail::SendError> {
+        use rapport::mail::{Acceptance, SendError};
+        let outbox = sent_messages(&self.endpoint)
+            .await
+            .map_err(|e| SendError::Unavailable(format!("{e:#}")))?;
+        // The emulator keeps whole seconds.
+        let found = outbox.into_iter().find(|m| {
+            m.sent_at >= since.timestamp()
+                && m.subject == mail.subject
+                && m.is_addressed_to(&mail.to)
+        });
+        Ok(match found {
+            Some(m) => Acceptance::Accepted(m.message_id),
+            None => Acceptance::NotAccepted,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

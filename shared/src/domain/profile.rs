@@ -85,6 +85,9 @@ pub struct Profile {
     /// When this customer last earned a referral reward, for the referral-reward notice.
     #[serde(default)]
     pub referral_rewarded_at: Option<DateTime<Utc>>,
+    /// Days on which points were redeemed, for the control-group comparison of messages.
+    #[serde(default)]
+    pub redemption_days: std::collections::BTreeSet<NaiveDate>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -121,6 +124,7 @@ impl Profile {
             reviewed_skus: std::collections::BTreeSet::new(),
             tier_changed_at: None,
             referral_rewarded_at: None,
+            redemption_days: std::collections::BTreeSet::new(),
             created_at: now,
             updated_at: now,
         }
@@ -268,6 +272,8 @@ pub enum LedgerReason {
     Redemption,
     Review,
     Referral,
+    /// A reward given with a message (the birthday greeting's points).
+    Reward,
 }
 
 /// One append-only change of the points balance.

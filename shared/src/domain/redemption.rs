@@ -113,6 +113,7 @@ impl RedemptionRequest {
             self.redemption_id.to_string(),
             now,
         ));
+        profile.redemption_days.insert(now.date_naive());
         profile.updated_at = now;
         let redemption = Redemption {
             redemption_id: self.redemption_id.clone(),

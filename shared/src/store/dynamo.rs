@@ -38,8 +38,8 @@ use std::collections::HashMap;
 use super::{
     Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
     LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
-    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor,
-    ScannedCustomer, ScoreStore, StoreError, Versioned,
+    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome,
@@ -579,6 +579,25 @@ impl RedemptionStore for DynamoStore {
 }
 
 #[async_trait]
+impl RewardStore for DynamoStore {
+    async fn commit_reward(
+        &self,
+        expected: u64,
+        profile: &Profile,
+        ledger: &[LedgerEntry],
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &profile.customer_id;
+        let mut items = vec![
+            self.record_put(record, customer)?,
+            self.profile_put(profile, Some(expected))?,
+        ];
+        items.extend(self.ledger_puts(customer, ledger)?);
+        self.transact(items, 0, None).await
+    }
+}
+
+#[async_trait]
 impl LedgerStore for DynamoStore {
     async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.query_prefix(customer, "LEDGER#").await
@@ -983,6 +1002,40 @@ impl MessageStore for DynamoStore {
             }
             // Another run claimed it at the same moment: it is taken.
             return Err(StoreError::Unavailable("concurrent claim".into()));
+        }
+        Err(classify(err))
+    }
+
+    async fn reclaim_message(
+        &self,
+        stale: &MessageRecord,
+        record: &MessageRecord,
+    ) -> Result<Claim, StoreError> {
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+        let body = item(customer_pk(&record.customer_id), message_sk(record), record)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(body))
+            // Compare and swap: only the claim this run read as stale is replaced.
+            .condition_expression("#status = :sending AND updated_at = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sending", to_attr(&MessageStatus::Sending)?)
+            .expression_attribute_values(":seen", to_attr(&stale.updated_at)?)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(Claim::Claimed);
+        };
+        if let SdkError::ServiceError(service) = &err
+            && let PutItemError::ConditionalCheckFailedException(failed) = service.err()
+        {
+            return match failed.item() {
+                Some(now) => Ok(Claim::Taken(Box::new(parse(now.clone())?))),
+                None => Err(StoreError::Unavailable("message record vanished".into())),
+            };
         }
         Err(classify(err))
     }

@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::{
     Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
     LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
-    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, ScanCursor,
-    ScannedCustomer, ScoreStore, StoreError, Versioned,
+    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, Versioned,
 };
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
@@ -503,6 +503,22 @@ impl MessageStore for MemoryStore {
         Ok(Claim::Claimed)
     }
 
+    async fn reclaim_message(
+        &self,
+        stale: &MessageRecord,
+        record: &MessageRecord,
+    ) -> Result<Claim, StoreError> {
+        let mut state = self.lock()?;
+        let key = message_key(record);
+        match state.messages.get(&key) {
+            Some(now) if now != stale => Ok(Claim::Taken(Box::new(now.clone()))),
+            _ => {
+                state.messages.insert(key, record.clone());
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
     async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
         let mut state = self.lock()?;
         let key = message_key(record);
@@ -528,5 +544,21 @@ impl MessageStore for MemoryStore {
             .filter(|((c, _), _)| c == customer)
             .map(|(_, m)| m.clone())
             .collect())
+    }
+}
+
+#[async_trait]
+impl RewardStore for MemoryStore {
+    async fn commit_reward(
+        &self,
+        expected: u64,
+        profile: &Profile,
+        ledger: &[LedgerEntry],
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        Self::check(&state, &record.key, &profile.customer_id, Some(expected))?;
+        Self::write_profile(&mut state, profile, Some(expected), ledger, record);
+        Ok(())
     }
 }

@@ -304,8 +304,30 @@ pub trait MessageStore: Send + Sync {
     /// Marks a claimed message sent (with the provider's id) or failed.
     async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError>;
 
+    /// Replaces the in-doubt claim `stale` with `record`, unless another run changed it
+    /// since it was read (then [`Claim::Taken`] with what is there now).
+    async fn reclaim_message(
+        &self,
+        stale: &MessageRecord,
+        record: &MessageRecord,
+    ) -> Result<Claim, StoreError>;
+
     /// Every message record of a customer.
     async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError>;
+}
+
+/// Points given by the outreach job (a birthday reward), once per idempotency key.
+#[async_trait]
+pub trait RewardStore: IdempotencyStore + ProfileStore {
+    /// Writes the profile (if still at `expected`), its new ledger entries and `record`
+    /// in one transaction; [`CommitError::AlreadyRecorded`] if the key was used.
+    async fn commit_reward(
+        &self,
+        expected: u64,
+        profile: &Profile,
+        ledger: &[LedgerEntry],
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError>;
 }
 
 /// Every capability at once, for code that serves the whole API (the local server).
@@ -317,6 +339,7 @@ pub trait Store:
     + LedgerStore
     + ScoreStore
     + MessageStore
+    + RewardStore
 {
 }
 
@@ -328,5 +351,6 @@ impl<T> Store for T where
         + LedgerStore
         + ScoreStore
         + MessageStore
+        + RewardStore
 {
 }
