@@ -27,6 +27,7 @@ endef
 
 test:
 	infra/require-tools.sh cargo java node npm python3
+	infra/require-chromium.sh
 	$(MAKE) --no-print-directory $(CFN_LINT_STAMP)
 	$(CARGO) test --workspace
 	$(lints)
@@ -41,9 +42,10 @@ up:
 	infra/require-tools.sh cargo java node npm
 	$(CARGO) run -p rapport-local -- up
 
-# Replays a sample stream of storefront events against a fresh local stack.
+# Replays a shop's history (a scripted stream, then the CDNOW sample from PyPI) against a
+# fresh local stack, runs the scoring-and-outreach job and writes its report to out/demo.
 demo:
-	infra/require-tools.sh cargo java node npm
+	infra/require-tools.sh cargo java node npm python3
 	$(CARGO) run -p rapport-local -- demo
 
 bench:

@@ -6,12 +6,13 @@
 use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
 use rapport::deliver::DeliverySettings;
+use rapport::domain::Currency;
 use rapport::domain::outreach::OutreachRules;
 use rapport::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
-use rapport::mail::SesSender;
 use rapport::service::record_purchase;
 use rapport_integration::{SECRET, TestApi, config};
 use rapport_jobs::run::{RunSettings, run};
+use rapport_local::ses::EmulatorSender;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -52,10 +53,12 @@ fn settings(api: &TestApi) -> RunSettings {
             review_points: 25,
             tips: BTreeMap::new(),
             max_send_attempts: 3,
+            claim_lease: chrono::Duration::minutes(30),
         },
         send: true,
         send_concurrency: 8,
         model_version: "test".into(),
+        send_until: None,
     }
 }
 
@@ -69,14 +72,11 @@ async fn outbox(api: &TestApi, tag: &str) -> Vec<rapport_local::ses::SentEmail> 
         .collect()
 }
 
-#[tokio::test]
-async fn the_job_scores_everyone_and_sends_each_message_once() {
-    let api = TestApi::start().await;
+/// 240 customers with 1-12 orders each over two years; two thirds consented. The same
+/// ids and history for every `tag`; the tag only goes into the addresses.
+async fn seed(api: &TestApi, tag: &str, now: chrono::DateTime<Utc>) {
     let rules = config("unused", &[]).rules;
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let now = Utc::now();
     let mut rng = Lcg(42);
-    // 240 customers, 1-12 orders each over two years; two thirds consented.
     let mut events = Vec::new();
     for c in 0..240u64 {
         let orders = 1 + rng.below(if c % 4 == 0 { 12 } else { 3 });
@@ -117,20 +117,55 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
         "{:?}",
         results.iter().find(|r| r.is_err())
     );
+}
 
+fn usd() -> Currency {
+    Currency::parse("currency", "USD").unwrap()
+}
+
+fn emulator(api: &TestApi) -> Arc<EmulatorSender> {
     let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &api.ses_endpoint);
-    let sender = Arc::new(SesSender::new(aws_sdk_ses::Client::new(&sdk)));
+    Arc::new(EmulatorSender::new(
+        aws_sdk_ses::Client::new(&sdk),
+        api.ses_endpoint.clone(),
+    ))
+}
+
+/// (customer, subject) of every mail sent to this tag's addresses.
+async fn sent(api: &TestApi, tag: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = outbox(api, tag)
+        .await
+        .into_iter()
+        .map(|m| {
+            let to = m.to_addresses().concat();
+            let customer = to.split('-').next().unwrap_or_default().to_owned();
+            (customer, m.subject)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn the_job_scores_everyone_and_sends_each_message_once() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let now = Utc::now();
+    seed(&api, &tag, now).await;
+    let store = &api.store;
+    let sender = emulator(&api);
     let settings = settings(&api);
     let first = run(
         store,
         Arc::clone(&sender),
         &settings,
         &BTreeSet::new(),
-        100.0,
+        usd(),
         now,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .summary;
     assert_eq!(first.customers, 240);
     assert_eq!(first.scored, 240, "{:?}", first.scoring_skipped);
     assert!(first.sent > 0, "{first:?}");
@@ -156,11 +191,108 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
         sender,
         &settings,
         &BTreeSet::new(),
-        100.0,
+        usd(),
         now + Duration::minutes(5),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .summary;
     assert_eq!(second.sent, 0, "{second:?}");
     assert_eq!(outbox(&api, &tag).await.len(), first.sent);
+}
+
+#[tokio::test]
+async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exactly_once() {
+    let now = Utc::now();
+    // The same shop twice: one run straight through, one killed and resumed.
+    let reference = TestApi::start().await;
+    let crashed = TestApi::start().await;
+    let (tag_ref, tag) = (
+        uuid::Uuid::new_v4().simple().to_string(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+    seed(&reference, &tag_ref, now).await;
+    seed(&crashed, &tag, now).await;
+
+    let started = std::time::Instant::now();
+    let straight = run(
+        &reference.store,
+        emulator(&reference),
+        &settings(&reference),
+        &BTreeSet::new(),
+        usd(),
+        now,
+    )
+    .await
+    .unwrap()
+    .summary;
+    let full_run = started.elapsed();
+    assert!(straight.sent > 20, "{straight:?}");
+
+    let seed_value = now.timestamp_subsec_nanos() as u64;
+    let mut rng = Lcg(seed_value);
+    let mut killed = 0;
+    for kill in 0..5 {
+        let store = crashed.store.clone();
+        let sender = emulator(&crashed);
+        let settings = settings(&crashed);
+        let job = tokio::spawn(async move {
+            run(&store, sender, &settings, &BTreeSet::new(), usd(), now).await
+        });
+        // Later runs have less left to do, so they are cut early more often.
+        let at = full_run.mul_f64(rng.below(600) as f64 / 1000.0);
+        tokio::time::sleep(at).await;
+        job.abort();
+        let ended = job.await;
+        killed += usize::from(ended.is_err());
+        eprintln!(
+            "kill {kill} (seed {seed_value}) after {at:?}: {}",
+            if ended.is_ok() {
+                "run had finished"
+            } else {
+                "killed"
+            }
+        );
+    }
+    assert!(
+        killed > 0,
+        "seed {seed_value}: every run finished before its kill"
+    );
+    // Claims the killed runs left `sending` are in doubt once their lease is over; the
+    // delivery log tells which reached the provider.
+    let later = now + Duration::minutes(31);
+    let resumed = run(
+        &crashed.store,
+        emulator(&crashed),
+        &settings(&crashed),
+        &BTreeSet::new(),
+        usd(),
+        later,
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!(resumed.errors + resumed.failed, 0, "{resumed:?}");
+
+    let expected = sent(&reference, &tag_ref).await;
+    let got = sent(&crashed, &tag).await;
+    assert_eq!(expected.len(), straight.sent);
+    assert_eq!(
+        got, expected,
+        "seed {seed_value}: the resumed shop must get exactly the mail of the straight run"
+    );
+    // And nothing is left in doubt.
+    let again = run(
+        &crashed.store,
+        emulator(&crashed),
+        &settings(&crashed),
+        &BTreeSet::new(),
+        usd(),
+        later + Duration::minutes(31),
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!(again.sent, 0, "{again:?}");
+    assert_eq!(sent(&crashed, &tag).await, expected);
 }

@@ -81,6 +81,51 @@ pub struct HoldoutReport {
     /// CLV MAE of forecasting no spend for anyone: the floor a zero-heavy holdout sets
     /// for a mean forecast's MAE to be read against.
     pub zero_forecast_clv_mae: f64,
+    /// Mean holdout repeat purchases, actual and predicted, by calibration repeat
+    /// purchases: the calibration-against-holdout view of where the forecast drifts.
+    pub by_frequency: Vec<FrequencyBucket>,
+}
+
+/// Customers with the same number of calibration repeat purchases (the last bucket
+/// holding [`FrequencyBucket::LAST`] and more).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrequencyBucket {
+    /// Calibration repeat purchases; [`FrequencyBucket::LAST`] stands for that many or more.
+    pub frequency: u32,
+    pub customers: usize,
+    /// Mean repeat purchases in the holdout.
+    pub actual_mean: f64,
+    /// Mean repeat purchases the model forecast for the holdout.
+    pub predicted_mean: f64,
+}
+
+impl FrequencyBucket {
+    /// Few customers buy more often than this; pooling them keeps the last bucket's mean
+    /// from resting on a handful of people.
+    pub const LAST: u32 = 7;
+
+    /// The buckets of customers with these calibration repeat purchases and actual and
+    /// predicted holdout purchases; empty buckets are left out.
+    fn of(frequency: &[f64], actual: &[f64], predicted: &[f64]) -> Vec<FrequencyBucket> {
+        let mut sums = [(0usize, 0.0, 0.0); Self::LAST as usize + 1];
+        for ((f, a), p) in frequency.iter().zip(actual).zip(predicted) {
+            let bucket = (f.max(0.0) as usize).min(Self::LAST as usize);
+            let (n, actual, predicted) = &mut sums[bucket];
+            *n += 1;
+            *actual += a;
+            *predicted += p;
+        }
+        (0..=Self::LAST)
+            .zip(sums)
+            .filter(|(_, (n, _, _))| *n > 0)
+            .map(|(frequency, (n, actual, predicted))| FrequencyBucket {
+                frequency,
+                customers: n,
+                actual_mean: actual / n as f64,
+                predicted_mean: predicted / n as f64,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,6 +227,15 @@ pub fn evaluate(
             &vec![0.0; actual_spend.len()],
             &actual_spend,
         ),
+        by_frequency: FrequencyBucket::of(
+            &cohort
+                .summaries
+                .iter()
+                .map(|s| s.frequency)
+                .collect::<Vec<_>>(),
+            &actual_purchases,
+            &predicted_purchases,
+        ),
     };
     Ok(Evaluation {
         customers: cohort.summaries.len(),
@@ -208,4 +262,31 @@ pub fn evaluate(
         segments,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrequencyBucket;
+
+    #[test]
+    fn frequency_buckets_pool_the_tail_and_skip_empty_ones() {
+        let frequency = [0.0, 0.0, 2.0, 7.0, 12.0];
+        let actual = [0.0, 1.0, 2.0, 3.0, 5.0];
+        let predicted = [0.5, 0.5, 1.5, 4.0, 4.0];
+        let buckets = FrequencyBucket::of(&frequency, &actual, &predicted);
+        let row = |frequency, customers, actual_mean, predicted_mean| FrequencyBucket {
+            frequency,
+            customers,
+            actual_mean,
+            predicted_mean,
+        };
+        assert_eq!(
+            buckets,
+            [
+                row(0, 2, 0.5, 0.5),
+                row(2, 1, 2.0, 1.5),
+                row(7, 2, 4.0, 4.0)
+            ]
+        );
+    }
 }

@@ -44,6 +44,7 @@ pub mod history;
 pub mod io;
 pub mod metrics;
 mod optim;
+pub mod report;
 pub mod run;
 pub mod score;
 pub mod simulate;

@@ -14,9 +14,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use rapport::deliver::{Delivered, DeliverySettings, deliver};
 use rapport::domain::outreach::{
-    CustomerContext, Decision, OutreachRules, PastMessage, Population, SuppressReason, decide,
+    CustomerContext, Decision, MessageKind, MessageStatus, OutreachRules, PastMessage, Population,
+    SuppressReason, decide,
 };
-use rapport::domain::{CustomerScores, JobState, Profile, Sku};
+use rapport::domain::{Currency, CustomerScores, JobState, Profile, Sku};
 use rapport::mail::MessageSender;
 use rapport::store::{ScannedCustomer, Store};
 use serde::Serialize;
@@ -24,7 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{ChurnModel, CustomerHistory, ScoreSettings, Transactions};
+use crate::report::{ControlRow, Report, ScoredPoint};
+use crate::{ChurnModel, CustomerHistory, Evaluation, ScoreSettings, Transactions, evaluate};
 
 /// Messages older than this no longer matter to any rule.
 const HISTORY_DAYS: i64 = 400;
@@ -42,6 +44,9 @@ pub struct RunSettings {
     /// Messages delivered at once.
     pub send_concurrency: usize,
     pub model_version: String,
+    /// No new message is started after this (the Lambda's deadline less a margin for
+    /// the write-back); what is left waits for the next run.
+    pub send_until: Option<std::time::SystemTime>,
 }
 
 /// What a run did, for the report and the logs.
@@ -54,6 +59,8 @@ pub struct RunSummary {
     pub sent: usize,
     pub held_out: usize,
     pub deferred: usize,
+    /// Due, but the run ran out of time before it; the next run sends it.
+    pub out_of_time: usize,
     pub failed: usize,
     pub already_done: usize,
     /// Deliveries that hit an error before reaching SES (rendering, the store); logged.
@@ -66,6 +73,16 @@ pub struct RunSummary {
     pub seconds_scan: f64,
     pub seconds_model: f64,
     pub seconds_outreach: f64,
+    /// Peak resident memory of the process so far (Linux), for the logs and the benchmark.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// The process's peak resident set size, from `/proc/self/status` (`VmHWM`).
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Reads every customer with one task per scan segment.
@@ -107,14 +124,21 @@ fn history_of(profile: &Profile, minor_per_major: f64) -> Option<CustomerHistory
     CustomerHistory::new(profile.customer_id.as_str(), days).ok()
 }
 
-/// Fits the models on everyone's history and scores every customer with a purchase.
+/// What the models made of the shop's history.
+struct Modelled {
+    scores: BTreeMap<String, CustomerScores>,
+    backtest: Result<Evaluation, String>,
+}
+
+/// Fits the models on everyone's history and scores every customer with a purchase;
+/// backtests the same models on the churn window that just ended.
 fn score_all(
     customers: &[ScannedCustomer],
     settings: &RunSettings,
     minor_per_major: f64,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, CustomerScores>, String> {
+) -> Result<Modelled, String> {
     let histories: Vec<CustomerHistory> = customers
         .iter()
         .filter_map(|c| history_of(&c.profile, minor_per_major))
@@ -129,7 +153,7 @@ fn score_all(
         .horizon_weeks(settings.horizon_weeks)
         .fit(&cohort.summaries, Some(churn))
         .map_err(|e| format!("CLV models: {e}"))?;
-    cohort
+    let scores = cohort
         .members
         .iter()
         .zip(&scored.scores)
@@ -149,7 +173,11 @@ fn score_all(
             };
             Ok((id, scores))
         })
-        .collect::<Result<_, String>>()
+        .collect::<Result<_, String>>()?;
+    let window_days = (settings.churn_window_weeks * 7.0).round() as i64;
+    let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
+        .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
+    Ok(Modelled { scores, backtest })
 }
 
 /// The CLV from which a customer is in the top `share`, and the median.
@@ -205,12 +233,61 @@ fn action_of(decision: &Decision) -> String {
     }
 }
 
+/// Days after a message in which a purchase or redemption counts as its outcome.
+pub const CONTROL_WINDOW_DAYS: i64 = 30;
+
+/// Later purchase and redemption rates of earlier messages, sent against held out, per
+/// message kind — for messages whose window has closed.
+fn control_groups(customers: &[ScannedCustomer], now: DateTime<Utc>) -> Vec<ControlRow> {
+    let mut rows: BTreeMap<MessageKind, ControlRow> = BTreeMap::new();
+    for c in customers {
+        let Some(job) = &c.job else { continue };
+        for m in &job.messages {
+            if (now - m.at).num_days() < CONTROL_WINDOW_DAYS {
+                continue;
+            }
+            let from = m.at.date_naive();
+            let until = from + chrono::Duration::days(CONTROL_WINDOW_DAYS);
+            let after = |d: &NaiveDate| *d > from && *d <= until;
+            let bought = c
+                .profile
+                .purchase_days
+                .iter()
+                .any(|(d, net)| *net > 0 && after(d));
+            let redeemed = c.profile.redemption_days.iter().any(after);
+            let row = rows.entry(m.kind).or_insert_with(|| ControlRow {
+                kind: m.kind.to_string(),
+                window_days: CONTROL_WINDOW_DAYS,
+                ..ControlRow::default()
+            });
+            let (n, b, r) = if m.held_out {
+                (
+                    &mut row.held_out,
+                    &mut row.held_out_purchased,
+                    &mut row.held_out_redeemed,
+                )
+            } else {
+                (
+                    &mut row.sent,
+                    &mut row.sent_purchased,
+                    &mut row.sent_redeemed,
+                )
+            };
+            *n += 1;
+            *b += usize::from(bought);
+            *r += usize::from(redeemed);
+        }
+    }
+    rows.into_values().collect()
+}
+
 /// What the run decided and did for one customer.
 struct Outcome {
     segment: String,
     decision: Decision,
     /// `None` when nothing was to be delivered, or delivery hit an error (logged).
     delivered: Option<Delivered>,
+    out_of_time: bool,
     state: JobState,
 }
 
@@ -243,7 +320,11 @@ async fn outreach<S: Store, M: MessageSender + ?Sized>(
         tips_catalogue: tips,
     };
     let decision = decide(&ctx, pop, &settings.rules, now);
+    let out_of_time = settings
+        .send_until
+        .is_some_and(|until| std::time::SystemTime::now() >= until);
     let to_deliver = match &decision {
+        _ if out_of_time => None,
         Decision::Send(p) if settings.send => Some((p, false)),
         Decision::HoldOut(p) => Some((p, true)),
         _ => None,
@@ -270,11 +351,13 @@ async fn outreach<S: Store, M: MessageSender + ?Sized>(
     };
     match &delivered {
         Some(Delivered::Sent(r) | Delivered::HeldOut(r)) => messages.push(r.past()),
-        // Another run's record: remember it so the cap counts it.
+        // Another run's outcome: remember it so the cap counts it. A claim still
+        // `sending` is not an outcome: until it is settled, each run tries it again.
         Some(Delivered::AlreadyDone(r))
-            if !messages
-                .iter()
-                .any(|m| m.kind == r.kind && m.period == r.period) =>
+            if matches!(r.status, MessageStatus::Sent | MessageStatus::HeldOut)
+                && !messages
+                    .iter()
+                    .any(|m| m.kind == r.kind && m.period == r.period) =>
         {
             messages.push(r.past())
         }
@@ -286,6 +369,7 @@ async fn outreach<S: Store, M: MessageSender + ?Sized>(
             .map_or_else(|| "unscored".to_owned(), |s| s.segment.clone()),
         decision,
         delivered,
+        out_of_time,
         state: JobState {
             customer_id: profile.customer_id.clone(),
             scores,
@@ -294,15 +378,15 @@ async fn outreach<S: Store, M: MessageSender + ?Sized>(
     }
 }
 
-/// One full run.
+/// One full run; what it did, with everything the report shows.
 pub async fn run<S, M>(
     store: &S,
     sender: Arc<M>,
     settings: &RunSettings,
     tips: &BTreeSet<Sku>,
-    minor_per_major: f64,
+    currency: Currency,
     now: DateTime<Utc>,
-) -> anyhow::Result<RunSummary>
+) -> anyhow::Result<Report>
 where
     S: Store + Clone + 'static,
     M: MessageSender + 'static,
@@ -315,14 +399,28 @@ where
 
     let started = Instant::now();
     let today = now.date_naive();
-    let scores = match score_all(&customers, settings, minor_per_major, today, now) {
-        Ok(scores) => scores,
+    let minor_per_major = currency.minor_per_major() as f64;
+    let (scores, backtest) = match score_all(&customers, settings, minor_per_major, today, now) {
+        Ok(Modelled { scores, backtest }) => (scores, backtest),
         Err(reason) => {
             tracing::warn!(%reason, "scoring skipped; deciding without scores");
-            summary.scoring_skipped = Some(reason);
-            BTreeMap::new()
+            summary.scoring_skipped = Some(reason.clone());
+            (BTreeMap::new(), Err(reason))
         }
     };
+    let points: Vec<ScoredPoint> = customers
+        .iter()
+        .filter_map(|c| {
+            scores
+                .get(c.profile.customer_id.as_str())
+                .map(|s| ScoredPoint {
+                    churn_risk: s.churn_risk,
+                    clv: s.clv_minor as f64 / minor_per_major,
+                    net_spend: c.profile.net_spend_minor as f64 / minor_per_major,
+                })
+        })
+        .collect();
+    let control = control_groups(&customers, now);
     summary.scored = scores.len();
     summary.pareto_revenue_share = pareto_share(&customers, &scores);
     let pop = population(&scores);
@@ -352,6 +450,7 @@ where
         segment,
         decision,
         delivered,
+        out_of_time,
         state,
     } in outcomes
     {
@@ -362,6 +461,9 @@ where
             .entry(action_of(&decision))
             .or_default() += 1;
         match (&decision, &delivered) {
+            (Decision::Send(_) | Decision::HoldOut(_), _) if out_of_time => {
+                summary.out_of_time += 1
+            }
             (Decision::Suppressed { reason, .. }, _) => {
                 *summary.suppressed.entry(*reason).or_default() += 1
             }
@@ -379,7 +481,21 @@ where
     }
     store.write_job_states(&states).await?;
     summary.seconds_outreach = started.elapsed().as_secs_f64();
-    Ok(summary)
+    summary.peak_memory_bytes = peak_memory_bytes();
+    let (backtest, backtest_skipped) = match backtest {
+        Ok(b) => (Some(b), None),
+        Err(reason) => (None, Some(reason)),
+    };
+    Ok(Report {
+        generated_at: now,
+        shop_name: settings.delivery.shop_name.clone(),
+        currency: currency.code().to_owned(),
+        summary,
+        backtest,
+        backtest_skipped,
+        customers: points,
+        control,
+    })
 }
 
 /// Reads an integer setting, with a default.
@@ -460,10 +576,16 @@ impl RunSettings {
                 review_points: config.reviews.body_points,
                 tips,
                 max_send_attempts: 6,
+                claim_lease: chrono::Duration::minutes(setting(
+                    &get,
+                    "RAPPORT_CLAIM_LEASE_MINUTES",
+                    30i64,
+                )?),
             },
             send: true,
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?,
             model_version: format!("rapport-jobs {}", env!("CARGO_PKG_VERSION")),
+            send_until: None,
         })
     }
 
@@ -475,11 +597,15 @@ impl RunSettings {
 
 /// A run against the store and SES the environment names — what the Lambda and
 /// `rapport-score run` do.
-pub async fn run_from_env(send: bool) -> anyhow::Result<RunSummary> {
+pub async fn run_from_env(
+    send: bool,
+    send_until: Option<std::time::SystemTime>,
+) -> anyhow::Result<Report> {
     use anyhow::Context;
     let config = rapport::Config::from_env().context("reading configuration")?;
     let mut settings = RunSettings::from_lookup(&config, |k| std::env::var(k).ok())?;
     settings.send = send;
+    settings.send_until = send_until;
     if send && (settings.delivery.from.is_empty() || settings.delivery.public_base_url.is_empty()) {
         anyhow::bail!(
             "sending needs RAPPORT_SENDER_EMAIL and RAPPORT_PUBLIC_URL (for unsubscribe links)"
@@ -492,6 +618,13 @@ pub async fn run_from_env(send: bool) -> anyhow::Result<RunSummary> {
         &sdk,
     )));
     let tips = settings.tips_catalogue();
-    let minor = config.rules.currency.minor_per_major() as f64;
-    run(&store, sender, &settings, &tips, minor, Utc::now()).await
+    run(
+        &store,
+        sender,
+        &settings,
+        &tips,
+        config.rules.currency,
+        Utc::now(),
+    )
+    .await
 }

@@ -78,6 +78,9 @@ enum Command {
         /// Print the run summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Write report.html and summary.json into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
 }
 
@@ -89,23 +92,34 @@ enum Format {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { dry_run, json } => {
+        Command::Run {
+            dry_run,
+            json,
+            report,
+        } => {
             rapport::telemetry::init_with_default("warn");
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let summary = runtime.block_on(rapport_jobs::run::run_from_env(!dry_run))?;
+            let done = runtime.block_on(rapport_jobs::run::run_from_env(!dry_run, None))?;
+            let s = &done.summary;
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                println!("{}", serde_json::to_string_pretty(s)?);
             } else {
                 println!(
-                    "customers={} scored={} sent={} held_out={} deferred={} failed={} already_done={} suppressed={}",
-                    summary.customers,
-                    summary.scored,
-                    summary.sent,
-                    summary.held_out,
-                    summary.deferred,
-                    summary.failed,
-                    summary.already_done,
-                    summary.suppressed.values().sum::<usize>()
+                    "customers={} scored={} deferred={} failed={} already_done={} errors={}",
+                    s.customers, s.scored, s.deferred, s.failed, s.already_done, s.errors
+                );
+            }
+            if let Some(dir) = report {
+                let (html, _) = rapport_jobs::report::write(&done, &dir)
+                    .with_context(|| format!("writing the report into {}", dir.display()))?;
+                println!("report: {}", html.display());
+            }
+            if !json {
+                println!(
+                    "emails: sent={} held_out={} suppressed={}",
+                    s.sent,
+                    s.held_out,
+                    s.suppressed.values().sum::<usize>()
                 );
             }
             Ok(())
