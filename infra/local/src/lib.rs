@@ -6,11 +6,13 @@
 //! process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SES`);
 //! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`].
 
+pub mod datasets;
 pub mod demo;
 pub mod install;
 mod process;
 pub mod server;
 pub mod ses;
+pub mod shop;
 pub mod stack;
 pub mod tables;
 

@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use rapport_local::{LocalStack, create_table, demo, server};
+use rapport_local::{LocalStack, create_table, demo, server, shop};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -29,14 +29,20 @@ enum Command {
         #[arg(long, env = "RAPPORT_PORT", default_value_t = 0)]
         port: u16,
     },
-    /// Replay a built-in stream of signed events against a fresh stack, print the
-    /// customers' points and tiers, and stop.
-    Demo,
+    /// Replay a built-in stream of signed events and the CDNOW sample as a shop's
+    /// history against a fresh stack, run the scoring-and-outreach job, write its
+    /// report, and stop.
+    Demo {
+        /// Where report.html and summary.json go.
+        #[arg(long, default_value = "out/demo")]
+        report_dir: std::path::PathBuf,
+    },
 }
 
 /// A running stack with the API in front of it; dropping it stops everything.
 struct Running {
     stack: LocalStack,
+    config: rapport::Config,
     table: String,
     base_url: String,
     secret: String,
@@ -74,7 +80,7 @@ impl Running {
             other => std::env::var(other).ok(),
         })
         .context("configuration")?;
-        let api = Arc::new(rapport::bootstrap::api(&stack.sdk_config(), config));
+        let api = Arc::new(rapport::bootstrap::api(&stack.sdk_config(), config.clone()));
 
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -86,6 +92,7 @@ impl Running {
         }));
         Ok(Self {
             stack,
+            config,
             table,
             base_url,
             secret,
@@ -118,6 +125,96 @@ async fn report_mail(running: &Running) -> Result<()> {
     Ok(())
 }
 
+/// The whole demo: the scripted stream, a shop's history, then the job.
+async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()> {
+    let secret = running.secret.as_bytes();
+    demo::run(&running.base_url, secret).await?;
+    report_mail(running).await?;
+
+    println!();
+    let now = chrono::Utc::now();
+    let customers = shop::cdnow_events(now).context("preparing the CDNOW replay")?;
+    let events: usize = customers.iter().map(|c| c.events.len()).sum();
+    println!(
+        "replaying the CDNOW sample as a shop's history: {} customers, {events} signed events",
+        customers.len()
+    );
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let referrers = shop::loyal(&customers, 12);
+    let replayed = shop::replay(&client, &running.base_url, secret, customers).await?;
+    let friends = shop::refer_friends(&client, &running.base_url, secret, &referrers, now).await?;
+    println!(
+        "  {} purchases, {} reviews, {} referrals in {:.1} s; {} rejected",
+        replayed.purchases + friends.purchases,
+        replayed.reviews,
+        friends.referrals,
+        started.elapsed().as_secs_f64(),
+        replayed.rejected.len() + friends.rejected.len()
+    );
+    for rejected in replayed.rejected.iter().chain(&friends.rejected).take(5) {
+        println!("    {rejected}");
+    }
+
+    println!();
+    println!("running the scoring-and-outreach job");
+    // The demo shows sending whatever the hour; set RAPPORT_QUIET_HOURS to see deferral.
+    let tips = concat!(env!("CARGO_MANIFEST_DIR"), "/demo-tips.json");
+    let mut settings = rapport_jobs::run::RunSettings::from_lookup(&running.config, |name| {
+        std::env::var(name).ok().or(match name {
+            "RAPPORT_QUIET_HOURS" => Some("0-0".into()),
+            "RAPPORT_TIPS_FILE" => Some(tips.into()),
+            "RAPPORT_SHOP_NAME" => Some("CD Corner".into()),
+            _ => None,
+        })
+    })?;
+    settings.delivery.public_base_url = running.base_url.clone();
+    let sdk = running.stack.sdk_config();
+    let store = rapport::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        running.table.clone(),
+    );
+    let sender = Arc::new(rapport::mail::SesSender::new(aws_sdk_ses::Client::new(
+        &sdk,
+    )));
+    let catalogue = settings.tips_catalogue();
+    let report = rapport_jobs::run::run(
+        &store,
+        sender,
+        &settings,
+        &catalogue,
+        running.config.rules.currency,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let s = &report.summary;
+    println!(
+        "  {} customers, {} scored in {:.2} s (scan {:.2} s, models {:.2} s, outreach {:.2} s)",
+        s.customers,
+        s.scored,
+        s.seconds_scan + s.seconds_model + s.seconds_outreach,
+        s.seconds_scan,
+        s.seconds_model,
+        s.seconds_outreach
+    );
+    if let Some(share) = s.pareto_revenue_share {
+        println!(
+            "  the top 20 % by CLV bring {:.0} % of revenue",
+            share * 100.0
+        );
+    }
+    let (html, _) = rapport_jobs::report::write(&report, report_dir)
+        .with_context(|| format!("writing the report into {}", report_dir.display()))?;
+    println!("report: {}", html.display());
+    println!(
+        "emails: sent={} held_out={} suppressed={}",
+        s.sent,
+        s.held_out,
+        s.suppressed.values().sum::<usize>()
+    );
+    Ok(())
+}
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -136,7 +233,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     // The demo's own output is the point; service logs only when something is wrong.
     rapport::telemetry::init_with_default(match cli.command {
-        Command::Demo => "warn",
+        Command::Demo { .. } => "warn",
         Command::Up { .. } => "info",
     });
     match cli.command {
@@ -155,12 +252,9 @@ async fn main() -> Result<()> {
             running.stop().await;
             signal
         }
-        Command::Demo => {
+        Command::Demo { report_dir } => {
             let running = Running::start(0).await?;
-            let mut outcome = demo::run(&running.base_url, running.secret.as_bytes()).await;
-            if outcome.is_ok() {
-                outcome = report_mail(&running).await;
-            }
+            let outcome = run_demo(&running, &report_dir).await;
             running.stop().await;
             outcome
         }
