@@ -5,15 +5,13 @@
 
 use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
-use rapport::deliver::DeliverySettings;
 use rapport::domain::Currency;
-use rapport::domain::outreach::OutreachRules;
 use rapport::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
 use rapport::service::record_purchase;
-use rapport_integration::{SECRET, TestApi, config};
+use rapport_integration::{TestApi, config, emulator_sender, job_settings};
 use rapport_jobs::run::{RunSettings, run};
 use rapport_local::ses::EmulatorSender;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A small deterministic generator, so the data is the same on every run.
@@ -33,33 +31,7 @@ impl Lcg {
 }
 
 fn settings(api: &TestApi) -> RunSettings {
-    RunSettings {
-        scan_segments: 3,
-        horizon_weeks: 52.0,
-        churn_window_weeks: 13.0,
-        // No quiet hours, so the test does not depend on the time it runs at.
-        rules: OutreachRules {
-            quiet_start: 0,
-            quiet_end: 0,
-            holdout_pct: 10,
-            ..OutreachRules::default()
-        },
-        delivery: DeliverySettings {
-            shop_name: "Chai & Co".into(),
-            from: "Chai & Co <hello@chai.example>".into(),
-            public_base_url: api.base_url.clone(),
-            signing_secret: SECRET.as_bytes().to_vec(),
-            coupon_valid_days: 30,
-            review_points: 25,
-            tips: BTreeMap::new(),
-            max_send_attempts: 3,
-            claim_lease: chrono::Duration::minutes(30),
-        },
-        send: true,
-        send_concurrency: 8,
-        model_version: "test".into(),
-        send_until: None,
-    }
+    job_settings(api)
 }
 
 /// Mail the emulator accepted for this test's customers.
@@ -124,11 +96,7 @@ fn usd() -> Currency {
 }
 
 fn emulator(api: &TestApi) -> Arc<EmulatorSender> {
-    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &api.ses_endpoint);
-    Arc::new(EmulatorSender::new(
-        aws_sdk_ses::Client::new(&sdk),
-        api.ses_endpoint.clone(),
-    ))
+    emulator_sender(api)
 }
 
 /// (customer, subject) of every mail sent to this tag's addresses.

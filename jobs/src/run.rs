@@ -21,7 +21,7 @@ use rapport::domain::{Currency, CustomerScores, JobState, Profile, Sku};
 use rapport::mail::MessageSender;
 use rapport::store::{ScannedCustomer, Store};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -85,19 +85,28 @@ fn peak_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Reads every customer with one task per scan segment.
+/// Everything the scan read.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub customers: Vec<ScannedCustomer>,
+    /// Address keys of suppressed addresses.
+    pub suppressed: HashSet<String>,
+}
+
+/// Reads every customer, and the suppression list, with one task per scan segment.
 pub async fn scan_all<S: Store + Clone + 'static>(
     store: &S,
     segments: u32,
-) -> Result<Vec<ScannedCustomer>, rapport::store::StoreError> {
+) -> Result<Scanned, rapport::store::StoreError> {
     let tasks = (0..segments).map(|segment| {
         let store = store.clone();
         tokio::spawn(async move {
-            let mut out = Vec::new();
+            let mut out = Scanned::default();
             let mut cursor = None;
             loop {
                 let page = store.scan_customers(segment, segments, cursor).await?;
-                out.extend(page.customers);
+                out.customers.extend(page.customers);
+                out.suppressed.extend(page.suppressed);
                 match page.next {
                     Some(next) => cursor = Some(next),
                     None => return Ok::<_, rapport::store::StoreError>(out),
@@ -105,13 +114,14 @@ pub async fn scan_all<S: Store + Clone + 'static>(
             }
         })
     });
-    let mut customers = Vec::new();
+    let mut all = Scanned::default();
     for task in futures::future::join_all(tasks).await {
         let part =
             task.map_err(|e| rapport::store::StoreError::Internal(format!("scan task: {e}")))??;
-        customers.extend(part);
+        all.customers.extend(part.customers);
+        all.suppressed.extend(part.suppressed);
     }
-    Ok(customers)
+    Ok(all)
 }
 
 /// The customer's purchase history in major currency units, fully refunded days left out.
@@ -301,6 +311,7 @@ async fn outreach<S: Store, M: MessageSender + ?Sized>(
     tips: &BTreeSet<Sku>,
     customer: ScannedCustomer,
     scores: Option<CustomerScores>,
+    address_suppressed: bool,
     now: DateTime<Utc>,
 ) -> Outcome {
     let mut messages: Vec<PastMessage> = customer
@@ -315,8 +326,7 @@ async fn outreach<S: Store, M: MessageSender + ?Sized>(
         profile: &profile,
         scores: scores.as_ref(),
         history: &messages,
-        // Bounce and complaint suppression arrives with the SES feedback function.
-        address_suppressed: false,
+        address_suppressed,
         tips_catalogue: tips,
     };
     let decision = decide(&ctx, pop, &settings.rules, now);
@@ -393,7 +403,10 @@ where
 {
     let mut summary = RunSummary::default();
     let started = Instant::now();
-    let customers = scan_all(store, settings.scan_segments).await?;
+    let Scanned {
+        customers,
+        suppressed,
+    } = scan_all(store, settings.scan_segments).await?;
     summary.customers = customers.len();
     summary.seconds_scan = started.elapsed().as_secs_f64();
 
@@ -430,6 +443,11 @@ where
     let outcomes: Vec<Outcome> = stream::iter(customers)
         .map(|customer| {
             let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
+            let address_suppressed = customer
+                .profile
+                .email
+                .as_ref()
+                .is_some_and(|e| suppressed.contains(&e.address_key()));
             outreach(
                 store,
                 sender.as_ref(),
@@ -438,6 +456,7 @@ where
                 tips,
                 customer,
                 scores,
+                address_suppressed,
                 now,
             )
         })
@@ -614,9 +633,10 @@ pub async fn run_from_env(
     let sdk = rapport::bootstrap::aws_config().await;
     let store =
         rapport::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
-    let sender = Arc::new(rapport::mail::SesSender::new(aws_sdk_ses::Client::new(
-        &sdk,
-    )));
+    let sender = Arc::new(
+        rapport::mail::SesSender::new(aws_sdk_ses::Client::new(&sdk))
+            .with_configuration_set(std::env::var("RAPPORT_SES_CONFIGURATION_SET").ok()),
+    );
     let tips = settings.tips_catalogue();
     run(
         &store,

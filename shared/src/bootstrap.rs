@@ -48,3 +48,21 @@ pub async fn run_function(operation: Operation) -> Result<(), Error> {
     }))
     .await
 }
+
+/// The SES feedback function's whole `main`: suppress what each SNS batch reports.
+pub async fn run_feedback() -> Result<(), Error> {
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    telemetry::init();
+    let config = Config::from_env().context("reading configuration")?;
+    let sdk = aws_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table);
+    let store = &store;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<crate::feedback::SnsEvent>| async move {
+            let outcome =
+                crate::feedback::handle(store, &event.payload, chrono::Utc::now()).await?;
+            Ok::<_, Error>(outcome)
+        },
+    ))
+    .await
+}

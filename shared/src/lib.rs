@@ -13,6 +13,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod deliver;
+pub mod feedback;
 pub mod domain;
 pub mod http;
 pub mod mail;

@@ -215,11 +215,22 @@ pub trait MessageSender: Send + Sync {
 /// Sends customer messages with SES `SendRawEmail`.
 pub struct SesSender {
     client: aws_sdk_ses::Client,
+    configuration_set: Option<String>,
 }
 
 impl SesSender {
     pub fn new(client: aws_sdk_ses::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            configuration_set: None,
+        }
+    }
+
+    /// Sends through this SES configuration set, whose event destination reports
+    /// bounces and complaints to the feedback function.
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name.filter(|n| !n.is_empty());
+        self
     }
 }
 
@@ -238,6 +249,7 @@ impl MessageSender for SesSender {
             .client
             .send_raw_email()
             .raw_message(message)
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
         {

@@ -200,3 +200,45 @@ pub fn refund(event: &str, customer: &str, order: &str, amount: i64) -> Value {
         "total_minor": amount,
     })
 }
+
+/// Job settings for tests: no quiet hours (tests must not depend on the hour they run
+/// at), a 10 % control group, mail from a fixed shop through this API's links.
+pub fn job_settings(api: &TestApi) -> rapport_jobs::run::RunSettings {
+    use rapport::deliver::DeliverySettings;
+    use rapport::domain::outreach::OutreachRules;
+    rapport_jobs::run::RunSettings {
+        scan_segments: 3,
+        horizon_weeks: 52.0,
+        churn_window_weeks: 13.0,
+        rules: OutreachRules {
+            quiet_start: 0,
+            quiet_end: 0,
+            holdout_pct: 10,
+            ..OutreachRules::default()
+        },
+        delivery: DeliverySettings {
+            shop_name: "Chai & Co".into(),
+            from: "Chai & Co <hello@chai.example>".into(),
+            public_base_url: api.base_url.clone(),
+            signing_secret: SECRET.as_bytes().to_vec(),
+            coupon_valid_days: 30,
+            review_points: 25,
+            tips: std::collections::BTreeMap::new(),
+            max_send_attempts: 3,
+            claim_lease: chrono::Duration::minutes(30),
+        },
+        send: true,
+        send_concurrency: 8,
+        model_version: "test".into(),
+        send_until: None,
+    }
+}
+
+/// SES through the emulator, with its mailbox as the delivery log.
+pub fn emulator_sender(api: &TestApi) -> Arc<rapport_local::ses::EmulatorSender> {
+    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &api.ses_endpoint);
+    Arc::new(rapport_local::ses::EmulatorSender::new(
+        aws_sdk_ses::Client::new(&sdk),
+        api.ses_endpoint.clone(),
+    ))
+}

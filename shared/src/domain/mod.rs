@@ -12,6 +12,7 @@ pub mod redemption;
 pub mod referral;
 pub mod review;
 pub mod scores;
+pub mod suppression;
 
 pub use contact::{Birthday, Email, Locale};
 pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
@@ -28,6 +29,7 @@ pub use referral::{
 };
 pub use review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt, ReviewRules};
 pub use scores::{CustomerScores, JobState};
+pub use suppression::{Suppression, SuppressionCause, address_key};
 
 use thiserror::Error;
 

@@ -39,11 +39,11 @@ use super::{
     Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
     LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
     RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, Versioned,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome,
-    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
     outreach::{MessageRecord, MessageStatus},
 };
 
@@ -804,6 +804,52 @@ impl ReferralStore for DynamoStore {
 /// Most items one `BatchWriteItem` accepts.
 const BATCH_WRITE: usize = 25;
 const SCORES: &str = "SCORES";
+const SUPPRESSED: &str = "SUPPRESSED";
+
+fn suppressed_pk(address_key: &str) -> String {
+    format!("SUPPRESSED#{address_key}")
+}
+
+#[async_trait]
+impl SuppressionStore for DynamoStore {
+    async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError> {
+        let body = item(
+            suppressed_pk(&suppression.address_key),
+            SUPPRESSED.to_owned(),
+            suppression,
+        )?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(body))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already suppressed: the first cause stands.
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(suppressed_pk(address_key), SUPPRESSED)))
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(parse).transpose()
+    }
+}
 
 #[async_trait]
 impl ScoreStore for DynamoStore {
@@ -829,9 +875,10 @@ impl ScoreStore for DynamoStore {
             .table_name(&self.table)
             .segment(segment)
             .total_segments(total)
-            .filter_expression("SK IN (:profile, :job)")
+            .filter_expression("SK IN (:profile, :job, :suppressed)")
             .expression_attribute_values(":profile", AttributeValue::S(PROFILE.into()))
             .expression_attribute_values(":job", AttributeValue::S(SCORES.into()))
+            .expression_attribute_values(":suppressed", AttributeValue::S(SUPPRESSED.into()))
             .set_exclusive_start_key(start)
             .set_limit(self.scan_page_limit)
             .send()
@@ -841,8 +888,12 @@ impl ScoreStore for DynamoStore {
         // order), so a profile is complete once its SCORES item or another customer's
         // item follows — or the segment ends.
         let mut customers = Vec::new();
+        let mut suppressed = Vec::new();
         for (_, sk, item) in Self::split_customer_items(out.items.unwrap_or_default()) {
-            if sk == PROFILE {
+            if sk == SUPPRESSED {
+                let entry: Suppression = parse(item)?;
+                suppressed.push(entry.address_key);
+            } else if sk == PROFILE {
                 if let Some(profile) = carried.take() {
                     customers.push(ScannedCustomer { profile, job: None });
                 }
@@ -876,7 +927,11 @@ impl ScoreStore for DynamoStore {
                 None
             }
         };
-        Ok(CustomerPage { customers, next })
+        Ok(CustomerPage {
+            customers,
+            suppressed,
+            next,
+        })
     }
 
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {

@@ -9,11 +9,12 @@ use super::{
     Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
     LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
     RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, Versioned,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
     Redemption, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    Suppression,
     outreach::{MessageRecord, MessageStatus},
 };
 
@@ -31,6 +32,7 @@ struct State {
     codes: HashMap<String, CustomerId>,
     jobs: HashMap<CustomerId, JobState>,
     messages: HashMap<(CustomerId, String), MessageRecord>,
+    suppressed: HashMap<String, Suppression>,
 }
 
 #[derive(Default)]
@@ -443,7 +445,17 @@ impl ScoreStore for MemoryStore {
             .collect();
         let end = start + customers.len();
         let next = (end < ids.len()).then_some(ScanCursor(CursorInner::Memory(end)));
-        Ok(CustomerPage { customers, next })
+        // The whole list once, with the first page of the first segment.
+        let suppressed = if segment == 0 && start == 0 {
+            state.suppressed.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        Ok(CustomerPage {
+            customers,
+            suppressed,
+            next,
+        })
     }
 
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
@@ -544,6 +556,22 @@ impl MessageStore for MemoryStore {
             .filter(|((c, _), _)| c == customer)
             .map(|(_, m)| m.clone())
             .collect())
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for MemoryStore {
+    async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        state
+            .suppressed
+            .entry(suppression.address_key.clone())
+            .or_insert_with(|| suppression.clone());
+        Ok(())
+    }
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
+        Ok(self.lock()?.suppressed.get(address_key).cloned())
     }
 }
 

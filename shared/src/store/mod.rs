@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use crate::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
-    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
+    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
     outreach::MessageRecord,
 };
 
@@ -257,6 +257,8 @@ pub struct ScannedCustomer {
 #[derive(Debug, Clone, Default)]
 pub struct CustomerPage {
     pub customers: Vec<ScannedCustomer>,
+    /// Address keys of suppressed addresses met on this page.
+    pub suppressed: Vec<String>,
     /// `None` when the segment is exhausted.
     pub next: Option<ScanCursor>,
 }
@@ -330,6 +332,16 @@ pub trait RewardStore: IdempotencyStore + ProfileStore {
     ) -> Result<(), CommitError>;
 }
 
+/// Suppressed addresses (SES bounces and complaints). The scan of [`ScoreStore`] returns
+/// them too, so the job learns the whole list without extra reads.
+#[async_trait]
+pub trait SuppressionStore: Send + Sync {
+    /// Records the suppression; suppressing an address again keeps the first record.
+    async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError>;
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError>;
+}
+
 /// Every capability at once, for code that serves the whole API (the local server).
 pub trait Store:
     PurchaseStore
@@ -340,6 +352,7 @@ pub trait Store:
     + ScoreStore
     + MessageStore
     + RewardStore
+    + SuppressionStore
 {
 }
 
@@ -352,5 +365,6 @@ impl<T> Store for T where
         + ScoreStore
         + MessageStore
         + RewardStore
+        + SuppressionStore
 {
 }
