@@ -231,6 +231,13 @@ async fn unknown_routes_and_methods() {
         r.headers.get("allow").and_then(|v| v.to_str().ok()),
         Some("POST")
     );
+    // A path with several methods names them all.
+    let r = api.send("PUT", "/v1/unsubscribe?token=x", None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
     let bad = json!({"redemption_id": "r", "points": 0});
     api.post("/v1/events/purchase", &purchase("e-1", "c-1", "o-1", 2_000))
         .await;

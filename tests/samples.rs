@@ -74,4 +74,14 @@ async fn sample_events_are_accepted_by_the_handlers() {
     let r = api.referral(request("referral.json")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(body(&r)["field"], "referral_code");
+    let r = api.export(request("export.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["profile"]["points_balance"], 35);
+    assert_eq!(body(&r)["orders"].as_array().map(Vec::len), Some(1));
+    let r = api.erase(request("erase.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["customer_id"], "cust-42");
+    let r = api.customer(request("get-customer.json")).await;
+    assert_eq!(body(&r)["email"], serde_json::Value::Null);
+    assert_eq!(body(&r)["points_balance"], 35);
 }

@@ -93,7 +93,8 @@ pub struct Scanned {
     pub suppressed: HashSet<String>,
 }
 
-/// Reads every customer, and the suppression list, with one task per scan segment.
+/// Reads every customer but the erased, and the suppression list, with one task per
+/// scan segment.
 pub async fn scan_all<S: Store + Clone + 'static>(
     store: &S,
     segments: u32,
@@ -105,7 +106,13 @@ pub async fn scan_all<S: Store + Clone + 'static>(
             let mut cursor = None;
             loop {
                 let page = store.scan_customers(segment, segments, cursor).await?;
-                out.customers.extend(page.customers);
+                // An erased customer is neither scored nor mailed: their records stay
+                // for accounting only.
+                out.customers.extend(
+                    page.customers
+                        .into_iter()
+                        .filter(|c| !c.profile.is_erased()),
+                );
                 out.suppressed.extend(page.suppressed);
                 match page.next {
                     Some(next) => cursor = Some(next),

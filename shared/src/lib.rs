@@ -13,8 +13,8 @@
 pub mod bootstrap;
 pub mod config;
 pub mod deliver;
-pub mod feedback;
 pub mod domain;
+pub mod feedback;
 pub mod http;
 pub mod mail;
 pub mod render;
@@ -22,6 +22,7 @@ pub mod service;
 pub mod signature;
 pub mod store;
 pub mod telemetry;
+mod turns;
 pub mod unsubscribe;
 
 pub use config::Config;

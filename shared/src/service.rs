@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use thiserror::Error;
 
+use crate::domain::privacy::{self, ErasureRecord};
 use crate::domain::{
     CustomerId, DomainError, LedgerReason, LoyaltyRules, Profile, PurchaseEvent, PurchaseReceipt,
     RedemptionReceipt, RedemptionRequest, ReferralEvent, ReferralReceipt, ReferralRules,
@@ -17,9 +18,14 @@ use crate::domain::{
 };
 use crate::mail::RecoveryAlert;
 use crate::store::{
-    CommitError, IdempotencyRecord, ProfileStore, PurchaseStore, RedemptionStore, ReferralStore,
-    ReviewStore, RewardStore, StoreError,
+    CommitError, IdempotencyRecord, PrivacyStore, ProfileStore, PurchaseStore, RedemptionStore,
+    ReferralStore, ReviewStore, RewardStore, StoreError,
 };
+use crate::turns;
+
+/// How long a request waits behind other writers of the same customer in this process
+/// before answering 503: half the function timeout, leaving the rest for its own write.
+const TURN_PATIENCE: Duration = Duration::from_secs(5);
 
 /// How often a request re-reads after losing a race before giving up with 503. Many
 /// concurrent events for one customer serialise on its profile, so this is generous.
@@ -99,6 +105,9 @@ pub async fn record_purchase<S: PurchaseStore>(
 ) -> Result<PurchaseReceipt, ServiceError> {
     let key = event.event_id.to_string();
     let fp = fingerprint(event)?;
+    let _turn = turns::take(&event.customer_id, TURN_PATIENCE)
+        .await
+        .ok_or(ServiceError::Contention)?;
     for attempt in 0..MAX_ATTEMPTS {
         let snapshot = store
             .load_purchase(&event.customer_id, &event.order_id, &key)
@@ -155,6 +164,9 @@ pub async fn redeem<S: RedemptionStore>(
         request.customer_id, request.redemption_id
     );
     let fp = fingerprint(request)?;
+    let _turn = turns::take(&request.customer_id, TURN_PATIENCE)
+        .await
+        .ok_or(ServiceError::Contention)?;
     for attempt in 0..MAX_ATTEMPTS {
         let (profile, prior) = store.load_redemption(&request.customer_id, &key).await?;
         if let Some(prior) = &prior {
@@ -202,6 +214,9 @@ pub async fn record_review<S: ReviewStore>(
 ) -> Result<ReviewResult, ServiceError> {
     let key = event.event_id.to_string();
     let fp = fingerprint(event)?;
+    let _turn = turns::take(&event.customer_id, TURN_PATIENCE)
+        .await
+        .ok_or(ServiceError::Contention)?;
     for attempt in 0..MAX_ATTEMPTS {
         let snapshot = store
             .load_review(&event.customer_id, &event.order_id, &event.sku, &key)
@@ -234,8 +249,8 @@ pub async fn record_review<S: ReviewStore>(
                     sku: event.sku.clone(),
                     order_id: event.order_id.clone(),
                     rating: event.rating,
-                    title: event.title.clone(),
-                    body: event.body.clone(),
+                    title: outcome.review.title.clone(),
+                    body: outcome.review.body.clone(),
                     opened_at: now,
                 });
                 return Ok(ReviewResult {
@@ -436,6 +451,44 @@ pub async fn unsubscribe<S: ProfileStore>(
             Ok(()) => return Ok(()),
             Err(CommitError::Store(e)) => return Err(e.into()),
             Err(_) => backoff(attempt).await,
+        }
+    }
+    Err(ServiceError::Contention)
+}
+
+/// Erases a customer's personal data, keeping the accounting (see
+/// [`crate::domain::privacy`]). Idempotent: an erased customer answers the receipt of
+/// the first erasure, after finishing any redaction an interrupted erasure left over.
+pub async fn erase_customer<S: PrivacyStore>(
+    store: &S,
+    customer: &CustomerId,
+    now: DateTime<Utc>,
+) -> Result<ErasureRecord, ServiceError> {
+    for attempt in 0..MAX_ATTEMPTS {
+        let data = store
+            .export(customer)
+            .await?
+            .ok_or(ServiceError::UnknownCustomer)?;
+        let mut answers = Vec::new();
+        for key in privacy::review_event_keys(&data.value) {
+            if let Some(record) = store.prior(&key).await? {
+                answers.push((record.key, record.response));
+            }
+        }
+        let receipt_id = format!("erasure-{}", uuid::Uuid::new_v4().simple());
+        let (plan, receipt) =
+            privacy::plan_erasure(&data.value, data.version, &answers, receipt_id, now);
+        if plan.is_empty() {
+            return Ok(receipt);
+        }
+        match store.erase(&plan).await {
+            Ok(()) => return Ok(receipt),
+            // An event changed the customer, or a concurrent erasure won: re-read, which
+            // plans on top of the new state or answers the winner's receipt.
+            Err(CommitError::Conflict | CommitError::AlreadyRecorded | CommitError::CodeTaken) => {
+                backoff(attempt).await
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
         }
     }
     Err(ServiceError::Contention)

@@ -4,7 +4,9 @@
 //!
 //! Tests use [`stack::shared_dynamodb`] / [`stack::shared_ses`] (one instance per test
 //! process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SES`);
-//! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`].
+//! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`]. Fault tests
+//! use [`DynamoDbLocal::start_on_disk`], whose tables survive a stop and a restart on the
+//! same port.
 
 pub mod datasets;
 pub mod demo;

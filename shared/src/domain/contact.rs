@@ -77,7 +77,9 @@ impl Birthday {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let bad = || FieldError::new(field, "must be a date as MM-DD, e.g. 07-31");
         let (m, d) = raw.split_once('-').ok_or_else(bad)?;
-        if m.len() != 2 || d.len() != 2 {
+        // `u32::from_str` also takes a sign, so "+1-05" would pass a length check alone.
+        let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !two_digits(m) || !two_digits(d) {
             return Err(bad());
         }
         let month: u32 = m.parse().map_err(|_| bad())?;
@@ -145,7 +147,7 @@ mod tests {
     #[test]
     fn birthdays() {
         assert_eq!(Birthday::parse("b", "02-29").unwrap().to_string(), "02-29");
-        for bad in ["2-3", "13-01", "02-30", "0101", "aa-bb"] {
+        for bad in ["2-3", "13-01", "02-30", "0101", "aa-bb", "+1-05", "01-+5"] {
             assert!(Birthday::parse("b", bad).is_err(), "{bad}");
         }
     }

@@ -6,6 +6,7 @@ pub mod ids;
 pub mod loyalty;
 pub mod money;
 pub mod outreach;
+pub mod privacy;
 pub mod profile;
 pub mod purchase;
 pub mod redemption;
@@ -18,6 +19,7 @@ pub use contact::{Birthday, Email, Locale};
 pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
 pub use loyalty::{LoyaltyRules, Tier, TierRule};
 pub use money::{Currency, Money};
+pub use privacy::{CustomerData, ErasurePlan, ErasureRecord};
 pub use profile::{Consent, LedgerEntry, LedgerReason, Order, Profile, ServiceRecovery};
 pub use purchase::{PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt};
 pub use redemption::{

@@ -88,6 +88,10 @@ pub struct Profile {
     /// Days on which points were redeemed, for the control-group comparison of messages.
     #[serde(default)]
     pub redemption_days: std::collections::BTreeSet<NaiveDate>,
+    /// When the customer's personal data was erased. An erased profile keeps its
+    /// accounting (points, orders, aggregates) but never takes contact data again.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -125,9 +129,15 @@ impl Profile {
             tier_changed_at: None,
             referral_rewarded_at: None,
             redemption_days: std::collections::BTreeSet::new(),
+            erased_at: None,
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// Whether the customer's personal data was erased.
+    pub fn is_erased(&self) -> bool {
+        self.erased_at.is_some()
     }
 
     /// Net spend over the tier window ending on `as_of` (inclusive).

@@ -501,6 +501,12 @@ impl PurchaseEvent {
     }
 
     fn update_contact(&self, profile: &mut Profile, now: DateTime<Utc>) {
+        // An erased customer's orders still count for accounting, but the contact data
+        // an event carries is not stored again: erasure must not be undone by the next
+        // checkout.
+        if profile.is_erased() {
+            return;
+        }
         if let Some(tz) = &self.timezone {
             profile.timezone = Some(tz.clone());
         }

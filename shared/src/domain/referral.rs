@@ -267,6 +267,7 @@ impl ReferralEvent {
                 .unwrap_or_else(|| Profile::new(self.referee.clone(), base_tier.clone(), now));
             if let Some(email) = &self.referee_email
                 && referee.email.is_none()
+                && !referee.is_erased()
             {
                 referee.email = Some(email.clone());
             }

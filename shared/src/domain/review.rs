@@ -98,6 +98,10 @@ pub struct Review {
     /// Points this customer+product review earned; at most once, ever.
     pub points_awarded: i64,
     pub event_id: EventId,
+    /// Events whose reviews this one replaced. Their stored answers echo the text they
+    /// carried, so erasure must find them.
+    #[serde(default)]
+    pub replaced_event_ids: Vec<EventId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -169,10 +173,17 @@ impl ReviewEvent {
     ) -> ReviewOutcome {
         let mut profile = profile
             .unwrap_or_else(|| Profile::new(self.customer_id.clone(), base_tier.clone(), now));
+        // An erased customer's rating still counts (points, product aggregate), but the
+        // text they write is not kept, nor echoed in the stored answer.
+        let (title, body) = if profile.is_erased() {
+            (None, None)
+        } else {
+            (self.title.clone(), self.body.clone())
+        };
         let verified = order.is_some_and(|o| o.items.iter().any(|i| i.sku == self.sku));
         let already_awarded = existing.as_ref().map_or(0, |r| r.points_awarded);
         let points = if verified && already_awarded == 0 {
-            if self.body.is_some() {
+            if body.is_some() {
                 rules.body_points
             } else {
                 rules.rating_points
@@ -215,12 +226,22 @@ impl ReviewEvent {
             sku: self.sku.clone(),
             order_id: self.order_id.clone(),
             rating: self.rating,
-            title: self.title.clone(),
-            body: self.body.clone(),
+            title: title.clone(),
+            body: body.clone(),
             // Once verified, a replacement naming another order stays verified.
             verified: verified || existing.as_ref().is_some_and(|r| r.verified),
             points_awarded: already_awarded + points,
             event_id: self.event_id.clone(),
+            replaced_event_ids: existing
+                .as_ref()
+                .map(|r| {
+                    let mut ids = r.replaced_event_ids.clone();
+                    if r.event_id != self.event_id && !ids.contains(&r.event_id) {
+                        ids.push(r.event_id.clone());
+                    }
+                    ids
+                })
+                .unwrap_or_default(),
             created_at: existing.as_ref().map_or(now, |r| r.created_at),
             updated_at: now,
         };
@@ -237,8 +258,8 @@ impl ReviewEvent {
             tier: profile.tier.clone(),
             service_recovery: profile.service_recovery_open(now, rules.recovery_expiry_days),
             referral_ask: profile.referral_ask,
-            title: self.title.clone(),
-            body: self.body.clone(),
+            title,
+            body,
         };
         ReviewOutcome {
             profile,

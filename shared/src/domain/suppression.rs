@@ -1,4 +1,5 @@
-//! Addresses Rapport must never mail again: hard bounces and complaints reported by SES.
+//! Addresses Rapport must never mail again: hard bounces and complaints reported by SES,
+//! and the addresses of erased customers.
 //!
 //! Suppressions are keyed by a hash of the address, not the address itself, so the list
 //! can outlive the customer data it came from (an erased customer stays unmailable).
@@ -17,6 +18,9 @@ pub enum SuppressionCause {
     Bounce,
     /// The recipient marked a message as spam.
     Complaint,
+    /// The customer's personal data was erased: the address is kept only as this
+    /// hash, so that it is never mailed again.
+    Erased,
 }
 
 /// One suppressed address.

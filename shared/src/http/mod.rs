@@ -2,6 +2,7 @@
 //! route table the local server mounts. Lambda functions call one handler each; API
 //! Gateway routes to them by the same paths.
 
+mod privacy;
 mod problem;
 mod unsubscribe;
 mod views;
@@ -44,6 +45,8 @@ pub enum Operation {
     Referral,
     /// Both methods of the unsubscribe link.
     Unsubscribe,
+    /// Data rights: the export and the erasure of a customer's data.
+    Privacy,
 }
 
 /// The routes of the v1 API: method, path pattern, the operation that serves it.
@@ -65,6 +68,8 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/v1/events/referral", Operation::Referral),
     ("GET", "/v1/unsubscribe", Operation::Unsubscribe),
     ("POST", "/v1/unsubscribe", Operation::Unsubscribe),
+    ("GET", "/v1/customers/{id}/export", Operation::Privacy),
+    ("DELETE", "/v1/customers/{id}", Operation::Privacy),
 ];
 
 /// A handler's state: the store it needs and the configuration, built once per cold
@@ -397,6 +402,7 @@ impl<S: Store> Api<S> {
             Operation::ReferralCode => self.referral_code(req).await,
             Operation::Referral => self.referral(req).await,
             Operation::Unsubscribe => self.unsubscribe(req).await,
+            Operation::Privacy => self.privacy(req).await,
         }
     }
 
@@ -413,10 +419,18 @@ impl<S: Store> Api<S> {
             .find(|(m, _, _)| *m == req.method().as_str())
         {
             Some((_, _, operation)) => self.call(*operation, req).await,
-            None => match candidates.first() {
-                Some((m, _, _)) => ApiError::MethodNotAllowed { allow: m }.into_response(),
-                None => ApiError::NotFound(format!("no route for {path}")).into_response(),
-            },
+            None if candidates.is_empty() => {
+                ApiError::NotFound(format!("no route for {path}")).into_response()
+            }
+            // `Allow` names every method the path has, not just the first.
+            None => ApiError::MethodNotAllowed {
+                allow: candidates
+                    .iter()
+                    .map(|(m, _, _)| *m)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+            .into_response(),
         }
     }
 }

@@ -29,7 +29,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     NotFound(String),
     MethodNotAllowed {
-        allow: &'static str,
+        /// Every method the path has, e.g. `GET, POST`.
+        allow: String,
     },
     UnknownOrder(String),
     UnknownReferralCode,
@@ -202,7 +203,10 @@ impl ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                // Route methods are plain tokens, so this always converts.
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    headers.insert(header::ALLOW, allow);
+                }
             }
             ApiError::Unauthorized(_) => {
                 headers.insert(

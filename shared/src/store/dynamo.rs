@@ -11,6 +11,8 @@
 //! | `CUSTOMER#<id>` | `REFERRAL#<event id>` | [`ReferralRecord`] under the referrer |
 //! | `CUSTOMER#<id>` | `SCORES` | [`JobState`]: scores and recent messages, written only by the scoring job |
 //! | `CUSTOMER#<id>` | `MSG#<kind>#<period>` | [`MessageRecord`]: the claim that makes a message go out once |
+//! | `CUSTOMER#<id>` | `ERASURE` | [`ErasureRecord`](crate::domain::ErasureRecord): the audit record of an erasure, no personal data |
+//! | `SUPPRESSED#<address hash>` | `SUPPRESSED` | [`Suppression`]: an address never to mail (bounce, complaint, erasure) |
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
 //! | `REFCODE#<code>` | `REFCODE` | claims a referral code so it is unique |
 //!
@@ -37,13 +39,14 @@ use std::collections::HashMap;
 
 use super::{
     Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
-    LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
-    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot,
+    PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore,
+    RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
-    CustomerId, CustomerScores, JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome,
-    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
+    CustomerData, CustomerId, CustomerScores, ErasurePlan, JobState, LedgerEntry, OrderId, Profile,
+    PurchaseOutcome, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome,
+    Sku, Suppression,
     outreach::{MessageRecord, MessageStatus},
 };
 
@@ -1109,5 +1112,203 @@ impl MessageStore for DynamoStore {
 
     async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
         self.query_prefix(customer, "MSG#").await
+    }
+}
+
+const ERASURE: &str = "ERASURE";
+
+/// Most actions one `TransactWriteItems` accepts.
+const TRANSACT_MAX: usize = 100;
+
+/// Everything in `items` (one customer's partition), sorted into its kinds; `None`
+/// without a profile.
+fn customer_data(items: Vec<Item>) -> Result<Option<Versioned<CustomerData>>, StoreError> {
+    let mut profile = None;
+    let (mut orders, mut ledger, mut redemptions) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut reviews, mut referrals_made, mut messages) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut job_state, mut erasure) = (None, None);
+    for (_, sk, item) in DynamoStore::split_customer_items(items) {
+        let kind = sk.split_once('#').map_or(sk.as_str(), |(kind, _)| kind);
+        match kind {
+            PROFILE => profile = Some(versioned_profile(item)?),
+            "ORDER" => orders.push(parse(item)?),
+            "LEDGER" => ledger.push(parse(item)?),
+            "REDEMPTION" => redemptions.push(parse(item)?),
+            "REVIEW" => reviews.push(parse(item)?),
+            "REFERRAL" => referrals_made.push(parse(item)?),
+            "MSG" => messages.push(parse(item)?),
+            SCORES => job_state = Some(parse(item)?),
+            ERASURE => erasure = Some(parse(item)?),
+            other => tracing::warn!(kind = other, "unknown item kind in a customer partition"),
+        }
+    }
+    Ok(profile.map(|p: Versioned<Profile>| Versioned {
+        version: p.version,
+        value: CustomerData {
+            profile: p.value,
+            orders,
+            ledger,
+            redemptions,
+            reviews,
+            referrals_made,
+            referral_received: None,
+            messages,
+            job_state,
+            suppression: None,
+            erasure,
+        },
+    }))
+}
+
+impl DynamoStore {
+    /// Every item of the customer's partition, following `LastEvaluatedKey`.
+    async fn partition(&self, customer: &CustomerId) -> Result<Vec<Item>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(customer_pk(customer)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.map_err(classify)?);
+        }
+        Ok(items)
+    }
+
+    /// An update of one item that exists, as a transaction action.
+    fn update_existing(
+        &self,
+        key_: Item,
+        expression: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_))
+            .update_expression(expression)
+            // Never creates a stub item for a record that is gone.
+            .condition_expression("attribute_exists(PK)");
+        for (name, attribute) in names {
+            update = update.expression_attribute_names(*name, *attribute);
+        }
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        let update = update
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The redactions of `plan`, one transaction action each.
+    fn redactions(&self, plan: &ErasurePlan) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let pk = customer_pk(&plan.customer);
+        let mut actions = Vec::new();
+        for sku in &plan.reviews {
+            actions.push(self.update_existing(
+                key(pk.clone(), format!("REVIEW#{sku}")),
+                "REMOVE title, body",
+                &[],
+                Vec::new(),
+            )?);
+        }
+        for message in &plan.messages {
+            actions.push(self.update_existing(
+                key(pk.clone(), message_sk(message)),
+                "REMOVE #error",
+                &[("#error", "error")],
+                Vec::new(),
+            )?);
+        }
+        for answer in &plan.answers {
+            actions.push(self.update_existing(
+                key(event_pk(&answer.key), "EVENT"),
+                "SET #response = :response",
+                &[("#response", "response")],
+                vec![(":response", AttributeValue::S(answer.response.clone()))],
+            )?);
+        }
+        if plan.drop_job_state {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, SCORES)))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        Ok(actions)
+    }
+}
+
+#[async_trait]
+impl PrivacyStore for DynamoStore {
+    async fn export(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerData>>, StoreError> {
+        let Some(mut found) = customer_data(self.partition(customer).await?)? else {
+            return Ok(None);
+        };
+        // Two records live outside the partition: the referral that brought the
+        // customer (under the referrer) and the suppression of their address.
+        let profile = &found.value.profile;
+        let referral_key = profile
+            .referred_by
+            .as_ref()
+            .map(|a| key(customer_pk(&a.referrer), format!("REFERRAL#{}", a.event_id)));
+        let suppression_key = profile
+            .email
+            .as_ref()
+            .map(|e| key(suppressed_pk(&e.address_key()), SUPPRESSED));
+        let keys: Vec<Item> = referral_key.into_iter().chain(suppression_key).collect();
+        if !keys.is_empty() {
+            for (_, sk, item) in Self::split_customer_items(self.get_many(keys).await?) {
+                if sk == SUPPRESSED {
+                    found.value.suppression = Some(parse(item)?);
+                } else {
+                    found.value.referral_received = Some(parse(item)?);
+                }
+            }
+        }
+        Ok(Some(found))
+    }
+
+    async fn erase(&self, plan: &ErasurePlan) -> Result<(), CommitError> {
+        let mut actions = Vec::new();
+        if let Some(mark) = &plan.mark {
+            let pk = customer_pk(&plan.customer);
+            let audit = item(pk, ERASURE, &mark.record)?;
+            actions.push(self.put(audit, Some("attribute_not_exists(PK)"))?);
+            actions.push(self.profile_put(&mark.profile, Some(mark.expected_version))?);
+            if let Some(tombstone) = &mark.tombstone {
+                let body = item(
+                    suppressed_pk(&tombstone.address_key),
+                    SUPPRESSED.to_owned(),
+                    tombstone,
+                )?;
+                actions.push(self.put(body, Some("attribute_not_exists(PK)"))?);
+            }
+        }
+        // The audit record is action 0 of the first transaction when there is a mark;
+        // other transactions have no such record.
+        let mut record_index = if plan.mark.is_some() { 0 } else { usize::MAX };
+        actions.extend(self.redactions(plan)?);
+        // The mark and, for any ordinary customer, every redaction commit together. A
+        // customer with more records than one transaction holds gets the rest in
+        // further transactions; were one of those lost, the next erasure request
+        // finds the leftovers and finishes the job.
+        let mut rest = actions.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<TransactWriteItem> = rest.by_ref().take(TRANSACT_MAX).collect();
+            self.transact(chunk, record_index, None).await?;
+            record_index = usize::MAX;
+        }
+        Ok(())
     }
 }

@@ -7,14 +7,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
-    LedgerStore, MessageStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
-    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot,
+    PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore,
+    RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
-    CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
-    Redemption, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku,
-    Suppression,
+    CustomerData, CustomerId, CustomerScores, ErasurePlan, ErasureRecord, JobState, LedgerEntry,
+    Order, OrderId, Profile, PurchaseOutcome, Redemption, RedemptionOutcome, ReferralOutcome,
+    ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
     outreach::{MessageRecord, MessageStatus},
 };
 
@@ -25,7 +25,7 @@ struct State {
     ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
     records: HashMap<String, IdempotencyRecord>,
     coupons: HashSet<String>,
-    redemptions: Vec<Redemption>,
+    redemptions: Vec<(CustomerId, Redemption)>,
     reviews: HashMap<(CustomerId, Sku), Review>,
     products: HashMap<Sku, ProductRating>,
     referrals: Vec<ReferralRecord>,
@@ -33,6 +33,7 @@ struct State {
     jobs: HashMap<CustomerId, JobState>,
     messages: HashMap<(CustomerId, String), MessageRecord>,
     suppressed: HashMap<String, Suppression>,
+    erasures: HashMap<CustomerId, ErasureRecord>,
 }
 
 #[derive(Default)]
@@ -224,7 +225,10 @@ impl RedemptionStore for MemoryStore {
         if !state.coupons.insert(outcome.redemption.coupon_code.clone()) {
             return Err(CommitError::CodeTaken);
         }
-        state.redemptions.push(outcome.redemption.clone());
+        state.redemptions.push((
+            outcome.profile.customer_id.clone(),
+            outcome.redemption.clone(),
+        ));
         Self::write_profile(
             &mut state,
             &outcome.profile,
@@ -587,6 +591,150 @@ impl RewardStore for MemoryStore {
         let mut state = self.lock()?;
         Self::check(&state, &record.key, &profile.customer_id, Some(expected))?;
         Self::write_profile(&mut state, profile, Some(expected), ledger, record);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PrivacyStore for MemoryStore {
+    async fn export(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerData>>, StoreError> {
+        let state = self.lock()?;
+        let Some(profile) = state.profiles.get(customer).cloned() else {
+            return Ok(None);
+        };
+        // The order DynamoDB returns them in: by sort key.
+        let mut orders: Vec<Order> = state
+            .orders
+            .iter()
+            .filter(|((c, _), _)| c == customer)
+            .map(|(_, o)| o.clone())
+            .collect();
+        orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+        let mut redemptions: Vec<Redemption> = state
+            .redemptions
+            .iter()
+            .filter(|(c, _)| c == customer)
+            .map(|(_, r)| r.clone())
+            .collect();
+        redemptions.sort_by(|a, b| a.redemption_id.cmp(&b.redemption_id));
+        let mut reviews: Vec<Review> = state
+            .reviews
+            .iter()
+            .filter(|((c, _), _)| c == customer)
+            .map(|(_, r)| r.clone())
+            .collect();
+        reviews.sort_by(|a, b| a.sku.cmp(&b.sku));
+        let mut referrals_made: Vec<ReferralRecord> = state
+            .referrals
+            .iter()
+            .filter(|r| &r.referrer == customer)
+            .cloned()
+            .collect();
+        referrals_made.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        let referral_received = profile.value.referred_by.as_ref().and_then(|a| {
+            state
+                .referrals
+                .iter()
+                .find(|r| r.referrer == a.referrer && r.event_id == a.event_id)
+                .cloned()
+        });
+        let mut messages: Vec<(String, MessageRecord)> = state
+            .messages
+            .iter()
+            .filter(|((c, _), _)| c == customer)
+            .map(|((_, k), m)| (k.clone(), m.clone()))
+            .collect();
+        messages.sort_by(|a, b| a.0.cmp(&b.0));
+        let suppression = profile
+            .value
+            .email
+            .as_ref()
+            .and_then(|e| state.suppressed.get(&e.address_key()).cloned());
+        Ok(Some(Versioned {
+            version: profile.version,
+            value: CustomerData {
+                orders,
+                ledger: state.ledger.get(customer).cloned().unwrap_or_default(),
+                redemptions,
+                reviews,
+                referrals_made,
+                referral_received,
+                messages: messages.into_iter().map(|(_, m)| m).collect(),
+                job_state: state.jobs.get(customer).cloned(),
+                suppression,
+                erasure: state.erasures.get(customer).cloned(),
+                profile: profile.value,
+            },
+        }))
+    }
+
+    async fn erase(&self, plan: &ErasurePlan) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        let customer = &plan.customer;
+        // Every check first, so that a refused erasure changes nothing.
+        if let Some(mark) = &plan.mark {
+            if state.erasures.contains_key(customer) {
+                return Err(CommitError::AlreadyRecorded);
+            }
+            let current = state.profiles.get(customer).map(|p| p.version);
+            let suppressed = mark
+                .tombstone
+                .as_ref()
+                .is_some_and(|t| state.suppressed.contains_key(&t.address_key));
+            if current != Some(mark.expected_version) || suppressed {
+                return Err(CommitError::Conflict);
+            }
+        }
+        let exists = |sku| state.reviews.contains_key(&(customer.clone(), sku));
+        let missing_review = plan.reviews.iter().any(|s| !exists(s.clone()));
+        let missing_message = plan
+            .messages
+            .iter()
+            .any(|m| !state.messages.contains_key(&message_key(m)));
+        let missing_answer = plan
+            .answers
+            .iter()
+            .any(|a| !state.records.contains_key(&a.key));
+        if missing_review || missing_message || missing_answer {
+            return Err(CommitError::Conflict);
+        }
+        if let Some(mark) = &plan.mark {
+            state.erasures.insert(customer.clone(), mark.record.clone());
+            state.profiles.insert(
+                customer.clone(),
+                Versioned {
+                    value: mark.profile.clone(),
+                    version: mark.expected_version + 1,
+                },
+            );
+            if let Some(tombstone) = &mark.tombstone {
+                state
+                    .suppressed
+                    .insert(tombstone.address_key.clone(), tombstone.clone());
+            }
+        }
+        for sku in &plan.reviews {
+            if let Some(review) = state.reviews.get_mut(&(customer.clone(), sku.clone())) {
+                review.title = None;
+                review.body = None;
+            }
+        }
+        for message in &plan.messages {
+            if let Some(stored) = state.messages.get_mut(&message_key(message)) {
+                stored.error = None;
+            }
+        }
+        for answer in &plan.answers {
+            if let Some(record) = state.records.get_mut(&answer.key) {
+                record.response = answer.response.clone();
+            }
+        }
+        if plan.drop_job_state {
+            state.jobs.remove(customer);
+        }
         Ok(())
     }
 }

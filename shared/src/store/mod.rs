@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerId, CustomerScores, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome,
-    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
-    outreach::MessageRecord,
+    CustomerData, CustomerId, CustomerScores, ErasurePlan, JobState, LedgerEntry, Order, OrderId,
+    Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review,
+    ReviewOutcome, Sku, Suppression, outreach::MessageRecord,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -342,6 +342,25 @@ pub trait SuppressionStore: Send + Sync {
     async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError>;
 }
 
+/// Data rights: read everything stored about a customer, erase their personal data.
+#[async_trait]
+pub trait PrivacyStore: IdempotencyStore {
+    /// Every record of the customer, with the profile's version; `None` when there is
+    /// no profile. Also the referral that brought them (stored under the referrer) and
+    /// the suppression of their address.
+    async fn export(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<CustomerData>>, StoreError>;
+
+    /// Applies `plan`: the erasure mark (profile if still at the planned version, audit
+    /// record if none exists, tombstone if the address is not yet suppressed) in one
+    /// transaction with as many of the redactions as fit, the rest after it. A failed
+    /// condition is [`CommitError::Conflict`], or [`CommitError::AlreadyRecorded`] when
+    /// another erasure of the customer was recorded first.
+    async fn erase(&self, plan: &ErasurePlan) -> Result<(), CommitError>;
+}
+
 /// Every capability at once, for code that serves the whole API (the local server).
 pub trait Store:
     PurchaseStore
@@ -353,6 +372,7 @@ pub trait Store:
     + MessageStore
     + RewardStore
     + SuppressionStore
+    + PrivacyStore
 {
 }
 
@@ -366,5 +386,6 @@ impl<T> Store for T where
         + MessageStore
         + RewardStore
         + SuppressionStore
+        + PrivacyStore
 {
 }

@@ -1,0 +1,67 @@
+//! Data rights: `GET /v1/customers/{id}/export` answers everything stored about a
+//! customer as one JSON document; `DELETE /v1/customers/{id}` erases their personal data
+//! and answers the erasure's receipt (the same one every time).
+//!
+//! Both are signed like every storefront request: the shop asks on the customer's
+//! behalf, after verifying who is asking.
+
+use chrono::Utc;
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+
+use super::{Api, ApiError, customer_in_path, respond};
+use crate::domain::privacy::CustomerExport;
+use crate::service;
+use crate::store::PrivacyStore;
+
+/// Personal data must not linger in shared caches.
+fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl<S: PrivacyStore> Api<S> {
+    /// Both data-rights routes, told apart by method: what the privacy function serves.
+    pub async fn privacy(&self, req: Request) -> Response<Body> {
+        if req.method() == Method::DELETE {
+            self.erase(req).await
+        } else {
+            self.export(req).await
+        }
+    }
+
+    /// `GET /v1/customers/{id}/export`
+    pub async fn export(&self, req: Request) -> Response<Body> {
+        let result = async {
+            self.authenticate(&req)?;
+            let id = customer_in_path(&req)?;
+            let data = self
+                .store
+                .export(&id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
+            let document = CustomerExport::new(&data.value, self.config.rules.currency, Utc::now());
+            serde_json::to_value(&document).map_err(|e| {
+                tracing::error!(error = %e, "export serialisation failed");
+                ApiError::Internal
+            })
+        }
+        .await;
+        no_store(respond(StatusCode::OK, result))
+    }
+
+    /// `DELETE /v1/customers/{id}`
+    pub async fn erase(&self, req: Request) -> Response<Body> {
+        let result = async {
+            self.authenticate(&req)?;
+            let id = customer_in_path(&req)?;
+            let receipt = service::erase_customer(&self.store, &id, Utc::now()).await?;
+            tracing::info!(customer = %id, receipt = %receipt.receipt_id, "customer erased");
+            Ok(receipt)
+        }
+        .await;
+        no_store(respond(StatusCode::OK, result))
+    }
+}

@@ -1,0 +1,62 @@
+"""Schemathesis hooks: sign every request the way a storefront must.
+
+`Rapport-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
+computed over the exact bytes that go on the wire (an empty body for GET). The shop's
+secret comes from RAPPORT_SIGNING_SECRET, which tests/schemathesis.rs sets.
+
+Unsubscribe links carry their own credential and referral codes are drawn at random, so
+no generator can guess either: every other unsubscribe request gets the valid token of a
+seeded customer (RAPPORT_UNSUBSCRIBE_TOKEN) and every other referral event that customer's
+code (RAPPORT_REFERRAL_CODE), so the answers past the 403 and 404 are checked too.
+"""
+
+import hashlib
+import hmac
+import itertools
+import os
+import time
+
+import requests
+import schemathesis
+
+SECRET = os.environ["RAPPORT_SIGNING_SECRET"].encode()
+UNSUBSCRIBE_TOKEN = os.environ.get("RAPPORT_UNSUBSCRIBE_TOKEN")
+REFERRAL_CODE = os.environ.get("RAPPORT_REFERRAL_CODE")
+_unsubscribe_calls = itertools.count()
+_referral_calls = itertools.count()
+
+
+def signature(body, timestamp):
+    if body is None:
+        raw = b""
+    elif isinstance(body, str):
+        raw = body.encode()
+    elif isinstance(body, (bytes, bytearray)):
+        raw = bytes(body)
+    else:
+        # A streamed body cannot be signed before it is sent.
+        raise TypeError(f"cannot sign a body of type {type(body).__name__}")
+    tag = hmac.new(SECRET, f"{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={tag}"
+
+
+class RapportSignature(requests.auth.AuthBase):
+    """requests calls this with the prepared request, once the body is serialised."""
+
+    def __call__(self, request):
+        request.headers["Rapport-Signature"] = signature(request.body, int(time.time()))
+        return request
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if UNSUBSCRIBE_TOKEN and case.path == "/v1/unsubscribe" and next(_unsubscribe_calls) % 2:
+        case.query = {**(case.query or {}), "token": UNSUBSCRIBE_TOKEN}
+    if (
+        REFERRAL_CODE
+        and case.path == "/v1/events/referral"
+        and isinstance(case.body, dict)
+        and next(_referral_calls) % 2
+    ):
+        case.body = {**case.body, "referral_code": REFERRAL_CODE}
+    kwargs["auth"] = RapportSignature()
