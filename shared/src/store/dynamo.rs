@@ -32,6 +32,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
+use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -165,6 +166,37 @@ pub struct DynamoStore {
     table: String,
     /// Items a scan page may read; `None` lets DynamoDB fill 1 MB pages.
     scan_page_limit: Option<i32>,
+}
+
+impl DynamoStore {
+    /// One `BatchWriteItem`, repeated with backoff for whatever DynamoDB leaves
+    /// unprocessed.
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let mut attempt = 0u32;
+        while !requests.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(classify)?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if !requests.is_empty() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Unavailable(
+                        "batch writes kept being throttled".into(),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl DynamoStore {
@@ -806,6 +838,8 @@ impl ReferralStore for DynamoStore {
 
 /// Most items one `BatchWriteItem` accepts.
 const BATCH_WRITE: usize = 25;
+/// `BatchWriteItem` calls in flight at once when writing job state back.
+const WRITE_CONCURRENCY: usize = 8;
 const SCORES: &str = "SCORES";
 const SUPPRESSED: &str = "SUPPRESSED";
 
@@ -938,43 +972,28 @@ impl ScoreStore for DynamoStore {
     }
 
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
-        for chunk in states.chunks(BATCH_WRITE) {
-            let mut requests = chunk
-                .iter()
-                .map(|s| {
-                    let body = item(customer_pk(&s.customer_id), SCORES, s)?;
-                    let put = PutRequest::builder()
-                        .set_item(Some(body))
-                        .build()
-                        .map_err(|e| StoreError::Internal(e.to_string()))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut attempt = 0u32;
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "score writes kept being throttled".into(),
-                        ));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-                }
-            }
-        }
-        Ok(())
+        let batches = states
+            .chunks(BATCH_WRITE)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|s| {
+                        let body = item(customer_pk(&s.customer_id), SCORES, s)?;
+                        let put = PutRequest::builder()
+                            .set_item(Some(body))
+                            .build()
+                            .map_err(|e| StoreError::Internal(e.to_string()))?;
+                        Ok(WriteRequest::builder().put_request(put).build())
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Batches are independent (one item per customer), so several are in flight at
+        // once: one at a time, the write-back of a large shop would take longer than
+        // its scan.
+        futures::stream::iter(batches.into_iter().map(Ok))
+            .try_for_each_concurrent(WRITE_CONCURRENCY, |requests| self.batch_write(requests))
+            .await
     }
 
     async fn profile_and_scores(
