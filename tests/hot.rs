@@ -54,21 +54,9 @@ async fn one_customer_at_100_events_per_second_loses_nothing() {
             most_in_flight.fetch_max(now, Ordering::Relaxed);
             let body = purchase(&format!("hot-e{i}"), "hot", &format!("hot-o{i}"), amount(i));
             let sent = Instant::now();
-            let mut retries = 0;
-            let reply = loop {
-                let reply = api.post("/v1/events/purchase", &body).await;
-                if reply.status != 503 || retries == MAX_RETRIES {
-                    break reply;
-                }
-                retries += 1;
-                let wait = reply
-                    .headers
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(1);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-            };
+            let (reply, retries) = api
+                .post_retrying("/v1/events/purchase", &body, MAX_RETRIES)
+                .await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             Outcome {
                 reply,

@@ -32,7 +32,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Notify;
 
 const DELIVERIES: usize = 10_000;
@@ -144,25 +144,16 @@ struct Figures {
 
 /// Posts `body`, retrying a 503 after the `Retry-After` it names.
 async fn deliver(api: &TestApi, body: &Value, figures: &Figures) -> Reply {
-    let mut retries = 0;
-    loop {
-        let reply = api.post("/v1/events/purchase", body).await;
-        if reply.status != 503 || retries == MAX_RETRIES {
-            if reply.status == 503 {
-                figures.gave_up.fetch_add(1, Ordering::Relaxed);
-            }
-            return reply;
-        }
-        retries += 1;
-        figures.retried_503.fetch_add(1, Ordering::Relaxed);
-        let wait = reply
-            .headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(1);
-        tokio::time::sleep(Duration::from_secs(wait)).await;
+    let (reply, retries) = api
+        .post_retrying("/v1/events/purchase", body, MAX_RETRIES)
+        .await;
+    figures
+        .retried_503
+        .fetch_add(u64::from(retries), Ordering::Relaxed);
+    if reply.status == 503 {
+        figures.gave_up.fetch_add(1, Ordering::Relaxed);
     }
+    reply
 }
 
 /// Points a customer must hold by the rules: one per whole dollar of each order, less

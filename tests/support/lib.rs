@@ -135,6 +135,27 @@ impl TestApi {
         self.send("GET", path, None).await
     }
 
+    /// Posts `body` as a storefront that honours `503`s does: after each one it waits
+    /// the `Retry-After` seconds (1 when absent) and posts again, at most `max_retries`
+    /// times. Answers the last reply and the number of retries.
+    pub async fn post_retrying(&self, path: &str, body: &Value, max_retries: u32) -> (Reply, u32) {
+        let mut retries = 0;
+        loop {
+            let reply = self.post(path, body).await;
+            if reply.status != 503 || retries == max_retries {
+                return (reply, retries);
+            }
+            retries += 1;
+            let wait = reply
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    }
+
     /// Sends exactly these bytes and headers, for tests of what a storefront gets wrong.
     pub async fn send_raw(
         &self,
