@@ -31,6 +31,22 @@ const TURN_PATIENCE: Duration = Duration::from_secs(5);
 /// concurrent events for one customer serialise on its profile, so this is generous.
 const MAX_ATTEMPTS: u32 = 40;
 
+/// How long a request goes on re-reading after lost races: well inside the functions'
+/// 10 s timeout, so that a customer written from many Lambda instances at once gets a
+/// 503 with `Retry-After` rather than a timed-out function.
+const RETRY_BUDGET: Duration = Duration::from_secs(4);
+
+/// The attempts of one read–decide–commit loop: at most [`MAX_ATTEMPTS`], and none
+/// begun after [`RETRY_BUDGET`] has passed (the first always runs).
+fn attempts() -> impl Iterator<Item = u32> {
+    attempts_within(RETRY_BUDGET)
+}
+
+fn attempts_within(budget: Duration) -> impl Iterator<Item = u32> {
+    let started = std::time::Instant::now();
+    (0..MAX_ATTEMPTS).take_while(move |&attempt| attempt == 0 || started.elapsed() < budget)
+}
+
 #[derive(Debug, Error)]
 pub enum ServiceError {
     #[error(transparent)]
@@ -108,7 +124,7 @@ pub async fn record_purchase<S: PurchaseStore>(
     let _turn = turns::take(&event.customer_id, TURN_PATIENCE)
         .await
         .ok_or(ServiceError::Contention)?;
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let snapshot = store
             .load_purchase(&event.customer_id, &event.order_id, &key)
             .await?;
@@ -167,7 +183,7 @@ pub async fn redeem<S: RedemptionStore>(
     let _turn = turns::take(&request.customer_id, TURN_PATIENCE)
         .await
         .ok_or(ServiceError::Contention)?;
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let (profile, prior) = store.load_redemption(&request.customer_id, &key).await?;
         if let Some(prior) = &prior {
             return replay(prior, &fp, "redemption_id").map(|r: RedemptionReceipt| {
@@ -217,7 +233,7 @@ pub async fn record_review<S: ReviewStore>(
     let _turn = turns::take(&event.customer_id, TURN_PATIENCE)
         .await
         .ok_or(ServiceError::Contention)?;
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let snapshot = store
             .load_review(&event.customer_id, &event.order_id, &event.sku, &key)
             .await?;
@@ -273,7 +289,7 @@ pub async fn clear_recovery<S: ProfileStore>(
     customer: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<Profile, ServiceError> {
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let current = store
             .profile(customer)
             .await?
@@ -299,7 +315,7 @@ pub async fn referral_code<S: ReferralStore>(
     customer: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<String, ServiceError> {
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let current = store
             .profile(customer)
             .await?
@@ -333,7 +349,7 @@ pub async fn record_referral<S: ReferralStore>(
 ) -> Result<ReferralReceipt, ServiceError> {
     let key = event.event_id.to_string();
     let fp = fingerprint(event)?;
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         // Checked before anything else so that an unknown code is a clean 404, but a
         // retry of a recorded event still replays even if the code was reassigned.
         if let Some(prior) = store.prior(&key).await? {
@@ -395,7 +411,7 @@ pub async fn grant_reward<S: RewardStore + ?Sized>(
         balance: i64,
     }
     let fp = fingerprint(&(customer.as_str(), points))?;
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         if let Some(prior) = store.prior(key).await? {
             return replay(&prior, &fp, "reward").map(|g: Granted| g.balance);
         }
@@ -437,7 +453,7 @@ pub async fn unsubscribe<S: ProfileStore>(
     customer: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let Some(current) = store.profile(customer).await? else {
             return Ok(());
         };
@@ -464,7 +480,7 @@ pub async fn erase_customer<S: PrivacyStore>(
     customer: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<ErasureRecord, ServiceError> {
-    for attempt in 0..MAX_ATTEMPTS {
+    for attempt in attempts() {
         let data = store
             .export(customer)
             .await?
@@ -492,4 +508,22 @@ pub async fn erase_customer<S: PrivacyStore>(
         }
     }
     Err(ServiceError::Contention)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_stop_at_the_count_or_the_budget() {
+        assert_eq!(
+            attempts_within(Duration::from_secs(3600)).collect::<Vec<_>>(),
+            (0..MAX_ATTEMPTS).collect::<Vec<_>>()
+        );
+        // A spent budget still leaves the first attempt, and only that one.
+        let mut spent = attempts_within(Duration::ZERO);
+        assert_eq!(spent.next(), Some(0));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(spent.next(), None);
+    }
 }
