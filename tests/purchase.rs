@@ -3,19 +3,8 @@
 
 use futures::future::join_all;
 use rapport::domain::CustomerId;
-use rapport::store::{LedgerStore, ProfileStore};
+use rapport::store::ProfileStore;
 use rapport_integration::{TestApi, purchase, refund};
-
-async fn ledger_sum(api: &TestApi, customer: &str) -> i64 {
-    let id = CustomerId::parse("id", customer).unwrap();
-    api.store
-        .ledger(&id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.delta)
-        .sum()
-}
 
 #[tokio::test]
 async fn a_purchase_awards_points_and_shows_in_the_profile() {
@@ -71,7 +60,7 @@ async fn the_same_event_five_times_serially_awards_once() {
         (p.body["points_balance"].as_i64(), p.body["orders"].as_i64()),
         (Some(100), Some(1))
     );
-    assert_eq!(ledger_sum(&api, "c-1").await, 100);
+    assert_eq!(api.ledger_sum("c-1").await, 100);
 }
 
 #[tokio::test]
@@ -93,7 +82,7 @@ async fn the_same_event_eight_times_concurrently_awards_once() {
         .unwrap()
         .unwrap();
     assert_eq!((p.value.points_balance, p.value.orders), (100, 1));
-    assert_eq!(ledger_sum(&api, "c-1").await, 100);
+    assert_eq!(api.ledger_sum("c-1").await, 100);
 }
 
 #[tokio::test]
@@ -120,7 +109,7 @@ async fn fifty_distinct_concurrent_events_for_one_customer_all_count() {
     assert_eq!(p.orders, 50);
     assert_eq!(p.net_spend_minor, expected_spend);
     assert_eq!(p.points_balance, expected_points);
-    assert_eq!(ledger_sum(&api, "c-hot").await, p.points_balance);
+    assert_eq!(api.ledger_sum("c-hot").await, p.points_balance);
     assert_eq!(p.ledger_entries, 50);
 }
 
@@ -156,7 +145,7 @@ async fn a_refund_reverses_exactly_its_orders_share() {
         .post("/v1/events/purchase", &refund("e-6", "c-1", "o-404", 1))
         .await;
     assert_eq!((r.status, r.field()), (422, "order_id"));
-    assert_eq!(ledger_sum(&api, "c-1").await, 50);
+    assert_eq!(api.ledger_sum("c-1").await, 50);
     let p = api.get("/v1/customers/c-1").await;
     assert_eq!(
         (
@@ -180,7 +169,7 @@ async fn a_reused_event_id_with_another_body_is_a_conflict() {
         .post("/v1/events/purchase", &purchase("e-2", "c-1", "o-1", 1_000))
         .await;
     assert_eq!((r.status, r.field()), (409, "order_id"));
-    assert_eq!(ledger_sum(&api, "c-1").await, 10);
+    assert_eq!(api.ledger_sum("c-1").await, 10);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use futures::future::join_all;
 use rapport::domain::{CustomerId, ReferralStatus};
-use rapport::store::{LedgerStore, ReferralStore};
+use rapport::store::ReferralStore;
 use rapport_integration::{Reply, TestApi, purchase, refund};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -42,14 +42,7 @@ async fn profile(api: &TestApi, id: &str) -> Value {
 }
 
 async fn balance_matches_ledger(api: &TestApi, id: &str) {
-    let sum: i64 = api
-        .store
-        .ledger(&cid(id))
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.delta)
-        .sum();
+    let sum = api.ledger_sum(id).await;
     assert_eq!(
         profile(api, id).await["points_balance"].as_i64(),
         Some(sum),

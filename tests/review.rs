@@ -4,7 +4,7 @@
 
 use futures::future::join_all;
 use rapport::domain::{CustomerId, Sku};
-use rapport::store::{LedgerStore, ReviewStore};
+use rapport::store::ReviewStore;
 use rapport_integration::{TestApi, purchase};
 use serde_json::{Value, json};
 
@@ -27,16 +27,6 @@ fn with_text(mut body: Value, title: &str, text: &str) -> Value {
 
 fn cid(s: &str) -> CustomerId {
     CustomerId::parse("id", s).unwrap()
-}
-
-async fn ledger_sum(api: &TestApi, customer: &str) -> i64 {
-    api.store
-        .ledger(&cid(customer))
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.delta)
-        .sum()
 }
 
 #[tokio::test]
@@ -117,7 +107,7 @@ async fn verified_reviews_earn_points_and_unverified_ones_do_not() {
 
     let stored = api.store.reviews(&cid("c-1")).await.unwrap();
     assert_eq!(stored.len(), 2);
-    assert_eq!(ledger_sum(&api, "c-1").await, 10 + 25);
+    assert_eq!(api.ledger_sum("c-1").await, 10 + 25);
 }
 
 #[tokio::test]
@@ -146,7 +136,7 @@ async fn one_reward_per_customer_and_product_under_duplicates_and_concurrency() 
         rewarded == 10 || rewarded == 25,
         "one reward only, got {rewarded}"
     );
-    assert_eq!(ledger_sum(&api, "c-1").await, 10 + rewarded);
+    assert_eq!(api.ledger_sum("c-1").await, 10 + rewarded);
     let duplicates = replies[..5]
         .iter()
         .filter(|r| r.body["duplicate"] == true)

@@ -99,6 +99,19 @@ impl TestApi {
         }
     }
 
+    /// The sum of the customer's ledger entries, read from the table.
+    pub async fn ledger_sum(&self, customer: &str) -> i64 {
+        use rapport::store::LedgerStore;
+        let id = rapport::domain::CustomerId::parse("customer_id", customer).expect("customer id");
+        self.store
+            .ledger(&id)
+            .await
+            .expect("ledger read")
+            .iter()
+            .map(|e| e.delta)
+            .sum()
+    }
+
     /// Mail the SES emulator accepted for this API's support address.
     pub async fn support_mail(&self) -> Vec<rapport_local::ses::SentEmail> {
         rapport_local::ses::sent_messages(&self.ses_endpoint)
