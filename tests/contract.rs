@@ -1,7 +1,7 @@
 //! The route table, the OpenAPI document and template.yaml describe the same API:
 //! every route is documented and deployed, and nothing else is.
 
-use rapport::http::{OPENAPI, ROUTES};
+use rapport_shared::http::{OPENAPI, ROUTES};
 use std::collections::BTreeSet;
 
 fn routes() -> BTreeSet<(String, String)> {

@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use rapport::deliver::{Delivered, DeliverySettings, deliver};
-use rapport::domain::outreach::{MessageKind, MessageStatus, Offer, Planned};
-use rapport::domain::{CustomerId, Profile};
-use rapport::mail::{MessageSender, OutgoingMail, SendError, SesSender};
-use rapport::store::ProfileStore;
 use rapport_integration::{SECRET, TestApi, purchase};
+use rapport_shared::deliver::{Delivered, DeliverySettings, deliver};
+use rapport_shared::domain::outreach::{MessageKind, MessageStatus, Offer, Planned};
+use rapport_shared::domain::{CustomerId, Profile};
+use rapport_shared::mail::{MessageSender, OutgoingMail, SendError, SesSender};
+use rapport_shared::store::ProfileStore;
 use std::collections::BTreeMap;
 
 fn settings(api: &TestApi) -> DeliverySettings {
@@ -247,16 +247,16 @@ impl MessageSender for NeverAccepted {
         &self,
         _: &OutgoingMail,
         _: chrono::DateTime<Utc>,
-    ) -> Result<rapport::mail::Acceptance, SendError> {
-        Ok(rapport::mail::Acceptance::NotAccepted)
+    ) -> Result<rapport_shared::mail::Acceptance, SendError> {
+        Ok(rapport_shared::mail::Acceptance::NotAccepted)
     }
 }
 
 #[tokio::test]
 async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retried() {
-    use rapport::domain::LedgerReason;
-    use rapport::domain::outreach::MessageRecord;
-    use rapport::store::{LedgerStore, MessageStore};
+    use rapport_shared::domain::LedgerReason;
+    use rapport_shared::domain::outreach::MessageRecord;
+    use rapport_shared::store::{LedgerStore, MessageStore};
 
     let api = TestApi::start().await;
     let to = format!("asha-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -274,7 +274,7 @@ async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retrie
     );
     assert!(matches!(
         api.store.claim_message(&stale).await.unwrap(),
-        rapport::store::Claim::Claimed
+        rapport_shared::store::Claim::Claimed
     ));
     let sender = NeverAccepted(ses(&api));
     let resumed = deliver(
@@ -324,7 +324,7 @@ async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retrie
     );
 
     // The same reward asked for again by key is not credited twice.
-    let balance = rapport::service::grant_reward(
+    let balance = rapport_shared::service::grant_reward(
         &api.store,
         &profile.customer_id,
         100,

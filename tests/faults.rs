@@ -6,10 +6,10 @@
 //! counted twice, every balance equal to its ledger.
 
 use futures::future::join_all;
-use rapport::domain::CustomerId;
-use rapport::store::LedgerStore;
 use rapport_integration::{SECRET, TestApi, config, purchase};
 use rapport_local::DynamoDbLocal;
+use rapport_shared::domain::CustomerId;
+use rapport_shared::store::LedgerStore;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -68,7 +68,7 @@ fn event(c: usize, n: usize) -> Value {
 
 fn signed(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::RequestBuilder {
     let raw = body.to_string();
-    let header = rapport::signature::sign(
+    let header = rapport_shared::signature::sign(
         SECRET.as_bytes(),
         chrono::Utc::now().timestamp(),
         raw.as_bytes(),
@@ -80,7 +80,8 @@ fn signed(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::RequestB
 }
 
 async fn profile(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    let header = rapport::signature::sign(SECRET.as_bytes(), chrono::Utc::now().timestamp(), b"");
+    let header =
+        rapport_shared::signature::sign(SECRET.as_bytes(), chrono::Utc::now().timestamp(), b"");
     let response = http
         .get(format!("{base}/v1/customers/{id}"))
         .header("Rapport-Signature", header)
@@ -176,7 +177,7 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
         .expect("create table");
     // No SES here: purchases send no mail.
     let sdk = rapport_local::sdk_config(&dynamodb.endpoint(), "http://127.0.0.1:9");
-    let api = Arc::new(rapport::bootstrap::api(&sdk, config(table, &[])));
+    let api = Arc::new(rapport_shared::bootstrap::api(&sdk, config(table, &[])));
     let store = api.store.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -3,11 +3,11 @@
 //! mails neither, even a service notice that needs no marketing consent.
 
 use chrono::{Duration, Utc};
-use rapport::domain::outreach::SuppressReason;
-use rapport::domain::{Currency, SuppressionCause, address_key};
-use rapport::feedback::{FeedbackOutcome, SnsEvent, handle};
-use rapport::store::SuppressionStore;
 use rapport_integration::{TestApi, emulator_sender, job_settings, purchase};
+use rapport_shared::domain::outreach::SuppressReason;
+use rapport_shared::domain::{Currency, SuppressionCause, address_key};
+use rapport_shared::feedback::{FeedbackOutcome, SnsEvent, handle};
+use rapport_shared::store::SuppressionStore;
 use std::collections::BTreeSet;
 
 const SAMPLE: &str = include_str!("../infra/events/ses-feedback.json");
@@ -61,8 +61,8 @@ async fn bounces_and_complaints_suppress_their_addresses_and_the_job_honours_the
         assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
     }
     let mut settings = job_settings(&api);
-    settings.rules.holdout_pct = 0;
-    let report = rapport_jobs::run::run(
+    settings.job.rules.holdout_pct = 0;
+    let report = rapport_job::run::run(
         &api.store,
         emulator_sender(&api),
         &settings,

@@ -9,9 +9,9 @@
 //! point whatever the tier multiplier (the customer crosses into silver on the way).
 
 use futures::future::join_all;
-use rapport::domain::CustomerId;
-use rapport::store::{LedgerStore, ProfileStore};
 use rapport_integration::{Reply, TestApi, purchase};
+use rapport_shared::domain::CustomerId;
+use rapport_shared::store::{LedgerStore, ProfileStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

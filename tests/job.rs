@@ -5,12 +5,12 @@
 
 use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
-use rapport::domain::Currency;
-use rapport::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
-use rapport::service::record_purchase;
 use rapport_integration::{TestApi, config, emulator_sender, job_settings};
-use rapport_jobs::run::{RunSettings, run};
+use rapport_job::run::{RunSettings, run};
 use rapport_local::ses::EmulatorSender;
+use rapport_shared::domain::Currency;
+use rapport_shared::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
+use rapport_shared::service::record_purchase;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -4,10 +4,10 @@
 
 use chrono::Utc;
 use futures::future::join_all;
-use rapport::domain::CustomerId;
-use rapport::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
-use rapport::store::{Claim, MessageStore};
 use rapport_integration::TestApi;
+use rapport_shared::domain::CustomerId;
+use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
+use rapport_shared::store::{Claim, MessageStore};
 
 fn record(customer: &str, kind: MessageKind, period: &str, status: MessageStatus) -> MessageRecord {
     let planned = Planned {

@@ -6,12 +6,12 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::future::join_all;
-use rapport::domain::outreach::{MessageKind, MessageRecord, MessageStatus};
-use rapport::domain::{CustomerId, CustomerScores, JobState, SuppressionCause, address_key};
-use rapport::store::{
+use rapport_integration::{Reply, TestApi, purchase, refund};
+use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus};
+use rapport_shared::domain::{CustomerId, CustomerScores, JobState, SuppressionCause, address_key};
+use rapport_shared::store::{
     IdempotencyStore, MessageStore, ProfileStore, ReviewStore, ScoreStore, SuppressionStore,
 };
-use rapport_integration::{Reply, TestApi, purchase, refund};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -374,7 +374,7 @@ async fn erasure_removes_personal_data_everywhere_and_keeps_the_accounts() {
         .unwrap()
         .unwrap();
     assert_eq!(tombstone.cause, SuppressionCause::Erased);
-    let scanned = rapport_jobs::run::scan_all(&api.store, 3).await.unwrap();
+    let scanned = rapport_job::run::scan_all(&api.store, 3).await.unwrap();
     assert!(scanned.suppressed.contains(&address_key(&email)));
     assert!(
         scanned
@@ -477,7 +477,8 @@ async fn unsigned_or_forged_requests_are_refused() {
     let mut order = purchase("p-1", "asha", "o-1", 1_000);
     order["email"] = "asha@example.com".into();
     ok(api.post("/v1/events/purchase", &order).await).await;
-    let forged = rapport::signature::sign(b"not-the-shop-secret", Utc::now().timestamp(), b"");
+    let forged =
+        rapport_shared::signature::sign(b"not-the-shop-secret", Utc::now().timestamp(), b"");
     for (method, path) in [
         ("GET", "/v1/customers/asha/export"),
         ("DELETE", "/v1/customers/asha"),

@@ -2,9 +2,9 @@
 //! lost updates under concurrency, refunds, and the profile view.
 
 use futures::future::join_all;
-use rapport::domain::CustomerId;
-use rapport::store::ProfileStore;
 use rapport_integration::{TestApi, purchase, refund};
+use rapport_shared::domain::CustomerId;
+use rapport_shared::store::ProfileStore;
 
 #[tokio::test]
 async fn a_purchase_awards_points_and_shows_in_the_profile() {

@@ -3,9 +3,9 @@
 //! cancellation by a refund, and ambassadors.
 
 use futures::future::join_all;
-use rapport::domain::{CustomerId, ReferralStatus};
-use rapport::store::ReferralStore;
 use rapport_integration::{Reply, TestApi, purchase, refund};
+use rapport_shared::domain::{CustomerId, ReferralStatus};
+use rapport_shared::store::ReferralStore;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 

@@ -3,9 +3,9 @@
 //! the referral-ask mark, product aggregates, and text in any script.
 
 use futures::future::join_all;
-use rapport::domain::{CustomerId, Sku};
-use rapport::store::ReviewStore;
 use rapport_integration::{TestApi, purchase};
+use rapport_shared::domain::{CustomerId, Sku};
+use rapport_shared::store::ReviewStore;
 use serde_json::{Value, json};
 
 fn review(event: &str, customer: &str, order: &str, sku: &str, rating: i64) -> Value {

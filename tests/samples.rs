@@ -2,8 +2,8 @@
 //! they parse as `lambda_http` parses them in Lambda, and the handlers accept them with
 //! the settings of infra/events/env.json — what `sam local invoke` would run.
 
-use rapport::http::Api;
-use rapport::store::DynamoStore;
+use rapport_shared::http::Api;
+use rapport_shared::store::DynamoStore;
 use serde_json::Value;
 
 fn read(name: &str) -> String {
@@ -32,7 +32,7 @@ async fn sample_events_are_accepted_by_the_handlers() {
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
         .collect();
     let table_name = table.clone();
-    let config = rapport::Config::from_lookup(move |k| {
+    let config = rapport_shared::Config::from_lookup(move |k| {
         if k == "RAPPORT_TABLE" {
             return Some(table_name.clone());
         }

@@ -7,8 +7,8 @@
 //! use. `RAPPORT_SCHEMATHESIS_EXAMPLES` changes the examples per operation and
 //! `RAPPORT_SCHEMATHESIS_SEED` replays a run (the summary prints its seed).
 
-use rapport::domain::CustomerId;
 use rapport_integration::{SECRET, TestApi, purchase};
+use rapport_shared::domain::CustomerId;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -109,7 +109,7 @@ async fn the_api_conforms_to_its_openapi_document() {
         .await;
     assert_eq!(code.status, 200, "referral code: {:?}", code.body);
     let referral_code = code.body["code"].as_str().unwrap_or_default().to_owned();
-    let unsubscribe_token = rapport::unsubscribe::token(
+    let unsubscribe_token = rapport_shared::unsubscribe::token(
         SECRET.as_bytes(),
         &CustomerId::parse("id", SEEDED[1]).expect("customer id"),
     );

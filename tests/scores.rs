@@ -4,9 +4,9 @@
 
 use chrono::Utc;
 use futures::future::join_all;
-use rapport::domain::{CustomerId, CustomerScores, JobState};
-use rapport::store::{DynamoStore, ScanCursor, ScoreStore};
 use rapport_integration::{TestApi, purchase, refund};
+use rapport_shared::domain::{CustomerId, CustomerScores, JobState};
+use rapport_shared::store::{DynamoStore, ScanCursor, ScoreStore};
 use std::collections::HashSet;
 
 #[tokio::test]

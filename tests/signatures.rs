@@ -2,8 +2,8 @@
 //! a 401 problem and writes nothing.
 
 use chrono::Utc;
-use rapport::signature::sign;
 use rapport_integration::{Reply, SECRET, TestApi, purchase};
+use rapport_shared::signature::sign;
 
 async fn post_signed_with(api: &TestApi, header: Option<&str>, body: &str) -> Reply {
     api.send_raw(

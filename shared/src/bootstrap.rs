@@ -1,6 +1,7 @@
 //! Cold-start wiring shared by every binary: configuration from the environment and the
-//! SDK clients, built once. SDK endpoints come from the standard `AWS_ENDPOINT_URL_*`
-//! variables, so the same code reaches DynamoDB Local, the SES emulator and AWS.
+//! SDK clients, built once, each with the bounds its caller needs. SDK endpoints come
+//! from the standard `AWS_ENDPOINT_URL_*` variables, so the same code reaches DynamoDB
+//! Local, the SES emulator and AWS. Nothing else builds a client.
 
 use anyhow::Context;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -9,8 +10,9 @@ use lambda_http::{Error, Request, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::JobConfig;
 use crate::http::{Api, Operation};
-use crate::mail::SesAlerts;
+use crate::mail::{SesAlerts, SesSender};
 use crate::store::DynamoStore;
 use crate::{Config, telemetry};
 
@@ -31,24 +33,36 @@ const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_secs(7);
 const DYNAMODB_INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 const DYNAMODB_MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// A DynamoDB client for request paths: timeouts set in `sdk` win, the bounds above
-/// fill in the rest (the SDK's defaults leave a call free to wait forever); the retry
-/// mode and attempts stay as configured, with the shorter backoff.
-pub fn request_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+/// The scheduled job and the SES feedback function are not on a request path: a scan
+/// page of a large table or a batch write under throttling may take seconds, and
+/// nobody waits on them but the schedule. Their bounds only rule out a hang.
+const JOB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+const JOB_OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A DynamoDB client with these bounds: timeouts set in `sdk` win, the bounds fill in
+/// the rest (the SDK's defaults leave a call free to wait forever); the retry mode and
+/// attempts stay as configured, with `backoff` (initial, most) when given.
+fn bounded_dynamodb_client(
+    sdk: &aws_config::SdkConfig,
+    attempt: Duration,
+    operation: Duration,
+    backoff: Option<(Duration, Duration)>,
+) -> aws_sdk_dynamodb::Client {
     let bounds = TimeoutConfig::builder()
         .connect_timeout(DYNAMODB_CONNECT_TIMEOUT)
-        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-        .operation_timeout(DYNAMODB_OPERATION_TIMEOUT);
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation);
     let timeouts = match sdk.timeout_config() {
         Some(configured) => configured.to_builder().take_unset_from(bounds).build(),
         None => bounds.build(),
     };
-    let retry = sdk
+    let mut retry = sdk
         .retry_config()
         .cloned()
-        .unwrap_or_else(RetryConfig::standard)
-        .with_initial_backoff(DYNAMODB_INITIAL_BACKOFF)
-        .with_max_backoff(DYNAMODB_MAX_BACKOFF);
+        .unwrap_or_else(RetryConfig::standard);
+    if let Some((initial, most)) = backoff {
+        retry = retry.with_initial_backoff(initial).with_max_backoff(most);
+    }
     let config = aws_sdk_dynamodb::config::Builder::from(sdk)
         .timeout_config(timeouts)
         .retry_config(retry)
@@ -56,12 +70,33 @@ pub fn request_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb:
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A DynamoDB client for request paths: an unreachable or stalled database becomes a
+/// 503 well inside the function's timeout.
+pub fn request_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    bounded_dynamodb_client(
+        sdk,
+        DYNAMODB_ATTEMPT_TIMEOUT,
+        DYNAMODB_OPERATION_TIMEOUT,
+        Some((DYNAMODB_INITIAL_BACKOFF, DYNAMODB_MAX_BACKOFF)),
+    )
+}
+
+/// A DynamoDB client for the scheduled job and other background work.
+pub fn background_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    bounded_dynamodb_client(sdk, JOB_ATTEMPT_TIMEOUT, JOB_OPERATION_TIMEOUT, None)
+}
+
+/// The SES client every sender uses.
+pub fn ses_client(sdk: &aws_config::SdkConfig) -> aws_sdk_ses::Client {
+    aws_sdk_ses::Client::new(sdk)
+}
+
 /// The API over DynamoDB for `config`, mailing alerts through SES when both a sender
 /// and a support address are configured.
 pub fn api(sdk: &aws_config::SdkConfig, config: Config) -> Api<DynamoStore> {
     let store = DynamoStore::new(request_dynamodb_client(sdk), config.table.clone());
     let alerts = match (&config.sender_email, &config.support_email) {
-        (Some(from), Some(to)) => Some(SesAlerts::new(aws_sdk_ses::Client::new(sdk), from, to)),
+        (Some(from), Some(to)) => Some(SesAlerts::new(ses_client(sdk), from, to)),
         _ => None,
     };
     let api = Api::new(store, config);
@@ -95,7 +130,7 @@ pub async fn run_feedback() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env().context("reading configuration")?;
     let sdk = aws_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table);
+    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table);
     let store = &store;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<crate::feedback::SnsEvent>| async move {
@@ -105,4 +140,28 @@ pub async fn run_feedback() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+/// What the scheduled job runs on.
+pub struct JobWiring {
+    pub config: Config,
+    pub job: JobConfig,
+    pub store: DynamoStore,
+    pub sender: SesSender,
+}
+
+/// The job's configuration, store and sender from the environment.
+pub async fn job_from_env() -> anyhow::Result<JobWiring> {
+    let config = Config::from_env().context("reading configuration")?;
+    let job = JobConfig::from_env(&config).context("reading the job's configuration")?;
+    let sdk = aws_config().await;
+    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone());
+    let sender =
+        SesSender::new(ses_client(&sdk)).with_configuration_set(job.ses_configuration_set.clone());
+    Ok(JobWiring {
+        config,
+        job,
+        store,
+        sender,
+    })
 }

@@ -1,9 +1,15 @@
-//! Settings read once at cold start from the environment that template.yaml sets.
-//! Resource names and secrets are never hard-coded.
+//! Settings read once at cold start from the environment that template.yaml sets:
+//! [`Config`] for every function, [`JobConfig`] on top of it for the scheduled job.
+//! Resource names and secrets are never hard-coded, and nothing else reads the
+//! environment.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use thiserror::Error;
 
-use crate::domain::{Currency, LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule};
+use crate::deliver::DeliverySettings;
+use crate::domain::outreach::OutreachRules;
+use crate::domain::{Currency, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 
@@ -76,9 +82,29 @@ pub fn parse_tiers(raw: &str) -> Result<Vec<TierRule>, ConfigError> {
         .collect()
 }
 
+/// The process environment as a name → value lookup.
+pub fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Reads one setting of any type that parses, with a default.
+fn setting<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("{raw:?} is not a valid value"),
+        }),
+        None => Ok(default),
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(env_lookup)
     }
 
     /// Builds the configuration from any name → value lookup, so tests need not touch
@@ -174,6 +200,131 @@ impl Config {
             sender_email: optional("RAPPORT_SENDER_EMAIL"),
             support_email: optional("RAPPORT_SUPPORT_EMAIL"),
         })
+    }
+}
+
+/// The scheduled job's settings, on top of [`Config`].
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Parallel scan segments (`RAPPORT_SCAN_SEGMENTS`).
+    pub scan_segments: u32,
+    /// CLV horizon (`RAPPORT_HORIZON_WEEKS`).
+    pub horizon_weeks: f64,
+    /// Churn label window and backtest length (`RAPPORT_CHURN_WINDOW_WEEKS`).
+    pub churn_window_weeks: f64,
+    pub rules: OutreachRules,
+    pub delivery: DeliverySettings,
+    /// Messages delivered at once (`RAPPORT_SEND_CONCURRENCY`).
+    pub send_concurrency: usize,
+    /// The SES configuration set whose events report bounces and complaints.
+    pub ses_configuration_set: Option<String>,
+}
+
+/// The product tips catalogue: a JSON object of sku → list of how-to lines.
+pub fn read_tips(path: &Path) -> Result<BTreeMap<Sku, Vec<String>>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "RAPPORT_TIPS_FILE",
+        reason,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
+    let raw: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|e| {
+        invalid(format!(
+            "{} is not a JSON object of sku → lines: {e}",
+            path.display()
+        ))
+    })?;
+    raw.into_iter()
+        .map(|(sku, lines)| {
+            let sku =
+                Sku::parse("sku", &sku).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            Ok((sku, lines))
+        })
+        .collect()
+}
+
+impl JobConfig {
+    pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
+        Self::from_lookup(config, env_lookup)
+    }
+
+    /// The job's settings from `get`, on top of the functions' `config`.
+    pub fn from_lookup(
+        config: &Config,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (quiet_start, quiet_end) = match get("RAPPORT_QUIET_HOURS") {
+            Some(raw) => {
+                let invalid = || ConfigError::Invalid {
+                    name: "RAPPORT_QUIET_HOURS",
+                    reason: format!("{raw:?} is not START-END in hours 0-23, e.g. 21-9"),
+                };
+                let (a, b) = raw.split_once('-').ok_or_else(invalid)?;
+                let hour = |h: &str| h.trim().parse::<u32>().ok().filter(|h| *h <= 23);
+                (hour(a).ok_or_else(invalid)?, hour(b).ok_or_else(invalid)?)
+            }
+            None => (21, 9),
+        };
+        let defaults = OutreachRules::default();
+        let rules = OutreachRules {
+            max_per_7_days: setting(&get, "RAPPORT_MAX_PER_7_DAYS", defaults.max_per_7_days)?,
+            max_per_30_days: setting(&get, "RAPPORT_MAX_PER_30_DAYS", defaults.max_per_30_days)?,
+            quiet_start,
+            quiet_end,
+            holdout_pct: setting(&get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
+            ..defaults
+        };
+        if rules.holdout_pct > 100 {
+            return Err(ConfigError::Invalid {
+                name: "RAPPORT_HOLDOUT_PCT",
+                reason: "must be 0-100".into(),
+            });
+        }
+        let tips = match get("RAPPORT_TIPS_FILE").filter(|p| !p.trim().is_empty()) {
+            Some(path) => read_tips(Path::new(&path))?,
+            None => BTreeMap::new(),
+        };
+        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            scan_segments: setting(&get, "RAPPORT_SCAN_SEGMENTS", 4u32)?.max(1),
+            horizon_weeks: setting(&get, "RAPPORT_HORIZON_WEEKS", 52.0)?,
+            churn_window_weeks: setting(&get, "RAPPORT_CHURN_WINDOW_WEEKS", 13.0)?,
+            rules,
+            delivery: DeliverySettings {
+                shop_name: optional("RAPPORT_SHOP_NAME").unwrap_or_else(|| "Rapport".into()),
+                from: config.sender_email.clone().unwrap_or_default(),
+                public_base_url: optional("RAPPORT_PUBLIC_URL").unwrap_or_default(),
+                signing_secret: config.signing_secret.clone(),
+                coupon_valid_days: config.rules.coupon_valid_days,
+                review_points: config.reviews.body_points,
+                tips,
+                max_send_attempts: 6,
+                claim_lease: chrono::Duration::minutes(setting(
+                    &get,
+                    "RAPPORT_CLAIM_LEASE_MINUTES",
+                    30i64,
+                )?),
+            },
+            send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
+            ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
+        })
+    }
+
+    /// Whether mail can be sent: a From address and the public URL unsubscribe links
+    /// point to.
+    pub fn can_send(&self) -> Result<(), ConfigError> {
+        if self.delivery.from.is_empty() {
+            return Err(ConfigError::Missing("RAPPORT_SENDER_EMAIL"));
+        }
+        if self.delivery.public_base_url.is_empty() {
+            return Err(ConfigError::Missing("RAPPORT_PUBLIC_URL"));
+        }
+        Ok(())
+    }
+
+    /// The tips catalogue's products, for the rules.
+    pub fn tips_catalogue(&self) -> std::collections::BTreeSet<Sku> {
+        self.delivery.tips.keys().cloned().collect()
     }
 }
 

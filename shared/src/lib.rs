@@ -18,6 +18,7 @@ pub mod feedback;
 pub mod http;
 pub mod mail;
 pub mod render;
+pub mod retry;
 pub mod service;
 pub mod signature;
 pub mod store;

@@ -13,20 +13,22 @@
 //! `PROPTEST_CASES` sets the number of cases of every property (defaults below keep the
 //! file well under a minute in a debug build).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_http::{Body, Request, Response};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use rapport::Config;
-use rapport::domain::redemption::CODE_ALPHABET;
-use rapport::domain::{
+use rapport_shared::Config;
+use rapport_shared::domain::redemption::CODE_ALPHABET;
+use rapport_shared::domain::{
     PurchaseEvent, PurchaseInput, PurchaseKind, ReferralEvent, ReferralInput, ReviewEvent,
     ReviewInput,
 };
-use rapport::http::{Api, PROBLEM_BASE};
-use rapport::signature::{SignatureError, SignatureHeader, sign, verify};
-use rapport::store::MemoryStore;
+use rapport_shared::http::{Api, PROBLEM_BASE};
+use rapport_shared::signature::{SignatureError, SignatureHeader, sign, verify};
+use rapport_shared::store::MemoryStore;
 use serde_json::{Value, json};
 
 const SECRET: &str = "fuzz-secret-0123456789";
@@ -949,7 +951,7 @@ fn near_valid<T, E>(
     path: &str,
     edit: &FieldEdit,
     required: &[&str],
-    validate: impl Fn(T) -> Result<E, rapport::domain::FieldError>,
+    validate: impl Fn(T) -> Result<E, rapport_shared::domain::FieldError>,
     round_trip: impl Fn(&Value, &E) -> Result<(), TestCaseError>,
 ) -> Result<(), TestCaseError>
 where

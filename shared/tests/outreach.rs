@@ -1,13 +1,15 @@
 //! The outreach rules, one case per rule: triggers, consent, suppression, service
 //! recovery, frequency caps, quiet hours, the control group and periods.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, Duration, Utc};
-use rapport::domain::outreach::{
+use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageKind, OutreachRules, PastMessage, Population, SuppressReason,
     candidates, decide, held_out,
 };
-use rapport::domain::profile::OrderSummary;
-use rapport::domain::{
+use rapport_shared::domain::profile::OrderSummary;
+use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
 };
 use std::collections::BTreeSet;

@@ -1,14 +1,16 @@
 //! The loyalty rules end to end through the service loop, on the in-memory store.
 //! The same behaviours are tested against DynamoDB Local in the workspace's tests/.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, Duration, Utc};
-use rapport::Config;
-use rapport::domain::{
+use rapport_shared::Config;
+use rapport_shared::domain::{
     CustomerId, DomainError, LoyaltyRules, PurchaseEvent, PurchaseInput, RedemptionInput,
     purchase::LineItemInput,
 };
-use rapport::service::{ServiceError, record_purchase, redeem};
-use rapport::store::{LedgerStore, MemoryStore, ProfileStore};
+use rapport_shared::service::{ServiceError, record_purchase, redeem};
+use rapport_shared::store::{LedgerStore, MemoryStore, ProfileStore};
 use std::sync::Arc;
 
 /// The purchase loop with the default referral programme.
@@ -17,11 +19,11 @@ async fn purchase_with_default_referrals(
     rules: &LoyaltyRules,
     event: &PurchaseEvent,
     now: DateTime<Utc>,
-) -> Result<rapport::domain::PurchaseReceipt, ServiceError> {
+) -> Result<rapport_shared::domain::PurchaseReceipt, ServiceError> {
     record_purchase(
         store,
         rules,
-        &rapport::domain::ReferralRules::default(),
+        &rapport_shared::domain::ReferralRules::default(),
         event,
         now,
     )
@@ -288,7 +290,7 @@ async fn duplicates_replay_the_first_answer_and_reused_ids_conflict() {
             .unwrap();
     assert!(!first.duplicate && again.duplicate);
     assert_eq!(
-        rapport::domain::PurchaseReceipt {
+        rapport_shared::domain::PurchaseReceipt {
             duplicate: false,
             ..again
         },
@@ -488,8 +490,8 @@ fn validation_names_the_field() {
 
 #[tokio::test]
 async fn the_service_recovery_flag_lapses_after_its_expiry() {
-    use rapport::domain::{ReviewInput, ReviewRules};
-    use rapport::service::record_review;
+    use rapport_shared::domain::{ReviewInput, ReviewRules};
+    use rapport_shared::service::record_review;
     let store = MemoryStore::new();
     let reviews = ReviewRules {
         recovery_expiry_days: 30,
@@ -516,8 +518,8 @@ async fn the_service_recovery_flag_lapses_after_its_expiry() {
     assert!(p.service_recovery_open(opened + Duration::days(29), 30));
     assert!(!p.service_recovery_open(opened + Duration::days(30), 30));
     // After expiry a new low rating opens the flag, and alerts, again.
-    let again = rapport::domain::ReviewEvent {
-        event_id: rapport::domain::EventId::parse("e", "r2").unwrap(),
+    let again = rapport_shared::domain::ReviewEvent {
+        event_id: rapport_shared::domain::EventId::parse("e", "r2").unwrap(),
         ..low
     };
     let result = record_review(&store, &base, &reviews, &again, opened + Duration::days(31))
@@ -530,8 +532,8 @@ async fn the_service_recovery_flag_lapses_after_its_expiry() {
 
 #[tokio::test]
 async fn held_referral_rewards_move_to_the_balance_after_the_window() {
-    use rapport::domain::{ReferralInput, ReferralRules};
-    use rapport::service::{record_referral, referral_code};
+    use rapport_shared::domain::{ReferralInput, ReferralRules};
+    use rapport_shared::service::{record_referral, referral_code};
     let store = MemoryStore::new();
     let referrals = ReferralRules {
         hold_days: 30,
@@ -563,7 +565,10 @@ async fn held_referral_rewards_move_to_the_balance_after_the_window() {
     let receipt = record_referral(&store, rules().base_tier(), &referrals, &event, t0)
         .await
         .unwrap();
-    assert_eq!(receipt.status, rapport::domain::ReferralStatus::Pending);
+    assert_eq!(
+        receipt.status,
+        rapport_shared::domain::ReferralStatus::Pending
+    );
     let r = record_purchase(
         &store,
         &rules(),

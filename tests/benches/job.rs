@@ -11,7 +11,7 @@
 //! - (a) a bare parallel `Scan` of the whole table with the raw SDK client, four
 //!   segments like the job, every page read and dropped; and the same scan with the
 //!   job's filter (`SK IN (PROFILE, SCORES)`), which reads as much but returns less;
-//! - (b) the job as deployed: the release binary `rapport-score run --dry-run --json`
+//! - (b) the job as deployed: the release binary `rapport-job run --dry-run --json`
 //!   in its own process, configured from the environment like the Lambda, timed on the
 //!   wall clock, with its JSON summary (phase times, peak RSS, counts).
 //!
@@ -34,16 +34,16 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rapport::domain::purchase::LineItemInput;
-use rapport::domain::{
+use rapport_integration::{SECRET, config};
+use rapport_models::BgNbdParameters;
+use rapport_models::GammaGammaParameters;
+use rapport_models::simulate::Simulation;
+use rapport_shared::domain::purchase::LineItemInput;
+use rapport_shared::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, LoyaltyRules, Order, Profile, PurchaseInput,
     ReferralRules,
 };
-use rapport::store::{DynamoStore, LedgerStore, ProfileStore, PurchaseStore, ScoreStore};
-use rapport_integration::{SECRET, config};
-use rapport_jobs::BgNbdParameters;
-use rapport_jobs::GammaGammaParameters;
-use rapport_jobs::simulate::Simulation;
+use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, PurchaseStore, ScoreStore};
 use serde::Serialize;
 use serde_dynamo::aws_sdk_dynamodb_1::to_item;
 use std::collections::{HashMap, HashSet};
@@ -603,20 +603,20 @@ async fn bare_scan(client: &Client, table: &str, filtered: bool, server: &Server
     total
 }
 
-/// `rapport-score` from the release build beside this benchmark (`target/release`).
+/// `rapport-job` from the release build beside this benchmark (`target/release`).
 /// Cargo builds a package's binaries only for that package's own tests, and this one
-/// belongs to rapport-jobs, so it is built here, once per run, with
-/// `cargo build --release -p rapport-jobs --bin rapport-score`: a no-op when it is up to
+/// belongs to rapport-job, so it is built here, once per run, with
+/// `cargo build --release -p rapport-job --bin rapport-job`: a no-op when it is up to
 /// date, and never a measurement of a stale binary. Without cargo (the benchmark
 /// executable started by hand), an existing binary is used as it is.
 fn job_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("benchmark executable");
-    // target/release/deps/job-<hash> → target/release/rapport-score
+    // target/release/deps/job-<hash> → target/release/rapport-job
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target directory");
-    let binary = dir.join(format!("rapport-score{}", std::env::consts::EXE_SUFFIX));
+    let binary = dir.join(format!("rapport-job{}", std::env::consts::EXE_SUFFIX));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let built = std::process::Command::new(cargo)
@@ -624,9 +624,9 @@ fn job_binary() -> PathBuf {
             "build",
             "--release",
             "-p",
-            "rapport-jobs",
+            "rapport-job",
             "--bin",
-            "rapport-score",
+            "rapport-job",
         ])
         .arg("--manifest-path")
         .arg(&manifest)
@@ -636,9 +636,9 @@ fn job_binary() -> PathBuf {
         .arg(dir.parent().unwrap_or(dir))
         .status();
     match built {
-        Ok(status) => assert!(status.success(), "building rapport-score failed"),
+        Ok(status) => assert!(status.success(), "building rapport-job failed"),
         Err(e) if binary.exists() => eprintln!("cargo not run ({e}); using {}", binary.display()),
-        Err(e) => panic!("cannot build rapport-score: {e}"),
+        Err(e) => panic!("cannot build rapport-job: {e}"),
     }
     assert!(binary.exists(), "{} is missing", binary.display());
     binary
@@ -687,12 +687,12 @@ async fn run_job(binary: &PathBuf, env: &[(&str, String)], server: &ServerCpu) -
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
-        .expect("starting rapport-score");
+        .expect("starting rapport-job");
     let wall = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "rapport-score run failed ({}):\n{stderr}",
+        "rapport-job run failed ({}):\n{stderr}",
         out.status
     );
     if !stderr.trim().is_empty() {
@@ -753,7 +753,7 @@ fn job_states(customers: usize, now: DateTime<Utc>) -> Vec<JobState> {
                     clv_minor: 12_345,
                     segment: "active".into(),
                     horizon_weeks: 52.0,
-                    model_version: "rapport-jobs 0.1.0".into(),
+                    model_version: format!("rapport-models {}", rapport_models::VERSION),
                     scored_at: now,
                 }),
                 customer_id,

@@ -1,8 +1,8 @@
 //! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
 //! in front of it, and a client that signs requests like a storefront.
 
-use rapport::store::DynamoStore;
-use rapport::{Config, signature};
+use rapport_shared::store::DynamoStore;
+use rapport_shared::{Config, signature};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -81,7 +81,7 @@ impl TestApi {
         rapport_local::tables::create_table(&dynamodb.client(), &table)
             .await
             .expect("create table");
-        let api = Arc::new(rapport::bootstrap::api(&sdk, config));
+        let api = Arc::new(rapport_shared::bootstrap::api(&sdk, config));
         let store = api.store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -101,8 +101,9 @@ impl TestApi {
 
     /// The sum of the customer's ledger entries, read from the table.
     pub async fn ledger_sum(&self, customer: &str) -> i64 {
-        use rapport::store::LedgerStore;
-        let id = rapport::domain::CustomerId::parse("customer_id", customer).expect("customer id");
+        use rapport_shared::store::LedgerStore;
+        let id = rapport_shared::domain::CustomerId::parse("customer_id", customer)
+            .expect("customer id");
         self.store
             .ledger(&id)
             .await
@@ -237,10 +238,11 @@ pub fn refund(event: &str, customer: &str, order: &str, amount: i64) -> Value {
 
 /// Job settings for tests: no quiet hours (tests must not depend on the hour they run
 /// at), a 10 % control group, mail from a fixed shop through this API's links.
-pub fn job_settings(api: &TestApi) -> rapport_jobs::run::RunSettings {
-    use rapport::deliver::DeliverySettings;
-    use rapport::domain::outreach::OutreachRules;
-    rapport_jobs::run::RunSettings {
+pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
+    use rapport_shared::config::JobConfig;
+    use rapport_shared::deliver::DeliverySettings;
+    use rapport_shared::domain::outreach::OutreachRules;
+    let mut settings = rapport_job::run::RunSettings::new(JobConfig {
         scan_segments: 3,
         horizon_weeks: 52.0,
         churn_window_weeks: 13.0,
@@ -261,11 +263,11 @@ pub fn job_settings(api: &TestApi) -> rapport_jobs::run::RunSettings {
             max_send_attempts: 3,
             claim_lease: chrono::Duration::minutes(30),
         },
-        send: true,
         send_concurrency: 8,
-        model_version: "test".into(),
-        send_until: None,
-    }
+        ses_configuration_set: None,
+    });
+    settings.model_version = "test".into();
+    settings
 }
 
 /// SES through the emulator, with its mailbox as the delivery log.

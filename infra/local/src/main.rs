@@ -42,7 +42,7 @@ enum Command {
 /// A running stack with the API in front of it; dropping it stops everything.
 struct Running {
     stack: LocalStack,
-    config: rapport::Config,
+    config: rapport_shared::Config,
     table: String,
     base_url: String,
     secret: String,
@@ -69,7 +69,7 @@ impl Running {
         let (table_name, secret_value) = (table.clone(), secret.clone());
         // Everything else (currency, tiers, earn rate) comes from the environment exactly
         // as in Lambda.
-        let config = rapport::Config::from_lookup(move |name| match name {
+        let config = rapport_shared::Config::from_lookup(move |name| match name {
             "RAPPORT_TABLE" => Some(table_name.clone()),
             "RAPPORT_SIGNING_SECRET" => Some(secret_value.clone()),
             // Alerts go to the SES emulator unless other addresses are configured.
@@ -80,7 +80,10 @@ impl Running {
             other => std::env::var(other).ok(),
         })
         .context("configuration")?;
-        let api = Arc::new(rapport::bootstrap::api(&stack.sdk_config(), config.clone()));
+        let api = Arc::new(rapport_shared::bootstrap::api(
+            &stack.sdk_config(),
+            config.clone(),
+        ));
 
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -160,7 +163,7 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     println!("running the scoring-and-outreach job");
     // The demo shows sending whatever the hour; set RAPPORT_QUIET_HOURS to see deferral.
     let tips = concat!(env!("CARGO_MANIFEST_DIR"), "/demo-tips.json");
-    let mut settings = rapport_jobs::run::RunSettings::from_lookup(&running.config, |name| {
+    let job = rapport_shared::config::JobConfig::from_lookup(&running.config, |name| {
         std::env::var(name).ok().or(match name {
             "RAPPORT_QUIET_HOURS" => Some("0-0".into()),
             "RAPPORT_TIPS_FILE" => Some(tips.into()),
@@ -168,17 +171,18 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
             _ => None,
         })
     })?;
-    settings.delivery.public_base_url = running.base_url.clone();
+    let mut settings = rapport_job::run::RunSettings::new(job);
+    settings.job.delivery.public_base_url = running.base_url.clone();
     let sdk = running.stack.sdk_config();
-    let store = rapport::store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+    let store = rapport_shared::store::DynamoStore::new(
+        rapport_shared::bootstrap::background_dynamodb_client(&sdk),
         running.table.clone(),
     );
-    let sender = Arc::new(rapport::mail::SesSender::new(aws_sdk_ses::Client::new(
-        &sdk,
-    )));
-    let catalogue = settings.tips_catalogue();
-    let report = rapport_jobs::run::run(
+    let sender = Arc::new(rapport_shared::mail::SesSender::new(
+        rapport_shared::bootstrap::ses_client(&sdk),
+    ));
+    let catalogue = settings.job.tips_catalogue();
+    let report = rapport_job::run::run(
         &store,
         sender,
         &settings,
@@ -203,7 +207,7 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
             share * 100.0
         );
     }
-    let (html, _) = rapport_jobs::report::write(&report, report_dir)
+    let (html, _) = rapport_job::report::write(&report, report_dir)
         .with_context(|| format!("writing the report into {}", report_dir.display()))?;
     println!("report: {}", html.display());
     println!(
@@ -232,7 +236,7 @@ async fn shutdown_signal() -> Result<()> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     // The demo's own output is the point; service logs only when something is wrong.
-    rapport::telemetry::init_with_default(match cli.command {
+    rapport_shared::telemetry::init_with_default(match cli.command {
         Command::Demo { .. } => "warn",
         Command::Up { .. } => "info",
     });

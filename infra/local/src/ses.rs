@@ -240,34 +240,34 @@ impl TryFrom<StoredEmail> for SentEmail {
 /// subject from `since` on. In AWS the same question is answered by SES's own sending
 /// events; here it lets a re-run after a crash send every due message exactly once.
 pub struct EmulatorSender {
-    inner: rapport::mail::SesSender,
+    inner: rapport_shared::mail::SesSender,
     endpoint: String,
 }
 
 impl EmulatorSender {
     pub fn new(client: aws_sdk_ses::Client, endpoint: impl Into<String>) -> Self {
         Self {
-            inner: rapport::mail::SesSender::new(client),
+            inner: rapport_shared::mail::SesSender::new(client),
             endpoint: endpoint.into(),
         }
     }
 }
 
 #[async_trait::async_trait]
-impl rapport::mail::MessageSender for EmulatorSender {
+impl rapport_shared::mail::MessageSender for EmulatorSender {
     async fn send(
         &self,
-        mail: &rapport::mail::OutgoingMail,
-    ) -> Result<String, rapport::mail::SendError> {
+        mail: &rapport_shared::mail::OutgoingMail,
+    ) -> Result<String, rapport_shared::mail::SendError> {
         self.inner.send(mail).await
     }
 
     async fn accepted(
         &self,
-        mail: &rapport::mail::OutgoingMail,
+        mail: &rapport_shared::mail::OutgoingMail,
         since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<rapport::mail::Acceptance, rapport::mail::SendError> {
-        use rapport::mail::{Acceptance, SendError};
+    ) -> Result<rapport_shared::mail::Acceptance, rapport_shared::mail::SendError> {
+        use rapport_shared::mail::{Acceptance, SendError};
         let outbox = sent_messages(&self.endpoint)
             .await
             .map_err(|e| SendError::Unavailable(format!("{e:#}")))?;

@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use futures::stream::{self, StreamExt};
-use rapport_jobs::io::{TransactionFormat, read_transactions};
+use rapport_models::io::{TransactionFormat, read_transactions};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

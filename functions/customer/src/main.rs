@@ -1,6 +1,0 @@
-//! Lambda function for `GET /v1/customers/{id}`.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rapport::bootstrap::run_function(rapport::http::Operation::Customer).await
-}

@@ -1,7 +1,0 @@
-//! Lambda function for SES bounce and complaint notifications (SNS): suppresses the
-//! addresses they name.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rapport::bootstrap::run_feedback().await
-}

@@ -1,0 +1,7 @@
+//! Lambda function for SES bounce and complaint notifications (SNS): suppresses the
+//! addresses they name.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    rapport_shared::bootstrap::run_feedback().await
+}

@@ -1,0 +1,97 @@
+//! `rapport-job`: the scheduled scoring-and-outreach run.
+//!
+//! Started by the Lambda runtime (EventBridge schedule in template.yaml) it serves one
+//! run per invocation: new messages stop two minutes before the function's deadline so
+//! the scores and message history are always written back, and whatever was left is
+//! sent by the next run; the summary is the invocation's result and one JSON log line.
+//! From a shell, `rapport-job run` does the same run against whatever the environment
+//! names (`RAPPORT_TABLE`, `AWS_ENDPOINT_URL_*`).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Time kept for writing scores and message history back after the last send.
+const WRITE_BACK_MARGIN: Duration = Duration::from_secs(120);
+
+#[derive(Parser)]
+#[command(
+    name = "rapport-job",
+    version,
+    about = "Rapport's scoring-and-outreach run"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score every customer in the table `RAPPORT_TABLE` and send the right message
+    /// through SES (endpoints from `AWS_ENDPOINT_URL_*`).
+    Run {
+        /// Decide and record held-out messages, but send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the run summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write report.html and summary.json into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<(), Error> {
+    // The Lambda runtime names its API in the environment; a shell does not.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return serve();
+    }
+    let Command::Run {
+        dry_run,
+        json,
+        report,
+    } = Cli::parse().command;
+    rapport_shared::telemetry::init_with_default("warn");
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let done = runtime.block_on(rapport_job::run::run_from_env(!dry_run, None))?;
+    let s = &done.summary;
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+    } else {
+        println!(
+            "customers={} scored={} deferred={} failed={} already_done={} errors={}",
+            s.customers, s.scored, s.deferred, s.failed, s.already_done, s.errors
+        );
+    }
+    if let Some(dir) = report {
+        let (html, _) = rapport_job::report::write(&done, &dir)
+            .with_context(|| format!("writing the report into {}", dir.display()))?;
+        println!("report: {}", html.display());
+    }
+    if !json {
+        println!(
+            "emails: sent={} held_out={} suppressed={}",
+            s.sent,
+            s.held_out,
+            s.suppressed.values().sum::<usize>()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn serve() -> Result<(), Error> {
+    rapport_shared::telemetry::init();
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<serde_json::Value>| async move {
+            let send_until = event.context.deadline().checked_sub(WRITE_BACK_MARGIN);
+            let report = rapport_job::run::run_from_env(true, send_until).await?;
+            tracing::info!(summary = %serde_json::to_string(&report.summary)?, "run finished");
+            Ok::<_, Error>(report.summary)
+        },
+    ))
+    .await
+}

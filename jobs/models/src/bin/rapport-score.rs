@@ -1,0 +1,390 @@
+//! `rapport-score`: backtest the churn and CLV models on exported transactions, or score
+//! a summary file.
+
+use std::fs::File;
+use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rapport_models::evaluate::{Evaluation, PARETO_SHARE};
+use rapport_models::io::{self, TransactionFormat};
+use rapport_models::{ScoreSettings, ScoringModel, Segment, evaluate, metrics};
+
+#[derive(Parser)]
+#[command(
+    name = "rapport-score",
+    version,
+    about = "Churn and CLV scoring (BG/NBD, Gamma-Gamma, logistic churn)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fit on the calibration period and compare the forecasts with the holdout.
+    Evaluate {
+        /// Transactions file.
+        #[arg(long)]
+        transactions: PathBuf,
+        /// `cdnow`: the CDNOW files as lifetimes ships them; `csv`: customer_id,timestamp,amount.
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Last day of the calibration period (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        calibration_end: NaiveDate,
+        /// Last day of the holdout period (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        holdout_end: NaiveDate,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score every customer of a summary file (lifetimes' format) and write a CSV.
+    Score {
+        /// CSV with customer_id,frequency,recency,T,monetary_value (weeks), any order.
+        #[arg(long)]
+        summary: PathBuf,
+        /// Output CSV: customer_id,p_alive,expected_purchases,churn_risk,clv,segment.
+        #[arg(long)]
+        out: PathBuf,
+        /// Weeks ahead for expected purchases and CLV.
+        #[arg(long, default_value_t = 52.0)]
+        horizon_weeks: f64,
+        /// Monthly discount rate for CLV.
+        #[arg(long, default_value_t = 0.0)]
+        discount_rate: f64,
+        /// Window of the churn risk (default: half the oldest customer's age, at most the horizon).
+        #[arg(long)]
+        churn_window_weeks: Option<f64>,
+        /// Score with a model saved by --save-model instead of fitting.
+        #[arg(long, conflicts_with_all = ["horizon_weeks", "discount_rate", "churn_window_weeks"])]
+        model: Option<PathBuf>,
+        /// Save the fitted model as JSON.
+        #[arg(long)]
+        save_model: Option<PathBuf>,
+    },
+    /// The scheduled job over the live table: `rapport-job run` does it (this crate links
+    /// no AWS SDK), found beside this binary or on the PATH; the arguments go along.
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+}
+
+/// Everything after `run`, handed to `rapport-job run` as it is.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<std::ffi::OsString>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Cdnow,
+    Csv,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => run_job(&args),
+        Command::Evaluate {
+            transactions,
+            format,
+            calibration_end,
+            holdout_end,
+            json,
+        } => {
+            let format = match format {
+                Format::Cdnow => TransactionFormat::Cdnow,
+                Format::Csv => TransactionFormat::Csv,
+            };
+            run_evaluate(&transactions, format, calibration_end, holdout_end, json)
+        }
+        Command::Score {
+            summary,
+            out,
+            horizon_weeks,
+            discount_rate,
+            churn_window_weeks,
+            model,
+            save_model,
+        } => {
+            let mut settings = ScoreSettings::default()
+                .horizon_weeks(horizon_weeks)
+                .monthly_discount_rate(discount_rate);
+            if let Some(window) = churn_window_weeks {
+                settings = settings.churn_window_weeks(window);
+            }
+            run_score(
+                &summary,
+                &out,
+                settings,
+                model.as_deref(),
+                save_model.as_deref(),
+            )
+        }
+    }
+}
+
+/// Becomes `rapport-job run <args>`, as `cargo foo` runs `cargo-foo`: the job lives in
+/// its own binary so that the models link no AWS SDK.
+fn run_job(args: &RunArgs) -> Result<()> {
+    const JOB: &str = "rapport-job";
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(JOB)))
+        .filter(|path| path.is_file());
+    let program = beside.map_or_else(|| std::ffi::OsString::from(JOB), |p| p.into_os_string());
+    let mut command = std::process::Command::new(&program);
+    command.arg("run").args(&args.args);
+    let not_found = || {
+        format!(
+            "`rapport-score run` is `{JOB} run`, which was found neither beside this binary \
+             nor on the PATH (cargo build -p rapport-job)"
+        )
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // exec only returns on failure; on success this process is the job.
+        let error = command.exec();
+        Err(error).with_context(not_found)
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command.status().with_context(not_found)?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+/// Phase-by-phase progress on stderr, shown only to a person at a terminal.
+struct Progress(ProgressBar);
+
+impl Progress {
+    fn new(phases: u64) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(phases),
+            if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{bar:20}] {pos}/{len} {msg} ({elapsed})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Progress(bar)
+    }
+
+    fn phase(&self, message: &'static str) {
+        self.0.set_message(message);
+    }
+
+    fn done(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn run_evaluate(
+    path: &Path,
+    format: TransactionFormat,
+    calibration_end: NaiveDate,
+    holdout_end: NaiveDate,
+    json: bool,
+) -> Result<()> {
+    let progress = Progress::new(2);
+    progress.phase("reading transactions");
+    let transactions = io::read_transactions(&read(path)?, format)
+        .with_context(|| format!("{}", path.display()))?;
+    progress.done();
+    progress.phase("fitting and backtesting");
+    let evaluation = evaluate(&transactions, calibration_end, holdout_end)?;
+    progress.done();
+    progress.finish();
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(&evaluation)?)
+    } else {
+        render_evaluation(&evaluation)
+    };
+    emit(&text)
+}
+
+/// Writes `text` to stdout; a reader that went away (`| head`) just ends the output.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
+}
+
+fn render_evaluation(e: &Evaluation) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let auc = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.4}"));
+    let h = &e.holdout;
+    lines.push(format!(
+        "customers {} | calibration to {} | holdout to {} ({:.1} weeks)",
+        e.customers, e.calibration_end, e.holdout_end, e.holdout_weeks
+    ));
+    lines.push(String::new());
+    lines.push(format!(
+        "BG/NBD        r {:.5}  alpha {:.5}  a {:.5}  b {:.5}  log-likelihood {:.2}",
+        e.bgnbd.r, e.bgnbd.alpha, e.bgnbd.a, e.bgnbd.b, e.bgnbd.log_likelihood
+    ));
+    lines.push(format!(
+        "Gamma-Gamma   p {:.4}  q {:.4}  gamma {:.4}  on {} repeat customers",
+        e.gamma_gamma.p, e.gamma_gamma.q, e.gamma_gamma.gamma, e.gamma_gamma.customers
+    ));
+    lines.push(format!(
+        "churn model   window {:.1} weeks, trained at {} on {} customers ({:.1} % churned)",
+        e.churn.window_weeks,
+        e.churn.training_cutoff,
+        e.churn.training_customers,
+        100.0 * e.churn.training_churn_rate
+    ));
+    lines.push(String::new());
+    let b = &h.bgnbd_only;
+    lines.push(format!(
+        "{:<30} {:>14} {:>14} {:>14}",
+        "holdout", "with churn", "BG/NBD only", "actual"
+    ));
+    lines.push(format!(
+        "{:<30} {:>14.1} {:>14.1} {:>14}",
+        "repeat purchases",
+        h.predicted_repeat_purchases,
+        b.predicted_repeat_purchases,
+        h.actual_repeat_purchases
+    ));
+    lines.push(format!(
+        "{:<30} {:>14.2} {:>14.2} {:>14.2}",
+        "spend", h.predicted_spend, b.predicted_spend, h.actual_spend
+    ));
+    lines.push(format!(
+        "{:<30} {:>14.4} {:>14.4}",
+        "purchases MAE per customer", h.purchases_mae, b.purchases_mae
+    ));
+    lines.push(format!(
+        "{:<30} {:>14.2} {:>14.2}",
+        "CLV MAE per customer", h.clv_mae, b.clv_mae
+    ));
+    lines.push(format!(
+        "{:<30} {:>14} {:>14}",
+        "churn AUC",
+        auc(h.churn_auc),
+        auc(b.churn_auc)
+    ));
+    lines.push(format!(
+        "{:<30} {:>14}",
+        "churn AUC of 1 - P(alive)",
+        auc(h.one_minus_p_alive_auc)
+    ));
+    lines.push(format!(
+        "{:<30} {:>14.2}",
+        "CLV MAE of a zero forecast", h.zero_forecast_clv_mae
+    ));
+    lines.push(format!(
+        "top {:.1} % by CLV ({} customers) bring {:.1} % of holdout revenue",
+        100.0 * e.pareto.top_share_customers,
+        e.pareto.top_customers,
+        100.0 * e.pareto.revenue_share
+    ));
+    let segments: Vec<String> = e
+        .segments
+        .iter()
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect();
+    lines.push(format!("segments: {}", segments.join(", ")));
+    lines.push(format!("modelling time {:.3} s", e.seconds));
+    lines.push(String::new());
+    lines.join("\n")
+}
+
+fn run_score(
+    summary: &Path,
+    out: &Path,
+    settings: ScoreSettings,
+    stored: Option<&Path>,
+    save_model: Option<&Path>,
+) -> Result<()> {
+    let started = Instant::now();
+    let progress = Progress::new(3);
+    progress.phase("reading summaries");
+    let table =
+        io::read_summaries(&read(summary)?).with_context(|| format!("{}", summary.display()))?;
+    progress.done();
+    progress.phase("fitting and scoring");
+    let (model, scores) = match stored {
+        Some(path) => {
+            let model: ScoringModel = serde_json::from_slice(&read(path)?)
+                .with_context(|| format!("{} is not a saved scoring model", path.display()))?;
+            let scores = model.score(&table.summaries)?;
+            (model, scores)
+        }
+        None => {
+            let scored = settings.fit(&table.summaries, None)?;
+            (scored.model, scored.scores)
+        }
+    };
+    progress.done();
+    progress.phase("writing scores");
+    let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    io::write_scores(BufWriter::with_capacity(1 << 20, file), &table.ids, &scores)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    if let Some(path) = save_model {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &model)?;
+    }
+    progress.done();
+    progress.finish();
+
+    let p = model.bgnbd.parameters;
+    let g = model.gamma_gamma.parameters;
+    let clv: Vec<f64> = scores.iter().map(|s| s.clv).collect();
+    let pareto = metrics::pareto(&clv, &clv, PARETO_SHARE);
+    let counts: Vec<String> = Segment::ALL
+        .iter()
+        .map(|segment| {
+            format!(
+                "{segment} {}",
+                scores.iter().filter(|s| s.segment == *segment).count()
+            )
+        })
+        .collect();
+    let summary = format!(
+        "scored {} customers in {:.3} s | BG/NBD r {:.4} alpha {:.4} a {:.4} b {:.4} | Gamma-Gamma p {:.4} q {:.4} gamma {:.4}",
+        scores.len(),
+        started.elapsed().as_secs_f64(),
+        p.r,
+        p.alpha,
+        p.a,
+        p.b,
+        g.p,
+        g.q,
+        g.gamma
+    );
+    let shares = format!(
+        "top {:.0} % by CLV hold {:.1} % of expected revenue | {}",
+        100.0 * pareto.top_share_customers,
+        100.0 * pareto.revenue_share,
+        counts.join(", ")
+    );
+    // Diagnostics only: with stderr gone there is nowhere left to report a failure.
+    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}");
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Churn and customer-lifetime-value models for Rapport's scoring job.
+//!
+//! - [`BgNbd`]: how many purchases a customer will make, and P(alive);
+//! - [`GammaGamma`]: how much they spend per purchase;
+//! - [`ChurnModel`]: a linfa logistic regression for "no purchase in the next window",
+//!   trained on a time split of the shop's own history;
+//! - [`ScoreSettings::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
+//!   over a horizon and a marketing [`Segment`];
+//! - [`evaluate()`]: a backtest on a calibration/holdout split.
+//!
+//! Time is in weeks. Purchases are bucketed by calendar day. Settings follow linfa's
+//! [`ParamGuard`] pattern: builder methods on an unchecked params type, `check()` to get
+//! the validated one; every fitted model is serde-serialisable, so one fit can score
+//! many batches.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), rapport_models::ModelError> {
+//! use chrono::NaiveDate;
+//! use rapport_models::{ChurnModel, CustomerHistory, ScoreSettings, Transactions};
+//!
+//! let day = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+//! let shop = Transactions::new(vec![
+//!     CustomerHistory::new("c1", [(day("2024-01-05"), 30.0), (day("2024-03-02"), 12.5)])?,
+//!     // … every customer
+//! ]);
+//! let today = day("2024-12-31");
+//! let cohort = shop.cohort_at(today);
+//! let churn = ChurnModel::params().max_window_weeks(13.0).fit(&shop, today)?;
+//! let scored = ScoreSettings::default().horizon_weeks(52.0).fit(&cohort.summaries, Some(churn))?;
+//! for (customer, score) in cohort.members.iter().zip(&scored.scores) {
+//!     println!("{} {} clv={:.2} churn={:.2}", customer.id(), score.segment, score.clv, score.churn_risk);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+/// The models' version, recorded with every score they produce.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod bgnbd;
+pub mod churn;
+mod distinct;
+pub mod error;
+pub mod evaluate;
+pub mod gamma_gamma;
+pub mod history;
+pub mod io;
+pub mod metrics;
+mod optim;
+pub mod score;
+pub mod simulate;
+pub mod special;
+
+pub use bgnbd::{BgNbd, BgNbdParameters, BgNbdParams, BgNbdValidParams, FittedBgNbd};
+pub use churn::{ChurnModel, ChurnParams, ChurnValidParams, FittedChurnModel};
+pub use error::{InputError, ModelError};
+pub use evaluate::{Evaluation, evaluate};
+pub use gamma_gamma::{
+    FittedGammaGamma, GammaGamma, GammaGammaParameters, GammaGammaParams, GammaGammaValidParams,
+};
+pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
+pub use linfa::ParamGuard;
+pub use score::{
+    ChurnScorer, CustomerScore, ScoreSettings, ScoreValidSettings, Scored, ScoringModel, Segment,
+};

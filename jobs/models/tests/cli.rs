@@ -1,0 +1,289 @@
+//! The `rapport-score` binary end to end: JSON backtest, scoring a summary file, saved
+//! models, and clear errors on malformed input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::NaiveDate;
+use rapport_models::io::{TransactionFormat, read_transactions};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rapport-score-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn write(name: &str, contents: &[u8]) -> PathBuf {
+    let path = scratch(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport-score"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs and expects failure with `message` on stderr, and no panic.
+fn assert_fails_with(args: &[&str], message: &str) {
+    let output = run(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "succeeded: {stderr}");
+    assert!(
+        stderr.contains(message),
+        "stderr lacks {message:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn evaluate_args(file: &Path, format: &str) -> Vec<String> {
+    [
+        "evaluate",
+        "--transactions",
+        path(file),
+        "--format",
+        format,
+        "--calibration-end",
+        "1997-09-30",
+        "--holdout-end",
+        "1998-06-30",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn evaluate_prints_the_backtest_as_json() {
+    let sample = write(
+        "CDNOW_sample.txt",
+        &support::lifetimes_dataset("CDNOW_sample.txt"),
+    );
+    let mut args = evaluate_args(&sample, "cdnow");
+    args.push("--json".into());
+    let output = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["customers"], 2357);
+    for key in ["r", "alpha", "a", "b", "log_likelihood"] {
+        assert!(json["bgnbd"][key].is_f64(), "bgnbd.{key}");
+    }
+    for key in ["p", "q", "gamma"] {
+        assert!(json["gamma_gamma"][key].is_f64(), "gamma_gamma.{key}");
+    }
+    assert_eq!(json["gamma_gamma"]["customers"], 946);
+    let holdout = &json["holdout"];
+    assert_eq!(holdout["actual_repeat_purchases"], 1882);
+    for key in [
+        "predicted_repeat_purchases",
+        "purchases_mae",
+        "churn_auc",
+        "clv_mae",
+        "actual_spend",
+        "predicted_spend",
+    ] {
+        assert!(holdout[key].is_f64(), "holdout.{key}");
+    }
+    assert!(
+        json["pareto"]["top_share_customers"].is_f64() && json["pareto"]["revenue_share"].is_f64()
+    );
+    assert!(json["seconds"].as_f64().unwrap() > 0.0);
+
+    let table = run(&evaluate_args(&sample, "cdnow")
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("churn AUC") && text.contains("r 0.24259"),
+        "{text}"
+    );
+}
+
+#[test]
+fn evaluate_reads_csv_transactions() {
+    // The sample again, as customer_id,timestamp,amount.
+    let transactions = read_transactions(
+        &support::lifetimes_dataset("CDNOW_sample.txt"),
+        TransactionFormat::Cdnow,
+    )
+    .unwrap();
+    let mut csv = String::from("timestamp,customer_id,amount\n");
+    for customer in transactions.customers() {
+        for day in customer.purchase_days() {
+            csv.push_str(&format!(
+                "{}T12:00:00+01:00,{},{}\n",
+                day.date().unwrap(),
+                customer.id(),
+                day.amount
+            ));
+        }
+    }
+    let file = write("sample.csv", csv.as_bytes());
+    let mut args = evaluate_args(&file, "csv");
+    args.push("--json".into());
+    let output = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!((json["bgnbd"]["log_likelihood"].as_f64().unwrap() + 9582.43).abs() < 0.05);
+}
+
+fn sample_summary_file() -> PathBuf {
+    let transactions = read_transactions(
+        &support::lifetimes_dataset("CDNOW_sample.txt"),
+        TransactionFormat::Cdnow,
+    )
+    .unwrap();
+    let cohort = transactions.cohort_at(NaiveDate::from_ymd_opt(1997, 9, 30).unwrap());
+    let mut csv = String::from("customer_id,frequency,recency,T,monetary_value\n");
+    for (customer, s) in cohort.members.iter().zip(&cohort.summaries) {
+        csv.push_str(&format!(
+            "{},{},{},{},{}\n",
+            customer.id(),
+            s.frequency,
+            s.recency,
+            s.age,
+            s.monetary
+        ));
+    }
+    write("sample_summary.csv", csv.as_bytes())
+}
+
+#[test]
+fn score_writes_one_row_per_customer_and_reuses_a_saved_model() {
+    let summary = sample_summary_file();
+    let (out, model) = (scratch("scores.csv"), scratch("model.json"));
+    let output = run(&[
+        "score",
+        "--summary",
+        path(&summary),
+        "--out",
+        path(&out),
+        "--save-model",
+        path(&model),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scores = std::fs::read_to_string(&out).unwrap();
+    let mut lines = scores.lines();
+    assert_eq!(
+        lines.next(),
+        Some("customer_id,p_alive,expected_purchases,churn_risk,clv,segment")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2357);
+    for row in &rows {
+        let value = |i: usize| row[i].parse::<f64>().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&value(1))
+                && value(2) >= 0.0
+                && (0.0..=1.0).contains(&value(3))
+                && value(4) >= 0.0
+        );
+        assert!(
+            ["vip", "new", "at_risk", "lost", "active"].contains(&row[5]),
+            "{row:?}"
+        );
+    }
+    let vip = rows.iter().filter(|row| row[5] == "vip").count();
+    assert!((472..=480).contains(&vip), "{vip} vip");
+
+    let again = scratch("scores_again.csv");
+    let output = run(&[
+        "score",
+        "--summary",
+        path(&summary),
+        "--out",
+        path(&again),
+        "--model",
+        path(&model),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), scores);
+}
+
+#[test]
+fn malformed_input_fails_with_the_line_number() {
+    let out = scratch("never.csv");
+    let bad_date = write(
+        "bad_date.csv",
+        b"customer_id,timestamp,amount\na,2024-01-01,5\nb,2024-13-01,5\n",
+    );
+    let mut args = evaluate_args(&bad_date, "csv");
+    assert_fails_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "line 3: bad timestamp '2024-13-01'",
+    );
+
+    let negative = write(
+        "negative.txt",
+        b" 00001 0001 19970101  1   11.77\r\n 00001 0001 19970102  1   -3.00\r\n",
+    );
+    args = evaluate_args(&negative, "cdnow");
+    assert_fails_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "line 2: negative amount",
+    );
+
+    let empty = write("empty.csv", b"");
+    assert_fails_with(
+        &["score", "--summary", path(&empty), "--out", path(&out)],
+        "the input is empty",
+    );
+
+    let missing = write("missing.csv", b"customer_id,frequency,recency,T\n1,0,0,5\n");
+    assert_fails_with(
+        &["score", "--summary", path(&missing), "--out", path(&out)],
+        "line 1: missing column 'monetary_value'",
+    );
+
+    let bad_row = write(
+        "bad_row.csv",
+        b"customer_id,frequency,recency,T,monetary_value\n1,0,0,5,0\n2,1,9,5,3\n",
+    );
+    assert_fails_with(
+        &["score", "--summary", path(&bad_row), "--out", path(&out)],
+        "line 3: recency 9 is after the cutoff",
+    );
+
+    assert_fails_with(
+        &[
+            "score",
+            "--summary",
+            "/nonexistent/summary.csv",
+            "--out",
+            path(&out),
+        ],
+        "cannot read /nonexistent/summary.csv",
+    );
+    args = evaluate_args(&bad_date, "csv");
+    args[6] = "1997-02-30".into();
+    assert_fails_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "invalid value '1997-02-30'",
+    );
+}
