@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use rapport_integration::{Reply, SECRET, TestApi, purchase};
-use rapport_shared::signature::sign;
+use rapport_shared::auth::signature::sign;
 use serde_json::{Value, json};
 
 async fn post_bytes(api: &TestApi, body: Vec<u8>, content_type: &str) -> Reply {

@@ -6,10 +6,10 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use rapport_integration::{SECRET, TestApi, purchase};
-use rapport_shared::deliver::{Delivered, DeliverySettings, deliver};
 use rapport_shared::domain::outreach::{MessageKind, MessageStatus, Offer, Planned};
 use rapport_shared::domain::{CustomerId, Profile};
 use rapport_shared::mail::{MessageSender, OutgoingMail, SendError, SesSender};
+use rapport_shared::service::deliver::{Delivered, DeliverySettings, deliver};
 use rapport_shared::store::ProfileStore;
 use std::collections::BTreeMap;
 

@@ -68,7 +68,7 @@ fn event(c: usize, n: usize) -> Value {
 
 fn signed(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::RequestBuilder {
     let raw = body.to_string();
-    let header = rapport_shared::signature::sign(
+    let header = rapport_shared::auth::signature::sign(
         SECRET.as_bytes(),
         chrono::Utc::now().timestamp(),
         raw.as_bytes(),
@@ -80,8 +80,11 @@ fn signed(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::RequestB
 }
 
 async fn profile(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    let header =
-        rapport_shared::signature::sign(SECRET.as_bytes(), chrono::Utc::now().timestamp(), b"");
+    let header = rapport_shared::auth::signature::sign(
+        SECRET.as_bytes(),
+        chrono::Utc::now().timestamp(),
+        b"",
+    );
     let response = http
         .get(format!("{base}/v1/customers/{id}"))
         .header("Rapport-Signature", header)

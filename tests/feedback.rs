@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use rapport_integration::{TestApi, emulator_sender, job_settings, purchase};
 use rapport_shared::domain::outreach::SuppressReason;
 use rapport_shared::domain::{Currency, SuppressionCause, address_key};
-use rapport_shared::feedback::{FeedbackOutcome, SnsEvent, handle};
+use rapport_shared::service::feedback::{FeedbackOutcome, SnsEvent, handle};
 use rapport_shared::store::SuppressionStore;
 use std::collections::BTreeSet;
 

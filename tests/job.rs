@@ -9,7 +9,7 @@ use rapport_integration::{TestApi, config, emulator_sender, job_settings};
 use rapport_job::run::{RunSettings, run};
 use rapport_local::ses::EmulatorSender;
 use rapport_shared::domain::Currency;
-use rapport_shared::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
+use rapport_shared::domain::{LineItemInput, PurchaseInput, ReferralRules};
 use rapport_shared::service::record_purchase;
 use std::collections::BTreeSet;
 use std::sync::Arc;

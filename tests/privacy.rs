@@ -478,7 +478,7 @@ async fn unsigned_or_forged_requests_are_refused() {
     order["email"] = "asha@example.com".into();
     ok(api.post("/v1/events/purchase", &order).await).await;
     let forged =
-        rapport_shared::signature::sign(b"not-the-shop-secret", Utc::now().timestamp(), b"");
+        rapport_shared::auth::signature::sign(b"not-the-shop-secret", Utc::now().timestamp(), b"");
     for (method, path) in [
         ("GET", "/v1/customers/asha/export"),
         ("DELETE", "/v1/customers/asha"),

@@ -109,7 +109,7 @@ async fn the_api_conforms_to_its_openapi_document() {
         .await;
     assert_eq!(code.status, 200, "referral code: {:?}", code.body);
     let referral_code = code.body["code"].as_str().unwrap_or_default().to_owned();
-    let unsubscribe_token = rapport_shared::unsubscribe::token(
+    let unsubscribe_token = rapport_shared::auth::unsubscribe::token(
         SECRET.as_bytes(),
         &CustomerId::parse("id", SEEDED[1]).expect("customer id"),
     );

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use rapport_integration::{Reply, SECRET, TestApi, purchase};
-use rapport_shared::signature::sign;
+use rapport_shared::auth::signature::sign;
 
 async fn post_signed_with(api: &TestApi, header: Option<&str>, body: &str) -> Reply {
     api.send_raw(

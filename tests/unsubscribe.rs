@@ -7,7 +7,7 @@ use rapport_shared::domain::CustomerId;
 
 fn link(api: &TestApi, customer: &str) -> String {
     let id = CustomerId::parse("id", customer).unwrap();
-    let url = rapport_shared::unsubscribe::url(&api.base_url, SECRET.as_bytes(), &id);
+    let url = rapport_shared::auth::unsubscribe::url(&api.base_url, SECRET.as_bytes(), &id);
     url.strip_prefix(&api.base_url).unwrap().to_owned()
 }
 

@@ -133,9 +133,9 @@ pub async fn run_feedback() -> Result<(), Error> {
     let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table);
     let store = &store;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<crate::feedback::SnsEvent>| async move {
+        move |event: LambdaEvent<crate::service::feedback::SnsEvent>| async move {
             let outcome =
-                crate::feedback::handle(store, &event.payload, chrono::Utc::now()).await?;
+                crate::service::feedback::handle(store, &event.payload, chrono::Utc::now()).await?;
             Ok::<_, Error>(outcome)
         },
     ))

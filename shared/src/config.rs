@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use thiserror::Error;
 
-use crate::deliver::DeliverySettings;
 use crate::domain::outreach::OutreachRules;
 use crate::domain::{Currency, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
+use crate::service::deliver::DeliverySettings;
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 

@@ -1,29 +1,27 @@
-//! Rapport's shared library: everything the Lambda functions, the local server and the
+//! Rapport's library: everything the Lambda functions, the local server and the
 //! scoring job have in common.
 //!
-//! - [`domain`]: validated types and the loyalty rules (points, tiers, refunds,
-//!   redemptions). Pure: no SDK, no I/O.
-//! - [`store`]: one trait per capability, a DynamoDB adapter and an in-memory one.
-//! - [`service`]: the read–decide–commit loops that join the two with exactly-once
-//!   semantics.
-//! - [`http`]: signature checks, request parsing, `problem+json` errors and the
-//!   handlers the functions mount.
-//! - [`config`]: settings read from the environment the template sets.
+//! - [`domain`]: validated types and the loyalty rules. Pure: no SDK, no I/O.
+//! - [`store`]: one trait per capability, and the DynamoDB adapter (an in-memory one
+//!   for unit tests behind the `testing` feature).
+//! - [`service`]: one exactly-once driver and a command per request; delivering the
+//!   job's messages; SES feedback.
+//! - [`mail`]: rendering customer mail in its language, MIME, SES senders.
+//! - [`http`]: request parsing, `problem+json` errors, the handlers the functions mount
+//!   and the route table.
+//! - [`auth`]: request signatures and unsubscribe tokens.
+//! - [`config`] and [`bootstrap`]: settings from the environment and the SDK clients,
+//!   built once; [`telemetry`]: logging; [`retry`]: the one backoff.
 
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
-pub mod deliver;
 pub mod domain;
-pub mod feedback;
 pub mod http;
 pub mod mail;
-pub mod render;
 pub mod retry;
 pub mod service;
-pub mod signature;
 pub mod store;
 pub mod telemetry;
-mod turns;
-pub mod unsubscribe;
 
 pub use config::Config;

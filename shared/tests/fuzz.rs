@@ -21,13 +21,13 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use rapport_shared::Config;
-use rapport_shared::domain::redemption::CODE_ALPHABET;
+use rapport_shared::auth::signature::{SignatureError, SignatureHeader, sign, verify};
+use rapport_shared::domain::codes::CODE_ALPHABET;
 use rapport_shared::domain::{
     PurchaseEvent, PurchaseInput, PurchaseKind, ReferralEvent, ReferralInput, ReviewEvent,
     ReviewInput,
 };
 use rapport_shared::http::{Api, PROBLEM_BASE};
-use rapport_shared::signature::{SignatureError, SignatureHeader, sign, verify};
 use rapport_shared::store::MemoryStore;
 use serde_json::{Value, json};
 

@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
+use rapport_shared::domain::OrderSummary;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageKind, OutreachRules, PastMessage, Population, SuppressReason,
     candidates, decide, held_out,
 };
-use rapport_shared::domain::profile::OrderSummary;
 use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
 };

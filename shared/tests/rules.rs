@@ -6,8 +6,8 @@
 use chrono::{DateTime, Duration, Utc};
 use rapport_shared::Config;
 use rapport_shared::domain::{
-    CustomerId, DomainError, LoyaltyRules, PurchaseEvent, PurchaseInput, RedemptionInput,
-    purchase::LineItemInput,
+    CustomerId, DomainError, LineItemInput, LoyaltyRules, PurchaseEvent, PurchaseInput,
+    RedemptionInput,
 };
 use rapport_shared::service::{ServiceError, record_purchase, redeem};
 use rapport_shared::store::{LedgerStore, MemoryStore, ProfileStore};

@@ -38,7 +38,7 @@ use rapport_integration::{SECRET, config};
 use rapport_models::BgNbdParameters;
 use rapport_models::GammaGammaParameters;
 use rapport_models::simulate::Simulation;
-use rapport_shared::domain::purchase::LineItemInput;
+use rapport_shared::domain::LineItemInput;
 use rapport_shared::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, LoyaltyRules, Order, Profile, PurchaseInput,
     ReferralRules,

@@ -1,8 +1,9 @@
 //! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
 //! in front of it, and a client that signs requests like a storefront.
 
+use rapport_shared::Config;
+use rapport_shared::auth::signature;
 use rapport_shared::store::DynamoStore;
-use rapport_shared::{Config, signature};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -240,8 +241,8 @@ pub fn refund(event: &str, customer: &str, order: &str, amount: i64) -> Value {
 /// at), a 10 % control group, mail from a fixed shop through this API's links.
 pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
     use rapport_shared::config::JobConfig;
-    use rapport_shared::deliver::DeliverySettings;
     use rapport_shared::domain::outreach::OutreachRules;
+    use rapport_shared::service::deliver::DeliverySettings;
     let mut settings = rapport_job::run::RunSettings::new(JobConfig {
         scan_segments: 3,
         horizon_weeks: 52.0,

@@ -223,7 +223,8 @@ pub async fn send(
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
     let raw = body.map(Value::to_string).unwrap_or_default();
-    let header = rapport_shared::signature::sign(secret, Utc::now().timestamp(), raw.as_bytes());
+    let header =
+        rapport_shared::auth::signature::sign(secret, Utc::now().timestamp(), raw.as_bytes());
     let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
     let response = client
         .request(method, format!("{base_url}{path}"))

@@ -13,13 +13,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
-use rapport_shared::deliver::{Delivered, deliver};
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageKind, MessageStatus, PastMessage, Population, SuppressReason,
     decide,
 };
 use rapport_shared::domain::{Currency, CustomerScores, JobState, Profile, Sku};
 use rapport_shared::mail::MessageSender;
+use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::store::{ScannedCustomer, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -29,6 +29,21 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The mailbox the address delivers to, for telling one person's addresses apart:
+    /// lower-cased, `+tag` removed, and at Gmail the dots of the local part ignored.
+    pub fn mailbox(&self) -> String {
+        let lower = self.0.to_lowercase();
+        let Some((local, domain)) = lower.rsplit_once('@') else {
+            return lower;
+        };
+        let local = local.split('+').next().unwrap_or(local);
+        let (local, domain) = match domain {
+            "gmail.com" | "googlemail.com" => (local.replace('.', ""), "gmail.com"),
+            _ => (local.to_owned(), domain),
+        };
+        format!("{local}@{domain}")
+    }
 }
 
 /// A BCP 47 language tag such as `en`, `hi-IN`, `ur` or `fil-PH`, normalised to the
@@ -150,5 +165,14 @@ mod tests {
         for bad in ["2-3", "13-01", "02-30", "0101", "aa-bb", "+1-05", "01-+5"] {
             assert!(Birthday::parse("b", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn emails_normalise_tags_case_and_gmail_dots() {
+        let n = |s: &str| Email::parse("e", s).unwrap().mailbox();
+        assert_eq!(n("Asha.Rao+promo@GMail.com"), "asharao@gmail.com");
+        assert_eq!(n("asharao@googlemail.com"), "asharao@gmail.com");
+        assert_eq!(n("a.b+x@example.com"), "a.b@example.com");
+        assert_ne!(n("a.b@example.com"), n("ab@example.com"));
     }
 }

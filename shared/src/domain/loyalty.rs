@@ -1,4 +1,6 @@
-//! Loyalty rules: how many points a purchase earns and which tier a customer is in.
+//! The shop's programme rules: how many points a purchase earns and which tier a
+//! customer is in ([`LoyaltyRules`]), what reviews earn ([`ReviewRules`]) and how
+//! referrals are rewarded and capped ([`ReferralRules`]).
 //!
 //! Tiers follow trailing-12-month net spend (purchases minus refunds, by order date).
 //! Promotion happens on the event that crosses a threshold; demotion happens when the
@@ -130,6 +132,57 @@ impl LoyaltyRules {
             * i128::from(self.multiplier_pct(tier));
         let denominator = i128::from(self.currency.minor_per_major()) * 100;
         i64::try_from(numerator / denominator).unwrap_or(i64::MAX)
+    }
+}
+
+/// Points for reviews, and how long a service-recovery flag stays open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRules {
+    /// For a verified rating without a written body.
+    pub rating_points: i64,
+    /// For a verified review with a written body.
+    pub body_points: i64,
+    pub recovery_expiry_days: i64,
+}
+
+impl Default for ReviewRules {
+    fn default() -> Self {
+        Self {
+            rating_points: 10,
+            body_points: 25,
+            recovery_expiry_days: 30,
+        }
+    }
+}
+
+/// Days over which the per-referrer cap counts attributions.
+pub const REFERRAL_CAP_WINDOW_DAYS: i64 = 30;
+
+/// How referrals convert and what they earn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralRules {
+    /// Smallest referee order, in minor units, that converts a referral.
+    pub min_order_minor: i64,
+    pub referrer_points: i64,
+    pub referee_points: i64,
+    /// Days rewards are held before they can be spent; 0 grants them at once.
+    pub hold_days: i64,
+    /// Most attributions one referrer may collect in [`REFERRAL_CAP_WINDOW_DAYS`].
+    pub cap_per_30_days: usize,
+    /// Converted referrals that make a referrer an ambassador.
+    pub ambassador_after: u32,
+}
+
+impl Default for ReferralRules {
+    fn default() -> Self {
+        Self {
+            min_order_minor: 2_000,
+            referrer_points: 500,
+            referee_points: 250,
+            hold_days: 30,
+            cap_per_30_days: 10,
+            ambassador_after: 5,
+        }
     }
 }
 

@@ -1,57 +1,55 @@
 //! The domain: validated value types and the loyalty rules. Nothing here knows about
 //! DynamoDB, HTTP or the clock; callers pass time in.
+//!
+//! Layers, each importing only from those above it:
+//! 1. leaves: [`fields`] (validation errors and helpers), [`codes`], [`ids`],
+//!    [`money`], [`contact`], [`suppression`], [`scores`];
+//! 2. the programme's rules: [`loyalty`];
+//! 3. the customer: [`profile`], then [`ledger`] (the only code that moves a balance);
+//! 4. one module per event under [`events`] — they never import each other;
+//! 5. what spans them: [`privacy`] (export and erasure) and [`outreach`] (which message,
+//!    and what is remembered of messages).
 
+pub mod codes;
 pub mod contact;
+pub mod events;
+pub mod fields;
 pub mod ids;
+pub mod ledger;
 pub mod loyalty;
 pub mod money;
 pub mod outreach;
 pub mod privacy;
 pub mod profile;
-pub mod purchase;
-pub mod redemption;
-pub mod referral;
-pub mod review;
 pub mod scores;
 pub mod suppression;
 
 pub use contact::{Birthday, Email, Locale};
-pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
-pub use loyalty::{LoyaltyRules, Tier, TierRule};
-pub use money::{Currency, Money};
-pub use privacy::{CustomerData, ErasurePlan, ErasureRecord};
-pub use profile::{Consent, LedgerEntry, LedgerReason, Order, Profile, ServiceRecovery};
-pub use purchase::{PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt};
-pub use redemption::{
+pub use events::purchase::{
+    LineItemInput, PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt,
+};
+pub use events::redemption::{
     Redemption, RedemptionInput, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
 };
-pub use referral::{
-    Attribution, AttributionStatus, PendingReward, ReferralEvent, ReferralInput, ReferralOutcome,
-    ReferralReceipt, ReferralRecord, ReferralRules, ReferralStatus,
+pub use events::referral::{
+    ReferralEvent, ReferralInput, ReferralOutcome, ReferralReceipt, ReferralRecord,
 };
-pub use review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt, ReviewRules};
-pub use scores::{CustomerScores, JobState};
+pub use events::review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt};
+pub use fields::FieldError;
+pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
+pub use ledger::{LedgerEntry, LedgerReason};
+pub use loyalty::{LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule};
+pub use money::{Currency, Money};
+pub use outreach::JobState;
+pub use privacy::{CustomerData, ErasurePlan, ErasureRecord};
+pub use profile::{
+    Attribution, AttributionStatus, Consent, LineItem, Order, OrderSummary, PendingReward, Profile,
+    ReferralStatus, ServiceRecovery,
+};
+pub use scores::CustomerScores;
 pub use suppression::{Suppression, SuppressionCause, address_key};
 
 use thiserror::Error;
-
-/// A field that failed validation at the edge. `field` is the JSON path the client sent
-/// (`items[2].quantity`), so the error can name it.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{field}: {reason}")]
-pub struct FieldError {
-    pub field: String,
-    pub reason: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
 
 /// Why the loyalty rules refused an otherwise well-formed request.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

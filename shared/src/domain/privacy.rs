@@ -609,46 +609,4 @@ mod tests {
         assert!(p.email.is_none() && p.birthday.is_none() && p.locale.is_none());
         assert!(p.timezone.is_none() && !p.marketing_allowed() && p.is_erased());
     }
-
-    #[tokio::test]
-    async fn the_memory_store_erases_once_and_answers_the_same_receipt() {
-        use crate::domain::ReferralRules;
-        use crate::service::{ServiceError, erase_customer, record_purchase};
-        use crate::store::{MemoryStore, PrivacyStore, SuppressionStore};
-        let store = MemoryStore::new();
-        let c1 = id("c1");
-        let unknown = erase_customer(&store, &c1, now()).await;
-        assert!(matches!(unknown, Err(ServiceError::UnknownCustomer)));
-        let referrals = ReferralRules::default();
-        let first = order("p1", Some("asha@example.com"));
-        record_purchase(&store, &rules(), &referrals, &first, now())
-            .await
-            .unwrap();
-
-        let receipt = erase_customer(&store, &c1, now()).await.unwrap();
-        assert_eq!(receipt.address, AddressOutcome::Suppressed);
-        let exported = store.export(&c1).await.unwrap().unwrap().value;
-        assert!(exported.profile.is_erased() && exported.profile.email.is_none());
-        assert_eq!(exported.erasure.as_ref(), Some(&receipt));
-        assert_eq!(exported.orders.len(), 1);
-        let key = crate::domain::address_key("asha@example.com");
-        let tombstone = store.suppression(&key).await.unwrap().unwrap();
-        assert_eq!(tombstone.cause, SuppressionCause::Erased);
-
-        let later = erase_customer(&store, &c1, now()).await.unwrap();
-        assert_eq!(later, receipt);
-        record_purchase(
-            &store,
-            &rules(),
-            &referrals,
-            &order("p2", Some("asha@example.com")),
-            now(),
-        )
-        .await
-        .unwrap();
-        let exported = store.export(&c1).await.unwrap().unwrap().value;
-        assert_eq!(exported.orders.len(), 2);
-        assert_eq!(exported.profile.points_balance, 20);
-        assert!(exported.profile.email.is_none());
-    }
 }

@@ -1,14 +1,15 @@
-//! A customer's profile and the records kept beside it: orders and the points ledger.
+//! A customer's profile and what it refers to: orders, the referral that brought the
+//! customer, rewards still held.
 //!
 //! The profile carries the aggregates the scoring job needs (first/last purchase, the
 //! distinct purchase days with their net spend, order count, net and repeat spend) so
-//! that one scan of profiles is enough to score every customer.
+//! that one scan of profiles is enough to score every customer. Changes of the points
+//! balance are in [`super::ledger`], the only place that moves it.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::referral::{Attribution, PendingReward};
 use super::{Birthday, CustomerId, Email, EventId, Locale, OrderId, Sku, Tier};
 
 /// Days in the trailing window that decides the tier.
@@ -168,28 +169,48 @@ impl Profile {
         self.first_purchase_at = Some(self.first_purchase_at.map_or(at, |f| f.min(at)));
         self.last_purchase_at = Some(self.last_purchase_at.map_or(at, |l| l.max(at)));
     }
+}
 
-    /// Appends a ledger entry and applies it to the balance, so the two cannot drift.
-    pub(crate) fn post(
-        &mut self,
-        delta: i64,
-        reason: LedgerReason,
-        reference: String,
-        source: String,
-        at: DateTime<Utc>,
-    ) -> LedgerEntry {
-        self.ledger_entries += 1;
-        self.points_balance += delta;
-        LedgerEntry {
-            seq: self.ledger_entries,
-            delta,
-            reason,
-            reference,
-            source,
-            balance_after: self.points_balance,
-            at,
-        }
-    }
+/// Where a referee's referral stands, as their profile records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionStatus {
+    Pending,
+    Converted,
+    Cancelled,
+}
+
+/// On the referee's profile: who referred them and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub referrer: CustomerId,
+    pub code: String,
+    pub event_id: EventId,
+    pub status: AttributionStatus,
+    pub attributed_at: DateTime<Utc>,
+    /// The order that converted the referral.
+    pub order_id: Option<OrderId>,
+}
+
+/// Where a referral stands, as the referrer's record of it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    Pending,
+    Rejected,
+    Converted,
+    Cancelled,
+}
+
+/// Points granted but held until `release_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReward {
+    pub points: i64,
+    pub release_at: DateTime<Utc>,
+    /// The order the reward depends on: a refund of it inside the window cancels it.
+    pub order_id: OrderId,
+    /// The event that granted it.
+    pub source: String,
 }
 
 /// The latest order in brief.
@@ -272,32 +293,6 @@ impl Order {
     pub fn day(&self) -> NaiveDate {
         self.placed_at.date_naive()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LedgerReason {
-    Purchase,
-    Refund,
-    Redemption,
-    Review,
-    Referral,
-    /// A reward given with a message (the birthday greeting's points).
-    Reward,
-}
-
-/// One append-only change of the points balance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerEntry {
-    pub seq: u64,
-    pub delta: i64,
-    pub reason: LedgerReason,
-    /// The order or redemption the change belongs to.
-    pub reference: String,
-    /// The event or request that caused it.
-    pub source: String,
-    pub balance_after: i64,
-    pub at: DateTime<Utc>,
 }
 
 #[cfg(test)]

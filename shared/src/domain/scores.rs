@@ -1,14 +1,14 @@
 //! What the scoring job concludes about a customer, stored beside the profile.
 //!
-//! Scores live in their own item (`SCORES`), written only by the job: events rewrite
-//! the profile constantly, and keeping the two apart means neither can overwrite the
-//! other's fields, and the job can write in batches without version checks.
+//! Scores live in the job's own item (with the message history, see
+//! [`super::outreach::JobState`]), written only by the job: events rewrite the profile
+//! constantly, and keeping the two apart means neither can overwrite the other's
+//! fields, and the job can write in batches without version checks.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::CustomerId;
-use super::outreach::PastMessage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerScores {
@@ -26,14 +26,4 @@ pub struct CustomerScores {
     pub horizon_weeks: f64,
     pub model_version: String,
     pub scored_at: DateTime<Utc>,
-}
-
-/// Everything the job keeps per customer between runs, in the job-owned item: the
-/// latest scores and the recent messages (for frequency caps and once-per-period).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobState {
-    pub customer_id: CustomerId,
-    pub scores: Option<CustomerScores>,
-    #[serde(default)]
-    pub messages: Vec<PastMessage>,
 }

@@ -17,10 +17,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Config;
+use crate::auth::signature;
 use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput};
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
-use crate::signature;
 use crate::store::{
     ProfileStore, PurchaseStore, RedemptionStore, ReferralStore, ReviewStore, ScoreStore, Store,
 };

@@ -6,9 +6,9 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use crate::auth::signature::SignatureError;
 use crate::domain::{DomainError, FieldError};
 use crate::service::ServiceError;
-use crate::signature::SignatureError;
 use crate::store::StoreError;
 
 /// Base of every problem `type` URI; the slugs after it are part of the v1 contract.

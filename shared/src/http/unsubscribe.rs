@@ -9,83 +9,26 @@ use http::{HeaderValue, Method, header};
 use lambda_http::{Body, Request, Response};
 
 use super::{Api, ApiError};
+use crate::auth::unsubscribe;
 use crate::domain::{CustomerId, Profile};
+use crate::mail::render::{UnsubscribePage, unsubscribe_page};
+use crate::service;
 use crate::store::ProfileStore;
-use crate::{service, unsubscribe};
 
-/// Page text in the languages Rapport writes to customers; `dir` for right-to-left.
-struct Strings {
-    lang: &'static str,
-    dir: &'static str,
-    title: &'static str,
-    ask: &'static str,
-    button: &'static str,
-    done: &'static str,
-}
-
-const EN: Strings = Strings {
-    lang: "en",
-    dir: "ltr",
-    title: "Unsubscribe",
-    ask: "Stop receiving offers and news from us by email? Messages about your orders will still arrive.",
-    button: "Unsubscribe",
-    done: "You are unsubscribed. We will not send you offers or news by email.",
-};
-
-fn strings(locale: Option<&str>) -> &'static Strings {
-    const HI: Strings = Strings {
-        lang: "hi",
-        dir: "ltr",
-        title: "सदस्यता समाप्त करें",
-        ask: "क्या आप ईमेल से ऑफ़र और समाचार पाना बंद करना चाहते हैं? आपके ऑर्डर से जुड़े संदेश आते रहेंगे।",
-        button: "सदस्यता समाप्त करें",
-        done: "आपकी सदस्यता समाप्त हो गई है। हम आपको ईमेल से ऑफ़र या समाचार नहीं भेजेंगे।",
-    };
-    const UR: Strings = Strings {
-        lang: "ur",
-        dir: "rtl",
-        title: "رکنیت ختم کریں",
-        ask: "کیا آپ ای میل کے ذریعے پیشکشیں اور خبریں وصول کرنا بند کرنا چاہتے ہیں؟ آپ کے آرڈر سے متعلق پیغامات آتے رہیں گے۔",
-        button: "رکنیت ختم کریں",
-        done: "آپ کی رکنیت ختم ہو گئی ہے۔ ہم آپ کو ای میل کے ذریعے پیشکشیں یا خبریں نہیں بھیجیں گے۔",
-    };
-    const TL: Strings = Strings {
-        lang: "tl",
-        dir: "ltr",
-        title: "Mag-unsubscribe",
-        ask: "Ihinto ang pagtanggap ng mga alok at balita mula sa amin sa email? Darating pa rin ang mga mensahe tungkol sa iyong mga order.",
-        button: "Mag-unsubscribe",
-        done: "Naka-unsubscribe ka na. Hindi ka na namin padadalhan ng mga alok o balita sa email.",
-    };
-    match locale.map(|l| l.split('-').next().unwrap_or(l)) {
-        Some("hi") => &HI,
-        Some("ur") => &UR,
-        Some("tl" | "fil") => &TL,
-        _ => &EN,
-    }
-}
-
-fn page(s: &Strings, body: &str) -> Response<Body> {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"{lang}\" dir=\"{dir}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head>\
-         <body><h1>{title}</h1>{body}</body></html>\n",
-        lang = s.lang,
-        dir = s.dir,
-        title = s.title,
-    );
+/// The page as an HTML response, never cached: it is per customer.
+fn page(locale: Option<&str>, state: UnsubscribePage) -> Result<Response<Body>, ApiError> {
+    let html = unsubscribe_page(locale, state).map_err(|e| {
+        tracing::error!(error = %e, "unsubscribe page not rendered");
+        ApiError::Internal
+    })?;
     let mut response = Response::new(Body::from(html));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    // The page is per customer: no shared caches.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// The `token` query parameter, percent-decoded.
@@ -110,21 +53,12 @@ impl<S: ProfileStore> Api<S> {
                 .as_ref()
                 .and_then(|p: &Profile| p.locale.as_ref())
                 .map(|l| l.as_str().to_owned());
-            let s = strings(locale.as_deref());
             if req.method() == Method::POST {
                 service::unsubscribe(&self.store, &customer, Utc::now()).await?;
                 tracing::info!(customer = %customer, "unsubscribed");
-                return Ok(page(s, &format!("<p>{}</p>", s.done)));
+                return page(locale.as_deref(), UnsubscribePage::Done);
             }
-            // GET only asks: link scanners in mail systems fetch links, and must not
-            // unsubscribe anyone by doing so.
-            Ok(page(
-                s,
-                &format!(
-                    "<p>{}</p><form method=\"post\"><button type=\"submit\">{}</button></form>",
-                    s.ask, s.button
-                ),
-            ))
+            page(locale.as_deref(), UnsubscribePage::Ask)
         }
         .await;
         let result: Result<Response<Body>, ApiError> = result;

@@ -3,27 +3,14 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::purchase::required;
-use super::{
+use crate::domain::fields::required;
+use crate::domain::{
     Currency, CustomerId, DomainError, FieldError, LedgerEntry, LedgerReason, LoyaltyRules,
     Profile, RedemptionId,
 };
 
 /// Most points one redemption may spend; bounds the coupon value a single call mints.
 pub const MAX_REDEMPTION_POINTS: i64 = 1_000_000;
-
-/// Letters and digits a person can read back without confusing 0/O, 1/I/L or U/V.
-pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTWXYZ";
-
-/// Turns random bytes into a human-friendly code of `len` characters.
-pub fn readable_code(random: &[u8], len: usize) -> String {
-    random
-        .iter()
-        .cycle()
-        .take(len)
-        .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
-        .collect()
-}
 
 /// The JSON body of `POST /v1/customers/{id}/redemptions` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -142,13 +129,6 @@ impl RedemptionRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_avoid_ambiguous_characters() {
-        let code = readable_code(&[0, 1, 2, 255, 254, 128, 64, 32], 12);
-        assert_eq!(code.len(), 12);
-        assert!(!code.chars().any(|c| "01OIUL".contains(c)), "{code}");
-    }
 
     #[test]
     fn validates_points() {

@@ -4,12 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::profile::LineItem;
-use super::referral::ReferralRules;
-use super::{AttributionStatus, ReferralStatus};
-use super::{
-    Birthday, Currency, CustomerId, DomainError, Email, EventId, FieldError, LedgerEntry,
-    LedgerReason, Locale, LoyaltyRules, Money, Order, OrderId, Profile, Sku, Tier,
+use crate::domain::fields::{optional, parse_time, required};
+use crate::domain::{
+    AttributionStatus, Birthday, Currency, CustomerId, DomainError, Email, EventId, FieldError,
+    LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order, OrderId, OrderSummary,
+    Profile, ReferralRules, ReferralStatus, Sku, Tier,
 };
 
 /// Most line items one order may carry.
@@ -67,24 +66,6 @@ pub struct PurchaseEvent {
     pub referral_code: Option<String>,
     pub marketing_consent: Option<bool>,
     pub timezone: Option<String>,
-}
-
-pub(crate) fn required<T>(field: &str, value: Option<T>) -> Result<T, FieldError> {
-    value.ok_or_else(|| FieldError::new(field, "is required"))
-}
-
-pub(crate) fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| FieldError::new(field, "must be an RFC 3339 timestamp with offset"))
-}
-
-fn optional<T>(
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str, &str) -> Result<T, FieldError>,
-) -> Result<Option<T>, FieldError> {
-    raw.map(|r| parse(field, r)).transpose()
 }
 
 impl PurchaseInput {
@@ -286,14 +267,14 @@ impl PurchaseEvent {
     ) -> (Option<LedgerEntry>, ReferrerUpdate) {
         let mut referrer_ledger = referrer.release_due(now);
         let hold = referrals.hold_days;
-        let referee_entry = profile.grant_referral_reward(
+        let referee_entry = profile.grant_held(
             referrals.referee_points,
             &self.order_id,
             &self.event_id,
             hold,
             now,
         );
-        referrer_ledger.extend(referrer.grant_referral_reward(
+        referrer_ledger.extend(referrer.grant_held(
             referrals.referrer_points,
             &self.order_id,
             &self.event_id,
@@ -397,7 +378,7 @@ impl PurchaseEvent {
                     .as_ref()
                     .is_none_or(|o| o.placed_at <= self.occurred_at)
                 {
-                    profile.last_order = Some(super::profile::OrderSummary {
+                    profile.last_order = Some(OrderSummary {
                         order_id: self.order_id.clone(),
                         placed_at: self.occurred_at,
                         skus: self.items.iter().map(|i| i.sku.clone()).collect(),

@@ -14,11 +14,12 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
+use crate::domain::codes::readable_code;
 use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
-use crate::domain::redemption::readable_code;
 use crate::domain::{Profile, Sku};
+use crate::mail::render::{MessageData, RenderError, language_for, render};
 use crate::mail::{Acceptance, MessageSender, OutgoingMail, SendError};
-use crate::render::{MessageData, RenderError, language_for, render};
+use crate::retry::Backoff;
 use crate::service::{ServiceError, grant_reward};
 use crate::store::{Claim, MessageStore, RewardStore, StoreError};
 
@@ -94,7 +95,7 @@ fn message_data(
     };
     MessageData {
         shop: settings.shop_name.clone(),
-        unsubscribe_url: crate::unsubscribe::url(
+        unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
             &settings.signing_secret,
             &profile.customer_id,
@@ -221,14 +222,19 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
         );
         grant_reward(store, &profile.customer_id, record.reward_points, &key, now).await?;
     }
-    let mut attempt = 0;
+    let mut backoff = Backoff::new(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_millis(6_400),
+        settings.max_send_attempts,
+    );
     let outcome = loop {
-        attempt += 1;
         match sender.send(&mail).await {
             Ok(id) => break Ok(id),
-            Err(SendError::Throttled(e)) if attempt < settings.max_send_attempts => {
-                tracing::debug!(error = %e, attempt, "throttled; backing off");
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(7))).await;
+            Err(SendError::Throttled(e)) => {
+                tracing::debug!(error = %e, attempt = backoff.attempts_made() + 1, "throttled; backing off");
+                if !backoff.wait().await {
+                    break Err(SendError::Throttled(e));
+                }
             }
             Err(e) => break Err(e),
         }

@@ -1,6 +1,6 @@
-//! Turn-taking for writes to one customer inside one process.
+//! A queue per customer for the writes of one process: first come, first served.
 //!
-//! The read–decide–commit loops are optimistic: of several concurrent writers to one
+//! The driver's read–decide–commit loop is optimistic: of several concurrent writers to one
 //! profile one wins and the others re-read. With a few writers that is cheap; with
 //! hundreds (a hot customer, a storefront replaying a backlog) almost every attempt
 //! loses, each loser re-reads, and the retries crowd out the writes that would succeed.

@@ -3,6 +3,8 @@
 //! sent with SES `SendRawEmail`. Sending goes through traits so callers do not depend on
 //! SES, and tests read the real thing back from the SES emulator.
 
+pub mod render;
+
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};
 use chrono::{DateTime, Utc};

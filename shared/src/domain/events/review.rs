@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::profile::ServiceRecovery;
-use super::purchase::{parse_time, required};
-use super::{
-    CustomerId, EventId, FieldError, LedgerEntry, LedgerReason, Order, OrderId, Profile, Sku, Tier,
+use crate::domain::fields::{parse_time, required};
+use crate::domain::{
+    CustomerId, EventId, FieldError, LedgerEntry, LedgerReason, Order, OrderId, Profile,
+    ReviewRules, ServiceRecovery, Sku, Tier,
 };
 
 /// Longest title and body accepted, in characters (not bytes: scripts differ in width).
@@ -104,26 +104,6 @@ pub struct Review {
     pub replaced_event_ids: Vec<EventId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// Points for reviews, and how long a service-recovery flag stays open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReviewRules {
-    /// For a verified rating without a written body.
-    pub rating_points: i64,
-    /// For a verified review with a written body.
-    pub body_points: i64,
-    pub recovery_expiry_days: i64,
-}
-
-impl Default for ReviewRules {
-    fn default() -> Self {
-        Self {
-            rating_points: 10,
-            body_points: 25,
-            recovery_expiry_days: 30,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

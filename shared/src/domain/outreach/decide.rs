@@ -14,82 +14,9 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timel
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::fmt;
 
-use super::{CustomerScores, Profile, Sku};
-
-/// The messages Rapport can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    WinBack,
-    VipAppreciation,
-    PostPurchase,
-    ReviewRequest,
-    Birthday,
-    Anniversary,
-    ProductTips,
-    TierChange,
-    ReferralReward,
-    ReferralAsk,
-}
-
-impl MessageKind {
-    pub const ALL: [MessageKind; 10] = [
-        MessageKind::WinBack,
-        MessageKind::VipAppreciation,
-        MessageKind::PostPurchase,
-        MessageKind::ReviewRequest,
-        MessageKind::Birthday,
-        MessageKind::Anniversary,
-        MessageKind::ProductTips,
-        MessageKind::TierChange,
-        MessageKind::ReferralReward,
-        MessageKind::ReferralAsk,
-    ];
-
-    pub fn slug(self) -> &'static str {
-        match self {
-            MessageKind::WinBack => "win_back",
-            MessageKind::VipAppreciation => "vip_appreciation",
-            MessageKind::PostPurchase => "post_purchase",
-            MessageKind::ReviewRequest => "review_request",
-            MessageKind::Birthday => "birthday",
-            MessageKind::Anniversary => "anniversary",
-            MessageKind::ProductTips => "product_tips",
-            MessageKind::TierChange => "tier_change",
-            MessageKind::ReferralReward => "referral_reward",
-            MessageKind::ReferralAsk => "referral_ask",
-        }
-    }
-
-    /// Promotional messages need marketing consent and pause during service recovery.
-    /// Notices about the customer's own account and orders do not.
-    pub fn promotional(self) -> bool {
-        !matches!(
-            self,
-            MessageKind::PostPurchase | MessageKind::TierChange | MessageKind::ReferralReward
-        )
-    }
-}
-
-impl fmt::Display for MessageKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.slug())
-    }
-}
-
-/// A message sent (or held out) before, as far as the rules need to know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PastMessage {
-    pub kind: MessageKind,
-    pub period: String,
-    pub at: DateTime<Utc>,
-    /// Held out as the control group. Such a message still takes its slot under the
-    /// frequency cap: were the control group to get the next-best message instead, it
-    /// would no longer show what happens without a message.
-    pub held_out: bool,
-}
+use super::messages::{MessageKind, Offer, PastMessage, Planned};
+use crate::domain::{CustomerScores, Profile, Sku};
 
 /// Settings of the outreach policy, checked at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,29 +67,6 @@ pub struct Population {
     pub vip_clv_minor: i64,
     /// Median CLV: win-backs are for customers worth more than that.
     pub median_clv_minor: i64,
-}
-
-/// A win-back discount, sized by what the customer is worth and how likely they are
-/// to leave, and paid from the run's budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Offer {
-    pub discount_pct: u32,
-    /// Most the coupon can be worth, in minor units; what the budget is charged.
-    pub max_value_minor: i64,
-}
-
-/// A message the rules would send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Planned {
-    pub kind: MessageKind,
-    /// With the customer and kind, identifies the message: at most one per period.
-    pub period: String,
-    pub expected_value_minor: i64,
-    pub offer: Option<Offer>,
-    /// Points granted with the message (birthday).
-    pub reward_points: i64,
-    /// For the report: what triggered it.
-    pub reason: String,
 }
 
 /// Why a customer gets nothing this run.
@@ -494,77 +398,5 @@ pub fn decide(
             until,
         },
         None => Decision::Send(chosen),
-    }
-}
-
-/// Where a message stands. A message is claimed (`sending`) before it is handed to SES,
-/// so no later or concurrent run can send it again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    Sending,
-    Sent,
-    /// SES refused it; a later run may claim it again.
-    Failed,
-    HeldOut,
-}
-
-/// The stored record of one message (customer, kind, period).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessageRecord {
-    pub customer_id: super::CustomerId,
-    pub kind: MessageKind,
-    pub period: String,
-    pub status: MessageStatus,
-    pub attempts: u32,
-    pub decided_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub expected_value_minor: i64,
-    pub reason: String,
-    pub offer: Option<Offer>,
-    /// The unique coupon of an offer.
-    pub coupon_code: Option<String>,
-    pub coupon_expires_at: Option<DateTime<Utc>>,
-    pub reward_points: i64,
-    /// The provider's id once sent.
-    pub message_id: Option<String>,
-    pub error: Option<String>,
-}
-
-impl MessageRecord {
-    /// The record of `planned` for `customer`, in `status`, decided `now`.
-    pub fn new(
-        customer: &super::CustomerId,
-        planned: &Planned,
-        status: MessageStatus,
-        now: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            customer_id: customer.clone(),
-            kind: planned.kind,
-            period: planned.period.clone(),
-            status,
-            attempts: u32::from(status == MessageStatus::Sending),
-            decided_at: now,
-            updated_at: now,
-            expected_value_minor: planned.expected_value_minor,
-            reason: planned.reason.clone(),
-            offer: planned.offer,
-            coupon_code: None,
-            coupon_expires_at: None,
-            reward_points: planned.reward_points,
-            message_id: None,
-            error: None,
-        }
-    }
-
-    /// What the rules need to remember of it.
-    pub fn past(&self) -> PastMessage {
-        PastMessage {
-            kind: self.kind,
-            period: self.period.clone(),
-            at: self.decided_at,
-            held_out: self.status == MessageStatus::HeldOut,
-        }
     }
 }

@@ -1,5 +1,6 @@
-//! Customer mail, rendered in Rust: one HTML and one plain-text layout (minijinja) and a
-//! table of strings per language — English, Hindi, Urdu (right to left) and Tagalog.
+//! What customers read, rendered in Rust: mail in one HTML and one plain-text layout
+//! (minijinja), the unsubscribe page, and a table of strings per language — English,
+//! Hindi, Urdu (right to left) and Tagalog — that both take their words from.
 //!
 //! Strings are small templates themselves (`{{ discount_pct }}% off`), rendered first
 //! as plain text; the layouts then escape them for HTML, so neither translators nor
@@ -14,13 +15,14 @@ use thiserror::Error;
 
 use crate::domain::outreach::MessageKind;
 
-const LAYOUT_HTML: &str = include_str!("../templates/mail/layout.html");
-const LAYOUT_TEXT: &str = include_str!("../templates/mail/layout.txt");
+const LAYOUT_HTML: &str = include_str!("../../templates/mail/layout.html");
+const LAYOUT_TEXT: &str = include_str!("../../templates/mail/layout.txt");
+const UNSUBSCRIBE_PAGE: &str = include_str!("../../templates/pages/unsubscribe.html");
 const STRINGS: [(&str, &str); 4] = [
-    ("en", include_str!("../templates/mail/strings/en.json")),
-    ("hi", include_str!("../templates/mail/strings/hi.json")),
-    ("ur", include_str!("../templates/mail/strings/ur.json")),
-    ("tl", include_str!("../templates/mail/strings/tl.json")),
+    ("en", include_str!("../../templates/mail/strings/en.json")),
+    ("hi", include_str!("../../templates/mail/strings/hi.json")),
+    ("ur", include_str!("../../templates/mail/strings/ur.json")),
+    ("tl", include_str!("../../templates/mail/strings/tl.json")),
 ];
 
 #[derive(Debug, Error)]
@@ -43,6 +45,15 @@ struct MessageStrings {
     lines: Vec<String>,
 }
 
+/// The words of the unsubscribe page.
+#[derive(Debug, Deserialize)]
+struct PageStrings {
+    title: String,
+    ask: String,
+    button: String,
+    done: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct Language {
     lang: String,
@@ -50,6 +61,7 @@ struct Language {
     signoff: String,
     footer: String,
     unsubscribe: String,
+    unsubscribe_page: PageStrings,
     messages: HashMap<String, MessageStrings>,
 }
 
@@ -95,6 +107,8 @@ fn catalogue() -> Result<&'static Catalogue, RenderError> {
                 .map_err(|e| e.to_string())?;
             env.add_template("layout.txt", LAYOUT_TEXT)
                 .map_err(|e| e.to_string())?;
+            env.add_template("unsubscribe.html", UNSUBSCRIBE_PAGE)
+                .map_err(|e| e.to_string())?;
             let languages = STRINGS
                 .iter()
                 .map(|(code, json)| {
@@ -123,6 +137,49 @@ pub fn language_for(locale: Option<&str>) -> &'static str {
     }
 }
 
+/// The catalogue's strings for a language code of [`language_for`].
+fn language<'c>(catalogue: &'c Catalogue, code: &str) -> Option<&'c Language> {
+    catalogue
+        .languages
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, l)| l)
+}
+
+/// Which state of the unsubscribe flow a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsubscribePage {
+    /// Asks, with a button that posts: link scanners fetch links, and must not
+    /// unsubscribe anyone by doing so.
+    Ask,
+    /// Confirms that marketing mail has stopped.
+    Done,
+}
+
+/// The unsubscribe page in the customer's language.
+pub fn unsubscribe_page(
+    locale: Option<&str>,
+    page: UnsubscribePage,
+) -> Result<String, RenderError> {
+    let catalogue = catalogue()?;
+    let code = language_for(locale);
+    let lang = language(catalogue, code).ok_or(RenderError::Strings(code, "missing".into()))?;
+    let strings = &lang.unsubscribe_page;
+    let ctx = context! {
+        lang => lang.lang.as_str(),
+        dir => lang.dir.as_str(),
+        title => strings.title.as_str(),
+        ask => strings.ask.as_str(),
+        button => strings.button.as_str(),
+        done_text => strings.done.as_str(),
+        done => page == UnsubscribePage::Done,
+    };
+    Ok(catalogue
+        .env
+        .get_template("unsubscribe.html")?
+        .render(ctx)?)
+}
+
 /// Renders `kind` in the customer's language.
 pub fn render(
     kind: MessageKind,
@@ -131,15 +188,11 @@ pub fn render(
 ) -> Result<Rendered, RenderError> {
     let catalogue = catalogue()?;
     let code = language_for(locale);
-    let (lang_code, lang) = catalogue
-        .languages
-        .iter()
-        .find(|(c, _)| *c == code)
+    let lang = language(catalogue, code).ok_or(RenderError::Missing { kind, lang: code })?;
+    let strings = lang
+        .messages
+        .get(kind.slug())
         .ok_or(RenderError::Missing { kind, lang: code })?;
-    let strings = lang.messages.get(kind.slug()).ok_or(RenderError::Missing {
-        kind,
-        lang: lang_code,
-    })?;
     let env = &catalogue.env;
     // Strings are rendered as plain text here; the layouts escape them.
     let values = Value::from(Serde(data));
@@ -254,5 +307,19 @@ mod tests {
         no_points.points = None;
         let r = render(MessageKind::Birthday, Some("en"), &no_points).unwrap();
         assert!(!r.text.contains("points"), "{}", r.text);
+    }
+
+    #[test]
+    fn the_unsubscribe_page_asks_then_confirms_in_the_customers_language() {
+        let ask = unsubscribe_page(Some("en-GB"), UnsubscribePage::Ask).unwrap();
+        assert!(ask.contains("<form method=\"post\">") && ask.contains("lang=\"en\""));
+        let done = unsubscribe_page(Some("en"), UnsubscribePage::Done).unwrap();
+        assert!(!done.contains("<form") && done.contains("You are unsubscribed"));
+        let ur = unsubscribe_page(Some("ur-PK"), UnsubscribePage::Ask).unwrap();
+        assert!(ur.contains("dir=\"rtl\"") && ur.contains("رکنیت ختم کریں"));
+        for locale in ["hi", "fil-PH", "de"] {
+            let page = unsubscribe_page(Some(locale), UnsubscribePage::Done).unwrap();
+            assert!(page.contains(&format!("lang=\"{}\"", language_for(Some(locale)))));
+        }
     }
 }

@@ -1,0 +1,13 @@
+//! Outreach: which one message a customer gets, if any ([`decide`]), and what is
+//! remembered about messages ([`messages`]).
+
+pub mod decide;
+pub mod messages;
+
+pub use decide::{
+    CustomerContext, Decision, OutreachRules, Population, SuppressReason, candidates, decide,
+    held_out,
+};
+pub use messages::{
+    JobState, MessageKind, MessageRecord, MessageStatus, Offer, PastMessage, Planned,
+};

@@ -1,0 +1,117 @@
+//! Points the outreach job gives with a message (the birthday greeting's), once per
+//! key: a ledger entry and the balance in one transaction with the key's record, so a
+//! re-run or a resent message never credits twice.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ServiceError;
+use super::driver::{Command, Decided, Loaded, Once, execute, record_of};
+use crate::domain::{CustomerId, LedgerEntry, LedgerReason, Profile};
+use crate::store::{CommitError, IdempotencyRecord, RewardStore, Versioned};
+
+struct GrantReward<'a> {
+    customer: &'a CustomerId,
+    points: i64,
+    key: &'a str,
+}
+
+/// The stored answer of a grant.
+#[derive(Serialize, Deserialize)]
+struct Granted {
+    points: i64,
+    balance: i64,
+}
+
+#[async_trait]
+impl<S: RewardStore + ?Sized> Command<S> for GrantReward<'_> {
+    type State = Option<Versioned<Profile>>;
+    type Change = (u64, Profile, LedgerEntry);
+    type Answer = Granted;
+    type Output = i64;
+
+    fn customer(&self) -> &CustomerId {
+        self.customer
+    }
+
+    fn once(&self) -> Result<Option<Once>, ServiceError> {
+        Once::new(
+            self.key.to_owned(),
+            "reward",
+            &(self.customer.as_str(), self.points),
+        )
+        .map(Some)
+    }
+
+    async fn load(
+        &self,
+        store: &S,
+        key: Option<&str>,
+    ) -> Result<Loaded<Self::State>, ServiceError> {
+        if let Some(prior) = store.prior(key.unwrap_or(self.key)).await? {
+            return Ok(Loaded::Answered(prior));
+        }
+        Ok(Loaded::Fresh(store.profile(self.customer).await?))
+    }
+
+    fn decide(
+        &self,
+        profile: Self::State,
+        now: DateTime<Utc>,
+    ) -> Result<Decided<Self::Change, Granted>, ServiceError> {
+        let Versioned { mut value, version } = profile.ok_or(ServiceError::UnknownCustomer)?;
+        let entry = value.post(
+            self.points,
+            LedgerReason::Reward,
+            self.key.to_owned(),
+            self.key.to_owned(),
+            now,
+        );
+        value.updated_at = now;
+        Ok(Decided::Write {
+            answer: Granted {
+                points: self.points,
+                balance: value.points_balance,
+            },
+            change: (version, value, entry),
+        })
+    }
+
+    async fn commit(
+        &self,
+        store: &S,
+        (version, profile, entry): &Self::Change,
+        record: Option<&IdempotencyRecord>,
+    ) -> Result<(), CommitError> {
+        store
+            .commit_reward(
+                *version,
+                profile,
+                std::slice::from_ref(entry),
+                record_of(record)?,
+            )
+            .await
+    }
+
+    fn output(&self, granted: Granted, _: Option<Self::Change>, _: bool) -> i64 {
+        granted.balance
+    }
+}
+
+/// Credits `points` to a customer once per `key` (e.g. one birthday reward per year).
+/// Returns the balance after.
+pub async fn grant_reward<S: RewardStore + ?Sized>(
+    store: &S,
+    customer: &CustomerId,
+    points: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, ServiceError> {
+    let command = GrantReward {
+        customer,
+        points,
+        key,
+    };
+    execute(&command, store, now).await
+}
