@@ -447,3 +447,78 @@ mod tests {
         fs::remove_dir_all(&root).unwrap();
     }
 }
+
+/// A command-line tool from PyPI, pinned, in a venv of its own under [`cache_dir`].
+#[derive(Debug, Clone, Copy)]
+pub struct PythonTool {
+    /// The venv's folder name under the cache.
+    pub venv: &'static str,
+    /// `package==version` requirements to install.
+    pub requirements: &'static [&'static str],
+    /// The executable in the venv's `bin/`.
+    pub command: &'static str,
+}
+
+/// cargo-lambda, whose Runtime API emulator (`cargo lambda watch`) and `invoke` run
+/// the function binaries as Lambda does. Its PyPI wheel carries the prebuilt binary.
+pub const CARGO_LAMBDA: PythonTool = PythonTool {
+    venv: "cargo-lambda-venv",
+    requirements: &["cargo-lambda==1.9.2"],
+    command: "cargo-lambda",
+};
+
+impl PythonTool {
+    /// The tool's executable, installing it first when missing or at another version.
+    /// A lock file keeps concurrent callers (test threads, processes) from installing
+    /// over each other.
+    pub fn ensure(&self) -> Result<PathBuf> {
+        check_tools(&[Tool::Python3])?;
+        let cache = cache_dir();
+        std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+        let venv = cache.join(self.venv);
+        let bin = venv.join("bin").join(self.command);
+        let pins = self.requirements.join(" ");
+        let stamp = venv.join(format!(".installed-{}", hex_digest(&pins)));
+        let lock = std::fs::File::create(cache.join(format!("{}.lock", self.venv)))
+            .context("creating the install lock")?;
+        lock.lock().context("locking the install")?;
+        if stamp.exists() && bin.exists() {
+            return Ok(bin);
+        }
+        let run = |command: &mut std::process::Command, what: &str| -> Result<()> {
+            let output = command
+                .output()
+                .with_context(|| format!("{what}: could not start"))?;
+            if !output.status.success() {
+                bail!(
+                    "{what} failed with {}:\n{}{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(())
+        };
+        run(
+            std::process::Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+            "python3 -m venv (on Debian/Ubuntu: apt-get install python3-venv)",
+        )?;
+        run(
+            std::process::Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(self.requirements),
+            &format!("pip install {pins}"),
+        )?;
+        std::fs::File::create(&stamp).context("writing the install stamp")?;
+        Ok(bin)
+    }
+}
+
+/// A short stable digest of `text`, for stamp file names.
+fn hex_digest(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}

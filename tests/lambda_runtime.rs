@@ -1,0 +1,348 @@
+//! The binaries are real Lambda functions: each function binary, and the job's, runs
+//! under cargo-lambda's Runtime API emulator (`cargo lambda watch --only-lambda-apis`)
+//! the way Lambda runs it — a process that polls `/runtime/invocation/next` — and
+//! answers the sample event in `infra/events/` that `cargo lambda invoke --data-file`
+//! delivers, against DynamoDB Local and the SES emulator. Responses and the resulting
+//! table state are checked, and each binary's start-to-first-response time is printed.
+//!
+//! The binaries are the debug builds beside this test (`cargo build --workspace --bins
+//! --tests`, which `make test` runs first); cargo-lambda comes from PyPI into the
+//! git-ignored `.cache/` on first use.
+
+use rapport_shared::domain::{CustomerId, address_key};
+use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, ScoreStore, SuppressionStore};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// How long a binary may take from start to its first answer, compile excluded.
+const FIRST_ANSWER_WITHIN: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn sample(name: &str) -> PathBuf {
+    repo().join("infra/events").join(name)
+}
+
+/// `target/<profile>/<name>`, beside this test executable (`target/<profile>/deps/`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target directory");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first with `cargo build --workspace --bins --tests` \
+         (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The Runtime API emulator on a free port; stopped when dropped.
+struct Emulator {
+    cargo_lambda: PathBuf,
+    port: u16,
+    _process: Child,
+}
+
+impl Emulator {
+    async fn start() -> Self {
+        let cargo_lambda =
+            tokio::task::spawn_blocking(|| rapport_local::install::CARGO_LAMBDA.ensure())
+                .await
+                .expect("installing cargo-lambda")
+                .unwrap_or_else(|e| panic!("cargo-lambda: {e:#}"));
+        let port = free_port();
+        let log = std::fs::File::create(
+            rapport_local::install::logs_dir().join(format!("cargo-lambda-{port}.log")),
+        )
+        .ok();
+        let process = Command::new(&cargo_lambda)
+            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"])
+            .arg("127.0.0.1")
+            .arg("--invoke-port")
+            .arg(port.to_string())
+            // It reads the workspace's metadata, as `cargo lambda watch` in the repo does.
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(
+                log.as_ref()
+                    .and_then(|f| f.try_clone().ok())
+                    .map_or(Stdio::null(), Stdio::from),
+            )
+            .stderr(log.map_or(Stdio::null(), Stdio::from))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting cargo lambda watch");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the Runtime API emulator did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            cargo_lambda,
+            port,
+            _process: process,
+        }
+    }
+
+    /// Starts `name`'s binary as Lambda would, with `env` as its configuration.
+    fn function(&self, name: &str, env: &[(String, String)]) -> Child {
+        Command::new(binary(name))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{}/.rt/{name}", self.port),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"))
+    }
+
+    /// `cargo lambda invoke <name> --data-file <event>`: the function's result.
+    async fn invoke(&self, name: &str, event: &Path) -> Value {
+        let output = Command::new(&self.cargo_lambda)
+            .args(["lambda", "invoke", name, "--invoke-address", "127.0.0.1"])
+            .arg("--invoke-port")
+            .arg(self.port.to_string())
+            .arg("--data-file")
+            .arg(event)
+            .current_dir(repo())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(FIRST_ANSWER_WITHIN, output)
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not answer within {FIRST_ANSWER_WITHIN:?}"))
+            .expect("running cargo lambda invoke");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "invoking {name} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{name} answered {stdout}: {e}"))
+    }
+}
+
+/// An API Gateway response's status and JSON body.
+fn http(response: &Value) -> (u64, Value) {
+    let status = response["statusCode"].as_u64().expect("statusCode");
+    let body = response["body"]
+        .as_str()
+        .map(|b| serde_json::from_str(b).unwrap_or(Value::String(b.to_owned())))
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The functions' configuration: the samples' settings (infra/events/env.json, which
+/// the sample signatures were made with), the table and the local endpoints.
+fn environment(table: &str, dynamodb: &str, ses: &str) -> Vec<(String, String)> {
+    let env: Value = serde_json::from_str(
+        &std::fs::read_to_string(sample("env.json")).expect("infra/events/env.json"),
+    )
+    .expect("env.json is JSON");
+    let mut vars: Vec<(String, String)> = env["Parameters"]
+        .as_object()
+        .expect("Parameters")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    vars.extend(
+        [
+            ("RAPPORT_TABLE", table),
+            ("RAPPORT_SENDER_EMAIL", "rapport@shop.example"),
+            ("RAPPORT_SUPPORT_EMAIL", "support-runtime@shop.example"),
+            ("RAPPORT_PUBLIC_URL", "https://api.shop.example"),
+            ("RAPPORT_QUIET_HOURS", "0-0"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb),
+            ("AWS_ENDPOINT_URL_SES", ses),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_REGION", "us-east-1"),
+            ("RUST_LOG", "warn"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    if let Some(path) = std::env::var_os("PATH") {
+        vars.push(("PATH".into(), path.to_string_lossy().into_owned()));
+    }
+    vars
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
+    let dynamodb = rapport_local::shared_dynamodb()
+        .await
+        .expect("DynamoDB Local");
+    let ses = rapport_local::shared_ses().await.expect("SES emulator");
+    let table = format!("rapport-runtime-{}", uuid::Uuid::new_v4().simple());
+    rapport_local::tables::create_table(&dynamodb.client(), &table)
+        .await
+        .expect("create table");
+    let store = DynamoStore::new(dynamodb.client(), table.clone());
+    let env = environment(&table, &dynamodb.endpoint(), &ses.endpoint());
+    let emulator = Emulator::start().await;
+
+    // Each binary in turn: started, invoked with its samples, left running (a warm
+    // instance serves the later invocations of the same function).
+    let mut running = Vec::new();
+    let mut first_answers = Vec::new();
+    let mut call = async |name: &str, event: &str| -> Value {
+        let started = Instant::now();
+        if !running.iter().any(|(n, _)| n == name) {
+            running.push((name.to_owned(), emulator.function(name, &env)));
+            let answer = emulator.invoke(name, &sample(event)).await;
+            first_answers.push((name.to_owned(), started.elapsed()));
+            return answer;
+        }
+        emulator.invoke(name, &sample(event)).await
+    };
+
+    let (status, body) = http(&call("purchase", "purchase.json").await);
+    assert_eq!(
+        (status, body["points_delta"].as_i64()),
+        (200, Some(59)),
+        "{body}"
+    );
+    let (_, body) = http(&call("purchase", "refund.json").await);
+    assert_eq!(body["points_delta"], -29, "{body}");
+    let (_, body) = http(&call("customer", "get-customer.json").await);
+    assert_eq!(body["points_balance"], 30, "{body}");
+    let (status, body) = http(&call("redemption", "redemption.json").await);
+    assert_eq!(
+        (status, body["points_balance"].as_i64()),
+        (200, Some(10)),
+        "{body}"
+    );
+    let (status, body) = http(&call("review", "review.json").await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["points_awarded"], 25, "{body}");
+    let (_, body) = http(&call("recovery", "recovery.json").await);
+    assert_eq!(body["service_recovery"], false, "{body}");
+    let (status, body) = http(&call("referral-code", "referral-code.json").await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"].as_str().map(str::len), Some(8), "{body}");
+    // The sample's code belongs to nobody in a fresh table: a well-formed 404.
+    let (status, body) = http(&call("referral", "referral.json").await);
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (404, Some("referral_code")),
+        "{body}"
+    );
+
+    // The one-click unsubscribe a mail client posts.
+    let page = call("unsubscribe", "unsubscribe.json").await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    assert_eq!(page["headers"]["cache-control"], "no-store", "{page}");
+
+    let customer = CustomerId::parse("id", "cust-42").expect("customer id");
+    let profile = store.profile(&customer).await.expect("profile read");
+    let profile = profile.expect("the purchase created the profile").value;
+    assert_eq!(profile.points_balance, 35);
+    assert!(!profile.marketing_allowed(), "unsubscribed");
+    let ledger: i64 = store
+        .ledger(&customer)
+        .await
+        .expect("ledger read")
+        .iter()
+        .map(|e| e.delta)
+        .sum();
+    assert_eq!(
+        ledger, profile.points_balance,
+        "the balance is the ledger's sum"
+    );
+
+    // The scheduled job as EventBridge Scheduler invokes it.
+    let summary = call("rapport-job", "schedule.json").await;
+    assert_eq!(summary["customers"], 1, "{summary}");
+    let page = store
+        .scan_customers(0, 1, None)
+        .await
+        .expect("scan after the job");
+    let job_state = page
+        .customers
+        .iter()
+        .find(|c| c.profile.customer_id == customer)
+        .and_then(|c| c.job.clone());
+    assert!(job_state.is_some(), "the job wrote its state back");
+
+    let (status, body) = http(&call("privacy", "export.json").await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orders"].as_array().map(Vec::len), Some(1), "{body}");
+    let (status, body) = http(&call("privacy", "erase.json").await);
+    assert_eq!(
+        (status, body["customer_id"].as_str()),
+        (200, Some("cust-42")),
+        "{body}"
+    );
+    let (_, body) = http(&call("customer", "get-customer.json").await);
+    assert_eq!(
+        (body["email"].clone(), body["points_balance"].as_i64()),
+        (Value::Null, Some(35))
+    );
+
+    // SES bounces and complaints through SNS.
+    let outcome = call("ses-feedback", "ses-feedback.json").await;
+    assert_eq!(outcome["suppressed"], 2, "{outcome}");
+    for address in ["gone@example.com", "annoyed@example.com"] {
+        let suppressed = store
+            .suppression(&address_key(address))
+            .await
+            .expect("suppression read");
+        assert!(suppressed.is_some(), "{address} is suppressed");
+    }
+    assert!(
+        store
+            .suppression(&address_key("full@example.com"))
+            .await
+            .expect("suppression read")
+            .is_none(),
+        "a transient bounce suppresses nothing"
+    );
+
+    let mut report = String::from("start to first response under the Runtime API emulator:\n");
+    for (name, elapsed) in &first_answers {
+        report.push_str(&format!(
+            "  {name:<14} {:>6.0} ms\n",
+            elapsed.as_secs_f64() * 1000.0
+        ));
+    }
+    // Past the harness's capture, so `make test` shows the figures.
+    let _ = std::io::stderr().write_all(report.as_bytes());
+    assert_eq!(
+        first_answers.len(),
+        11,
+        "every binary ran: {first_answers:?}"
+    );
+}
