@@ -235,11 +235,11 @@ impl Crate {
                 .collect::<Vec<_>>()
                 .join("\n");
             for path in paths(module, &own_code) {
+                // A module may always use its ancestors' items (errors, re-exports).
                 if let Some(target) = self.resolve(&path)
-                    && &target != module
-                    // A module may always use its ancestors' items (errors, re-exports).
-                    && !(module.starts_with(&target) && !target.is_empty())
                     && !target.is_empty()
+                    && *module != target
+                    && !module.starts_with(&format!("{target}::"))
                 {
                     targets.insert(target);
                 }
