@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, execute};
+use super::driver::{Command, Decided, Key, Loaded, execute};
 use crate::domain::{CustomerId, Profile};
 use crate::store::{CommitError, IdempotencyRecord, ProfileStore, Versioned};
 
@@ -28,10 +28,9 @@ where
     type State = Option<Versioned<Profile>>;
     type Change = (u64, Profile);
     type Answer = Option<Profile>;
-    type Output = Option<Profile>;
 
-    fn customer(&self) -> &CustomerId {
-        self.customer
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        Key::of(self.customer)
     }
 
     async fn load(&self, store: &S, _: Option<&str>) -> Result<Loaded<Self::State>, ServiceError> {
@@ -68,10 +67,6 @@ where
     ) -> Result<(), CommitError> {
         store.save_profile(*version, profile).await
     }
-
-    fn output(&self, answer: Option<Profile>, _: Option<Self::Change>, _: bool) -> Option<Profile> {
-        answer
-    }
 }
 
 /// Closes a customer's service-recovery flag (support has followed up). Idempotent.
@@ -87,6 +82,7 @@ pub async fn clear_recovery<S: ProfileStore + ?Sized>(
     };
     execute(&command, store, now)
         .await?
+        .answer
         .ok_or(ServiceError::UnknownCustomer)
 }
 

@@ -48,6 +48,44 @@ fn conflict_backoff() -> Backoff {
     .within(RETRY_BUDGET)
 }
 
+/// Whose writes a command queues behind, and how it is exactly-once.
+pub(crate) struct Key<'a> {
+    pub customer: &'a CustomerId,
+    pub once: Option<Once>,
+}
+
+impl<'a> Key<'a> {
+    /// A command idempotent by nature (clearing a flag, erasing): no stored answer.
+    pub fn of(customer: &'a CustomerId) -> Result<Self, ServiceError> {
+        Ok(Self {
+            customer,
+            once: None,
+        })
+    }
+
+    /// A storefront event: its answer stored under its `event_id`.
+    pub fn event(
+        customer: &'a CustomerId,
+        event_id: &impl std::fmt::Display,
+        request: &impl Serialize,
+    ) -> Result<Self, ServiceError> {
+        Self::once(customer, event_id.to_string(), "event_id", request)
+    }
+
+    /// A request whose answer is stored under `key`, named by `field` when reused.
+    pub fn once(
+        customer: &'a CustomerId,
+        key: String,
+        field: &'static str,
+        request: &impl Serialize,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            customer,
+            once: Some(Once::new(key, field, request)?),
+        })
+    }
+}
+
 /// What makes a command exactly-once: the key its first answer is stored under, the
 /// request field that carries the key (named when the key is reused), and a fingerprint
 /// of the validated request that tells a retry from a reused key.
@@ -58,7 +96,7 @@ pub(crate) struct Once {
 }
 
 impl Once {
-    pub fn new(
+    fn new(
         key: String,
         field: &'static str,
         request: &impl Serialize,
@@ -116,17 +154,9 @@ pub(crate) trait Command<S: ?Sized + Sync>: Sync {
     type Change: Send + Sync;
     /// What is answered, and stored for replays.
     type Answer: Serialize + DeserializeOwned + Send;
-    /// What the caller gets: usually the answer, marked as a replay when it is one.
-    type Output;
 
-    /// The customer whose writers take turns.
-    fn customer(&self) -> &CustomerId;
-
-    /// How the command is exactly-once; `None` for commands idempotent by nature
-    /// (clearing a flag, erasing).
-    fn once(&self) -> Result<Option<Once>, ServiceError> {
-        Ok(None)
-    }
+    /// The customer whose writers take turns, and the stored-answer key if any.
+    fn key(&self) -> Result<Key<'_>, ServiceError>;
 
     /// Reads the state and, for exactly-once commands, the prior answer under `key`.
     async fn load(&self, store: &S, key: Option<&str>)
@@ -146,15 +176,15 @@ pub(crate) trait Command<S: ?Sized + Sync>: Sync {
         change: &Self::Change,
         record: Option<&IdempotencyRecord>,
     ) -> Result<(), CommitError>;
+}
 
-    /// The caller's result: `change` is the committed change (`None` for a replay or
-    /// when nothing had to be written), `replayed` whether the answer is a stored one.
-    fn output(
-        &self,
-        answer: Self::Answer,
-        change: Option<Self::Change>,
-        replayed: bool,
-    ) -> Self::Output;
+/// What a command came to.
+pub(crate) struct Executed<C, A> {
+    pub answer: A,
+    /// The committed change; `None` for a replay or when nothing had to be written.
+    pub change: Option<C>,
+    /// The answer is the one stored by an earlier delivery of the same request.
+    pub replayed: bool,
 }
 
 /// Runs `command` exactly once against `store`.
@@ -162,11 +192,16 @@ pub(crate) async fn execute<S: ?Sized + Sync, C: Command<S>>(
     command: &C,
     store: &S,
     now: DateTime<Utc>,
-) -> Result<C::Output, ServiceError> {
-    let once = command.once()?;
-    let _turn = queue::take(command.customer(), TURN_PATIENCE)
+) -> Result<Executed<C::Change, C::Answer>, ServiceError> {
+    let Key { customer, once } = command.key()?;
+    let _turn = queue::take(customer, TURN_PATIENCE)
         .await
         .ok_or(ServiceError::Contention)?;
+    let done = |answer, change, replayed| Executed {
+        answer,
+        change,
+        replayed,
+    };
     let mut backoff = conflict_backoff();
     loop {
         let key = once.as_ref().map(|o| o.key.as_str());
@@ -175,17 +210,17 @@ pub(crate) async fn execute<S: ?Sized + Sync, C: Command<S>>(
                 let Some(once) = &once else {
                     return Err(StoreError::Internal("an answer without a key".into()).into());
                 };
-                return Ok(command.output(once.replay(&prior)?, None, true));
+                return Ok(done(once.replay(&prior)?, None, true));
             }
             Loaded::Fresh(state) => state,
         };
         let (change, answer) = match command.decide(state, now)? {
-            Decided::Done(answer) => return Ok(command.output(answer, None, false)),
+            Decided::Done(answer) => return Ok(done(answer, None, false)),
             Decided::Write { change, answer } => (change, answer),
         };
         let record = once.as_ref().map(|o| o.record(&answer)).transpose()?;
         match command.commit(store, &change, record.as_ref()).await {
-            Ok(()) => return Ok(command.output(answer, Some(change), false)),
+            Ok(()) => return Ok(done(answer, Some(change), false)),
             // A freshly drawn code collided: the next draw will not, no need to wait.
             Err(CommitError::CodeTaken) => {
                 if backoff.next_delay().is_none() {
@@ -238,16 +273,13 @@ mod tests {
         type State = ();
         type Change = ();
         type Answer = u32;
-        type Output = (u32, bool);
 
-        fn customer(&self) -> &CustomerId {
-            &self.customer
-        }
-
-        fn once(&self) -> Result<Option<Once>, ServiceError> {
-            self.once
-                .then(|| Once::new("k1".into(), "event_id", &"request"))
-                .transpose()
+        fn key(&self) -> Result<Key<'_>, ServiceError> {
+            if self.once {
+                Key::event(&self.customer, &"k1", &"request")
+            } else {
+                Key::of(&self.customer)
+            }
         }
 
         async fn load(&self, store: &Store, _: Option<&str>) -> Result<Loaded<()>, ServiceError> {
@@ -276,10 +308,6 @@ mod tests {
             *store.prior.lock().unwrap() = record.cloned();
             Ok(())
         }
-
-        fn output(&self, answer: u32, _: Option<()>, replayed: bool) -> (u32, bool) {
-            (answer, replayed)
-        }
     }
 
     fn flaky(name: &str, losses: u32, once: bool) -> Flaky {
@@ -296,9 +324,11 @@ mod tests {
         let store = Store::default();
         let command = flaky("driver-a", 3, true);
         let now = Utc::now();
-        assert_eq!(execute(&command, &store, now).await.unwrap(), (7, false));
+        let first = execute(&command, &store, now).await.unwrap();
+        assert_eq!((first.answer, first.replayed), (7, false));
         assert_eq!(command.commits.load(Ordering::SeqCst), 4);
-        assert_eq!(execute(&command, &store, now).await.unwrap(), (7, true));
+        let again = execute(&command, &store, now).await.unwrap();
+        assert_eq!((again.answer, again.replayed), (7, true));
         assert_eq!(
             command.commits.load(Ordering::SeqCst),
             4,

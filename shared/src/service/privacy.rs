@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, execute};
+use super::driver::{Command, Decided, Key, Loaded, execute};
 use crate::domain::privacy::{self, ErasureRecord};
 use crate::domain::{CustomerData, CustomerId, ErasurePlan};
 use crate::store::{CommitError, IdempotencyRecord, PrivacyStore, Versioned};
@@ -26,10 +26,9 @@ impl<S: PrivacyStore + ?Sized> Command<S> for Erase<'_> {
     type State = State;
     type Change = ErasurePlan;
     type Answer = ErasureRecord;
-    type Output = ErasureRecord;
 
-    fn customer(&self) -> &CustomerId {
-        self.customer
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        Key::of(self.customer)
     }
 
     async fn load(&self, store: &S, _: Option<&str>) -> Result<Loaded<State>, ServiceError> {
@@ -80,10 +79,6 @@ impl<S: PrivacyStore + ?Sized> Command<S> for Erase<'_> {
     ) -> Result<(), CommitError> {
         store.erase(plan).await
     }
-
-    fn output(&self, receipt: ErasureRecord, _: Option<ErasurePlan>, _: bool) -> ErasureRecord {
-        receipt
-    }
 }
 
 /// Erases a customer's personal data, keeping the accounting.
@@ -92,7 +87,7 @@ pub async fn erase_customer<S: PrivacyStore + ?Sized>(
     customer: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<ErasureRecord, ServiceError> {
-    execute(&Erase { customer }, store, now).await
+    Ok(execute(&Erase { customer }, store, now).await?.answer)
 }
 
 #[cfg(test)]

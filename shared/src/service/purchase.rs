@@ -5,10 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, Once, execute, record_of};
+use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::{
-    CustomerId, LoyaltyRules, Order, Profile, PurchaseEvent, PurchaseOutcome, PurchaseReceipt,
-    ReferralRules,
+    LoyaltyRules, Order, Profile, PurchaseEvent, PurchaseOutcome, PurchaseReceipt, ReferralRules,
 };
 use crate::store::{CommitError, IdempotencyRecord, PurchaseStore, Versioned};
 
@@ -35,31 +34,21 @@ impl<S: PurchaseStore + ?Sized> Command<S> for RecordPurchase<'_> {
     type State = State;
     type Change = Change;
     type Answer = PurchaseReceipt;
-    type Output = PurchaseReceipt;
 
-    fn customer(&self) -> &CustomerId {
-        &self.event.customer_id
-    }
-
-    fn once(&self) -> Result<Option<Once>, ServiceError> {
-        Once::new(self.event.event_id.to_string(), "event_id", self.event).map(Some)
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        Key::event(&self.event.customer_id, &self.event.event_id, self.event)
     }
 
     async fn load(&self, store: &S, key: Option<&str>) -> Result<Loaded<State>, ServiceError> {
+        let e = self.event;
         let snapshot = store
-            .load_purchase(
-                &self.event.customer_id,
-                &self.event.order_id,
-                key.unwrap_or_default(),
-            )
+            .load_purchase(&e.customer_id, &e.order_id, key.unwrap_or_default())
             .await?;
         if let Some(prior) = snapshot.prior {
             return Ok(Loaded::Answered(prior));
         }
-        let affected = self
-            .event
-            .referrer_affected(snapshot.profile.as_ref().map(|p| &p.value), self.referrals);
-        let referrer = match affected {
+        let profile = snapshot.profile.as_ref().map(|p| &p.value);
+        let referrer = match e.referrer_affected(profile, self.referrals) {
             Some(id) => store.profile(&id).await?,
             None => None,
         };
@@ -85,14 +74,13 @@ impl<S: PurchaseStore + ?Sized> Command<S> for RecordPurchase<'_> {
             self.referrals,
             now,
         )?;
-        Ok(Decided::Write {
-            answer: outcome.receipt.clone(),
-            change: Change {
-                expected,
-                referrer_version,
-                outcome,
-            },
-        })
+        let answer = outcome.receipt.clone();
+        let change = Change {
+            expected,
+            referrer_version,
+            outcome,
+        };
+        Ok(Decided::Write { change, answer })
     }
 
     async fn commit(
@@ -101,26 +89,15 @@ impl<S: PurchaseStore + ?Sized> Command<S> for RecordPurchase<'_> {
         change: &Change,
         record: Option<&IdempotencyRecord>,
     ) -> Result<(), CommitError> {
+        let Change {
+            expected,
+            referrer_version,
+            outcome,
+        } = change;
+        let record = record_of(record)?;
         store
-            .commit_purchase(
-                change.expected,
-                change.referrer_version,
-                &change.outcome,
-                record_of(record)?,
-            )
+            .commit_purchase(*expected, *referrer_version, outcome, record)
             .await
-    }
-
-    fn output(
-        &self,
-        answer: PurchaseReceipt,
-        _: Option<Change>,
-        replayed: bool,
-    ) -> PurchaseReceipt {
-        PurchaseReceipt {
-            duplicate: replayed,
-            ..answer
-        }
     }
 }
 
@@ -137,5 +114,6 @@ pub async fn record_purchase<S: PurchaseStore + ?Sized>(
         rules,
         referrals,
     };
-    execute(&command, store, now).await
+    let done = execute(&command, store, now).await?;
+    Ok(done.answer.replayed(done.replayed))
 }

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, Once, execute, record_of};
+use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::codes::readable_code;
 use crate::domain::{
-    CustomerId, LoyaltyRules, Profile, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
+    LoyaltyRules, Profile, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
 };
 use crate::store::{CommitError, IdempotencyRecord, RedemptionStore, Versioned};
 
@@ -21,18 +21,11 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
     type State = Option<Versioned<Profile>>;
     type Change = (u64, RedemptionOutcome);
     type Answer = RedemptionReceipt;
-    type Output = RedemptionReceipt;
 
-    fn customer(&self) -> &CustomerId {
-        &self.request.customer_id
-    }
-
-    fn once(&self) -> Result<Option<Once>, ServiceError> {
-        let key = format!(
-            "redemption:{}:{}",
-            self.request.customer_id, self.request.redemption_id
-        );
-        Once::new(key, "redemption_id", self.request).map(Some)
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        let r = self.request;
+        let key = format!("redemption:{}:{}", r.customer_id, r.redemption_id);
+        Key::once(&r.customer_id, key, "redemption_id", r)
     }
 
     async fn load(
@@ -40,13 +33,11 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
         store: &S,
         key: Option<&str>,
     ) -> Result<Loaded<Self::State>, ServiceError> {
+        let customer = &self.request.customer_id;
         let (profile, prior) = store
-            .load_redemption(&self.request.customer_id, key.unwrap_or_default())
+            .load_redemption(customer, key.unwrap_or_default())
             .await?;
-        Ok(match prior {
-            Some(prior) => Loaded::Answered(prior),
-            None => Loaded::Fresh(profile),
-        })
+        Ok(prior.map_or(Loaded::Fresh(profile), Loaded::Answered))
     }
 
     fn decide(
@@ -58,10 +49,9 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
         // Drawn anew on every attempt: a taken code is simply drawn again.
         let code = format!("RP-{}", readable_code(uuid::Uuid::new_v4().as_bytes(), 10));
         let outcome = self.request.apply(profile.value, code, self.rules, now)?;
-        Ok(Decided::Write {
-            answer: outcome.receipt.clone(),
-            change: (profile.version, outcome),
-        })
+        let answer = outcome.receipt.clone();
+        let change = (profile.version, outcome);
+        Ok(Decided::Write { change, answer })
     }
 
     async fn commit(
@@ -70,21 +60,8 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
         (version, outcome): &Self::Change,
         record: Option<&IdempotencyRecord>,
     ) -> Result<(), CommitError> {
-        store
-            .commit_redemption(*version, outcome, record_of(record)?)
-            .await
-    }
-
-    fn output(
-        &self,
-        answer: RedemptionReceipt,
-        _: Option<Self::Change>,
-        replayed: bool,
-    ) -> RedemptionReceipt {
-        RedemptionReceipt {
-            duplicate: replayed,
-            ..answer
-        }
+        let record = record_of(record)?;
+        store.commit_redemption(*version, outcome, record).await
     }
 }
 
@@ -95,5 +72,6 @@ pub async fn redeem<S: RedemptionStore + ?Sized>(
     request: &RedemptionRequest,
     now: DateTime<Utc>,
 ) -> Result<RedemptionReceipt, ServiceError> {
-    execute(&Redeem { request, rules }, store, now).await
+    let done = execute(&Redeem { request, rules }, store, now).await?;
+    Ok(done.answer.replayed(done.replayed))
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, Once, execute, record_of};
+use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::codes::{REFERRAL_CODE_LEN, readable_code};
 use crate::domain::{
     CustomerId, Profile, ReferralEvent, ReferralOutcome, ReferralReceipt, ReferralRules, Tier,
@@ -35,16 +35,11 @@ impl<S: ReferralStore + ?Sized> Command<S> for RecordReferral<'_> {
     type State = State;
     type Change = Change;
     type Answer = ReferralReceipt;
-    type Output = ReferralReceipt;
 
-    /// The referee: the referral is about them, and the referrer is not known before the
-    /// code is looked up.
-    fn customer(&self) -> &CustomerId {
-        &self.event.referee
-    }
-
-    fn once(&self) -> Result<Option<Once>, ServiceError> {
-        Once::new(self.event.event_id.to_string(), "event_id", self.event).map(Some)
+    /// Queued on the referee: the referral is about them, and the referrer is not known
+    /// before the code is looked up.
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        Key::event(&self.event.referee, &self.event.event_id, self.event)
     }
 
     async fn load(&self, store: &S, key: Option<&str>) -> Result<Loaded<State>, ServiceError> {
@@ -108,18 +103,6 @@ impl<S: ReferralStore + ?Sized> Command<S> for RecordReferral<'_> {
             )
             .await
     }
-
-    fn output(
-        &self,
-        answer: ReferralReceipt,
-        _: Option<Change>,
-        replayed: bool,
-    ) -> ReferralReceipt {
-        ReferralReceipt {
-            duplicate: replayed,
-            ..answer
-        }
-    }
 }
 
 /// Records a referral exactly once; rejected referrals are recorded with their reason.
@@ -135,7 +118,8 @@ pub async fn record_referral<S: ReferralStore + ?Sized>(
         base_tier,
         rules,
     };
-    execute(&command, store, now).await
+    let done = execute(&command, store, now).await?;
+    Ok(done.answer.replayed(done.replayed))
 }
 
 /// The customer's code, minted on the first request.
@@ -148,10 +132,9 @@ impl<S: ReferralStore + ?Sized> Command<S> for ReferralCode<'_> {
     type State = Option<Versioned<Profile>>;
     type Change = (u64, Profile);
     type Answer = String;
-    type Output = String;
 
-    fn customer(&self) -> &CustomerId {
-        self.customer
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        Key::of(self.customer)
     }
 
     async fn load(&self, store: &S, _: Option<&str>) -> Result<Loaded<Self::State>, ServiceError> {
@@ -186,10 +169,6 @@ impl<S: ReferralStore + ?Sized> Command<S> for ReferralCode<'_> {
     ) -> Result<(), CommitError> {
         store.claim_referral_code(*version, profile).await
     }
-
-    fn output(&self, code: String, _: Option<Self::Change>, _: bool) -> String {
-        code
-    }
 }
 
 /// The customer's referral code, created on first request. Stable afterwards: a
@@ -199,5 +178,7 @@ pub async fn referral_code<S: ReferralStore + ?Sized>(
     customer: &CustomerId,
     now: DateTime<Utc>,
 ) -> Result<String, ServiceError> {
-    execute(&ReferralCode { customer }, store, now).await
+    Ok(execute(&ReferralCode { customer }, store, now)
+        .await?
+        .answer)
 }

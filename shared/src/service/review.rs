@@ -6,10 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, Once, execute, record_of};
+use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::{
-    CustomerId, Order, Profile, Review, ReviewEvent, ReviewOutcome, ReviewReceipt, ReviewRules,
-    Tier,
+    Order, Profile, Review, ReviewEvent, ReviewOutcome, ReviewReceipt, ReviewRules, Tier,
 };
 use crate::mail::RecoveryAlert;
 use crate::store::{CommitError, IdempotencyRecord, ReviewStore, Versioned};
@@ -25,7 +24,6 @@ struct RecordReview<'a> {
     event: &'a ReviewEvent,
     base_tier: &'a Tier,
     rules: &'a ReviewRules,
-    now: DateTime<Utc>,
 }
 
 struct State {
@@ -39,20 +37,16 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
     type State = State;
     type Change = (Option<u64>, ReviewOutcome);
     type Answer = ReviewReceipt;
-    type Output = ReviewResult;
 
-    fn customer(&self) -> &CustomerId {
-        &self.event.customer_id
-    }
-
-    fn once(&self) -> Result<Option<Once>, ServiceError> {
-        Once::new(self.event.event_id.to_string(), "event_id", self.event).map(Some)
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        Key::event(&self.event.customer_id, &self.event.event_id, self.event)
     }
 
     async fn load(&self, store: &S, key: Option<&str>) -> Result<Loaded<State>, ServiceError> {
         let e = self.event;
+        let key = key.unwrap_or_default();
         let snapshot = store
-            .load_review(&e.customer_id, &e.order_id, &e.sku, key.unwrap_or_default())
+            .load_review(&e.customer_id, &e.order_id, &e.sku, key)
             .await?;
         Ok(match snapshot.prior {
             Some(prior) => Loaded::Answered(prior),
@@ -70,17 +64,20 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
         now: DateTime<Utc>,
     ) -> Result<Decided<Self::Change, ReviewReceipt>, ServiceError> {
         let expected = state.profile.as_ref().map(|p| p.version);
+        let profile = state.profile.map(|p| p.value);
+        let order = state.order.as_ref();
         let outcome = self.event.apply(
-            state.profile.map(|p| p.value),
-            state.order.as_ref(),
+            profile,
+            order,
             state.review,
             self.base_tier,
             self.rules,
             now,
         );
+        let answer = outcome.receipt.clone();
         Ok(Decided::Write {
-            answer: outcome.receipt.clone(),
             change: (expected, outcome),
+            answer,
         })
     }
 
@@ -90,37 +87,8 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
         (expected, outcome): &Self::Change,
         record: Option<&IdempotencyRecord>,
     ) -> Result<(), CommitError> {
-        store
-            .commit_review(*expected, outcome, record_of(record)?)
-            .await
-    }
-
-    fn output(
-        &self,
-        receipt: ReviewReceipt,
-        change: Option<Self::Change>,
-        replayed: bool,
-    ) -> ReviewResult {
-        let e = self.event;
-        let alert = change
-            .filter(|(_, outcome)| outcome.raise_alert)
-            .map(|(_, outcome)| RecoveryAlert {
-                customer_id: e.customer_id.clone(),
-                customer_email: outcome.profile.email,
-                sku: e.sku.clone(),
-                order_id: e.order_id.clone(),
-                rating: e.rating,
-                title: outcome.review.title,
-                body: outcome.review.body,
-                opened_at: self.now,
-            });
-        ReviewResult {
-            receipt: ReviewReceipt {
-                duplicate: replayed,
-                ..receipt
-            },
-            alert,
-        }
+        let record = record_of(record)?;
+        store.commit_review(*expected, outcome, record).await
     }
 }
 
@@ -136,7 +104,23 @@ pub async fn record_review<S: ReviewStore + ?Sized>(
         event,
         base_tier,
         rules,
-        now,
     };
-    execute(&command, store, now).await
+    let done = execute(&command, store, now).await?;
+    let alert = done
+        .change
+        .filter(|(_, outcome)| outcome.raise_alert)
+        .map(|(_, outcome)| RecoveryAlert {
+            customer_id: event.customer_id.clone(),
+            customer_email: outcome.profile.email,
+            sku: event.sku.clone(),
+            order_id: event.order_id.clone(),
+            rating: event.rating,
+            title: outcome.review.title,
+            body: outcome.review.body,
+            opened_at: now,
+        });
+    Ok(ReviewResult {
+        receipt: done.answer.replayed(done.replayed),
+        alert,
+    })
 }

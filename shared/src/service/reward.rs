@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Loaded, Once, execute, record_of};
+use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::{CustomerId, LedgerEntry, LedgerReason, Profile};
 use crate::store::{CommitError, IdempotencyRecord, RewardStore, Versioned};
 
@@ -29,19 +29,10 @@ impl<S: RewardStore + ?Sized> Command<S> for GrantReward<'_> {
     type State = Option<Versioned<Profile>>;
     type Change = (u64, Profile, LedgerEntry);
     type Answer = Granted;
-    type Output = i64;
 
-    fn customer(&self) -> &CustomerId {
-        self.customer
-    }
-
-    fn once(&self) -> Result<Option<Once>, ServiceError> {
-        Once::new(
-            self.key.to_owned(),
-            "reward",
-            &(self.customer.as_str(), self.points),
-        )
-        .map(Some)
+    fn key(&self) -> Result<Key<'_>, ServiceError> {
+        let request = (self.customer.as_str(), self.points);
+        Key::once(self.customer, self.key.to_owned(), "reward", &request)
     }
 
     async fn load(
@@ -93,10 +84,6 @@ impl<S: RewardStore + ?Sized> Command<S> for GrantReward<'_> {
             )
             .await
     }
-
-    fn output(&self, granted: Granted, _: Option<Self::Change>, _: bool) -> i64 {
-        granted.balance
-    }
 }
 
 /// Credits `points` to a customer once per `key` (e.g. one birthday reward per year).
@@ -113,5 +100,5 @@ pub async fn grant_reward<S: RewardStore + ?Sized>(
         points,
         key,
     };
-    execute(&command, store, now).await
+    Ok(execute(&command, store, now).await?.answer.balance)
 }

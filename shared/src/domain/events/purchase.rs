@@ -213,6 +213,15 @@ pub struct PurchaseReceipt {
     pub currency: Currency,
 }
 
+impl PurchaseReceipt {
+    /// The receipt as answered to a delivery: `replayed` when it is the stored answer of
+    /// an earlier delivery of the same event.
+    pub fn replayed(mut self, replayed: bool) -> Self {
+        self.duplicate = replayed;
+        self
+    }
+}
+
 /// Everything one event changes, for the store to write atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurchaseOutcome {

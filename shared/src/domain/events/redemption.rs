@@ -69,6 +69,15 @@ pub struct RedemptionReceipt {
     pub points_balance: i64,
 }
 
+impl RedemptionReceipt {
+    /// The receipt as answered to a delivery: `replayed` when it is the stored answer of
+    /// an earlier delivery of the same event.
+    pub fn replayed(mut self, replayed: bool) -> Self {
+        self.duplicate = replayed;
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedemptionOutcome {
     pub profile: Profile,

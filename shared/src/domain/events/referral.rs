@@ -97,6 +97,15 @@ pub struct ReferralReceipt {
     pub reason: Option<String>,
 }
 
+impl ReferralReceipt {
+    /// The receipt as answered to a delivery: `replayed` when it is the stored answer of
+    /// an earlier delivery of the same event.
+    pub fn replayed(mut self, replayed: bool) -> Self {
+        self.duplicate = replayed;
+        self
+    }
+}
+
 /// What a referral event changes. A rejection writes only the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferralOutcome {

@@ -125,6 +125,15 @@ pub struct ReviewReceipt {
     pub body: Option<String>,
 }
 
+impl ReviewReceipt {
+    /// The receipt as answered to a delivery: `replayed` when it is the stored answer of
+    /// an earlier delivery of the same event.
+    pub fn replayed(mut self, replayed: bool) -> Self {
+        self.duplicate = replayed;
+        self
+    }
+}
+
 /// Everything one review changes, for the store to write atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewOutcome {
