@@ -1174,7 +1174,7 @@ mod tests {
     use chrono::{NaiveDate, TimeZone};
     use rapport_models::evaluate::evaluate;
     use rapport_models::simulate::Simulation;
-    use rapport_models::{BgNbdParameters, ScoreSettings};
+    use rapport_models::{BgNbdCoefficients, ScoreParams};
     use rapport_shared::domain::outreach::SuppressReason;
     use std::collections::BTreeMap;
 
@@ -1202,7 +1202,7 @@ mod tests {
     /// A shop drawn from the models' own process, scored and backtested.
     fn synthetic(shop_name: &str) -> Report {
         let shop = Simulation::new(
-            BgNbdParameters {
+            BgNbdCoefficients {
                 r: 0.6,
                 alpha: 4.0,
                 a: 0.8,
@@ -1216,7 +1216,7 @@ mod tests {
         .unwrap();
         let today = day("2025-02-28");
         let cohort = shop.cohort_at(today);
-        let scored = ScoreSettings::default()
+        let scored = ScoreParams::default()
             .horizon_weeks(52.0)
             .fit(&cohort.summaries, None)
             .unwrap();

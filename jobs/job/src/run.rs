@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use crate::report::{ControlRow, Report, ScoredPoint};
 use rapport_models::{
-    ChurnModel, CustomerHistory, Evaluation, ScoreSettings, Transactions, evaluate,
+    ChurnModel, CustomerHistory, Evaluation, ScoreParams, Transactions, evaluate,
 };
 
 /// Messages older than this no longer matter to any rule.
@@ -164,7 +164,7 @@ fn score_all(
         .fit(&shop, today)
         .map_err(|e| format!("churn model: {e}"))?;
     let cohort = shop.cohort_at(today);
-    let scored = ScoreSettings::default()
+    let scored = ScoreParams::default()
         .horizon_weeks(settings.job.horizon_weeks)
         .fit(&cohort.summaries, Some(churn))
         .map_err(|e| format!("CLV models: {e}"))?;

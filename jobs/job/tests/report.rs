@@ -15,7 +15,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use rapport_job::report::{self, ControlRow, Report, ScoredPoint};
 use rapport_job::run::RunSummary;
 use rapport_models::simulate::Simulation;
-use rapport_models::{BgNbdParameters, ScoreSettings, evaluate};
+use rapport_models::{BgNbdCoefficients, ScoreParams, evaluate};
 use rapport_shared::domain::outreach::SuppressReason;
 
 const SECTIONS: [&str; 7] = [
@@ -34,7 +34,7 @@ fn day(s: &str) -> NaiveDate {
 fn synthetic_report() -> Report {
     let today = day("2025-02-28");
     let shop = Simulation::new(
-        BgNbdParameters {
+        BgNbdCoefficients {
             r: 0.6,
             alpha: 4.0,
             a: 0.8,
@@ -47,7 +47,7 @@ fn synthetic_report() -> Report {
     .transactions(3_000)
     .unwrap();
     let cohort = shop.cohort_at(today);
-    let scored = ScoreSettings::default()
+    let scored = ScoreParams::default()
         .horizon_weeks(52.0)
         .fit(&cohort.summaries, None)
         .unwrap();

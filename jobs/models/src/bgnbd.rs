@@ -24,7 +24,7 @@ const MODEL: &str = "bg/nbd";
 
 /// The four population parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BgNbdParameters {
+pub struct BgNbdCoefficients {
     /// Shape of the purchase-rate distribution.
     pub r: f64,
     /// Scale (in weeks) of the purchase-rate distribution.
@@ -35,13 +35,13 @@ pub struct BgNbdParameters {
     pub b: f64,
 }
 
-impl BgNbdParameters {
+impl BgNbdCoefficients {
     fn to_log(self) -> [f64; 4] {
         [self.r.ln(), self.alpha.ln(), self.a.ln(), self.b.ln()]
     }
 
     fn from_log(theta: &[f64]) -> Self {
-        BgNbdParameters {
+        BgNbdCoefficients {
             r: theta[0].exp(),
             alpha: theta[1].exp(),
             a: theta[2].exp(),
@@ -74,7 +74,7 @@ impl BgNbd {
 pub struct BgNbdValidParams {
     max_iterations: u64,
     tolerance: f64,
-    initial: Option<BgNbdParameters>,
+    initial: Option<BgNbdCoefficients>,
     warm_start_sample: usize,
 }
 
@@ -108,7 +108,7 @@ impl BgNbdParams {
     }
 
     /// Where the optimiser starts (default: a guess from the data).
-    pub fn initial(mut self, parameters: BgNbdParameters) -> Self {
+    pub fn initial(mut self, parameters: BgNbdCoefficients) -> Self {
         self.0.initial = Some(parameters);
         self
     }
@@ -192,8 +192,8 @@ impl BgNbdValidParams {
             self.tolerance,
         )?;
         Ok(FittedBgNbd {
-            parameters: BgNbdParameters::from_log(&estimate.theta),
-            standard_errors: estimate.standard_errors.map(|e| BgNbdParameters {
+            parameters: BgNbdCoefficients::from_log(&estimate.theta),
+            standard_errors: estimate.standard_errors.map(|e| BgNbdCoefficients {
                 r: e[0],
                 alpha: e[1],
                 a: e[2],
@@ -207,12 +207,12 @@ impl BgNbdValidParams {
 }
 
 /// r = 1 with α matching the observed repeat rate, and a uniform dropout prior.
-fn initial_guess(summaries: &[RfmSummary]) -> BgNbdParameters {
+fn initial_guess(summaries: &[RfmSummary]) -> BgNbdCoefficients {
     let (purchases, weeks) = summaries
         .iter()
         .fold((0.0, 0.0), |(x, t), s| (x + s.frequency, t + s.age));
     let alpha = (weeks / purchases.max(1.0)).clamp(1e-3, 1e6);
-    BgNbdParameters {
+    BgNbdCoefficients {
         r: 1.0,
         alpha,
         a: 1.0,
@@ -223,9 +223,9 @@ fn initial_guess(summaries: &[RfmSummary]) -> BgNbdParameters {
 /// A fitted BG/NBD model: population parameters plus the per-customer forecasts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedBgNbd {
-    pub parameters: BgNbdParameters,
+    pub parameters: BgNbdCoefficients,
     /// From the observed information at the optimum; `None` if it was singular.
-    pub standard_errors: Option<BgNbdParameters>,
+    pub standard_errors: Option<BgNbdCoefficients>,
     /// Sum over the customers fitted on (see the module header for the convention).
     pub log_likelihood: f64,
     pub customers: usize,
@@ -234,7 +234,7 @@ pub struct FittedBgNbd {
 
 impl FittedBgNbd {
     /// The model with known parameters (`customers` is 0: nothing was fitted).
-    pub fn from_parameters(parameters: BgNbdParameters) -> Self {
+    pub fn from_parameters(parameters: BgNbdCoefficients) -> Self {
         FittedBgNbd {
             parameters,
             standard_errors: None,
@@ -258,7 +258,7 @@ impl FittedBgNbd {
         if s.frequency == 0.0 {
             return 1.0;
         }
-        let BgNbdParameters { r, alpha, a, b } = self.parameters;
+        let BgNbdCoefficients { r, alpha, a, b } = self.parameters;
         let x = s.frequency;
         let ln_odds_dead = a.ln() - (b + x - 1.0).ln()
             + (r + x) * ((alpha + s.age).ln() - (alpha + s.recency).ln());
@@ -320,7 +320,7 @@ impl FittedBgNbd {
     /// `((α + T) / (α + T + t))^(r + x)`: the alive part of [`Self::prob_no_purchase`],
     /// which depends on `x` and `T` only.
     pub fn prob_no_purchase_if_alive(&self, frequency: f64, age: f64, horizon: f64) -> f64 {
-        let BgNbdParameters { r, alpha, .. } = self.parameters;
+        let BgNbdCoefficients { r, alpha, .. } = self.parameters;
         (-(r + frequency) * (horizon / (alpha + age)).ln_1p()).exp()
     }
 
@@ -343,7 +343,7 @@ impl FittedBgNbd {
         if horizon <= 0.0 {
             return Ok(0.0);
         }
-        let BgNbdParameters { r, alpha, a, b } = self.parameters;
+        let BgNbdCoefficients { r, alpha, a, b } = self.parameters;
         let x = frequency;
         let ln_one_minus_z = -(horizon / (alpha + age)).ln_1p();
         let z = horizon / (alpha + age + horizon);
@@ -469,7 +469,7 @@ impl BgNbdObjective {
 impl Objective for BgNbdObjective {
     /// Mean negative log-likelihood over customers and its gradient in log-parameters.
     fn value_and_gradient(&self, theta: &[f64], gradient: &mut [f64]) -> f64 {
-        let BgNbdParameters { r, alpha, a, b } = BgNbdParameters::from_log(theta);
+        let BgNbdCoefficients { r, alpha, a, b } = BgNbdCoefficients::from_log(theta);
         let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
         let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
         let (dg_r, dg_b, dg_ab) = (digamma(r), digamma(b), digamma(a + b));
@@ -570,7 +570,7 @@ mod tests {
     use crate::special::hyp2f1;
 
     fn fitted(r: f64, alpha: f64, a: f64, b: f64) -> FittedBgNbd {
-        FittedBgNbd::from_parameters(BgNbdParameters { r, alpha, a, b })
+        FittedBgNbd::from_parameters(BgNbdCoefficients { r, alpha, a, b })
     }
 
     fn sample_summaries() -> Vec<RfmSummary> {
@@ -588,7 +588,7 @@ mod tests {
 
     /// FHL (2005) eq. 10 evaluated as printed, with the plain series.
     fn expected_purchases_textbook(model: &FittedBgNbd, s: &RfmSummary, t: f64) -> f64 {
-        let BgNbdParameters { r, alpha, a, b } = model.parameters;
+        let BgNbdCoefficients { r, alpha, a, b } = model.parameters;
         let x = s.frequency;
         let z = t / (alpha + s.age + t);
         let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z).unwrap();
@@ -712,7 +712,7 @@ mod tests {
         assert!(BgNbd::params().max_iterations(0).check().is_err());
         assert!(BgNbd::params().tolerance(-1.0).check().is_err());
         assert!(BgNbd::params().tolerance(f64::NAN).check().is_err());
-        let bad_start = BgNbdParameters {
+        let bad_start = BgNbdCoefficients {
             r: 1.0,
             alpha: -1.0,
             a: 1.0,

@@ -16,7 +16,7 @@ use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
 use crate::metrics::{self, Pareto};
-use crate::score::{ScoreSettings, Scored, Segment};
+use crate::score::{ScoreParams, Scored, Segment};
 
 /// Share of customers marked as top by CLV.
 pub const PARETO_SHARE: f64 = 0.2;
@@ -170,7 +170,7 @@ pub fn evaluate(
         training_customers: churn.training_customers,
         training_churn_rate: churn.training_churn_rate,
     };
-    let Scored { model, scores } = ScoreSettings::default()
+    let Scored { model, scores } = ScoreParams::default()
         .horizon_weeks(holdout_weeks)
         .fit(&cohort.summaries, Some(churn))?;
 

@@ -18,7 +18,7 @@ use crate::special::{digamma, ln_gamma};
 const MODEL: &str = "gamma-gamma";
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GammaGammaParameters {
+pub struct GammaGammaCoefficients {
     /// Shape of each purchase's spend.
     pub p: f64,
     /// Shape of the across-customer distribution of ν.
@@ -27,13 +27,13 @@ pub struct GammaGammaParameters {
     pub gamma: f64,
 }
 
-impl GammaGammaParameters {
+impl GammaGammaCoefficients {
     fn to_log(self) -> [f64; 3] {
         [self.p.ln(), self.q.ln(), self.gamma.ln()]
     }
 
     fn from_log(theta: &[f64]) -> Self {
-        GammaGammaParameters {
+        GammaGammaCoefficients {
             p: theta[0].exp(),
             q: theta[1].exp(),
             gamma: theta[2].exp(),
@@ -168,13 +168,13 @@ impl GammaGammaValidParams {
             self.max_iterations,
             self.tolerance,
         )?;
-        let parameters = GammaGammaParameters::from_log(&estimate.theta);
+        let parameters = GammaGammaCoefficients::from_log(&estimate.theta);
         if parameters.q <= 1.0 {
             return Err(ModelError::InfiniteMeanSpend { q: parameters.q });
         }
         Ok(FittedGammaGamma {
             parameters,
-            standard_errors: estimate.standard_errors.map(|e| GammaGammaParameters {
+            standard_errors: estimate.standard_errors.map(|e| GammaGammaCoefficients {
                 p: e[0],
                 q: e[1],
                 gamma: e[2],
@@ -187,9 +187,9 @@ impl GammaGammaValidParams {
 }
 
 /// p = 1 and q = 2 make the population mean spend equal γ, so γ starts at the mean.
-fn initial_guess(spenders: &[RfmSummary]) -> GammaGammaParameters {
+fn initial_guess(spenders: &[RfmSummary]) -> GammaGammaCoefficients {
     let mean = spenders.iter().map(|s| s.monetary).sum::<f64>() / spenders.len() as f64;
-    GammaGammaParameters {
+    GammaGammaCoefficients {
         p: 1.0,
         q: 2.0,
         gamma: mean.max(1e-6),
@@ -198,8 +198,8 @@ fn initial_guess(spenders: &[RfmSummary]) -> GammaGammaParameters {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedGammaGamma {
-    pub parameters: GammaGammaParameters,
-    pub standard_errors: Option<GammaGammaParameters>,
+    pub parameters: GammaGammaCoefficients,
+    pub standard_errors: Option<GammaGammaCoefficients>,
     pub log_likelihood: f64,
     /// Customers the fit used (repeat buyers with positive spend).
     pub customers: usize,
@@ -209,7 +209,7 @@ pub struct FittedGammaGamma {
 impl FittedGammaGamma {
     /// The model with known parameters (`customers` is 0: nothing was fitted). Needs
     /// `q > 1` for a finite mean spend.
-    pub fn from_parameters(parameters: GammaGammaParameters) -> Result<Self, ModelError> {
+    pub fn from_parameters(parameters: GammaGammaCoefficients) -> Result<Self, ModelError> {
         if parameters.q <= 1.0 {
             return Err(ModelError::InfiniteMeanSpend { q: parameters.q });
         }
@@ -225,14 +225,14 @@ impl FittedGammaGamma {
     /// E[spend per purchase | x, m̄]: a credibility-weighted mix of the population mean
     /// `pγ / (q - 1)` and the customer's own average; the population mean without repeats.
     pub fn expected_spend(&self, s: &RfmSummary) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = self.parameters;
+        let GammaGammaCoefficients { p, q, gamma } = self.parameters;
         let x = s.frequency;
         p * (gamma + x * s.monetary) / (p * x + q - 1.0)
     }
 
     /// The population mean spend per purchase.
     pub fn mean_spend(&self) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = self.parameters;
+        let GammaGammaCoefficients { p, q, gamma } = self.parameters;
         p * gamma / (q - 1.0)
     }
 }
@@ -288,7 +288,7 @@ impl SpendObjective {
 
 impl Objective for SpendObjective {
     fn value_and_gradient(&self, theta: &[f64], gradient: &mut [f64]) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = GammaGammaParameters::from_log(theta);
+        let GammaGammaCoefficients { p, q, gamma } = GammaGammaCoefficients::from_log(theta);
         let (lg_q, dg_q, ln_gamma_rate) = (ln_gamma(q), digamma(q), gamma.ln());
         // Σ ln(x m̄ + γ) and Σ 1 / (x m̄ + γ) per group; the only per-customer work.
         let sums: Vec<(f64, f64)> = self
@@ -342,8 +342,8 @@ mod tests {
     }
 
     /// One customer's log-density of the average spend, written out directly.
-    fn log_density(params: GammaGammaParameters, s: &RfmSummary) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = params;
+    fn log_density(params: GammaGammaCoefficients, s: &RfmSummary) -> f64 {
+        let GammaGammaCoefficients { p, q, gamma } = params;
         let (x, m) = (s.frequency, s.monetary);
         ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
             + q * gamma.ln()
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn likelihood_matches_the_density() {
-        let params = GammaGammaParameters {
+        let params = GammaGammaCoefficients {
             p: 6.25,
             q: 3.74,
             gamma: 15.44,
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn expected_spend_shrinks_towards_the_population_mean() {
-        let model = FittedGammaGamma::from_parameters(GammaGammaParameters {
+        let model = FittedGammaGamma::from_parameters(GammaGammaCoefficients {
             p: 6.25,
             q: 3.74,
             gamma: 15.44,
@@ -397,7 +397,7 @@ mod tests {
         );
         assert!(model.mean_spend() < once && once < often && often < 500.0);
         assert!(
-            FittedGammaGamma::from_parameters(GammaGammaParameters {
+            FittedGammaGamma::from_parameters(GammaGammaCoefficients {
                 p: 1.0,
                 q: 0.9,
                 gamma: 1.0

@@ -102,7 +102,7 @@ pub struct CustomerScore {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreValidSettings {
+pub struct ScoreValidParams {
     horizon_weeks: f64,
     monthly_discount_rate: f64,
     churn_window_weeks: Option<f64>,
@@ -117,11 +117,11 @@ pub struct ScoreValidSettings {
 
 /// Unchecked scoring settings; `check()` (from [`ParamGuard`]) validates them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreSettings(ScoreValidSettings);
+pub struct ScoreParams(ScoreValidParams);
 
-impl Default for ScoreSettings {
+impl Default for ScoreParams {
     fn default() -> Self {
-        ScoreSettings(ScoreValidSettings {
+        ScoreParams(ScoreValidParams {
             horizon_weeks: 52.0,
             monthly_discount_rate: 0.0,
             churn_window_weeks: None,
@@ -136,7 +136,7 @@ impl Default for ScoreSettings {
     }
 }
 
-impl ScoreSettings {
+impl ScoreParams {
     /// Weeks ahead that expected purchases and CLV cover (default 52).
     pub fn horizon_weeks(mut self, weeks: f64) -> Self {
         self.0.horizon_weeks = weeks;
@@ -223,11 +223,11 @@ fn in_range(
     }
 }
 
-impl ParamGuard for ScoreSettings {
-    type Checked = ScoreValidSettings;
+impl ParamGuard for ScoreParams {
+    type Checked = ScoreValidParams;
     type Error = ModelError;
 
-    fn check_ref(&self) -> Result<&ScoreValidSettings, ModelError> {
+    fn check_ref(&self) -> Result<&ScoreValidParams, ModelError> {
         let s = &self.0;
         in_range("horizon_weeks", s.horizon_weeks, 0.0, 5200.0, false)?;
         in_range(
@@ -256,7 +256,7 @@ impl ParamGuard for ScoreSettings {
         Ok(s)
     }
 
-    fn check(self) -> Result<ScoreValidSettings, ModelError> {
+    fn check(self) -> Result<ScoreValidParams, ModelError> {
         self.check_ref()?;
         Ok(self.0)
     }
@@ -269,7 +269,7 @@ pub struct Scored {
     pub scores: Vec<CustomerScore>,
 }
 
-impl ScoreValidSettings {
+impl ScoreValidParams {
     /// Weeks ahead that expected purchases and CLV cover.
     pub fn horizon(&self) -> f64 {
         self.horizon_weeks
@@ -363,7 +363,7 @@ pub struct ScoringModel {
     pub bgnbd: FittedBgNbd,
     pub gamma_gamma: FittedGammaGamma,
     pub churn: ChurnScorer,
-    pub settings: ScoreValidSettings,
+    pub settings: ScoreValidParams,
     pub cutoffs: SegmentCutoffs,
 }
 
@@ -568,7 +568,7 @@ impl ScoringModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgnbd::BgNbdParameters;
+    use crate::bgnbd::BgNbdCoefficients;
     use crate::simulate::Simulation;
     use chrono::NaiveDate;
 
@@ -577,7 +577,7 @@ mod tests {
     }
 
     fn summaries() -> Vec<RfmSummary> {
-        let truth = BgNbdParameters {
+        let truth = BgNbdCoefficients {
             r: 0.4,
             alpha: 6.0,
             a: 0.8,
@@ -592,29 +592,24 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        assert!(ScoreSettings::default().check().is_ok());
-        assert!(ScoreSettings::default().horizon_weeks(0.0).check().is_err());
+        assert!(ScoreParams::default().check().is_ok());
+        assert!(ScoreParams::default().horizon_weeks(0.0).check().is_err());
         assert!(
-            ScoreSettings::default()
+            ScoreParams::default()
                 .monthly_discount_rate(-0.1)
                 .check()
                 .is_err()
         );
-        assert!(ScoreSettings::default().vip_share(1.5).check().is_err());
+        assert!(ScoreParams::default().vip_share(1.5).check().is_err());
+        assert!(ScoreParams::default().lost_churn(f64::NAN).check().is_err());
         assert!(
-            ScoreSettings::default()
-                .lost_churn(f64::NAN)
-                .check()
-                .is_err()
-        );
-        assert!(
-            ScoreSettings::default()
+            ScoreParams::default()
                 .churn_window_weeks(-1.0)
                 .check()
                 .is_err()
         );
         assert!(
-            ScoreSettings::default()
+            ScoreParams::default()
                 .bgnbd(BgNbdParams::default().max_iterations(0))
                 .check()
                 .is_err()
@@ -624,7 +619,7 @@ mod tests {
     #[test]
     fn scores_are_consistent_and_vip_is_the_top_fifth() {
         let summaries = summaries();
-        let Scored { model, scores } = ScoreSettings::default().fit(&summaries, None).unwrap();
+        let Scored { model, scores } = ScoreParams::default().fit(&summaries, None).unwrap();
         for (s, score) in summaries.iter().zip(&scores) {
             assert!(
                 (0.0..=1.0).contains(&score.p_alive) && (0.0..=1.0).contains(&score.churn_risk)
@@ -650,8 +645,8 @@ mod tests {
     #[test]
     fn discounting_lowers_clv_and_a_stored_model_scores_alike() {
         let summaries = summaries();
-        let plain = ScoreSettings::default().fit(&summaries, None).unwrap();
-        let discounted = ScoreSettings::default()
+        let plain = ScoreParams::default().fit(&summaries, None).unwrap();
+        let discounted = ScoreParams::default()
             .monthly_discount_rate(0.01)
             .fit(&summaries, None)
             .unwrap();
@@ -666,7 +661,7 @@ mod tests {
 
     #[test]
     fn segment_rule_follows_its_order() {
-        let Scored { mut model, .. } = ScoreSettings::default().fit(&summaries(), None).unwrap();
+        let Scored { mut model, .. } = ScoreParams::default().fit(&summaries(), None).unwrap();
         model.cutoffs = SegmentCutoffs {
             vip_clv: 100.0,
             valuable_clv: 50.0,
