@@ -20,8 +20,9 @@ use plotters::style::{Color, IntoFont, RGBColor, TextStyle, WHITE};
 use serde::Serialize;
 
 use crate::run::RunSummary;
-use rapport_models::evaluate::{Evaluation, FrequencyBucket, PARETO_SHARE};
+use rapport_models::evaluate::{Evaluation, FrequencyBucket};
 use rapport_models::score::Segment;
+use rapport_models::{PARETO_SHARE, metrics};
 
 /// Everything the report shows, gathered by the run.
 #[derive(Debug, Clone, Serialize)]
@@ -793,25 +794,24 @@ struct ParetoCurve {
 
 impl ParetoCurve {
     fn of(customers: &[ScoredPoint]) -> Option<ParetoCurve> {
-        let mut ranked: Vec<(f64, f64)> = customers
+        let (clv, spend): (Vec<f64>, Vec<f64>) = customers
             .iter()
             .filter(|c| c.clv.is_finite() && c.net_spend.is_finite())
             .map(|c| (c.clv, c.net_spend.max(0.0)))
-            .collect();
-        let total: f64 = ranked.iter().map(|(_, spend)| spend).sum();
-        if ranked.is_empty() || total <= 0.0 {
+            .unzip();
+        let total: f64 = spend.iter().sum();
+        if clv.is_empty() || total <= 0.0 {
             return None;
         }
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let n = ranked.len();
-        let top_n = ((n as f64 * PARETO_SHARE).ceil() as usize).clamp(1, n);
+        let n = clv.len();
+        let top_n = metrics::top_count(n, PARETO_SHARE).max(1);
         let step = n.div_ceil(MAX_CURVE_POINTS);
         let mut points = Vec::with_capacity(n / step + 2);
         points.push((0.0, 0.0));
         let mut top = (0.0, 0.0);
         let mut cumulative = 0.0;
-        for (i, (_, spend)) in ranked.iter().enumerate() {
-            cumulative += spend;
+        for (i, customer) in metrics::rank_descending(&clv).into_iter().enumerate() {
+            cumulative += spend[customer];
             let point = (
                 (i + 1) as f64 / n as f64 * 100.0,
                 cumulative / total * 100.0,

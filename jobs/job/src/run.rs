@@ -28,7 +28,8 @@ use std::time::Instant;
 
 use crate::report::{ControlRow, Report, ScoredPoint};
 use rapport_models::{
-    ChurnModel, CustomerHistory, Evaluation, ScoreParams, Transactions, evaluate,
+    ChurnModel, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams, Transactions, evaluate,
+    metrics,
 };
 
 /// Messages older than this no longer matter to any rule.
@@ -65,7 +66,7 @@ pub struct RunSummary {
     pub suppressed: BTreeMap<SuppressReason, usize>,
     /// Decisions by segment and action (`send:win_back`, `suppressed:no_consent`, …).
     pub actions: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Share of net spend from the top 20 % of customers by CLV.
+    /// Share of net spend from the top [`PARETO_SHARE`] (a fifth) of customers by CLV.
     pub pareto_revenue_share: Option<f64>,
     pub seconds_scan: f64,
     pub seconds_model: f64,
@@ -195,41 +196,34 @@ fn score_all(
     Ok(Modelled { scores, backtest })
 }
 
-/// The CLV from which a customer is in the top `share`, and the median.
+/// The CLV from which a customer is in the Pareto top, and the median: the CLV from
+/// which they are in the top half.
 fn population(scores: &BTreeMap<String, CustomerScores>) -> Population {
-    let mut clv: Vec<i64> = scores.values().map(|s| s.clv_minor).collect();
-    clv.sort_unstable();
-    let at = |q: f64| {
-        clv.get(((clv.len() as f64 * q) as usize).min(clv.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(i64::MAX)
-    };
+    // Minor units are exact in an f64 far beyond any CLV; no CLV makes the cut-off
+    // infinite, which saturates to `i64::MAX`: nobody is above it.
+    let clv: Vec<f64> = scores.values().map(|s| s.clv_minor as f64).collect();
     Population {
-        vip_clv_minor: if clv.is_empty() { i64::MAX } else { at(0.8) },
-        median_clv_minor: if clv.is_empty() { i64::MAX } else { at(0.5) },
+        vip_clv_minor: metrics::top_share_cutoff(&clv, PARETO_SHARE) as i64,
+        median_clv_minor: metrics::top_share_cutoff(&clv, 0.5) as i64,
     }
 }
 
-/// Share of net spend brought by the top 20 % of customers by CLV.
+/// Share of net spend brought by the Pareto top of customers by CLV; `None` when no
+/// scored customer has spent.
 fn pareto_share(
     customers: &[ScannedCustomer],
     scores: &BTreeMap<String, CustomerScores>,
 ) -> Option<f64> {
-    let mut ranked: Vec<(i64, i64)> = customers
+    let (clv, spend): (Vec<f64>, Vec<f64>) = customers
         .iter()
         .filter_map(|c| {
             scores
                 .get(c.profile.customer_id.as_str())
-                .map(|s| (s.clv_minor, c.profile.net_spend_minor.max(0)))
+                .map(|s| (s.clv_minor as f64, c.profile.net_spend_minor.max(0) as f64))
         })
-        .collect();
-    let total: i64 = ranked.iter().map(|(_, spend)| spend).sum();
-    if ranked.is_empty() || total == 0 {
-        return None;
-    }
-    ranked.sort_by_key(|&(clv, _)| std::cmp::Reverse(clv));
-    let top = ranked.len().div_ceil(5);
-    Some(ranked[..top].iter().map(|(_, s)| s).sum::<i64>() as f64 / total as f64)
+        .unzip();
+    let total: f64 = spend.iter().sum();
+    (total > 0.0).then(|| metrics::pareto(&clv, &spend, PARETO_SHARE).revenue_share)
 }
 
 fn action_of(decision: &Decision) -> String {

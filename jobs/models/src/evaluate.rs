@@ -15,11 +15,8 @@ use serde::Serialize;
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
-use crate::metrics::{self, Pareto};
+use crate::metrics::{self, PARETO_SHARE, Pareto};
 use crate::score::{ScoreParams, Scored, Segment};
-
-/// Share of customers marked as top by CLV.
-pub const PARETO_SHARE: f64 = 0.2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {

@@ -60,6 +60,7 @@ pub use gamma_gamma::{
 };
 pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
 pub use linfa::ParamGuard;
+pub use metrics::PARETO_SHARE;
 pub use score::{
     ChurnScorer, CustomerScore, ScoreParams, ScoreValidParams, Scored, ScoringModel, Segment,
 };

@@ -45,6 +45,7 @@ use crate::distinct::Distinct;
 use crate::error::ModelError;
 use crate::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
 use crate::history::{RfmSummary, validate_all};
+use crate::metrics::{PARETO_SHARE, top_share_cutoff};
 
 /// Weeks per month for discounting.
 pub const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
@@ -125,7 +126,7 @@ impl Default for ScoreParams {
             horizon_weeks: 52.0,
             monthly_discount_rate: 0.0,
             churn_window_weeks: None,
-            vip_share: 0.2,
+            vip_share: PARETO_SHARE,
             valuable_share: 0.5,
             at_risk_churn: 0.5,
             lost_churn: 0.9,
@@ -317,17 +318,6 @@ impl ScoreValidParams {
         let scores = model.finish(summaries, forecasts);
         Ok(Scored { model, scores })
     }
-}
-
-/// The smallest value among the top `share` of `values` (at least one of them).
-fn top_share_cutoff(values: &[f64], share: f64) -> f64 {
-    if values.is_empty() {
-        return f64::INFINITY;
-    }
-    let top = ((values.len() as f64 * share).ceil() as usize).clamp(1, values.len());
-    let mut values = values.to_vec();
-    let (_, cutoff, _) = values.select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
-    *cutoff
 }
 
 /// Where churn risk comes from.
@@ -674,12 +664,5 @@ mod tests {
         assert_eq!(model.segment(&old, 0.95, 10.0), Segment::Lost);
         assert_eq!(model.segment(&old, 0.6, 10.0), Segment::Active);
         assert_eq!(model.segment(&old, 0.1, 60.0), Segment::Active);
-    }
-
-    #[test]
-    fn top_share_cutoff_takes_at_least_one() {
-        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.2), 5.0);
-        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.5), 3.0);
-        assert_eq!(top_share_cutoff(&[7.0], 0.01), 7.0);
     }
 }

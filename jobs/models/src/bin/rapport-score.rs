@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rapport_models::evaluate::{Evaluation, PARETO_SHARE};
+use rapport_models::evaluate::Evaluation;
 use rapport_models::io::{self, TransactionFormat};
-use rapport_models::{ScoreParams, ScoringModel, Segment, evaluate, metrics};
+use rapport_models::{PARETO_SHARE, ScoreParams, ScoringModel, Segment, evaluate, metrics};
 
 #[derive(Parser)]
 #[command(
