@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::distinct::Distinct;
 use crate::error::ModelError;
 use crate::history::{RfmSummary, validate_all};
-use crate::optim::{self, Objective};
+use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma, logistic, sum_ratio_series};
 
 const MODEL: &str = "bg/nbd";
@@ -35,24 +35,13 @@ pub struct BgNbdCoefficients {
     pub b: f64,
 }
 
-impl BgNbdCoefficients {
-    fn to_log(self) -> [f64; 4] {
-        [self.r.ln(), self.alpha.ln(), self.a.ln(), self.b.ln()]
-    }
-
-    fn from_log(theta: &[f64]) -> Self {
-        BgNbdCoefficients {
-            r: theta[0].exp(),
-            alpha: theta[1].exp(),
-            a: theta[2].exp(),
-            b: theta[3].exp(),
-        }
-    }
-
-    fn all_positive(&self) -> bool {
+impl LogScale<4> for BgNbdCoefficients {
+    fn to_array(self) -> [f64; 4] {
         [self.r, self.alpha, self.a, self.b]
-            .iter()
-            .all(|v| v.is_finite() && *v > 0.0)
+    }
+
+    fn from_array([r, alpha, a, b]: [f64; 4]) -> Self {
+        BgNbdCoefficients { r, alpha, a, b }
     }
 }
 
@@ -132,18 +121,7 @@ impl ParamGuard for BgNbdParams {
 
     fn check_ref(&self) -> Result<&BgNbdValidParams, ModelError> {
         let params = &self.0;
-        if params.max_iterations == 0 {
-            return Err(ModelError::InvalidParameter {
-                name: "max_iterations",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !(params.tolerance.is_finite() && params.tolerance > 0.0) {
-            return Err(ModelError::InvalidParameter {
-                name: "tolerance",
-                reason: format!("must be a positive number, got {}", params.tolerance),
-            });
-        }
+        params.settings().check()?;
         if let Some(initial) = params.initial
             && !initial.all_positive()
         {
@@ -175,34 +153,29 @@ impl BgNbdValidParams {
                 detail: "",
             });
         }
-        let start = self
-            .initial
-            .unwrap_or_else(|| initial_guess(summaries))
-            .to_log();
-        let objective = BgNbdObjective::new(summaries);
-        let scout = optim::systematic_sample(summaries, self.warm_start_sample)
-            .map(|s| BgNbdObjective::new(&s));
-        let estimate = optim::maximise_likelihood(
+        let start = self.initial.unwrap_or_else(|| initial_guess(summaries));
+        let fit = optim::fit(
             MODEL,
-            &objective,
-            objective.total_weight,
-            scout.as_ref(),
-            &start,
-            self.max_iterations,
-            self.tolerance,
+            summaries,
+            BgNbdObjective::new,
+            start,
+            self.settings(),
         )?;
         Ok(FittedBgNbd {
-            parameters: BgNbdCoefficients::from_log(&estimate.theta),
-            standard_errors: estimate.standard_errors.map(|e| BgNbdCoefficients {
-                r: e[0],
-                alpha: e[1],
-                a: e[2],
-                b: e[3],
-            }),
-            log_likelihood: -estimate.value * objective.total_weight,
+            parameters: fit.coefficients,
+            standard_errors: fit.standard_errors,
+            log_likelihood: fit.log_likelihood,
             customers: summaries.len(),
-            iterations: estimate.iterations,
+            iterations: fit.iterations,
         })
+    }
+
+    fn settings(&self) -> FitSettings {
+        FitSettings {
+            max_iterations: self.max_iterations,
+            tolerance: self.tolerance,
+            warm_start_sample: self.warm_start_sample,
+        }
     }
 }
 
@@ -249,7 +222,7 @@ impl FittedBgNbd {
         let objective = BgNbdObjective::new(summaries);
         let mut gradient = [0.0; 4];
         -objective.value_and_gradient(&self.parameters.to_log(), &mut gradient)
-            * objective.total_weight
+            * objective.total_weight()
     }
 
     /// P(alive at T | x, t_x, T). One-time buyers are always alive under BG/NBD: dropout
@@ -463,6 +436,12 @@ impl BgNbdObjective {
             times: times.values,
             total_weight: summaries.len() as f64,
         }
+    }
+}
+
+impl Likelihood for BgNbdObjective {
+    fn total_weight(&self) -> f64 {
+        self.total_weight
     }
 }
 

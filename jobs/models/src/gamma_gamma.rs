@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::history::{RfmSummary, validate_all};
-use crate::optim::{self, Objective};
+use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma};
 
 const MODEL: &str = "gamma-gamma";
@@ -27,17 +27,13 @@ pub struct GammaGammaCoefficients {
     pub gamma: f64,
 }
 
-impl GammaGammaCoefficients {
-    fn to_log(self) -> [f64; 3] {
-        [self.p.ln(), self.q.ln(), self.gamma.ln()]
+impl LogScale<3> for GammaGammaCoefficients {
+    fn to_array(self) -> [f64; 3] {
+        [self.p, self.q, self.gamma]
     }
 
-    fn from_log(theta: &[f64]) -> Self {
-        GammaGammaCoefficients {
-            p: theta[0].exp(),
-            q: theta[1].exp(),
-            gamma: theta[2].exp(),
-        }
+    fn from_array([p, q, gamma]: [f64; 3]) -> Self {
+        GammaGammaCoefficients { p, q, gamma }
     }
 }
 
@@ -109,20 +105,8 @@ impl ParamGuard for GammaGammaParams {
     type Error = ModelError;
 
     fn check_ref(&self) -> Result<&GammaGammaValidParams, ModelError> {
-        let params = &self.0;
-        if params.max_iterations == 0 {
-            return Err(ModelError::InvalidParameter {
-                name: "max_iterations",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !(params.tolerance.is_finite() && params.tolerance > 0.0) {
-            return Err(ModelError::InvalidParameter {
-                name: "tolerance",
-                reason: format!("must be a positive number, got {}", params.tolerance),
-            });
-        }
-        Ok(params)
+        self.0.settings().check()?;
+        Ok(&self.0)
     }
 
     fn check(self) -> Result<GammaGammaValidParams, ModelError> {
@@ -155,34 +139,32 @@ impl GammaGammaValidParams {
                 detail: " (none with repeat purchases and spend)",
             });
         }
-        let start = initial_guess(&spenders).to_log();
-        let objective = SpendObjective::new(&spenders);
-        let scout = optim::systematic_sample(&spenders, self.warm_start_sample)
-            .map(|s| SpendObjective::new(&s));
-        let estimate = optim::maximise_likelihood(
+        let fit = optim::fit(
             MODEL,
-            &objective,
-            objective.total_weight,
-            scout.as_ref(),
-            &start,
-            self.max_iterations,
-            self.tolerance,
+            &spenders,
+            SpendObjective::new,
+            initial_guess(&spenders),
+            self.settings(),
         )?;
-        let parameters = GammaGammaCoefficients::from_log(&estimate.theta);
+        let parameters = fit.coefficients;
         if parameters.q <= 1.0 {
             return Err(ModelError::InfiniteMeanSpend { q: parameters.q });
         }
         Ok(FittedGammaGamma {
             parameters,
-            standard_errors: estimate.standard_errors.map(|e| GammaGammaCoefficients {
-                p: e[0],
-                q: e[1],
-                gamma: e[2],
-            }),
-            log_likelihood: -estimate.value * objective.total_weight,
+            standard_errors: fit.standard_errors,
+            log_likelihood: fit.log_likelihood,
             customers: spenders.len(),
-            iterations: estimate.iterations,
+            iterations: fit.iterations,
         })
+    }
+
+    fn settings(&self) -> FitSettings {
+        FitSettings {
+            max_iterations: self.max_iterations,
+            tolerance: self.tolerance,
+            warm_start_sample: self.warm_start_sample,
+        }
     }
 }
 
@@ -283,6 +265,12 @@ impl SpendObjective {
             total_spend,
             total_weight: spenders.len() as f64,
         }
+    }
+}
+
+impl Likelihood for SpendObjective {
+    fn total_weight(&self) -> f64 {
+        self.total_weight
     }
 }
 
