@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use plotters::chart::{ChartBuilder, MeshStyle, SeriesLabelPosition};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{IntoSegmentedCoord, Ranged, SegmentValue};
@@ -17,57 +16,12 @@ use plotters::prelude::{DrawingBackend, SVGBackend};
 use plotters::series::{AreaSeries, DashedLineSeries, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, IntoFont, RGBColor, TextStyle, WHITE};
-use serde::Serialize;
 
-use crate::run::RunSummary;
-use rapport_models::evaluate::{Evaluation, FrequencyBucket};
+use crate::summary::{Action, RunSummary, reason_key};
+pub use crate::summary::{ControlRow, Report, ScoredPoint};
+use rapport_models::evaluate::FrequencyBucket;
 use rapport_models::score::Segment;
 use rapport_models::{PARETO_SHARE, metrics};
-
-/// Everything the report shows, gathered by the run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub generated_at: DateTime<Utc>,
-    pub shop_name: String,
-    /// ISO 4217 code of the amounts below (major units).
-    pub currency: String,
-    pub summary: RunSummary,
-    /// Fit at `today − churn window`, forecast to today, compared with what happened.
-    pub backtest: Option<Evaluation>,
-    /// Why there is no backtest (too little history), if there is none.
-    pub backtest_skipped: Option<String>,
-    /// One point per scored customer. Left out of the JSON: the charts need every
-    /// customer, the summary stays small enough to read and diff.
-    #[serde(skip)]
-    pub customers: Vec<ScoredPoint>,
-    /// Outcomes of earlier runs' messages, sent against held out, per message kind.
-    pub control: Vec<ControlRow>,
-}
-
-/// A scored customer, as the charts need it.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ScoredPoint {
-    pub churn_risk: f64,
-    /// Over the horizon, in major units.
-    pub clv: f64,
-    /// Net spend to date, in major units.
-    pub net_spend: f64,
-}
-
-/// Sent against held-out messages of one kind, decided at least `window_days` ago.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ControlRow {
-    pub kind: String,
-    pub window_days: i64,
-    pub sent: usize,
-    /// Of those sent, customers who bought within the window after the message.
-    pub sent_purchased: usize,
-    /// Of those sent, customers who redeemed points within the window after it.
-    pub sent_redeemed: usize,
-    pub held_out: usize,
-    pub held_out_purchased: usize,
-    pub held_out_redeemed: usize,
-}
 
 /// Writes `report.html` and `summary.json` into `dir`, creating it if need be; returns
 /// their paths in that order.
@@ -379,13 +333,13 @@ fn actions_section(report: &Report) -> String {
         out.push_str("</section>\n");
         return out;
     }
-    let mut columns: Vec<&str> = actions
+    let mut columns: Vec<Action> = actions
         .values()
-        .flat_map(|row| row.keys().map(String::as_str))
+        .flat_map(|row| row.keys().copied())
         .collect();
-    columns.sort_unstable_by_key(|action| (action_rank(action), *action));
+    columns.sort_unstable_by_key(|action| (action.rank(), *action));
     columns.dedup();
-    let mut segments: Vec<(&String, &BTreeMap<String, usize>)> = actions.iter().collect();
+    let mut segments: Vec<(&String, &BTreeMap<Action, usize>)> = actions.iter().collect();
     segments.sort_by_key(|(segment, _)| {
         let known = Segment::ALL.iter().position(|s| s.as_str() == *segment);
         (known.unwrap_or(Segment::ALL.len()), *segment)
@@ -394,7 +348,7 @@ fn actions_section(report: &Report) -> String {
     // Two header rows: the decision over the message kinds it applies to.
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for action in &columns {
-        let (verb, kind) = action.split_once(':').unwrap_or((action, ""));
+        let (verb, kind) = (action.verb(), action.detail().unwrap_or(""));
         match groups.last_mut() {
             Some((last, kinds)) if *last == verb => kinds.push(kind),
             _ => groups.push((verb, vec![kind])),
@@ -431,7 +385,7 @@ fn actions_section(report: &Report) -> String {
     for (segment, row) in segments {
         let _ = write!(out, "<tr><td>{}</td>", escape(&humanize(segment)));
         for (action, total) in columns.iter().zip(&mut totals) {
-            let n = row.get(*action).copied().unwrap_or(0);
+            let n = row.get(action).copied().unwrap_or(0);
             *total += n;
             out.push_str(&count_cell(n));
         }
@@ -448,14 +402,6 @@ fn actions_section(report: &Report) -> String {
     );
     out.push_str("</section>\n");
     out
-}
-
-/// Orders decision columns as a message goes: sent, held out, deferred, suppressed, none.
-fn action_rank(action: &str) -> usize {
-    ["send:", "held_out:", "deferred:", "suppressed:", "nothing"]
-        .iter()
-        .position(|prefix| action.starts_with(prefix))
-        .unwrap_or(5)
 }
 
 /// One bar of the messages chart and one row of its table.
@@ -483,16 +429,10 @@ fn outcomes(summary: &RunSummary) -> Vec<Outcome> {
             color,
         })
         .collect();
-    rows.extend(summary.suppressed.iter().map(|(reason, &count)| {
-        let key = serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("{reason:?}"));
-        Outcome {
-            label: format!("Suppressed: {}", humanize(&key)),
-            count,
-            color: SUPPRESSED,
-        }
+    rows.extend(summary.suppressed.iter().map(|(reason, &count)| Outcome {
+        label: format!("Suppressed: {}", humanize(reason_key(*reason))),
+        count,
+        color: SUPPRESSED,
     }));
     rows
 }
@@ -1171,11 +1111,12 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
     use chrono::{NaiveDate, TimeZone};
     use rapport_models::evaluate::evaluate;
     use rapport_models::simulate::Simulation;
     use rapport_models::{BgNbdCoefficients, ScoreParams};
-    use rapport_shared::domain::outreach::SuppressReason;
+    use rapport_shared::domain::outreach::{MessageKind, SuppressReason};
     use std::collections::BTreeMap;
 
     const SECTIONS: [&str; 7] = [
@@ -1253,16 +1194,16 @@ mod tests {
             (
                 "at_risk".to_owned(),
                 BTreeMap::from([
-                    ("send:win_back".to_owned(), 210),
-                    ("held_out:win_back".to_owned(), 23),
-                    ("suppressed:no_consent".to_owned(), 40),
+                    (Action::Send(MessageKind::WinBack), 210),
+                    (Action::HeldOut(MessageKind::WinBack), 23),
+                    (Action::Suppressed(SuppressReason::NoConsent), 40),
                 ]),
             ),
             (
                 "vip".to_owned(),
                 BTreeMap::from([
-                    ("send:vip_thanks".to_owned(), 80),
-                    ("nothing".to_owned(), 150),
+                    (Action::Send(MessageKind::VipAppreciation), 80),
+                    (Action::Nothing, 150),
                 ]),
             ),
         ]);

@@ -15,18 +15,17 @@ use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
 use rapport_shared::deliver::{Delivered, deliver};
 use rapport_shared::domain::outreach::{
-    CustomerContext, Decision, MessageKind, MessageStatus, PastMessage, Population, SuppressReason,
-    decide,
+    CustomerContext, Decision, MessageKind, MessageStatus, PastMessage, Population, decide,
 };
 use rapport_shared::domain::{Currency, CustomerScores, JobState, Profile, Sku};
 use rapport_shared::mail::MessageSender;
 use rapport_shared::store::{ScannedCustomer, Store};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::report::{ControlRow, Report, ScoredPoint};
+pub use crate::summary::RunSummary;
+use crate::summary::{Action, ControlRow, Report, ScoredPoint};
 use rapport_models::{
     ChurnModel, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams, Transactions, evaluate,
     metrics,
@@ -45,34 +44,6 @@ pub struct RunSettings {
     /// No new message is started after this (the Lambda's deadline less a margin for
     /// the write-back); what is left waits for the next run.
     pub send_until: Option<std::time::SystemTime>,
-}
-
-/// What a run did, for the report and the logs.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RunSummary {
-    pub customers: usize,
-    pub scored: usize,
-    /// Why scoring was skipped, if it was (e.g. too little history to fit).
-    pub scoring_skipped: Option<String>,
-    pub sent: usize,
-    pub held_out: usize,
-    pub deferred: usize,
-    /// Due, but the run ran out of time before it; the next run sends it.
-    pub out_of_time: usize,
-    pub failed: usize,
-    pub already_done: usize,
-    /// Deliveries that hit an error before reaching SES (rendering, the store); logged.
-    pub errors: usize,
-    pub suppressed: BTreeMap<SuppressReason, usize>,
-    /// Decisions by segment and action (`send:win_back`, `suppressed:no_consent`, …).
-    pub actions: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Share of net spend from the top [`PARETO_SHARE`] (a fifth) of customers by CLV.
-    pub pareto_revenue_share: Option<f64>,
-    pub seconds_scan: f64,
-    pub seconds_model: f64,
-    pub seconds_outreach: f64,
-    /// Peak resident memory of the process so far (Linux), for the logs and the benchmark.
-    pub peak_memory_bytes: Option<u64>,
 }
 
 /// The process's peak resident set size, from `/proc/self/status` (`VmHWM`).
@@ -224,22 +195,6 @@ fn pareto_share(
         .unzip();
     let total: f64 = spend.iter().sum();
     (total > 0.0).then(|| metrics::pareto(&clv, &spend, PARETO_SHARE).revenue_share)
-}
-
-fn action_of(decision: &Decision) -> String {
-    match decision {
-        Decision::Send(p) => format!("send:{}", p.kind),
-        Decision::HoldOut(p) => format!("held_out:{}", p.kind),
-        Decision::Defer { planned, .. } => format!("deferred:{}", planned.kind),
-        Decision::Suppressed { reason, .. } => format!(
-            "suppressed:{}",
-            serde_json::to_value(reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        ),
-        Decision::Nothing => "nothing".into(),
-    }
 }
 
 /// Days after a message in which a purchase or redemption counts as its outcome.
@@ -476,7 +431,7 @@ where
             .actions
             .entry(segment)
             .or_default()
-            .entry(action_of(&decision))
+            .entry(Action::from(&decision))
             .or_default() += 1;
         match (&decision, &delivered) {
             (Decision::Send(_) | Decision::HoldOut(_), _) if out_of_time => {
