@@ -225,23 +225,21 @@ mod tests {
 
     #[test]
     fn actions_are_named_and_ordered_as_strings() {
-        assert_eq!(
-            Action::Send(MessageKind::WinBack).to_string(),
-            "send:win_back"
-        );
-        assert_eq!(
-            Action::HeldOut(MessageKind::VipAppreciation).to_string(),
-            "held_out:vip_appreciation"
-        );
-        assert_eq!(
-            Action::Deferred(MessageKind::Birthday).to_string(),
-            "deferred:birthday"
-        );
-        assert_eq!(
-            Action::Suppressed(SuppressReason::NoConsent).to_string(),
-            "suppressed:no_consent"
-        );
-        assert_eq!(Action::Nothing.to_string(), "nothing");
+        for (action, name) in [
+            (Action::Send(MessageKind::WinBack), "send:win_back"),
+            (
+                Action::HeldOut(MessageKind::VipAppreciation),
+                "held_out:vip_appreciation",
+            ),
+            (Action::Deferred(MessageKind::Birthday), "deferred:birthday"),
+            (
+                Action::Suppressed(SuppressReason::NoConsent),
+                "suppressed:no_consent",
+            ),
+            (Action::Nothing, "nothing"),
+        ] {
+            assert_eq!(action.to_string(), name);
+        }
         let mut actions = every_action();
         actions.sort();
         let names: Vec<String> = actions.iter().map(Action::to_string).collect();
