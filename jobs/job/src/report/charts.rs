@@ -17,12 +17,12 @@ use serde::Serialize;
 use super::format::{count, number};
 use crate::summary::ScoredPoint;
 
-pub(super) const INK: RGBColor = RGBColor(0x1f, 0x29, 0x37);
+const INK: RGBColor = RGBColor(0x1f, 0x29, 0x37);
 pub(super) const MUTED: RGBColor = RGBColor(0x6b, 0x72, 0x80);
-pub(super) const GRID: RGBColor = RGBColor(0xe5, 0xe7, 0xeb);
+const GRID: RGBColor = RGBColor(0xe5, 0xe7, 0xeb);
 pub(super) const PRIMARY: RGBColor = RGBColor(0x25, 0x63, 0xeb);
-pub(super) const ACCENT: RGBColor = RGBColor(0xea, 0x58, 0x0c);
-pub(super) const GOOD: RGBColor = RGBColor(0x16, 0xa3, 0x4a);
+const ACCENT: RGBColor = RGBColor(0xea, 0x58, 0x0c);
+const GOOD: RGBColor = RGBColor(0x16, 0xa3, 0x4a);
 pub(super) const BAD: RGBColor = RGBColor(0xdc, 0x26, 0x26);
 pub(super) const WAIT: RGBColor = RGBColor(0xd9, 0x77, 0x06);
 pub(super) const QUIET: RGBColor = RGBColor(0x94, 0xa3, 0xb8);
