@@ -35,8 +35,8 @@ use futures::stream::{self, StreamExt};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rapport_integration::{SECRET, config};
-use rapport_models::BgNbdParameters;
-use rapport_models::GammaGammaParameters;
+use rapport_models::BgNbdCoefficients;
+use rapport_models::GammaGammaCoefficients;
 use rapport_models::simulate::Simulation;
 use rapport_shared::domain::LineItemInput;
 use rapport_shared::domain::{
@@ -84,8 +84,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// Heterogeneous purchase rates (small `r`: most buy rarely, a few often) and a
 /// dropout probability after each repeat purchase with mean a / (a + b) = 0.2.
-fn bgnbd(alpha: f64) -> BgNbdParameters {
-    BgNbdParameters {
+fn bgnbd(alpha: f64) -> BgNbdCoefficients {
+    BgNbdCoefficients {
         r: 0.35,
         alpha,
         a: 0.6,
@@ -94,7 +94,7 @@ fn bgnbd(alpha: f64) -> BgNbdParameters {
 }
 
 /// Spend per purchase day: a mean near 80 currency units.
-const SPEND: GammaGammaParameters = GammaGammaParameters {
+const SPEND: GammaGammaCoefficients = GammaGammaCoefficients {
     p: 6.0,
     q: 4.0,
     gamma: 40.0,

@@ -203,7 +203,8 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     );
     if let Some(share) = s.pareto_revenue_share {
         println!(
-            "  the top 20 % by CLV bring {:.0} % of revenue",
+            "  the top {:.0} % by CLV bring {:.0} % of revenue",
+            rapport_models::PARETO_SHARE * 100.0,
             share * 100.0
         );
     }

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, TimeZone, Utc};
 use rapport_job::report::{self, ControlRow, Report, ScoredPoint};
 use rapport_job::run::RunSummary;
+use rapport_job::summary::Action;
 use rapport_models::simulate::Simulation;
-use rapport_models::{BgNbdParameters, ScoreSettings, evaluate};
-use rapport_shared::domain::outreach::SuppressReason;
+use rapport_models::{BgNbdCoefficients, ScoreParams, evaluate};
+use rapport_shared::domain::outreach::{MessageKind, SuppressReason};
 
 const SECTIONS: [&str; 7] = [
     "pareto", "churn", "clv", "actions", "messages", "backtest", "control",
@@ -34,7 +35,7 @@ fn day(s: &str) -> NaiveDate {
 fn synthetic_report() -> Report {
     let today = day("2025-02-28");
     let shop = Simulation::new(
-        BgNbdParameters {
+        BgNbdCoefficients {
             r: 0.6,
             alpha: 4.0,
             a: 0.8,
@@ -47,7 +48,7 @@ fn synthetic_report() -> Report {
     .transactions(3_000)
     .unwrap();
     let cohort = shop.cohort_at(today);
-    let scored = ScoreSettings::default()
+    let scored = ScoreParams::default()
         .horizon_weeks(52.0)
         .fit(&cohort.summaries, None)
         .unwrap();
@@ -61,12 +62,8 @@ fn synthetic_report() -> Report {
             net_spend: member.activity_between(day("2022-12-31"), today).spend,
         })
         .collect();
-    let segment_actions = |pairs: &[(&str, usize)]| {
-        pairs
-            .iter()
-            .map(|(action, n)| ((*action).to_owned(), *n))
-            .collect::<BTreeMap<_, _>>()
-    };
+    let segment_actions =
+        |pairs: &[(Action, usize)]| pairs.iter().copied().collect::<BTreeMap<_, _>>();
     let summary = RunSummary {
         customers: 3_000,
         scored: customers.len(),
@@ -86,25 +83,31 @@ fn synthetic_report() -> Report {
             (
                 "at_risk".to_owned(),
                 segment_actions(&[
-                    ("send:win_back", 402),
-                    ("held_out:win_back", 45),
-                    ("deferred:win_back", 20),
-                    ("suppressed:no_consent", 120),
+                    (Action::Send(MessageKind::WinBack), 402),
+                    (Action::HeldOut(MessageKind::WinBack), 45),
+                    (Action::Deferred(MessageKind::WinBack), 20),
+                    (Action::Suppressed(SuppressReason::NoConsent), 120),
                 ]),
             ),
             (
                 "new".to_owned(),
                 segment_actions(&[
-                    ("send:welcome", 310),
-                    ("held_out:welcome", 35),
-                    ("suppressed:frequency_cap", 118),
+                    (Action::Send(MessageKind::PostPurchase), 310),
+                    (Action::HeldOut(MessageKind::PostPurchase), 35),
+                    (Action::Suppressed(SuppressReason::FrequencyCap), 118),
                 ]),
             ),
             (
                 "vip".to_owned(),
-                segment_actions(&[("send:vip_thanks", 100), ("held_out:vip_thanks", 10)]),
+                segment_actions(&[
+                    (Action::Send(MessageKind::VipAppreciation), 100),
+                    (Action::HeldOut(MessageKind::VipAppreciation), 10),
+                ]),
             ),
-            ("lost".to_owned(), segment_actions(&[("nothing", 900)])),
+            (
+                "lost".to_owned(),
+                segment_actions(&[(Action::Nothing, 900)]),
+            ),
         ]),
         pareto_revenue_share: top_fifth_share(&customers),
         seconds_scan: 0.42,

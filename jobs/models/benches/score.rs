@@ -15,17 +15,17 @@ use chrono::NaiveDate;
 use rapport_models::io::{self, CustomerIds};
 use rapport_models::simulate::Simulation;
 use rapport_models::{
-    BgNbd, BgNbdParameters, FittedBgNbd, FittedGammaGamma, GammaGamma, GammaGammaParameters,
-    RfmSummary, ScoreSettings,
+    BgNbd, BgNbdCoefficients, FittedBgNbd, FittedGammaGamma, GammaGamma, GammaGammaCoefficients,
+    RfmSummary, ScoreParams,
 };
 
-const TRUTH: BgNbdParameters = BgNbdParameters {
+const TRUTH: BgNbdCoefficients = BgNbdCoefficients {
     r: 0.24,
     alpha: 4.4,
     a: 0.79,
     b: 2.43,
 };
-const SPEND: GammaGammaParameters = GammaGammaParameters {
+const SPEND: GammaGammaCoefficients = GammaGammaCoefficients {
     p: 6.25,
     q: 3.74,
     gamma: 15.44,
@@ -71,8 +71,8 @@ fn main() {
     let gamma_gamma = timed("fit Gamma-Gamma", || {
         GammaGamma::fit(&parsed.summaries).expect("Gamma-Gamma fits")
     });
-    let scored = timed("fit both + score everyone (ScoreSettings::fit)", || {
-        ScoreSettings::default()
+    let scored = timed("fit both + score everyone (ScoreParams::fit)", || {
+        ScoreParams::default()
             .fit(&parsed.summaries, None)
             .expect("scoring")
     });

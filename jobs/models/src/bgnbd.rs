@@ -17,14 +17,14 @@ use serde::{Deserialize, Serialize};
 use crate::distinct::Distinct;
 use crate::error::ModelError;
 use crate::history::{RfmSummary, validate_all};
-use crate::optim::{self, Objective};
+use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma, logistic, sum_ratio_series};
 
 const MODEL: &str = "bg/nbd";
 
 /// The four population parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BgNbdParameters {
+pub struct BgNbdCoefficients {
     /// Shape of the purchase-rate distribution.
     pub r: f64,
     /// Scale (in weeks) of the purchase-rate distribution.
@@ -35,24 +35,13 @@ pub struct BgNbdParameters {
     pub b: f64,
 }
 
-impl BgNbdParameters {
-    fn to_log(self) -> [f64; 4] {
-        [self.r.ln(), self.alpha.ln(), self.a.ln(), self.b.ln()]
-    }
-
-    fn from_log(theta: &[f64]) -> Self {
-        BgNbdParameters {
-            r: theta[0].exp(),
-            alpha: theta[1].exp(),
-            a: theta[2].exp(),
-            b: theta[3].exp(),
-        }
-    }
-
-    fn all_positive(&self) -> bool {
+impl LogScale<4> for BgNbdCoefficients {
+    fn to_array(self) -> [f64; 4] {
         [self.r, self.alpha, self.a, self.b]
-            .iter()
-            .all(|v| v.is_finite() && *v > 0.0)
+    }
+
+    fn from_array([r, alpha, a, b]: [f64; 4]) -> Self {
+        BgNbdCoefficients { r, alpha, a, b }
     }
 }
 
@@ -74,7 +63,7 @@ impl BgNbd {
 pub struct BgNbdValidParams {
     max_iterations: u64,
     tolerance: f64,
-    initial: Option<BgNbdParameters>,
+    initial: Option<BgNbdCoefficients>,
     warm_start_sample: usize,
 }
 
@@ -108,7 +97,7 @@ impl BgNbdParams {
     }
 
     /// Where the optimiser starts (default: a guess from the data).
-    pub fn initial(mut self, parameters: BgNbdParameters) -> Self {
+    pub fn initial(mut self, parameters: BgNbdCoefficients) -> Self {
         self.0.initial = Some(parameters);
         self
     }
@@ -132,18 +121,7 @@ impl ParamGuard for BgNbdParams {
 
     fn check_ref(&self) -> Result<&BgNbdValidParams, ModelError> {
         let params = &self.0;
-        if params.max_iterations == 0 {
-            return Err(ModelError::InvalidParameter {
-                name: "max_iterations",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !(params.tolerance.is_finite() && params.tolerance > 0.0) {
-            return Err(ModelError::InvalidParameter {
-                name: "tolerance",
-                reason: format!("must be a positive number, got {}", params.tolerance),
-            });
-        }
+        params.settings().check()?;
         if let Some(initial) = params.initial
             && !initial.all_positive()
         {
@@ -175,44 +153,39 @@ impl BgNbdValidParams {
                 detail: "",
             });
         }
-        let start = self
-            .initial
-            .unwrap_or_else(|| initial_guess(summaries))
-            .to_log();
-        let objective = BgNbdObjective::new(summaries);
-        let scout = optim::systematic_sample(summaries, self.warm_start_sample)
-            .map(|s| BgNbdObjective::new(&s));
-        let estimate = optim::maximise_likelihood(
+        let start = self.initial.unwrap_or_else(|| initial_guess(summaries));
+        let fit = optim::fit(
             MODEL,
-            &objective,
-            objective.total_weight,
-            scout.as_ref(),
-            &start,
-            self.max_iterations,
-            self.tolerance,
+            summaries,
+            BgNbdObjective::new,
+            start,
+            self.settings(),
         )?;
         Ok(FittedBgNbd {
-            parameters: BgNbdParameters::from_log(&estimate.theta),
-            standard_errors: estimate.standard_errors.map(|e| BgNbdParameters {
-                r: e[0],
-                alpha: e[1],
-                a: e[2],
-                b: e[3],
-            }),
-            log_likelihood: -estimate.value * objective.total_weight,
+            parameters: fit.coefficients,
+            standard_errors: fit.standard_errors,
+            log_likelihood: fit.log_likelihood,
             customers: summaries.len(),
-            iterations: estimate.iterations,
+            iterations: fit.iterations,
         })
+    }
+
+    fn settings(&self) -> FitSettings {
+        FitSettings {
+            max_iterations: self.max_iterations,
+            tolerance: self.tolerance,
+            warm_start_sample: self.warm_start_sample,
+        }
     }
 }
 
 /// r = 1 with α matching the observed repeat rate, and a uniform dropout prior.
-fn initial_guess(summaries: &[RfmSummary]) -> BgNbdParameters {
+fn initial_guess(summaries: &[RfmSummary]) -> BgNbdCoefficients {
     let (purchases, weeks) = summaries
         .iter()
         .fold((0.0, 0.0), |(x, t), s| (x + s.frequency, t + s.age));
     let alpha = (weeks / purchases.max(1.0)).clamp(1e-3, 1e6);
-    BgNbdParameters {
+    BgNbdCoefficients {
         r: 1.0,
         alpha,
         a: 1.0,
@@ -223,9 +196,9 @@ fn initial_guess(summaries: &[RfmSummary]) -> BgNbdParameters {
 /// A fitted BG/NBD model: population parameters plus the per-customer forecasts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedBgNbd {
-    pub parameters: BgNbdParameters,
+    pub parameters: BgNbdCoefficients,
     /// From the observed information at the optimum; `None` if it was singular.
-    pub standard_errors: Option<BgNbdParameters>,
+    pub standard_errors: Option<BgNbdCoefficients>,
     /// Sum over the customers fitted on (see the module header for the convention).
     pub log_likelihood: f64,
     pub customers: usize,
@@ -234,7 +207,7 @@ pub struct FittedBgNbd {
 
 impl FittedBgNbd {
     /// The model with known parameters (`customers` is 0: nothing was fitted).
-    pub fn from_parameters(parameters: BgNbdParameters) -> Self {
+    pub fn from_parameters(parameters: BgNbdCoefficients) -> Self {
         FittedBgNbd {
             parameters,
             standard_errors: None,
@@ -249,7 +222,7 @@ impl FittedBgNbd {
         let objective = BgNbdObjective::new(summaries);
         let mut gradient = [0.0; 4];
         -objective.value_and_gradient(&self.parameters.to_log(), &mut gradient)
-            * objective.total_weight
+            * objective.total_weight()
     }
 
     /// P(alive at T | x, t_x, T). One-time buyers are always alive under BG/NBD: dropout
@@ -258,7 +231,7 @@ impl FittedBgNbd {
         if s.frequency == 0.0 {
             return 1.0;
         }
-        let BgNbdParameters { r, alpha, a, b } = self.parameters;
+        let BgNbdCoefficients { r, alpha, a, b } = self.parameters;
         let x = s.frequency;
         let ln_odds_dead = a.ln() - (b + x - 1.0).ln()
             + (r + x) * ((alpha + s.age).ln() - (alpha + s.recency).ln());
@@ -320,7 +293,7 @@ impl FittedBgNbd {
     /// `((α + T) / (α + T + t))^(r + x)`: the alive part of [`Self::prob_no_purchase`],
     /// which depends on `x` and `T` only.
     pub fn prob_no_purchase_if_alive(&self, frequency: f64, age: f64, horizon: f64) -> f64 {
-        let BgNbdParameters { r, alpha, .. } = self.parameters;
+        let BgNbdCoefficients { r, alpha, .. } = self.parameters;
         (-(r + frequency) * (horizon / (alpha + age)).ln_1p()).exp()
     }
 
@@ -343,7 +316,7 @@ impl FittedBgNbd {
         if horizon <= 0.0 {
             return Ok(0.0);
         }
-        let BgNbdParameters { r, alpha, a, b } = self.parameters;
+        let BgNbdCoefficients { r, alpha, a, b } = self.parameters;
         let x = frequency;
         let ln_one_minus_z = -(horizon / (alpha + age)).ln_1p();
         let z = horizon / (alpha + age + horizon);
@@ -466,10 +439,16 @@ impl BgNbdObjective {
     }
 }
 
+impl Likelihood for BgNbdObjective {
+    fn total_weight(&self) -> f64 {
+        self.total_weight
+    }
+}
+
 impl Objective for BgNbdObjective {
     /// Mean negative log-likelihood over customers and its gradient in log-parameters.
     fn value_and_gradient(&self, theta: &[f64], gradient: &mut [f64]) -> f64 {
-        let BgNbdParameters { r, alpha, a, b } = BgNbdParameters::from_log(theta);
+        let BgNbdCoefficients { r, alpha, a, b } = BgNbdCoefficients::from_log(theta);
         let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
         let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
         let (dg_r, dg_b, dg_ab) = (digamma(r), digamma(b), digamma(a + b));
@@ -570,7 +549,7 @@ mod tests {
     use crate::special::hyp2f1;
 
     fn fitted(r: f64, alpha: f64, a: f64, b: f64) -> FittedBgNbd {
-        FittedBgNbd::from_parameters(BgNbdParameters { r, alpha, a, b })
+        FittedBgNbd::from_parameters(BgNbdCoefficients { r, alpha, a, b })
     }
 
     fn sample_summaries() -> Vec<RfmSummary> {
@@ -588,7 +567,7 @@ mod tests {
 
     /// FHL (2005) eq. 10 evaluated as printed, with the plain series.
     fn expected_purchases_textbook(model: &FittedBgNbd, s: &RfmSummary, t: f64) -> f64 {
-        let BgNbdParameters { r, alpha, a, b } = model.parameters;
+        let BgNbdCoefficients { r, alpha, a, b } = model.parameters;
         let x = s.frequency;
         let z = t / (alpha + s.age + t);
         let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z).unwrap();
@@ -712,7 +691,7 @@ mod tests {
         assert!(BgNbd::params().max_iterations(0).check().is_err());
         assert!(BgNbd::params().tolerance(-1.0).check().is_err());
         assert!(BgNbd::params().tolerance(f64::NAN).check().is_err());
-        let bad_start = BgNbdParameters {
+        let bad_start = BgNbdCoefficients {
             r: 1.0,
             alpha: -1.0,
             a: 1.0,

@@ -358,7 +358,7 @@ impl FittedChurnModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgnbd::BgNbdParameters;
+    use crate::bgnbd::BgNbdCoefficients;
     use crate::simulate::Simulation;
 
     fn date(s: &str) -> NaiveDate {
@@ -366,7 +366,7 @@ mod tests {
     }
 
     fn simulated_shop() -> Transactions {
-        let truth = BgNbdParameters {
+        let truth = BgNbdCoefficients {
             r: 0.5,
             alpha: 8.0,
             a: 0.7,

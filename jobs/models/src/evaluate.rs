@@ -15,11 +15,8 @@ use serde::Serialize;
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
-use crate::metrics::{self, Pareto};
-use crate::score::{ScoreSettings, Scored, Segment};
-
-/// Share of customers marked as top by CLV.
-pub const PARETO_SHARE: f64 = 0.2;
+use crate::metrics::{self, PARETO_SHARE, Pareto};
+use crate::score::{ScoreParams, Scored, Segment};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
@@ -170,7 +167,7 @@ pub fn evaluate(
         training_customers: churn.training_customers,
         training_churn_rate: churn.training_churn_rate,
     };
-    let Scored { model, scores } = ScoreSettings::default()
+    let Scored { model, scores } = ScoreParams::default()
         .horizon_weeks(holdout_weeks)
         .fit(&cohort.summaries, Some(churn))?;
 

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::history::{RfmSummary, validate_all};
-use crate::optim::{self, Objective};
+use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma};
 
 const MODEL: &str = "gamma-gamma";
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GammaGammaParameters {
+pub struct GammaGammaCoefficients {
     /// Shape of each purchase's spend.
     pub p: f64,
     /// Shape of the across-customer distribution of ν.
@@ -27,17 +27,13 @@ pub struct GammaGammaParameters {
     pub gamma: f64,
 }
 
-impl GammaGammaParameters {
-    fn to_log(self) -> [f64; 3] {
-        [self.p.ln(), self.q.ln(), self.gamma.ln()]
+impl LogScale<3> for GammaGammaCoefficients {
+    fn to_array(self) -> [f64; 3] {
+        [self.p, self.q, self.gamma]
     }
 
-    fn from_log(theta: &[f64]) -> Self {
-        GammaGammaParameters {
-            p: theta[0].exp(),
-            q: theta[1].exp(),
-            gamma: theta[2].exp(),
-        }
+    fn from_array([p, q, gamma]: [f64; 3]) -> Self {
+        GammaGammaCoefficients { p, q, gamma }
     }
 }
 
@@ -109,20 +105,8 @@ impl ParamGuard for GammaGammaParams {
     type Error = ModelError;
 
     fn check_ref(&self) -> Result<&GammaGammaValidParams, ModelError> {
-        let params = &self.0;
-        if params.max_iterations == 0 {
-            return Err(ModelError::InvalidParameter {
-                name: "max_iterations",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !(params.tolerance.is_finite() && params.tolerance > 0.0) {
-            return Err(ModelError::InvalidParameter {
-                name: "tolerance",
-                reason: format!("must be a positive number, got {}", params.tolerance),
-            });
-        }
-        Ok(params)
+        self.0.settings().check()?;
+        Ok(&self.0)
     }
 
     fn check(self) -> Result<GammaGammaValidParams, ModelError> {
@@ -155,41 +139,39 @@ impl GammaGammaValidParams {
                 detail: " (none with repeat purchases and spend)",
             });
         }
-        let start = initial_guess(&spenders).to_log();
-        let objective = SpendObjective::new(&spenders);
-        let scout = optim::systematic_sample(&spenders, self.warm_start_sample)
-            .map(|s| SpendObjective::new(&s));
-        let estimate = optim::maximise_likelihood(
+        let fit = optim::fit(
             MODEL,
-            &objective,
-            objective.total_weight,
-            scout.as_ref(),
-            &start,
-            self.max_iterations,
-            self.tolerance,
+            &spenders,
+            SpendObjective::new,
+            initial_guess(&spenders),
+            self.settings(),
         )?;
-        let parameters = GammaGammaParameters::from_log(&estimate.theta);
+        let parameters = fit.coefficients;
         if parameters.q <= 1.0 {
             return Err(ModelError::InfiniteMeanSpend { q: parameters.q });
         }
         Ok(FittedGammaGamma {
             parameters,
-            standard_errors: estimate.standard_errors.map(|e| GammaGammaParameters {
-                p: e[0],
-                q: e[1],
-                gamma: e[2],
-            }),
-            log_likelihood: -estimate.value * objective.total_weight,
+            standard_errors: fit.standard_errors,
+            log_likelihood: fit.log_likelihood,
             customers: spenders.len(),
-            iterations: estimate.iterations,
+            iterations: fit.iterations,
         })
+    }
+
+    fn settings(&self) -> FitSettings {
+        FitSettings {
+            max_iterations: self.max_iterations,
+            tolerance: self.tolerance,
+            warm_start_sample: self.warm_start_sample,
+        }
     }
 }
 
 /// p = 1 and q = 2 make the population mean spend equal γ, so γ starts at the mean.
-fn initial_guess(spenders: &[RfmSummary]) -> GammaGammaParameters {
+fn initial_guess(spenders: &[RfmSummary]) -> GammaGammaCoefficients {
     let mean = spenders.iter().map(|s| s.monetary).sum::<f64>() / spenders.len() as f64;
-    GammaGammaParameters {
+    GammaGammaCoefficients {
         p: 1.0,
         q: 2.0,
         gamma: mean.max(1e-6),
@@ -198,8 +180,8 @@ fn initial_guess(spenders: &[RfmSummary]) -> GammaGammaParameters {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedGammaGamma {
-    pub parameters: GammaGammaParameters,
-    pub standard_errors: Option<GammaGammaParameters>,
+    pub parameters: GammaGammaCoefficients,
+    pub standard_errors: Option<GammaGammaCoefficients>,
     pub log_likelihood: f64,
     /// Customers the fit used (repeat buyers with positive spend).
     pub customers: usize,
@@ -209,7 +191,7 @@ pub struct FittedGammaGamma {
 impl FittedGammaGamma {
     /// The model with known parameters (`customers` is 0: nothing was fitted). Needs
     /// `q > 1` for a finite mean spend.
-    pub fn from_parameters(parameters: GammaGammaParameters) -> Result<Self, ModelError> {
+    pub fn from_parameters(parameters: GammaGammaCoefficients) -> Result<Self, ModelError> {
         if parameters.q <= 1.0 {
             return Err(ModelError::InfiniteMeanSpend { q: parameters.q });
         }
@@ -225,14 +207,14 @@ impl FittedGammaGamma {
     /// E[spend per purchase | x, m̄]: a credibility-weighted mix of the population mean
     /// `pγ / (q - 1)` and the customer's own average; the population mean without repeats.
     pub fn expected_spend(&self, s: &RfmSummary) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = self.parameters;
+        let GammaGammaCoefficients { p, q, gamma } = self.parameters;
         let x = s.frequency;
         p * (gamma + x * s.monetary) / (p * x + q - 1.0)
     }
 
     /// The population mean spend per purchase.
     pub fn mean_spend(&self) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = self.parameters;
+        let GammaGammaCoefficients { p, q, gamma } = self.parameters;
         p * gamma / (q - 1.0)
     }
 }
@@ -286,9 +268,15 @@ impl SpendObjective {
     }
 }
 
+impl Likelihood for SpendObjective {
+    fn total_weight(&self) -> f64 {
+        self.total_weight
+    }
+}
+
 impl Objective for SpendObjective {
     fn value_and_gradient(&self, theta: &[f64], gradient: &mut [f64]) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = GammaGammaParameters::from_log(theta);
+        let GammaGammaCoefficients { p, q, gamma } = GammaGammaCoefficients::from_log(theta);
         let (lg_q, dg_q, ln_gamma_rate) = (ln_gamma(q), digamma(q), gamma.ln());
         // Σ ln(x m̄ + γ) and Σ 1 / (x m̄ + γ) per group; the only per-customer work.
         let sums: Vec<(f64, f64)> = self
@@ -342,8 +330,8 @@ mod tests {
     }
 
     /// One customer's log-density of the average spend, written out directly.
-    fn log_density(params: GammaGammaParameters, s: &RfmSummary) -> f64 {
-        let GammaGammaParameters { p, q, gamma } = params;
+    fn log_density(params: GammaGammaCoefficients, s: &RfmSummary) -> f64 {
+        let GammaGammaCoefficients { p, q, gamma } = params;
         let (x, m) = (s.frequency, s.monetary);
         ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)
             + q * gamma.ln()
@@ -354,7 +342,7 @@ mod tests {
 
     #[test]
     fn likelihood_matches_the_density() {
-        let params = GammaGammaParameters {
+        let params = GammaGammaCoefficients {
             p: 6.25,
             q: 3.74,
             gamma: 15.44,
@@ -381,7 +369,7 @@ mod tests {
 
     #[test]
     fn expected_spend_shrinks_towards_the_population_mean() {
-        let model = FittedGammaGamma::from_parameters(GammaGammaParameters {
+        let model = FittedGammaGamma::from_parameters(GammaGammaCoefficients {
             p: 6.25,
             q: 3.74,
             gamma: 15.44,
@@ -397,7 +385,7 @@ mod tests {
         );
         assert!(model.mean_spend() < once && once < often && often < 500.0);
         assert!(
-            FittedGammaGamma::from_parameters(GammaGammaParameters {
+            FittedGammaGamma::from_parameters(GammaGammaCoefficients {
                 p: 1.0,
                 q: 0.9,
                 gamma: 1.0

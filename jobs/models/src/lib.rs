@@ -4,7 +4,7 @@
 //! - [`GammaGamma`]: how much they spend per purchase;
 //! - [`ChurnModel`]: a linfa logistic regression for "no purchase in the next window",
 //!   trained on a time split of the shop's own history;
-//! - [`ScoreSettings::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
+//! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
 //!   over a horizon and a marketing [`Segment`];
 //! - [`evaluate()`]: a backtest on a calibration/holdout split.
 //!
@@ -16,7 +16,7 @@
 //! ```no_run
 //! # fn main() -> Result<(), rapport_models::ModelError> {
 //! use chrono::NaiveDate;
-//! use rapport_models::{ChurnModel, CustomerHistory, ScoreSettings, Transactions};
+//! use rapport_models::{ChurnModel, CustomerHistory, ScoreParams, Transactions};
 //!
 //! let day = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
 //! let shop = Transactions::new(vec![
@@ -26,7 +26,7 @@
 //! let today = day("2024-12-31");
 //! let cohort = shop.cohort_at(today);
 //! let churn = ChurnModel::params().max_window_weeks(13.0).fit(&shop, today)?;
-//! let scored = ScoreSettings::default().horizon_weeks(52.0).fit(&cohort.summaries, Some(churn))?;
+//! let scored = ScoreParams::default().horizon_weeks(52.0).fit(&cohort.summaries, Some(churn))?;
 //! for (customer, score) in cohort.members.iter().zip(&scored.scores) {
 //!     println!("{} {} clv={:.2} churn={:.2}", customer.id(), score.segment, score.clv, score.churn_risk);
 //! }
@@ -51,15 +51,16 @@ pub mod score;
 pub mod simulate;
 pub mod special;
 
-pub use bgnbd::{BgNbd, BgNbdParameters, BgNbdParams, BgNbdValidParams, FittedBgNbd};
+pub use bgnbd::{BgNbd, BgNbdCoefficients, BgNbdParams, BgNbdValidParams, FittedBgNbd};
 pub use churn::{ChurnModel, ChurnParams, ChurnValidParams, FittedChurnModel};
 pub use error::{InputError, ModelError};
 pub use evaluate::{Evaluation, evaluate};
 pub use gamma_gamma::{
-    FittedGammaGamma, GammaGamma, GammaGammaParameters, GammaGammaParams, GammaGammaValidParams,
+    FittedGammaGamma, GammaGamma, GammaGammaCoefficients, GammaGammaParams, GammaGammaValidParams,
 };
 pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
 pub use linfa::ParamGuard;
+pub use metrics::PARETO_SHARE;
 pub use score::{
-    ChurnScorer, CustomerScore, ScoreSettings, ScoreValidSettings, Scored, ScoringModel, Segment,
+    ChurnScorer, CustomerScore, ScoreParams, ScoreValidParams, Scored, ScoringModel, Segment,
 };

@@ -1,4 +1,5 @@
-//! Measures for backtests: ROC AUC, mean absolute error and the Pareto share.
+//! Measures for backtests and scoring: ROC AUC, mean absolute error, and the top share
+//! of customers by a score — who is in it, where it starts and what revenue it brings.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,35 @@ pub fn mean_absolute_error(predicted: &[f64], actual: &[f64]) -> f64 {
         / n as f64
 }
 
+/// The share of customers counted as the top by CLV: the Pareto measures, the VIP
+/// segment and the job's VIP cut-off all mean this fifth.
+pub const PARETO_SHARE: f64 = 0.2;
+
+/// How many of `n` customers make up the top `share`: rounded up to whole customers.
+pub fn top_count(n: usize, share: f64) -> usize {
+    ((n as f64 * share).ceil() as usize).min(n)
+}
+
+/// Indices of `score` from the highest score to the lowest. Equal scores keep their
+/// order, so the top of a ranking with ties does not depend on the sort algorithm.
+pub fn rank_descending(score: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..score.len()).collect();
+    order.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    order
+}
+
+/// The lowest of the top `share` of `values` (at least one of them): a value at or above
+/// it is in the top. Infinity for no values, so nothing is.
+pub fn top_share_cutoff(values: &[f64], share: f64) -> f64 {
+    if values.is_empty() {
+        return f64::INFINITY;
+    }
+    let top = top_count(values.len(), share).max(1);
+    let mut values = values.to_vec();
+    let (_, cutoff, _) = values.select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
+    *cutoff
+}
+
 /// How much of the revenue the top customers by a score bring.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pareto {
@@ -56,9 +86,8 @@ pub struct Pareto {
 /// Marks the top `share` of customers by `score` and measures their share of `revenue`.
 pub fn pareto(score: &[f64], revenue: &[f64], share: f64) -> Pareto {
     let n = score.len().min(revenue.len());
-    let top = ((n as f64 * share).ceil() as usize).min(n);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| score[b].total_cmp(&score[a]));
+    let top = top_count(n, share);
+    let order = rank_descending(&score[..n]);
     let total: f64 = revenue[..n].iter().sum();
     let top_revenue: f64 = order[..top].iter().map(|&i| revenue[i]).sum();
     Pareto {
@@ -105,5 +134,20 @@ mod tests {
         assert_eq!(result.revenue_share, 0.5);
         assert_eq!(pareto(&score, &revenue, 0.4).revenue_share, 0.5);
         assert_eq!(pareto(&score, &revenue, 0.4).top_share_customers, 0.4);
+    }
+
+    #[test]
+    fn top_share_cutoff_takes_at_least_one() {
+        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.2), 5.0);
+        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.5), 3.0);
+        assert_eq!(top_share_cutoff(&[7.0], 0.01), 7.0);
+    }
+
+    #[test]
+    fn ranking_keeps_ties_in_order() {
+        assert_eq!(rank_descending(&[1.0, 3.0, 1.0, 3.0]), [1, 3, 0, 2]);
+        assert_eq!(top_count(5, PARETO_SHARE), 1);
+        assert_eq!(top_count(6, PARETO_SHARE), 2);
+        assert_eq!(top_count(0, PARETO_SHARE), 0);
     }
 }

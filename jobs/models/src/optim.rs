@@ -1,5 +1,6 @@
 //! Maximum-likelihood machinery shared by the BG/NBD and Gamma-Gamma fits: argmin's
-//! L-BFGS over log-parameters, and standard errors from the observed information.
+//! L-BFGS over log-parameters, standard errors from the observed information, and the
+//! fit itself from a model's likelihood, start and settings to its coefficients.
 //!
 //! Models supply the *mean* negative log-likelihood, so gradients compare across data
 //! sizes, and the stopping rule is stated in standard errors (see
@@ -167,6 +168,97 @@ pub(crate) fn maximise_likelihood<O: Objective>(
         value,
         iterations: rough.iterations + polish_iterations,
         standard_errors,
+    })
+}
+
+/// A mean negative log-likelihood that knows how many observations it averages over.
+pub(crate) trait Likelihood: Objective {
+    fn total_weight(&self) -> f64;
+}
+
+/// A model's coefficients: all positive, so the fits search their logarithms.
+pub(crate) trait LogScale<const N: usize>: Copy {
+    fn to_array(self) -> [f64; N];
+    fn from_array(values: [f64; N]) -> Self;
+
+    fn to_log(self) -> [f64; N] {
+        self.to_array().map(f64::ln)
+    }
+
+    fn from_log(theta: &[f64]) -> Self {
+        Self::from_array(std::array::from_fn(|i| theta[i].exp()))
+    }
+
+    fn all_positive(self) -> bool {
+        self.to_array().iter().all(|v| v.is_finite() && *v > 0.0)
+    }
+}
+
+/// What a fit found.
+pub(crate) struct Fit<C> {
+    pub coefficients: C,
+    /// Of the coefficients themselves; `None` if the information was singular.
+    pub standard_errors: Option<C>,
+    /// Summed over the observations.
+    pub log_likelihood: f64,
+    pub iterations: u64,
+}
+
+/// The settings every likelihood fit has; see [`maximise_likelihood`] for their meaning.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FitSettings {
+    pub max_iterations: u64,
+    pub tolerance: f64,
+    /// The first stage runs on a systematic sample of this size (see
+    /// [`systematic_sample`]); 0 never samples.
+    pub warm_start_sample: usize,
+}
+
+impl FitSettings {
+    pub(crate) fn check(&self) -> Result<(), ModelError> {
+        if self.max_iterations == 0 {
+            return Err(ModelError::InvalidParameter {
+                name: "max_iterations",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return Err(ModelError::InvalidParameter {
+                name: "tolerance",
+                reason: format!("must be a positive number, got {}", self.tolerance),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Fits a model's coefficients on `data` from `start`: `likelihood` is built on all the
+/// data and, where it pays, on a sample of it for the first stage.
+pub(crate) fn fit<T: Copy, L: Likelihood, C: LogScale<N>, const N: usize>(
+    model: &'static str,
+    data: &[T],
+    likelihood: impl Fn(&[T]) -> L,
+    start: C,
+    settings: FitSettings,
+) -> Result<Fit<C>, ModelError> {
+    let objective = likelihood(data);
+    let scout = systematic_sample(data, settings.warm_start_sample).map(|s| likelihood(&s));
+    let estimate = maximise_likelihood(
+        model,
+        &objective,
+        objective.total_weight(),
+        scout.as_ref(),
+        &start.to_log(),
+        settings.max_iterations,
+        settings.tolerance,
+    )?;
+    Ok(Fit {
+        coefficients: C::from_log(&estimate.theta),
+        standard_errors: estimate
+            .standard_errors
+            .map(|e| C::from_array(std::array::from_fn(|i| e[i]))),
+        log_likelihood: -estimate.value * objective.total_weight(),
+        iterations: estimate.iterations,
     })
 }
 

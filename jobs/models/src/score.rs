@@ -45,6 +45,7 @@ use crate::distinct::Distinct;
 use crate::error::ModelError;
 use crate::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
 use crate::history::{RfmSummary, validate_all};
+use crate::metrics::{PARETO_SHARE, top_share_cutoff};
 
 /// Weeks per month for discounting.
 pub const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
@@ -102,7 +103,7 @@ pub struct CustomerScore {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreValidSettings {
+pub struct ScoreValidParams {
     horizon_weeks: f64,
     monthly_discount_rate: f64,
     churn_window_weeks: Option<f64>,
@@ -117,15 +118,15 @@ pub struct ScoreValidSettings {
 
 /// Unchecked scoring settings; `check()` (from [`ParamGuard`]) validates them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreSettings(ScoreValidSettings);
+pub struct ScoreParams(ScoreValidParams);
 
-impl Default for ScoreSettings {
+impl Default for ScoreParams {
     fn default() -> Self {
-        ScoreSettings(ScoreValidSettings {
+        ScoreParams(ScoreValidParams {
             horizon_weeks: 52.0,
             monthly_discount_rate: 0.0,
             churn_window_weeks: None,
-            vip_share: 0.2,
+            vip_share: PARETO_SHARE,
             valuable_share: 0.5,
             at_risk_churn: 0.5,
             lost_churn: 0.9,
@@ -136,7 +137,7 @@ impl Default for ScoreSettings {
     }
 }
 
-impl ScoreSettings {
+impl ScoreParams {
     /// Weeks ahead that expected purchases and CLV cover (default 52).
     pub fn horizon_weeks(mut self, weeks: f64) -> Self {
         self.0.horizon_weeks = weeks;
@@ -223,11 +224,11 @@ fn in_range(
     }
 }
 
-impl ParamGuard for ScoreSettings {
-    type Checked = ScoreValidSettings;
+impl ParamGuard for ScoreParams {
+    type Checked = ScoreValidParams;
     type Error = ModelError;
 
-    fn check_ref(&self) -> Result<&ScoreValidSettings, ModelError> {
+    fn check_ref(&self) -> Result<&ScoreValidParams, ModelError> {
         let s = &self.0;
         in_range("horizon_weeks", s.horizon_weeks, 0.0, 5200.0, false)?;
         in_range(
@@ -256,7 +257,7 @@ impl ParamGuard for ScoreSettings {
         Ok(s)
     }
 
-    fn check(self) -> Result<ScoreValidSettings, ModelError> {
+    fn check(self) -> Result<ScoreValidParams, ModelError> {
         self.check_ref()?;
         Ok(self.0)
     }
@@ -269,7 +270,7 @@ pub struct Scored {
     pub scores: Vec<CustomerScore>,
 }
 
-impl ScoreValidSettings {
+impl ScoreValidParams {
     /// Weeks ahead that expected purchases and CLV cover.
     pub fn horizon(&self) -> f64 {
         self.horizon_weeks
@@ -319,17 +320,6 @@ impl ScoreValidSettings {
     }
 }
 
-/// The smallest value among the top `share` of `values` (at least one of them).
-fn top_share_cutoff(values: &[f64], share: f64) -> f64 {
-    if values.is_empty() {
-        return f64::INFINITY;
-    }
-    let top = ((values.len() as f64 * share).ceil() as usize).clamp(1, values.len());
-    let mut values = values.to_vec();
-    let (_, cutoff, _) = values.select_nth_unstable_by(top - 1, |a, b| b.total_cmp(a));
-    *cutoff
-}
-
 /// Where churn risk comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -363,7 +353,7 @@ pub struct ScoringModel {
     pub bgnbd: FittedBgNbd,
     pub gamma_gamma: FittedGammaGamma,
     pub churn: ChurnScorer,
-    pub settings: ScoreValidSettings,
+    pub settings: ScoreValidParams,
     pub cutoffs: SegmentCutoffs,
 }
 
@@ -568,7 +558,7 @@ impl ScoringModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgnbd::BgNbdParameters;
+    use crate::bgnbd::BgNbdCoefficients;
     use crate::simulate::Simulation;
     use chrono::NaiveDate;
 
@@ -577,7 +567,7 @@ mod tests {
     }
 
     fn summaries() -> Vec<RfmSummary> {
-        let truth = BgNbdParameters {
+        let truth = BgNbdCoefficients {
             r: 0.4,
             alpha: 6.0,
             a: 0.8,
@@ -592,29 +582,24 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        assert!(ScoreSettings::default().check().is_ok());
-        assert!(ScoreSettings::default().horizon_weeks(0.0).check().is_err());
+        assert!(ScoreParams::default().check().is_ok());
+        assert!(ScoreParams::default().horizon_weeks(0.0).check().is_err());
         assert!(
-            ScoreSettings::default()
+            ScoreParams::default()
                 .monthly_discount_rate(-0.1)
                 .check()
                 .is_err()
         );
-        assert!(ScoreSettings::default().vip_share(1.5).check().is_err());
+        assert!(ScoreParams::default().vip_share(1.5).check().is_err());
+        assert!(ScoreParams::default().lost_churn(f64::NAN).check().is_err());
         assert!(
-            ScoreSettings::default()
-                .lost_churn(f64::NAN)
-                .check()
-                .is_err()
-        );
-        assert!(
-            ScoreSettings::default()
+            ScoreParams::default()
                 .churn_window_weeks(-1.0)
                 .check()
                 .is_err()
         );
         assert!(
-            ScoreSettings::default()
+            ScoreParams::default()
                 .bgnbd(BgNbdParams::default().max_iterations(0))
                 .check()
                 .is_err()
@@ -624,7 +609,7 @@ mod tests {
     #[test]
     fn scores_are_consistent_and_vip_is_the_top_fifth() {
         let summaries = summaries();
-        let Scored { model, scores } = ScoreSettings::default().fit(&summaries, None).unwrap();
+        let Scored { model, scores } = ScoreParams::default().fit(&summaries, None).unwrap();
         for (s, score) in summaries.iter().zip(&scores) {
             assert!(
                 (0.0..=1.0).contains(&score.p_alive) && (0.0..=1.0).contains(&score.churn_risk)
@@ -650,8 +635,8 @@ mod tests {
     #[test]
     fn discounting_lowers_clv_and_a_stored_model_scores_alike() {
         let summaries = summaries();
-        let plain = ScoreSettings::default().fit(&summaries, None).unwrap();
-        let discounted = ScoreSettings::default()
+        let plain = ScoreParams::default().fit(&summaries, None).unwrap();
+        let discounted = ScoreParams::default()
             .monthly_discount_rate(0.01)
             .fit(&summaries, None)
             .unwrap();
@@ -666,7 +651,7 @@ mod tests {
 
     #[test]
     fn segment_rule_follows_its_order() {
-        let Scored { mut model, .. } = ScoreSettings::default().fit(&summaries(), None).unwrap();
+        let Scored { mut model, .. } = ScoreParams::default().fit(&summaries(), None).unwrap();
         model.cutoffs = SegmentCutoffs {
             vip_clv: 100.0,
             valuable_clv: 50.0,
@@ -679,12 +664,5 @@ mod tests {
         assert_eq!(model.segment(&old, 0.95, 10.0), Segment::Lost);
         assert_eq!(model.segment(&old, 0.6, 10.0), Segment::Active);
         assert_eq!(model.segment(&old, 0.1, 60.0), Segment::Active);
-    }
-
-    #[test]
-    fn top_share_cutoff_takes_at_least_one() {
-        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.2), 5.0);
-        assert_eq!(top_share_cutoff(&[1.0, 5.0, 3.0, 4.0, 2.0], 0.5), 3.0);
-        assert_eq!(top_share_cutoff(&[7.0], 0.01), 7.0);
     }
 }

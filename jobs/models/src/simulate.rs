@@ -10,9 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution, Gamma};
 use rayon::prelude::*;
 
-use crate::bgnbd::BgNbdParameters;
+use crate::bgnbd::BgNbdCoefficients;
 use crate::error::ModelError;
-use crate::gamma_gamma::GammaGammaParameters;
+use crate::gamma_gamma::GammaGammaCoefficients;
 use crate::history::{CustomerHistory, DAYS_PER_WEEK, RfmSummary, Transactions};
 
 /// Customers per independently seeded block: results do not depend on thread count.
@@ -20,8 +20,8 @@ const BLOCK: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Simulation {
-    bgnbd: BgNbdParameters,
-    spend: GammaGammaParameters,
+    bgnbd: BgNbdCoefficients,
+    spend: GammaGammaCoefficients,
     start: NaiveDate,
     end: NaiveDate,
     seed: u64,
@@ -29,10 +29,10 @@ pub struct Simulation {
 
 impl Simulation {
     /// Customers first buy between `start` and `end` (inclusive); histories end at `end`.
-    pub fn new(bgnbd: BgNbdParameters, start: NaiveDate, end: NaiveDate) -> Self {
+    pub fn new(bgnbd: BgNbdCoefficients, start: NaiveDate, end: NaiveDate) -> Self {
         Simulation {
             bgnbd,
-            spend: GammaGammaParameters {
+            spend: GammaGammaCoefficients {
                 p: 6.0,
                 q: 4.0,
                 gamma: 15.0,
@@ -44,7 +44,7 @@ impl Simulation {
     }
 
     /// Spend parameters (default p = 6, q = 4, γ = 15: a mean near 30 per purchase).
-    pub fn spend(mut self, spend: GammaGammaParameters) -> Self {
+    pub fn spend(mut self, spend: GammaGammaCoefficients) -> Self {
         self.spend = spend;
         self
     }
@@ -185,7 +185,7 @@ impl Distributions {
     }
 
     fn new(simulation: &Simulation) -> Result<Self, ModelError> {
-        let BgNbdParameters { r, alpha, a, b } = simulation.bgnbd;
+        let BgNbdCoefficients { r, alpha, a, b } = simulation.bgnbd;
         if simulation.end < simulation.start || simulation.start.num_days_from_ce() < 1 {
             return Err(invalid(
                 "period",
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn simulation_is_reproducible_and_inside_the_period() {
-        let truth = BgNbdParameters {
+        let truth = BgNbdCoefficients {
             r: 0.5,
             alpha: 5.0,
             a: 0.8,
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn invalid_parameters_are_reported() {
-        let truth = BgNbdParameters {
+        let truth = BgNbdCoefficients {
             r: -1.0,
             alpha: 5.0,
             a: 0.8,

@@ -5,15 +5,15 @@
 
 use chrono::NaiveDate;
 use rapport_models::simulate::Simulation;
-use rapport_models::{BgNbd, BgNbdParameters, GammaGamma, GammaGammaParameters, ScoreSettings};
+use rapport_models::{BgNbd, BgNbdCoefficients, GammaGamma, GammaGammaCoefficients, ScoreParams};
 
-const TRUTH: BgNbdParameters = BgNbdParameters {
+const TRUTH: BgNbdCoefficients = BgNbdCoefficients {
     r: 0.5,
     alpha: 6.0,
     a: 0.9,
     b: 2.8,
 };
-const SPEND: GammaGammaParameters = GammaGammaParameters {
+const SPEND: GammaGammaCoefficients = GammaGammaCoefficients {
     p: 5.0,
     q: 3.0,
     gamma: 20.0,
@@ -94,7 +94,7 @@ fn forecasts_match_the_simulated_future() {
     let (cutoff, end) = (day("2023-12-31"), day("2024-12-31"));
     let cohort = shop.cohort_at(cutoff);
     let horizon = (end - cutoff).num_days() as f64 / 7.0;
-    let scored = ScoreSettings::default()
+    let scored = ScoreParams::default()
         .horizon_weeks(horizon)
         .fit(&cohort.summaries, None)
         .unwrap();

@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rapport_models::evaluate::{Evaluation, PARETO_SHARE};
+use rapport_models::evaluate::Evaluation;
 use rapport_models::io::{self, TransactionFormat};
-use rapport_models::{ScoreSettings, ScoringModel, Segment, evaluate, metrics};
+use rapport_models::{PARETO_SHARE, ScoreParams, ScoringModel, Segment, evaluate, metrics};
 
 #[derive(Parser)]
 #[command(
@@ -113,7 +113,7 @@ fn main() -> Result<()> {
             model,
             save_model,
         } => {
-            let mut settings = ScoreSettings::default()
+            let mut settings = ScoreParams::default()
                 .horizon_weeks(horizon_weeks)
                 .monthly_discount_rate(discount_rate);
             if let Some(window) = churn_window_weeks {
@@ -317,7 +317,7 @@ fn render_evaluation(e: &Evaluation) -> String {
 fn run_score(
     summary: &Path,
     out: &Path,
-    settings: ScoreSettings,
+    settings: ScoreParams,
     stored: Option<&Path>,
     save_model: Option<&Path>,
 ) -> Result<()> {

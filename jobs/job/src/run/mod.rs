@@ -1,0 +1,179 @@
+//! The scheduled scoring-and-outreach run over the live store.
+//!
+//! 1. Scan every customer with a parallel scan (one task per segment), keeping only
+//!    what the models and the rules need (`scan`).
+//! 2. Fit the churn classifier on the shop's own history (time split) and the BG/NBD +
+//!    Gamma-Gamma models, and score every customer (`model`).
+//! 3. Decide at most one message per customer, deliver it (or hold it out), and write
+//!    scores and message history back in batches (`outreach`).
+//!
+//! The run is idempotent: a message is claimed before it is sent, so a re-run, an
+//! overlapping run or a run after a crash never sends a message twice.
+
+mod control;
+mod model;
+mod outreach;
+mod scan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use rapport_shared::config::JobConfig;
+use rapport_shared::domain::{Currency, Sku};
+use rapport_shared::mail::MessageSender;
+use rapport_shared::store::Store;
+
+pub use crate::summary::RunSummary;
+pub use control::CONTROL_WINDOW_DAYS;
+pub use scan::{Scanned, scan_all};
+
+use crate::summary::Report;
+use model::Modelled;
+use outreach::Outcome;
+
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The deployment's settings (segments, horizons, outreach rules, delivery).
+    pub job: JobConfig,
+    /// Decide and record, but send nothing (a dry run for the report).
+    pub send: bool,
+    pub model_version: String,
+    /// No new message is started after this (the Lambda's deadline less a margin for
+    /// the write-back); what is left waits for the next run.
+    pub send_until: Option<std::time::SystemTime>,
+}
+
+impl RunSettings {
+    /// A run that sends, under `job`'s settings.
+    pub fn new(job: JobConfig) -> Self {
+        Self {
+            job,
+            send: true,
+            model_version: format!("rapport-models {}", rapport_models::VERSION),
+            send_until: None,
+        }
+    }
+}
+
+/// The process's peak resident set size, from `/proc/self/status` (`VmHWM`).
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// One full run; what it did, with everything the report shows.
+pub async fn run<S, M>(
+    store: &S,
+    sender: Arc<M>,
+    settings: &RunSettings,
+    tips: &BTreeSet<Sku>,
+    currency: Currency,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report>
+where
+    S: Store + Clone + 'static,
+    M: MessageSender + 'static,
+{
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+    let Scanned {
+        customers,
+        suppressed,
+    } = scan_all(store, settings.job.scan_segments).await?;
+    summary.customers = customers.len();
+    summary.seconds_scan = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let today = now.date_naive();
+    let minor_per_major = currency.minor_per_major() as f64;
+    let (scores, backtest) =
+        match model::score_all(&customers, settings, minor_per_major, today, now) {
+            Ok(Modelled { scores, backtest }) => (scores, backtest),
+            Err(reason) => {
+                tracing::warn!(%reason, "scoring skipped; deciding without scores");
+                summary.scoring_skipped = Some(reason.clone());
+                (BTreeMap::new(), Err(reason))
+            }
+        };
+    let points = model::scored_points(&customers, &scores, minor_per_major);
+    let control = control::control_groups(&customers, now);
+    summary.scored = scores.len();
+    summary.pareto_revenue_share = model::pareto_share(&customers, &scores);
+    let pop = model::population(&scores);
+    summary.seconds_model = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let outcomes: Vec<Outcome> = stream::iter(customers)
+        .map(|customer| {
+            let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
+            let address_suppressed = customer
+                .profile
+                .email
+                .as_ref()
+                .is_some_and(|e| suppressed.contains(&e.address_key()));
+            outreach::outreach(
+                store,
+                sender.as_ref(),
+                settings,
+                &pop,
+                tips,
+                customer,
+                scores,
+                address_suppressed,
+                now,
+            )
+        })
+        .buffer_unordered(settings.job.send_concurrency.max(1))
+        .collect()
+        .await;
+    let states = outreach::tally(outcomes, &mut summary, settings.send);
+    store.write_job_states(&states).await?;
+    summary.seconds_outreach = started.elapsed().as_secs_f64();
+    summary.peak_memory_bytes = peak_memory_bytes();
+    let (backtest, backtest_skipped) = match backtest {
+        Ok(b) => (Some(b), None),
+        Err(reason) => (None, Some(reason)),
+    };
+    Ok(Report {
+        generated_at: now,
+        shop_name: settings.job.delivery.shop_name.clone(),
+        currency: currency.code().to_owned(),
+        summary,
+        backtest,
+        backtest_skipped,
+        customers: points,
+        control,
+    })
+}
+
+/// A run against the store and SES the environment names — what the Lambda and
+/// `rapport-job run` do.
+pub async fn run_from_env(
+    send: bool,
+    send_until: Option<std::time::SystemTime>,
+) -> anyhow::Result<Report> {
+    let wiring = rapport_shared::bootstrap::job_from_env().await?;
+    if send {
+        wiring.job.can_send()?;
+    }
+    let tips = wiring.job.tips_catalogue();
+    let settings = RunSettings {
+        send,
+        send_until,
+        ..RunSettings::new(wiring.job)
+    };
+    run(
+        &wiring.store,
+        Arc::new(wiring.sender),
+        &settings,
+        &tips,
+        wiring.config.rules.currency,
+        Utc::now(),
+    )
+    .await
+}

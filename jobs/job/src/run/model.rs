@@ -1,0 +1,132 @@
+//! The model phase: fit the churn classifier and the CLV models on the shop's own
+//! history, score every customer, backtest the same models on the churn window that
+//! just ended, and derive what the rules and the report need from the scores.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rapport_models::{
+    ChurnModel, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams, Transactions, evaluate,
+    metrics,
+};
+use rapport_shared::domain::outreach::Population;
+use rapport_shared::domain::{CustomerId, CustomerScores, Profile};
+use rapport_shared::store::ScannedCustomer;
+
+use super::RunSettings;
+use crate::summary::ScoredPoint;
+
+/// The customer's purchase history in major currency units, fully refunded days left out.
+fn history_of(profile: &Profile, minor_per_major: f64) -> Option<CustomerHistory> {
+    let days = profile
+        .purchase_days
+        .iter()
+        .filter(|(_, net)| **net > 0)
+        .map(|(day, net)| (*day, *net as f64 / minor_per_major));
+    CustomerHistory::new(profile.customer_id.as_str(), days).ok()
+}
+
+/// What the models made of the shop's history.
+pub(super) struct Modelled {
+    pub scores: BTreeMap<String, CustomerScores>,
+    pub backtest: Result<Evaluation, String>,
+}
+
+/// Fits the models on everyone's history and scores every customer with a purchase;
+/// backtests the same models on the churn window that just ended.
+pub(super) fn score_all(
+    customers: &[ScannedCustomer],
+    settings: &RunSettings,
+    minor_per_major: f64,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Modelled, String> {
+    let histories: Vec<CustomerHistory> = customers
+        .iter()
+        .filter_map(|c| history_of(&c.profile, minor_per_major))
+        .collect();
+    let shop = Transactions::new(histories);
+    let churn = ChurnModel::params()
+        .max_window_weeks(settings.job.churn_window_weeks)
+        .fit(&shop, today)
+        .map_err(|e| format!("churn model: {e}"))?;
+    let cohort = shop.cohort_at(today);
+    let scored = ScoreParams::default()
+        .horizon_weeks(settings.job.horizon_weeks)
+        .fit(&cohort.summaries, Some(churn))
+        .map_err(|e| format!("CLV models: {e}"))?;
+    let scores = cohort
+        .members
+        .iter()
+        .zip(&scored.scores)
+        .map(|(member, s)| {
+            let id = member.id().to_owned();
+            let scores = CustomerScores {
+                customer_id: CustomerId::parse("customer_id", &id).map_err(|e| e.to_string())?,
+                churn_risk: s.churn_risk,
+                p_alive: s.p_alive,
+                expected_purchases: s.expected_purchases,
+                clv_minor: (s.clv * minor_per_major).round() as i64,
+                segment: s.segment.as_str().to_owned(),
+                horizon_weeks: settings.job.horizon_weeks,
+                model_version: settings.model_version.clone(),
+                scored_at: now,
+            };
+            Ok((id, scores))
+        })
+        .collect::<Result<_, String>>()?;
+    let window_days = (settings.job.churn_window_weeks * 7.0).round() as i64;
+    let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
+        .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
+    Ok(Modelled { scores, backtest })
+}
+
+/// One point per scored customer, in major units, for the report's charts.
+pub(super) fn scored_points(
+    customers: &[ScannedCustomer],
+    scores: &BTreeMap<String, CustomerScores>,
+    minor_per_major: f64,
+) -> Vec<ScoredPoint> {
+    customers
+        .iter()
+        .filter_map(|c| {
+            scores
+                .get(c.profile.customer_id.as_str())
+                .map(|s| ScoredPoint {
+                    churn_risk: s.churn_risk,
+                    clv: s.clv_minor as f64 / minor_per_major,
+                    net_spend: c.profile.net_spend_minor as f64 / minor_per_major,
+                })
+        })
+        .collect()
+}
+
+/// The CLV from which a customer is in the Pareto top, and the median: the CLV from
+/// which they are in the top half.
+pub(super) fn population(scores: &BTreeMap<String, CustomerScores>) -> Population {
+    // Minor units are exact in an f64 far beyond any CLV; no CLV makes the cut-off
+    // infinite, which saturates to `i64::MAX`: nobody is above it.
+    let clv: Vec<f64> = scores.values().map(|s| s.clv_minor as f64).collect();
+    Population {
+        vip_clv_minor: metrics::top_share_cutoff(&clv, PARETO_SHARE) as i64,
+        median_clv_minor: metrics::top_share_cutoff(&clv, 0.5) as i64,
+    }
+}
+
+/// Share of net spend brought by the Pareto top of customers by CLV; `None` when no
+/// scored customer has spent.
+pub(super) fn pareto_share(
+    customers: &[ScannedCustomer],
+    scores: &BTreeMap<String, CustomerScores>,
+) -> Option<f64> {
+    let (clv, spend): (Vec<f64>, Vec<f64>) = customers
+        .iter()
+        .filter_map(|c| {
+            scores
+                .get(c.profile.customer_id.as_str())
+                .map(|s| (s.clv_minor as f64, c.profile.net_spend_minor.max(0) as f64))
+        })
+        .unzip();
+    let total: f64 = spend.iter().sum();
+    (total > 0.0).then(|| metrics::pareto(&clv, &spend, PARETO_SHARE).revenue_share)
+}

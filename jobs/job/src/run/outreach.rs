@@ -1,0 +1,154 @@
+//! The outreach phase: for each customer decide at most one message, deliver it (or
+//! hold it out), and count what happened into the summary.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use rapport_shared::service::deliver::{Delivered, deliver};
+use rapport_shared::domain::outreach::{
+    CustomerContext, Decision, MessageStatus, PastMessage, Population, decide,
+};
+use rapport_shared::domain::{CustomerScores, JobState, Sku};
+use rapport_shared::mail::MessageSender;
+use rapport_shared::store::{ScannedCustomer, Store};
+
+use super::RunSettings;
+use crate::summary::{Action, RunSummary};
+
+/// Messages older than this no longer matter to any rule.
+const HISTORY_DAYS: i64 = 400;
+
+/// What the run decided and did for one customer.
+pub(super) struct Outcome {
+    segment: String,
+    decision: Decision,
+    /// `None` when nothing was to be delivered, or delivery hit an error (logged).
+    delivered: Option<Delivered>,
+    out_of_time: bool,
+    state: JobState,
+}
+
+/// Decides and delivers this customer's message, and the job state to write back.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn outreach<S: Store, M: MessageSender + ?Sized>(
+    store: &S,
+    sender: &M,
+    settings: &RunSettings,
+    pop: &Population,
+    tips: &BTreeSet<Sku>,
+    customer: ScannedCustomer,
+    scores: Option<CustomerScores>,
+    address_suppressed: bool,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let mut messages: Vec<PastMessage> = customer
+        .job
+        .map(|j| j.messages)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| (now - m.at).num_days() < HISTORY_DAYS)
+        .collect();
+    let profile = customer.profile;
+    let ctx = CustomerContext {
+        profile: &profile,
+        scores: scores.as_ref(),
+        history: &messages,
+        address_suppressed,
+        tips_catalogue: tips,
+    };
+    let decision = decide(&ctx, pop, &settings.job.rules, now);
+    let out_of_time = settings
+        .send_until
+        .is_some_and(|until| std::time::SystemTime::now() >= until);
+    let to_deliver = match &decision {
+        _ if out_of_time => None,
+        Decision::Send(p) if settings.send => Some((p, false)),
+        Decision::HoldOut(p) => Some((p, true)),
+        _ => None,
+    };
+    let delivered = match to_deliver {
+        Some((planned, held_out)) => {
+            let result = deliver(
+                store,
+                sender,
+                &settings.job.delivery,
+                &profile,
+                planned,
+                held_out,
+                now,
+            )
+            .await;
+            result
+                .inspect_err(|e| {
+                    tracing::error!(customer = %profile.customer_id, error = %e, "delivery failed")
+                })
+                .ok()
+        }
+        None => None,
+    };
+    match &delivered {
+        Some(Delivered::Sent(r) | Delivered::HeldOut(r)) => messages.push(r.past()),
+        // Another run's outcome: remember it so the cap counts it. A claim still
+        // `sending` is not an outcome: until it is settled, each run tries it again.
+        Some(Delivered::AlreadyDone(r))
+            if matches!(r.status, MessageStatus::Sent | MessageStatus::HeldOut)
+                && !messages
+                    .iter()
+                    .any(|m| m.kind == r.kind && m.period == r.period) =>
+        {
+            messages.push(r.past())
+        }
+        _ => {}
+    }
+    Outcome {
+        segment: scores
+            .as_ref()
+            .map_or_else(|| "unscored".to_owned(), |s| s.segment.clone()),
+        decision,
+        delivered,
+        out_of_time,
+        state: JobState {
+            customer_id: profile.customer_id.clone(),
+            scores,
+            messages,
+        },
+    }
+}
+
+/// Counts every outcome into `summary`; the job states to write back. A send that
+/// delivered nothing is an error only in a run that sends.
+pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool) -> Vec<JobState> {
+    let mut states = Vec::with_capacity(outcomes.len());
+    for Outcome {
+        segment,
+        decision,
+        delivered,
+        out_of_time,
+        state,
+    } in outcomes
+    {
+        *summary
+            .actions
+            .entry(segment)
+            .or_default()
+            .entry(Action::from(&decision))
+            .or_default() += 1;
+        match (&decision, &delivered) {
+            (Decision::Send(_) | Decision::HoldOut(_), _) if out_of_time => {
+                summary.out_of_time += 1
+            }
+            (Decision::Suppressed { reason, .. }, _) => {
+                *summary.suppressed.entry(*reason).or_default() += 1
+            }
+            (Decision::Defer { .. }, _) => summary.deferred += 1,
+            (_, Some(Delivered::Sent(_))) => summary.sent += 1,
+            (_, Some(Delivered::HeldOut(_))) => summary.held_out += 1,
+            (_, Some(Delivered::Failed(_))) => summary.failed += 1,
+            (_, Some(Delivered::AlreadyDone(_))) => summary.already_done += 1,
+            (Decision::Send(_) | Decision::HoldOut(_), None) if send => summary.errors += 1,
+            _ => {}
+        }
+        states.push(state);
+    }
+    states
+}

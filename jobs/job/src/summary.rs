@@ -1,0 +1,262 @@
+//! What a run produces and its report shows: the run's counts and timings, the decision
+//! per customer, the scored customers for the charts and the control-group outcomes.
+//!
+//! The run fills these in and the report renders them; neither needs the other.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rapport_models::Evaluation;
+use rapport_shared::domain::outreach::{Decision, MessageKind, SuppressReason};
+use serde::{Serialize, Serializer};
+
+/// What a run did, for the report and the logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub customers: usize,
+    pub scored: usize,
+    /// Why scoring was skipped, if it was (e.g. too little history to fit).
+    pub scoring_skipped: Option<String>,
+    pub sent: usize,
+    pub held_out: usize,
+    pub deferred: usize,
+    /// Due, but the run ran out of time before it; the next run sends it.
+    pub out_of_time: usize,
+    pub failed: usize,
+    pub already_done: usize,
+    /// Deliveries that hit an error before reaching SES (rendering, the store); logged.
+    pub errors: usize,
+    pub suppressed: BTreeMap<SuppressReason, usize>,
+    /// Decisions by segment and action (`send:win_back`, `suppressed:no_consent`, …).
+    pub actions: BTreeMap<String, BTreeMap<Action, usize>>,
+    /// Share of net spend from the top [`rapport_models::PARETO_SHARE`] (a fifth) of
+    /// customers by CLV.
+    pub pareto_revenue_share: Option<f64>,
+    pub seconds_scan: f64,
+    pub seconds_model: f64,
+    pub seconds_outreach: f64,
+    /// Peak resident memory of the process so far (Linux), for the logs and the benchmark.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// What the rules decided for one customer, as the summary counts it: `send:win_back`,
+/// `held_out:…`, `deferred:…`, `suppressed:<reason>` or `nothing`.
+///
+/// Actions order as their names do, so the summary's JSON lists them as it always has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Send(MessageKind),
+    HeldOut(MessageKind),
+    Deferred(MessageKind),
+    Suppressed(SuppressReason),
+    Nothing,
+}
+
+impl Action {
+    /// Every verb in the order a message goes: sent, held out, deferred, suppressed,
+    /// none.
+    const VERBS: [&'static str; 5] = ["send", "held_out", "deferred", "suppressed", "nothing"];
+
+    /// `send`, `held_out`, `deferred`, `suppressed` or `nothing`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Send(_) => "send",
+            Action::HeldOut(_) => "held_out",
+            Action::Deferred(_) => "deferred",
+            Action::Suppressed(_) => "suppressed",
+            Action::Nothing => "nothing",
+        }
+    }
+
+    /// The message kind, or why it was suppressed; `None` for `nothing`.
+    pub fn detail(self) -> Option<&'static str> {
+        match self {
+            Action::Send(kind) | Action::HeldOut(kind) | Action::Deferred(kind) => {
+                Some(kind.slug())
+            }
+            Action::Suppressed(reason) => Some(reason_key(reason)),
+            Action::Nothing => None,
+        }
+    }
+
+    /// Place in the order a message goes, for tables that follow it.
+    pub fn rank(self) -> usize {
+        Self::VERBS
+            .iter()
+            .position(|verb| *verb == self.verb())
+            .unwrap_or(Self::VERBS.len())
+    }
+}
+
+impl From<&Decision> for Action {
+    fn from(decision: &Decision) -> Self {
+        match decision {
+            Decision::Send(p) => Action::Send(p.kind),
+            Decision::HoldOut(p) => Action::HeldOut(p.kind),
+            Decision::Defer { planned, .. } => Action::Deferred(planned.kind),
+            Decision::Suppressed { reason, .. } => Action::Suppressed(*reason),
+            Decision::Nothing => Action::Nothing,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.detail() {
+            Some(detail) => write!(f, "{}:{detail}", self.verb()),
+            None => f.write_str(self.verb()),
+        }
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Ord for Action {
+    /// As the names compare. No verb is the start of another, so comparing the verbs
+    /// first and the details second is the same, without writing the names out.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.verb(), self.detail()).cmp(&(other.verb(), other.detail()))
+    }
+}
+
+impl PartialOrd for Action {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A suppression reason as the summary's JSON names it (its serde name).
+pub fn reason_key(reason: SuppressReason) -> &'static str {
+    match reason {
+        SuppressReason::NoEmail => "no_email",
+        SuppressReason::AddressSuppressed => "address_suppressed",
+        SuppressReason::NoConsent => "no_consent",
+        SuppressReason::ServiceRecovery => "service_recovery",
+        SuppressReason::FrequencyCap => "frequency_cap",
+    }
+}
+
+/// Everything the report shows, gathered by the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub generated_at: DateTime<Utc>,
+    pub shop_name: String,
+    /// ISO 4217 code of the amounts below (major units).
+    pub currency: String,
+    pub summary: RunSummary,
+    /// Fit at `today − churn window`, forecast to today, compared with what happened.
+    pub backtest: Option<Evaluation>,
+    /// Why there is no backtest (too little history), if there is none.
+    pub backtest_skipped: Option<String>,
+    /// One point per scored customer. Left out of the JSON: the charts need every
+    /// customer, the summary stays small enough to read and diff.
+    #[serde(skip)]
+    pub customers: Vec<ScoredPoint>,
+    /// Outcomes of earlier runs' messages, sent against held out, per message kind.
+    pub control: Vec<ControlRow>,
+}
+
+/// A scored customer, as the charts need it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ScoredPoint {
+    pub churn_risk: f64,
+    /// Over the horizon, in major units.
+    pub clv: f64,
+    /// Net spend to date, in major units.
+    pub net_spend: f64,
+}
+
+/// Sent against held-out messages of one kind, decided at least `window_days` ago.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ControlRow {
+    pub kind: String,
+    pub window_days: i64,
+    pub sent: usize,
+    /// Of those sent, customers who bought within the window after the message.
+    pub sent_purchased: usize,
+    /// Of those sent, customers who redeemed points within the window after it.
+    pub sent_redeemed: usize,
+    pub held_out: usize,
+    pub held_out_purchased: usize,
+    pub held_out_redeemed: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REASONS: [SuppressReason; 5] = [
+        SuppressReason::NoEmail,
+        SuppressReason::AddressSuppressed,
+        SuppressReason::NoConsent,
+        SuppressReason::ServiceRecovery,
+        SuppressReason::FrequencyCap,
+    ];
+
+    fn every_action() -> Vec<Action> {
+        let mut all = vec![Action::Nothing];
+        for kind in MessageKind::ALL {
+            all.extend([
+                Action::Send(kind),
+                Action::HeldOut(kind),
+                Action::Deferred(kind),
+            ]);
+        }
+        all.extend(REASONS.map(Action::Suppressed));
+        all
+    }
+
+    #[test]
+    fn reasons_are_named_as_serde_names_them() {
+        for reason in REASONS {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                reason_key(reason),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions_are_named_and_ordered_as_strings() {
+        for (action, name) in [
+            (Action::Send(MessageKind::WinBack), "send:win_back"),
+            (
+                Action::HeldOut(MessageKind::VipAppreciation),
+                "held_out:vip_appreciation",
+            ),
+            (Action::Deferred(MessageKind::Birthday), "deferred:birthday"),
+            (
+                Action::Suppressed(SuppressReason::NoConsent),
+                "suppressed:no_consent",
+            ),
+            (Action::Nothing, "nothing"),
+        ] {
+            assert_eq!(action.to_string(), name);
+        }
+        let mut actions = every_action();
+        actions.sort();
+        let names: Vec<String> = actions.iter().map(Action::to_string).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn actions_serialize_as_map_keys() {
+        let counts = BTreeMap::from([
+            (Action::Suppressed(SuppressReason::FrequencyCap), 2),
+            (Action::Send(MessageKind::WinBack), 1),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&counts).unwrap(),
+            r#"{"send:win_back":1,"suppressed:frequency_cap":2}"#
+        );
+    }
+}
