@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageStatus, PastMessage, Population, decide,
 };
 use rapport_shared::domain::{CustomerScores, JobState, Sku};
 use rapport_shared::mail::MessageSender;
+use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::store::{ScannedCustomer, Store};
 
 use super::RunSettings;
