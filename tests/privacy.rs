@@ -118,7 +118,7 @@ async fn history(api: &TestApi) -> String {
                 p_alive: 0.9,
                 expected_purchases: 2.5,
                 clv_minor: 20_000,
-                segment: "vip".into(),
+                segment: rapport_shared::domain::Segment::Vip,
                 horizon_weeks: 52.0,
                 model_version: "test".into(),
                 scored_at: now,

@@ -98,7 +98,7 @@ async fn scores_are_written_in_batches_and_shown_in_the_profile() {
             p_alive: 0.9,
             expected_purchases: 1.5 + f64::from(i),
             clv_minor: 12_345,
-            segment: "active".into(),
+            segment: rapport_shared::domain::Segment::Active,
             horizon_weeks: 52.0,
             model_version: "test".into(),
             scored_at: Utc::now(),

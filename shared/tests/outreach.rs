@@ -49,7 +49,7 @@ fn scores(p: &Profile, churn: f64, clv: i64) -> CustomerScores {
         p_alive: 1.0 - churn,
         expected_purchases: 1.0,
         clv_minor: clv,
-        segment: "active".into(),
+        segment: rapport_shared::domain::Segment::Active,
         horizon_weeks: 52.0,
         model_version: "t".into(),
         scored_at: at(NOW),

@@ -751,7 +751,7 @@ fn job_states(customers: usize, now: DateTime<Utc>) -> Vec<JobState> {
                     p_alive: 0.73,
                     expected_purchases: 1.7,
                     clv_minor: 12_345,
-                    segment: "active".into(),
+                    segment: rapport_shared::domain::Segment::Active,
                     horizon_weeks: 52.0,
                     model_version: format!("rapport-models {}", rapport_models::VERSION),
                     scored_at: now,

@@ -46,7 +46,7 @@ pub use profile::{
     Attribution, AttributionStatus, Consent, LineItem, Order, OrderSummary, PendingReward, Profile,
     ReferralStatus, ServiceRecovery,
 };
-pub use scores::CustomerScores;
+pub use scores::{CustomerScores, Segment};
 pub use suppression::{Suppression, SuppressionCause, address_key};
 
 use thiserror::Error;

@@ -10,6 +10,37 @@ use serde::{Deserialize, Serialize};
 
 use super::CustomerId;
 
+/// Where a customer stands for marketing, from the scores: the most valuable (`vip`),
+/// recently acquired (`new`), drifting away (`at_risk`), gone (`lost`) or the rest
+/// (`active`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    Vip,
+    New,
+    AtRisk,
+    Lost,
+    Active,
+}
+
+impl Segment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::Vip => "vip",
+            Segment::New => "new",
+            Segment::AtRisk => "at_risk",
+            Segment::Lost => "lost",
+            Segment::Active => "active",
+        }
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerScores {
     pub customer_id: CustomerId,
@@ -21,8 +52,7 @@ pub struct CustomerScores {
     pub expected_purchases: f64,
     /// Expected value over the horizon, in minor units of the shop's currency.
     pub clv_minor: i64,
-    /// The marketing segment, e.g. `vip`, `at_risk`, `new`, `active`, `lost`.
-    pub segment: String,
+    pub segment: Segment,
     pub horizon_weeks: f64,
     pub model_version: String,
     pub scored_at: DateTime<Utc>,

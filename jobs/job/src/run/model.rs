@@ -10,7 +10,7 @@ use rapport_models::{
     metrics,
 };
 use rapport_shared::domain::outreach::Population;
-use rapport_shared::domain::{CustomerId, CustomerScores, Profile};
+use rapport_shared::domain::{CustomerId, CustomerScores, Profile, Segment};
 use rapport_shared::store::ScannedCustomer;
 
 use super::RunSettings;
@@ -67,7 +67,7 @@ pub(super) fn score_all(
                 p_alive: s.p_alive,
                 expected_purchases: s.expected_purchases,
                 clv_minor: (s.clv * minor_per_major).round() as i64,
-                segment: s.segment.as_str().to_owned(),
+                segment: segment_of(s.segment),
                 horizon_weeks: settings.job.horizon_weeks,
                 model_version: settings.model_version.clone(),
                 scored_at: now,
@@ -129,4 +129,16 @@ pub(super) fn pareto_share(
         .unzip();
     let total: f64 = spend.iter().sum();
     (total > 0.0).then(|| metrics::pareto(&clv, &spend, PARETO_SHARE).revenue_share)
+}
+
+/// The models' segment as the domain stores it.
+fn segment_of(segment: rapport_models::Segment) -> Segment {
+    use rapport_models::Segment as Model;
+    match segment {
+        Model::Vip => Segment::Vip,
+        Model::New => Segment::New,
+        Model::AtRisk => Segment::AtRisk,
+        Model::Lost => Segment::Lost,
+        Model::Active => Segment::Active,
+    }
 }

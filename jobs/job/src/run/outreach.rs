@@ -103,7 +103,8 @@ pub(super) async fn outreach<S: Store, M: MessageSender + ?Sized>(
     Outcome {
         segment: scores
             .as_ref()
-            .map_or_else(|| "unscored".to_owned(), |s| s.segment.clone()),
+            .map_or("unscored", |s| s.segment.as_str())
+            .to_owned(),
         decision,
         delivered,
         out_of_time,
