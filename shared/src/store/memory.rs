@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
-    LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot,
-    PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore,
-    RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    Claim, CommitError, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
+    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
     CustomerData, CustomerId, CustomerScores, ErasurePlan, ErasureRecord, JobState, LedgerEntry,
@@ -431,9 +431,9 @@ impl ScoreStore for MemoryStore {
             })
             .collect();
         ids.sort();
-        let start = match cursor {
-            Some(ScanCursor(CursorInner::Memory(offset))) => offset,
-            _ => 0,
+        let start = match &cursor {
+            Some(cursor) => offset_of(cursor)?,
+            None => 0,
         };
         let customers: Vec<ScannedCustomer> = ids
             .iter()
@@ -448,7 +448,7 @@ impl ScoreStore for MemoryStore {
             })
             .collect();
         let end = start + customers.len();
-        let next = (end < ids.len()).then_some(ScanCursor(CursorInner::Memory(end)));
+        let next = (end < ids.len()).then(|| cursor_at(end));
         // The whole list once, with the first page of the first segment.
         let suppressed = if segment == 0 && start == 0 {
             state.suppressed.keys().cloned().collect()
@@ -479,6 +479,21 @@ impl ScoreStore for MemoryStore {
         Ok((state.profiles.get(customer).cloned(), scores))
     }
 }
+
+/// A scan cursor of this store: the offset into the sorted customers.
+fn cursor_at(offset: usize) -> ScanCursor {
+    ScanCursor::from_token(format!("{CURSOR_PREFIX}{offset}"))
+}
+
+fn offset_of(cursor: &ScanCursor) -> Result<usize, StoreError> {
+    cursor
+        .as_token()
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|offset| offset.parse().ok())
+        .ok_or_else(|| StoreError::Internal("not a scan cursor of this store".into()))
+}
+
+const CURSOR_PREFIX: &str = "memory:";
 
 fn message_key(record: &MessageRecord) -> (CustomerId, String) {
     (
