@@ -24,8 +24,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, WriteRequest};
 use serde::de::DeserializeOwned;
+use std::time::Duration;
 
 use crate::domain::{CustomerId, Profile};
+use crate::retry::Backoff;
 use crate::store::StoreError;
 use items::{Found, Item, VERSION, parse, profile_item};
 use keys::expr;
@@ -56,6 +58,39 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     } else {
         StoreError::Internal(detail)
     }
+}
+
+/// The waits while DynamoDB leaves part of a batch unprocessed (it does when
+/// throttled): nine calls in all, the waits doubling from about 20 ms, about five
+/// seconds before giving up.
+fn batch_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(20), Duration::from_millis(2_560), 9)
+}
+
+/// Makes a batch call with `first`, then again with whatever it left unprocessed,
+/// backing off, until nothing is left; the items the calls returned, in order.
+/// Gives up as unavailable (`throttled` says what) when the backoff ends first.
+async fn until_processed<P, F, Fut>(
+    first: Option<P>,
+    throttled: &str,
+    mut call: F,
+) -> Result<Vec<Item>, StoreError>
+where
+    F: FnMut(P) -> Fut,
+    Fut: Future<Output = Result<(Vec<Item>, Option<P>), StoreError>>,
+{
+    let mut backoff = batch_backoff();
+    let mut returned = Vec::new();
+    let mut pending = first;
+    while let Some(request) = pending.take() {
+        let (items, rest) = call(request).await?;
+        returned.extend(items);
+        pending = rest;
+        if pending.is_some() && !backoff.wait().await {
+            return Err(StoreError::Unavailable(throttled.into()));
+        }
+    }
+    Ok(returned)
 }
 
 #[derive(Clone, Debug)]
@@ -160,67 +195,58 @@ impl DynamoStore {
 
     /// One `BatchWriteItem`, repeated with backoff for whatever DynamoDB leaves
     /// unprocessed.
-    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let mut attempt = 0u32;
-        while !requests.is_empty() {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(classify)?;
-            requests = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
-                .unwrap_or_default();
-            if !requests.is_empty() {
-                attempt += 1;
-                if attempt > 8 {
-                    return Err(StoreError::Unavailable(
-                        "batch writes kept being throttled".into(),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-        }
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let first = (!requests.is_empty()).then_some(requests);
+        until_processed(
+            first,
+            "batch writes kept being throttled",
+            |requests| async move {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let rest = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|rest| !rest.is_empty());
+                Ok((Vec::new(), rest))
+            },
+        )
+        .await?;
         Ok(())
     }
 
     /// Consistent batch read of up to a few keys, following `UnprocessedKeys`; what
     /// was found, by key.
     async fn get_many(&self, keys: Vec<Item>) -> Result<Found, StoreError> {
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?,
-        );
-        let mut found = Vec::new();
-        let mut attempt = 0u32;
-        while let Some(request) = pending.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(classify)?;
-            if let Some(mut responses) = out.responses {
-                found.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
-            if pending.is_some() {
-                attempt += 1;
-                if attempt > 8 {
-                    return Err(StoreError::Unavailable(
-                        "batch read kept being throttled".into(),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-        }
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let found = until_processed(
+            Some(request),
+            "batch read kept being throttled",
+            |request| async move {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let found = out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                let rest = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+                Ok((found, rest))
+            },
+        )
+        .await?;
         Ok(Found::new(found))
     }
 
