@@ -1,5 +1,6 @@
 //! An in-memory store with the same atomicity and version checks as DynamoDB, for unit
-//! tests of the rules. Every behaviour is also tested against DynamoDB Local.
+//! tests of the rules; other crates' tests get it with the `testing` feature. Every
+//! behaviour is also tested against DynamoDB Local.
 
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};

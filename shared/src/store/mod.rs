@@ -1,14 +1,16 @@
 //! Persistence, one trait per capability. Handlers depend only on the trait they need;
-//! [`DynamoStore`] implements them all against the single table, [`MemoryStore`] does
-//! the same in memory for unit tests of the rules.
+//! [`DynamoStore`] implements them all against the single table, and `MemoryStore`
+//! (with the `testing` feature) does the same in memory for unit tests of the rules.
 //!
 //! Adapters never decide business rules: they load state, and commit an outcome the
 //! domain computed, atomically and only if nothing changed in between.
 
 pub mod dynamo;
+#[cfg(any(test, feature = "testing"))]
 mod memory;
 
 pub use dynamo::DynamoStore;
+#[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
