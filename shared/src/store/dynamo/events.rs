@@ -5,13 +5,12 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::DynamoStore;
-use super::items::to_attr;
 use super::items::{
-    coupon_claim, key, number_attr, order_item, parse, record_from, record_item, record_key,
-    redemption_item, refcode_claim, referral_item, review_item, versioned_profile,
+    Item, coupon_claim, key, number_attr, order_item, parse, record_from, record_item, record_key,
+    redemption_item, refcode_claim, referral_item, review_item, to_attr, versioned_profile,
 };
 use super::keys::{self, expr, prefix};
+use super::{DynamoStore, classify};
 use crate::domain::{
     CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
     ReferralRecord, Review, ReviewOutcome, Sku,
@@ -22,7 +21,7 @@ use crate::store::{
     ReviewSnapshot, ReviewStore, RewardStore, StoreError, Versioned,
 };
 
-fn product_key(sku: &Sku) -> super::items::Item {
+fn product_key(sku: &Sku) -> Item {
     key(keys::product_pk(sku), keys::RATING)
 }
 
@@ -40,9 +39,10 @@ impl ProfileStore for DynamoStore {
 
     async fn save_profile(&self, expected: u64, profile: &Profile) -> Result<(), CommitError> {
         let put = self.profile_put(profile, Some(expected))?;
-        match self.put_if(put).await? {
-            true => Ok(()),
-            false => Err(CommitError::Conflict),
+        if self.put_if(put).await? {
+            Ok(())
+        } else {
+            Err(CommitError::Conflict)
         }
     }
 }
@@ -256,7 +256,7 @@ impl ReferralStore for DynamoStore {
             .limit(1)
             .send()
             .await
-            .map_err(super::classify)?;
+            .map_err(classify)?;
         out.items
             .unwrap_or_default()
             .into_iter()
@@ -272,11 +272,11 @@ impl ReferralStore for DynamoStore {
         key_: &str,
     ) -> Result<ReferralSnapshot, StoreError> {
         let (referrer_pk, referee_pk) = (keys::customer_pk(referrer), keys::customer_pk(referee));
-        let mut keys = vec![key(referrer_pk.clone(), keys::PROFILE), record_key(key_)];
+        let mut wanted = vec![key(referrer_pk.clone(), keys::PROFILE), record_key(key_)];
         if referee != referrer {
-            keys.push(key(referee_pk.clone(), keys::PROFILE));
+            wanted.push(key(referee_pk.clone(), keys::PROFILE));
         }
-        let mut found = self.get_many(keys).await?;
+        let mut found = self.get_many(wanted).await?;
         let referrer_profile = found.profile(&referrer_pk)?;
         let referee = if referee == referrer {
             referrer_profile.clone()

@@ -259,12 +259,12 @@ impl DynamoStore {
         record: Option<&str>,
     ) -> Result<Found, StoreError> {
         let pk = keys::customer_pk(customer);
-        let keys = sort_keys
+        let wanted = sort_keys
             .iter()
             .map(|sk| items::key(pk.clone(), *sk))
             .chain(record.map(items::record_key))
             .collect();
-        self.get_many(keys).await
+        self.get_many(wanted).await
     }
 
     /// Every item of the customer's partition (only those whose sort key starts with

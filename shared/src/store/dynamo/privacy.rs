@@ -123,13 +123,13 @@ impl PrivacyStore for DynamoStore {
             )
         });
         let address_key = profile.email.as_ref().map(|e| e.address_key());
-        let keys: Vec<Item> = referral_key
+        let wanted: Vec<Item> = referral_key
             .iter()
             .map(|(pk, sk)| key(pk.clone(), sk.clone()))
             .chain(address_key.as_deref().map(suppression_key))
             .collect();
-        if !keys.is_empty() {
-            let mut outside = self.get_many(keys).await?;
+        if !wanted.is_empty() {
+            let mut outside = self.get_many(wanted).await?;
             if let Some((pk, sk)) = &referral_key {
                 found.value.referral_received = outside.parsed(pk, sk)?;
             }
