@@ -9,6 +9,7 @@ use futures::future::join_all;
 use rapport_integration::{Reply, TestApi, purchase, refund};
 use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus};
 use rapport_shared::domain::{CustomerId, CustomerScores, JobState, SuppressionCause, address_key};
+use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     IdempotencyStore, MessageStore, ProfileStore, ReviewStore, ScoreStore, SuppressionStore,
 };
@@ -164,7 +165,7 @@ async fn table(api: &TestApi) -> HashMap<(String, String), HashMap<String, Attri
     while let Some(item) = pages.next().await {
         let item = item.unwrap();
         let text = |k: &str| item[k].as_s().unwrap().clone();
-        items.insert((text("PK"), text("SK")), item);
+        items.insert((text(keys::PK), text(keys::SK)), item);
     }
     items
 }
@@ -245,7 +246,7 @@ async fn the_export_holds_everything_stored_about_the_customer() {
     let stored = table(&api).await;
     let partition: Vec<&String> = stored
         .keys()
-        .filter(|(pk, _)| pk == "CUSTOMER#asha")
+        .filter(|(pk, _)| *pk == keys::customer_pk(&cid("asha")))
         .map(|(_, sk)| sk)
         .collect();
     let exported = 1

@@ -43,10 +43,12 @@ use rapport_shared::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, LoyaltyRules, Order, Profile, PurchaseInput,
     ReferralRules,
 };
+use rapport_shared::store::dynamo::items::{
+    Item, job_state_item, ledger_item, order_item, profile_item,
+};
+use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, PurchaseStore, ScoreStore};
-use serde::Serialize;
-use serde_dynamo::aws_sdk_dynamodb_1::to_item;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -66,8 +68,6 @@ const SPARE: f64 = 0.1;
 /// Share of orders refunded in full.
 const REFUND_SHARE: f64 = 0.03;
 const SKUS: f64 = 200.0;
-
-type Item = HashMap<String, AttributeValue>;
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
@@ -389,46 +389,21 @@ fn build(
 // ---------------------------------------------------------------------------------
 // Items as `DynamoStore` writes them
 
-fn customer_pk(customer: &CustomerId) -> String {
-    format!("CUSTOMER#{customer}")
-}
-
-/// `body`'s attributes and the key, as the store's `item()` builds them.
-fn item(pk: String, sk: String, body: &impl Serialize) -> Item {
-    let mut item: Item = to_item(body).expect("serialisable");
-    item.insert("PK".into(), AttributeValue::S(pk));
-    item.insert("SK".into(), AttributeValue::S(sk));
-    item
-}
-
-/// The profile as the store puts it: the `GSI1` key for a referral code, and `version`.
-fn profile_item(profile: &Profile, version: u64) -> Item {
-    let mut body = item(customer_pk(&profile.customer_id), "PROFILE".into(), profile);
-    if let Some(code) = &profile.referral_code {
-        body.insert(
-            "GSI1PK".into(),
-            AttributeValue::S(format!("REFCODE#{code}")),
-        );
-        body.insert("GSI1SK".into(), AttributeValue::S("PROFILE".into()));
-    }
-    body.insert("version".into(), AttributeValue::N(version.to_string()));
-    body
-}
-
+/// The customer's items: the profile at its version, the orders, the ledger.
 fn items_of(built: &Built) -> Vec<Item> {
-    let pk = customer_pk(&built.profile.customer_id);
-    let mut items = vec![profile_item(&built.profile, built.version)];
+    let customer = &built.profile.customer_id;
+    let mut items = vec![profile_item(&built.profile, built.version).expect("profile item")];
     items.extend(
         built
             .orders
             .iter()
-            .map(|o| item(pk.clone(), format!("ORDER#{}", o.order_id), o)),
+            .map(|o| order_item(customer, o).expect("order item")),
     );
     items.extend(
         built
             .ledger
             .iter()
-            .map(|e| item(pk.clone(), format!("LEDGER#{:012}", e.seq), e)),
+            .map(|e| ledger_item(customer, e).expect("ledger item")),
     );
     items
 }
@@ -571,11 +546,11 @@ async fn bare_scan(client: &Client, table: &str, filtered: bool, server: &Server
                             .filter_expression("SK IN (:profile, :job)")
                             .expression_attribute_values(
                                 ":profile",
-                                AttributeValue::S("PROFILE".into()),
+                                AttributeValue::S(keys::PROFILE.into()),
                             )
                             .expression_attribute_values(
                                 ":job",
-                                AttributeValue::S("SCORES".into()),
+                                AttributeValue::S(keys::SCORES.into()),
                             );
                     }
                     let out = scan.send().await.expect("Scan");
@@ -946,7 +921,7 @@ async fn main() {
         .map(|chunk| {
             chunk
                 .iter()
-                .map(|s| put(item(customer_pk(&s.customer_id), "SCORES".into(), s)))
+                .map(|s| put(job_state_item(s).expect("job state item")))
                 .collect()
         })
         .collect();

@@ -409,6 +409,7 @@ async fn enable_ttl(client: &Client, table_name: &str, attribute: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rapport_shared::store::dynamo::keys::{GSI1, PK, SK};
 
     #[test]
     fn the_template_defines_the_table_the_store_expects() {
@@ -419,11 +420,11 @@ mod tests {
             .iter()
             .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
             .collect();
-        assert_eq!(keys, [("PK", "HASH"), ("SK", "RANGE")]);
+        assert_eq!(keys, [(PK, "HASH"), (SK, "RANGE")]);
         let gsi1 = spec
             .global_secondary_indexes
             .iter()
-            .find(|i| i.index_name == "GSI1")
+            .find(|i| i.index_name == GSI1)
             .unwrap();
         assert_eq!(gsi1.projection.projection_type.as_deref(), Some("ALL"));
 
@@ -435,7 +436,7 @@ mod tests {
             spec.attribute_definitions.len()
         );
         let gsi = &input.global_secondary_indexes()[0];
-        assert_eq!(gsi.index_name(), "GSI1");
+        assert_eq!(gsi.index_name(), GSI1);
         assert_eq!(gsi.key_schema()[0].key_type(), &KeyType::Hash);
         assert_eq!(
             gsi.projection().and_then(|p| p.projection_type()),

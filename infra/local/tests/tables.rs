@@ -6,6 +6,8 @@ use aws_sdk_dynamodb::types::{
 };
 use rapport_local::shared_dynamodb;
 use rapport_local::tables::{self, TableSpec};
+use rapport_shared::domain::CustomerId;
+use rapport_shared::store::dynamo::keys::{GSI1, GSI1PK, GSI1SK, PK, PROFILE, SK, customer_pk};
 
 #[tokio::test]
 async fn creates_the_template_table_idempotently() -> Result<()> {
@@ -26,13 +28,13 @@ async fn creates_the_template_table_idempotently() -> Result<()> {
         .iter()
         .map(|k| (k.attribute_name(), k.key_type().clone()))
         .collect();
-    assert_eq!(keys, [("PK", KeyType::Hash), ("SK", KeyType::Range)]);
+    assert_eq!(keys, [(PK, KeyType::Hash), (SK, KeyType::Range)]);
     assert_eq!(
         table.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&BillingMode::PayPerRequest)
     );
     let gsi = &table.global_secondary_indexes()[0];
-    assert_eq!(gsi.index_name(), Some("GSI1"));
+    assert_eq!(gsi.index_name(), Some(GSI1));
     assert_eq!(
         gsi.projection().and_then(|p| p.projection_type()),
         Some(&ProjectionType::All)
@@ -40,20 +42,21 @@ async fn creates_the_template_table_idempotently() -> Result<()> {
 
     // The index works, not merely exists.
     let s = |v: &str| AttributeValue::S(v.to_owned());
+    let customer = customer_pk(&CustomerId::parse("id", "1").unwrap());
     client
         .put_item()
         .table_name(name)
-        .item("PK", s("CUSTOMER#1"))
-        .item("SK", s("PROFILE"))
-        .item("GSI1PK", s("TIER#gold"))
-        .item("GSI1SK", s("CUSTOMER#1"))
+        .item(PK, s(&customer))
+        .item(SK, s(PROFILE))
+        .item(GSI1PK, s("TIER#gold"))
+        .item(GSI1SK, s(&customer))
         .send()
         .await?;
     let found = client
         .query()
         .table_name(name)
-        .index_name("GSI1")
-        .key_condition_expression("GSI1PK = :tier")
+        .index_name(GSI1)
+        .key_condition_expression(format!("{GSI1PK} = :tier"))
         .expression_attribute_values(":tier", s("TIER#gold"))
         .send()
         .await?;

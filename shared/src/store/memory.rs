@@ -1,15 +1,16 @@
 //! An in-memory store with the same atomicity and version checks as DynamoDB, for unit
-//! tests of the rules. Every behaviour is also tested against DynamoDB Local.
+//! tests of the rules; other crates' tests get it with the `testing` feature. Every
+//! behaviour is also tested against DynamoDB Local.
 
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Claim, CommitError, CursorInner, CustomerPage, IdempotencyRecord, IdempotencyStore,
-    LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot,
-    PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore,
-    RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    Claim, CommitError, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
+    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
     CustomerData, CustomerId, CustomerScores, ErasurePlan, ErasureRecord, JobState, LedgerEntry,
@@ -36,6 +37,92 @@ struct State {
     erasures: HashMap<CustomerId, ErasureRecord>,
 }
 
+impl State {
+    fn profile(&self, customer: &CustomerId) -> Option<Versioned<Profile>> {
+        self.profiles.get(customer).cloned()
+    }
+
+    fn order(&self, customer: &CustomerId, order: &OrderId) -> Option<Order> {
+        self.orders.get(&(customer.clone(), order.clone())).cloned()
+    }
+
+    fn prior(&self, key: &str) -> Option<IdempotencyRecord> {
+        self.records.get(key).cloned()
+    }
+
+    /// The profile is at `expected` (`None`: there is none), as the version condition
+    /// of a DynamoDB put requires.
+    fn at_version(&self, customer: &CustomerId, expected: Option<u64>) -> Result<(), CommitError> {
+        if self.profiles.get(customer).map(|p| p.version) == expected {
+            Ok(())
+        } else {
+            Err(CommitError::Conflict)
+        }
+    }
+
+    /// The checks every event's commit makes: the key is new and the version matches.
+    fn check_event(
+        &self,
+        key: &str,
+        customer: &CustomerId,
+        expected: Option<u64>,
+    ) -> Result<(), CommitError> {
+        if self.records.contains_key(key) {
+            return Err(CommitError::AlreadyRecorded);
+        }
+        self.at_version(customer, expected)
+    }
+
+    /// Stores the profile at the version after `expected`.
+    fn put_profile(&mut self, profile: &Profile, expected: Option<u64>) {
+        self.profiles.insert(
+            profile.customer_id.clone(),
+            Versioned {
+                value: profile.clone(),
+                version: expected.map_or(1, |v| v + 1),
+            },
+        );
+    }
+
+    fn append_ledger(&mut self, customer: &CustomerId, entries: &[LedgerEntry]) {
+        self.ledger
+            .entry(customer.clone())
+            .or_default()
+            .extend(entries.iter().cloned());
+    }
+
+    /// What every event that changes a profile writes: the profile, its new ledger
+    /// entries and the idempotency record.
+    fn write_event(
+        &mut self,
+        profile: &Profile,
+        expected: Option<u64>,
+        ledger: &[LedgerEntry],
+        record: &IdempotencyRecord,
+    ) {
+        self.put_profile(profile, expected);
+        self.append_ledger(&profile.customer_id, ledger);
+        self.records.insert(record.key.clone(), record.clone());
+    }
+}
+
+/// The values of `customer` in a map keyed by customer and something else.
+fn of_customer<'a, K, V>(
+    map: &'a HashMap<(CustomerId, K), V>,
+    customer: &'a CustomerId,
+) -> impl Iterator<Item = (&'a K, &'a V)> {
+    map.iter()
+        .filter(move |((c, _), _)| c == customer)
+        .map(|((_, k), v)| (k, v))
+}
+
+/// `items` ordered by `key`, as DynamoDB returns a partition's items by sort key.
+fn sorted<T, K: Ord>(items: impl IntoIterator<Item = T>, key: impl FnMut(&T) -> K) -> Vec<T> {
+    let mut items: Vec<T> = items.into_iter().collect();
+    items.sort_by_key(key);
+    items
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -51,46 +138,6 @@ impl MemoryStore {
             .lock()
             .map_err(|_| StoreError::Internal("memory store poisoned".into()))
     }
-
-    /// Applies the checks every commit shares: the key is new and the version matches.
-    fn check(
-        state: &State,
-        key: &str,
-        customer: &CustomerId,
-        expected: Option<u64>,
-    ) -> Result<(), CommitError> {
-        if state.records.contains_key(key) {
-            return Err(CommitError::AlreadyRecorded);
-        }
-        let current = state.profiles.get(customer).map(|p| p.version);
-        if current != expected {
-            return Err(CommitError::Conflict);
-        }
-        Ok(())
-    }
-
-    fn write_profile(
-        state: &mut State,
-        profile: &Profile,
-        expected: Option<u64>,
-        ledger: &[LedgerEntry],
-        record: &IdempotencyRecord,
-    ) {
-        let version = expected.map_or(1, |v| v + 1);
-        state.profiles.insert(
-            profile.customer_id.clone(),
-            Versioned {
-                value: profile.clone(),
-                version,
-            },
-        );
-        state
-            .ledger
-            .entry(profile.customer_id.clone())
-            .or_default()
-            .extend(ledger.iter().cloned());
-        state.records.insert(record.key.clone(), record.clone());
-    }
 }
 
 #[async_trait]
@@ -99,28 +146,21 @@ impl ProfileStore for MemoryStore {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<Versioned<Profile>>, StoreError> {
-        Ok(self.lock()?.profiles.get(customer).cloned())
+        Ok(self.lock()?.profile(customer))
     }
 
     async fn save_profile(&self, expected: u64, profile: &Profile) -> Result<(), CommitError> {
         let mut state = self.lock()?;
-        match state.profiles.get_mut(&profile.customer_id) {
-            Some(current) if current.version == expected => {
-                *current = Versioned {
-                    value: profile.clone(),
-                    version: expected + 1,
-                };
-                Ok(())
-            }
-            _ => Err(CommitError::Conflict),
-        }
+        state.at_version(&profile.customer_id, Some(expected))?;
+        state.put_profile(profile, Some(expected));
+        Ok(())
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
     async fn prior(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(self.lock()?.records.get(key).cloned())
+        Ok(self.lock()?.prior(key))
     }
 }
 
@@ -134,12 +174,9 @@ impl PurchaseStore for MemoryStore {
     ) -> Result<PurchaseSnapshot, StoreError> {
         let state = self.lock()?;
         Ok(PurchaseSnapshot {
-            profile: state.profiles.get(customer).cloned(),
-            order: state
-                .orders
-                .get(&(customer.clone(), order.clone()))
-                .cloned(),
-            prior: state.records.get(key).cloned(),
+            profile: state.profile(customer),
+            order: state.order(customer, order),
+            prior: state.prior(key),
         })
     }
 
@@ -152,25 +189,12 @@ impl PurchaseStore for MemoryStore {
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
         let customer = &outcome.profile.customer_id;
-        Self::check(&state, &record.key, customer, expected)?;
+        state.check_event(&record.key, customer, expected)?;
         if let Some(update) = &outcome.referrer {
             let referrer = &update.profile.customer_id;
-            if state.profiles.get(referrer).map(|p| p.version) != referrer_expected {
-                return Err(CommitError::Conflict);
-            }
-            let version = referrer_expected.map_or(1, |v| v + 1);
-            state.profiles.insert(
-                referrer.clone(),
-                Versioned {
-                    value: update.profile.clone(),
-                    version,
-                },
-            );
-            state
-                .ledger
-                .entry(referrer.clone())
-                .or_default()
-                .extend(update.ledger.iter().cloned());
+            state.at_version(referrer, referrer_expected)?;
+            state.put_profile(&update.profile, referrer_expected);
+            state.append_ledger(referrer, &update.ledger);
             if let Some(r) = state
                 .referrals
                 .iter_mut()
@@ -184,13 +208,7 @@ impl PurchaseStore for MemoryStore {
             (customer.clone(), outcome.order.order_id.clone()),
             outcome.order.clone(),
         );
-        Self::write_profile(
-            &mut state,
-            &outcome.profile,
-            expected,
-            &outcome.ledger,
-            record,
-        );
+        state.write_event(&outcome.profile, expected, &outcome.ledger, record);
         Ok(())
     }
 }
@@ -203,10 +221,7 @@ impl RedemptionStore for MemoryStore {
         key: &str,
     ) -> Result<(Option<Versioned<Profile>>, Option<IdempotencyRecord>), StoreError> {
         let state = self.lock()?;
-        Ok((
-            state.profiles.get(customer).cloned(),
-            state.records.get(key).cloned(),
-        ))
+        Ok((state.profile(customer), state.prior(key)))
     }
 
     async fn commit_redemption(
@@ -216,12 +231,7 @@ impl RedemptionStore for MemoryStore {
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
-        Self::check(
-            &state,
-            &record.key,
-            &outcome.profile.customer_id,
-            Some(expected),
-        )?;
+        state.check_event(&record.key, &outcome.profile.customer_id, Some(expected))?;
         if !state.coupons.insert(outcome.redemption.coupon_code.clone()) {
             return Err(CommitError::CodeTaken);
         }
@@ -229,13 +239,7 @@ impl RedemptionStore for MemoryStore {
             outcome.profile.customer_id.clone(),
             outcome.redemption.clone(),
         ));
-        Self::write_profile(
-            &mut state,
-            &outcome.profile,
-            Some(expected),
-            &outcome.ledger,
-            record,
-        );
+        state.write_event(&outcome.profile, Some(expected), &outcome.ledger, record);
         Ok(())
     }
 }
@@ -263,13 +267,10 @@ impl ReviewStore for MemoryStore {
     ) -> Result<ReviewSnapshot, StoreError> {
         let state = self.lock()?;
         Ok(ReviewSnapshot {
-            profile: state.profiles.get(customer).cloned(),
-            order: state
-                .orders
-                .get(&(customer.clone(), order.clone()))
-                .cloned(),
+            profile: state.profile(customer),
+            order: state.order(customer, order),
             review: state.reviews.get(&(customer.clone(), sku.clone())).cloned(),
-            prior: state.records.get(key).cloned(),
+            prior: state.prior(key),
         })
     }
 
@@ -281,7 +282,7 @@ impl ReviewStore for MemoryStore {
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
         let customer = &outcome.profile.customer_id;
-        Self::check(&state, &record.key, customer, expected)?;
+        state.check_event(&record.key, customer, expected)?;
         let sku = outcome.review.sku.clone();
         state
             .reviews
@@ -289,22 +290,13 @@ impl ReviewStore for MemoryStore {
         let product = state.products.entry(sku).or_default();
         product.reviews += outcome.product_delta.0;
         product.rating_sum += outcome.product_delta.1;
-        Self::write_profile(
-            &mut state,
-            &outcome.profile,
-            expected,
-            &outcome.ledger,
-            record,
-        );
+        state.write_event(&outcome.profile, expected, &outcome.ledger, record);
         Ok(())
     }
 
     async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
         let state = self.lock()?;
-        Ok(state
-            .reviews
-            .iter()
-            .filter(|((c, _), _)| c == customer)
+        Ok(of_customer(&state.reviews, customer)
             .map(|(_, r)| r.clone())
             .collect())
     }
@@ -328,17 +320,9 @@ impl ReferralStore for MemoryStore {
         if state.codes.contains_key(&code) {
             return Err(CommitError::CodeTaken);
         }
-        if state.profiles.get(&profile.customer_id).map(|p| p.version) != Some(expected) {
-            return Err(CommitError::Conflict);
-        }
+        state.at_version(&profile.customer_id, Some(expected))?;
         state.codes.insert(code, profile.customer_id.clone());
-        state.profiles.insert(
-            profile.customer_id.clone(),
-            Versioned {
-                value: profile.clone(),
-                version: expected + 1,
-            },
-        );
+        state.put_profile(profile, Some(expected));
         Ok(())
     }
 
@@ -354,9 +338,9 @@ impl ReferralStore for MemoryStore {
     ) -> Result<ReferralSnapshot, StoreError> {
         let state = self.lock()?;
         Ok(ReferralSnapshot {
-            referrer: state.profiles.get(referrer).cloned(),
-            referee: state.profiles.get(referee).cloned(),
-            prior: state.records.get(key).cloned(),
+            referrer: state.profile(referrer),
+            referee: state.profile(referee),
+            prior: state.prior(key),
         })
     }
 
@@ -372,24 +356,15 @@ impl ReferralStore for MemoryStore {
             return Err(CommitError::AlreadyRecorded);
         }
         if let Some((referee, referrer)) = &outcome.profiles {
-            let current = |c: &CustomerId| state.profiles.get(c).map(|p| p.version);
-            if current(&referrer.customer_id) != Some(referrer_expected)
-                || current(&referee.customer_id) != referee_expected
-            {
-                return Err(CommitError::Conflict);
-            }
-            for (profile, expected) in [
+            let changes = [
                 (referee, referee_expected),
                 (referrer, Some(referrer_expected)),
-            ] {
-                let version = expected.map_or(1, |v| v + 1);
-                state.profiles.insert(
-                    profile.customer_id.clone(),
-                    Versioned {
-                        value: profile.clone(),
-                        version,
-                    },
-                );
+            ];
+            for (profile, expected) in changes {
+                state.at_version(&profile.customer_id, expected)?;
+            }
+            for (profile, expected) in changes {
+                state.put_profile(profile, expected);
             }
         }
         state.referrals.push(outcome.record.clone());
@@ -431,9 +406,9 @@ impl ScoreStore for MemoryStore {
             })
             .collect();
         ids.sort();
-        let start = match cursor {
-            Some(ScanCursor(CursorInner::Memory(offset))) => offset,
-            _ => 0,
+        let start = match &cursor {
+            Some(cursor) => offset_of(cursor)?,
+            None => 0,
         };
         let customers: Vec<ScannedCustomer> = ids
             .iter()
@@ -448,7 +423,7 @@ impl ScoreStore for MemoryStore {
             })
             .collect();
         let end = start + customers.len();
-        let next = (end < ids.len()).then_some(ScanCursor(CursorInner::Memory(end)));
+        let next = (end < ids.len()).then(|| cursor_at(end));
         // The whole list once, with the first page of the first segment.
         let suppressed = if segment == 0 && start == 0 {
             state.suppressed.keys().cloned().collect()
@@ -476,9 +451,24 @@ impl ScoreStore for MemoryStore {
     ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError> {
         let state = self.lock()?;
         let scores = state.jobs.get(customer).and_then(|j| j.scores.clone());
-        Ok((state.profiles.get(customer).cloned(), scores))
+        Ok((state.profile(customer), scores))
     }
 }
+
+/// A scan cursor of this store: the offset into the sorted customers.
+fn cursor_at(offset: usize) -> ScanCursor {
+    ScanCursor::from_token(format!("{CURSOR_PREFIX}{offset}"))
+}
+
+fn offset_of(cursor: &ScanCursor) -> Result<usize, StoreError> {
+    cursor
+        .as_token()
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|offset| offset.parse().ok())
+        .ok_or_else(|| StoreError::Internal("not a scan cursor of this store".into()))
+}
+
+const CURSOR_PREFIX: &str = "memory:";
 
 fn message_key(record: &MessageRecord) -> (CustomerId, String) {
     (
@@ -554,10 +544,7 @@ impl MessageStore for MemoryStore {
 
     async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
         let state = self.lock()?;
-        Ok(state
-            .messages
-            .iter()
-            .filter(|((c, _), _)| c == customer)
+        Ok(of_customer(&state.messages, customer)
             .map(|(_, m)| m.clone())
             .collect())
     }
@@ -589,8 +576,8 @@ impl RewardStore for MemoryStore {
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
-        Self::check(&state, &record.key, &profile.customer_id, Some(expected))?;
-        Self::write_profile(&mut state, profile, Some(expected), ledger, record);
+        state.check_event(&record.key, &profile.customer_id, Some(expected))?;
+        state.write_event(profile, Some(expected), ledger, record);
         Ok(())
     }
 }
@@ -602,38 +589,33 @@ impl PrivacyStore for MemoryStore {
         customer: &CustomerId,
     ) -> Result<Option<Versioned<CustomerData>>, StoreError> {
         let state = self.lock()?;
-        let Some(profile) = state.profiles.get(customer).cloned() else {
+        let Some(profile) = state.profile(customer) else {
             return Ok(None);
         };
-        // The order DynamoDB returns them in: by sort key.
-        let mut orders: Vec<Order> = state
-            .orders
-            .iter()
-            .filter(|((c, _), _)| c == customer)
-            .map(|(_, o)| o.clone())
-            .collect();
-        orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
-        let mut redemptions: Vec<Redemption> = state
-            .redemptions
-            .iter()
-            .filter(|(c, _)| c == customer)
-            .map(|(_, r)| r.clone())
-            .collect();
-        redemptions.sort_by(|a, b| a.redemption_id.cmp(&b.redemption_id));
-        let mut reviews: Vec<Review> = state
-            .reviews
-            .iter()
-            .filter(|((c, _), _)| c == customer)
-            .map(|(_, r)| r.clone())
-            .collect();
-        reviews.sort_by(|a, b| a.sku.cmp(&b.sku));
-        let mut referrals_made: Vec<ReferralRecord> = state
-            .referrals
-            .iter()
-            .filter(|r| &r.referrer == customer)
-            .cloned()
-            .collect();
-        referrals_made.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        let orders = sorted(
+            of_customer(&state.orders, customer).map(|(_, o)| o.clone()),
+            |o: &Order| o.order_id.clone(),
+        );
+        let redemptions = sorted(
+            state
+                .redemptions
+                .iter()
+                .filter(|(c, _)| c == customer)
+                .map(|(_, r)| r.clone()),
+            |r: &Redemption| r.redemption_id.clone(),
+        );
+        let reviews = sorted(
+            of_customer(&state.reviews, customer).map(|(_, r)| r.clone()),
+            |r: &Review| r.sku.clone(),
+        );
+        let referrals_made = sorted(
+            state
+                .referrals
+                .iter()
+                .filter(|r| &r.referrer == customer)
+                .cloned(),
+            |r: &ReferralRecord| r.event_id.clone(),
+        );
         let referral_received = profile.value.referred_by.as_ref().and_then(|a| {
             state
                 .referrals
@@ -641,13 +623,7 @@ impl PrivacyStore for MemoryStore {
                 .find(|r| r.referrer == a.referrer && r.event_id == a.event_id)
                 .cloned()
         });
-        let mut messages: Vec<(String, MessageRecord)> = state
-            .messages
-            .iter()
-            .filter(|((c, _), _)| c == customer)
-            .map(|((_, k), m)| (k.clone(), m.clone()))
-            .collect();
-        messages.sort_by(|a, b| a.0.cmp(&b.0));
+        let messages = sorted(of_customer(&state.messages, customer), |(k, _)| *k);
         let suppression = profile
             .value
             .email
@@ -662,7 +638,7 @@ impl PrivacyStore for MemoryStore {
                 reviews,
                 referrals_made,
                 referral_received,
-                messages: messages.into_iter().map(|(_, m)| m).collect(),
+                messages: messages.into_iter().map(|(_, m)| m.clone()).collect(),
                 job_state: state.jobs.get(customer).cloned(),
                 suppression,
                 erasure: state.erasures.get(customer).cloned(),
@@ -679,12 +655,12 @@ impl PrivacyStore for MemoryStore {
             if state.erasures.contains_key(customer) {
                 return Err(CommitError::AlreadyRecorded);
             }
-            let current = state.profiles.get(customer).map(|p| p.version);
+            state.at_version(customer, Some(mark.expected_version))?;
             let suppressed = mark
                 .tombstone
                 .as_ref()
                 .is_some_and(|t| state.suppressed.contains_key(&t.address_key));
-            if current != Some(mark.expected_version) || suppressed {
+            if suppressed {
                 return Err(CommitError::Conflict);
             }
         }
@@ -703,13 +679,7 @@ impl PrivacyStore for MemoryStore {
         }
         if let Some(mark) = &plan.mark {
             state.erasures.insert(customer.clone(), mark.record.clone());
-            state.profiles.insert(
-                customer.clone(),
-                Versioned {
-                    value: mark.profile.clone(),
-                    version: mark.expected_version + 1,
-                },
-            );
+            state.put_profile(&mark.profile, Some(mark.expected_version));
             if let Some(tombstone) = &mark.tombstone {
                 state
                     .suppressed

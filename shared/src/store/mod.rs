@@ -1,17 +1,20 @@
 //! Persistence, one trait per capability. Handlers depend only on the trait they need;
-//! [`DynamoStore`] implements them all against the single table, [`MemoryStore`] does
-//! the same in memory for unit tests of the rules.
+//! [`DynamoStore`] implements them all against the single table, and `MemoryStore`
+//! (with the `testing` feature) does the same in memory for unit tests of the rules.
 //!
 //! Adapters never decide business rules: they load state, and commit an outcome the
 //! domain computed, atomically and only if nothing changed in between.
 
-mod dynamo;
+pub mod dynamo;
+#[cfg(any(test, feature = "testing"))]
 mod memory;
 
 pub use dynamo::DynamoStore;
+#[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::{
@@ -230,20 +233,23 @@ pub trait ReferralStore: IdempotencyStore + ProfileStore {
     async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError>;
 }
 
-/// Where a paged scan of one segment stopped. Opaque: only the store that made it can
-/// continue from it.
-#[derive(Debug, Clone)]
-pub struct ScanCursor(pub(crate) CursorInner);
+/// Where a paged scan of one segment stopped, as an opaque token. Only the store that
+/// made it can continue from it (any other token is [`StoreError::Internal`]), but it
+/// is plain text, so it can travel between processes: a fan-out that hands each page
+/// to the next invocation passes the token along.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScanCursor(String);
 
-#[derive(Debug, Clone)]
-pub(crate) enum CursorInner {
-    /// DynamoDB's `LastEvaluatedKey`, and a profile whose job state may start the next
-    /// page (a customer's items are adjacent in a scan, but a page can split them).
-    Dynamo {
-        key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-        carried: Option<Box<Profile>>,
-    },
-    Memory(usize),
+impl ScanCursor {
+    /// A token as [`Self::as_token`] gave it.
+    pub fn from_token(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    pub fn as_token(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A customer as the scoring job sees it.

@@ -1,0 +1,316 @@
+//! The ports the API's events use: profiles, idempotency records, purchases,
+//! redemptions, rewards, the ledger, reviews and referrals. Loads are one consistent
+//! batch read; commits are one transaction with the idempotency record.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::items::{
+    Item, coupon_claim, key, number_attr, order_item, parse, record_from, record_item, record_key,
+    redemption_item, refcode_claim, referral_item, review_item, to_attr, versioned_profile,
+};
+use super::keys::{self, expr, prefix};
+use super::{DynamoStore, classify};
+use crate::domain::{
+    CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
+    ReferralRecord, Review, ReviewOutcome, Sku,
+};
+use crate::store::{
+    CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
+    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore,
+    ReviewSnapshot, ReviewStore, RewardStore, StoreError, Versioned,
+};
+
+fn product_key(sku: &Sku) -> Item {
+    key(keys::product_pk(sku), keys::RATING)
+}
+
+#[async_trait]
+impl ProfileStore for DynamoStore {
+    async fn profile(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<Profile>>, StoreError> {
+        let found = self
+            .get(key(keys::customer_pk(customer), keys::PROFILE), true)
+            .await?;
+        found.map(versioned_profile).transpose()
+    }
+
+    async fn save_profile(&self, expected: u64, profile: &Profile) -> Result<(), CommitError> {
+        let put = self.profile_put(profile, Some(expected))?;
+        if self.put_if(put).await? {
+            Ok(())
+        } else {
+            Err(CommitError::Conflict)
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn prior(&self, key_: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let found = self.get(record_key(key_), true).await?;
+        found.map(record_from).transpose()
+    }
+}
+
+#[async_trait]
+impl PurchaseStore for DynamoStore {
+    async fn load_purchase(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        key_: &str,
+    ) -> Result<PurchaseSnapshot, StoreError> {
+        let (pk, order_sk) = (keys::customer_pk(customer), keys::order_sk(order));
+        let mut found = self
+            .read_customer(customer, &[keys::PROFILE, &order_sk], Some(key_))
+            .await?;
+        Ok(PurchaseSnapshot {
+            profile: found.profile(&pk)?,
+            order: found.parsed(&pk, &order_sk)?,
+            prior: found.prior(key_)?,
+        })
+    }
+
+    async fn commit_purchase(
+        &self,
+        expected: Option<u64>,
+        referrer_expected: Option<u64>,
+        outcome: &PurchaseOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &outcome.profile.customer_id;
+        let mut tx = self
+            .transaction()
+            .event(record, &outcome.profile, expected, &outcome.ledger)?
+            .put(order_item(customer, &outcome.order)?)?;
+        if let Some(update) = &outcome.referrer {
+            let referrer = &update.profile.customer_id;
+            tx = tx
+                .profile(&update.profile, referrer_expected)?
+                .ledger(referrer, &update.ledger)?
+                .update_existing(
+                    key(
+                        keys::customer_pk(referrer),
+                        keys::referral_sk(&update.referral),
+                    ),
+                    "SET #status = :status, updated_at = :at",
+                    &[("#status", "status")],
+                    vec![
+                        (":status", to_attr(&update.status)?),
+                        (":at", to_attr(&outcome.profile.updated_at)?),
+                    ],
+                )?;
+        }
+        tx.commit().await
+    }
+}
+
+#[async_trait]
+impl RedemptionStore for DynamoStore {
+    async fn load_redemption(
+        &self,
+        customer: &CustomerId,
+        key_: &str,
+    ) -> Result<(Option<Versioned<Profile>>, Option<IdempotencyRecord>), StoreError> {
+        let mut found = self
+            .read_customer(customer, &[keys::PROFILE], Some(key_))
+            .await?;
+        let pk = keys::customer_pk(customer);
+        Ok((found.profile(&pk)?, found.prior(key_)?))
+    }
+
+    async fn commit_redemption(
+        &self,
+        expected: u64,
+        outcome: &RedemptionOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &outcome.profile.customer_id;
+        let redemption = &outcome.redemption;
+        self.transaction()
+            .event(record, &outcome.profile, Some(expected), &outcome.ledger)?
+            .claim(coupon_claim(&redemption.coupon_code, customer))?
+            .put(redemption_item(customer, redemption)?)?
+            .commit()
+            .await
+    }
+}
+
+#[async_trait]
+impl RewardStore for DynamoStore {
+    async fn commit_reward(
+        &self,
+        expected: u64,
+        profile: &Profile,
+        ledger: &[LedgerEntry],
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        self.transaction()
+            .event(record, profile, Some(expected), ledger)?
+            .commit()
+            .await
+    }
+}
+
+#[async_trait]
+impl LedgerStore for DynamoStore {
+    async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.query_prefix(customer, prefix::LEDGER).await
+    }
+}
+
+#[async_trait]
+impl ReviewStore for DynamoStore {
+    async fn load_review(
+        &self,
+        customer: &CustomerId,
+        order: &OrderId,
+        sku: &Sku,
+        key_: &str,
+    ) -> Result<ReviewSnapshot, StoreError> {
+        let pk = keys::customer_pk(customer);
+        let (order_sk, review_sk) = (keys::order_sk(order), keys::review_sk(sku));
+        let mut found = self
+            .read_customer(
+                customer,
+                &[keys::PROFILE, &order_sk, &review_sk],
+                Some(key_),
+            )
+            .await?;
+        Ok(ReviewSnapshot {
+            profile: found.profile(&pk)?,
+            order: found.parsed(&pk, &order_sk)?,
+            review: found.parsed(&pk, &review_sk)?,
+            prior: found.prior(key_)?,
+        })
+    }
+
+    async fn commit_review(
+        &self,
+        expected: Option<u64>,
+        outcome: &ReviewOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let customer = &outcome.profile.customer_id;
+        // ADD needs no read and commutes, so reviews of one product by many customers
+        // never conflict on the aggregate.
+        let (count, sum) = outcome.product_delta;
+        self.transaction()
+            .event(record, &outcome.profile, expected, &outcome.ledger)?
+            .put(review_item(customer, &outcome.review)?)?
+            .upsert(
+                product_key(&outcome.review.sku),
+                "ADD reviews :c, rating_sum :s",
+                vec![
+                    (":c", AttributeValue::N(count.to_string())),
+                    (":s", AttributeValue::N(sum.to_string())),
+                ],
+            )?
+            .commit()
+            .await
+    }
+
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
+        self.query_prefix(customer, prefix::REVIEW).await
+    }
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
+        let found = self.get(product_key(sku), true).await?;
+        Ok(
+            found.map_or_else(ProductRating::default, |item| ProductRating {
+                reviews: number_attr(&item, "reviews"),
+                rating_sum: number_attr(&item, "rating_sum"),
+            }),
+        )
+    }
+}
+
+#[async_trait]
+impl ReferralStore for DynamoStore {
+    async fn claim_referral_code(
+        &self,
+        expected: u64,
+        profile: &Profile,
+    ) -> Result<(), CommitError> {
+        let Some(code) = &profile.referral_code else {
+            return Err(StoreError::Internal("profile without a referral code".into()).into());
+        };
+        self.transaction()
+            .claim(refcode_claim(code, &profile.customer_id))?
+            .claimant(profile, expected)?
+            .commit()
+            .await
+    }
+
+    async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression(expr::CODE_OWNER)
+            .expression_attribute_values(":code", AttributeValue::S(keys::refcode_pk(code)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|item| parse::<Profile>(item).map(|p| p.customer_id))
+            .transpose()
+    }
+
+    async fn load_referral(
+        &self,
+        referrer: &CustomerId,
+        referee: &CustomerId,
+        key_: &str,
+    ) -> Result<ReferralSnapshot, StoreError> {
+        let (referrer_pk, referee_pk) = (keys::customer_pk(referrer), keys::customer_pk(referee));
+        let mut wanted = vec![key(referrer_pk.clone(), keys::PROFILE), record_key(key_)];
+        if referee != referrer {
+            wanted.push(key(referee_pk.clone(), keys::PROFILE));
+        }
+        let mut found = self.get_many(wanted).await?;
+        let referrer_profile = found.profile(&referrer_pk)?;
+        let referee = if referee == referrer {
+            referrer_profile.clone()
+        } else {
+            found.profile(&referee_pk)?
+        };
+        Ok(ReferralSnapshot {
+            referrer: referrer_profile,
+            referee,
+            prior: found.prior(key_)?,
+        })
+    }
+
+    async fn commit_referral(
+        &self,
+        referrer_expected: u64,
+        referee_expected: Option<u64>,
+        outcome: &ReferralOutcome,
+        record: &IdempotencyRecord,
+    ) -> Result<(), CommitError> {
+        let r = &outcome.record;
+        let mut tx = self
+            .transaction()
+            .record(record_item(record, &r.referee))?
+            .insert(referral_item(r)?)?;
+        if let Some((referee, referrer)) = &outcome.profiles {
+            tx = tx
+                .profile(referee, referee_expected)?
+                .profile(referrer, Some(referrer_expected))?;
+        }
+        tx.commit().await
+    }
+
+    async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError> {
+        self.query_prefix(referrer, prefix::REFERRAL).await
+    }
+}

@@ -1,0 +1,308 @@
+//! What the scoring job reads and writes: the parallel scan of profiles with their job
+//! state and the suppression list, job state written back in batches, message claims
+//! (the exactly-once guard of outreach) and suppressed addresses.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::items::{
+    Item, coupon_claim, customer_attr, job_state_item, key, key_of, keyed, message_item, parse,
+    suppression_item, suppression_key, to_attr,
+};
+use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr, prefix};
+use super::transaction::{Refusal, Role};
+use super::{DynamoStore, classify};
+use crate::domain::outreach::{MessageRecord, MessageStatus};
+use crate::domain::{CustomerId, CustomerScores, JobState, Profile, Suppression};
+use crate::store::{
+    Claim, CustomerPage, MessageStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError,
+    SuppressionStore, Versioned,
+};
+
+/// Most items one `BatchWriteItem` accepts.
+const BATCH_WRITE: usize = 25;
+/// `BatchWriteItem` calls in flight at once when writing job state back.
+const WRITE_CONCURRENCY: usize = 8;
+
+/// What a [`ScanCursor`] of this store holds: DynamoDB's `LastEvaluatedKey` (of a scan
+/// of the table, the item's key) and a profile whose job state may start the next
+/// page (a customer's items are adjacent in a scan, but a page can split them).
+#[derive(Serialize, Deserialize)]
+struct Resume {
+    pk: String,
+    sk: String,
+    carried: Option<Profile>,
+}
+
+impl Resume {
+    fn cursor(last_key: &Item, carried: Option<Profile>) -> Result<ScanCursor, StoreError> {
+        let (pk, sk) = key_of(last_key)
+            .ok_or_else(|| StoreError::Internal("scan stopped at an item without a key".into()))?;
+        let token = serde_json::to_string(&Self { pk, sk, carried })
+            .map_err(|e| StoreError::Internal(format!("scan cursor: {e}")))?;
+        Ok(ScanCursor::from_token(token))
+    }
+
+    /// The key to start after, and the profile carried over.
+    fn read(cursor: &ScanCursor) -> Result<(Item, Option<Profile>), StoreError> {
+        let resume: Self = serde_json::from_str(cursor.as_token())
+            .map_err(|e| StoreError::Internal(format!("not a scan cursor of this store: {e}")))?;
+        Ok((key(resume.pk, resume.sk), resume.carried))
+    }
+}
+
+#[async_trait]
+impl ScoreStore for DynamoStore {
+    async fn scan_customers(
+        &self,
+        segment: u32,
+        total: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<CustomerPage, StoreError> {
+        let (start, mut carried) = match &cursor {
+            Some(cursor) => {
+                let (key, carried) = Resume::read(cursor)?;
+                (Some(key), carried)
+            }
+            None => (None, None),
+        };
+        let segment = i32::try_from(segment)
+            .map_err(|_| StoreError::Internal("segment out of range".into()))?;
+        let total = i32::try_from(total)
+            .map_err(|_| StoreError::Internal("segments out of range".into()))?;
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment)
+            .total_segments(total)
+            .filter_expression(expr::SCANNED)
+            .expression_attribute_values(":profile", AttributeValue::S(PROFILE.into()))
+            .expression_attribute_values(":job", AttributeValue::S(SCORES.into()))
+            .expression_attribute_values(":suppressed", AttributeValue::S(SUPPRESSED.into()))
+            .set_exclusive_start_key(start)
+            .set_limit(self.scan_page_limit)
+            .send()
+            .await
+            .map_err(classify)?;
+        // A customer's PROFILE and SCORES items are adjacent, PROFILE first (sort key
+        // order), so a profile is complete once its SCORES item or another customer's
+        // item follows — or the segment ends.
+        let mut customers = Vec::new();
+        let mut suppressed = Vec::new();
+        for (_, sk, item) in keyed(out.items.unwrap_or_default()) {
+            if sk == SUPPRESSED {
+                let entry: Suppression = parse(item)?;
+                suppressed.push(entry.address_key);
+            } else if sk == PROFILE {
+                if let Some(profile) = carried.take() {
+                    customers.push(ScannedCustomer { profile, job: None });
+                }
+                carried = Some(parse(item)?);
+            } else {
+                let job: JobState = parse(item)?;
+                match carried.take() {
+                    Some(profile) if profile.customer_id == job.customer_id => {
+                        customers.push(ScannedCustomer {
+                            profile,
+                            job: Some(job),
+                        });
+                    }
+                    // Job state without a profile (an erased customer): nothing to score.
+                    other => {
+                        if let Some(profile) = other {
+                            customers.push(ScannedCustomer { profile, job: None });
+                        }
+                    }
+                }
+            }
+        }
+        let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+            Some(last_key) => Some(Resume::cursor(&last_key, carried)?),
+            None => {
+                customers.extend(carried.map(|profile| ScannedCustomer { profile, job: None }));
+                None
+            }
+        };
+        Ok(CustomerPage {
+            customers,
+            suppressed,
+            next,
+        })
+    }
+
+    async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
+        let batches = states
+            .chunks(BATCH_WRITE)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|s| {
+                        let put = PutRequest::builder()
+                            .set_item(Some(job_state_item(s)?))
+                            .build()
+                            .map_err(|e| StoreError::Internal(e.to_string()))?;
+                        Ok(WriteRequest::builder().put_request(put).build())
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Batches are independent (one item per customer), so several are in flight at
+        // once: one at a time, the write-back of a large shop would take longer than
+        // its scan.
+        futures::stream::iter(batches.into_iter().map(Ok))
+            .try_for_each_concurrent(WRITE_CONCURRENCY, |requests| self.batch_write(requests))
+            .await
+    }
+
+    async fn profile_and_scores(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError> {
+        let mut found = self
+            .read_customer(customer, &[PROFILE, SCORES], None)
+            .await?;
+        let pk = keys::customer_pk(customer);
+        let job: Option<JobState> = found.parsed(&pk, SCORES)?;
+        Ok((found.profile(&pk)?, job.and_then(|j| j.scores)))
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError> {
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(message_item(record)?))
+            // A failed send may be claimed again; anything else is taken.
+            .condition_expression(format!("{} OR #status = :failed", expr::ABSENT))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", to_attr(&MessageStatus::Failed)?)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut tx = self.transaction().push(Role::Record, claim);
+        if let Some(code) = &record.coupon_code {
+            let coupon = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(coupon_claim(code, &record.customer_id)))
+                // A retry of a failed send reuses its own code.
+                .condition_expression(format!("{} OR customer_id = :c", expr::ABSENT))
+                .expression_attribute_values(":c", customer_attr(&record.customer_id))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            tx = tx.push(Role::CodeClaim, coupon);
+        }
+        match tx.send().await {
+            Ok(()) => Ok(Claim::Claimed),
+            Err(Refusal::Cancelled(cancelled)) => {
+                if let Some(old) = cancelled.failed(Role::Record).and_then(|r| r.item()) {
+                    return Ok(Claim::Taken(Box::new(parse(old.clone())?)));
+                }
+                if cancelled.failed(Role::CodeClaim).is_some() {
+                    return Err(StoreError::Internal("coupon code collision".into()));
+                }
+                // Another run claimed it at the same moment: it is taken.
+                Err(StoreError::Unavailable("concurrent claim".into()))
+            }
+            Err(Refusal::InProgress(e) | Refusal::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn reclaim_message(
+        &self,
+        stale: &MessageRecord,
+        record: &MessageRecord,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(message_item(record)?))
+            // Compare and swap: only the claim this run read as stale is replaced.
+            .condition_expression("#status = :sending AND updated_at = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sending", to_attr(&MessageStatus::Sending)?)
+            .expression_attribute_values(":seen", to_attr(&stale.updated_at)?)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(Claim::Claimed);
+        };
+        if let SdkError::ServiceError(service) = &err
+            && let PutItemError::ConditionalCheckFailedException(failed) = service.err()
+        {
+            return match failed.item() {
+                Some(now) => Ok(Claim::Taken(Box::new(parse(now.clone())?))),
+                None => Err(StoreError::Unavailable("message record vanished".into())),
+            };
+        }
+        Err(classify(err))
+    }
+
+    async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
+        self.put(message_item(record)?).await
+    }
+
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
+        self.query_prefix(customer, prefix::MESSAGE).await
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for DynamoStore {
+    async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(suppression_item(suppression)?))
+            .condition_expression(expr::ABSENT)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        // Already suppressed (the condition failed): the first cause stands.
+        self.put_if(put).await.map(|_| ())
+    }
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
+        let found = self.get(suppression_key(address_key), false).await?;
+        found.map(parse).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Birthday, Email, Locale, Tier};
+
+    #[test]
+    fn a_cursor_carries_the_key_and_the_profile_as_text() {
+        let customer = CustomerId::parse("id", "asha").unwrap();
+        let mut profile = Profile::new(customer.clone(), Tier("gold".into()), chrono::Utc::now());
+        profile.email = Some(Email::parse("email", "asha@example.com").unwrap());
+        profile.locale = Some(Locale::parse("locale", "hi-IN").unwrap());
+        profile.birthday = Some(Birthday::parse("birthday", "07-31").unwrap());
+        profile.referral_code = Some("ASHA-7".into());
+        profile.purchase_days.insert(chrono::NaiveDate::MIN, 12_000);
+        let last = key(keys::customer_pk(&customer), PROFILE);
+        let cursor = Resume::cursor(&last, Some(profile.clone())).unwrap();
+        let again: ScanCursor =
+            serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap();
+        let (start, carried) = Resume::read(&again).unwrap();
+        assert_eq!(start, last);
+        assert_eq!(carried, Some(profile));
+    }
+
+    #[test]
+    fn a_token_this_store_did_not_make_is_an_internal_error() {
+        for token in ["", "memory:3", "{\"pk\":1}", "garbage"] {
+            let read = Resume::read(&ScanCursor::from_token(token));
+            assert!(matches!(read, Err(StoreError::Internal(_))), "{token}");
+        }
+    }
+}
