@@ -367,31 +367,26 @@ pub trait PrivacyStore: IdempotencyStore {
     async fn erase(&self, plan: &ErasurePlan) -> Result<(), CommitError>;
 }
 
-/// Every capability at once, for code that serves the whole API (the local server).
-pub trait Store:
-    PurchaseStore
-    + RedemptionStore
-    + ReviewStore
-    + ReferralStore
-    + LedgerStore
-    + ScoreStore
-    + MessageStore
-    + RewardStore
-    + SuppressionStore
-    + PrivacyStore
-{
+/// Declares [`Store`] from the list of capabilities, written once.
+macro_rules! every_capability {
+    ($($port:ident),+ $(,)?) => {
+        /// Every capability at once, for code that serves the whole API (the local
+        /// server, the scheduled job).
+        pub trait Store: $($port +)+ {}
+
+        impl<T: $($port +)+> Store for T {}
+    };
 }
 
-impl<T> Store for T where
-    T: PurchaseStore
-        + RedemptionStore
-        + ReviewStore
-        + ReferralStore
-        + LedgerStore
-        + ScoreStore
-        + MessageStore
-        + RewardStore
-        + SuppressionStore
-        + PrivacyStore
-{
-}
+every_capability!(
+    PurchaseStore,
+    RedemptionStore,
+    ReviewStore,
+    ReferralStore,
+    LedgerStore,
+    ScoreStore,
+    MessageStore,
+    RewardStore,
+    SuppressionStore,
+    PrivacyStore,
+);

@@ -1,0 +1,188 @@
+//! The scoring job's ports of the in-memory store: the customer scan, job state, message claims and suppressions.
+
+use async_trait::async_trait;
+
+use super::*;
+
+#[async_trait]
+impl ScoreStore for MemoryStore {
+    async fn scan_customers(
+        &self,
+        segment: u32,
+        total: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<CustomerPage, StoreError> {
+        const PAGE: usize = 100;
+        let state = self.lock()?;
+        let mut ids: Vec<&CustomerId> = state
+            .profiles
+            .keys()
+            .filter(|id| {
+                // A stable split of customers over segments, like DynamoDB's hash ranges.
+                let hash = id
+                    .as_str()
+                    .bytes()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+                hash % total.max(1) == segment
+            })
+            .collect();
+        ids.sort();
+        let start = match &cursor {
+            Some(cursor) => offset_of(cursor)?,
+            None => 0,
+        };
+        let customers: Vec<ScannedCustomer> = ids
+            .iter()
+            .skip(start)
+            .take(PAGE)
+            .filter_map(|id| {
+                let profile = state.profiles.get(*id)?.value.clone();
+                Some(ScannedCustomer {
+                    profile,
+                    job: state.jobs.get(*id).cloned(),
+                })
+            })
+            .collect();
+        let end = start + customers.len();
+        let next = (end < ids.len()).then(|| cursor_at(end));
+        // The whole list once, with the first page of the first segment.
+        let suppressed = if segment == 0 && start == 0 {
+            state.suppressed.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        Ok(CustomerPage {
+            customers,
+            suppressed,
+            next,
+        })
+    }
+
+    async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        for s in states {
+            state.jobs.insert(s.customer_id.clone(), s.clone());
+        }
+        Ok(())
+    }
+
+    async fn profile_and_scores(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<(Option<Versioned<Profile>>, Option<CustomerScores>), StoreError> {
+        let state = self.lock()?;
+        let scores = state.jobs.get(customer).and_then(|j| j.scores.clone());
+        Ok((state.profile(customer), scores))
+    }
+}
+
+/// A scan cursor of this store: the offset into the sorted customers.
+fn cursor_at(offset: usize) -> ScanCursor {
+    ScanCursor::from_token(format!("{CURSOR_PREFIX}{offset}"))
+}
+
+fn offset_of(cursor: &ScanCursor) -> Result<usize, StoreError> {
+    cursor
+        .as_token()
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|offset| offset.parse().ok())
+        .ok_or_else(|| StoreError::Internal("not a scan cursor of this store".into()))
+}
+
+const CURSOR_PREFIX: &str = "memory:";
+
+pub(super) fn message_key(record: &MessageRecord) -> (CustomerId, String) {
+    (
+        record.customer_id.clone(),
+        format!("{}#{}", record.kind, record.period),
+    )
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError> {
+        let mut state = self.lock()?;
+        let key = message_key(record);
+        if let Some(existing) = state.messages.get(&key)
+            && existing.status != MessageStatus::Failed
+        {
+            return Ok(Claim::Taken(Box::new(existing.clone())));
+        }
+        if let Some(code) = &record.coupon_code {
+            if state.coupons.contains(code)
+                && !state
+                    .messages
+                    .values()
+                    .any(|m| m.coupon_code.as_ref() == Some(code))
+            {
+                return Err(StoreError::Internal("coupon code collision".into()));
+            }
+            state.coupons.insert(code.clone());
+        }
+        let attempts = state.messages.get(&key).map_or(0, |m| m.attempts);
+        state.messages.insert(
+            key,
+            MessageRecord {
+                attempts: attempts + record.attempts,
+                ..record.clone()
+            },
+        );
+        Ok(Claim::Claimed)
+    }
+
+    async fn reclaim_message(
+        &self,
+        stale: &MessageRecord,
+        record: &MessageRecord,
+    ) -> Result<Claim, StoreError> {
+        let mut state = self.lock()?;
+        let key = message_key(record);
+        match state.messages.get(&key) {
+            Some(now) if now != stale => Ok(Claim::Taken(Box::new(now.clone()))),
+            _ => {
+                state.messages.insert(key, record.clone());
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
+    async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let key = message_key(record);
+        let attempts = state
+            .messages
+            .get(&key)
+            .map_or(record.attempts, |m| m.attempts);
+        state.messages.insert(
+            key,
+            MessageRecord {
+                attempts,
+                ..record.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
+        let state = self.lock()?;
+        Ok(of_customer(&state.messages, customer)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for MemoryStore {
+    async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        state
+            .suppressed
+            .entry(suppression.address_key.clone())
+            .or_insert_with(|| suppression.clone());
+        Ok(())
+    }
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
+        Ok(self.lock()?.suppressed.get(address_key).cloned())
+    }
+}
