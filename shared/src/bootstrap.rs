@@ -6,12 +6,12 @@
 use anyhow::Context;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::{Error, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::JobConfig;
-use crate::http::{Api, Operation};
+use crate::http::Api;
 use crate::mail::{SesAlerts, SesSender};
 use crate::store::DynamoStore;
 use crate::{Config, telemetry};
@@ -113,16 +113,28 @@ pub async fn dynamo_api() -> anyhow::Result<Api<DynamoStore>> {
     Ok(api(&aws_config().await, config))
 }
 
-/// A Lambda function's whole `main`: build the API once, then serve `operation` for
-/// every invocation.
-pub async fn run_function(operation: Operation) -> Result<(), Error> {
-    let api = dynamo_api().await?;
-    let api = &api;
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(api.call(operation, req).await)
-    }))
-    .await
+/// A Lambda function's whole `main`: `lambda_function!(purchase)` builds the API once
+/// and serves `Api::purchase` for every invocation. Naming the handler, rather than an
+/// [`crate::http::Operation`] matched at run time, lets the linker leave the other
+/// handlers out of the binary (15.5 MB → 13.4 MB for the purchase function).
+#[macro_export]
+macro_rules! lambda_function {
+    ($handler:ident) => {
+        #[tokio::main]
+        async fn main() -> Result<(), $crate::bootstrap::lambda_http::Error> {
+            use $crate::bootstrap::lambda_http::{self, Error, Request, service_fn};
+            let api = $crate::bootstrap::dynamo_api().await?;
+            let api = &api;
+            lambda_http::run(service_fn(move |req: Request| async move {
+                Ok::<_, Error>(api.$handler(req).await)
+            }))
+            .await
+        }
+    };
 }
+
+/// For [`lambda_function!`]: the functions name the runtime through this library.
+pub use lambda_http;
 
 /// The SES feedback function's whole `main`: suppress what each SNS batch reports.
 pub async fn run_feedback() -> Result<(), Error> {

@@ -1,6 +1,3 @@
 //! Lambda function for `POST /v1/customers/{id}/redemptions`.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rapport_shared::bootstrap::run_function(rapport_shared::http::Operation::Redemption).await
-}
+rapport_shared::lambda_function!(redemption);

@@ -2,6 +2,6 @@
 //! addresses they name.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), rapport_shared::bootstrap::lambda_http::Error> {
     rapport_shared::bootstrap::run_feedback().await
 }
