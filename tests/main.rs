@@ -1,0 +1,28 @@
+//! Rapport's integration tests, one binary: the API over HTTP through the local server
+//! into DynamoDB Local, the job against DynamoDB Local and the SES emulator, and the
+//! hardening runs (soak, hot customer, database outage, Schemathesis).
+//!
+//! Every test of the process shares one DynamoDB Local and one SES emulator (see
+//! `rapport_integration`); each test works in a table of its own and reads back only the
+//! mail addressed to recipients of its own. `cargo test --test integration purchase::`
+//! runs one area.
+
+mod bad_input;
+mod contract;
+mod deliver;
+mod faults;
+mod feedback;
+mod hot;
+mod job;
+mod messages;
+mod privacy;
+mod purchase;
+mod redemption;
+mod referral;
+mod review;
+mod samples;
+mod schemathesis;
+mod scores;
+mod signatures;
+mod soak;
+mod unsubscribe;
