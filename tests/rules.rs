@@ -1,5 +1,6 @@
 //! The loyalty rules end to end through the service loop, on the in-memory store.
-//! The same behaviours are tested against DynamoDB Local in the workspace's tests/.
+//! The same behaviours are tested against DynamoDB Local over HTTP in `purchase`,
+//! `redemption`, `review` and `referral`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
