@@ -21,6 +21,7 @@ mod privacy;
 mod purchase;
 mod redemption;
 mod referral;
+mod report;
 mod review;
 mod rules;
 mod samples;
