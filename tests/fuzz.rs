@@ -13,8 +13,6 @@
 //! `PROPTEST_CASES` sets the number of cases of every property (defaults below keep the
 //! file well under a minute in a debug build).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_http::{Body, Request, Response};
 use proptest::prelude::*;

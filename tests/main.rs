@@ -7,6 +7,8 @@
 //! mail addressed to recipients of its own. `cargo test --test integration purchase::`
 //! runs one area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
 mod contract;
 mod deliver;

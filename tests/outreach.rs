@@ -1,8 +1,6 @@
 //! The outreach rules, one case per rule: triggers, consent, suppression, service
 //! recovery, frequency caps, quiet hours, the control group and periods.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use chrono::{DateTime, Duration, Utc};
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageKind, OutreachRules, PastMessage, Population, SuppressReason,

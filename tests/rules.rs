@@ -2,8 +2,6 @@
 //! The same behaviours are tested against DynamoDB Local over HTTP in `purchase`,
 //! `redemption`, `review` and `referral`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use chrono::{DateTime, Duration, Utc};
 use rapport_shared::Config;
 use rapport_shared::domain::{

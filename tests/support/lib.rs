@@ -1,6 +1,8 @@
 //! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
 //! in front of it, and a client that signs requests like a storefront.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use rapport_shared::store::DynamoStore;
 use rapport_shared::{Config, signature};
 use serde_json::Value;
