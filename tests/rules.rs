@@ -3,9 +3,9 @@
 //! `redemption`, `review` and `referral`.
 
 use chrono::{DateTime, Duration, Utc};
-use rapport_shared::Config;
+use rapport_integration::{at, cid, config};
 use rapport_shared::domain::{
-    CustomerId, DomainError, LoyaltyRules, PurchaseEvent, PurchaseInput, RedemptionInput,
+    DomainError, LoyaltyRules, PurchaseEvent, PurchaseInput, RedemptionInput,
     purchase::LineItemInput,
 };
 use rapport_shared::service::{ServiceError, record_purchase, redeem};
@@ -30,17 +30,7 @@ async fn purchase_with_default_referrals(
 }
 
 fn rules() -> LoyaltyRules {
-    Config::from_lookup(|k| match k {
-        "RAPPORT_TABLE" => Some("t".into()),
-        "RAPPORT_SIGNING_SECRET" => Some("0123456789abcdef".into()),
-        _ => None,
-    })
-    .unwrap()
-    .rules
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
+    config("rules", &[]).rules
 }
 
 fn purchase(event: &str, customer: &str, order: &str, when: &str, total: i64) -> PurchaseEvent {
@@ -76,10 +66,6 @@ fn refund(event: &str, customer: &str, order: &str, when: &str, amount: i64) -> 
     }
     .validate()
     .unwrap()
-}
-
-fn cid(s: &str) -> CustomerId {
-    CustomerId::parse("id", s).unwrap()
 }
 
 async fn ledger_sum(store: &MemoryStore, c: &str) -> i64 {

@@ -4,17 +4,14 @@
 use anyhow::Result;
 use aws_sdk_ses::primitives::Blob;
 use aws_sdk_ses::types::{Body, Content, Destination, Message, RawMessage};
-use rapport_local::ses::{SentEmail, sent_messages};
+use rapport_integration::sent_to;
+use rapport_local::ses::SentEmail;
 use rapport_local::shared_ses;
 
-async fn only_mail_to(endpoint: &str, recipient: &str) -> Result<SentEmail> {
-    let mut mails: Vec<_> = sent_messages(endpoint)
-        .await?
-        .into_iter()
-        .filter(|m| m.is_addressed_to(recipient))
-        .collect();
+async fn only_mail_to(endpoint: &str, recipient: &str) -> SentEmail {
+    let mut mails = sent_to(endpoint, recipient).await;
     assert_eq!(mails.len(), 1, "{mails:#?}");
-    Ok(mails.remove(0))
+    mails.remove(0)
 }
 
 #[tokio::test]
@@ -45,7 +42,7 @@ async fn send_email_is_listed_with_its_parts() -> Result<()> {
         .send()
         .await?;
 
-    let mail = only_mail_to(&ses.endpoint(), &ann).await?;
+    let mail = only_mail_to(&ses.endpoint(), &ann).await;
     assert_eq!(mail.message_id, sent.message_id());
     assert_eq!(mail.from, "shop@example.com");
     assert_eq!(mail.to_addresses(), [ann]);
@@ -107,7 +104,7 @@ async fn send_raw_email_is_parsed_into_the_same_fields() -> Result<()> {
         .send()
         .await?;
 
-    let mail = only_mail_to(&ses.endpoint(), &carol).await?;
+    let mail = only_mail_to(&ses.endpoint(), &carol).await;
     assert_eq!(mail.from, "\"Rapport Shop\" <shop@example.com>");
     assert_eq!(mail.to_addresses(), [bob, carol]);
     assert_eq!(mail.subject, "Your gold tier");
