@@ -5,7 +5,7 @@
 
 use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
-use rapport_integration::{TestApi, config, emulator_sender, job_settings};
+use rapport_integration::{TestApi, config, emulator_sender, job_settings, load_test_turn};
 use rapport_job::run::run;
 use rapport_shared::domain::Currency;
 use rapport_shared::domain::{PurchaseInput, ReferralRules, purchase::LineItemInput};
@@ -156,6 +156,7 @@ const KILLS: usize = 20;
 
 #[tokio::test]
 async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exactly_once() {
+    let _load_test = load_test_turn().await;
     let now = Utc::now();
     // The same shop twice: one run straight through, one killed and resumed.
     let reference = TestApi::start().await;

@@ -15,6 +15,18 @@ use tokio::net::TcpListener;
 
 pub const SECRET: &str = "integration-test-secret";
 
+/// Waits until no other load test runs, and keeps them waiting while the guard lives.
+///
+/// The load tests (soak, hot customer, database outage, Schemathesis, the job killed at
+/// random points) assert on what a storefront sees under load: how many `503`s, how fast
+/// an answer, how many runs are cut short. On a small machine each of them takes most
+/// of it, so two at once would measure each other. Each holds this turn for its whole
+/// run; the other tests, short and light, still run beside it.
+pub async fn load_test_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOAD_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOAD_TESTS.lock().await
+}
+
 /// A customer id the test knows to be valid.
 pub fn cid(id: &str) -> CustomerId {
     CustomerId::parse("id", id).expect("customer id")
