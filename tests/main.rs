@@ -1,11 +1,13 @@
-//! Rapport's integration tests, one binary: the API over HTTP through the local server
-//! into DynamoDB Local, the job against DynamoDB Local and the SES emulator, and the
-//! hardening runs (soak, hot customer, database outage, Schemathesis).
+//! Rapport's integration tests, one binary with a module per area: the API over HTTP
+//! through the local server into DynamoDB Local, the job and its report, the local stack,
+//! the rules on the in-memory store, fuzzing, and the load tests (soak, hot customer,
+//! database outage, Schemathesis).
 //!
-//! Every test of the process shares one DynamoDB Local and one SES emulator (see
-//! `rapport_integration`); each test works in a table of its own and reads back only the
-//! mail addressed to recipients of its own. `cargo test --test integration purchase::`
-//! runs one area.
+//! The tests run as threads of one process and share one DynamoDB Local and one SES
+//! emulator (`rapport_integration`, in tests/support): each works in a table of its own
+//! and reads back only the mail it addressed; the fault and stack tests start the
+//! instances they stop or kill. The load tests take turns (`load_test_turn`).
+//! `cargo test --test integration purchase::` runs one area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
