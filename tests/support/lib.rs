@@ -1,5 +1,7 @@
-//! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
-//! in front of it, and a client that signs requests like a storefront.
+//! Test support for the integration tests and the benchmarks: a fresh table on the
+//! shared DynamoDB Local, the real local HTTP server in front of it, a client that signs
+//! requests like a storefront, the mail the shared SES emulator accepted for a test's
+//! own addresses, and turns for the load tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
