@@ -2,8 +2,13 @@
 #
 # Tests start DynamoDB Local and the SES emulator themselves (installed on first use
 # into .cache/ by the rapport-local crate) and stop them when they exit, so nothing is
-# left running. Set AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SES to have every test
-# binary use an already running instance instead.
+# left running: one of each for all the integration tests, plus the instances the fault
+# and stack tests start, stop and kill on purpose. Set AWS_ENDPOINT_URL_DYNAMODB /
+# AWS_ENDPOINT_URL_SES to have the tests use an already running instance instead.
+#
+# The test step builds a test harness only for the libraries and the integration-test
+# binaries (tests/ and jobs/models/tests/models/): the Lambda binaries have no tests of
+# their own, and a harness for each would link the AWS SDK again.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -29,7 +34,11 @@ test:
 	infra/require-tools.sh cargo java node npm python3
 	infra/require-chromium.sh
 	$(MAKE) --no-print-directory $(CFN_LINT_STAMP)
-	$(CARGO) test --workspace
+	# The Lambda binaries the runtime test starts, built with the tests' features so
+	# that no dependency is built twice.
+	$(CARGO) build --workspace --bins --test '*'
+	$(CARGO) test --workspace --lib --test '*'
+	$(CARGO) test --workspace --doc
 	$(lints)
 
 lint:

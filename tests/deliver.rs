@@ -5,27 +5,12 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use rapport_integration::{SECRET, TestApi, purchase};
+use rapport_integration::{TestApi, delivery_settings, purchase};
 use rapport_shared::domain::outreach::{MessageKind, MessageStatus, Offer, Planned};
 use rapport_shared::domain::{CustomerId, Profile};
 use rapport_shared::mail::{MessageSender, OutgoingMail, SendError, SesSender};
-use rapport_shared::service::deliver::{Delivered, DeliverySettings, deliver};
+use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::store::ProfileStore;
-use std::collections::BTreeMap;
-
-fn settings(api: &TestApi) -> DeliverySettings {
-    DeliverySettings {
-        shop_name: "Chai & Co".into(),
-        from: "Chai & Co <hello@chai.example>".into(),
-        public_base_url: api.base_url.clone(),
-        signing_secret: SECRET.as_bytes().to_vec(),
-        coupon_valid_days: 30,
-        review_points: 25,
-        tips: BTreeMap::new(),
-        max_send_attempts: 3,
-        claim_lease: chrono::Duration::minutes(30),
-    }
-}
 
 fn planned(kind: MessageKind, period: &str) -> Planned {
     Planned {
@@ -51,15 +36,6 @@ async fn customer(api: &TestApi, id: &str, email: &str, locale: &str) -> Profile
         .value
 }
 
-async fn outbox(api: &TestApi, to: &str) -> Vec<rapport_local::ses::SentEmail> {
-    rapport_local::ses::sent_messages(&api.ses_endpoint)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.is_addressed_to(to))
-        .collect()
-}
-
 fn ses(api: &TestApi) -> SesSender {
     let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &api.ses_endpoint);
     SesSender::new(aws_sdk_ses::Client::new(&sdk))
@@ -79,7 +55,7 @@ async fn a_message_goes_out_once_in_the_customers_language() {
     let first = deliver(
         &api.store,
         &sender,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &offer,
         false,
@@ -96,7 +72,7 @@ async fn a_message_goes_out_once_in_the_customers_language() {
         let again = deliver(
             &api.store,
             &sender,
-            &settings(&api),
+            &delivery_settings(&api),
             &profile,
             &offer,
             false,
@@ -109,7 +85,7 @@ async fn a_message_goes_out_once_in_the_customers_language() {
             "{again:?}"
         );
     }
-    let mails = outbox(&api, &to).await;
+    let mails = api.mail_to(&to).await;
     assert_eq!(mails.len(), 1);
     let mail = &mails[0];
     assert!(mail.subject.contains("15٪"), "{}", mail.subject);
@@ -136,7 +112,7 @@ async fn held_out_messages_are_recorded_not_sent() {
     let held = deliver(
         &api.store,
         &sender,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &vip,
         true,
@@ -152,7 +128,7 @@ async fn held_out_messages_are_recorded_not_sent() {
     let later = deliver(
         &api.store,
         &sender,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &vip,
         false,
@@ -164,7 +140,7 @@ async fn held_out_messages_are_recorded_not_sent() {
         matches!(&later, Delivered::AlreadyDone(r) if r.status == MessageStatus::HeldOut),
         "{later:?}"
     );
-    assert!(outbox(&api, &to).await.is_empty());
+    assert!(api.mail_to(&to).await.is_empty());
 }
 
 /// Refuses the first `failures` sends, then passes them to the emulator.
@@ -201,7 +177,7 @@ async fn a_refused_send_is_retried_by_the_next_delivery() {
     let first = deliver(
         &api.store,
         &flaky,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &check_in,
         false,
@@ -213,11 +189,11 @@ async fn a_refused_send_is_retried_by_the_next_delivery() {
         matches!(first, Delivered::Failed(ref r) if r.error.is_some()),
         "{first:?}"
     );
-    assert!(outbox(&api, &to).await.is_empty());
+    assert!(api.mail_to(&to).await.is_empty());
     let second = deliver(
         &api.store,
         &flaky,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &check_in,
         false,
@@ -226,7 +202,7 @@ async fn a_refused_send_is_retried_by_the_next_delivery() {
     .await
     .unwrap();
     assert!(matches!(second, Delivered::Sent(_)), "{second:?}");
-    let mails = outbox(&api, &to).await;
+    let mails = api.mail_to(&to).await;
     assert_eq!(mails.len(), 1);
     assert!(
         mails[0].subject.contains("Kumusta ang order mong o-maria"),
@@ -280,7 +256,7 @@ async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retrie
     let resumed = deliver(
         &api.store,
         &sender,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &greeting,
         false,
@@ -296,7 +272,7 @@ async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retrie
     let again = deliver(
         &api.store,
         &sender,
-        &settings(&api),
+        &delivery_settings(&api),
         &profile,
         &greeting,
         false,
@@ -306,7 +282,7 @@ async fn a_birthday_reward_is_credited_once_however_often_the_greeting_is_retrie
     .unwrap();
     assert!(matches!(again, Delivered::AlreadyDone(_)), "{again:?}");
 
-    assert_eq!(outbox(&api, &to).await.len(), 1);
+    assert_eq!(api.mail_to(&to).await.len(), 1);
     let rewards: Vec<i64> = api
         .store
         .ledger(&profile.customer_id)

@@ -6,7 +6,7 @@
 //! counted twice, every balance equal to its ledger.
 
 use futures::future::join_all;
-use rapport_integration::{SECRET, TestApi, config, purchase};
+use rapport_integration::{SECRET, TestApi, config, load_test_turn, purchase};
 use rapport_local::DynamoDbLocal;
 use rapport_shared::domain::CustomerId;
 use rapport_shared::store::LedgerStore;
@@ -166,6 +166,7 @@ async fn reference() -> BTreeMap<String, Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stream_survives_the_database_being_killed_and_restarted() {
+    let _load_test = load_test_turn().await;
     let expected = reference().await;
 
     let dir = TempDir(

@@ -79,9 +79,9 @@ async fn bounces_and_complaints_suppress_their_addresses_and_the_job_honours_the
         "{summary:?}"
     );
     assert_eq!(summary.sent, 2, "{summary:?}");
-    let mailed: BTreeSet<String> = rapport_local::ses::sent_messages(&api.ses_endpoint)
+    let mailed: BTreeSet<String> = api
+        .mail_tagged(&tag)
         .await
-        .unwrap()
         .into_iter()
         .flat_map(|m| m.to_addresses())
         .filter(|a| a.contains(&tag))

@@ -9,7 +9,7 @@
 //! point whatever the tier multiplier (the customer crosses into silver on the way).
 
 use futures::future::join_all;
-use rapport_integration::{Reply, TestApi, purchase};
+use rapport_integration::{Reply, TestApi, load_test_turn, purchase};
 use rapport_shared::domain::CustomerId;
 use rapport_shared::store::{LedgerStore, ProfileStore};
 use std::sync::Arc;
@@ -34,6 +34,7 @@ struct Outcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_customer_at_100_events_per_second_loses_nothing() {
+    let _load_test = load_test_turn().await;
     let api = Arc::new(TestApi::start().await);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most_in_flight = Arc::new(AtomicUsize::new(0));

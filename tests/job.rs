@@ -5,9 +5,8 @@
 
 use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
-use rapport_integration::{TestApi, config, emulator_sender, job_settings};
-use rapport_job::run::{RunSettings, run};
-use rapport_local::ses::EmulatorSender;
+use rapport_integration::{TestApi, config, emulator_sender, job_settings, load_test_turn};
+use rapport_job::run::run;
 use rapport_shared::domain::Currency;
 use rapport_shared::domain::{LineItemInput, PurchaseInput, ReferralRules};
 use rapport_shared::service::record_purchase;
@@ -28,20 +27,6 @@ impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn settings(api: &TestApi) -> RunSettings {
-    job_settings(api)
-}
-
-/// Mail the emulator accepted for this test's customers.
-async fn outbox(api: &TestApi, tag: &str) -> Vec<rapport_local::ses::SentEmail> {
-    rapport_local::ses::sent_messages(&api.ses_endpoint)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.to_addresses().iter().any(|a| a.contains(tag)))
-        .collect()
 }
 
 /// 240 customers with 1-12 orders each over two years; two thirds consented. The same
@@ -95,13 +80,10 @@ fn usd() -> Currency {
     Currency::parse("currency", "USD").unwrap()
 }
 
-fn emulator(api: &TestApi) -> Arc<EmulatorSender> {
-    emulator_sender(api)
-}
-
 /// (customer, subject) of every mail sent to this tag's addresses.
 async fn sent(api: &TestApi, tag: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = outbox(api, tag)
+    let mut out: Vec<(String, String)> = api
+        .mail_tagged(tag)
         .await
         .into_iter()
         .map(|m| {
@@ -121,8 +103,8 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     let now = Utc::now();
     seed(&api, &tag, now).await;
     let store = &api.store;
-    let sender = emulator(&api);
-    let settings = settings(&api);
+    let sender = emulator_sender(&api);
+    let settings = job_settings(&api);
     let first = run(
         store,
         Arc::clone(&sender),
@@ -139,7 +121,7 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     assert!(first.sent > 0, "{first:?}");
     assert!(first.pareto_revenue_share.unwrap() > 0.2);
 
-    let mails = outbox(&api, &tag).await;
+    let mails = api.mail_tagged(&tag).await;
     assert_eq!(mails.len(), first.sent);
     // Every customer got at most one message.
     let recipients: BTreeSet<String> = mails.iter().flat_map(|m| m.to_addresses()).collect();
@@ -166,7 +148,7 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     .unwrap()
     .summary;
     assert_eq!(second.sent, 0, "{second:?}");
-    assert_eq!(outbox(&api, &tag).await.len(), first.sent);
+    assert_eq!(api.mail_tagged(&tag).await.len(), first.sent);
 }
 
 /// Kills of the job at random points before the run that resumes it.
@@ -174,6 +156,7 @@ const KILLS: usize = 20;
 
 #[tokio::test]
 async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exactly_once() {
+    let _load_test = load_test_turn().await;
     let now = Utc::now();
     // The same shop twice: one run straight through, one killed and resumed.
     let reference = TestApi::start().await;
@@ -188,8 +171,8 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
     let started = std::time::Instant::now();
     let straight = run(
         &reference.store,
-        emulator(&reference),
-        &settings(&reference),
+        emulator_sender(&reference),
+        &job_settings(&reference),
         &BTreeSet::new(),
         usd(),
         now,
@@ -205,8 +188,8 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
     let mut killed = 0;
     for kill in 0..KILLS {
         let store = crashed.store.clone();
-        let sender = emulator(&crashed);
-        let settings = settings(&crashed);
+        let sender = emulator_sender(&crashed);
+        let settings = job_settings(&crashed);
         let job = tokio::spawn(async move {
             run(&store, sender, &settings, &BTreeSet::new(), usd(), now).await
         });
@@ -237,8 +220,8 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
     let later = now + Duration::minutes(31);
     let resumed = run(
         &crashed.store,
-        emulator(&crashed),
-        &settings(&crashed),
+        emulator_sender(&crashed),
+        &job_settings(&crashed),
         &BTreeSet::new(),
         usd(),
         later,
@@ -258,8 +241,8 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
     // And nothing is left in doubt.
     let again = run(
         &crashed.store,
-        emulator(&crashed),
-        &settings(&crashed),
+        emulator_sender(&crashed),
+        &job_settings(&crashed),
         &BTreeSet::new(),
         usd(),
         later + Duration::minutes(31),

@@ -6,9 +6,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::future::join_all;
-use rapport_integration::{Reply, TestApi, purchase, refund};
+use rapport_integration::{Reply, TestApi, cid, purchase, refund};
 use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus};
-use rapport_shared::domain::{CustomerId, CustomerScores, JobState, SuppressionCause, address_key};
+use rapport_shared::domain::{CustomerScores, JobState, SuppressionCause, address_key};
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     IdempotencyStore, MessageStore, ProfileStore, ReviewStore, ScoreStore, SuppressionStore,
@@ -19,10 +19,6 @@ use std::collections::HashMap;
 const REVIEW_TITLE: &str = "Chai for Asha";
 const REVIEW_TEXT: &str = "I am Asha Rao from Pune and this tea is lovely";
 const FIRST_TEXT: &str = "First impression, written by Asha";
-
-fn cid(s: &str) -> CustomerId {
-    CustomerId::parse("id", s).unwrap()
-}
 
 fn review(event: &str, customer: &str, order: &str, title: &str, body: &str) -> Value {
     json!({

@@ -3,15 +3,11 @@
 //! cancellation by a refund, and ambassadors.
 
 use futures::future::join_all;
-use rapport_integration::{Reply, TestApi, purchase, refund};
-use rapport_shared::domain::{CustomerId, ReferralStatus};
+use rapport_integration::{Reply, TestApi, cid, purchase, refund};
+use rapport_shared::domain::ReferralStatus;
 use rapport_shared::store::ReferralStore;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-
-fn cid(s: &str) -> CustomerId {
-    CustomerId::parse("id", s).unwrap()
-}
 
 fn referral(event: &str, code: &str, referee: &str) -> Value {
     json!({

@@ -3,8 +3,8 @@
 //! the referral-ask mark, product aggregates, and text in any script.
 
 use futures::future::join_all;
-use rapport_integration::{TestApi, purchase};
-use rapport_shared::domain::{CustomerId, Sku};
+use rapport_integration::{TestApi, cid, purchase};
+use rapport_shared::domain::Sku;
 use rapport_shared::store::ReviewStore;
 use serde_json::{Value, json};
 
@@ -23,10 +23,6 @@ fn with_text(mut body: Value, title: &str, text: &str) -> Value {
     body["title"] = title.into();
     body["body"] = text.into();
     body
-}
-
-fn cid(s: &str) -> CustomerId {
-    CustomerId::parse("id", s).unwrap()
 }
 
 #[tokio::test]

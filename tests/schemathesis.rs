@@ -7,7 +7,7 @@
 //! use. `RAPPORT_SCHEMATHESIS_EXAMPLES` changes the examples per operation and
 //! `RAPPORT_SCHEMATHESIS_SEED` replays a run (the summary prints its seed).
 
-use rapport_integration::{SECRET, TestApi, purchase};
+use rapport_integration::{SECRET, TestApi, load_test_turn, purchase};
 use rapport_shared::domain::CustomerId;
 use std::fs::File;
 use std::io::Write;
@@ -85,6 +85,7 @@ fn hooks_file() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_conforms_to_its_openapi_document() {
+    let _load_test = load_test_turn().await;
     let bin = tokio::task::spawn_blocking(schemathesis)
         .await
         .expect("installing Schemathesis");

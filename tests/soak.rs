@@ -24,7 +24,7 @@ use futures::stream::{self, StreamExt};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use rapport_integration::{Reply, TestApi, config, purchase, refund};
+use rapport_integration::{Reply, TestApi, config, load_test_turn, purchase, refund};
 use rapport_shared::domain::{CustomerId, Profile, PurchaseInput};
 use rapport_shared::service::record_purchase;
 use rapport_shared::store::{LedgerStore, MemoryStore, ProfileStore};
@@ -179,6 +179,7 @@ fn expected_points(events: &[Event]) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shuffled_duplicated_stream_from_16_clients_adds_up() {
+    let _load_test = load_test_turn().await;
     let total: usize = std::env::var("SOAK_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -28,6 +28,8 @@
 //! takes about twenty minutes there. `BENCH_CUSTOMERS=20000 BENCH_ITEMS=200000` runs in
 //! about seven minutes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};

@@ -10,6 +10,8 @@
 //!
 //! Sizes can be changed with `BENCH_EVENTS` (default 4000).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;

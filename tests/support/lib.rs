@@ -1,14 +1,67 @@
-//! Test support: a fresh table on the shared DynamoDB Local, the real local HTTP server
-//! in front of it, and a client that signs requests like a storefront.
+//! Test support for the integration tests and the benchmarks: a fresh table on the
+//! shared DynamoDB Local, the real local HTTP server in front of it, a client that signs
+//! requests like a storefront, the mail the shared SES emulator accepted for a test's
+//! own addresses, and turns for the load tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Utc};
+use rapport_local::ses::SentEmail;
 use rapport_shared::Config;
 use rapport_shared::auth::signature;
+use rapport_shared::domain::CustomerId;
+use rapport_shared::service::deliver::DeliverySettings;
 use rapport_shared::store::DynamoStore;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub const SECRET: &str = "integration-test-secret";
+
+/// Waits until no other load test runs, and keeps them waiting while the guard lives.
+///
+/// The load tests (soak, hot customer, database outage, Schemathesis, the job killed at
+/// random points) assert on what a storefront sees under load: how many `503`s, how fast
+/// an answer, how many runs are cut short. On a small machine each of them takes most
+/// of it, so two at once would measure each other. Each holds this turn for its whole
+/// run; the other tests, short and light, still run beside it.
+pub async fn load_test_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOAD_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOAD_TESTS.lock().await
+}
+
+/// A customer id the test knows to be valid.
+pub fn cid(id: &str) -> CustomerId {
+    CustomerId::parse("id", id).expect("customer id")
+}
+
+/// An RFC 3339 instant the test knows to be valid.
+pub fn at(instant: &str) -> DateTime<Utc> {
+    instant.parse().expect("RFC 3339 instant")
+}
+
+/// Mail the SES emulator at `ses_endpoint` accepted for `address` (to, cc or bcc),
+/// oldest first. Every test of the process shares the emulator and its mailbox, so
+/// `address` must be one that only the calling test mails.
+pub async fn sent_to(ses_endpoint: &str, address: &str) -> Vec<SentEmail> {
+    rapport_local::ses::sent_messages(ses_endpoint)
+        .await
+        .expect("SES emulator store")
+        .into_iter()
+        .filter(|m| m.is_addressed_to(address))
+        .collect()
+}
+
+/// Mail the SES emulator at `ses_endpoint` accepted with a `to` address containing
+/// `tag`, a string unique to the calling test (a UUID), oldest first.
+pub async fn sent_tagged(ses_endpoint: &str, tag: &str) -> Vec<SentEmail> {
+    rapport_local::ses::sent_messages(ses_endpoint)
+        .await
+        .expect("SES emulator store")
+        .into_iter()
+        .filter(|m| m.to_addresses().iter().any(|a| a.contains(tag)))
+        .collect()
+}
 
 /// One isolated API: its own table, its own server on a free port.
 pub struct TestApi {
@@ -103,10 +156,8 @@ impl TestApi {
     /// The sum of the customer's ledger entries, read from the table.
     pub async fn ledger_sum(&self, customer: &str) -> i64 {
         use rapport_shared::store::LedgerStore;
-        let id = rapport_shared::domain::CustomerId::parse("customer_id", customer)
-            .expect("customer id");
         self.store
-            .ledger(&id)
+            .ledger(&cid(customer))
             .await
             .expect("ledger read")
             .iter()
@@ -115,13 +166,18 @@ impl TestApi {
     }
 
     /// Mail the SES emulator accepted for this API's support address.
-    pub async fn support_mail(&self) -> Vec<rapport_local::ses::SentEmail> {
-        rapport_local::ses::sent_messages(&self.ses_endpoint)
-            .await
-            .expect("SES emulator store")
-            .into_iter()
-            .filter(|m| m.is_addressed_to(&self.support_email))
-            .collect()
+    pub async fn support_mail(&self) -> Vec<SentEmail> {
+        self.mail_to(&self.support_email).await
+    }
+
+    /// Mail the SES emulator accepted for `address`; see [`sent_to`].
+    pub async fn mail_to(&self, address: &str) -> Vec<SentEmail> {
+        sent_to(&self.ses_endpoint, address).await
+    }
+
+    /// Mail the SES emulator accepted for addresses containing `tag`; see [`sent_tagged`].
+    pub async fn mail_tagged(&self, tag: &str) -> Vec<SentEmail> {
+        sent_tagged(&self.ses_endpoint, tag).await
     }
 
     /// Sends `body` signed with the shop's secret.
@@ -237,12 +293,26 @@ pub fn refund(event: &str, customer: &str, order: &str, amount: i64) -> Value {
     })
 }
 
+/// Delivery settings for tests: mail from a fixed shop through this API's links.
+pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
+    DeliverySettings {
+        shop_name: "Chai & Co".into(),
+        from: "Chai & Co <hello@chai.example>".into(),
+        public_base_url: api.base_url.clone(),
+        signing_secret: SECRET.as_bytes().to_vec(),
+        coupon_valid_days: 30,
+        review_points: 25,
+        tips: std::collections::BTreeMap::new(),
+        max_send_attempts: 3,
+        claim_lease: chrono::Duration::minutes(30),
+    }
+}
+
 /// Job settings for tests: no quiet hours (tests must not depend on the hour they run
-/// at), a 10 % control group, mail from a fixed shop through this API's links.
+/// at), a 10 % control group, and the [`delivery_settings`].
 pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
     use rapport_shared::config::JobConfig;
     use rapport_shared::domain::outreach::OutreachRules;
-    use rapport_shared::service::deliver::DeliverySettings;
     let mut settings = rapport_job::run::RunSettings::new(JobConfig {
         scan_segments: 3,
         horizon_weeks: 52.0,
@@ -253,17 +323,7 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
             holdout_pct: 10,
             ..OutreachRules::default()
         },
-        delivery: DeliverySettings {
-            shop_name: "Chai & Co".into(),
-            from: "Chai & Co <hello@chai.example>".into(),
-            public_base_url: api.base_url.clone(),
-            signing_secret: SECRET.as_bytes().to_vec(),
-            coupon_valid_days: 30,
-            review_points: 25,
-            tips: std::collections::BTreeMap::new(),
-            max_send_attempts: 3,
-            claim_lease: chrono::Duration::minutes(30),
-        },
+        delivery: delivery_settings(api),
         send_concurrency: 8,
         ses_configuration_set: None,
     });

@@ -1,15 +1,13 @@
 //! The `rapport-score` binary end to end: JSON backtest, scoring a summary file, saved
 //! models, and clear errors on malformed input.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::NaiveDate;
 use rapport_models::io::{TransactionFormat, read_transactions};
+
+use crate::support;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rapport-score-cli");

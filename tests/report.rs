@@ -3,8 +3,6 @@
 //!
 //! The page and the screenshot stay in `target/tmp/report-chromium/` for a look.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

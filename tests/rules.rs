@@ -1,13 +1,11 @@
 //! The loyalty rules end to end through the service loop, on the in-memory store.
-//! The same behaviours are tested against DynamoDB Local in the workspace's tests/.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The same behaviours are tested against DynamoDB Local over HTTP in `purchase`,
+//! `redemption`, `review` and `referral`.
 
 use chrono::{DateTime, Duration, Utc};
-use rapport_shared::Config;
+use rapport_integration::{at, cid, config};
 use rapport_shared::domain::{
-    CustomerId, DomainError, LineItemInput, LoyaltyRules, PurchaseEvent, PurchaseInput,
-    RedemptionInput,
+    DomainError, LineItemInput, LoyaltyRules, PurchaseEvent, PurchaseInput, RedemptionInput,
 };
 use rapport_shared::service::{ServiceError, record_purchase, redeem};
 use rapport_shared::store::{LedgerStore, MemoryStore, ProfileStore};
@@ -31,17 +29,7 @@ async fn purchase_with_default_referrals(
 }
 
 fn rules() -> LoyaltyRules {
-    Config::from_lookup(|k| match k {
-        "RAPPORT_TABLE" => Some("t".into()),
-        "RAPPORT_SIGNING_SECRET" => Some("0123456789abcdef".into()),
-        _ => None,
-    })
-    .unwrap()
-    .rules
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
+    config("rules", &[]).rules
 }
 
 fn purchase(event: &str, customer: &str, order: &str, when: &str, total: i64) -> PurchaseEvent {
@@ -77,10 +65,6 @@ fn refund(event: &str, customer: &str, order: &str, when: &str, amount: i64) -> 
     }
     .validate()
     .unwrap()
-}
-
-fn cid(s: &str) -> CustomerId {
-    CustomerId::parse("id", s).unwrap()
 }
 
 async fn ledger_sum(store: &MemoryStore, c: &str) -> i64 {

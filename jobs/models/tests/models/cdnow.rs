@@ -1,13 +1,11 @@
 //! Acceptance on the CDNOW data: the published BG/NBD and Gamma-Gamma fits, and the
 //! backtest figures this crate reaches, on the 1/10 sample and on the full file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use chrono::NaiveDate;
 use rapport_models::io::{TransactionFormat, read_transactions};
 use rapport_models::{Evaluation, evaluate};
+
+use crate::support;
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

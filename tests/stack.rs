@@ -1,4 +1,5 @@
-//! Starting and, above all, stopping the local services.
+//! Starting and, above all, stopping the local services. Each test starts instances of
+//! its own beside the ones the other tests share, since it stops or kills them.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -86,17 +87,20 @@ async fn ses_emulator_answers_the_sdk_and_stops_on_drop() -> Result<()> {
     Ok(())
 }
 
+/// The helper's name as the test harness knows it: its path in the test crate.
+fn helper_test_name() -> String {
+    let module = module_path!()
+        .split_once("::")
+        .map_or("", |(_crate, module)| module);
+    format!("{module}::helper_holds_services_until_killed")
+}
+
 /// Test binaries end without running destructors of statics, and may be killed; the
 /// services must go with them.
 #[test]
 fn a_killed_parent_leaves_nothing_running() -> Result<()> {
     let mut helper = Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "helper_holds_services_until_killed",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", &helper_test_name(), "--ignored", "--nocapture"])
         .env(HELPER_ENV, "1")
         // The helper must start services of its own, not attach to configured ones.
         .env_remove("AWS_ENDPOINT_URL_DYNAMODB")

@@ -13,14 +13,12 @@
 //! `PROPTEST_CASES` sets the number of cases of every property (defaults below keep the
 //! file well under a minute in a debug build).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_http::{Body, Request, Response};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use rapport_shared::Config;
+use rapport_integration::{SECRET, config};
 use rapport_shared::auth::signature::{SignatureError, SignatureHeader, sign, verify};
 use rapport_shared::domain::codes::CODE_ALPHABET;
 use rapport_shared::domain::{
@@ -31,7 +29,6 @@ use rapport_shared::http::{Api, PROBLEM_BASE};
 use rapport_shared::store::MemoryStore;
 use serde_json::{Value, json};
 
-const SECRET: &str = "fuzz-secret-0123456789";
 const TOLERANCE: i64 = 300;
 
 fn runner(default_cases: u32) -> TestRunner {
@@ -60,13 +57,7 @@ fn check<S: Strategy>(
 }
 
 fn api() -> Api<MemoryStore> {
-    let config = Config::from_lookup(|k| match k {
-        "RAPPORT_TABLE" => Some("fuzz".into()),
-        "RAPPORT_SIGNING_SECRET" => Some(SECRET.into()),
-        _ => None,
-    })
-    .expect("configuration");
-    Api::new(MemoryStore::new(), config)
+    Api::new(MemoryStore::new(), config("fuzz", &[]))
 }
 
 thread_local! {

@@ -1,8 +1,6 @@
 //! The CDNOW data as the `lifetimes` 0.11.3 wheel ships it, fetched from PyPI on first
 //! use into the git-ignored `.cache/datasets` and read straight from the wheel.
 
-#![allow(dead_code)]
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;

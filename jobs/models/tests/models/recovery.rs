@@ -1,8 +1,6 @@
 //! Parameter recovery: data drawn from the models' own generative process must give
 //! back the generating parameters, within a few of the reported standard errors.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use chrono::NaiveDate;
 use rapport_models::simulate::Simulation;
 use rapport_models::{BgNbd, BgNbdCoefficients, GammaGamma, GammaGammaCoefficients, ScoreParams};

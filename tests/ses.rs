@@ -1,33 +1,28 @@
-//! Mail sent through the SDK to a real SES emulator, read back from its store.
+//! Mail sent through the SDK to a real SES emulator, read back from its store. The
+//! emulator is the one every test shares, so each test mails addresses of its own.
 
 use anyhow::Result;
 use aws_sdk_ses::primitives::Blob;
 use aws_sdk_ses::types::{Body, Content, Destination, Message, RawMessage};
-use rapport_local::ses::{SentEmail, sent_messages};
+use rapport_integration::sent_to;
+use rapport_local::ses::SentEmail;
 use rapport_local::shared_ses;
 
-async fn only_mail_to(endpoint: &str, recipient: &str) -> Result<SentEmail> {
-    let mut mails: Vec<_> = sent_messages(endpoint)
-        .await?
-        .into_iter()
-        .filter(|m| m.is_addressed_to(recipient))
-        .collect();
+async fn only_mail_to(endpoint: &str, recipient: &str) -> SentEmail {
+    let mut mails = sent_to(endpoint, recipient).await;
     assert_eq!(mails.len(), 1, "{mails:#?}");
-    Ok(mails.remove(0))
+    mails.remove(0)
 }
 
 #[tokio::test]
 async fn send_email_is_listed_with_its_parts() -> Result<()> {
     let ses = shared_ses().await?;
+    let ann = format!("ann-{}@example.com", uuid::Uuid::new_v4().simple());
     let sent = ses
         .client()
         .send_email()
         .source("shop@example.com")
-        .destination(
-            Destination::builder()
-                .to_addresses("ann@example.com")
-                .build(),
-        )
+        .destination(Destination::builder().to_addresses(&ann).build())
         .reply_to_addresses("care@example.com")
         .message(
             Message::builder()
@@ -47,10 +42,10 @@ async fn send_email_is_listed_with_its_parts() -> Result<()> {
         .send()
         .await?;
 
-    let mail = only_mail_to(&ses.endpoint(), "ann@example.com").await?;
+    let mail = only_mail_to(&ses.endpoint(), &ann).await;
     assert_eq!(mail.message_id, sent.message_id());
     assert_eq!(mail.from, "shop@example.com");
-    assert_eq!(mail.to_addresses(), ["ann@example.com"]);
+    assert_eq!(mail.to_addresses(), [ann]);
     assert_eq!(mail.reply_to, ["care@example.com"]);
     assert_eq!(mail.subject, "We miss you");
     assert_eq!(mail.text.as_deref(), Some("Come back for 10% off."));
@@ -65,9 +60,15 @@ async fn send_email_is_listed_with_its_parts() -> Result<()> {
 #[tokio::test]
 async fn send_raw_email_is_parsed_into_the_same_fields() -> Result<()> {
     let ses = shared_ses().await?;
-    let mime = concat!(
+    let tag = uuid::Uuid::new_v4().simple();
+    let (bob, carol) = (
+        format!("bob-{tag}@example.com"),
+        format!("carol-{tag}@example.com"),
+    );
+    let to = format!("To: {bob}, \"Cho, Carol\" <{carol}>\r\n");
+    let mime = [
         "From: \"Rapport Shop\" <shop@example.com>\r\n",
-        "To: bob@example.com, \"Cho, Carol\" <carol@example.com>\r\n",
+        &to,
         "Subject: Your gold tier\r\n",
         "MIME-Version: 1.0\r\n",
         "Content-Type: multipart/mixed; boundary=\"b1\"\r\n",
@@ -91,7 +92,8 @@ async fn send_raw_email_is_parsed_into_the_same_fields() -> Result<()> {
         "\r\n",
         "cG9pbnRzCjEyMAo=\r\n",
         "--b1--\r\n",
-    );
+    ]
+    .concat();
     ses.client()
         .send_raw_email()
         .raw_message(
@@ -102,12 +104,9 @@ async fn send_raw_email_is_parsed_into_the_same_fields() -> Result<()> {
         .send()
         .await?;
 
-    let mail = only_mail_to(&ses.endpoint(), "carol@example.com").await?;
+    let mail = only_mail_to(&ses.endpoint(), &carol).await;
     assert_eq!(mail.from, "\"Rapport Shop\" <shop@example.com>");
-    assert_eq!(
-        mail.to_addresses(),
-        ["bob@example.com", "carol@example.com"]
-    );
+    assert_eq!(mail.to_addresses(), [bob, carol]);
     assert_eq!(mail.subject, "Your gold tier");
     assert_eq!(
         mail.text.as_deref().map(str::trim),

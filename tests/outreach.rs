@@ -1,9 +1,8 @@
 //! The outreach rules, one case per rule: triggers, consent, suppression, service
 //! recovery, frequency caps, quiet hours, the control group and periods.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageKind, OutreachRules, PastMessage, Population, SuppressReason,
@@ -13,10 +12,6 @@ use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
 };
 use std::collections::BTreeSet;
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
 
 /// Noon UTC: outside quiet hours for a UTC customer.
 const NOW: &str = "2026-11-22T12:00:00Z";

@@ -1,0 +1,9 @@
+//! The models' integration tests, one binary: acceptance on the CDNOW data, the
+//! `rapport-score` CLI end to end, and parameter recovery on simulated shops.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cdnow;
+mod cli;
+mod recovery;
+mod support;

@@ -1,0 +1,42 @@
+//! Rapport's integration tests, one binary with a module per area: the API over HTTP
+//! through the local server into DynamoDB Local, the job and its report, the local stack,
+//! the rules on the in-memory store, fuzzing, the load tests (soak, hot customer,
+//! database outage, Schemathesis), every binary under the Lambda Runtime API emulator,
+//! and the layout of the code itself (architecture).
+//!
+//! The tests run as threads of one process and share one DynamoDB Local and one SES
+//! emulator (`rapport_integration`, in tests/support): each works in a table of its own
+//! and reads back only the mail it addressed; the fault and stack tests start the
+//! instances they stop or kill. The load tests take turns (`load_test_turn`).
+//! `cargo test --test integration purchase::` runs one area.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod architecture;
+mod bad_input;
+mod contract;
+mod deliver;
+mod faults;
+mod feedback;
+mod fuzz;
+mod hot;
+mod job;
+mod lambda_runtime;
+mod messages;
+mod outreach;
+mod privacy;
+mod purchase;
+mod redemption;
+mod referral;
+mod report;
+mod review;
+mod rules;
+mod samples;
+mod schemathesis;
+mod scores;
+mod ses;
+mod signatures;
+mod soak;
+mod stack;
+mod tables;
+mod unsubscribe;
