@@ -5,9 +5,10 @@
 //! delivers, against DynamoDB Local and the SES emulator. Responses and the resulting
 //! table state are checked, and each binary's start-to-first-response time is printed.
 //!
-//! The binaries are the debug builds beside this test (`cargo build --workspace --bins
-//! --tests`, which `make test` runs first); cargo-lambda comes from PyPI into the
-//! git-ignored `.cache/` on first use.
+//! The binaries are the debug builds beside this test (`cargo build --workspace --bins`,
+//! which `make test` runs first), or the deployable ones when `RAPPORT_LAMBDA_ARTIFACTS`
+//! names what `cargo lambda build --release` wrote (`target/lambda/<name>/bootstrap`);
+//! cargo-lambda comes from PyPI into the git-ignored `.cache/` on first use.
 
 use rapport_shared::domain::{CustomerId, address_key};
 use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, ScoreStore, SuppressionStore};
@@ -32,8 +33,14 @@ fn sample(name: &str) -> PathBuf {
     repo().join("infra/events").join(name)
 }
 
-/// `target/<profile>/<name>`, beside this test executable (`target/<profile>/deps/`).
+/// `target/<profile>/<name>`, beside this test executable (`target/<profile>/deps/`), or
+/// `<RAPPORT_LAMBDA_ARTIFACTS>/<name>/bootstrap`.
 fn binary(name: &str) -> PathBuf {
+    if let Some(artifacts) = std::env::var_os("RAPPORT_LAMBDA_ARTIFACTS") {
+        let path = repo().join(artifacts).join(name).join("bootstrap");
+        assert!(path.is_file(), "{} is missing", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().expect("the test executable");
     let dir = exe
         .parent()
@@ -42,7 +49,7 @@ fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build the binaries first with `cargo build --workspace --bins --tests` \
+        "{} is missing: build the binaries first with `cargo build --workspace --bins --test '*'` \
          (`make test` does)",
         path.display()
     );
