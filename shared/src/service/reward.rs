@@ -77,7 +77,7 @@ impl<S: RewardStore + ?Sized> Command<S> for GrantReward<'_> {
     ) -> Result<(), CommitError> {
         store
             .commit_reward(
-                *version,
+                Some(*version),
                 profile,
                 std::slice::from_ref(entry),
                 record_of(record)?,

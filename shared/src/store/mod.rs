@@ -324,14 +324,16 @@ pub trait MessageStore: Send + Sync {
     async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError>;
 }
 
-/// Points given by the outreach job (a birthday reward), once per idempotency key.
+/// A change of one profile and its ledger, once per idempotency key: points given with
+/// a message (the birthday reward), and any event that touches nothing else.
 #[async_trait]
 pub trait RewardStore: IdempotencyStore + ProfileStore {
-    /// Writes the profile (if still at `expected`), its new ledger entries and `record`
-    /// in one transaction; [`CommitError::AlreadyRecorded`] if the key was used.
+    /// Writes the profile (if still at `expected`; `None`: it must not exist yet), its
+    /// new ledger entries and `record` in one transaction;
+    /// [`CommitError::AlreadyRecorded`] if the key was used.
     async fn commit_reward(
         &self,
-        expected: u64,
+        expected: Option<u64>,
         profile: &Profile,
         ledger: &[LedgerEntry],
         record: &IdempotencyRecord,

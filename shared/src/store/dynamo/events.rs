@@ -143,13 +143,13 @@ impl RedemptionStore for DynamoStore {
 impl RewardStore for DynamoStore {
     async fn commit_reward(
         &self,
-        expected: u64,
+        expected: Option<u64>,
         profile: &Profile,
         ledger: &[LedgerEntry],
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError> {
         self.transaction()
-            .event(record, profile, Some(expected), ledger)?
+            .event(record, profile, expected, ledger)?
             .commit()
             .await
     }

@@ -387,14 +387,14 @@ impl ReferralStore for MemoryStore {
 impl RewardStore for MemoryStore {
     async fn commit_reward(
         &self,
-        expected: u64,
+        expected: Option<u64>,
         profile: &Profile,
         ledger: &[LedgerEntry],
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
-        state.check_event(&record.key, &profile.customer_id, Some(expected))?;
-        state.write_event(profile, Some(expected), ledger, record);
+        state.check_event(&record.key, &profile.customer_id, expected)?;
+        state.write_event(profile, expected, ledger, record);
         Ok(())
     }
 }
