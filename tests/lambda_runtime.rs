@@ -218,6 +218,9 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         .await
         .expect("create table");
     let store = DynamoStore::new(dynamodb.client(), table.clone());
+    // The table's first read is slow in DynamoDB Local; not the first function's cost.
+    let nobody = CustomerId::parse("id", "nobody").expect("customer id");
+    store.profile(&nobody).await.expect("warm-up read");
     let env = environment(&table, &dynamodb.endpoint(), &ses.endpoint());
     let emulator = Emulator::start().await;
 
