@@ -1,39 +1,102 @@
-//! The database goes away mid-stream: DynamoDB Local (on disk, so its tables survive)
-//! is killed while a storefront streams purchase events and started again on the same
-//! port. While it is down every request must get a fast 503 with `Retry-After` and a
-//! problem+json body that reveals nothing internal; a client that retries what failed
-//! must end with exactly the balances of one in-order delivery: nothing lost, nothing
-//! counted twice, every balance equal to its ledger.
+//! The database goes away mid-stream: while a storefront streams purchase events, the
+//! network between the API and DynamoDB Local is cut — a TCP proxy in front of the
+//! database stops accepting connections and drops every open one, requests in flight
+//! included — and restored on the same port a few seconds later. While it is down every
+//! request must get a fast 503 with `Retry-After` and a problem+json body that reveals
+//! nothing internal; a client that retries what failed must end with exactly the
+//! balances of one in-order delivery: nothing lost, nothing counted twice, every balance
+//! equal to its ledger, one order per event.
+//!
+//! The database process itself keeps running: DynamoDB Local stopped by a signal loses
+//! writes it had already acknowledged now and then (seen under load), which DynamoDB
+//! does not do, and which would make the test measure the emulator instead of Rapport.
+//! A cut connection is also the harder case for exactly-once delivery: a transaction
+//! DynamoDB applied may lose its answer on the way back, and the retry must find it.
 
 use futures::future::join_all;
 use rapport_integration::{SECRET, TestApi, config, load_test_turn, purchase};
-use rapport_local::DynamoDbLocal;
 use rapport_shared::domain::CustomerId;
 use rapport_shared::store::LedgerStore;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 const CUSTOMERS: usize = 10;
 const EVENTS_PER_CUSTOMER: usize = 30;
-/// Events recorded before the database is killed.
-const KILL_AFTER: usize = 100;
-/// How long the database stays down before it is started again.
+/// Events recorded before the network is cut.
+const CUT_AFTER: usize = 100;
+/// How long the network stays down.
 const DOWNTIME: Duration = Duration::from_secs(4);
 /// A 503 must come well within the Lambda timeout (10 s in template.yaml).
 const MAX_503_LATENCY: Duration = Duration::from_secs(8);
 
-/// Removes the database directory however the test ends.
-struct TempDir(PathBuf);
+/// What the network between the API and the database does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Network {
+    Up,
+    /// Every open connection dropped, requests in flight included; new connections
+    /// closed as soon as they are made, as when the database's host is gone.
+    Down,
+    /// Every open connection dropped; new ones taken but never answered — packets into
+    /// the void, as in a partition — so only the API's own timeouts end a request.
+    Stalled,
+}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// A TCP proxy in front of the database that can cut the network and restore it.
+struct Link {
+    port: u16,
+    network: watch::Sender<Network>,
+}
+
+impl Link {
+    async fn open(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let (network, _) = watch::channel(Network::Up);
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let link = Self { port, network };
+        let network = link.network.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (upstream, mut state) = (upstream.clone(), network.subscribe());
+                tokio::spawn(async move {
+                    let now = *state.borrow_and_update();
+                    match now {
+                        Network::Down => return,
+                        Network::Stalled => {
+                            // Held, unanswered, until the network changes; then dropped.
+                            let _ = state.wait_for(|n| *n != now).await;
+                            return;
+                        }
+                        Network::Up => {}
+                    }
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut client, &mut server) => {}
+                        _ = state.wait_for(|n| *n != Network::Up) => {}
+                    }
+                });
+            }
+        });
+        link
+    }
+
+    fn set(&self, network: Network) {
+        self.network.send_replace(network);
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 }
 
@@ -95,52 +158,55 @@ async fn profile(http: &reqwest::Client, base: &str, id: &str) -> Value {
     response.json().await.expect("profile body")
 }
 
+/// Sends one event once.
+async fn attempt(http: &reqwest::Client, base: &str, body: &Value) -> Attempt {
+    let sent = Instant::now();
+    let response = signed(http, base, body).send().await;
+    let answered = Instant::now();
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => panic!("the API itself must stay up: {e}"),
+    };
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header("retry-after");
+    let content_type = header("content-type").unwrap_or_default();
+    let bytes = response.bytes().await.expect("response body");
+    Attempt {
+        event_id: body["event_id"].as_str().unwrap_or_default().to_owned(),
+        sent,
+        answered,
+        status,
+        retry_after,
+        content_type,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
 /// Sends one event until it is recorded, honouring `Retry-After`; returns the
 /// receipt and every attempt.
 async fn deliver(http: &reqwest::Client, base: &str, body: &Value) -> (Value, Vec<Attempt>) {
     let mut attempts = Vec::new();
     loop {
-        let sent = Instant::now();
-        let response = signed(http, base, body).send().await;
-        let answered = Instant::now();
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => panic!("the API itself must stay up: {e}"),
-        };
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let retry_after = header("retry-after");
-        let content_type = header("content-type").unwrap_or_default();
-        let bytes = response.bytes().await.expect("response body");
-        let body_json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        attempts.push(Attempt {
-            event_id: body["event_id"].as_str().unwrap_or_default().to_owned(),
-            sent,
-            answered,
-            status,
-            retry_after: retry_after.clone(),
-            content_type,
-            body: body_json.clone(),
-        });
+        let answer = attempt(http, base, body).await;
+        let (status, receipt) = (answer.status, answer.body.clone());
+        let wait = answer.retry_after.as_deref().map(str::to_owned);
+        attempts.push(answer);
         match status {
-            200 => return (body_json, attempts),
+            200 => return (receipt, attempts),
             503 => {
-                let wait = retry_after
-                    .as_deref()
+                let wait = wait
                     .and_then(|s| s.parse::<u64>().ok())
                     .expect("a 503 names Retry-After in seconds");
                 tokio::time::sleep(Duration::from_secs(wait)).await;
             }
-            other => panic!(
-                "event {}: unexpected {other}: {body_json}",
-                body["event_id"]
-            ),
+            other => panic!("event {}: unexpected {other}: {receipt}", body["event_id"]),
         }
     }
 }
@@ -164,24 +230,27 @@ async fn reference() -> BTreeMap<String, Value> {
     profiles
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_stream_survives_the_database_being_killed_and_restarted() {
-    let _load_test = load_test_turn().await;
-    let expected = reference().await;
+/// The API served over a fresh table, its database behind a [`Link`].
+struct Served {
+    link: Link,
+    base: String,
+    store: rapport_shared::store::DynamoStore,
+    http: reqwest::Client,
+    stop_server: tokio::sync::oneshot::Sender<()>,
+}
 
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("rapport-faults-{}", uuid::Uuid::new_v4().simple())),
-    );
-    let mut dynamodb = DynamoDbLocal::start_on_disk(&dir.0, 0)
+async fn serve_through_a_link() -> Served {
+    let dynamodb = rapport_local::shared_dynamodb()
         .await
-        .expect("DynamoDB Local on disk");
-    let table = "rapport-faults";
-    rapport_local::tables::create_table(&dynamodb.client(), table)
+        .expect("DynamoDB Local");
+    let table = format!("rapport-faults-{}", uuid::Uuid::new_v4().simple());
+    rapport_local::tables::create_table(&dynamodb.client(), &table)
         .await
         .expect("create table");
+    let link = Link::open(&dynamodb.endpoint()).await;
     // No SES here: purchases send no mail.
-    let sdk = rapport_local::sdk_config(&dynamodb.endpoint(), "http://127.0.0.1:9");
-    let api = Arc::new(rapport_shared::bootstrap::api(&sdk, config(table, &[])));
+    let sdk = rapport_local::sdk_config(&link.endpoint(), "http://127.0.0.1:9");
+    let api = Arc::new(rapport_shared::bootstrap::api(&sdk, config(&table, &[])));
     let store = api.store.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -194,6 +263,53 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
+    Served {
+        link,
+        base,
+        store,
+        http,
+        stop_server,
+    }
+}
+
+/// What every 503 must be: fast, with `Retry-After`, problem+json, nothing internal.
+fn assert_unavailable(a: &Attempt) {
+    assert_eq!(a.retry_after.as_deref(), Some("1"), "{a:?}");
+    assert_eq!(a.content_type, "application/problem+json", "{a:?}");
+    assert_eq!(a.body["type"], "https://rapport.dev/problems/unavailable");
+    assert_eq!(a.body["status"], 503);
+    let text = a.body.to_string().to_ascii_lowercase();
+    for internal in [
+        "dynamo",
+        "sdk",
+        "dispatch",
+        "connect",
+        "127.0.0.1",
+        "refused",
+        "timeout",
+        "error:",
+    ] {
+        assert!(!text.contains(internal), "a 503 leaks {internal:?}: {text}");
+    }
+    assert!(
+        a.answered - a.sent < MAX_503_LATENCY,
+        "a 503 took {:?}",
+        a.answered - a.sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_survives_the_network_to_the_database_being_cut() {
+    let _load_test = load_test_turn().await;
+    let expected = reference().await;
+
+    let Served {
+        link,
+        base,
+        store,
+        http,
+        stop_server,
+    } = serve_through_a_link().await;
 
     // One in-order stream per customer, the customers side by side.
     let recorded = Arc::new(AtomicUsize::new(0));
@@ -212,15 +328,15 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
     });
     let streams = tokio::spawn(join_all(streams));
 
-    while recorded.load(Ordering::SeqCst) < KILL_AFTER {
+    while recorded.load(Ordering::SeqCst) < CUT_AFTER {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let stopping = Instant::now();
-    dynamodb.stop().expect("stopping DynamoDB Local");
+    let cutting = Instant::now();
+    link.set(Network::Down);
     let down = Instant::now();
     tokio::time::sleep(DOWNTIME).await;
-    let restarting = Instant::now();
-    dynamodb.restart().await.expect("restarting DynamoDB Local");
+    let restoring = Instant::now();
+    link.set(Network::Up);
     let back = Instant::now();
 
     for stream in streams.await.expect("streams") {
@@ -228,16 +344,16 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
     }
 
     let log = std::mem::take(&mut *log.lock().expect("log"));
-    // Sent once the process had exited and answered before it was started again: the
-    // database was certainly unreachable for the whole request.
+    // Sent once the network was cut and answered before it was restored: the database
+    // was certainly unreachable for the whole request.
     let while_down: Vec<&Attempt> = log
         .iter()
-        .filter(|a| a.sent >= down && a.answered <= restarting)
+        .filter(|a| a.sent >= down && a.answered <= restoring)
         .collect();
-    // Any part of the request inside the outage, from the stop signal to ready again.
+    // Any part of the request inside the outage.
     let during_outage = log
         .iter()
-        .filter(|a| a.sent < back && a.answered > stopping)
+        .filter(|a| a.sent < back && a.answered > cutting)
         .count();
     let unavailable: Vec<&Attempt> = log.iter().filter(|a| a.status == 503).collect();
     assert!(
@@ -252,28 +368,7 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
         );
     }
     for a in &unavailable {
-        assert_eq!(a.retry_after.as_deref(), Some("1"), "{a:?}");
-        assert_eq!(a.content_type, "application/problem+json", "{a:?}");
-        assert_eq!(a.body["type"], "https://rapport.dev/problems/unavailable");
-        assert_eq!(a.body["status"], 503);
-        let text = a.body.to_string().to_ascii_lowercase();
-        for internal in [
-            "dynamo",
-            "sdk",
-            "dispatch",
-            "connect",
-            "127.0.0.1",
-            "refused",
-            "timeout",
-            "error:",
-        ] {
-            assert!(!text.contains(internal), "a 503 leaks {internal:?}: {text}");
-        }
-        assert!(
-            a.answered - a.sent < MAX_503_LATENCY,
-            "a 503 took {:?}",
-            a.answered - a.sent
-        );
+        assert_unavailable(a);
     }
 
     for c in 0..CUSTOMERS {
@@ -290,9 +385,9 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
             "{id}: balance vs ledger"
         );
         for field in [
+            "orders",
             "points_balance",
             "points_pending",
-            "orders",
             "net_spend_minor",
             "tier",
         ] {
@@ -319,16 +414,65 @@ async fn a_stream_survives_the_database_being_killed_and_restarted() {
     let _ = writeln!(
         std::io::stderr(),
         "faults: events: {}; requests: {}; during the outage: {during_outage} ({} sent and answered \
-         while down); 503s: {}; retries: {}; outage: {:.1?} (stop {:.1?}, down {:.1?}, \
-         restart {:.1?}); slowest 503: {slowest_503:.0?}",
+         while down); 503s: {}; retries: {}; outage: {:.1?} (cut {:.1?}, down {:.1?}, \
+         restore {:.1?}); slowest 503: {slowest_503:.0?}",
         CUSTOMERS * EVENTS_PER_CUSTOMER,
         log.len(),
         while_down.len(),
         unavailable.len(),
         log.len() - CUSTOMERS * EVENTS_PER_CUSTOMER,
-        back - stopping,
-        down - stopping,
-        restarting - down,
-        back - restarting,
+        back - cutting,
+        down - cutting,
+        restoring - down,
+        back - restoring,
+    );
+}
+
+/// A database that takes connections and never answers: only the API's own bounds end
+/// the request, and they must end it with a 503 inside the function's timeout. The
+/// event retried once the network is back is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_answers_503_within_the_bound() {
+    // A customer of its own: the stream test's customers queue in the same process.
+    const STALLED: usize = CUSTOMERS + 1;
+    let Served {
+        link,
+        base,
+        store,
+        http,
+        stop_server,
+    } = serve_through_a_link().await;
+    let first = attempt(&http, &base, &event(STALLED, 0)).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+
+    link.set(Network::Stalled);
+    let stalled = attempt(&http, &base, &event(STALLED, 1)).await;
+    assert_eq!(stalled.status, 503, "{stalled:?}");
+    assert_unavailable(&stalled);
+    // The bounds, not a lucky early failure, ended it.
+    assert!(
+        stalled.answered - stalled.sent >= Duration::from_secs(2),
+        "{stalled:?}"
+    );
+
+    link.set(Network::Up);
+    let (receipt, _) = deliver(&http, &base, &event(STALLED, 1)).await;
+    assert_eq!(receipt["event_id"], format!("fault-evt-{STALLED}-1"));
+    let again = attempt(&http, &base, &event(STALLED, 1)).await;
+    assert_eq!(again.status, 200, "a duplicate is answered as before");
+    let ledger = store
+        .ledger(&CustomerId::parse("id", &format!("fault-cust-{STALLED}")).expect("id"))
+        .await
+        .expect("ledger");
+    assert_eq!(ledger.len(), 2, "one ledger entry per order: {ledger:?}");
+    assert_eq!(
+        profile(&http, &base, &format!("fault-cust-{STALLED}")).await["orders"],
+        2
+    );
+    let _ = stop_server.send(());
+    let _ = writeln!(
+        std::io::stderr(),
+        "faults: a stalled database answered 503 in {:.1?}",
+        stalled.answered - stalled.sent
     );
 }

@@ -4,9 +4,7 @@
 //!
 //! Tests use [`stack::shared_dynamodb`] / [`stack::shared_ses`] (one instance per test
 //! process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SES`);
-//! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`]. Fault tests
-//! use [`DynamoDbLocal::start_on_disk`], whose tables survive a stop and a restart on the
-//! same port.
+//! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`].
 
 pub mod datasets;
 pub mod demo;

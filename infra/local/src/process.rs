@@ -25,15 +25,13 @@ use anyhow::{Context, Result};
 /// The watcher is reaped before the wrapper exits so that no orphan is left behind; it
 /// too gets SIGKILL, since a service that dies at once can end the wrapper while the
 /// watcher is still being forked, when a catchable signal may be lost.
-/// SIGUSR1 asks for a clean shutdown instead ([`Supervised::terminate`]): the service
-/// gets SIGTERM, and the wrapper waits on until it has exited (a trapped signal ends
-/// `wait` early).
+/// A trapped signal ends `wait` early, so the wrapper waits on until the service has
+/// exited.
 const WRAPPER: &str = r#"
 exec 3<&0
 "$@" </dev/null 3<&- &
 svc=$!
 trap 'kill -KILL "$svc" 2>/dev/null' HUP INT TERM
-trap 'kill -TERM "$svc" 2>/dev/null' USR1
 { while read -r _; do :; done; kill -KILL "$svc" 2>/dev/null; } <&3 &
 watch=$!
 exec 3<&-
@@ -106,27 +104,6 @@ impl Supervised {
 
     pub(crate) fn id(&self) -> u32 {
         self.wrapper.id()
-    }
-
-    /// Stops the service the way an operator would (SIGTERM), waiting up to `timeout`
-    /// for it to exit; a service still running then is killed as on drop.
-    pub(crate) fn terminate(mut self, timeout: Duration) {
-        let signalled = Command::new("kill")
-            .arg("-USR1")
-            .arg(self.wrapper.id().to_string())
-            .status()
-            .is_ok_and(|s| s.success());
-        if signalled {
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
-                match self.wrapper.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        }
-        // Reaps the wrapper, or kills what is left.
-        drop(self);
     }
 }
 

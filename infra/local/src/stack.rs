@@ -43,8 +43,6 @@ pub const LOCAL_REGION: &str = "us-east-1";
 /// Generous because a cold JVM on a busy two-core CI machine is slow to come up.
 const DYNAMODB_STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 const SES_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a clean shutdown may take before the service is killed.
-const DYNAMODB_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// A free port can be taken by someone else between picking and binding it; the
 /// service then exits at once and is simply started again on another port.
@@ -55,24 +53,12 @@ const FILE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Ports taken by a starting service elsewhere are skipped; this bounds the search.
 const CLAIM_ATTEMPTS: usize = 20;
 
-/// Where a DynamoDB Local started by this process keeps its tables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Storage {
-    /// `-inMemory`: gone when the process ends.
-    Memory,
-    /// `-dbPath <dir>`: survives a stop and restart.
-    Disk(PathBuf),
-}
-
-/// A DynamoDB Local (in memory, or on disk) for this process, or an attached
-/// external one.
+/// A DynamoDB Local (in memory) run by this process, or an attached external one.
 #[derive(Debug)]
 pub struct DynamoDbLocal {
     endpoint: String,
+    /// `None` for an attached instance.
     process: Option<Supervised>,
-    /// `None` for an attached instance, which this process cannot restart.
-    storage: Option<Storage>,
-    restarts: u32,
 }
 
 impl DynamoDbLocal {
@@ -82,52 +68,13 @@ impl DynamoDbLocal {
         let (endpoint, process) = start_service(
             "dynamodb-local",
             DYNAMODB_STARTUP_TIMEOUT,
-            |port| dynamodb_command(installation, port, &Storage::Memory),
+            |port| dynamodb_command(installation, port),
             dynamodb_ready,
         )
         .await?;
         Ok(Self {
             endpoint,
             process: Some(process),
-            storage: Some(Storage::Memory),
-            restarts: 0,
-        })
-    }
-
-    /// Starts an instance that keeps its tables in `db_dir` (`-sharedDb -dbPath`), on
-    /// `port` (0 picks a free one). Unlike an in-memory instance, its data survives
-    /// [`stop`](Self::stop) and [`restart`](Self::restart): fault tests use it to take
-    /// the database away and bring it back.
-    pub async fn start_on_disk(db_dir: &Path, port: u16) -> Result<Self> {
-        std::fs::create_dir_all(db_dir)
-            .with_context(|| format!("creating {}", db_dir.display()))?;
-        let storage = Storage::Disk(db_dir.to_path_buf());
-        let installation = dynamodb_installation().await?;
-        let command = |port| dynamodb_command(installation, port, &storage);
-        let (endpoint, process) = if port == 0 {
-            start_service(
-                "dynamodb-local",
-                DYNAMODB_STARTUP_TIMEOUT,
-                command,
-                dynamodb_ready,
-            )
-            .await?
-        } else {
-            start_service_on(
-                "dynamodb-local",
-                DYNAMODB_STARTUP_TIMEOUT,
-                port,
-                "",
-                command,
-                dynamodb_ready,
-            )
-            .await?
-        };
-        Ok(Self {
-            endpoint,
-            process: Some(process),
-            storage: Some(storage),
-            restarts: 0,
         })
     }
 
@@ -136,74 +83,7 @@ impl DynamoDbLocal {
         Self {
             endpoint: endpoint.into(),
             process: None,
-            storage: None,
-            restarts: 0,
         }
-    }
-
-    /// Stops the service with SIGTERM, as an operator or orchestrator would, and waits
-    /// until it has exited, so its port refuses connections. What it acknowledged is on
-    /// disk for a [`restart`](Self::restart). Does nothing if it is not running.
-    pub fn stop(&mut self) -> Result<()> {
-        self.ensure_owned("stopped")?;
-        if let Some(process) = self.process.take() {
-            process.terminate(DYNAMODB_STOP_TIMEOUT);
-        }
-        Ok(())
-    }
-
-    /// Kills the service outright (SIGKILL, as a crash would) and waits until it has
-    /// exited. DynamoDB Local is no durable database: killed this way it can lose
-    /// writes it has already acknowledged, which DynamoDB itself never does, so tests
-    /// that count what survived use [`stop`](Self::stop).
-    pub fn kill(&mut self) -> Result<()> {
-        self.ensure_owned("killed")?;
-        // Dropping the supervisor kills the service and reaps it.
-        drop(self.process.take());
-        Ok(())
-    }
-
-    fn ensure_owned(&self, what: &str) -> Result<()> {
-        if self.storage.is_none() {
-            bail!(
-                "{} is run by someone else; it cannot be {what} here",
-                self.endpoint
-            );
-        }
-        Ok(())
-    }
-
-    /// Starts the service again on the same port with the same storage: an on-disk
-    /// instance comes back with its tables, an in-memory one empty.
-    pub async fn restart(&mut self) -> Result<()> {
-        let Some(storage) = self.storage.clone() else {
-            return self.ensure_owned("restarted");
-        };
-        self.stop()?;
-        let port = self
-            .endpoint
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .with_context(|| format!("no port in {}", self.endpoint))?;
-        let installation = dynamodb_installation().await?;
-        self.restarts += 1;
-        let (_, process) = start_service_on(
-            "dynamodb-local",
-            DYNAMODB_STARTUP_TIMEOUT,
-            port,
-            &format!("-restart{}", self.restarts),
-            |port| dynamodb_command(installation, port, &storage),
-            dynamodb_ready,
-        )
-        .await?;
-        self.process = Some(process);
-        Ok(())
-    }
-
-    /// Whether this process runs the service right now (false after [`stop`](Self::stop)).
-    pub fn is_running(&self) -> bool {
-        self.process.is_some()
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -418,11 +298,7 @@ async fn installation() -> Result<&'static Installation> {
         .context("the install task panicked")?
 }
 
-fn dynamodb_command(
-    installation: &Installation,
-    port: u16,
-    storage: &Storage,
-) -> (OsString, Vec<OsString>) {
+fn dynamodb_command(installation: &Installation, port: u16) -> (OsString, Vec<OsString>) {
     let mut library_path = OsString::from("-Djava.library.path=");
     library_path.push(installation.dynamodb_local_lib());
     let mut tmpdir = OsString::from("-Djava.io.tmpdir=");
@@ -437,14 +313,9 @@ fn dynamodb_command(
         "-jar".into(),
         installation.dynamodb_local_jar().into(),
     ];
-    match storage {
-        Storage::Memory => args.push("-inMemory".into()),
-        Storage::Disk(dir) => {
-            args.push("-dbPath".into());
-            args.push(dir.into());
-        }
-    }
     args.extend([
+        // Tables live as long as the process.
+        "-inMemory".into(),
         // One database whatever the credentials and region, so that a function started
         // by `up`, a test client and the AWS CLI all see the same tables.
         "-sharedDb".into(),
@@ -525,32 +396,6 @@ where
         "{name} failed to start {START_ATTEMPTS} times:\n{}",
         failures.join("\n")
     )
-}
-
-/// Starts a service on a given port (a restart on the port it had before, or one the
-/// caller chose) and waits until `ready` answers. `log_suffix` keeps the log of an
-/// earlier run on that port.
-async fn start_service_on<C, R, F>(
-    name: &str,
-    timeout: Duration,
-    port: u16,
-    log_suffix: &str,
-    command: C,
-    ready: R,
-) -> Result<(String, Supervised)>
-where
-    C: Fn(u16) -> (OsString, Vec<OsString>),
-    R: Fn(reqwest::Client, String) -> F,
-    F: Future<Output = bool>,
-{
-    let (logs, _) = prepare_dirs()?;
-    let http = probe_client()?;
-    let log_path = logs.join(format!("{name}-{port}{log_suffix}.log"));
-    spawn_and_wait(
-        name, timeout, port, &command, &ready, &http, &logs, log_path,
-    )
-    .await?
-    .map_err(|failure| anyhow!(failure))
 }
 
 /// One start on `port`: `Ok(Err(why))` when the service exited during startup (the
