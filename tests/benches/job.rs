@@ -45,6 +45,7 @@ use rapport_shared::domain::{
     CustomerId, CustomerScores, JobState, LedgerEntry, LoyaltyRules, Order, Profile, PurchaseInput,
     ReferralRules,
 };
+use rapport_shared::retry::Backoff;
 use rapport_shared::store::dynamo::items::{
     Item, job_state_item, ledger_item, order_item, profile_item,
 };
@@ -423,7 +424,7 @@ fn put(item: Item) -> WriteRequest {
 
 /// One `BatchWriteItem`, repeated for whatever DynamoDB leaves unprocessed.
 async fn write_batch(client: &Client, table: &str, mut requests: Vec<WriteRequest>) {
-    let mut attempt = 0;
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(3), 10);
     while !requests.is_empty() {
         let out = client
             .batch_write_item()
@@ -436,12 +437,10 @@ async fn write_batch(client: &Client, table: &str, mut requests: Vec<WriteReques
             .and_then(|mut u| u.remove(table))
             .unwrap_or_default();
         if !requests.is_empty() {
-            attempt += 1;
             assert!(
-                attempt < 10,
+                backoff.wait().await,
                 "BatchWriteItem kept leaving items unprocessed"
             );
-            tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
         }
     }
 }
