@@ -19,6 +19,7 @@ mod deliver;
 mod faults;
 mod feedback;
 mod fuzz;
+mod hostile;
 mod hot;
 mod job;
 mod lambda_runtime;

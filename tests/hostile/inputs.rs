@@ -1,0 +1,2 @@
+//! Crafted event fields: recipient injection, far-future and ancient timestamps,
+//! self-referral at conversion, an erased customer's referral code.
