@@ -2,12 +2,18 @@
 //! writes nothing.
 
 use chrono::Utc;
-use rapport_integration::{Reply, SECRET, TestApi, purchase};
-use rapport_shared::auth::signature::sign;
+use rapport_integration::{Reply, TestApi, key, purchase, sign_as};
+use rapport_shared::auth::keys::Scope;
 use serde_json::{Value, json};
 
 async fn post_bytes(api: &TestApi, body: Vec<u8>, content_type: &str) -> Reply {
-    let header = sign(SECRET.as_bytes(), Utc::now().timestamp(), &body);
+    let header = sign_as(
+        &key(Scope::Events),
+        Utc::now().timestamp(),
+        "POST",
+        "/v1/events/purchase",
+        &body,
+    );
     api.send_raw(
         "POST",
         "/v1/events/purchase",
@@ -238,7 +244,7 @@ async fn unknown_routes_and_methods() {
         r.headers.get("allow").and_then(|v| v.to_str().ok()),
         Some("GET, POST")
     );
-    let bad = json!({"redemption_id": "r", "points": 0});
+    let bad = json!({"redemption_id": "r", "customer_id": "c-1", "points": 0});
     api.post("/v1/events/purchase", &purchase("e-1", "c-1", "o-1", 2_000))
         .await;
     let r = api.post("/v1/customers/c-1/redemptions", &bad).await;

@@ -27,6 +27,28 @@ fn openapi_documents_exactly_the_routes() {
     assert_eq!(documented, routes());
 }
 
+/// Each operation names the scope its key needs (`x-scope`), as the code enforces it, and
+/// lists the 403 a key without it gets.
+#[test]
+fn openapi_names_the_scope_each_route_enforces() {
+    let doc: serde_yaml::Value = serde_yaml::from_str(OPENAPI).expect("openapi.yaml parses");
+    for (method, path, operation) in ROUTES {
+        let documented = &doc["paths"][*path][method.to_lowercase().as_str()];
+        let scope = operation.scope().map(|s| s.as_str());
+        assert_eq!(
+            documented["x-scope"].as_str(),
+            scope,
+            "{method} {path}: x-scope"
+        );
+        if scope.is_some() {
+            assert!(
+                documented["responses"]["403"].is_mapping(),
+                "{method} {path} documents its 403"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_template_deploys_exactly_the_routes() {
     let template: serde_yaml::Value =

@@ -14,7 +14,7 @@
 //! DynamoDB applied may lose its answer on the way back, and the retry must find it.
 
 use futures::future::join_all;
-use rapport_integration::{SECRET, TestApi, config, load_test_turn, purchase};
+use rapport_integration::{TestApi, config, load_test_turn, purchase, signer};
 use rapport_shared::domain::CustomerId;
 use rapport_shared::store::LedgerStore;
 use serde_json::Value;
@@ -131,11 +131,9 @@ fn event(c: usize, n: usize) -> Value {
 
 fn signed(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::RequestBuilder {
     let raw = body.to_string();
-    let header = rapport_shared::auth::signature::sign(
-        SECRET.as_bytes(),
-        chrono::Utc::now().timestamp(),
-        raw.as_bytes(),
-    );
+    let header = signer()
+        .header("POST", "/v1/events/purchase", raw.as_bytes())
+        .expect("signed");
     http.post(format!("{base}/v1/events/purchase"))
         .header("Rapport-Signature", header)
         .header("Content-Type", "application/json")
@@ -143,13 +141,10 @@ fn signed(http: &reqwest::Client, base: &str, body: &Value) -> reqwest::RequestB
 }
 
 async fn profile(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    let header = rapport_shared::auth::signature::sign(
-        SECRET.as_bytes(),
-        chrono::Utc::now().timestamp(),
-        b"",
-    );
+    let path = format!("/v1/customers/{id}");
+    let header = signer().header("GET", &path, b"").expect("signed");
     let response = http
-        .get(format!("{base}/v1/customers/{id}"))
+        .get(format!("{base}{path}"))
         .header("Rapport-Signature", header)
         .send()
         .await

@@ -18,8 +18,9 @@ use lambda_http::{Body, Request, Response};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
-use rapport_integration::{SECRET, config};
-use rapport_shared::auth::signature::{SignatureError, SignatureHeader, sign, verify};
+use rapport_integration::{config, key, sign_as};
+use rapport_shared::auth::keys::{ApiKey, ApiKeys, Scope};
+use rapport_shared::auth::signature::{SignatureError, SignatureHeader, SignedRequest, verify};
 use rapport_shared::domain::codes::CODE_ALPHABET;
 use rapport_shared::domain::{
     PurchaseEvent, PurchaseInput, PurchaseKind, ReferralEvent, ReferralInput, ReviewEvent,
@@ -70,7 +71,13 @@ thread_local! {
 /// A request as the local server and API Gateway deliver it: UTF-8 bodies as text,
 /// anything else as binary, signed with the shop's secret.
 fn signed(path: &str, body: Vec<u8>) -> Request {
-    let header = sign(SECRET.as_bytes(), Utc::now().timestamp(), &body);
+    let header = sign_as(
+        &key(Scope::Events),
+        Utc::now().timestamp(),
+        "POST",
+        path,
+        &body,
+    );
     let body = if body.is_empty() {
         Body::Empty
     } else {
@@ -221,12 +228,37 @@ fn apply_edit(header: &str, edit: &HeaderEdit) -> String {
     out.into_iter().collect()
 }
 
+/// Where the signature properties are checked: one POST route.
+const PATH: &str = "/v1/events/purchase";
+
+fn request(body: &[u8]) -> SignedRequest<'_> {
+    SignedRequest {
+        method: "POST",
+        path_and_query: PATH,
+        body,
+    }
+}
+
+fn sign(key: &ApiKey, t: i64, body: &[u8]) -> String {
+    sign_as(key, t, "POST", PATH, body)
+}
+
+/// Checks a raw header as the API does: parse, then verify against the keys.
+fn verify_raw(keys: &ApiKeys, raw: &str, body: &[u8], now: i64) -> Result<(), SignatureError> {
+    let header = SignatureHeader::parse(raw)?;
+    verify(keys, &header, &request(body), now, TOLERANCE).map(|_| ())
+}
+
+fn shop_keys() -> ApiKeys {
+    ApiKeys::new(vec![key(Scope::Events)])
+}
+
 #[test]
 fn any_header_parses_or_is_rejected_without_panicking() {
     let header = prop_oneof![
         any::<String>(),
-        "[tv1=, 0-9a-fA-F-]{0,90}",
-        "t=[0-9]{0,14},v1=[0-9a-fA-F]{60,68}",
+        "[tkv1=, 0-9a-fA-F-]{0,90}",
+        "t=[0-9]{0,14},k=[a-z0-9-]{0,10},v1=[0-9a-fA-F]{60,68}",
     ];
     check(2000, (header, timestamp()), |(raw, now)| {
         match SignatureHeader::parse(&raw) {
@@ -236,7 +268,7 @@ fn any_header_parses_or_is_rejected_without_panicking() {
                 prop_assert!((0..=999_999_999_999).contains(&parsed.timestamp));
                 prop_assert!(!parsed.signatures.is_empty());
                 prop_assert!(parsed.signatures.iter().all(|s| s.len() == 32));
-                let mut again = format!("t={}", parsed.timestamp);
+                let mut again = format!("t={},k={}", parsed.timestamp, parsed.key_id);
                 for s in &parsed.signatures {
                     again.push_str(&format!(",v1={}", hex::encode(s)));
                 }
@@ -245,7 +277,7 @@ fn any_header_parses_or_is_rejected_without_panicking() {
             Err(e) => prop_assert_eq!(e, SignatureError::Malformed),
         }
         // A random header essentially never carries the right tag.
-        let verdict = verify(SECRET.as_bytes(), Some(&raw), b"{}", now, TOLERANCE);
+        let verdict = verify_raw(&shop_keys(), &raw, b"{}", now);
         prop_assert!(verdict.is_err());
         Ok(())
     });
@@ -253,20 +285,20 @@ fn any_header_parses_or_is_rejected_without_panicking() {
 
 #[test]
 fn a_valid_signature_always_verifies() {
-    let secret = prop::collection::vec(any::<u8>(), 0..80);
+    let secret = prop::collection::vec(any::<u8>(), 16..80);
+    let id = "[A-Za-z0-9._-]{1,64}";
     let body = prop::collection::vec(any::<u8>(), 0..600);
     check(
         1000,
-        (secret, body, timestamp(), -TOLERANCE..=TOLERANCE),
-        |(secret, body, t, skew)| {
-            let header = sign(&secret, t, &body);
-            prop_assert_eq!(
-                verify(&secret, Some(&header), &body, t + skew, TOLERANCE),
-                Ok(())
-            );
+        (secret, id, body, timestamp(), -TOLERANCE..=TOLERANCE),
+        |(secret, id, body, t, skew)| {
+            let key = ApiKey::new(&id, Scope::Events, &secret).expect("a valid key");
+            let keys = ApiKeys::new(vec![key.clone()]);
+            let header = sign(&key, t, &body);
+            prop_assert_eq!(verify_raw(&keys, &header, &body, t + skew), Ok(()));
             // Outside the window the same header is stale, never accepted.
             prop_assert_eq!(
-                verify(&secret, Some(&header), &body, t + TOLERANCE + 1, TOLERANCE),
+                verify_raw(&keys, &header, &body, t + TOLERANCE + 1),
                 Err(SignatureError::Stale)
             );
             Ok(())
@@ -324,13 +356,15 @@ fn any_change_to_a_signed_request_fails_verification() {
         1000,
         (body, edits, timestamp(), 1i64..=TOLERANCE),
         |(body, edits, t, shift)| {
-            let header = sign(SECRET.as_bytes(), t, &body);
+            let shop = key(Scope::Events);
+            let keys = shop_keys();
+            let header = sign(&shop, t, &body);
             let changed = edits
                 .iter()
                 .fold(body.clone(), |b, e| apply_body_edit(&b, e));
             if changed != body {
                 prop_assert_eq!(
-                    verify(SECRET.as_bytes(), Some(&header), &changed, t, TOLERANCE),
+                    verify_raw(&keys, &header, &changed, t),
                     Err(SignatureError::Mismatch)
                 );
             }
@@ -342,21 +376,30 @@ fn any_change_to_a_signed_request_fails_verification() {
             } else {
                 t + shift
             };
-            let moved = format!("t={other_t},v1={tag}");
+            let moved = format!("t={other_t},k={},v1={tag}", shop.id);
             prop_assert_eq!(
-                verify(SECRET.as_bytes(), Some(&moved), &body, t, TOLERANCE),
+                verify_raw(&keys, &moved, &body, t),
                 Err(SignatureError::Mismatch)
             );
+            let impostor = ApiKey::new(&shop.id, Scope::Events, b"another-secret-0123456")
+                .expect("a valid key");
             prop_assert_eq!(
-                verify(
-                    b"another-secret-0123456",
-                    Some(&header),
-                    &body,
-                    t,
-                    TOLERANCE
-                ),
+                verify_raw(&ApiKeys::new(vec![impostor]), &header, &body, t),
                 Err(SignatureError::Mismatch)
             );
+            // Nor on another method or path.
+            for (method, path) in [("PUT", PATH), ("POST", "/v1/events/review")] {
+                let elsewhere = SignedRequest {
+                    method,
+                    path_and_query: path,
+                    body: &body,
+                };
+                let parsed = SignatureHeader::parse(&header).expect("own header parses");
+                prop_assert_eq!(
+                    verify(&keys, &parsed, &elsewhere, t, TOLERANCE).map(|_| ()),
+                    Err(SignatureError::Mismatch)
+                );
+            }
             Ok(())
         },
     );
@@ -367,13 +410,14 @@ fn near_valid_headers_verify_only_when_they_still_carry_the_tag() {
     let body = prop::collection::vec(any::<u8>(), 0..200);
     let edits = prop::collection::vec(header_edit(), 1..4);
     check(2000, (body, timestamp(), edits), |(body, t, edits)| {
-        let header = sign(SECRET.as_bytes(), t, &body);
+        let shop = key(Scope::Events);
+        let header = sign(&shop, t, &body);
         let edited = edits.iter().fold(header.clone(), |h, e| apply_edit(&h, e));
-        let verdict = verify(SECRET.as_bytes(), Some(&edited), &body, t, TOLERANCE);
+        let verdict = verify_raw(&shop_keys(), &edited, &body, t);
         let parsed = SignatureHeader::parse(&edited);
         match &parsed {
             Err(e) => prop_assert_eq!(verdict, Err(*e)),
-            Ok(p) if p.timestamp != t => prop_assert!(verdict.is_err()),
+            Ok(p) if p.timestamp != t || p.key_id != shop.id => prop_assert!(verdict.is_err()),
             Ok(p) => {
                 let tag = header
                     .split_once(",v1=")

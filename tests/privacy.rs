@@ -91,7 +91,7 @@ async fn history(api: &TestApi) -> String {
     ok(api
         .post(
             "/v1/customers/asha/redemptions",
-            &json!({"redemption_id": "red-1", "points": 50}),
+            &json!({"redemption_id": "red-1", "customer_id": "asha", "points": 50}),
         )
         .await)
     .await;
@@ -474,12 +474,18 @@ async fn unsigned_or_forged_requests_are_refused() {
     let mut order = purchase("p-1", "asha", "o-1", 1_000);
     order["email"] = "asha@example.com".into();
     ok(api.post("/v1/events/purchase", &order).await).await;
-    let forged =
-        rapport_shared::auth::signature::sign(b"not-the-shop-secret", Utc::now().timestamp(), b"");
+    let impostor = rapport_shared::auth::keys::ApiKey::new(
+        &rapport_integration::key(rapport_shared::auth::keys::Scope::Admin).id,
+        rapport_shared::auth::keys::Scope::Admin,
+        b"not-the-shop-secret",
+    )
+    .unwrap();
     for (method, path) in [
         ("GET", "/v1/customers/asha/export"),
         ("DELETE", "/v1/customers/asha"),
     ] {
+        let forged =
+            rapport_integration::sign_as(&impostor, Utc::now().timestamp(), method, path, b"");
         for header in [None, Some(forged.as_str())] {
             let r = api.send_raw(method, path, Vec::new(), header, None).await;
             assert_eq!(r.status, 401, "{method} {path} {header:?}");

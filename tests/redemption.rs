@@ -14,7 +14,7 @@ async fn a_redemption_is_idempotent_and_an_overdraft_is_409() {
         &purchase("e-1", "c-1", "o-1", 50_000),
     )
     .await;
-    let body = json!({"redemption_id": "r-1", "points": 200});
+    let body = json!({"redemption_id": "r-1", "customer_id": "c-1", "points": 200});
     let first = api.post("/v1/customers/c-1/redemptions", &body).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.body["points_balance"], 300);
@@ -33,7 +33,7 @@ async fn a_redemption_is_idempotent_and_an_overdraft_is_409() {
     let over = api
         .post(
             "/v1/customers/c-1/redemptions",
-            &json!({"redemption_id": "r-2", "points": 301}),
+            &json!({"redemption_id": "r-2", "customer_id": "c-1", "points": 301}),
         )
         .await;
     assert_eq!(over.status, 409);
@@ -47,7 +47,7 @@ async fn a_redemption_is_idempotent_and_an_overdraft_is_409() {
     let reused = api
         .post(
             "/v1/customers/c-1/redemptions",
-            &json!({"redemption_id": "r-1", "points": 5}),
+            &json!({"redemption_id": "r-1", "customer_id": "c-1", "points": 5}),
         )
         .await;
     assert_eq!((reused.status, reused.field()), (409, "redemption_id"));
@@ -61,7 +61,7 @@ async fn concurrent_redemptions_never_overdraw_and_codes_are_unique() {
     api.post("/v1/events/purchase", &purchase("e-1", "c-1", "o-1", 1_000))
         .await; // 10 points
     let bodies: Vec<_> = (0..15)
-        .map(|i| json!({"redemption_id": format!("r-{i}"), "points": 1}))
+        .map(|i| json!({"redemption_id": format!("r-{i}"), "customer_id": "c-1", "points": 1}))
         .collect();
     let replies = join_all(
         bodies
@@ -92,7 +92,7 @@ async fn redeeming_for_an_unknown_customer_is_404() {
     let r = api
         .post(
             "/v1/customers/ghost/redemptions",
-            &json!({"redemption_id": "r-1", "points": 1}),
+            &json!({"redemption_id": "r-1", "customer_id": "ghost", "points": 1}),
         )
         .await;
     assert_eq!(r.status, 404);

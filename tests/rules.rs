@@ -332,6 +332,7 @@ async fn redemptions_spend_points_once() {
     let req = |rid: &str, points| {
         RedemptionInput {
             redemption_id: Some(rid.into()),
+            customer_id: Some("c1".into()),
             points: Some(points),
         }
         .validate(cid("c1"))
@@ -366,6 +367,7 @@ async fn redemptions_spend_points_once() {
     assert!(matches!(err, ServiceError::KeyReused("redemption_id")));
     let unknown = RedemptionInput {
         redemption_id: Some("r".into()),
+        customer_id: Some("ghost".into()),
         points: Some(1),
     }
     .validate(cid("ghost"))

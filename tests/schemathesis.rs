@@ -7,7 +7,7 @@
 //! use. `RAPPORT_SCHEMATHESIS_EXAMPLES` changes the examples per operation and
 //! `RAPPORT_SCHEMATHESIS_SEED` replays a run (the summary prints its seed).
 
-use rapport_integration::{SECRET, TestApi, load_test_turn, purchase};
+use rapport_integration::{ADMIN_KEY, TestApi, load_test_turn, purchase, unsubscribe_keys};
 use rapport_shared::domain::CustomerId;
 use std::fs::File;
 use std::io::Write;
@@ -111,7 +111,7 @@ async fn the_api_conforms_to_its_openapi_document() {
     assert_eq!(code.status, 200, "referral code: {:?}", code.body);
     let referral_code = code.body["code"].as_str().unwrap_or_default().to_owned();
     let unsubscribe_token = rapport_shared::auth::unsubscribe::token(
-        SECRET.as_bytes(),
+        &unsubscribe_keys(),
         &CustomerId::parse("id", SEEDED[1]).expect("customer id"),
     );
 
@@ -136,7 +136,7 @@ async fn the_api_conforms_to_its_openapi_document() {
         .args(["--workers", "1"])
         .arg("--no-color")
         .env("SCHEMATHESIS_HOOKS", hooks_file())
-        .env("RAPPORT_SIGNING_SECRET", SECRET)
+        .env("RAPPORT_ADMIN_KEY", ADMIN_KEY)
         .env("RAPPORT_UNSUBSCRIBE_TOKEN", unsubscribe_token)
         .env("RAPPORT_REFERRAL_CODE", referral_code)
         // A proxy configured for the internet must not intercept 127.0.0.1.

@@ -2,12 +2,12 @@
 //! nothing, the POST withdraws consent once, a forged token is refused, and the page
 //! speaks the customer's language (right to left for Urdu).
 
-use rapport_integration::{SECRET, TestApi, purchase};
+use rapport_integration::{TestApi, purchase, unsubscribe_keys};
 use rapport_shared::domain::CustomerId;
 
 fn link(api: &TestApi, customer: &str) -> String {
     let id = CustomerId::parse("id", customer).unwrap();
-    let url = rapport_shared::auth::unsubscribe::url(&api.base_url, SECRET.as_bytes(), &id);
+    let url = rapport_shared::auth::unsubscribe::url(&api.base_url, &unsubscribe_keys(), &id);
     url.strip_prefix(&api.base_url).unwrap().to_owned()
 }
 

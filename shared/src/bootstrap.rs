@@ -10,6 +10,9 @@ use lambda_http::{Error, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+
+use crate::auth::keys::{KeySource, Keys, SecretReader};
 use crate::config::JobConfig;
 use crate::http::Api;
 use crate::mail::{SesAlerts, SesSender};
@@ -91,6 +94,34 @@ pub fn ses_client(sdk: &aws_config::SdkConfig) -> aws_sdk_ses::Client {
     aws_sdk_ses::Client::new(sdk)
 }
 
+/// Reads secrets from AWS Secrets Manager (the key sets of [`crate::auth::keys`]).
+pub struct SecretsManagerReader {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManagerReader {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretReader for SecretsManagerReader {
+    async fn read(&self, secret_id: &str) -> Result<String, String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| format!("GetSecretValue {secret_id}: {}", DisplayErrorContext(&e)))?;
+        out.secret_string
+            .ok_or_else(|| format!("secret {secret_id} holds no string"))
+    }
+}
+
 /// The API over DynamoDB for `config`, mailing alerts through SES when both a sender
 /// and a support address are configured.
 pub fn api(sdk: &aws_config::SdkConfig, config: Config) -> Api<DynamoStore> {
@@ -99,7 +130,7 @@ pub fn api(sdk: &aws_config::SdkConfig, config: Config) -> Api<DynamoStore> {
         (Some(from), Some(to)) => Some(SesAlerts::new(ses_client(sdk), from, to)),
         _ => None,
     };
-    let api = Api::new(store, config);
+    let api = Api::new(store, config).with_secret_reader(Arc::new(SecretsManagerReader::new(sdk)));
     match alerts {
         Some(alerts) => api.with_alerts(Arc::new(alerts)),
         None => api,
@@ -165,8 +196,17 @@ pub struct JobWiring {
 /// The job's configuration, store and sender from the environment.
 pub async fn job_from_env() -> anyhow::Result<JobWiring> {
     let config = Config::from_env().context("reading configuration")?;
-    let job = JobConfig::from_env(&config).context("reading the job's configuration")?;
+    let mut job = JobConfig::from_env(&config).context("reading the job's configuration")?;
     let sdk = aws_config().await;
+    if let KeySource::Secret(_) = &config.unsubscribe_keys {
+        // Read once per run: the keys sign links, and a run is short.
+        let keys = Keys::new(config.unsubscribe_keys.clone())
+            .with_reader(Arc::new(SecretsManagerReader::new(&sdk)))
+            .get()
+            .await
+            .context("reading the unsubscribe keys")?;
+        job.delivery.unsubscribe_keys = Some(keys);
+    }
     let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone());
     let sender =
         SesSender::new(ses_client(&sdk)).with_configuration_set(job.ses_configuration_set.clone());

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use thiserror::Error;
 
+use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
 use crate::domain::outreach::OutreachRules;
 use crate::domain::{Currency, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
 use crate::service::deliver::DeliverySettings;
@@ -26,8 +27,12 @@ pub enum ConfigError {
 pub struct Config {
     /// The single DynamoDB table (`RAPPORT_TABLE`).
     pub table: String,
-    /// The shared secret requests are signed with (`RAPPORT_SIGNING_SECRET`).
-    pub signing_secret: Vec<u8>,
+    /// The API keys requests are signed with: `RAPPORT_EVENTS_KEY` and
+    /// `RAPPORT_ADMIN_KEY`, or the Secrets Manager secret `RAPPORT_API_KEYS_SECRET` names.
+    pub api_keys: KeySource<ApiKeys>,
+    /// The keys of unsubscribe links: `RAPPORT_UNSUBSCRIBE_KEYS`, or the secret
+    /// `RAPPORT_UNSUBSCRIBE_KEYS_SECRET` names.
+    pub unsubscribe_keys: KeySource<UnsubscribeKeys>,
     /// How far a signature's timestamp may be from now, in seconds.
     pub signature_tolerance_secs: i64,
     pub rules: LoyaltyRules,
@@ -43,7 +48,8 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("table", &self.table)
-            .field("signing_secret", &"<redacted>")
+            .field("api_keys", &self.api_keys)
+            .field("unsubscribe_keys", &self.unsubscribe_keys)
             .field("signature_tolerance_secs", &self.signature_tolerance_secs)
             .field("rules", &self.rules)
             .field("reviews", &self.reviews)
@@ -120,13 +126,24 @@ impl Config {
         };
 
         let table = required("RAPPORT_TABLE")?;
-        let secret = required("RAPPORT_SIGNING_SECRET")?;
-        if secret.len() < 16 {
+        if get("RAPPORT_SIGNING_SECRET").is_some() {
             return Err(ConfigError::Invalid {
                 name: "RAPPORT_SIGNING_SECRET",
-                reason: "must be at least 16 bytes".into(),
+                reason: "one shared secret no longer signs requests: set RAPPORT_EVENTS_KEY and \
+                         RAPPORT_ADMIN_KEY (<key id>:<secret>) and RAPPORT_UNSUBSCRIBE_KEYS \
+                         (1:<the old secret> keeps links already mailed working), or their \
+                         secrets (README, Keys)"
+                    .into(),
             });
         }
+        let keys_error = |e: crate::auth::keys::KeyError| ConfigError::Invalid {
+            name: e.setting,
+            reason: e.reason,
+        };
+        let api_keys =
+            KeySource::from_lookup(&get, "RAPPORT_API_KEYS_SECRET").map_err(keys_error)?;
+        let unsubscribe_keys =
+            KeySource::from_lookup(&get, "RAPPORT_UNSUBSCRIBE_KEYS_SECRET").map_err(keys_error)?;
         let currency_code = get("RAPPORT_CURRENCY").unwrap_or_else(|| "USD".into());
         let currency = Currency::parse("RAPPORT_CURRENCY", &currency_code).map_err(|e| {
             ConfigError::Invalid {
@@ -192,7 +209,8 @@ impl Config {
         let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         Ok(Self {
             table,
-            signing_secret: secret.into_bytes(),
+            api_keys,
+            unsubscribe_keys,
             signature_tolerance_secs: number("RAPPORT_SIGNATURE_TOLERANCE_SECS", 300)?,
             rules,
             reviews,
@@ -294,7 +312,11 @@ impl JobConfig {
                 shop_name: optional("RAPPORT_SHOP_NAME").unwrap_or_else(|| "Rapport".into()),
                 from: config.sender_email.clone().unwrap_or_default(),
                 public_base_url: optional("RAPPORT_PUBLIC_URL").unwrap_or_default(),
-                signing_secret: config.signing_secret.clone(),
+                unsubscribe_keys: match &config.unsubscribe_keys {
+                    KeySource::Inline(keys) => Some(keys.clone()),
+                    // Read from the secret when the job starts (bootstrap).
+                    KeySource::Secret(_) | KeySource::Absent => None,
+                },
                 coupon_valid_days: config.rules.coupon_valid_days,
                 review_points: config.reviews.body_points,
                 tips,
@@ -318,6 +340,9 @@ impl JobConfig {
         }
         if self.delivery.public_base_url.is_empty() {
             return Err(ConfigError::Missing("RAPPORT_PUBLIC_URL"));
+        }
+        if self.delivery.unsubscribe_keys.is_none() {
+            return Err(ConfigError::Missing("RAPPORT_UNSUBSCRIBE_KEYS"));
         }
         Ok(())
     }
@@ -345,27 +370,59 @@ mod tests {
     fn defaults() {
         let c = Config::from_lookup(lookup(&[
             ("RAPPORT_TABLE", "t"),
-            ("RAPPORT_SIGNING_SECRET", "0123456789abcdef"),
+            ("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef"),
         ]))
         .unwrap();
         assert_eq!(c.table, "t");
         assert_eq!(c.rules.tiers().len(), 3);
         assert_eq!(c.rules.currency.code(), "USD");
         assert_eq!(c.signature_tolerance_secs, 300);
+        assert!(matches!(c.api_keys, KeySource::Inline(_)));
+        assert!(matches!(c.unsubscribe_keys, KeySource::Absent));
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
 
     #[test]
     fn errors_name_the_variable() {
-        let e = Config::from_lookup(lookup(&[("RAPPORT_SIGNING_SECRET", "0123456789abcdef")]))
+        let e = Config::from_lookup(lookup(&[("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef")]))
             .unwrap_err();
         assert!(e.to_string().contains("RAPPORT_TABLE"));
         let e = Config::from_lookup(lookup(&[
             ("RAPPORT_TABLE", "t"),
-            ("RAPPORT_SIGNING_SECRET", "0123456789abcdef"),
             ("RAPPORT_TIERS", "bronze:0"),
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("RAPPORT_TIERS"), "{e}");
+        let e = Config::from_lookup(lookup(&[
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_ADMIN_KEY", "admin-1:short"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("RAPPORT_ADMIN_KEY"), "{e}");
+        // The one shared secret of before is named, with what replaces it.
+        let e = Config::from_lookup(lookup(&[
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_SIGNING_SECRET", "0123456789abcdef"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("RAPPORT_EVENTS_KEY"), "{e}");
+        assert!(!e.to_string().contains("0123456789abcdef"), "{e}");
+    }
+
+    #[test]
+    fn keys_from_secrets() {
+        let c = Config::from_lookup(lookup(&[
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_API_KEYS_SECRET", "rapport/api-keys"),
+            (
+                "RAPPORT_UNSUBSCRIBE_KEYS_SECRET",
+                "rapport/unsubscribe-keys",
+            ),
+        ]))
+        .unwrap();
+        assert!(matches!(&c.api_keys, KeySource::Secret(id) if id == "rapport/api-keys"));
+        assert!(
+            matches!(&c.unsubscribe_keys, KeySource::Secret(id) if id == "rapport/unsubscribe-keys")
+        );
     }
 }

@@ -36,7 +36,7 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rapport_integration::{SECRET, config};
+use rapport_integration::{KEY_SETTINGS, config};
 use rapport_models::BgNbdCoefficients;
 use rapport_models::GammaGammaCoefficients;
 use rapport_models::simulate::Simulation;
@@ -874,9 +874,9 @@ async fn main() {
     // Nothing is sent with --dry-run; the SES endpoint is a closed port so that a send
     // would fail loudly rather than reach anything.
     let mut env = rapport_local::env_vars(&dynamodb.endpoint(), "http://127.0.0.1:9");
+    env.extend(KEY_SETTINGS.map(|(name, value)| (name, value.to_owned())));
     env.extend([
         ("RAPPORT_TABLE", table.clone()),
-        ("RAPPORT_SIGNING_SECRET", SECRET.to_owned()),
         ("RAPPORT_SCAN_SEGMENTS", SEGMENTS.to_string()),
         // No quiet hours: decisions do not depend on the hour the benchmark runs at.
         ("RAPPORT_QUIET_HOURS", "0-0".to_owned()),

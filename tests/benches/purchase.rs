@@ -17,8 +17,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt};
-use rapport_integration::{SECRET, TestApi, config, purchase};
-use rapport_shared::auth::signature::sign;
+use rapport_integration::{TestApi, config, purchase, signer};
 use rapport_shared::http::Api;
 use rapport_shared::store::{DynamoStore, MemoryStore};
 use std::collections::BTreeMap;
@@ -57,11 +56,9 @@ impl Intercept for RoundTrips {
 
 fn signed_request(body: &serde_json::Value) -> lambda_http::Request {
     let raw = body.to_string();
-    let header = sign(
-        SECRET.as_bytes(),
-        chrono::Utc::now().timestamp(),
-        raw.as_bytes(),
-    );
+    let header = signer()
+        .header("POST", "/v1/events/purchase", raw.as_bytes())
+        .expect("signed");
     http::Request::builder()
         .method("POST")
         .uri("/v1/events/purchase")

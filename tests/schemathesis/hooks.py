@@ -1,8 +1,10 @@
-"""Schemathesis hooks: sign every request the way a storefront must.
+"""Schemathesis hooks: sign every request the way a client of the API must.
 
-`Rapport-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`,
-computed over the exact bytes that go on the wire (an empty body for GET). The shop's
-secret comes from RAPPORT_SIGNING_SECRET, which tests/schemathesis.rs sets.
+`Rapport-Signature: t=<unix seconds>,k=<key id>,v1=<hex HMAC-SHA256(secret,
+"<t>.<METHOD>.<path?query>.<raw body>")>`, computed over the method, the path and query
+and the exact bytes that go on the wire (an empty body for GET). The key is the admin
+key, which may call every route, from RAPPORT_ADMIN_KEY (`<key id>:<secret>`), which
+tests/schemathesis.rs sets.
 
 Unsubscribe links carry their own credential and referral codes are drawn at random, so
 no generator can guess either: every other unsubscribe request gets the valid token of a
@@ -19,14 +21,15 @@ import time
 import requests
 import schemathesis
 
-SECRET = os.environ["RAPPORT_SIGNING_SECRET"].encode()
+KEY_ID, _, _secret = os.environ["RAPPORT_ADMIN_KEY"].partition(":")
+SECRET = _secret.encode()
 UNSUBSCRIBE_TOKEN = os.environ.get("RAPPORT_UNSUBSCRIBE_TOKEN")
 REFERRAL_CODE = os.environ.get("RAPPORT_REFERRAL_CODE")
 _unsubscribe_calls = itertools.count()
 _referral_calls = itertools.count()
 
 
-def signature(body, timestamp):
+def signature(method, path_url, body, timestamp):
     if body is None:
         raw = b""
     elif isinstance(body, str):
@@ -36,15 +39,18 @@ def signature(body, timestamp):
     else:
         # A streamed body cannot be signed before it is sent.
         raise TypeError(f"cannot sign a body of type {type(body).__name__}")
-    tag = hmac.new(SECRET, f"{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={tag}"
+    message = f"{timestamp}.{method}.{path_url}.".encode() + raw
+    tag = hmac.new(SECRET, message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},k={KEY_ID},v1={tag}"
 
 
 class RapportSignature(requests.auth.AuthBase):
     """requests calls this with the prepared request, once the body is serialised."""
 
     def __call__(self, request):
-        request.headers["Rapport-Signature"] = signature(request.body, int(time.time()))
+        request.headers["Rapport-Signature"] = signature(
+            request.method, request.path_url, request.body, int(time.time())
+        )
         return request
 
 

@@ -6,9 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Utc};
+use rapport_local::client::Signer;
 use rapport_local::ses::SentEmail;
 use rapport_shared::Config;
-use rapport_shared::auth::signature;
+use rapport_shared::auth::keys::{self, ApiKeys, SecretSet, UnsubscribeKeys};
+use rapport_shared::auth::signature::{self, SignedRequest};
 use rapport_shared::domain::CustomerId;
 use rapport_shared::service::deliver::DeliverySettings;
 use rapport_shared::store::DynamoStore;
@@ -16,7 +18,75 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-pub const SECRET: &str = "integration-test-secret";
+/// The storefront's key (`events` scope) and the merchant's (`admin`), as
+/// `<key id>:<secret>`.
+pub const EVENTS_KEY: &str = "test-events:integration-test-events-secret";
+pub const ADMIN_KEY: &str = "test-admin:integration-test-admin-secret";
+/// The unsubscribe-link key, version 1.
+pub const UNSUBSCRIBE_KEYS: &str = "1:integration-test-unsubscribe-secret";
+
+/// The settings every test API starts with.
+pub const KEY_SETTINGS: [(&str, &str); 3] = [
+    (keys::EVENTS_KEY, EVENTS_KEY),
+    (keys::ADMIN_KEY, ADMIN_KEY),
+    (keys::UNSUBSCRIBE_KEYS, UNSUBSCRIBE_KEYS),
+];
+
+fn key_setting(name: &str) -> Option<String> {
+    KEY_SETTINGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| (*v).to_owned())
+}
+
+/// The test API keys.
+pub fn api_keys() -> ApiKeys {
+    ApiKeys::from_settings(&key_setting)
+        .expect("test keys")
+        .expect("test keys")
+}
+
+/// The key of `scope`.
+pub fn key(scope: keys::Scope) -> keys::ApiKey {
+    api_keys()
+        .signer(scope)
+        .expect("a key of each scope")
+        .clone()
+}
+
+/// The test unsubscribe keys.
+pub fn unsubscribe_keys() -> Arc<UnsubscribeKeys> {
+    Arc::new(
+        UnsubscribeKeys::from_settings(&key_setting)
+            .expect("test keys")
+            .expect("test keys"),
+    )
+}
+
+/// Signs as a shop's systems do: the events key on storefront routes, the admin key
+/// on the rest.
+pub fn signer() -> Signer {
+    Signer::new(api_keys())
+}
+
+/// A `Rapport-Signature` header by `key` for exactly this request at `timestamp`.
+pub fn sign_as(
+    key: &keys::ApiKey,
+    timestamp: i64,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    signature::sign(
+        key,
+        timestamp,
+        &SignedRequest {
+            method,
+            path_and_query,
+            body,
+        },
+    )
+}
 
 /// Waits until no other load test runs, and keeps them waiting while the guard lives.
 ///
@@ -102,11 +172,11 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
         .collect();
     Config::from_lookup(move |k| match k {
         "RAPPORT_TABLE" => Some(table.clone()),
-        "RAPPORT_SIGNING_SECRET" => Some(SECRET.into()),
         _ => extra
             .iter()
             .find(|(name, _)| name == k)
-            .map(|(_, v)| v.clone()),
+            .map(|(_, v)| v.clone())
+            .or_else(|| key_setting(k)),
     })
     .expect("test configuration")
 }
@@ -180,14 +250,12 @@ impl TestApi {
         sent_tagged(&self.ses_endpoint, tag).await
     }
 
-    /// Sends `body` signed with the shop's secret.
+    /// Sends `body` signed with the key the route's scope needs.
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
         let raw = body.map(|b| b.to_string()).unwrap_or_default();
-        let header = signature::sign(
-            SECRET.as_bytes(),
-            chrono::Utc::now().timestamp(),
-            raw.as_bytes(),
-        );
+        let header = signer()
+            .header(method, path, raw.as_bytes())
+            .expect("a key for every route");
         self.send_raw(
             method,
             path,
@@ -299,7 +367,7 @@ pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
         shop_name: "Chai & Co".into(),
         from: "Chai & Co <hello@chai.example>".into(),
         public_base_url: api.base_url.clone(),
-        signing_secret: SECRET.as_bytes().to_vec(),
+        unsubscribe_keys: Some(unsubscribe_keys()),
         coupon_valid_days: 30,
         review_points: 25,
         tips: std::collections::BTreeMap::new(),

@@ -4,9 +4,11 @@
 //! The stream is deliberately untidy, like real storefront traffic: a retried delivery,
 //! a partial refund, a customer promoted to silver mid-stream, and a redemption.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
+
+use crate::client::Signer;
 
 /// One step of the replay: the method, the path and the JSON body.
 pub struct Step {
@@ -200,7 +202,7 @@ pub fn stream(now: DateTime<Utc>) -> Vec<Step> {
         ),
         post(
             "/v1/customers/bilal/redemptions",
-            json!({"redemption_id": "demo-r1", "points": 300}),
+            json!({"redemption_id": "demo-r1", "customer_id": "bilal", "points": 300}),
             "bilal spends 300 points on a coupon",
         ),
     ]
@@ -213,37 +215,11 @@ pub const CUSTOMERS: &[&str] = &["asha", "bilal", "maria", "chen"];
 /// codes are minted by the API, so the stream cannot know them in advance.
 const CODE_OF: &str = "code-of:";
 
-/// Sends a signed request and returns the status and JSON body.
-pub async fn send(
-    client: &reqwest::Client,
-    base_url: &str,
-    secret: &[u8],
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value)> {
-    let raw = body.map(Value::to_string).unwrap_or_default();
-    let header =
-        rapport_shared::auth::signature::sign(secret, Utc::now().timestamp(), raw.as_bytes());
-    let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
-    let response = client
-        .request(method, format!("{base_url}{path}"))
-        .header("Rapport-Signature", header)
-        .header("Content-Type", "application/json")
-        .body(raw)
-        .send()
-        .await
-        .with_context(|| format!("calling {path}"))?;
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Ok((status, body))
-}
-
 /// Replaces a `code-of:<customer>` referral code with that customer's real code.
 async fn resolve_codes(
     client: &reqwest::Client,
     base_url: &str,
-    secret: &[u8],
+    signer: &Signer,
     step: &mut Step,
 ) -> Result<()> {
     let Some(body) = step.body.as_mut() else {
@@ -257,7 +233,7 @@ async fn resolve_codes(
         return Ok(());
     };
     let path = format!("/v1/customers/{owner}/referral-code");
-    let (status, reply) = send(client, base_url, secret, "GET", &path, None).await?;
+    let (status, reply) = signer.send(client, base_url, "GET", &path, None).await?;
     match reply["code"].as_str() {
         Some(code) if status == 200 => {
             body["referral_code"] = code.into();
@@ -268,23 +244,23 @@ async fn resolve_codes(
 }
 
 /// Replays the stream against `base_url` and prints what happened, then the customers.
-pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
+pub async fn run(base_url: &str, signer: &Signer) -> Result<()> {
     let client = reqwest::Client::new();
     println!(
         "replaying {} signed events against {base_url}",
         stream(Utc::now()).len()
     );
     for mut step in stream(Utc::now()) {
-        resolve_codes(&client, base_url, secret, &mut step).await?;
-        let (status, body) = send(
-            &client,
-            base_url,
-            secret,
-            step.method,
-            &step.path,
-            step.body.as_ref(),
-        )
-        .await?;
+        resolve_codes(&client, base_url, signer, &mut step).await?;
+        let (status, body) = signer
+            .send(
+                &client,
+                base_url,
+                step.method,
+                &step.path,
+                step.body.as_ref(),
+            )
+            .await?;
         if status != 200 {
             bail!("{} {} answered {status}: {body}", step.method, step.path);
         }
@@ -315,15 +291,15 @@ pub async fn run(base_url: &str, secret: &[u8]) -> Result<()> {
         "customer", "points", "pending", "tier", "orders", "net spend"
     );
     for customer in CUSTOMERS {
-        let (status, p) = send(
-            &client,
-            base_url,
-            secret,
-            "GET",
-            &format!("/v1/customers/{customer}"),
-            None,
-        )
-        .await?;
+        let (status, p) = signer
+            .send(
+                &client,
+                base_url,
+                "GET",
+                &format!("/v1/customers/{customer}"),
+                None,
+            )
+            .await?;
         if status != 200 {
             bail!("profile of {customer} answered {status}: {p}");
         }

@@ -6,6 +6,7 @@
 //! process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SES`);
 //! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`].
 
+pub mod client;
 pub mod datasets;
 pub mod demo;
 pub mod install;

@@ -4,9 +4,11 @@
 //!   127.0.0.1, in the foreground until SIGINT/SIGTERM.
 //! - `demo`: the same stack, a replay of signed storefront events, a summary, then stop.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use rapport_local::client::Signer;
 use rapport_local::{LocalStack, create_table, demo, server, shop};
+use rapport_shared::auth::keys::{self, KeySource};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -39,14 +41,32 @@ enum Command {
     },
 }
 
+/// The keys the local API takes: from the environment when set, else made up for this
+/// run (printed by `up`, so a client can be configured from its output).
+fn local_keys() -> Vec<(&'static str, String)> {
+    let made_up = |id: &str| format!("{id}:dev-{}", uuid::Uuid::new_v4().simple());
+    [
+        (keys::EVENTS_KEY, made_up("local-events")),
+        (keys::ADMIN_KEY, made_up("local-admin")),
+        (keys::UNSUBSCRIBE_KEYS, made_up("1")),
+    ]
+    .into_iter()
+    .map(|(name, default)| match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => (name, value),
+        _ => (name, default),
+    })
+    .collect()
+}
+
 /// A running stack with the API in front of it; dropping it stops everything.
 struct Running {
     stack: LocalStack,
     config: rapport_shared::Config,
     table: String,
     base_url: String,
-    secret: String,
-    secret_generated: bool,
+    /// `RAPPORT_EVENTS_KEY`, `RAPPORT_ADMIN_KEY`, `RAPPORT_UNSUBSCRIBE_KEYS` as used.
+    keys: Vec<(&'static str, String)>,
+    signer: Signer,
     stop_server: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -62,16 +82,16 @@ impl Running {
             .await
             .context("creating the table")?;
 
-        let (secret, secret_generated) = match std::env::var("RAPPORT_SIGNING_SECRET") {
-            Ok(s) if !s.is_empty() => (s, false),
-            _ => (format!("dev-{}", uuid::Uuid::new_v4().simple()), true),
-        };
-        let (table_name, secret_value) = (table.clone(), secret.clone());
+        let keys = local_keys();
+        let (table_name, key_values) = (table.clone(), keys.clone());
         // Everything else (currency, tiers, earn rate) comes from the environment exactly
         // as in Lambda.
         let config = rapport_shared::Config::from_lookup(move |name| match name {
             "RAPPORT_TABLE" => Some(table_name.clone()),
-            "RAPPORT_SIGNING_SECRET" => Some(secret_value.clone()),
+            key if key_values.iter().any(|(n, _)| *n == key) => key_values
+                .iter()
+                .find(|(n, _)| *n == key)
+                .map(|(_, v)| v.clone()),
             // Alerts go to the SES emulator unless other addresses are configured.
             "RAPPORT_SENDER_EMAIL" => Some(env_or("RAPPORT_SENDER_EMAIL", "rapport@shop.example")),
             "RAPPORT_SUPPORT_EMAIL" => {
@@ -80,6 +100,10 @@ impl Running {
             other => std::env::var(other).ok(),
         })
         .context("configuration")?;
+        let signer = match &config.api_keys {
+            KeySource::Inline(keys) => Signer::new((**keys).clone()),
+            _ => bail!("the local stack needs RAPPORT_EVENTS_KEY and RAPPORT_ADMIN_KEY"),
+        };
         let api = Arc::new(rapport_shared::bootstrap::api(
             &stack.sdk_config(),
             config.clone(),
@@ -98,8 +122,8 @@ impl Running {
             config,
             table,
             base_url,
-            secret,
-            secret_generated,
+            keys,
+            signer,
             stop_server,
             server,
         })
@@ -130,8 +154,8 @@ async fn report_mail(running: &Running) -> Result<()> {
 
 /// The whole demo: the scripted stream, a shop's history, then the job.
 async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()> {
-    let secret = running.secret.as_bytes();
-    demo::run(&running.base_url, secret).await?;
+    let signer = &running.signer;
+    demo::run(&running.base_url, signer).await?;
     report_mail(running).await?;
 
     println!();
@@ -145,8 +169,8 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
     let referrers = shop::loyal(&customers, 12);
-    let replayed = shop::replay(&client, &running.base_url, secret, customers).await?;
-    let friends = shop::refer_friends(&client, &running.base_url, secret, &referrers, now).await?;
+    let replayed = shop::replay(&client, &running.base_url, signer, customers).await?;
+    let friends = shop::refer_friends(&client, &running.base_url, signer, &referrers, now).await?;
     println!(
         "  {} purchases, {} reviews, {} referrals in {:.1} s; {} rejected",
         replayed.purchases + friends.purchases,
@@ -245,8 +269,8 @@ async fn main() -> Result<()> {
         Command::Up { port } => {
             let running = Running::start(port).await?;
             println!("RAPPORT_API_URL={}", running.base_url);
-            if running.secret_generated {
-                println!("RAPPORT_SIGNING_SECRET={}", running.secret);
+            for (name, value) in &running.keys {
+                println!("{name}={value}");
             }
             println!("RAPPORT_TABLE={}", running.table);
             for (name, value) in running.stack.env() {

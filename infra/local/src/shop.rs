@@ -12,8 +12,8 @@ use rapport_models::io::{TransactionFormat, read_transactions};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::client::Signer;
 use crate::datasets::lifetimes_dataset;
-use crate::demo::send;
 
 const SKUS: [&str; 5] = ["CD-ROCK", "CD-JAZZ", "CD-CLASSICAL", "CD-POP", "CD-WORLD"];
 const LOCALES: [&str; 4] = ["en-US", "hi-IN", "ur-PK", "fil-PH"];
@@ -164,7 +164,7 @@ type Answer = (&'static str, u16, Value);
 pub async fn replay(
     client: &reqwest::Client,
     base_url: &str,
-    secret: &[u8],
+    signer: &Signer,
     customers: Vec<CustomerEvents>,
 ) -> Result<Replayed> {
     let mut replayed = Replayed {
@@ -175,7 +175,8 @@ pub async fn replay(
         .map(|c| async move {
             let mut answers = Vec::with_capacity(c.events.len());
             for (path, body) in &c.events {
-                let (status, reply) = send(client, base_url, secret, "POST", path, Some(body))
+                let (status, reply) = signer
+                    .send(client, base_url, "POST", path, Some(body))
                     .await
                     .with_context(|| format!("replaying {}", c.customer))?;
                 answers.push((*path, status, reply));
@@ -221,14 +222,14 @@ pub fn loyal(customers: &[CustomerEvents], n: usize) -> Vec<String> {
 pub async fn refer_friends(
     client: &reqwest::Client,
     base_url: &str,
-    secret: &[u8],
+    signer: &Signer,
     referrers: &[String],
     now: DateTime<Utc>,
 ) -> Result<Replayed> {
     let mut streams = Vec::new();
     for (i, referrer) in referrers.iter().enumerate() {
         let path = format!("/v1/customers/{referrer}/referral-code");
-        let (status, reply) = send(client, base_url, secret, "GET", &path, None).await?;
+        let (status, reply) = signer.send(client, base_url, "GET", &path, None).await?;
         let Some(code) = reply["code"].as_str().filter(|_| status == 200) else {
             bail!("GET {path} answered {status}: {reply}");
         };
@@ -268,5 +269,5 @@ pub async fn refer_friends(
             events,
         });
     }
-    replay(client, base_url, secret, streams).await
+    replay(client, base_url, signer, streams).await
 }

@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Config;
-use crate::auth::signature;
+use crate::auth::keys::{ApiKeys, Keys, Scope, SecretReader, UnsubscribeKeys};
+use crate::auth::signature::{self, SignatureHeader, SignedRequest};
 use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput};
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
@@ -49,6 +50,23 @@ pub enum Operation {
     Privacy,
 }
 
+impl Operation {
+    /// The scope a key needs for it; `None` for the unsubscribe link, which carries its
+    /// own token instead of a signature.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Operation::Purchase
+            | Operation::Customer
+            | Operation::Redemption
+            | Operation::Review
+            | Operation::ReferralCode
+            | Operation::Referral => Some(Scope::Events),
+            Operation::Recovery | Operation::Privacy => Some(Scope::Admin),
+            Operation::Unsubscribe => None,
+        }
+    }
+}
+
 /// The routes of the v1 API: method, path pattern, the operation that serves it.
 pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/v1/events/purchase", Operation::Purchase),
@@ -72,6 +90,14 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("DELETE", "/v1/customers/{id}", Operation::Privacy),
 ];
 
+/// The operation serving `method` on `path` (without the query), if any.
+pub fn operation_for(method: &str, path: &str) -> Option<Operation> {
+    ROUTES
+        .iter()
+        .find(|(m, pattern, _)| *m == method && matches(pattern, path))
+        .map(|(_, _, operation)| *operation)
+}
+
 /// A handler's state: the store it needs and the configuration, built once per cold
 /// start and shared by every invocation.
 pub struct Api<S> {
@@ -79,6 +105,10 @@ pub struct Api<S> {
     pub config: Config,
     /// Where service-recovery alerts go; [`LogAlerts`] until one is attached.
     pub alerts: Arc<dyn AlertSender>,
+    /// The API keys requests are checked against.
+    pub keys: Arc<Keys<ApiKeys>>,
+    /// The keys unsubscribe links are checked against.
+    pub unsubscribe_keys: Arc<Keys<UnsubscribeKeys>>,
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
@@ -187,10 +217,25 @@ pub(crate) fn percent_decode(raw: &str) -> Option<String> {
 
 impl<S> Api<S> {
     pub fn new(store: S, config: Config) -> Self {
+        let keys = Arc::new(Keys::new(config.api_keys.clone()));
+        let unsubscribe_keys = Arc::new(Keys::new(config.unsubscribe_keys.clone()));
         Self {
             store,
             config,
             alerts: Arc::new(LogAlerts),
+            keys,
+            unsubscribe_keys,
+        }
+    }
+
+    /// Reads keys kept in secrets (see [`KeySource::Secret`]) through `reader`.
+    pub fn with_secret_reader(self, reader: Arc<dyn SecretReader>) -> Self {
+        let keys = Keys::new(self.config.api_keys.clone()).with_reader(reader.clone());
+        let unsubscribe_keys = Keys::new(self.config.unsubscribe_keys.clone()).with_reader(reader);
+        Self {
+            keys: Arc::new(keys),
+            unsubscribe_keys: Arc::new(unsubscribe_keys),
+            ..self
         }
     }
 
@@ -198,30 +243,57 @@ impl<S> Api<S> {
         Self { alerts, ..self }
     }
 
-    /// Checks size, media type and signature; returns the raw body on success.
-    fn authenticate<'r>(&self, req: &'r Request) -> Result<&'r [u8], ApiError> {
+    /// Checks size, signature, the key's scope for `operation` and the media type;
+    /// returns the raw body on success.
+    async fn authenticate<'r>(
+        &self,
+        req: &'r Request,
+        operation: Operation,
+    ) -> Result<&'r [u8], ApiError> {
         let body = body_bytes(req);
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::TooLarge {
                 limit: MAX_BODY_BYTES,
             });
         }
+        // Nothing to read, and nothing that could stand for the end of the signed path.
+        if matches!(*req.method(), http::Method::GET | http::Method::DELETE) && !body.is_empty() {
+            return Err(ApiError::Invalid(crate::domain::FieldError::new(
+                "body",
+                "must be empty for GET and DELETE",
+            )));
+        }
         let header = req
             .headers()
             .get(signature::HEADER)
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| ApiError::Unauthorized(signature::SignatureError::Malformed))
-            })
-            .transpose()?;
-        signature::verify(
-            &self.config.signing_secret,
-            header,
+            .ok_or(ApiError::Unauthorized(signature::SignatureError::Missing))?
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized(signature::SignatureError::Malformed))?;
+        let header = SignatureHeader::parse(header).map_err(ApiError::Unauthorized)?;
+        let keys = self.keys.knowing(&header.key_id).await.map_err(|e| {
+            tracing::error!(error = %e, "API keys unavailable");
+            ApiError::Internal
+        })?;
+        let path_and_query = signed_path(req);
+        let request = SignedRequest {
+            method: req.method().as_str(),
+            path_and_query: &path_and_query,
             body,
+        };
+        let key = signature::verify(
+            &keys,
+            &header,
+            &request,
             Utc::now().timestamp(),
             self.config.signature_tolerance_secs,
         )
         .map_err(ApiError::Unauthorized)?;
+        if let Some(needed) = operation.scope()
+            && !key.scope.allows(needed)
+        {
+            tracing::warn!(key = %key.id, needed = needed.as_str(), "key lacks the scope");
+            return Err(ApiError::Forbidden { needed });
+        }
         if !body.is_empty() {
             let content_type = req
                 .headers()
@@ -236,11 +308,27 @@ impl<S> Api<S> {
     }
 }
 
+/// The path with its query as the client sent them: API Gateway's raw path when the
+/// request came through it, percent-encoding untouched.
+fn signed_path(req: &Request) -> String {
+    use lambda_http::RequestExt;
+    let raw = req.raw_http_path();
+    let path = if raw.is_empty() {
+        req.uri().path()
+    } else {
+        raw
+    };
+    match req.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    }
+}
+
 impl<S: PurchaseStore> Api<S> {
     /// `POST /v1/events/purchase`
     pub async fn purchase(&self, req: Request) -> Response<Body> {
         let result = async {
-            let body = self.authenticate(&req)?;
+            let body = self.authenticate(&req, Operation::Purchase).await?;
             let event = parse_json::<PurchaseInput>(body)?.validate()?;
             let receipt = service::record_purchase(&self.store, &self.config.rules, &self.config.referrals, &event, Utc::now()).await?;
             tracing::info!(event_id = %event.event_id, duplicate = receipt.duplicate, points = receipt.points_delta, "purchase event");
@@ -255,7 +343,7 @@ impl<S: ScoreStore> Api<S> {
     /// `GET /v1/customers/{id}`
     pub async fn customer(&self, req: Request) -> Response<Body> {
         let result = async {
-            self.authenticate(&req)?;
+            self.authenticate(&req, Operation::Customer).await?;
             let id = customer_in_path(&req)?;
             let (profile, scores) = self.store.profile_and_scores(&id).await?;
             let profile = profile
@@ -271,7 +359,7 @@ impl<S: RedemptionStore> Api<S> {
     /// `POST /v1/customers/{id}/redemptions`
     pub async fn redemption(&self, req: Request) -> Response<Body> {
         let result = async {
-            let body = self.authenticate(&req)?;
+            let body = self.authenticate(&req, Operation::Redemption).await?;
             let id = customer_in_path(&req)?;
             let request = parse_json::<RedemptionInput>(body)?.validate(id)?;
             let receipt =
@@ -287,7 +375,7 @@ impl<S: ReviewStore> Api<S> {
     /// `POST /v1/events/review`
     pub async fn review(&self, req: Request) -> Response<Body> {
         let result = async {
-            let body = self.authenticate(&req)?;
+            let body = self.authenticate(&req, Operation::Review).await?;
             let event = parse_json::<ReviewInput>(body)?.validate()?;
             let result = service::record_review(
                 &self.store,
@@ -317,7 +405,7 @@ impl<S: ProfileStore> Api<S> {
     /// `POST /v1/customers/{id}/recovery`: support has followed up; promotions resume.
     pub async fn recovery(&self, req: Request) -> Response<Body> {
         let result = async {
-            self.authenticate(&req)?;
+            self.authenticate(&req, Operation::Recovery).await?;
             let id = customer_in_path(&req)?;
             let profile = service::clear_recovery(&self.store, &id, Utc::now()).await?;
             Ok(ProfileView::new(&profile, &self.config, Utc::now()))
@@ -338,7 +426,7 @@ impl<S: ReferralStore> Api<S> {
     /// `GET /v1/customers/{id}/referral-code`: created on first call, stable after.
     pub async fn referral_code(&self, req: Request) -> Response<Body> {
         let result = async {
-            self.authenticate(&req)?;
+            self.authenticate(&req, Operation::ReferralCode).await?;
             let id = customer_in_path(&req)?;
             let code = service::referral_code(&self.store, &id, Utc::now()).await?;
             Ok(ReferralCodeView {
@@ -353,7 +441,7 @@ impl<S: ReferralStore> Api<S> {
     /// `POST /v1/events/referral`
     pub async fn referral(&self, req: Request) -> Response<Body> {
         let result = async {
-            let body = self.authenticate(&req)?;
+            let body = self.authenticate(&req, Operation::Referral).await?;
             let event = parse_json::<ReferralInput>(body)?.validate()?;
             let receipt = service::record_referral(
                 &self.store,

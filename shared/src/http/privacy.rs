@@ -2,14 +2,14 @@
 //! customer as one JSON document; `DELETE /v1/customers/{id}` erases their personal data
 //! and answers the erasure's receipt (the same one every time).
 //!
-//! Both are signed like every storefront request: the shop asks on the customer's
-//! behalf, after verifying who is asking.
+//! Both need a key with the admin scope: the merchant asks on the customer's behalf,
+//! after verifying who is asking; a storefront's key cannot.
 
 use chrono::Utc;
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
-use super::{Api, ApiError, customer_in_path, respond};
+use super::{Api, ApiError, Operation, customer_in_path, respond};
 use crate::domain::privacy::CustomerExport;
 use crate::service;
 use crate::store::PrivacyStore;
@@ -35,7 +35,7 @@ impl<S: PrivacyStore> Api<S> {
     /// `GET /v1/customers/{id}/export`
     pub async fn export(&self, req: Request) -> Response<Body> {
         let result = async {
-            self.authenticate(&req)?;
+            self.authenticate(&req, Operation::Privacy).await?;
             let id = customer_in_path(&req)?;
             let data = self
                 .store
@@ -55,7 +55,7 @@ impl<S: PrivacyStore> Api<S> {
     /// `DELETE /v1/customers/{id}`
     pub async fn erase(&self, req: Request) -> Response<Body> {
         let result = async {
-            self.authenticate(&req)?;
+            self.authenticate(&req, Operation::Privacy).await?;
             let id = customer_in_path(&req)?;
             let receipt = service::erase_customer(&self.store, &id, Utc::now()).await?;
             tracing::info!(customer = %id, receipt = %receipt.receipt_id, "customer erased");

@@ -6,6 +6,7 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use crate::auth::keys::Scope;
 use crate::auth::signature::SignatureError;
 use crate::domain::{DomainError, FieldError};
 use crate::service::ServiceError;
@@ -17,6 +18,10 @@ pub const PROBLEM_BASE: &str = "https://rapport.dev/problems/";
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized(SignatureError),
+    /// A valid signature by a key whose scope does not cover the operation.
+    Forbidden {
+        needed: Scope,
+    },
     /// The body is not JSON at all (syntax error, truncated).
     MalformedJson(String),
     /// The body is not UTF-8.
@@ -67,6 +72,16 @@ impl ApiError {
                 "unauthorized",
                 "Request signature rejected",
                 e.to_string(),
+                None,
+            ),
+            Forbidden { needed } => (
+                StatusCode::FORBIDDEN,
+                "insufficient-scope",
+                "The key may not do this",
+                format!(
+                    "this operation needs a key with the {} scope",
+                    needed.as_str()
+                ),
                 None,
             ),
             MalformedJson(detail) => (

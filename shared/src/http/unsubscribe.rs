@@ -46,8 +46,12 @@ impl<S: ProfileStore> Api<S> {
     pub async fn unsubscribe(&self, req: Request) -> Response<Body> {
         let result = async {
             let token = token_param(&req).ok_or(ApiError::InvalidToken)?;
-            let customer: CustomerId = unsubscribe::verify(&self.config.signing_secret, &token)
-                .ok_or(ApiError::InvalidToken)?;
+            let keys = self.unsubscribe_keys.get().await.map_err(|e| {
+                tracing::error!(error = %e, "unsubscribe keys unavailable");
+                ApiError::Internal
+            })?;
+            let customer: CustomerId =
+                unsubscribe::verify(&keys, &token, Utc::now()).ok_or(ApiError::InvalidToken)?;
             let profile = self.store.profile(&customer).await?.map(|p| p.value);
             let locale = profile
                 .as_ref()

@@ -31,7 +31,8 @@ pub struct DeliverySettings {
     pub from: String,
     /// Where the API is reachable from the internet, for unsubscribe links.
     pub public_base_url: String,
-    pub signing_secret: Vec<u8>,
+    /// Signs unsubscribe links; mail is sent only when they are known.
+    pub unsubscribe_keys: Option<std::sync::Arc<crate::auth::keys::UnsubscribeKeys>>,
     pub coupon_valid_days: i64,
     /// Points a written review earns, quoted in review requests.
     pub review_points: i64,
@@ -70,6 +71,9 @@ pub enum DeliveryError {
     /// The rules never send to a customer without an address; this guards the call.
     #[error("the customer has no email address")]
     NoAddress,
+    /// Marketing mail carries an unsubscribe link, so none goes without its key.
+    #[error("no unsubscribe key is configured (RAPPORT_UNSUBSCRIBE_KEYS)")]
+    NoUnsubscribeKey,
 }
 
 /// A coupon code that is the same every time this message is built, so a retried send
@@ -83,6 +87,7 @@ fn message_data(
     profile: &Profile,
     planned: &Planned,
     settings: &DeliverySettings,
+    unsubscribe_keys: &crate::auth::keys::UnsubscribeKeys,
     coupon: Option<(&str, DateTime<Utc>)>,
     now: DateTime<Utc>,
 ) -> MessageData {
@@ -97,7 +102,7 @@ fn message_data(
         shop: settings.shop_name.clone(),
         unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
-            &settings.signing_secret,
+            unsubscribe_keys,
             &profile.customer_id,
         ),
         order_id: order.map(|o| o.order_id.to_string()),
@@ -152,10 +157,15 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
     };
     let mail = match &email {
         Some(to) => {
+            let keys = settings
+                .unsubscribe_keys
+                .as_deref()
+                .ok_or(DeliveryError::NoUnsubscribeKey)?;
             let data = message_data(
                 profile,
                 planned,
                 settings,
+                keys,
                 coupon.as_ref().map(|(c, e)| (c.as_str(), *e)),
                 now,
             );

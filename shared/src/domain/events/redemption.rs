@@ -16,6 +16,9 @@ pub const MAX_REDEMPTION_POINTS: i64 = 1_000_000;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RedemptionInput {
     pub redemption_id: Option<String>,
+    /// Must name the customer of the path, so a captured body means nothing on
+    /// another customer's path.
+    pub customer_id: Option<String>,
     pub points: Option<i64>,
 }
 
@@ -27,11 +30,19 @@ pub struct RedemptionRequest {
 }
 
 impl RedemptionInput {
+    /// Validates the body sent to `customer_id`'s path.
     pub fn validate(self, customer_id: CustomerId) -> Result<RedemptionRequest, FieldError> {
         let redemption_id = RedemptionId::parse(
             "redemption_id",
             &required("redemption_id", self.redemption_id)?,
         )?;
+        let named = CustomerId::parse("customer_id", &required("customer_id", self.customer_id)?)?;
+        if named != customer_id {
+            return Err(FieldError::new(
+                "customer_id",
+                "must be the customer in the path",
+            ));
+        }
         let points = required("points", self.points)?;
         if !(1..=MAX_REDEMPTION_POINTS).contains(&points) {
             return Err(FieldError::new(
@@ -144,9 +155,26 @@ mod tests {
         let c = CustomerId::parse("id", "c1").unwrap();
         let input = |p| RedemptionInput {
             redemption_id: Some("r1".into()),
+            customer_id: Some("c1".into()),
             points: p,
         };
         assert_eq!(input(None).validate(c.clone()).unwrap_err().field, "points");
+        let elsewhere = RedemptionInput {
+            customer_id: Some("c2".into()),
+            ..input(Some(10))
+        };
+        assert_eq!(
+            elsewhere.validate(c.clone()).unwrap_err().field,
+            "customer_id"
+        );
+        let unnamed = RedemptionInput {
+            customer_id: None,
+            ..input(Some(10))
+        };
+        assert_eq!(
+            unnamed.validate(c.clone()).unwrap_err().field,
+            "customer_id"
+        );
         assert_eq!(
             input(Some(0)).validate(c.clone()).unwrap_err().field,
             "points"
