@@ -10,3 +10,4 @@
 //! - `growth`: a customer with a very long history keeps working.
 
 mod inputs;
+mod requests;

@@ -141,6 +141,9 @@ pub struct TestApi {
     pub ses_endpoint: String,
     pub store: DynamoStore,
     pub http: reqwest::Client,
+    /// The table and a client of its DynamoDB Local, to read every item back.
+    pub table: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -219,8 +222,37 @@ impl TestApi {
             ses_endpoint: ses.endpoint(),
             store,
             http: reqwest::Client::new(),
+            table,
+            dynamodb: dynamodb.client(),
             _shutdown: tx,
         }
+    }
+
+    /// Every item in the table as JSON, in key order: what "nothing changed" compares.
+    pub async fn items(&self) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items.unwrap_or_default() {
+                let json: Value = serde_dynamo::from_item(item).expect("item as JSON");
+                items.push(json);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        items.sort_by_key(|i| (i["PK"].to_string(), i["SK"].to_string()));
+        items
     }
 
     /// The sum of the customer's ledger entries, read from the table.
