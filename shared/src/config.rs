@@ -42,6 +42,9 @@ pub struct Config {
     pub sender_email: Option<String>,
     /// Where service-recovery alerts go (`RAPPORT_SUPPORT_EMAIL`); unset: logged only.
     pub support_email: Option<String>,
+    /// The most an export page may hold, in bytes (`RAPPORT_EXPORT_PAGE_BYTES`): under
+    /// the 6 MB a Lambda function may answer, with room for headers.
+    pub export_page_bytes: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Config {
             .field("referrals", &self.referrals)
             .field("sender_email", &self.sender_email)
             .field("support_email", &self.support_email)
+            .field("export_page_bytes", &self.export_page_bytes)
             .finish()
     }
 }
@@ -217,6 +221,8 @@ impl Config {
             referrals,
             sender_email: optional("RAPPORT_SENDER_EMAIL"),
             support_email: optional("RAPPORT_SUPPORT_EMAIL"),
+            export_page_bytes: setting(&get, "RAPPORT_EXPORT_PAGE_BYTES", 4usize << 20)?
+                .clamp(1024, 5 << 20),
         })
     }
 }

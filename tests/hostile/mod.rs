@@ -9,5 +9,6 @@
 //!   events, self-referral at conversion, an erased customer's referral code.
 //! - `growth`: a customer with a very long history keeps working.
 
+mod growth;
 mod inputs;
 mod requests;

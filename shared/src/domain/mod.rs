@@ -44,7 +44,7 @@ pub use outreach::JobState;
 pub use privacy::{CustomerData, ErasurePlan, ErasureRecord};
 pub use profile::{
     Attribution, AttributionStatus, Consent, LineItem, Order, OrderSummary, PendingReward, Profile,
-    ReferralStatus, ServiceRecovery,
+    RecentSkus, ReferralStatus, ServiceRecovery,
 };
 pub use scores::{CustomerScores, Segment};
 pub use suppression::{Suppression, SuppressionCause, address_key};

@@ -14,6 +14,41 @@ use super::{Birthday, CustomerId, Email, EventId, Locale, OrderId, Sku, Tier};
 
 /// Days in the trailing window that decides the tier.
 pub const TIER_WINDOW_DAYS: u64 = 365;
+/// Products of the latest order the profile keeps (distinct, in order): enough for the
+/// check-in, tips and review request, and bounded however large an order is.
+pub const LAST_ORDER_SKUS: usize = 50;
+/// Reviewed products the profile remembers, most recent last. Older ones are forgotten:
+/// a customer who buys again a product reviewed that many reviews ago may be asked to
+/// review it again. Each review itself is its own item, kept in full.
+pub const REMEMBERED_REVIEWS: usize = 100;
+
+/// The products a customer reviewed most recently, at most [`REMEMBERED_REVIEWS`],
+/// oldest first; a profile item's size must not grow with the number of reviews.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecentSkus(Vec<Sku>);
+
+impl RecentSkus {
+    pub fn contains(&self, sku: &Sku) -> bool {
+        self.0.contains(sku)
+    }
+
+    /// Remembers `sku` as the most recent, forgetting the oldest beyond the limit.
+    pub fn insert(&mut self, sku: Sku) {
+        self.0.retain(|s| *s != sku);
+        self.0.push(sku);
+        let excess = self.0.len().saturating_sub(REMEMBERED_REVIEWS);
+        self.0.drain(..excess);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -77,9 +112,9 @@ pub struct Profile {
     /// The latest order, for post-purchase check-ins, tips and review requests.
     #[serde(default)]
     pub last_order: Option<OrderSummary>,
-    /// Products this customer has reviewed.
+    /// Products this customer reviewed most recently.
     #[serde(default)]
-    pub reviewed_skus: std::collections::BTreeSet<Sku>,
+    pub reviewed_skus: RecentSkus,
     /// When the tier last changed, for the tier-change notice.
     #[serde(default)]
     pub tier_changed_at: Option<DateTime<Utc>>,
@@ -126,7 +161,7 @@ impl Profile {
             consent: None,
             timezone: None,
             last_order: None,
-            reviewed_skus: std::collections::BTreeSet::new(),
+            reviewed_skus: RecentSkus::default(),
             tier_changed_at: None,
             referral_rewarded_at: None,
             redemption_days: std::collections::BTreeSet::new(),
@@ -218,7 +253,31 @@ pub struct PendingReward {
 pub struct OrderSummary {
     pub order_id: OrderId,
     pub placed_at: DateTime<Utc>,
+    /// The order's distinct products, in order, at most [`LAST_ORDER_SKUS`].
     pub skus: Vec<Sku>,
+}
+
+impl OrderSummary {
+    pub fn new<'a>(
+        order_id: OrderId,
+        placed_at: DateTime<Utc>,
+        skus: impl IntoIterator<Item = &'a Sku>,
+    ) -> Self {
+        let mut distinct: Vec<Sku> = Vec::new();
+        for sku in skus {
+            if distinct.len() == LAST_ORDER_SKUS {
+                break;
+            }
+            if !distinct.contains(sku) {
+                distinct.push(sku.clone());
+            }
+        }
+        Self {
+            order_id,
+            placed_at,
+            skus: distinct,
+        }
+    }
 }
 
 /// Marketing consent: promotional messages need `marketing: true`; service messages
@@ -329,5 +388,40 @@ mod tests {
         p.add_to_day(day("2025-06-01"), 10);
         assert_eq!(p.trailing_spend(day("2025-12-31")), 110);
         assert_eq!(p.trailing_spend(day("2026-01-01")), 10);
+    }
+
+    fn sku(i: usize) -> Sku {
+        Sku::parse("sku", &format!("SKU-{i}")).unwrap()
+    }
+
+    #[test]
+    fn remembered_reviews_are_bounded_and_most_recent() {
+        let mut r = RecentSkus::default();
+        for i in 0..REMEMBERED_REVIEWS + 30 {
+            r.insert(sku(i));
+        }
+        assert_eq!(r.len(), REMEMBERED_REVIEWS);
+        assert!(!r.contains(&sku(29)), "the oldest are forgotten");
+        assert!(r.contains(&sku(30)));
+        // Reviewing again makes it the most recent, without a second entry.
+        r.insert(sku(30));
+        r.insert(sku(10_000));
+        assert_eq!(r.len(), REMEMBERED_REVIEWS);
+        assert!(r.contains(&sku(30)));
+        assert!(!r.contains(&sku(31)));
+    }
+
+    #[test]
+    fn the_last_order_keeps_its_distinct_products_up_to_the_limit() {
+        let order = OrderId::parse("o", "o1").unwrap();
+        let many: Vec<Sku> = (0..LAST_ORDER_SKUS * 3)
+            .map(|i| sku(i % (LAST_ORDER_SKUS + 5)))
+            .collect();
+        let summary = OrderSummary::new(order, Utc::now(), &many);
+        assert_eq!(summary.skus.len(), LAST_ORDER_SKUS);
+        assert_eq!(summary.skus[0], sku(0));
+        let few = [sku(1), sku(1), sku(2)];
+        let summary = OrderSummary::new(summary.order_id, Utc::now(), &few);
+        assert_eq!(summary.skus, vec![sku(1), sku(2)]);
     }
 }

@@ -198,6 +198,16 @@ fn customer_in_path(req: &Request) -> Result<CustomerId, ApiError> {
     Ok(CustomerId::parse("id", &decoded)?)
 }
 
+/// The query parameter `name`, percent-decoded (`+` as a space).
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.uri().query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name)
+            .then(|| percent_decode(&value.replace('+', " ")))
+            .flatten()
+    })
+}
+
 pub(crate) fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -9,8 +9,8 @@ use chrono::Utc;
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
-use super::{Api, ApiError, Operation, customer_in_path, respond};
-use crate::domain::privacy::CustomerExport;
+use super::{Api, ApiError, Operation, customer_in_path, query_param, respond};
+use crate::domain::privacy::{ExportCursor, ExportError, export_page};
 use crate::service;
 use crate::store::PrivacyStore;
 
@@ -42,10 +42,22 @@ impl<S: PrivacyStore> Api<S> {
                 .export(&id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
-            let document = CustomerExport::new(&data.value, self.config.rules.currency, Utc::now());
-            serde_json::to_value(&document).map_err(|e| {
-                tracing::error!(error = %e, "export serialisation failed");
-                ApiError::Internal
+            let cursor = query_param(&req, "cursor")
+                .map(|raw| ExportCursor::parse(&raw))
+                .transpose()?;
+            export_page(
+                &data.value,
+                self.config.rules.currency,
+                Utc::now(),
+                cursor,
+                self.config.export_page_bytes,
+            )
+            .map_err(|e| match e {
+                ExportError::Cursor(field) => ApiError::Invalid(field),
+                other => {
+                    tracing::error!(error = %other, "export serialisation failed");
+                    ApiError::Internal
+                }
             })
         }
         .await;

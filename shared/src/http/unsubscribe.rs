@@ -31,21 +31,11 @@ fn page(locale: Option<&str>, state: UnsubscribePage) -> Result<Response<Body>, 
     Ok(response)
 }
 
-/// The `token` query parameter, percent-decoded.
-fn token_param(req: &Request) -> Option<String> {
-    req.uri().query()?.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        (name == "token")
-            .then(|| super::percent_decode(&value.replace('+', " ")))
-            .flatten()
-    })
-}
-
 impl<S: ProfileStore> Api<S> {
     /// `GET` and `POST /v1/unsubscribe?token=…`
     pub async fn unsubscribe(&self, req: Request) -> Response<Body> {
         let result = async {
-            let token = token_param(&req).ok_or(ApiError::InvalidToken)?;
+            let token = super::query_param(&req, "token").ok_or(ApiError::InvalidToken)?;
             let keys = self.unsubscribe_keys.get().await.map_err(|e| {
                 tracing::error!(error = %e, "unsubscribe keys unavailable");
                 ApiError::Internal

@@ -387,11 +387,11 @@ impl PurchaseEvent {
                     .as_ref()
                     .is_none_or(|o| o.placed_at <= self.occurred_at)
                 {
-                    profile.last_order = Some(OrderSummary {
-                        order_id: self.order_id.clone(),
-                        placed_at: self.occurred_at,
-                        skus: self.items.iter().map(|i| i.sku.clone()).collect(),
-                    });
+                    profile.last_order = Some(OrderSummary::new(
+                        self.order_id.clone(),
+                        self.occurred_at,
+                        self.items.iter().map(|i| &i.sku),
+                    ));
                 }
                 let order = Order {
                     order_id: self.order_id.clone(),
