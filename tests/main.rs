@@ -35,6 +35,7 @@ mod rules;
 mod samples;
 mod schemathesis;
 mod scores;
+mod secrets;
 mod ses;
 mod signatures;
 mod soak;

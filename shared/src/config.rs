@@ -33,6 +33,9 @@ pub struct Config {
     /// The keys of unsubscribe links: `RAPPORT_UNSUBSCRIBE_KEYS`, or the secret
     /// `RAPPORT_UNSUBSCRIBE_KEYS_SECRET` names.
     pub unsubscribe_keys: KeySource<UnsubscribeKeys>,
+    /// How often, at most, a request naming an unknown key id makes a function read its
+    /// keys' secret again (`RAPPORT_KEYS_REFRESH_SECS`).
+    pub keys_refresh: std::time::Duration,
     /// How far a signature's timestamp may be from now, in seconds.
     pub signature_tolerance_secs: i64,
     pub rules: LoyaltyRules,
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("table", &self.table)
             .field("api_keys", &self.api_keys)
             .field("unsubscribe_keys", &self.unsubscribe_keys)
+            .field("keys_refresh", &self.keys_refresh)
             .field("signature_tolerance_secs", &self.signature_tolerance_secs)
             .field("rules", &self.rules)
             .field("reviews", &self.reviews)
@@ -215,6 +219,11 @@ impl Config {
             table,
             api_keys,
             unsubscribe_keys,
+            keys_refresh: std::time::Duration::from_secs(setting(
+                &get,
+                "RAPPORT_KEYS_REFRESH_SECS",
+                crate::auth::keys::REFRESH_AT_MOST_EVERY.as_secs(),
+            )?),
             signature_tolerance_secs: number("RAPPORT_SIGNATURE_TOLERANCE_SECS", 300)?,
             rules,
             reviews,

@@ -467,6 +467,15 @@ pub const CARGO_LAMBDA: PythonTool = PythonTool {
     command: "cargo-lambda",
 };
 
+/// moto's server, for its Secrets Manager: the functions read their keys from a secret
+/// in AWS, and the tests read them from this one. Only the server's own dependencies
+/// (Flask) are installed, not every service's.
+pub const MOTO: PythonTool = PythonTool {
+    venv: "moto-venv",
+    requirements: &["moto==5.2.5", "flask==3.1.2", "flask-cors==6.0.1"],
+    command: "moto_server",
+};
+
 impl PythonTool {
     /// The tool's executable, installing it first when missing or at another version.
     /// A lock file keeps concurrent callers (test threads, processes) from installing

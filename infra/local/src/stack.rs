@@ -43,6 +43,7 @@ pub const LOCAL_REGION: &str = "us-east-1";
 /// Generous because a cold JVM on a busy two-core CI machine is slow to come up.
 const DYNAMODB_STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 const SES_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const SECRETS_MANAGER_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// A free port can be taken by someone else between picking and binding it; the
 /// service then exits at once and is simply started again on another port.
@@ -102,6 +103,56 @@ impl DynamoDbLocal {
             DYNAMODB_ENDPOINT_ENV,
             self.endpoint(),
         )]))
+    }
+}
+
+/// A Secrets Manager emulator (moto's server) run by this process.
+#[derive(Debug)]
+pub struct SecretsManagerEmulator {
+    endpoint: String,
+    _process: Supervised,
+}
+
+impl SecretsManagerEmulator {
+    /// Installs moto if needed and starts an instance holding no secrets.
+    pub async fn start() -> Result<Self> {
+        let server = tokio::task::spawn_blocking(|| install::MOTO.ensure())
+            .await
+            .context("the install task panicked")??;
+        let (endpoint, process) = start_service(
+            "secrets-manager",
+            SECRETS_MANAGER_STARTUP_TIMEOUT,
+            |port| {
+                let args = vec![
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port.to_string().into(),
+                ];
+                (server.clone().into_os_string(), args)
+            },
+            moto_ready,
+        )
+        .await?;
+        Ok(Self {
+            endpoint,
+            _process: process,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    /// The SDK configuration that reaches this emulator and the given DynamoDB Local
+    /// and SES emulator, with the local credentials.
+    pub fn sdk_config(&self, endpoint_dynamodb: &str, endpoint_ses: &str) -> SdkConfig {
+        local_sdk_config([
+            (DYNAMODB_ENDPOINT_ENV, endpoint_dynamodb.to_owned()),
+            (SES_ENDPOINT_ENV, endpoint_ses.to_owned()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.endpoint()),
+        ])
     }
 }
 
@@ -505,6 +556,14 @@ async fn dynamodb_ready(http: reqwest::Client, endpoint: String) -> bool {
             ),
         )
         .body("{}")
+        .send()
+        .await;
+    matches!(response, Ok(r) if r.status().is_success())
+}
+
+async fn moto_ready(http: reqwest::Client, endpoint: String) -> bool {
+    let response = http
+        .get(format!("{endpoint}/moto-api/data.json"))
         .send()
         .await;
     matches!(response, Ok(r) if r.status().is_success())

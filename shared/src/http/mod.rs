@@ -240,8 +240,13 @@ impl<S> Api<S> {
 
     /// Reads keys kept in secrets (see [`KeySource::Secret`]) through `reader`.
     pub fn with_secret_reader(self, reader: Arc<dyn SecretReader>) -> Self {
-        let keys = Keys::new(self.config.api_keys.clone()).with_reader(reader.clone());
-        let unsubscribe_keys = Keys::new(self.config.unsubscribe_keys.clone()).with_reader(reader);
+        let every = self.config.keys_refresh;
+        let keys = Keys::new(self.config.api_keys.clone())
+            .with_reader(reader.clone())
+            .refresh_at_most_every(every);
+        let unsubscribe_keys = Keys::new(self.config.unsubscribe_keys.clone())
+            .with_reader(reader)
+            .refresh_at_most_every(every);
         Self {
             keys: Arc::new(keys),
             unsubscribe_keys: Arc::new(unsubscribe_keys),
