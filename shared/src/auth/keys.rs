@@ -16,7 +16,7 @@
 //! cannot flood Secrets Manager).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -419,7 +419,7 @@ pub struct Keys<K> {
     cached: RwLock<Cached<K>>,
     /// Serialises reads of the secret, so a burst of cold requests reads it once.
     reading: tokio::sync::Mutex<()>,
-    refresh_every: Mutex<Duration>,
+    refresh_every: Duration,
 }
 
 impl<K> std::fmt::Debug for Keys<K> {
@@ -447,7 +447,7 @@ impl<K: SecretSet> Keys<K> {
                 read_at: None,
             }),
             reading: tokio::sync::Mutex::new(()),
-            refresh_every: Mutex::new(REFRESH_AT_MOST_EVERY),
+            refresh_every: REFRESH_AT_MOST_EVERY,
         }
     }
 
@@ -464,10 +464,10 @@ impl<K: SecretSet> Keys<K> {
 
     /// Changes how often an unknown id may trigger a read (tests shorten it).
     pub fn refresh_at_most_every(self, every: Duration) -> Self {
-        if let Ok(mut e) = self.refresh_every.lock() {
-            *e = every;
+        Self {
+            refresh_every: every,
+            ..self
         }
-        self
     }
 
     pub fn source(&self) -> &KeySource<K> {
@@ -517,12 +517,7 @@ impl<K: SecretSet> Keys<K> {
         let (known, read_at) = self.cached();
         if let Some(keys) = &known {
             let fresh_enough = wanted.is_none_or(|id| keys.knows(id));
-            let every = self
-                .refresh_every
-                .lock()
-                .map(|e| *e)
-                .unwrap_or(REFRESH_AT_MOST_EVERY);
-            let too_soon = read_at.is_some_and(|at| at.elapsed() < every);
+            let too_soon = read_at.is_some_and(|at| at.elapsed() < self.refresh_every);
             if fresh_enough || too_soon {
                 return Ok(keys.clone());
             }
