@@ -7,7 +7,7 @@ use rapport_integration::{TestApi, emulator_sender, job_settings, purchase};
 use rapport_shared::domain::outreach::SuppressReason;
 use rapport_shared::domain::{Currency, SuppressionCause, address_key};
 use rapport_shared::service::feedback::{FeedbackOutcome, SnsEvent, handle};
-use rapport_shared::store::SuppressionStore;
+use rapport_shared::store::ReadBackStore;
 use std::collections::BTreeSet;
 
 const SAMPLE: &str = include_str!("../infra/events/ses-feedback.json");

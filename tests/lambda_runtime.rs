@@ -11,7 +11,7 @@
 //! cargo-lambda comes from PyPI into the git-ignored `.cache/` on first use.
 
 use rapport_shared::domain::{CustomerId, address_key};
-use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, ScoreStore, SuppressionStore};
+use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, ReadBackStore, ScoreStore};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use futures::future::join_all;
 use rapport_integration::TestApi;
 use rapport_shared::domain::CustomerId;
 use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
-use rapport_shared::store::{Claim, MessageStore};
+use rapport_shared::store::{Claim, MessageStore, ReadBackStore};
 
 fn record(customer: &str, kind: MessageKind, period: &str, status: MessageStatus) -> MessageRecord {
     let planned = Planned {

@@ -11,7 +11,7 @@ use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus
 use rapport_shared::domain::{CustomerScores, JobState, SuppressionCause, address_key};
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
-    IdempotencyStore, MessageStore, ProfileStore, ReviewStore, ScoreStore, SuppressionStore,
+    IdempotencyStore, MessageStore, ProfileStore, ReadBackStore, ScoreStore,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;

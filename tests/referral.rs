@@ -5,7 +5,7 @@
 use futures::future::join_all;
 use rapport_integration::{Reply, TestApi, cid, purchase, refund};
 use rapport_shared::domain::ReferralStatus;
-use rapport_shared::store::ReferralStore;
+use rapport_shared::store::{ReadBackStore, ReferralStore};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 

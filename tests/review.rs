@@ -5,7 +5,7 @@
 use futures::future::join_all;
 use rapport_integration::{TestApi, cid, purchase};
 use rapport_shared::domain::Sku;
-use rapport_shared::store::ReviewStore;
+use rapport_shared::store::ReadBackStore;
 use serde_json::{Value, json};
 
 fn review(event: &str, customer: &str, order: &str, sku: &str, rating: i64) -> Value {

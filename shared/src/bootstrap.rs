@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
+use crate::access::{Everything, Port, Wiring};
 use crate::auth::keys::{KeySource, Keys, SecretReader};
 use crate::config::JobConfig;
 use crate::http::Api;
 use crate::mail::{SesAlerts, SesSender};
 use crate::store::DynamoStore;
+use crate::wiring;
 use crate::{Config, telemetry};
 
 /// Loads the AWS configuration the usual way (environment, profile, instance role).
@@ -122,12 +124,21 @@ impl SecretReader for SecretsManagerReader {
     }
 }
 
-/// The API over DynamoDB for `config`, mailing alerts through SES when both a sender
-/// and a support address are configured.
+/// The whole API over DynamoDB for `config` (the local server, tests), mailing alerts
+/// through SES when both a sender and a support address are configured.
 pub fn api(sdk: &aws_config::SdkConfig, config: Config) -> Api<DynamoStore> {
-    let store = DynamoStore::new(request_dynamodb_client(sdk), config.table.clone());
+    wired_api::<Everything>(sdk, config)
+}
+
+/// The API over a store wired with `W`: what a function serves. Alerts go through SES
+/// only if `W` includes the alert sender (and both addresses are configured); any
+/// other binary gets no SES client at all.
+pub fn wired_api<W: Wiring>(sdk: &aws_config::SdkConfig, config: Config) -> Api<DynamoStore<W>> {
+    let store = DynamoStore::new(request_dynamodb_client(sdk), config.table.clone()).wired::<W>();
     let alerts = match (&config.sender_email, &config.support_email) {
-        (Some(from), Some(to)) => Some(SesAlerts::new(ses_client(sdk), from, to)),
+        (Some(from), Some(to)) if W::wires(Port::AlertSender) => {
+            Some(SesAlerts::new(ses_client(sdk), from, to))
+        }
         _ => None,
     };
     let api = Api::new(store, config).with_secret_reader(Arc::new(SecretsManagerReader::new(sdk)));
@@ -137,24 +148,26 @@ pub fn api(sdk: &aws_config::SdkConfig, config: Config) -> Api<DynamoStore> {
     }
 }
 
-/// The API configured from the environment; logging initialised.
-pub async fn dynamo_api() -> anyhow::Result<Api<DynamoStore>> {
+/// The API wired with `W`, configured from the environment; logging initialised.
+pub async fn dynamo_api<W: Wiring>() -> anyhow::Result<Api<DynamoStore<W>>> {
     telemetry::init();
     let config = Config::from_env().context("reading configuration")?;
-    Ok(api(&aws_config().await, config))
+    Ok(wired_api::<W>(&aws_config().await, config))
 }
 
-/// A Lambda function's whole `main`: `lambda_function!(purchase)` builds the API once
-/// and serves `Api::purchase` for every invocation. Naming the handler, rather than an
-/// [`crate::http::Operation`] matched at run time, lets the linker leave the other
-/// handlers out of the binary (15.5 MB → 13.4 MB for the purchase function).
+/// A Lambda function's whole `main`: `lambda_function!(purchase)` builds the API once,
+/// on a store wired with `wiring::purchase::Ports`, and serves `Api::purchase` for
+/// every invocation. Naming the handler, rather than an [`crate::http::Operation`]
+/// matched at run time, lets the linker leave the other handlers out of the binary
+/// (15.5 MB → 13.4 MB for the purchase function); the handler and the wiring share the
+/// name, so a handler that needs a port its wiring lacks does not compile.
 #[macro_export]
 macro_rules! lambda_function {
     ($handler:ident) => {
         #[tokio::main]
         async fn main() -> Result<(), $crate::bootstrap::lambda_http::Error> {
             use $crate::bootstrap::lambda_http::{self, Error, Request, service_fn};
-            let api = $crate::bootstrap::dynamo_api().await?;
+            let api = $crate::bootstrap::dynamo_api::<$crate::wiring::$handler::Ports>().await?;
             let api = &api;
             lambda_http::run(service_fn(move |req: Request| async move {
                 Ok::<_, Error>(api.$handler(req).await)
@@ -173,7 +186,8 @@ pub async fn run_feedback() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env().context("reading configuration")?;
     let sdk = aws_config().await;
-    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table);
+    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table)
+        .wired::<wiring::feedback::Ports>();
     let store = &store;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<crate::service::feedback::SnsEvent>| async move {
@@ -185,11 +199,11 @@ pub async fn run_feedback() -> Result<(), Error> {
     .await
 }
 
-/// What the scheduled job runs on.
+/// What the scheduled job runs on: a store wired with `wiring::job::Ports`.
 pub struct JobWiring {
     pub config: Config,
     pub job: JobConfig,
-    pub store: DynamoStore,
+    pub store: DynamoStore<wiring::job::Ports>,
     pub sender: SesSender,
 }
 
@@ -207,7 +221,8 @@ pub async fn job_from_env() -> anyhow::Result<JobWiring> {
             .context("reading the unsubscribe keys")?;
         job.delivery.unsubscribe_keys = Some(keys);
     }
-    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone());
+    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone())
+        .wired::<wiring::job::Ports>();
     let sender =
         SesSender::new(ses_client(&sdk)).with_configuration_set(job.ses_configuration_set.clone());
     Ok(JobWiring {

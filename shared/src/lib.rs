@@ -12,7 +12,10 @@
 //! - [`auth`]: request signatures and unsubscribe tokens.
 //! - [`config`] and [`bootstrap`]: settings from the environment and the SDK clients,
 //!   built once; [`telemetry`]: logging; [`retry`]: the one backoff.
+//! - [`wiring`]: the ports each deployed binary is wired with; [`access`]: the IAM
+//!   actions they stand for, which template.yaml's policies must grant.
 
+pub mod access;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
@@ -23,5 +26,6 @@ pub mod retry;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod wiring;
 
 pub use config::Config;

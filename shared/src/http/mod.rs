@@ -23,7 +23,8 @@ use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReferralInput, R
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::store::{
-    ProfileStore, PurchaseStore, RedemptionStore, ReferralStore, ReviewStore, ScoreStore, Store,
+    ProfileStore, ProfileViewStore, PurchaseStore, RedemptionStore, ReferralCodeStore,
+    ReferralStore, ReviewStore, Store,
 };
 use std::sync::Arc;
 
@@ -354,7 +355,7 @@ impl<S: PurchaseStore> Api<S> {
     }
 }
 
-impl<S: ScoreStore> Api<S> {
+impl<S: ProfileViewStore> Api<S> {
     /// `GET /v1/customers/{id}`
     pub async fn customer(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -437,7 +438,7 @@ struct ReferralCodeView {
     code: String,
 }
 
-impl<S: ReferralStore> Api<S> {
+impl<S: ReferralCodeStore> Api<S> {
     /// `GET /v1/customers/{id}/referral-code`: created on first call, stable after.
     pub async fn referral_code(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -452,7 +453,9 @@ impl<S: ReferralStore> Api<S> {
         .await;
         respond(StatusCode::OK, result)
     }
+}
 
+impl<S: ReferralStore> Api<S> {
     /// `POST /v1/events/referral`
     pub async fn referral(&self, req: Request) -> Response<Body> {
         let result = async {

@@ -11,7 +11,30 @@ use chrono::{DateTime, Utc};
 use sha2::Digest;
 use thiserror::Error;
 
+use crate::access::{Action, Grant, MethodGrants, Port, Resource};
 use crate::domain::{CustomerId, Email, OrderId, Sku};
+
+/// What the SES senders call, per method, as `store::dynamo::access` does for the
+/// store; `tests/policies.rs` proves it against the SES emulator. Alerts go out with
+/// `SendEmail` from the sender identity; customer mail with `SendRawEmail` from the
+/// sender identity, through the configuration set. SES keeps no log the sender could
+/// ask, so [`MessageSender::accepted`] calls nothing.
+pub const SES_METHODS: &[MethodGrants] = &[
+    MethodGrants::new(
+        Port::AlertSender,
+        "send_recovery_alert",
+        &[Grant::on(Action::SendEmail, Resource::SenderIdentity)],
+    ),
+    MethodGrants::new(
+        Port::MessageSender,
+        "send",
+        &[
+            Grant::on(Action::SendRawEmail, Resource::SenderIdentity),
+            Grant::on(Action::SendRawEmail, Resource::ConfigurationSet),
+        ],
+    ),
+    MethodGrants::new(Port::MessageSender, "accepted", &[]),
+];
 
 #[derive(Debug, Error)]
 #[error("mail not sent: {0}")]

@@ -97,7 +97,7 @@ mod tests {
         Currency, LoyaltyRules, PurchaseEvent, PurchaseInput, ReferralRules, Tier, TierRule,
     };
     use crate::service::record_purchase;
-    use crate::store::{MemoryStore, SuppressionStore};
+    use crate::store::{MemoryStore, ReadBackStore};
 
     fn id(s: &str) -> CustomerId {
         CustomerId::parse("id", s).unwrap()

@@ -11,7 +11,7 @@ use crate::domain::codes::{REFERRAL_CODE_LEN, readable_code};
 use crate::domain::{
     CustomerId, Profile, ReferralEvent, ReferralOutcome, ReferralReceipt, ReferralRules, Tier,
 };
-use crate::store::{CommitError, IdempotencyRecord, ReferralStore, Versioned};
+use crate::store::{CommitError, IdempotencyRecord, ReferralCodeStore, ReferralStore, Versioned};
 
 struct RecordReferral<'a> {
     event: &'a ReferralEvent,
@@ -128,7 +128,7 @@ struct ReferralCode<'a> {
 }
 
 #[async_trait]
-impl<S: ReferralStore + ?Sized> Command<S> for ReferralCode<'_> {
+impl<S: ReferralCodeStore + ?Sized> Command<S> for ReferralCode<'_> {
     type State = Option<Versioned<Profile>>;
     type Change = (u64, Profile);
     type Answer = String;
@@ -173,7 +173,7 @@ impl<S: ReferralStore + ?Sized> Command<S> for ReferralCode<'_> {
 
 /// The customer's referral code, created on first request. Stable afterwards: a
 /// concurrent first request that loses the race re-reads and answers the winner's code.
-pub async fn referral_code<S: ReferralStore + ?Sized>(
+pub async fn referral_code<S: ReferralCodeStore + ?Sized>(
     store: &S,
     customer: &CustomerId,
     now: DateTime<Utc>,

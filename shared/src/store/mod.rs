@@ -1,6 +1,11 @@
 //! Persistence, one trait per capability. Handlers depend only on the trait they need;
-//! [`DynamoStore`] implements them all against the single table, and `MemoryStore`
-//! (with the `testing` feature) does the same in memory for unit tests of the rules.
+//! [`DynamoStore`] implements them against the single table — each deployed binary's
+//! store only the ones its wiring grants (`crate::wiring`) — and `MemoryStore` (with
+//! the `testing` feature) implements them all in memory for unit tests of the rules.
+//!
+//! A port is what a binary can be granted, so a port holds only what the binaries
+//! wired with it call: reads that only tests and tools make are in [`ReadBackStore`]
+//! and [`LedgerStore`], which no deployed binary is wired with.
 //!
 //! Adapters never decide business rules: they load state, and commit an outcome the
 //! domain computed, atomically and only if nothing changed in between.
@@ -113,7 +118,7 @@ impl ProductRating {
 }
 
 #[async_trait]
-pub trait ReviewStore: IdempotencyStore {
+pub trait ReviewStore: Send + Sync {
     /// Reads the profile, the named order, the customer's review of the sku and any
     /// prior result for `key` in one round trip.
     async fn load_review(
@@ -132,11 +137,6 @@ pub trait ReviewStore: IdempotencyStore {
         outcome: &ReviewOutcome,
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError>;
-
-    /// The customer's reviews.
-    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError>;
-
-    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError>;
 }
 
 #[async_trait]
@@ -168,7 +168,7 @@ pub trait PurchaseStore: IdempotencyStore + ProfileStore {
 }
 
 #[async_trait]
-pub trait RedemptionStore: IdempotencyStore + ProfileStore {
+pub trait RedemptionStore: Send + Sync {
     /// Reads the profile and any prior result for `key` in one round trip.
     async fn load_redemption(
         &self,
@@ -198,8 +198,9 @@ pub struct ReferralSnapshot {
     pub prior: Option<IdempotencyRecord>,
 }
 
+/// A customer's shareable referral code.
 #[async_trait]
-pub trait ReferralStore: IdempotencyStore + ProfileStore {
+pub trait ReferralCodeStore: ProfileStore {
     /// Saves the profile with its new `referral_code`, claiming the code so that no other
     /// customer can have it ([`CommitError::CodeTaken`] if one does).
     async fn claim_referral_code(
@@ -207,7 +208,11 @@ pub trait ReferralStore: IdempotencyStore + ProfileStore {
         expected_version: u64,
         profile: &Profile,
     ) -> Result<(), CommitError>;
+}
 
+/// Referral events: attribution by code.
+#[async_trait]
+pub trait ReferralStore: IdempotencyStore {
     /// The owner of a referral code, looked up through the code index.
     async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError>;
 
@@ -228,9 +233,6 @@ pub trait ReferralStore: IdempotencyStore + ProfileStore {
         outcome: &ReferralOutcome,
         record: &IdempotencyRecord,
     ) -> Result<(), CommitError>;
-
-    /// Every referral recorded for a referrer, accepted or rejected.
-    async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError>;
 }
 
 /// Where a paged scan of one segment stopped, as an opaque token. Only the store that
@@ -284,7 +286,11 @@ pub trait ScoreStore: Send + Sync {
     /// Stores the job's state per customer, replacing earlier state (batched;
     /// idempotent).
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError>;
+}
 
+/// What `GET /v1/customers/{id}` shows: a profile and the job's latest scores.
+#[async_trait]
+pub trait ProfileViewStore: Send + Sync {
     /// A profile and its latest scores in one round trip.
     async fn profile_and_scores(
         &self,
@@ -319,9 +325,6 @@ pub trait MessageStore: Send + Sync {
         stale: &MessageRecord,
         record: &MessageRecord,
     ) -> Result<Claim, StoreError>;
-
-    /// Every message record of a customer.
-    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError>;
 }
 
 /// A change of one profile and its ledger, once per idempotency key: points given with
@@ -346,6 +349,23 @@ pub trait RewardStore: IdempotencyStore + ProfileStore {
 pub trait SuppressionStore: Send + Sync {
     /// Records the suppression; suppressing an address again keeps the first record.
     async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError>;
+}
+
+/// Reads of what the API and the job wrote that no deployed binary makes: tests and
+/// the local tools read records back with them. (A customer's whole record, for the
+/// customer, is [`PrivacyStore::export`].)
+#[async_trait]
+pub trait ReadBackStore: Send + Sync {
+    /// The customer's reviews.
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError>;
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError>;
+
+    /// Every referral recorded for a referrer, accepted or rejected.
+    async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError>;
+
+    /// Every message record of a customer.
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError>;
 
     async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError>;
 }
@@ -369,11 +389,17 @@ pub trait PrivacyStore: IdempotencyStore {
     async fn erase(&self, plan: &ErasurePlan) -> Result<(), CommitError>;
 }
 
+/// What the scheduled job reads and writes: the scan and the scores, message claims,
+/// and the rewards some messages carry.
+pub trait JobStore: ScoreStore + MessageStore + RewardStore {}
+
+impl<T: ScoreStore + MessageStore + RewardStore> JobStore for T {}
+
 /// Declares [`Store`] from the list of capabilities, written once.
 macro_rules! every_capability {
     ($($port:ident),+ $(,)?) => {
         /// Every capability at once, for code that serves the whole API (the local
-        /// server, the scheduled job).
+        /// server) and for the tests.
         pub trait Store: $($port +)+ {}
 
         impl<T: $($port +)+> Store for T {}
@@ -384,11 +410,14 @@ every_capability!(
     PurchaseStore,
     RedemptionStore,
     ReviewStore,
+    ReferralCodeStore,
     ReferralStore,
     LedgerStore,
     ScoreStore,
+    ProfileViewStore,
     MessageStore,
     RewardStore,
     SuppressionStore,
     PrivacyStore,
+    ReadBackStore,
 );

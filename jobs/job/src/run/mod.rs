@@ -24,7 +24,7 @@ use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
 use rapport_shared::domain::{Currency, Sku};
 use rapport_shared::mail::MessageSender;
-use rapport_shared::store::Store;
+use rapport_shared::store::JobStore;
 
 pub use crate::summary::RunSummary;
 pub use control::CONTROL_WINDOW_DAYS;
@@ -76,7 +76,7 @@ pub async fn run<S, M>(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Report>
 where
-    S: Store + Clone + 'static,
+    S: JobStore + Clone + 'static,
     M: MessageSender + 'static,
 {
     let mut summary = RunSummary::default();

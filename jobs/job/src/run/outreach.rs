@@ -10,7 +10,7 @@ use rapport_shared::domain::outreach::{
 use rapport_shared::domain::{CustomerScores, JobState, Sku};
 use rapport_shared::mail::MessageSender;
 use rapport_shared::service::deliver::{Delivered, deliver};
-use rapport_shared::store::{ScannedCustomer, Store};
+use rapport_shared::store::{JobStore, ScannedCustomer};
 
 use super::RunSettings;
 use crate::summary::{Action, RunSummary};
@@ -30,7 +30,7 @@ pub(super) struct Outcome {
 
 /// Decides and delivers this customer's message, and the job state to write back.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn outreach<S: Store, M: MessageSender + ?Sized>(
+pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     store: &S,
     sender: &M,
     settings: &RunSettings,

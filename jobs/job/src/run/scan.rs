@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use rapport_shared::store::{ScannedCustomer, Store, StoreError};
+use rapport_shared::store::{ScannedCustomer, ScoreStore, StoreError};
 
 /// Everything the scan read.
 #[derive(Debug, Default)]
@@ -15,7 +15,7 @@ pub struct Scanned {
 
 /// Reads every customer but the erased, and the suppression list, with one task per
 /// scan segment.
-pub async fn scan_all<S: Store + Clone + 'static>(
+pub async fn scan_all<S: ScoreStore + Clone + 'static>(
     store: &S,
     segments: u32,
 ) -> Result<Scanned, StoreError> {

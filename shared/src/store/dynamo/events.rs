@@ -1,24 +1,29 @@
 //! The ports the API's events use: profiles, idempotency records, purchases,
-//! redemptions, rewards, the ledger, reviews and referrals. Loads are one consistent
-//! batch read; commits are one transaction with the idempotency record.
+//! redemptions, rewards, the ledger, reviews and referrals, and the read-backs of what
+//! they wrote. Loads are one consistent batch read; commits are one transaction with
+//! the idempotency record.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{
     Item, coupon_claim, key, number_attr, order_item, parse, record_from, record_item, record_key,
-    redemption_item, refcode_claim, referral_item, review_item, to_attr, versioned_profile,
+    redemption_item, refcode_claim, referral_item, review_item, suppression_key, to_attr,
+    versioned_profile,
 };
 use super::keys::{self, expr, prefix};
 use super::{DynamoStore, classify};
+use crate::access::{Grants, port};
+use crate::domain::outreach::MessageRecord;
 use crate::domain::{
     CustomerId, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
-    ReferralRecord, Review, ReviewOutcome, Sku,
+    ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
 };
 use crate::store::{
     CommitError, IdempotencyRecord, IdempotencyStore, LedgerStore, ProductRating, ProfileStore,
-    PurchaseSnapshot, PurchaseStore, RedemptionStore, ReferralSnapshot, ReferralStore,
-    ReviewSnapshot, ReviewStore, RewardStore, StoreError, Versioned,
+    PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore,
+    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, StoreError,
+    Versioned,
 };
 
 fn product_key(sku: &Sku) -> Item {
@@ -26,7 +31,7 @@ fn product_key(sku: &Sku) -> Item {
 }
 
 #[async_trait]
-impl ProfileStore for DynamoStore {
+impl<W: Grants<port::ProfileStore>> ProfileStore for DynamoStore<W> {
     async fn profile(
         &self,
         customer: &CustomerId,
@@ -48,7 +53,7 @@ impl ProfileStore for DynamoStore {
 }
 
 #[async_trait]
-impl IdempotencyStore for DynamoStore {
+impl<W: Grants<port::IdempotencyStore>> IdempotencyStore for DynamoStore<W> {
     async fn prior(&self, key_: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let found = self.get(record_key(key_), true).await?;
         found.map(record_from).transpose()
@@ -56,7 +61,10 @@ impl IdempotencyStore for DynamoStore {
 }
 
 #[async_trait]
-impl PurchaseStore for DynamoStore {
+impl<W> PurchaseStore for DynamoStore<W>
+where
+    W: Grants<port::PurchaseStore> + Grants<port::IdempotencyStore> + Grants<port::ProfileStore>,
+{
     async fn load_purchase(
         &self,
         customer: &CustomerId,
@@ -109,7 +117,7 @@ impl PurchaseStore for DynamoStore {
 }
 
 #[async_trait]
-impl RedemptionStore for DynamoStore {
+impl<W: Grants<port::RedemptionStore>> RedemptionStore for DynamoStore<W> {
     async fn load_redemption(
         &self,
         customer: &CustomerId,
@@ -140,7 +148,10 @@ impl RedemptionStore for DynamoStore {
 }
 
 #[async_trait]
-impl RewardStore for DynamoStore {
+impl<W> RewardStore for DynamoStore<W>
+where
+    W: Grants<port::RewardStore> + Grants<port::IdempotencyStore> + Grants<port::ProfileStore>,
+{
     async fn commit_reward(
         &self,
         expected: Option<u64>,
@@ -156,14 +167,14 @@ impl RewardStore for DynamoStore {
 }
 
 #[async_trait]
-impl LedgerStore for DynamoStore {
+impl<W: Grants<port::LedgerStore>> LedgerStore for DynamoStore<W> {
     async fn ledger(&self, customer: &CustomerId) -> Result<Vec<LedgerEntry>, StoreError> {
         self.query_prefix(customer, prefix::LEDGER).await
     }
 }
 
 #[async_trait]
-impl ReviewStore for DynamoStore {
+impl<W: Grants<port::ReviewStore>> ReviewStore for DynamoStore<W> {
     async fn load_review(
         &self,
         customer: &CustomerId,
@@ -212,24 +223,13 @@ impl ReviewStore for DynamoStore {
             .commit()
             .await
     }
-
-    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
-        self.query_prefix(customer, prefix::REVIEW).await
-    }
-
-    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
-        let found = self.get(product_key(sku), true).await?;
-        Ok(
-            found.map_or_else(ProductRating::default, |item| ProductRating {
-                reviews: number_attr(&item, "reviews"),
-                rating_sum: number_attr(&item, "rating_sum"),
-            }),
-        )
-    }
 }
 
 #[async_trait]
-impl ReferralStore for DynamoStore {
+impl<W> ReferralCodeStore for DynamoStore<W>
+where
+    W: Grants<port::ReferralCodeStore> + Grants<port::ProfileStore>,
+{
     async fn claim_referral_code(
         &self,
         expected: u64,
@@ -244,7 +244,13 @@ impl ReferralStore for DynamoStore {
             .commit()
             .await
     }
+}
 
+#[async_trait]
+impl<W> ReferralStore for DynamoStore<W>
+where
+    W: Grants<port::ReferralStore> + Grants<port::IdempotencyStore>,
+{
     async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError> {
         let out = self
             .client
@@ -309,8 +315,34 @@ impl ReferralStore for DynamoStore {
         }
         tx.commit().await
     }
+}
+
+#[async_trait]
+impl<W: Grants<port::ReadBackStore>> ReadBackStore for DynamoStore<W> {
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
+        self.query_prefix(customer, prefix::REVIEW).await
+    }
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
+        let found = self.get(product_key(sku), true).await?;
+        Ok(
+            found.map_or_else(ProductRating::default, |item| ProductRating {
+                reviews: number_attr(&item, "reviews"),
+                rating_sum: number_attr(&item, "rating_sum"),
+            }),
+        )
+    }
 
     async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError> {
         self.query_prefix(referrer, prefix::REFERRAL).await
+    }
+
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
+        self.query_prefix(customer, prefix::MESSAGE).await
+    }
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
+        let found = self.get(suppression_key(address_key), false).await?;
+        found.map(parse).transpose()
     }
 }

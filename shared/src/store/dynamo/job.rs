@@ -13,16 +13,17 @@ use serde::{Deserialize, Serialize};
 
 use super::items::{
     Item, coupon_claim, customer_attr, job_state_item, key, key_of, keyed, message_item, parse,
-    suppression_item, suppression_key, to_attr,
+    suppression_item, to_attr,
 };
-use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr, prefix};
+use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
 use super::transaction::{Refusal, Role};
 use super::{DynamoStore, classify};
+use crate::access::{Grants, port};
 use crate::domain::outreach::{MessageRecord, MessageStatus};
 use crate::domain::{CustomerId, CustomerScores, JobState, Profile, Suppression};
 use crate::store::{
-    Claim, CustomerPage, MessageStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError,
-    SuppressionStore, Versioned,
+    Claim, CustomerPage, MessageStore, ProfileViewStore, ScanCursor, ScannedCustomer, ScoreStore,
+    StoreError, SuppressionStore, Versioned,
 };
 
 /// Most items one `BatchWriteItem` accepts.
@@ -58,7 +59,7 @@ impl Resume {
 }
 
 #[async_trait]
-impl ScoreStore for DynamoStore {
+impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
     async fn scan_customers(
         &self,
         segment: u32,
@@ -160,7 +161,10 @@ impl ScoreStore for DynamoStore {
             .try_for_each_concurrent(WRITE_CONCURRENCY, |requests| self.batch_write(requests))
             .await
     }
+}
 
+#[async_trait]
+impl<W: Grants<port::ProfileViewStore>> ProfileViewStore for DynamoStore<W> {
     async fn profile_and_scores(
         &self,
         customer: &CustomerId,
@@ -175,7 +179,7 @@ impl ScoreStore for DynamoStore {
 }
 
 #[async_trait]
-impl MessageStore for DynamoStore {
+impl<W: Grants<port::MessageStore>> MessageStore for DynamoStore<W> {
     async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError> {
         let claim = Put::builder()
             .table_name(&self.table)
@@ -250,14 +254,10 @@ impl MessageStore for DynamoStore {
     async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
         self.put(message_item(record)?).await
     }
-
-    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
-        self.query_prefix(customer, prefix::MESSAGE).await
-    }
 }
 
 #[async_trait]
-impl SuppressionStore for DynamoStore {
+impl<W: Grants<port::SuppressionStore>> SuppressionStore for DynamoStore<W> {
     async fn suppress(&self, suppression: &Suppression) -> Result<(), StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -267,11 +267,6 @@ impl SuppressionStore for DynamoStore {
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         // Already suppressed (the condition failed): the first cause stands.
         self.put_if(put).await.map(|_| ())
-    }
-
-    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
-        let found = self.get(suppression_key(address_key), false).await?;
-        found.map(parse).transpose()
     }
 }
 

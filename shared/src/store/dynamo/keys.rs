@@ -74,6 +74,24 @@ pub mod prefix {
     pub const EVENT: &str = "EVENT#";
 }
 
+/// The partition-key prefix of each kind of partition: a customer's items, a
+/// product's rating, a suppressed address, a coupon or referral code claim, an
+/// idempotency record. What a function may reach is declared in these terms
+/// (`dynamo::access`) and checked against `dynamodb:LeadingKeys` in template.yaml.
+pub const PARTITIONS: [&str; 6] = [
+    prefix::CUSTOMER,
+    prefix::PRODUCT,
+    prefix::SUPPRESSED,
+    prefix::COUPON,
+    prefix::REFCODE,
+    prefix::EVENT,
+];
+
+/// The kind of partition the partition key `pk` names: its entry of [`PARTITIONS`].
+pub fn partition_of(pk: &str) -> Option<&'static str> {
+    PARTITIONS.into_iter().find(|p| pk.starts_with(p))
+}
+
 /// The partition of everything about one customer.
 pub fn customer_pk(customer: &CustomerId) -> String {
     format!("{}{customer}", prefix::CUSTOMER)
@@ -219,5 +237,22 @@ mod tests {
             assert_eq!(CustomerItem::of(&sk), Some(kind), "{sk}");
         }
         assert_eq!(CustomerItem::of("SOMETHING#else"), None);
+    }
+
+    #[test]
+    fn every_partition_key_has_its_kind() {
+        let sku = Sku::parse("sku", "SKU-1").unwrap();
+        let cases = [
+            (customer_pk(&cid("asha")), prefix::CUSTOMER),
+            (product_pk(&sku), prefix::PRODUCT),
+            (suppressed_pk("ab12"), prefix::SUPPRESSED),
+            (coupon_pk("RW-1"), prefix::COUPON),
+            (refcode_pk("ASHA7"), prefix::REFCODE),
+            (event_pk("purchase:e1"), prefix::EVENT),
+        ];
+        for (pk, kind) in cases {
+            assert_eq!(partition_of(&pk), Some(kind), "{pk}");
+        }
+        assert_eq!(partition_of("TIER#gold"), None);
     }
 }

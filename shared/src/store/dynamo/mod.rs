@@ -10,7 +10,13 @@
 //! classification, batch reads and writes, queries and single puts; the transaction
 //! builder is in `transaction`, the ports in `events` (what the API's events write),
 //! `job` (what the scoring job reads and writes) and `privacy` (export and erasure).
+//! `access` lists the IAM actions each port method calls, and on which partitions.
+//!
+//! The store is typed by its wiring (`DynamoStore<W>`): it implements a port only
+//! where `W` grants it, so a binary's handlers can reach no port its wiring does not
+//! declare. `DynamoStore` alone is wired with everything (the local server, tests).
 
+pub mod access;
 pub mod items;
 pub mod keys;
 
@@ -24,8 +30,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, WriteRequest};
 use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::access::{Everything, Wiring};
 use crate::domain::{CustomerId, Profile};
 use crate::retry::Backoff;
 use crate::store::StoreError;
@@ -93,20 +101,55 @@ where
     Ok(returned)
 }
 
-#[derive(Clone, Debug)]
-pub struct DynamoStore {
+/// The single table, with the ports the wiring `W` grants.
+pub struct DynamoStore<W = Everything> {
     client: Client,
     table: String,
     /// Items a scan page may read; `None` lets DynamoDB fill 1 MB pages.
     scan_page_limit: Option<i32>,
+    wiring: PhantomData<fn() -> W>,
+}
+
+impl<W> Clone for DynamoStore<W> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            scan_page_limit: self.scan_page_limit,
+            wiring: PhantomData,
+        }
+    }
+}
+
+impl<W> std::fmt::Debug for DynamoStore<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .field("wiring", &std::any::type_name::<W>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DynamoStore {
+    /// The store with every port.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
             scan_page_limit: None,
+            wiring: PhantomData,
+        }
+    }
+}
+
+impl<W> DynamoStore<W> {
+    /// The same table with only the ports `V` grants: what a deployed binary runs on.
+    pub fn wired<V: Wiring>(self) -> DynamoStore<V> {
+        DynamoStore {
+            client: self.client,
+            table: self.table,
+            scan_page_limit: self.scan_page_limit,
+            wiring: PhantomData,
         }
     }
 
@@ -127,7 +170,7 @@ impl DynamoStore {
         &self.table
     }
 
-    fn transaction(&self) -> Transaction<'_> {
+    fn transaction(&self) -> Transaction<'_, W> {
         Transaction::new(self)
     }
 

@@ -12,6 +12,7 @@ use super::items::{
 };
 use super::keys::{self, CustomerItem, SCORES};
 use super::transaction::{TRANSACT_MAX, Transaction};
+use crate::access::{Grants, port};
 use crate::domain::{CustomerData, CustomerId, ErasurePlan, Profile};
 use crate::store::{CommitError, PrivacyStore, StoreError, Versioned};
 
@@ -58,11 +59,11 @@ fn customer_data(items: Vec<Item>) -> Result<Option<Versioned<CustomerData>>, St
     }))
 }
 
-impl DynamoStore {
+impl<W> DynamoStore<W> {
     /// The erasure of `plan` as one transaction: the mark (audit record first, the
     /// record that makes a second erasure [`CommitError::AlreadyRecorded`]), then the
     /// redactions.
-    fn erasure(&self, plan: &ErasurePlan) -> Result<Transaction<'_>, StoreError> {
+    fn erasure(&self, plan: &ErasurePlan) -> Result<Transaction<'_, W>, StoreError> {
         let pk = keys::customer_pk(&plan.customer);
         let mut tx = self.transaction();
         if let Some(mark) = &plan.mark {
@@ -105,7 +106,10 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl PrivacyStore for DynamoStore {
+impl<W> PrivacyStore for DynamoStore<W>
+where
+    W: Grants<port::PrivacyStore> + Grants<port::IdempotencyStore>,
+{
     async fn export(
         &self,
         customer: &CustomerId,

@@ -39,8 +39,8 @@ pub(super) enum Role {
 }
 
 /// The actions of one transaction, in order, with their roles.
-pub(super) struct Transaction<'a> {
-    store: &'a DynamoStore,
+pub(super) struct Transaction<'a, W> {
+    store: &'a DynamoStore<W>,
     actions: Vec<(Role, TransactWriteItem)>,
 }
 
@@ -97,8 +97,8 @@ impl Cancellation {
     }
 }
 
-impl<'a> Transaction<'a> {
-    pub(super) fn new(store: &'a DynamoStore) -> Self {
+impl<'a, W> Transaction<'a, W> {
+    pub(super) fn new(store: &'a DynamoStore<W>) -> Self {
         Self {
             store,
             actions: Vec::new(),

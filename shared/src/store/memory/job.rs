@@ -65,7 +65,10 @@ impl ScoreStore for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl ProfileViewStore for MemoryStore {
     async fn profile_and_scores(
         &self,
         customer: &CustomerId,
@@ -162,13 +165,6 @@ impl MessageStore for MemoryStore {
         );
         Ok(())
     }
-
-    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
-        let state = self.lock()?;
-        Ok(of_customer(&state.messages, customer)
-            .map(|(_, m)| m.clone())
-            .collect())
-    }
 }
 
 #[async_trait]
@@ -180,9 +176,5 @@ impl SuppressionStore for MemoryStore {
             .entry(suppression.address_key.clone())
             .or_insert_with(|| suppression.clone());
         Ok(())
-    }
-
-    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
-        Ok(self.lock()?.suppressed.get(address_key).cloned())
     }
 }

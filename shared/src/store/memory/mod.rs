@@ -8,9 +8,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     Claim, CommitError, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, PurchaseSnapshot, PurchaseStore,
-    RedemptionStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
+    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
+    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScannedCustomer,
+    ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
     CustomerData, CustomerId, CustomerScores, ErasurePlan, ErasureRecord, JobState, LedgerEntry,
@@ -293,21 +294,10 @@ impl ReviewStore for MemoryStore {
         state.write_event(&outcome.profile, expected, &outcome.ledger, record);
         Ok(())
     }
-
-    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
-        let state = self.lock()?;
-        Ok(of_customer(&state.reviews, customer)
-            .map(|(_, r)| r.clone())
-            .collect())
-    }
-
-    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
-        Ok(self.lock()?.products.get(sku).copied().unwrap_or_default())
-    }
 }
 
 #[async_trait]
-impl ReferralStore for MemoryStore {
+impl ReferralCodeStore for MemoryStore {
     async fn claim_referral_code(
         &self,
         expected: u64,
@@ -325,7 +315,10 @@ impl ReferralStore for MemoryStore {
         state.put_profile(profile, Some(expected));
         Ok(())
     }
+}
 
+#[async_trait]
+impl ReferralStore for MemoryStore {
     async fn customer_by_code(&self, code: &str) -> Result<Option<CustomerId>, StoreError> {
         Ok(self.lock()?.codes.get(code).cloned())
     }
@@ -371,6 +364,20 @@ impl ReferralStore for MemoryStore {
         state.records.insert(record.key.clone(), record.clone());
         Ok(())
     }
+}
+
+#[async_trait]
+impl ReadBackStore for MemoryStore {
+    async fn reviews(&self, customer: &CustomerId) -> Result<Vec<Review>, StoreError> {
+        let state = self.lock()?;
+        Ok(of_customer(&state.reviews, customer)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn product_rating(&self, sku: &Sku) -> Result<ProductRating, StoreError> {
+        Ok(self.lock()?.products.get(sku).copied().unwrap_or_default())
+    }
 
     async fn referrals(&self, referrer: &CustomerId) -> Result<Vec<ReferralRecord>, StoreError> {
         Ok(self
@@ -380,6 +387,17 @@ impl ReferralStore for MemoryStore {
             .filter(|r| &r.referrer == referrer)
             .cloned()
             .collect())
+    }
+
+    async fn messages(&self, customer: &CustomerId) -> Result<Vec<MessageRecord>, StoreError> {
+        let state = self.lock()?;
+        Ok(of_customer(&state.messages, customer)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn suppression(&self, address_key: &str) -> Result<Option<Suppression>, StoreError> {
+        Ok(self.lock()?.suppressed.get(address_key).cloned())
     }
 }
 

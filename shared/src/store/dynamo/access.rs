@@ -1,0 +1,195 @@
+//! What each port method of this adapter calls in DynamoDB: the IAM actions, on the
+//! table or an index, and the kinds of partition they reach (by partition-key prefix,
+//! [`keys::PARTITIONS`]). A transaction counts as the item actions inside it.
+//!
+//! Kept beside the calls and proven against them: `tests/policies.rs` runs every
+//! method against DynamoDB Local through an SDK interceptor that records the
+//! operation, the items and the keys of each call, and fails on a call this list does
+//! not name and on an entry no call needed. A binary's policy in template.yaml is the
+//! union of these entries over the ports of its wiring (`crate::wiring`).
+
+use super::keys::{
+    self,
+    prefix::{COUPON, CUSTOMER, EVENT, PRODUCT, REFCODE, SUPPRESSED},
+};
+use crate::access::Action::{
+    BatchGetItem, BatchWriteItem, DeleteItem, GetItem, PutItem, Query, Scan, UpdateItem,
+};
+use crate::access::{Grant, MethodGrants, Port};
+
+/// Every port method of [`super::DynamoStore`] and what it calls.
+pub const METHODS: &[MethodGrants] = &[
+    // IdempotencyStore
+    MethodGrants::new(
+        Port::IdempotencyStore,
+        "prior",
+        &[Grant::table(GetItem, &[EVENT])],
+    ),
+    // ProfileStore
+    MethodGrants::new(
+        Port::ProfileStore,
+        "profile",
+        &[Grant::table(GetItem, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::ProfileStore,
+        "save_profile",
+        &[Grant::table(PutItem, &[CUSTOMER])],
+    ),
+    // ProfileViewStore
+    MethodGrants::new(
+        Port::ProfileViewStore,
+        "profile_and_scores",
+        &[Grant::table(BatchGetItem, &[CUSTOMER])],
+    ),
+    // PurchaseStore: the referrer's referral record is updated in place.
+    MethodGrants::new(
+        Port::PurchaseStore,
+        "load_purchase",
+        &[Grant::table(BatchGetItem, &[CUSTOMER, EVENT])],
+    ),
+    MethodGrants::new(
+        Port::PurchaseStore,
+        "commit_purchase",
+        &[
+            Grant::table(PutItem, &[CUSTOMER, EVENT]),
+            Grant::table(UpdateItem, &[CUSTOMER]),
+        ],
+    ),
+    // RedemptionStore: the coupon code is claimed in its own partition.
+    MethodGrants::new(
+        Port::RedemptionStore,
+        "load_redemption",
+        &[Grant::table(BatchGetItem, &[CUSTOMER, EVENT])],
+    ),
+    MethodGrants::new(
+        Port::RedemptionStore,
+        "commit_redemption",
+        &[Grant::table(PutItem, &[CUSTOMER, EVENT, COUPON])],
+    ),
+    // ReviewStore: the product's rating aggregate is an ADD update.
+    MethodGrants::new(
+        Port::ReviewStore,
+        "load_review",
+        &[Grant::table(BatchGetItem, &[CUSTOMER, EVENT])],
+    ),
+    MethodGrants::new(
+        Port::ReviewStore,
+        "commit_review",
+        &[
+            Grant::table(PutItem, &[CUSTOMER, EVENT]),
+            Grant::table(UpdateItem, &[PRODUCT]),
+        ],
+    ),
+    // ReferralCodeStore
+    MethodGrants::new(
+        Port::ReferralCodeStore,
+        "claim_referral_code",
+        &[Grant::table(PutItem, &[CUSTOMER, REFCODE])],
+    ),
+    // ReferralStore: the code's owner is found through the index.
+    MethodGrants::new(
+        Port::ReferralStore,
+        "customer_by_code",
+        &[Grant::index(Query, keys::GSI1, &[REFCODE])],
+    ),
+    MethodGrants::new(
+        Port::ReferralStore,
+        "load_referral",
+        &[Grant::table(BatchGetItem, &[CUSTOMER, EVENT])],
+    ),
+    MethodGrants::new(
+        Port::ReferralStore,
+        "commit_referral",
+        &[Grant::table(PutItem, &[CUSTOMER, EVENT])],
+    ),
+    // RewardStore
+    MethodGrants::new(
+        Port::RewardStore,
+        "commit_reward",
+        &[Grant::table(PutItem, &[CUSTOMER, EVENT])],
+    ),
+    // ScoreStore: a scan reaches every partition.
+    MethodGrants::new(
+        Port::ScoreStore,
+        "scan_customers",
+        &[Grant::table(Scan, &[])],
+    ),
+    MethodGrants::new(
+        Port::ScoreStore,
+        "write_job_states",
+        &[Grant::table(BatchWriteItem, &[CUSTOMER])],
+    ),
+    // MessageStore: an offer's coupon code is claimed with the message.
+    MethodGrants::new(
+        Port::MessageStore,
+        "claim_message",
+        &[Grant::table(PutItem, &[CUSTOMER, COUPON])],
+    ),
+    MethodGrants::new(
+        Port::MessageStore,
+        "finish_message",
+        &[Grant::table(PutItem, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::MessageStore,
+        "reclaim_message",
+        &[Grant::table(PutItem, &[CUSTOMER])],
+    ),
+    // SuppressionStore
+    MethodGrants::new(
+        Port::SuppressionStore,
+        "suppress",
+        &[Grant::table(PutItem, &[SUPPRESSED])],
+    ),
+    // PrivacyStore: the export reads the referral that brought the customer (under the
+    // referrer) and the suppression of their address; the erasure redacts stored answers.
+    MethodGrants::new(
+        Port::PrivacyStore,
+        "export",
+        &[
+            Grant::table(Query, &[CUSTOMER]),
+            Grant::table(BatchGetItem, &[CUSTOMER, SUPPRESSED]),
+        ],
+    ),
+    MethodGrants::new(
+        Port::PrivacyStore,
+        "erase",
+        &[
+            Grant::table(PutItem, &[CUSTOMER, SUPPRESSED]),
+            Grant::table(UpdateItem, &[CUSTOMER, EVENT]),
+            Grant::table(DeleteItem, &[CUSTOMER]),
+        ],
+    ),
+    // LedgerStore and ReadBackStore: no deployed binary is wired with them.
+    MethodGrants::new(
+        Port::LedgerStore,
+        "ledger",
+        &[Grant::table(Query, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::ReadBackStore,
+        "reviews",
+        &[Grant::table(Query, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::ReadBackStore,
+        "product_rating",
+        &[Grant::table(GetItem, &[PRODUCT])],
+    ),
+    MethodGrants::new(
+        Port::ReadBackStore,
+        "referrals",
+        &[Grant::table(Query, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::ReadBackStore,
+        "messages",
+        &[Grant::table(Query, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::ReadBackStore,
+        "suppression",
+        &[Grant::table(GetItem, &[SUPPRESSED])],
+    ),
+];
