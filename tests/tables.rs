@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
 use rapport_local::shared_dynamodb;
 use rapport_local::tables::{self, TableSpec};
 use rapport_shared::domain::CustomerId;
-use rapport_shared::store::dynamo::keys::{GSI1, GSI1PK, GSI1SK, PK, PROFILE, SK, customer_pk};
+use rapport_shared::store::dynamo::keys::{
+    GSI1, GSI1PK, GSI1SK, PK, PROFILE, SK, customer_pk, refcode_pk,
+};
 
 #[tokio::test]
 async fn creates_the_template_table_idempotently() -> Result<()> {
@@ -35,12 +37,11 @@ async fn creates_the_template_table_idempotently() -> Result<()> {
     );
     let gsi = &table.global_secondary_indexes()[0];
     assert_eq!(gsi.index_name(), Some(GSI1));
-    assert_eq!(
-        gsi.projection().and_then(|p| p.projection_type()),
-        Some(&ProjectionType::All)
-    );
+    let projection = gsi.projection().unwrap();
+    assert_eq!(projection.projection_type(), Some(&ProjectionType::Include));
+    assert_eq!(projection.non_key_attributes(), ["customer_id"]);
 
-    // The index works, not merely exists.
+    // The index works, not merely exists, and holds the keys and the owner's id only.
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let customer = customer_pk(&CustomerId::parse("id", "1").unwrap());
     client
@@ -48,19 +49,24 @@ async fn creates_the_template_table_idempotently() -> Result<()> {
         .table_name(name)
         .item(PK, s(&customer))
         .item(SK, s(PROFILE))
-        .item(GSI1PK, s("TIER#gold"))
-        .item(GSI1SK, s(&customer))
+        .item(GSI1PK, s(&refcode_pk("ASHA7")))
+        .item(GSI1SK, s(PROFILE))
+        .item("customer_id", s("1"))
+        .item("email", s("asha@example.com"))
         .send()
         .await?;
     let found = client
         .query()
         .table_name(name)
         .index_name(GSI1)
-        .key_condition_expression(format!("{GSI1PK} = :tier"))
-        .expression_attribute_values(":tier", s("TIER#gold"))
+        .key_condition_expression(format!("{GSI1PK} = :code"))
+        .expression_attribute_values(":code", s(&refcode_pk("ASHA7")))
         .send()
         .await?;
     assert_eq!(found.count(), 1);
+    let mut attributes: Vec<_> = found.items()[0].keys().map(String::as_str).collect();
+    attributes.sort_unstable();
+    assert_eq!(attributes, [GSI1PK, GSI1SK, PK, SK, "customer_id"]);
     Ok(())
 }
 

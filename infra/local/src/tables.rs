@@ -426,7 +426,8 @@ mod tests {
             .iter()
             .find(|i| i.index_name == GSI1)
             .unwrap();
-        assert_eq!(gsi1.projection.projection_type.as_deref(), Some("ALL"));
+        assert_eq!(gsi1.projection.projection_type.as_deref(), Some("INCLUDE"));
+        assert_eq!(gsi1.projection.non_key_attributes, ["customer_id"]);
 
         let input = spec.create_table_input("t").unwrap();
         assert_eq!(input.table_name(), Some("t"));
@@ -438,10 +439,9 @@ mod tests {
         let gsi = &input.global_secondary_indexes()[0];
         assert_eq!(gsi.index_name(), GSI1);
         assert_eq!(gsi.key_schema()[0].key_type(), &KeyType::Hash);
-        assert_eq!(
-            gsi.projection().and_then(|p| p.projection_type()),
-            Some(&ProjectionType::All)
-        );
+        let projection = gsi.projection().unwrap();
+        assert_eq!(projection.projection_type(), Some(&ProjectionType::Include));
+        assert_eq!(projection.non_key_attributes(), ["customer_id"]);
         assert!(gsi.provisioned_throughput().is_none());
         assert!(input.local_secondary_indexes().is_empty());
     }

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Deserialize;
 
 use super::items::{
     Item, coupon_claim, key, number_attr, order_item, parse, record_from, record_item, record_key,
@@ -25,6 +26,13 @@ use crate::store::{
     ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, StoreError,
     Versioned,
 };
+
+/// What a query of the code index reads: the index projects the keys and
+/// `customer_id` (template.yaml), not the whole profile.
+#[derive(Deserialize)]
+struct CodeOwner {
+    customer_id: CustomerId,
+}
 
 fn product_key(sku: &Sku) -> Item {
     key(keys::product_pk(sku), keys::RATING)
@@ -267,7 +275,7 @@ where
             .unwrap_or_default()
             .into_iter()
             .next()
-            .map(|item| parse::<Profile>(item).map(|p| p.customer_id))
+            .map(|item| parse::<CodeOwner>(item).map(|owner| owner.customer_id))
             .transpose()
     }
 
