@@ -2,7 +2,8 @@
 //! through the local server into DynamoDB Local, the job and its report, the local stack,
 //! the rules on the in-memory store, fuzzing, the load tests (soak, hot customer,
 //! database outage, Schemathesis), every binary under the Lambda Runtime API emulator,
-//! and the layout of the code itself (architecture).
+//! the IAM policies against the calls the code makes (policies), and the layout of the
+//! code itself (architecture).
 //!
 //! The tests run as threads of one process and share one DynamoDB Local and one SES
 //! emulator (`rapport_integration`, in tests/support): each works in a table of its own
@@ -25,6 +26,7 @@ mod job;
 mod lambda_runtime;
 mod messages;
 mod outreach;
+mod policies;
 mod privacy;
 mod purchase;
 mod redemption;

@@ -1,0 +1,402 @@
+//! The declarations proven against the calls the code makes: every port method runs
+//! against DynamoDB Local and the SES emulator as the functions run it — each on its
+//! own function's wiring, through the services the handlers call — while the
+//! interceptor of `calls` records what reaches AWS. A call no declaration names fails,
+//! and so does a declaration no call needed, or a method the run never called.
+
+use super::calls::{Frame, Log, Reach, Traced};
+use super::{Need, needs_of};
+use chrono::Utc;
+use rapport_integration::TestApi;
+use rapport_shared::access::{Action, Port, Resource, Wiring};
+use rapport_shared::wiring::{self, Function};
+use std::collections::BTreeSet;
+
+fn cid(id: &str) -> rapport_shared::domain::CustomerId {
+    rapport_integration::cid(id)
+}
+
+/// The store `function` runs on, recording into `log`.
+fn wired<W: Wiring>(
+    base: &rapport_shared::store::DynamoStore,
+    log: &Log,
+    function: &'static str,
+) -> Traced<rapport_shared::store::DynamoStore<W>> {
+    Traced::new(base.clone().wired::<W>(), log, Some(function))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("a well-formed request")
+}
+
+#[tokio::test]
+async fn every_port_method_calls_exactly_what_it_declares() {
+    use rapport_shared::domain::outreach::Planned;
+    use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Offer};
+    use rapport_shared::domain::{
+        Currency, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput, address_key,
+    };
+    use rapport_shared::mail::{AlertSender, SesAlerts, SesSender};
+    use rapport_shared::service::{self, deliver::deliver, feedback};
+    use rapport_shared::store::{
+        LedgerStore, MessageStore, PrivacyStore, ProfileStore, ProfileViewStore, ReadBackStore,
+    };
+    use serde_json::json;
+    use std::sync::Arc;
+
+    // A table of its own (the API's server is not used) and clients that record.
+    let api = TestApi::start().await;
+    let dynamodb = rapport_local::shared_dynamodb()
+        .await
+        .expect("DynamoDB Local");
+    let sdk = rapport_local::sdk_config(&dynamodb.endpoint(), &api.ses_endpoint);
+    let log = Log::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(log.recorder())
+            .build(),
+    );
+    let ses = aws_sdk_ses::Client::from_conf(
+        aws_sdk_ses::config::Builder::from(&sdk)
+            .interceptor(log.recorder())
+            .build(),
+    );
+    let table = api.store.table().to_owned();
+    let base = rapport_shared::store::DynamoStore::new(client, &table);
+    let config = rapport_integration::config(&table, &[]);
+    let setup = Traced::new(base.clone(), &log, None);
+    let now = Utc::now();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let email = |name: &str| format!("{name}-{tag}@example.com");
+    let purchase = |event: &str, customer: &str, order: &str, total: i64| {
+        let mut body = rapport_integration::purchase(event, customer, order, total);
+        body["email"] = email(customer).into();
+        parse::<PurchaseInput>(body)
+            .validate()
+            .expect("a valid purchase")
+    };
+
+    // purchase, referral-code, referral: a referrer, her code, a referee whose first
+    // order converts the referral (the referrer's record is updated in place).
+    let store = wired::<wiring::purchase::Ports>(&base, &log, "purchase");
+    let first = purchase("e-ref", "ref", "o-ref", 50_000);
+    service::record_purchase(&store, &config.rules, &config.referrals, &first, now)
+        .await
+        .unwrap();
+    let store = wired::<wiring::referral_code::Ports>(&base, &log, "referral-code");
+    let code = service::referral_code(&store, &cid("ref"), now)
+        .await
+        .unwrap();
+    let store = wired::<wiring::referral::Ports>(&base, &log, "referral");
+    let referral = parse::<ReferralInput>(json!({
+        "event_id": "e-referral",
+        "referral_code": code,
+        "referee_customer_id": "new",
+        "occurred_at": now.to_rfc3339(),
+    }))
+    .validate()
+    .unwrap();
+    service::record_referral(
+        &store,
+        config.rules.base_tier(),
+        &config.referrals,
+        &referral,
+        now,
+    )
+    .await
+    .unwrap();
+    let store = wired::<wiring::purchase::Ports>(&base, &log, "purchase");
+    let converting = purchase("e-new", "new", "o-new", 5_000);
+    service::record_purchase(&store, &config.rules, &config.referrals, &converting, now)
+        .await
+        .unwrap();
+
+    // customer
+    let store = wired::<wiring::customer::Ports>(&base, &log, "customer");
+    assert!(
+        store
+            .profile_and_scores(&cid("ref"))
+            .await
+            .unwrap()
+            .0
+            .is_some()
+    );
+
+    // redemption
+    let store = wired::<wiring::redemption::Ports>(&base, &log, "redemption");
+    let redemption = parse::<RedemptionInput>(
+        json!({"redemption_id": "r-1", "customer_id": "ref", "points": 100}),
+    )
+    .validate(cid("ref"))
+    .unwrap();
+    service::redeem(&store, &config.rules, &redemption, now)
+        .await
+        .unwrap();
+
+    // review: a low rating, with text, mails support an alert.
+    let store = wired::<wiring::review::Ports>(&base, &log, "review");
+    let review = parse::<ReviewInput>(json!({
+        "event_id": "e-review",
+        "customer_id": "ref",
+        "order_id": "o-ref",
+        "sku": "SKU-1",
+        "rating": 1,
+        "title": "Broken",
+        "body": "Arrived in pieces.",
+        "occurred_at": now.to_rfc3339(),
+    }))
+    .validate()
+    .unwrap();
+    let reviewed = service::record_review(
+        &store,
+        config.rules.base_tier(),
+        &config.reviews,
+        &review,
+        now,
+    )
+    .await
+    .unwrap();
+    let alerts = Traced::new(
+        SesAlerts::new(ses.clone(), "rapport@shop.example", email("support")),
+        &log,
+        Some("review"),
+    );
+    alerts
+        .send_recovery_alert(&reviewed.alert.expect("a low rating raises an alert"))
+        .await
+        .unwrap();
+
+    // recovery, unsubscribe
+    let store = wired::<wiring::recovery::Ports>(&base, &log, "recovery");
+    service::clear_recovery(&store, &cid("ref"), now)
+        .await
+        .unwrap();
+    let store = wired::<wiring::unsubscribe::Ports>(&base, &log, "unsubscribe");
+    assert!(store.profile(&cid("new")).await.unwrap().is_some());
+    service::unsubscribe(&store, &cid("new"), now)
+        .await
+        .unwrap();
+
+    // ses-feedback: the sample batch, with this test's addresses.
+    let store = wired::<wiring::feedback::Ports>(&base, &log, "ses-feedback");
+    let sample = include_str!("../../infra/events/ses-feedback.json")
+        .replace("@example.com", &format!("-{tag}@example.com"));
+    let batch: feedback::SnsEvent = serde_json::from_str(&sample).unwrap();
+    let handled = feedback::handle(&store, &batch, now).await.unwrap();
+    assert_eq!(handled.suppressed, 2);
+
+    // rapport-job: a whole run, then the deliveries it makes in rarer states — an
+    // offer with its coupon code, and a birthday greeting whose run died after the
+    // claim (the claim is taken over, the reward credited once: GetItem).
+    let store = wired::<wiring::job::Ports>(&base, &log, "rapport-job");
+    let sender = Arc::new(Traced::new(
+        SesSender::new(ses.clone()).with_configuration_set(Some("rapport-mail".into())),
+        &log,
+        Some("rapport-job"),
+    ));
+    let mut settings = rapport_integration::job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    rapport_job::run::run(
+        &store,
+        sender.clone(),
+        &settings,
+        &BTreeSet::new(),
+        Currency::parse("currency", "USD").unwrap(),
+        now,
+    )
+    .await
+    .unwrap();
+    let profile = store.profile(&cid("ref")).await.unwrap().unwrap().value;
+    let planned = |kind, period: &str| Planned {
+        kind,
+        period: period.into(),
+        expected_value_minor: 500,
+        offer: None,
+        reward_points: 0,
+        reason: "policies".into(),
+    };
+    let mut offer = planned(MessageKind::WinBack, "policies-offer");
+    offer.offer = Some(Offer {
+        discount_pct: 10,
+        max_value_minor: 1_000,
+    });
+    let mut greeting = planned(MessageKind::Birthday, "policies-birthday");
+    greeting.reward_points = 100;
+    let stale = MessageRecord::new(
+        &profile.customer_id,
+        &greeting,
+        MessageStatus::Sending,
+        now - chrono::Duration::hours(2),
+    );
+    store.claim_message(&stale).await.unwrap();
+    for planned in [&offer, &greeting] {
+        let delivered = deliver(
+            &store,
+            sender.as_ref(),
+            &settings.job.delivery,
+            &profile,
+            planned,
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(delivered, service::deliver::Delivered::Sent(_)),
+            "{delivered:?}"
+        );
+    }
+
+    // privacy: the referee's export reads the referral under the referrer and the
+    // suppression of her address; the referrer's erasure redacts her review (and the
+    // stored answer echoing it) and a provider error, and drops her job state.
+    let mut failed = MessageRecord::new(
+        &profile.customer_id,
+        &planned(MessageKind::ReferralAsk, "policies-failed"),
+        MessageStatus::Failed,
+        now,
+    );
+    failed.error = Some("refused".into());
+    setup.finish_message(&failed).await.unwrap();
+    let store = wired::<wiring::privacy::Ports>(&base, &log, "privacy");
+    let exported = store.export(&cid("new")).await.unwrap().unwrap().value;
+    assert!(exported.referral_received.is_some());
+    let receipt = service::erase_customer(&store, &cid("ref"), now)
+        .await
+        .unwrap();
+    assert!(receipt.reviews_redacted == 1 && receipt.messages_redacted == 1);
+
+    // What only tests and tools read.
+    setup.ledger(&cid("new")).await.unwrap();
+    setup.reviews(&cid("ref")).await.unwrap();
+    let sku = rapport_shared::domain::Sku::parse("sku", "SKU-1").unwrap();
+    setup.product_rating(&sku).await.unwrap();
+    setup.referrals(&cid("ref")).await.unwrap();
+    setup.messages(&cid("ref")).await.unwrap();
+    let gone = setup
+        .suppression(&address_key(&email("gone")))
+        .await
+        .unwrap();
+    assert!(gone.is_some());
+
+    let problems = proof_problems(&log);
+    assert!(
+        problems.is_empty(),
+        "the code and its declarations disagree:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// Every way the recorded calls and the declarations disagree.
+fn proof_problems(log: &Log) -> Vec<String> {
+    let calls = log.calls();
+    let methods: Vec<_> = wiring::methods().collect();
+    let declared_at = |frame: &Frame| {
+        methods
+            .iter()
+            .find(|m| m.port == frame.port && m.method == frame.method)
+    };
+    let mut problems = Vec::new();
+    let mut seen: BTreeSet<(Port, &str, Action, Resource, Reach)> = BTreeSet::new();
+    for call in &calls {
+        let Some(frame) = call.frame else {
+            problems.push(format!("a call through no port: {call:?}"));
+            continue;
+        };
+        let (Ok(action), Ok(resource)) = (call.action.clone(), call.resource.clone()) else {
+            problems.push(format!(
+                "{frame:?}: an operation IAM authorises otherwise: {call:?}"
+            ));
+            continue;
+        };
+        let Some(method) = declared_at(&frame) else {
+            problems.push(format!("{frame:?}: the method declares nothing"));
+            continue;
+        };
+        let declared = method.grants.iter().any(|g| {
+            g.action == action
+                && g.resource == resource
+                && match &call.reach {
+                    Reach::Kind(kind) => g.partitions.contains(kind),
+                    Reach::All => g.action == Action::Scan,
+                    Reach::Nothing => g.partitions.is_empty(),
+                    Reach::Unknown(_) => false,
+                }
+        });
+        if !declared {
+            problems.push(format!(
+                "{}::{} calls {} on {resource:?} reaching {:?}, which it does not declare",
+                port_name(frame.port),
+                frame.method,
+                action.iam(),
+                call.reach
+            ));
+        }
+        if let Some(function) = frame.function {
+            let allowed = Function::named(function).is_some_and(|f| {
+                needs_of(f).contains_key(&Need::new(action.iam(), resource.into()))
+            });
+            if !allowed {
+                problems.push(format!(
+                    "{function} calls {} on {resource:?}, outside its wiring",
+                    action.iam()
+                ));
+            }
+        }
+        seen.insert((
+            frame.port,
+            frame.method,
+            action,
+            resource,
+            call.reach.clone(),
+        ));
+    }
+    let entered: BTreeSet<(Port, &str)> = log
+        .entered()
+        .into_iter()
+        .map(|f| (f.port, f.method))
+        .collect();
+    for method in &methods {
+        if !entered.contains(&(method.port, method.method)) {
+            problems.push(format!(
+                "{}::{} was never called: the proof does not cover it",
+                port_name(method.port),
+                method.method
+            ));
+            continue;
+        }
+        for grant in method.grants {
+            let reaches: Vec<Reach> = if grant.action == Action::Scan {
+                vec![Reach::All]
+            } else if grant.partitions.is_empty() {
+                vec![Reach::Nothing]
+            } else {
+                grant.partitions.iter().map(|p| Reach::Kind(p)).collect()
+            };
+            for reach in reaches {
+                let key = (
+                    method.port,
+                    method.method,
+                    grant.action,
+                    grant.resource,
+                    reach,
+                );
+                if !seen.contains(&key) {
+                    problems.push(format!(
+                        "{}::{} declares {} on {:?} reaching {:?}, which no call needed",
+                        port_name(method.port),
+                        method.method,
+                        grant.action.iam(),
+                        grant.resource,
+                        key.4
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn port_name(port: Port) -> String {
+    format!("{port:?}")
+}
