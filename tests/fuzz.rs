@@ -612,6 +612,12 @@ fn time() -> impl Strategy<Value = String> {
     })
 }
 
+/// An address `Email::parse` accepts: a dot-atom, a host name of letter-and-digit
+/// labels with inner hyphens.
+fn email() -> impl Strategy<Value = String> {
+    "[a-z0-9_+]{1,8}(\\.[a-z0-9_+]{1,8}){0,2}@[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\\.[a-z]{2,6}"
+}
+
 fn item() -> impl Strategy<Value = Value> {
     (id(), 1i64..=100, 0i64..=100_000).prop_map(|(sku, quantity, price)| {
         json!({"sku": sku, "quantity": quantity, "unit_price_minor": price})
@@ -620,7 +626,7 @@ fn item() -> impl Strategy<Value = Value> {
 
 fn optional_contact() -> impl Strategy<Value = Vec<(&'static str, Value)>> {
     (
-        prop::option::of("[a-z0-9._+]{1,20}@[a-z0-9-]{1,12}\\.[a-z]{2,6}"),
+        prop::option::of(email()),
         prop::option::of(prop::sample::select(vec![
             "en",
             "hi_IN",
@@ -754,7 +760,7 @@ fn referral_json() -> impl Strategy<Value = Value> {
         id(),
         referral_code(),
         id(),
-        prop::option::of("[a-z0-9._+]{1,20}@[a-z0-9-]{1,12}\\.[a-z]{2,6}"),
+        prop::option::of(email()),
         time(),
     )
         .prop_map(|(event, code, referee, email, at)| {

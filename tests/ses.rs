@@ -1,5 +1,7 @@
 //! Mail sent through the SDK to a real SES emulator, read back from its store. The
 //! emulator is the one every test shares, so each test mails addresses of its own.
+//! What the emulator cannot show — the request the SDK sends, and the errors SES
+//! answers when an account may send no more — is checked against a stand-in endpoint.
 
 use anyhow::Result;
 use aws_sdk_ses::primitives::Blob;
@@ -7,6 +9,9 @@ use aws_sdk_ses::types::{Body, Content, Destination, Message, RawMessage};
 use rapport_integration::sent_to;
 use rapport_local::ses::SentEmail;
 use rapport_local::shared_ses;
+use rapport_shared::domain::Email;
+use rapport_shared::mail::{MessageSender, OutgoingMail, SesSender};
+use std::sync::{Arc, Mutex};
 
 async fn only_mail_to(endpoint: &str, recipient: &str) -> SentEmail {
     let mut mails = sent_to(endpoint, recipient).await;
@@ -121,4 +126,136 @@ async fn send_raw_email_is_parsed_into_the_same_fields() -> Result<()> {
     assert_eq!(attachment.content_type.as_deref(), Some("text/csv"));
     assert_eq!(attachment.content, b"points\n120\n");
     Ok(())
+}
+
+/// A stand-in for the SES endpoint: answers every request with `status` and `body`
+/// and keeps each request's form body, to show what the SDK sent.
+async fn fake_ses(status: u16, body: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let requests = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let requests = Arc::clone(&requests);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Headers, then as much body as Content-Length says.
+                let (head_end, length) = loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while raw.len() < head_end + length {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                let form = String::from_utf8_lossy(&raw[head_end..]).into_owned();
+                requests.lock().unwrap().push(form);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (endpoint, seen)
+}
+
+/// An SES client of the fake endpoint, without the SDK's own retries.
+fn client_of(endpoint: &str) -> aws_sdk_ses::Client {
+    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", endpoint);
+    let config = aws_sdk_ses::config::Builder::from(&sdk)
+        .retry_config(aws_sdk_ses::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_ses::Client::from_conf(config)
+}
+
+/// The values of form parameters named `prefix` followed by a number.
+fn members(form: &str, prefix: &str) -> Vec<String> {
+    form.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, _)| {
+            name.strip_prefix(prefix)
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .map(|(_, value)| form_decode(value))
+        .collect()
+}
+
+/// A form value, percent-decoded.
+fn form_decode(value: &str) -> String {
+    let bytes = value.replace('+', " ").into_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn customer_mail(to: &str) -> OutgoingMail {
+    OutgoingMail {
+        from: "Chai & Co <hello@chai.example>".into(),
+        to: Email::parse("to", to).unwrap(),
+        subject: "Your order".into(),
+        html: "<p>Thanks</p>".into(),
+        text: "Thanks".into(),
+        unsubscribe_url: "https://api.chai.example/v1/unsubscribe?token=t".into(),
+        message_key: "c1|post_purchase|o1".into(),
+    }
+}
+
+const SENT: &str = r#"<SendRawEmailResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><SendRawEmailResult><MessageId>fake-1</MessageId></SendRawEmailResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></SendRawEmailResponse>"#;
+
+#[tokio::test]
+async fn a_customer_message_names_exactly_one_destination() {
+    let (endpoint, requests) = fake_ses(200, SENT.into()).await;
+    let sender = SesSender::new(client_of(&endpoint));
+    let id = sender.send(&customer_mail("ann@x.example")).await.unwrap();
+    assert_eq!(id, "fake-1");
+    let requests = requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        requests[0].contains("Action=SendRawEmail"),
+        "{}",
+        requests[0]
+    );
+    // SES delivers to the destinations it is given, whatever the headers say.
+    assert_eq!(
+        members(&requests[0], "Destinations.member."),
+        ["ann@x.example"]
+    );
 }

@@ -1,2 +1,91 @@
 //! Crafted event fields: recipient injection, far-future and ancient timestamps,
-//! self-referral at conversion, an erased customer's referral code.
+//! self-referral at conversion, an erased customer's referral code; and what an
+//! erasure leaves: a job under way while it happens, the address's tombstone.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use rapport_integration::{Reply, TestApi, purchase};
+use rapport_shared::store::dynamo::keys;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+type Table = BTreeMap<(String, String), std::collections::HashMap<String, AttributeValue>>;
+
+/// Every item of the test's table, by key: what "nothing changed" is checked against.
+async fn table(api: &TestApi) -> Table {
+    let mut pages = api
+        .store
+        .client()
+        .scan()
+        .table_name(api.store.table())
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    let mut items = BTreeMap::new();
+    while let Some(item) = pages.next().await {
+        let item = item.unwrap();
+        let text = |k: &str| item[k].as_s().unwrap().clone();
+        items.insert((text(keys::PK), text(keys::SK)), item);
+    }
+    items
+}
+
+fn assert_refused(reply: &Reply, status: u16, field: &str) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(reply.content_type, "application/problem+json");
+    assert_eq!(reply.field(), field, "{:?}", reply.body);
+}
+
+/// A customer with one order and an address, and their referral code.
+async fn customer_with_code(api: &TestApi, id: &str, email: &str) -> String {
+    let mut order = purchase(&format!("p-{id}"), id, &format!("o-{id}"), 1_000);
+    order["email"] = email.into();
+    let r = api.post("/v1/events/purchase", &order).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = api.get(&format!("/v1/customers/{id}/referral-code")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["code"].as_str().unwrap().to_owned()
+}
+
+fn referral(event: &str, code: &str, referee: &str) -> Value {
+    json!({
+        "event_id": event,
+        "referral_code": code,
+        "referee_customer_id": referee,
+        "occurred_at": Utc::now().to_rfc3339(),
+    })
+}
+
+#[tokio::test]
+async fn an_address_that_names_more_than_one_recipient_is_refused() {
+    let api = TestApi::start().await;
+    let code = customer_with_code(&api, "ann", "ann@x.example").await;
+    let before = table(&api).await;
+    for injected in [
+        "me@x.com>,<other@y.com",
+        "me@x.com,other@y.com",
+        "me@x.com;other@y.com",
+        "Me <me@x.com>",
+        "\"me@x.com\" <other@y.com>",
+        "me@x.com\r\nBcc: other@y.com",
+    ] {
+        // The customer's next order, with an address that would mail two people.
+        let mut order = purchase("p-2", "ann", "o-2", 2_000);
+        order["email"] = injected.into();
+        let r = api.post("/v1/events/purchase", &order).await;
+        assert_refused(&r, 422, "email");
+        assert!(r.problem_type().ends_with("/invalid-field"), "{:?}", r.body);
+
+        let mut arrival = referral("x-1", &code, "bob");
+        arrival["referee_email"] = injected.into();
+        let r = api.post("/v1/events/referral", &arrival).await;
+        assert_refused(&r, 422, "referee_email");
+    }
+    assert_eq!(table(&api).await, before, "a refused event writes nothing");
+    // The event ids were not used up: the honest events go through.
+    let mut order = purchase("p-2", "ann", "o-2", 2_000);
+    order["email"] = "ann@x.example".into();
+    let r = api.post("/v1/events/purchase", &order).await;
+    assert_eq!((r.status, &r.body["duplicate"]), (200, &json!(false)));
+}

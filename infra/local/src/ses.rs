@@ -275,7 +275,7 @@ impl rapport_shared::mail::MessageSender for EmulatorSender {
         let found = outbox.into_iter().find(|m| {
             m.sent_at >= since.timestamp()
                 && m.subject == mail.subject
-                && m.is_addressed_to(&mail.to)
+                && m.is_addressed_to(mail.to.as_str())
         });
         Ok(match found {
             Some(m) => Acceptance::Accepted(m.message_id),

@@ -5,24 +5,76 @@ use std::fmt;
 
 use super::FieldError;
 
-/// A syntactically plausible email address. Deliverability is SES's business; this
-/// only keeps obvious garbage out of the profile.
+/// An email address as Rapport accepts it: one plain RFC 5322 `addr-spec` in ASCII,
+/// so that wherever it is written — a `To` header, an SES destination, the key of a
+/// suppression — it names exactly one mailbox and nothing else.
+///
+/// Accepted, after trimming surrounding whitespace: `local@domain` where
+/// - the local part is a dot-atom of 1–64 characters: letters, digits and
+///   ``!#$%&'*+-/=?^_`{|}~``, with single dots between them (not first or last);
+/// - the domain has at most 253 characters and at least two labels separated by
+///   dots; each label has 1–63 letters, digits or hyphens and neither starts nor ends
+///   with a hyphen, and the last is not all digits (internationalised domains in their
+///   `xn--` form);
+/// - the whole address has at most 254 characters.
+///
+/// Refused: anything else, in particular quoted local parts, comments, IP-literal
+/// domains, non-ASCII characters, whitespace and control characters inside, and every
+/// one of `<>,;:"()[]\` — the characters that turn one address into a list or a
+/// display name. Deliverability is SES's business.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Email(String);
 
+/// Longest address (RFC 5321: a path of 256 octets including the angle brackets).
+const MAX_ADDRESS: usize = 254;
+/// Longest local part (RFC 5321).
+const MAX_LOCAL: usize = 64;
+/// Longest domain name, and longest label in it (RFC 1035).
+const MAX_DOMAIN: usize = 253;
+const MAX_LABEL: usize = 63;
+
+/// `atext` of RFC 5322: what a dot-atom is made of, besides the dots.
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+}
+
+/// A dot-atom: atoms of `atext` joined by single dots.
+fn is_dot_atom(s: &str) -> bool {
+    s.split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+/// A host name of at least two labels, letters, digits and inner hyphens only.
+fn is_domain(s: &str) -> bool {
+    let label = |l: &str| {
+        (1..=MAX_LABEL).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = s.split('.').collect();
+    s.len() <= MAX_DOMAIN
+        && labels.len() >= 2
+        && labels.iter().all(|l| label(l))
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+}
+
 impl Email {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let raw = raw.trim();
-        let valid = raw.len() <= 254
-            && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
-            && matches!(raw.rsplit_once('@'), Some((local, domain))
-                if !local.is_empty() && local.len() <= 64 && domain.contains('.')
-                    && !domain.starts_with('.') && !domain.ends_with('.'));
+        let valid = raw.len() <= MAX_ADDRESS
+            && matches!(raw.split_once('@'), Some((local, domain))
+                if local.len() <= MAX_LOCAL && is_dot_atom(local) && is_domain(domain));
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(FieldError::new(field, "is not a valid email address"))
+            Err(FieldError::new(
+                field,
+                "is not a valid email address (one address, local@domain, no display name)",
+            ))
         }
     }
 
@@ -132,7 +184,22 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert!(Email::parse("email", "a.b+tag@example.com").is_ok());
+        for good in [
+            "a.b+tag@example.com",
+            "Asha.Rao@Example.COM",
+            "o'brien@shop.example",
+            "x_y-z!#$%&*/=?^`{|}~@sub-1.example.co.uk",
+            "me@xn--bcher-kva.example",
+            " padded@example.com ",
+        ] {
+            assert!(Email::parse("email", good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            Email::parse("email", " padded@example.com ")
+                .unwrap()
+                .as_str(),
+            "padded@example.com"
+        );
         for bad in [
             "",
             "no-at",
@@ -141,6 +208,20 @@ mod tests {
             "a b@c.com",
             "a@.com",
             "a@com.",
+            ".a@b.com",
+            "a.@b.com",
+            "a..b@c.com",
+            "a@b..com",
+            "a@-b.com",
+            "a@b-.com",
+            "a@b.123",
+            "a@[127.0.0.1]",
+            "\"a b\"@c.com",
+            "a@b@c.com",
+            "asha@exämple.com",
+            "äsha@example.com",
+            "a\u{0}@b.com",
+            "a@b.com\r\nBcc: x@y.com",
         ] {
             assert_eq!(
                 Email::parse("email", bad).unwrap_err().field,
@@ -148,6 +229,38 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_address_cannot_carry_a_second_recipient_or_a_display_name() {
+        for injected in [
+            "me@x.com>,<other@y.com",
+            "me@x.com,other@y.com",
+            "me@x.com;other@y.com",
+            "Me <me@x.com>",
+            "me@x.com (comment)",
+            "me(x)@x.com",
+            "me@x.com\\",
+            "me:x@x.com",
+        ] {
+            assert!(Email::parse("email", injected).is_err(), "{injected}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_limited_as_rfc_5321_limits_them() {
+        let label = "d".repeat(63);
+        let local = "l".repeat(64);
+        assert!(Email::parse("e", &format!("{local}@{label}.com")).is_ok());
+        assert!(Email::parse("e", &format!("{local}l@{label}.com")).is_err());
+        assert!(Email::parse("e", &format!("a@{label}d.com")).is_err());
+        // 254 characters in all, but no more.
+        let domain = format!("{label}.{label}.{label}.{}.com", "d".repeat(57));
+        assert_eq!(domain.len(), 253);
+        assert!(Email::parse("e", &format!("l@{domain}")).is_err(), "255");
+        let fits = format!("l@{}", &domain[1..]);
+        assert_eq!(fits.len(), 254);
+        assert!(Email::parse("e", &fits).is_ok(), "{fits}");
     }
 
     #[test]

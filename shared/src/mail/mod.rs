@@ -152,7 +152,8 @@ impl AlertSender for SesAlerts {
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
     pub from: String,
-    pub to: String,
+    /// The one recipient: the `To` header and the only destination SES is given.
+    pub to: Email,
     pub subject: String,
     pub html: String,
     pub text: String,
@@ -270,9 +271,12 @@ impl MessageSender for SesSender {
             .data(aws_sdk_ses::primitives::Blob::new(raw))
             .build()
             .map_err(|e| SendError::Rejected(e.to_string()))?;
+        // The recipient is named explicitly: SES then delivers to this one address,
+        // whatever the message's headers say.
         match self
             .client
             .send_raw_email()
+            .destinations(mail.to.as_str())
             .raw_message(message)
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
@@ -307,7 +311,7 @@ mod tests {
     fn customer_mail_carries_one_click_unsubscribe_and_both_alternatives() {
         let mail = OutgoingMail {
             from: "Chai & Co <hello@chai.example>".into(),
-            to: "asha@example.com".into(),
+            to: Email::parse("to", "asha@example.com").unwrap(),
             subject: "जन्मदिन मुबारक!".into(),
             html: "<p>नमस्ते</p>".into(),
             text: "नमस्ते".into(),

@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use crate::domain::codes::readable_code;
 use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
-use crate::domain::{Profile, Sku};
+use crate::domain::{Email, Profile, Sku};
 use crate::mail::render::{MessageData, RenderError, language_for, render};
 use crate::mail::{Acceptance, MessageSender, OutgoingMail, SendError};
 use crate::retry::Backoff;
@@ -74,6 +74,10 @@ pub enum DeliveryError {
     /// Marketing mail carries an unsubscribe link, so none goes without its key.
     #[error("no unsubscribe key is configured (RAPPORT_UNSUBSCRIBE_KEYS)")]
     NoUnsubscribeKey,
+    /// The stored address is not one valid address (stored before addresses were
+    /// checked as strictly as now); it is not mailed.
+    #[error("the stored email address is not a single valid address")]
+    InvalidAddress,
 }
 
 /// A coupon code that is the same every time this message is built, so a retried send
@@ -152,7 +156,11 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
     }
     let email = match (&profile.email, held_out) {
         (_, true) => None,
-        (Some(email), false) => Some(email.as_str().to_owned()),
+        // Checked again: an address stored before the check was as strict as now could
+        // name more than one recipient.
+        (Some(email), false) => {
+            Some(Email::parse("email", email.as_str()).map_err(|_| DeliveryError::InvalidAddress)?)
+        }
         (None, false) => return Err(DeliveryError::NoAddress),
     };
     let mail = match &email {
