@@ -495,8 +495,8 @@ async fn the_service_recovery_flag_lapses_after_its_expiry() {
     }
     .validate()
     .unwrap();
-    let base = rules().base_tier().clone();
-    let result = record_review(&store, &base, &reviews, &low, opened)
+    let loyalty = rules();
+    let result = record_review(&store, &loyalty, &reviews, &low, opened)
         .await
         .unwrap();
     assert!(result.alert.is_some() && result.receipt.service_recovery);
@@ -508,9 +508,15 @@ async fn the_service_recovery_flag_lapses_after_its_expiry() {
         event_id: rapport_shared::domain::EventId::parse("e", "r2").unwrap(),
         ..low
     };
-    let result = record_review(&store, &base, &reviews, &again, opened + Duration::days(31))
-        .await
-        .unwrap();
+    let result = record_review(
+        &store,
+        &loyalty,
+        &reviews,
+        &again,
+        opened + Duration::days(31),
+    )
+    .await
+    .unwrap();
     assert!(result.alert.is_some());
     // Unverified (no order): no points either time.
     assert_eq!(ledger_sum(&store, "c1").await, 0);
@@ -548,7 +554,7 @@ async fn held_referral_rewards_move_to_the_balance_after_the_window() {
     }
     .validate()
     .unwrap();
-    let receipt = record_referral(&store, rules().base_tier(), &referrals, &event, t0)
+    let receipt = record_referral(&store, &rules(), &referrals, &event, t0)
         .await
         .unwrap();
     assert_eq!(
@@ -600,7 +606,7 @@ async fn held_referral_rewards_move_to_the_balance_after_the_window() {
     .unwrap();
     assert_eq!((r.points_balance, r.points_pending), (11 + 500, 0));
     // A refund after the window cancels nothing: the rewards are the customers' now.
-    let late_refund = refund("e6", "new", "o2", "2026-11-05T10:00:00Z", 3_000);
+    let late_refund = refund("e6", "new", "o2", "2026-11-01T10:00:00Z", 3_000);
     let r = record_purchase(&store, &rules(), &referrals, &late_refund, day31)
         .await
         .unwrap();

@@ -9,7 +9,9 @@ use thiserror::Error;
 
 use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
 use crate::domain::outreach::OutreachRules;
-use crate::domain::{Currency, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
+use crate::domain::{
+    Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
+};
 use crate::service::deliver::DeliverySettings;
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
@@ -96,6 +98,30 @@ pub fn parse_tiers(raw: &str) -> Result<Vec<TierRule>, ConfigError> {
         .collect()
 }
 
+/// How far from the clock event times may be: `RAPPORT_EVENT_MAX_AHEAD_SECS` ahead,
+/// `RAPPORT_EVENT_MAX_AGE_DAYS` back (raised for an import of older history).
+fn event_window(
+    number: &impl Fn(&'static str, i64) -> Result<i64, ConfigError>,
+) -> Result<EventWindow, ConfigError> {
+    let defaults = EventWindow::default();
+    let ahead = number(
+        "RAPPORT_EVENT_MAX_AHEAD_SECS",
+        defaults.max_ahead.num_seconds(),
+    )?;
+    let age = number("RAPPORT_EVENT_MAX_AGE_DAYS", defaults.max_age.num_days())?;
+    let invalid = |name, reason: &str| ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    };
+    let max_ahead = chrono::Duration::try_seconds(ahead)
+        .filter(|d| *d >= chrono::Duration::zero())
+        .ok_or_else(|| invalid("RAPPORT_EVENT_MAX_AHEAD_SECS", "must be 0 or more seconds"))?;
+    let max_age = chrono::Duration::try_days(age)
+        .filter(|d| *d > chrono::Duration::zero())
+        .ok_or_else(|| invalid("RAPPORT_EVENT_MAX_AGE_DAYS", "must be 1 or more days"))?;
+    Ok(EventWindow { max_ahead, max_age })
+}
+
 /// The process environment as a name → value lookup.
 pub fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -170,7 +196,8 @@ impl Config {
         .map_err(|e| ConfigError::Invalid {
             name: "RAPPORT_TIERS",
             reason: e.to_string(),
-        })?;
+        })?
+        .with_event_window(event_window(&number)?);
         let defaults = ReviewRules::default();
         let reviews = ReviewRules {
             rating_points: number("RAPPORT_REVIEW_POINTS", defaults.rating_points)?,
@@ -439,5 +466,36 @@ mod tests {
         assert!(
             matches!(&c.unsubscribe_keys, KeySource::Secret(id) if id == "rapport/unsubscribe-keys")
         );
+    }
+
+    #[test]
+    fn the_event_window_is_configurable_for_history_imports() {
+        let base = [
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef"),
+        ];
+        let c = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(c.rules.events, EventWindow::default());
+        let c = Config::from_lookup(lookup(
+            &[
+                &base[..],
+                &[
+                    ("RAPPORT_EVENT_MAX_AHEAD_SECS", "60"),
+                    ("RAPPORT_EVENT_MAX_AGE_DAYS", "7300"),
+                ],
+            ]
+            .concat(),
+        ))
+        .unwrap();
+        assert_eq!(c.rules.events.max_ahead, chrono::Duration::seconds(60));
+        assert_eq!(c.rules.events.max_age, chrono::Duration::days(7300));
+        for (name, bad) in [
+            ("RAPPORT_EVENT_MAX_AHEAD_SECS", "-1"),
+            ("RAPPORT_EVENT_MAX_AGE_DAYS", "0"),
+            ("RAPPORT_EVENT_MAX_AGE_DAYS", "9223372036854775807"),
+        ] {
+            let e = Config::from_lookup(lookup(&[&base[..], &[(name, bad)]].concat())).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
     }
 }

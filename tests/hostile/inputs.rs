@@ -3,7 +3,7 @@
 //! erasure leaves: a job under way while it happens, the address's tombstone.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use rapport_integration::{Reply, TestApi, purchase};
 use rapport_shared::store::dynamo::keys;
 use serde_json::{Value, json};
@@ -88,4 +88,46 @@ async fn an_address_that_names_more_than_one_recipient_is_refused() {
     order["email"] = "ann@x.example".into();
     let r = api.post("/v1/events/purchase", &order).await;
     assert_eq!((r.status, &r.body["duplicate"]), (200, &json!(false)));
+}
+
+#[tokio::test]
+async fn an_event_dated_far_ahead_or_long_ago_is_refused() {
+    let api = TestApi::start().await;
+    let code = customer_with_code(&api, "ann", "ann@x.example").await;
+    let before = table(&api).await;
+    let now = Utc::now();
+    for at in [
+        // A purchase dated in 2100 would count as the latest for 75 years: the tier
+        // window would stay at its spend until then.
+        now + Duration::days(75 * 365),
+        now + Duration::minutes(10),
+        now - Duration::days(10 * 365),
+    ] {
+        let mut order = purchase("p-2", "ann", "o-2", 200_000);
+        order["occurred_at"] = at.to_rfc3339().into();
+        let r = api.post("/v1/events/purchase", &order).await;
+        assert_refused(&r, 422, "occurred_at");
+
+        let mut arrival = referral("x-1", &code, "bob");
+        arrival["occurred_at"] = at.to_rfc3339().into();
+        assert_refused(
+            &api.post("/v1/events/referral", &arrival).await,
+            422,
+            "occurred_at",
+        );
+
+        let review = json!({
+            "event_id": "r-1", "customer_id": "ann", "order_id": "o-ann", "sku": "SKU-1",
+            "rating": 5, "occurred_at": at.to_rfc3339(),
+        });
+        assert_refused(
+            &api.post("/v1/events/review", &review).await,
+            422,
+            "occurred_at",
+        );
+    }
+    assert_eq!(table(&api).await, before, "a refused event writes nothing");
+    let profile = api.get("/v1/customers/ann").await.body;
+    assert_eq!(profile["tier"], "bronze");
+    assert_eq!(profile["orders"], 1);
 }

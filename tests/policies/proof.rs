@@ -96,15 +96,9 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     }))
     .validate()
     .unwrap();
-    service::record_referral(
-        &store,
-        config.rules.base_tier(),
-        &config.referrals,
-        &referral,
-        now,
-    )
-    .await
-    .unwrap();
+    service::record_referral(&store, &config.rules, &config.referrals, &referral, now)
+        .await
+        .unwrap();
     let store = wired::<wiring::purchase::Ports>(&base, &log, "purchase");
     let converting = purchase("e-new", "new", "o-new", 5_000);
     service::record_purchase(&store, &config.rules, &config.referrals, &converting, now)
@@ -147,15 +141,9 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     }))
     .validate()
     .unwrap();
-    let reviewed = service::record_review(
-        &store,
-        config.rules.base_tier(),
-        &config.reviews,
-        &review,
-        now,
-    )
-    .await
-    .unwrap();
+    let reviewed = service::record_review(&store, &config.rules, &config.reviews, &review, now)
+        .await
+        .unwrap();
     let alerts = Traced::new(
         SesAlerts::new(ses.clone(), "rapport@shop.example", email("support")),
         &log,

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::fields::EventWindow;
 use super::{Currency, FieldError};
 
 /// A tier name, e.g. `bronze`. Names come from configuration.
@@ -48,6 +49,8 @@ pub struct LoyaltyRules {
     pub point_value_minor: i64,
     /// How long a redemption coupon stays valid.
     pub coupon_valid_days: i64,
+    /// Which event times count: an event dated too far ahead or back is refused.
+    pub events: EventWindow,
 }
 
 impl LoyaltyRules {
@@ -95,7 +98,13 @@ impl LoyaltyRules {
             tiers,
             point_value_minor,
             coupon_valid_days,
+            events: EventWindow::default(),
         })
+    }
+
+    /// The same rules with event times accepted within `events`.
+    pub fn with_event_window(self, events: EventWindow) -> Self {
+        Self { events, ..self }
     }
 
     pub fn tiers(&self) -> &[TierRule] {

@@ -35,7 +35,7 @@ pub use events::referral::{
     ReferralEvent, ReferralInput, ReferralOutcome, ReferralReceipt, ReferralRecord,
 };
 pub use events::review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt};
-pub use fields::FieldError;
+pub use fields::{EventWindow, FieldError};
 pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
 pub use ledger::{LedgerEntry, LedgerReason};
 pub use loyalty::{LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule};

@@ -395,7 +395,7 @@ impl<S: ReviewStore> Api<S> {
             let event = parse_json::<ReviewInput>(body)?.validate()?;
             let result = service::record_review(
                 &self.store,
-                self.config.rules.base_tier(),
+                &self.config.rules,
                 &self.config.reviews,
                 &event,
                 Utc::now(),
@@ -463,7 +463,7 @@ impl<S: ReferralStore> Api<S> {
             let event = parse_json::<ReferralInput>(body)?.validate()?;
             let receipt = service::record_referral(
                 &self.store,
-                self.config.rules.base_tier(),
+                &self.config.rules,
                 &self.config.referrals,
                 &event,
                 Utc::now(),

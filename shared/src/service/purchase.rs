@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::{
-    LoyaltyRules, Order, Profile, PurchaseEvent, PurchaseOutcome, PurchaseReceipt, ReferralRules,
+    DomainError, LoyaltyRules, Order, Profile, PurchaseEvent, PurchaseOutcome, PurchaseReceipt,
+    ReferralRules,
 };
 use crate::store::{CommitError, IdempotencyRecord, PurchaseStore, Versioned};
 
@@ -64,6 +65,11 @@ impl<S: PurchaseStore + ?Sized> Command<S> for RecordPurchase<'_> {
         state: State,
         now: DateTime<Utc>,
     ) -> Result<Decided<Change, PurchaseReceipt>, ServiceError> {
+        // After the replay check: a retry of an event recorded once is answered, however
+        // long ago it happened.
+        (self.rules.events)
+            .check("occurred_at", self.event.occurred_at, now)
+            .map_err(DomainError::from)?;
         let expected = state.profile.as_ref().map(|p| p.version);
         let referrer_version = state.referrer.as_ref().map(|p| p.version);
         let outcome = self.event.apply(

@@ -9,13 +9,14 @@ use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::codes::{REFERRAL_CODE_LEN, readable_code};
 use crate::domain::{
-    CustomerId, Profile, ReferralEvent, ReferralOutcome, ReferralReceipt, ReferralRules, Tier,
+    CustomerId, DomainError, LoyaltyRules, Profile, ReferralEvent, ReferralOutcome,
+    ReferralReceipt, ReferralRules,
 };
 use crate::store::{CommitError, IdempotencyRecord, ReferralCodeStore, ReferralStore, Versioned};
 
 struct RecordReferral<'a> {
     event: &'a ReferralEvent,
-    base_tier: &'a Tier,
+    loyalty: &'a LoyaltyRules,
     rules: &'a ReferralRules,
 }
 
@@ -70,11 +71,14 @@ impl<S: ReferralStore + ?Sized> Command<S> for RecordReferral<'_> {
         state: State,
         now: DateTime<Utc>,
     ) -> Result<Decided<Change, ReferralReceipt>, ServiceError> {
+        (self.loyalty.events)
+            .check("occurred_at", self.event.occurred_at, now)
+            .map_err(DomainError::from)?;
         let referee_version = state.referee.as_ref().map(|p| p.version);
         let outcome = self.event.apply(
             state.referrer.value,
             state.referee.map(|p| p.value),
-            self.base_tier,
+            self.loyalty.base_tier(),
             self.rules,
             now,
         );
@@ -108,14 +112,14 @@ impl<S: ReferralStore + ?Sized> Command<S> for RecordReferral<'_> {
 /// Records a referral exactly once; rejected referrals are recorded with their reason.
 pub async fn record_referral<S: ReferralStore + ?Sized>(
     store: &S,
-    base_tier: &Tier,
+    loyalty: &LoyaltyRules,
     rules: &ReferralRules,
     event: &ReferralEvent,
     now: DateTime<Utc>,
 ) -> Result<ReferralReceipt, ServiceError> {
     let command = RecordReferral {
         event,
-        base_tier,
+        loyalty,
         rules,
     };
     let done = execute(&command, store, now).await?;

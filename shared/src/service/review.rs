@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::{
-    Order, Profile, Review, ReviewEvent, ReviewOutcome, ReviewReceipt, ReviewRules, Tier,
+    DomainError, LoyaltyRules, Order, Profile, Review, ReviewEvent, ReviewOutcome, ReviewReceipt,
+    ReviewRules,
 };
 use crate::mail::RecoveryAlert;
 use crate::store::{CommitError, IdempotencyRecord, ReviewStore, Versioned};
@@ -22,7 +23,7 @@ pub struct ReviewResult {
 
 struct RecordReview<'a> {
     event: &'a ReviewEvent,
-    base_tier: &'a Tier,
+    loyalty: &'a LoyaltyRules,
     rules: &'a ReviewRules,
 }
 
@@ -63,6 +64,9 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
         state: State,
         now: DateTime<Utc>,
     ) -> Result<Decided<Self::Change, ReviewReceipt>, ServiceError> {
+        (self.loyalty.events)
+            .check("occurred_at", self.event.occurred_at, now)
+            .map_err(DomainError::from)?;
         let expected = state.profile.as_ref().map(|p| p.version);
         let profile = state.profile.map(|p| p.value);
         let order = state.order.as_ref();
@@ -70,7 +74,7 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
             profile,
             order,
             state.review,
-            self.base_tier,
+            self.loyalty.base_tier(),
             self.rules,
             now,
         );
@@ -95,14 +99,14 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
 /// Records a review exactly once.
 pub async fn record_review<S: ReviewStore + ?Sized>(
     store: &S,
-    base_tier: &Tier,
+    loyalty: &LoyaltyRules,
     rules: &ReviewRules,
     event: &ReviewEvent,
     now: DateTime<Utc>,
 ) -> Result<ReviewResult, ServiceError> {
     let command = RecordReview {
         event,
-        base_tier,
+        loyalty,
         rules,
     };
     let done = execute(&command, store, now).await?;
