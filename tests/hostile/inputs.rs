@@ -131,3 +131,78 @@ async fn an_event_dated_far_ahead_or_long_ago_is_refused() {
     assert_eq!(profile["tier"], "bronze");
     assert_eq!(profile["orders"], 1);
 }
+
+#[tokio::test]
+async fn a_first_order_with_the_referrers_address_rewards_nobody() {
+    let api = TestApi::start_with(&[("RAPPORT_REFERRAL_HOLD_DAYS", "0")]).await;
+    let code = customer_with_code(&api, "ann", "ann@x.example").await;
+    // Attributed without an address, so the mailbox check at attribution passes.
+    let r = api
+        .post("/v1/events/referral", &referral("x-1", &code, "bob"))
+        .await;
+    assert_eq!((r.status, &r.body["status"]), (200, &json!("pending")));
+    let ann_before: Vec<_> = table(&api)
+        .await
+        .into_iter()
+        .filter(|((pk, sk), _)| pk == "CUSTOMER#ann" && !sk.starts_with("REFERRAL#"))
+        .collect();
+
+    // The referee's qualifying first order gives the referrer's own mailbox.
+    let mut order = purchase("p-bob", "bob", "o-bob", 5_000);
+    order["email"] = "Ann+1@x.example".into();
+    let r = api.post("/v1/events/purchase", &order).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let reason = "self-referral: the referee's email address is the referrer's";
+    assert_eq!(
+        r.body["referral"],
+        json!({"status": "rejected", "reason": reason})
+    );
+    assert_eq!(r.body["points_delta"], 50, "the order's own points only");
+    assert_eq!(
+        (&r.body["points_balance"], &r.body["points_pending"]),
+        (&json!(50), &json!(0))
+    );
+
+    let bob = api.get("/v1/customers/bob").await.body;
+    assert_eq!(
+        (&bob["referred"], &bob["referred_reason"]),
+        (&json!("rejected"), &json!(reason))
+    );
+    assert_eq!(
+        (&bob["points_balance"], &bob["points_pending"]),
+        (&json!(50), &json!(0))
+    );
+    assert_eq!(api.ledger_sum("bob").await, 50);
+    // The referrer's items are as they were; only the referral record says why.
+    let ann_after: Vec<_> = table(&api)
+        .await
+        .into_iter()
+        .filter(|((pk, sk), _)| pk == "CUSTOMER#ann" && !sk.starts_with("REFERRAL#"))
+        .collect();
+    assert_eq!(ann_after, ann_before);
+    let ann = api.get("/v1/customers/ann").await.body;
+    assert_eq!(
+        (&ann["points_balance"], &ann["referrals_converted"]),
+        (&json!(10), &json!(0))
+    );
+    let export = api.get("/v1/customers/ann/export").await.body;
+    let made = &export["referrals_made"][0];
+    assert_eq!(
+        (&made["status"], &made["reason"]),
+        (&json!("rejected"), &json!(reason))
+    );
+
+    // A later order does not try again.
+    let r = api
+        .post(
+            "/v1/events/purchase",
+            &purchase("p-bob-2", "bob", "o-bob-2", 5_000),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["points_balance"]), (200, &json!(100)));
+    assert!(r.body.get("referral").is_none(), "{:?}", r.body);
+    assert_eq!(
+        api.get("/v1/customers/ann").await.body["points_balance"],
+        10
+    );
+}

@@ -96,6 +96,11 @@ impl Email {
         };
         format!("{local}@{domain}")
     }
+
+    /// Whether both addresses deliver to the same [`mailbox`](Self::mailbox).
+    pub fn same_mailbox(&self, other: &Email) -> bool {
+        self.mailbox() == other.mailbox()
+    }
 }
 
 /// A BCP 47 language tag such as `en`, `hi-IN`, `ur` or `fil-PH`, normalised to the

@@ -164,6 +164,11 @@ impl Default for ReviewRules {
     }
 }
 
+/// Why a referral is rejected when the referee's address is the referrer's mailbox —
+/// at attribution, or at conversion when the referee's address is first known then.
+pub const SELF_REFERRAL_BY_EMAIL: &str =
+    "self-referral: the referee's email address is the referrer's";
+
 /// Days over which the per-referrer cap counts attributions.
 pub const REFERRAL_CAP_WINDOW_DAYS: i64 = 30;
 

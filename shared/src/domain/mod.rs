@@ -27,6 +27,7 @@ pub mod suppression;
 pub use contact::{Birthday, Email, Locale};
 pub use events::purchase::{
     LineItemInput, PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt,
+    ReferralChange,
 };
 pub use events::redemption::{
     Redemption, RedemptionInput, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,

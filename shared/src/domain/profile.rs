@@ -213,6 +213,9 @@ pub enum AttributionStatus {
     Pending,
     Converted,
     Cancelled,
+    /// Refused at conversion (the referee's first order gave the referrer's address):
+    /// neither side is rewarded.
+    Rejected,
 }
 
 /// On the referee's profile: who referred them and how it ended.
@@ -225,6 +228,9 @@ pub struct Attribution {
     pub attributed_at: DateTime<Utc>,
     /// The order that converted the referral.
     pub order_id: Option<OrderId>,
+    /// Why the referral was rejected at conversion.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Where a referral stands, as the referrer's record of it shows.

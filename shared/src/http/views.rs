@@ -30,8 +30,11 @@ pub struct ProfileView {
     pub service_recovery: bool,
     pub referral_ask: bool,
     pub referral_code: Option<String>,
-    /// How this customer's own referral went: pending, converted or cancelled.
+    /// How this customer's own referral went: pending, converted, cancelled or
+    /// rejected.
     pub referred: Option<AttributionStatus>,
+    /// Why it was rejected at conversion.
+    pub referred_reason: Option<String>,
     pub referrals_converted: u32,
     pub ambassador: bool,
     /// The latest marketing consent; `null` when never given.
@@ -67,6 +70,7 @@ impl ProfileView {
             referral_ask: p.referral_ask,
             referral_code: p.referral_code.clone(),
             referred: p.referred_by.as_ref().map(|a| a.status),
+            referred_reason: p.referred_by.as_ref().and_then(|a| a.reason.clone()),
             referrals_converted: p.referrals_converted,
             ambassador: p.ambassador,
             marketing_consent: p.consent.as_ref().map(|c| c.marketing),

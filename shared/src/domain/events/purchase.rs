@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::fields::{optional, parse_time, required};
+use crate::domain::loyalty::SELF_REFERRAL_BY_EMAIL;
 use crate::domain::{
     AttributionStatus, Birthday, Currency, CustomerId, DomainError, Email, EventId, FieldError,
     LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order, OrderId, OrderSummary,
@@ -211,6 +212,17 @@ pub struct PurchaseReceipt {
     pub orders: u64,
     pub net_spend_minor: i64,
     pub currency: Currency,
+    /// The customer's own referral, when this event converted, cancelled or rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<ReferralChange>,
+}
+
+/// What an event did to the referral that brought the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralChange {
+    pub status: ReferralStatus,
+    /// Why it was rejected.
+    pub reason: Option<String>,
 }
 
 impl PurchaseReceipt {
@@ -234,14 +246,27 @@ pub struct PurchaseOutcome {
     pub receipt: PurchaseReceipt,
 }
 
-/// A referrer's profile changed by their referee's order or refund.
+/// A referrer's side of their referee's order or refund: the referral record's new
+/// status and, unless the referral was rejected, their changed profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferrerUpdate {
-    pub profile: Profile,
+    pub referrer: CustomerId,
+    /// `None` when the referrer's profile does not change (a rejected referral).
+    pub profile: Option<Profile>,
     pub ledger: Vec<LedgerEntry>,
-    /// The referral record (by its event id) and its new status.
+    /// The referral record (by its event id), its new status and why it was rejected.
     pub referral: EventId,
     pub status: ReferralStatus,
+    pub reason: Option<String>,
+}
+
+impl ReferrerUpdate {
+    fn change(&self) -> ReferralChange {
+        ReferralChange {
+            status: self.status,
+            reason: self.reason.clone(),
+        }
+    }
 }
 
 impl PurchaseEvent {
@@ -305,12 +330,55 @@ impl PurchaseEvent {
             None => self.event_id.clone(),
         };
         let update = ReferrerUpdate {
-            profile: referrer,
+            referrer: referrer.customer_id.clone(),
+            profile: Some(referrer),
             ledger: referrer_ledger,
             referral,
             status: ReferralStatus::Converted,
+            reason: None,
         };
         (referee_entry, update)
+    }
+
+    /// Why the referee's qualifying order must not convert their referral: the address
+    /// it brings (or the profile has) is the referrer's mailbox. A referral attributed
+    /// without the referee's address passes the check at attribution; this is where it
+    /// is made with the address known.
+    fn self_referral(profile: &Profile, referrer: &Profile) -> Option<String> {
+        let (Some(referee), Some(referrer)) = (&profile.email, &referrer.email) else {
+            return None;
+        };
+        referee
+            .same_mailbox(referrer)
+            .then(|| SELF_REFERRAL_BY_EMAIL.to_owned())
+    }
+
+    /// Rejects the referee's pending referral: no rewards on either side, the reason on
+    /// the referee's attribution and the referrer's record; the referrer's profile is
+    /// left as it is.
+    fn reject_referral(
+        &self,
+        profile: &mut Profile,
+        referrer: &Profile,
+        reason: String,
+    ) -> ReferrerUpdate {
+        let referral = match profile.referred_by.as_mut() {
+            Some(a) => {
+                a.status = AttributionStatus::Rejected;
+                a.reason = Some(reason.clone());
+                a.event_id.clone()
+            }
+            // Unreachable: only called when the profile carries the attribution.
+            None => self.event_id.clone(),
+        };
+        ReferrerUpdate {
+            referrer: referrer.customer_id.clone(),
+            profile: None,
+            ledger: Vec::new(),
+            referral,
+            status: ReferralStatus::Rejected,
+            reason: Some(reason),
+        }
     }
 
     /// A refund that takes the converting order below the qualifying amount while the
@@ -336,10 +404,12 @@ impl PurchaseEvent {
         let attribution = profile.referred_by.as_mut()?;
         attribution.status = AttributionStatus::Cancelled;
         Some(ReferrerUpdate {
-            profile: referrer,
+            referrer: referrer.customer_id.clone(),
+            profile: Some(referrer),
             ledger: referrer_ledger,
             referral: attribution.event_id.clone(),
             status: ReferralStatus::Cancelled,
+            reason: None,
         })
     }
 
@@ -447,9 +517,15 @@ impl PurchaseEvent {
         }));
         let referrer = match (self.kind, referrer) {
             (PurchaseKind::Purchase, Some(referrer)) => {
-                let (entry, update) = self.convert_referral(&mut profile, referrer, referrals, now);
-                ledger.extend(entry);
-                Some(update)
+                match Self::self_referral(&profile, &referrer) {
+                    Some(reason) => Some(self.reject_referral(&mut profile, &referrer, reason)),
+                    None => {
+                        let (entry, update) =
+                            self.convert_referral(&mut profile, referrer, referrals, now);
+                        ledger.extend(entry);
+                        Some(update)
+                    }
+                }
             }
             (PurchaseKind::Refund, Some(referrer)) => {
                 self.cancel_referral(&mut profile, &order, referrer, referrals, now)
@@ -480,6 +556,7 @@ impl PurchaseEvent {
             orders: profile.orders,
             net_spend_minor: profile.net_spend_minor,
             currency: rules.currency,
+            referral: referrer.as_ref().map(ReferrerUpdate::change),
         };
         Ok(PurchaseOutcome {
             profile,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::codes::{REFERRAL_CODE_LEN, is_readable};
 use crate::domain::fields::{parse_time, required};
-use crate::domain::loyalty::REFERRAL_CAP_WINDOW_DAYS;
+use crate::domain::loyalty::{REFERRAL_CAP_WINDOW_DAYS, SELF_REFERRAL_BY_EMAIL};
 use crate::domain::{
     Attribution, AttributionStatus, CustomerId, Email, EventId, FieldError, Profile, ReferralRules,
     ReferralStatus, Tier,
@@ -120,18 +120,19 @@ impl ReferralEvent {
         if referrer.customer_id == self.referee {
             return Some("self-referral: the referee is the referrer".into());
         }
-        let referrer_email = referrer.email.as_ref().map(Email::mailbox);
         let referee_emails = [
             self.referee_email.as_ref(),
             referee.and_then(|p| p.email.as_ref()),
         ];
-        if referrer_email.is_some()
+        if let Some(referrer_email) = &referrer.email
             && referee_emails
                 .into_iter()
                 .flatten()
-                .any(|e| Some(e.mailbox()) == referrer_email)
+                .any(|e| e.same_mailbox(referrer_email))
         {
-            return Some("self-referral: the referee's email address is the referrer's".into());
+            // Checked again at conversion, when a referee attributed without an address
+            // gives one with their first order.
+            return Some(SELF_REFERRAL_BY_EMAIL.into());
         }
         if let Some(first) = referee.and_then(|p| p.first_purchase_at)
             && first <= self.occurred_at
@@ -201,6 +202,7 @@ impl ReferralEvent {
                 status: AttributionStatus::Pending,
                 attributed_at: now,
                 order_id: None,
+                reason: None,
             });
             referee.updated_at = now;
             referrer.referral_log.push(now);

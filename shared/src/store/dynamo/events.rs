@@ -103,22 +103,25 @@ where
             .event(record, &outcome.profile, expected, &outcome.ledger)?
             .put(order_item(customer, &outcome.order)?)?;
         if let Some(update) = &outcome.referrer {
-            let referrer = &update.profile.customer_id;
-            tx = tx
-                .profile(&update.profile, referrer_expected)?
-                .ledger(referrer, &update.ledger)?
-                .update_existing(
-                    key(
-                        keys::customer_pk(referrer),
-                        keys::referral_sk(&update.referral),
-                    ),
-                    "SET #status = :status, updated_at = :at",
-                    &[("#status", "status")],
-                    vec![
-                        (":status", to_attr(&update.status)?),
-                        (":at", to_attr(&outcome.profile.updated_at)?),
-                    ],
-                )?;
+            let referrer = &update.referrer;
+            if let Some(profile) = &update.profile {
+                tx = tx
+                    .profile(profile, referrer_expected)?
+                    .ledger(referrer, &update.ledger)?;
+            }
+            tx = tx.update_existing(
+                key(
+                    keys::customer_pk(referrer),
+                    keys::referral_sk(&update.referral),
+                ),
+                "SET #status = :status, #reason = :reason, updated_at = :at",
+                &[("#status", "status"), ("#reason", "reason")],
+                vec![
+                    (":status", to_attr(&update.status)?),
+                    (":reason", to_attr(&update.reason)?),
+                    (":at", to_attr(&outcome.profile.updated_at)?),
+                ],
+            )?;
         }
         tx.commit().await
     }

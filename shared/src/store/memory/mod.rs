@@ -192,16 +192,19 @@ impl PurchaseStore for MemoryStore {
         let customer = &outcome.profile.customer_id;
         state.check_event(&record.key, customer, expected)?;
         if let Some(update) = &outcome.referrer {
-            let referrer = &update.profile.customer_id;
-            state.at_version(referrer, referrer_expected)?;
-            state.put_profile(&update.profile, referrer_expected);
-            state.append_ledger(referrer, &update.ledger);
+            let referrer = &update.referrer;
+            if let Some(profile) = &update.profile {
+                state.at_version(referrer, referrer_expected)?;
+                state.put_profile(profile, referrer_expected);
+                state.append_ledger(referrer, &update.ledger);
+            }
             if let Some(r) = state
                 .referrals
                 .iter_mut()
                 .find(|r| r.event_id == update.referral)
             {
                 r.status = update.status;
+                r.reason = update.reason.clone();
                 r.updated_at = outcome.profile.updated_at;
             }
         }
