@@ -206,3 +206,33 @@ async fn a_first_order_with_the_referrers_address_rewards_nobody() {
         10
     );
 }
+
+#[tokio::test]
+async fn an_erased_customers_referral_code_refers_nobody() {
+    let api = TestApi::start().await;
+    let code = customer_with_code(&api, "ann", "ann@x.example").await;
+    let r = api.send("DELETE", "/v1/customers/ann", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let before = table(&api).await;
+
+    let r = api
+        .post("/v1/events/referral", &referral("x-1", &code, "bob"))
+        .await;
+    assert_refused(&r, 404, "referral_code");
+    assert!(
+        r.problem_type().ends_with("/unknown-referral-code"),
+        "{:?}",
+        r.body
+    );
+    // Exactly as a code nobody has.
+    let r = api
+        .post("/v1/events/referral", &referral("x-2", "ABCDEFGH", "bob"))
+        .await;
+    assert_refused(&r, 404, "referral_code");
+    assert_eq!(
+        table(&api).await,
+        before,
+        "a refused referral writes nothing"
+    );
+    assert_eq!(api.get("/v1/customers/bob").await.status, 404);
+}

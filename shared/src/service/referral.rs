@@ -60,8 +60,14 @@ impl<S: ReferralStore + ?Sized> Command<S> for RecordReferral<'_> {
         if let Some(prior) = snapshot.prior {
             return Ok(Loaded::Answered(prior));
         }
+        // An erased customer's code stays on their profile (it is pseudonymous), but it
+        // no longer refers anyone: it answers as a code nobody has.
+        let referrer = snapshot
+            .referrer
+            .filter(|p| !p.value.is_erased())
+            .ok_or(ServiceError::UnknownReferralCode)?;
         Ok(Loaded::Fresh(State {
-            referrer: snapshot.referrer.ok_or(ServiceError::UnknownReferralCode)?,
+            referrer,
             referee: snapshot.referee,
         }))
     }
