@@ -1,10 +1,10 @@
 //! Message claims against DynamoDB Local: the guard that makes each (customer, kind,
 //! period) go out at most once, however many runs overlap, while a failed send can be
-//! tried again.
+//! tried again — and never for a customer who is gone or erased.
 
 use chrono::Utc;
 use futures::future::join_all;
-use rapport_integration::TestApi;
+use rapport_integration::{TestApi, purchase};
 use rapport_shared::domain::CustomerId;
 use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
 use rapport_shared::store::{Claim, MessageStore, ReadBackStore};
@@ -26,9 +26,18 @@ fn record(customer: &str, kind: MessageKind, period: &str, status: MessageStatus
     )
 }
 
+/// Customers with a profile, whom messages can be claimed for.
+async fn customers(api: &TestApi, ids: &[&str]) {
+    for id in ids {
+        let order = purchase(&format!("p-{id}"), id, &format!("o-{id}"), 1_000);
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+}
+
 #[tokio::test]
 async fn concurrent_claims_let_exactly_one_run_send() {
     let api = TestApi::start().await;
+    customers(&api, &["c-1"]).await;
     let r = record("c-1", MessageKind::Birthday, "2026", MessageStatus::Sending);
     let claims = join_all((0..8).map(|_| api.store.claim_message(&r))).await;
     let won = claims
@@ -52,6 +61,7 @@ async fn concurrent_claims_let_exactly_one_run_send() {
 #[tokio::test]
 async fn a_failed_send_can_be_claimed_again_but_a_sent_or_held_out_one_cannot() {
     let api = TestApi::start().await;
+    customers(&api, &["c-1", "c-2", "c-3"]).await;
     let mut r = record(
         "c-1",
         MessageKind::WinBack,
@@ -114,4 +124,34 @@ async fn a_failed_send_can_be_claimed_again_but_a_sent_or_held_out_one_cannot() 
         .unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].message_id.as_deref(), Some("m-1"));
+}
+
+#[tokio::test]
+async fn nothing_is_claimed_for_a_customer_who_is_gone_or_erased() {
+    let api = TestApi::start().await;
+    let nobody = record(
+        "nobody",
+        MessageKind::Birthday,
+        "2026",
+        MessageStatus::Sending,
+    );
+    assert_eq!(
+        api.store.claim_message(&nobody).await.unwrap(),
+        Claim::Erased
+    );
+    customers(&api, &["c-1"]).await;
+    assert_eq!(
+        api.send("DELETE", "/v1/customers/c-1", None).await.status,
+        200
+    );
+    let mut r = record(
+        "c-1",
+        MessageKind::WinBack,
+        "2026-Q4",
+        MessageStatus::Sending,
+    );
+    r.coupon_code = Some("WB-ERASED0001".into());
+    assert_eq!(api.store.claim_message(&r).await.unwrap(), Claim::Erased);
+    let c1 = CustomerId::parse("id", "c-1").unwrap();
+    assert!(api.store.messages(&c1).await.unwrap().is_empty());
 }

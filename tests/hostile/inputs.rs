@@ -4,7 +4,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
-use rapport_integration::{Reply, TestApi, purchase};
+use rapport_integration::{Reply, TestApi, cid, delivery_settings, emulator_sender, purchase};
+use rapport_shared::domain::JobState;
+use rapport_shared::domain::outreach::{MessageKind, Planned};
+use rapport_shared::service::deliver::{Delivered, deliver};
+use rapport_shared::store::ScoreStore;
 use rapport_shared::store::dynamo::keys;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -235,4 +239,83 @@ async fn an_erased_customers_referral_code_refers_nobody() {
         "a refused referral writes nothing"
     );
     assert_eq!(api.get("/v1/customers/bob").await.status, 404);
+}
+
+#[tokio::test]
+async fn a_job_under_way_during_an_erasure_neither_mails_nor_keeps_state() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let addresses = [
+        format!("ann-{tag}@example.com"),
+        format!("bob-{tag}@example.com"),
+    ];
+    for (id, email) in ["ann", "bob"].iter().zip(&addresses) {
+        // Silver at once: a tier-change notice is due.
+        let mut order = purchase(&format!("p-{id}"), id, &format!("o-{id}"), 60_000);
+        order["email"] = email.as_str().into();
+        order["marketing_consent"] = true.into();
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    // An earlier run left state for ann; bob has none yet.
+    let state = |id: &str| JobState {
+        customer_id: cid(id),
+        scores: None,
+        messages: Vec::new(),
+    };
+    api.store.write_job_states(&[state("ann")]).await.unwrap();
+
+    // The run reads both customers; then both are erased.
+    let scanned = rapport_job::run::scan_all(&api.store, 2).await.unwrap();
+    assert_eq!(scanned.customers.len(), 2);
+    for id in ["ann", "bob"] {
+        let r = api
+            .send("DELETE", &format!("/v1/customers/{id}"), None)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let before = table(&api).await;
+
+    // The run goes on with what it read: it delivers the due notice and writes the
+    // state back, as it does for every customer it scanned.
+    let sender = emulator_sender(&api);
+    let notice = Planned {
+        kind: MessageKind::TierChange,
+        period: format!("silver-{}", Utc::now().date_naive()),
+        expected_value_minor: 120,
+        offer: None,
+        reward_points: 0,
+        reason: "now silver".into(),
+    };
+    for customer in &scanned.customers {
+        let delivered = deliver(
+            &api.store,
+            sender.as_ref(),
+            &delivery_settings(&api),
+            &customer.profile,
+            &notice,
+            false,
+            Utc::now(),
+        )
+        .await;
+        assert!(
+            !matches!(delivered, Ok(Delivered::Sent(_))),
+            "{delivered:?}"
+        );
+    }
+    api.store
+        .write_job_states(&[state("ann"), state("bob")])
+        .await
+        .unwrap();
+
+    for address in &addresses {
+        assert!(
+            api.mail_to(address).await.is_empty(),
+            "{address} was mailed"
+        );
+    }
+    assert_eq!(
+        table(&api).await,
+        before,
+        "no claim, no coupon, no state came back"
+    );
 }

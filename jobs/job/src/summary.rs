@@ -25,6 +25,9 @@ pub struct RunSummary {
     /// Due, but the run ran out of time before it; the next run sends it.
     pub out_of_time: usize,
     pub failed: usize,
+    /// Customers erased while the run was under way: nothing was sent to them and no
+    /// state written for them.
+    pub erased: usize,
     pub already_done: usize,
     /// Deliveries that hit an error before reaching SES (rendering, the store); logged.
     pub errors: usize,

@@ -51,6 +51,9 @@ pub enum Delivered {
     HeldOut(MessageRecord),
     /// SES refused it; recorded as failed for a later run.
     Failed(MessageRecord),
+    /// The customer was erased while the run was under way: nothing was recorded, and
+    /// nothing sent.
+    Erased,
     /// Sent, being sent or held out by an earlier or concurrent run: that run's record.
     AlreadyDone(Box<MessageRecord>),
 }
@@ -198,6 +201,7 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
 
     match store.claim_message(&record).await? {
         Claim::Claimed => {}
+        Claim::Erased => return Ok(Delivered::Erased),
         Claim::Taken(stale)
             if stale.status == MessageStatus::Sending
                 && now - stale.updated_at >= settings.claim_lease =>
@@ -219,8 +223,10 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
                         tracing::warn!(customer = %profile.customer_id, kind = %planned.kind, "claim in doubt and the sender cannot tell; sending again");
                     }
                     record.attempts = stale.attempts + 1;
-                    if let Claim::Taken(other) = store.reclaim_message(&stale, &record).await? {
-                        return Ok(Delivered::AlreadyDone(other));
+                    match store.reclaim_message(&stale, &record).await? {
+                        Claim::Claimed => {}
+                        Claim::Taken(other) => return Ok(Delivered::AlreadyDone(other)),
+                        Claim::Erased => return Ok(Delivered::Erased),
                     }
                 }
             }

@@ -284,7 +284,9 @@ pub trait ScoreStore: Send + Sync {
     ) -> Result<CustomerPage, StoreError>;
 
     /// Stores the job's state per customer, replacing earlier state (batched;
-    /// idempotent).
+    /// idempotent). A state is written only while its customer's profile exists and is
+    /// not erased: a customer erased while the run was under way keeps no state, and
+    /// the others are written all the same.
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError>;
 }
 
@@ -305,21 +307,26 @@ pub enum Claim {
     Claimed,
     /// Another run sent, is sending, or held out this message already.
     Taken(Box<MessageRecord>),
+    /// The customer has no profile any more, or was erased since the run read them:
+    /// nothing was recorded, and nothing may be sent.
+    Erased,
 }
 
 /// Message records: the exactly-once guard of the outreach job.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Records `record` (status `sending` or `held_out`) unless a record for the same
-    /// customer, kind and period exists that did not fail. With a coupon code, the code
-    /// is claimed in the same transaction so that it is unique.
+    /// customer, kind and period exists that did not fail, or the customer was erased
+    /// ([`Claim::Erased`]). With a coupon code, the code is claimed in the same
+    /// transaction so that it is unique.
     async fn claim_message(&self, record: &MessageRecord) -> Result<Claim, StoreError>;
 
     /// Marks a claimed message sent (with the provider's id) or failed.
     async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError>;
 
     /// Replaces the in-doubt claim `stale` with `record`, unless another run changed it
-    /// since it was read (then [`Claim::Taken`] with what is there now).
+    /// since it was read (then [`Claim::Taken`] with what is there now) or the customer
+    /// was erased ([`Claim::Erased`]).
     async fn reclaim_message(
         &self,
         stale: &MessageRecord,

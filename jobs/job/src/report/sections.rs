@@ -203,6 +203,7 @@ fn outcome_bars(summary: &RunSummary) -> Vec<Bar> {
         ("Already done", summary.already_done, charts::MUTED),
         ("Failed", summary.failed, charts::BAD),
         ("Errors", summary.errors, charts::BAD),
+        ("Erased during the run", summary.erased, charts::MUTED),
     ];
     let mut bars: Vec<Bar> = fixed
         .into_iter()

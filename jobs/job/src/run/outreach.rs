@@ -145,6 +145,7 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
             (_, Some(Delivered::Sent(_))) => summary.sent += 1,
             (_, Some(Delivered::HeldOut(_))) => summary.held_out += 1,
             (_, Some(Delivered::Failed(_))) => summary.failed += 1,
+            (_, Some(Delivered::Erased)) => summary.erased += 1,
             (_, Some(Delivered::AlreadyDone(_))) => summary.already_done += 1,
             (Decision::Send(_) | Decision::HoldOut(_), None) if send => summary.errors += 1,
             _ => {}

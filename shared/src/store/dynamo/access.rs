@@ -13,7 +13,7 @@ use super::keys::{
     prefix::{COUPON, CUSTOMER, EVENT, PRODUCT, REFCODE, SUPPRESSED},
 };
 use crate::access::Action::{
-    BatchGetItem, BatchWriteItem, DeleteItem, GetItem, PutItem, Query, Scan, UpdateItem,
+    BatchGetItem, ConditionCheckItem, DeleteItem, GetItem, PutItem, Query, Scan, UpdateItem,
 };
 use crate::access::{Grant, MethodGrants, Port};
 
@@ -115,16 +115,25 @@ pub const METHODS: &[MethodGrants] = &[
         "scan_customers",
         &[Grant::table(Scan, &[])],
     ),
+    // A state replaces the one there with a conditional put; a customer's first is
+    // written in a transaction that checks the profile is not erased.
     MethodGrants::new(
         Port::ScoreStore,
         "write_job_states",
-        &[Grant::table(BatchWriteItem, &[CUSTOMER])],
+        &[
+            Grant::table(PutItem, &[CUSTOMER]),
+            Grant::table(ConditionCheckItem, &[CUSTOMER]),
+        ],
     ),
-    // MessageStore: an offer's coupon code is claimed with the message.
+    // MessageStore: an offer's coupon code is claimed with the message; a claim, and
+    // the takeover of a stale one, check that the customer is not erased.
     MethodGrants::new(
         Port::MessageStore,
         "claim_message",
-        &[Grant::table(PutItem, &[CUSTOMER, COUPON])],
+        &[
+            Grant::table(PutItem, &[CUSTOMER, COUPON]),
+            Grant::table(ConditionCheckItem, &[CUSTOMER]),
+        ],
     ),
     MethodGrants::new(
         Port::MessageStore,
@@ -134,7 +143,10 @@ pub const METHODS: &[MethodGrants] = &[
     MethodGrants::new(
         Port::MessageStore,
         "reclaim_message",
-        &[Grant::table(PutItem, &[CUSTOMER])],
+        &[
+            Grant::table(PutItem, &[CUSTOMER]),
+            Grant::table(ConditionCheckItem, &[CUSTOMER]),
+        ],
     ),
     // SuppressionStore
     MethodGrants::new(

@@ -3,11 +3,7 @@
 //! (the exactly-once guard of outreach) and suppressed addresses.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +13,7 @@ use super::items::{
 };
 use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
 use super::transaction::{Refusal, Role};
-use super::{DynamoStore, classify};
+use super::{DynamoStore, batch_backoff, classify};
 use crate::access::{Grants, port};
 use crate::domain::outreach::{MessageRecord, MessageStatus};
 use crate::domain::{CustomerId, CustomerScores, JobState, Profile, Suppression};
@@ -26,10 +22,8 @@ use crate::store::{
     StoreError, SuppressionStore, Versioned,
 };
 
-/// Most items one `BatchWriteItem` accepts.
-const BATCH_WRITE: usize = 25;
-/// `BatchWriteItem` calls in flight at once when writing job state back.
-const WRITE_CONCURRENCY: usize = 8;
+/// Job states written at once.
+const WRITE_CONCURRENCY: usize = 32;
 
 /// What a [`ScanCursor`] of this store holds: DynamoDB's `LastEvaluatedKey` (of a scan
 /// of the table, the item's key) and a profile whose job state may start the next
@@ -55,6 +49,52 @@ impl Resume {
         let resume: Self = serde_json::from_str(cursor.as_token())
             .map_err(|e| StoreError::Internal(format!("not a scan cursor of this store: {e}")))?;
         Ok((key(resume.pk, resume.sk), resume.carried))
+    }
+}
+
+impl<W> DynamoStore<W> {
+    /// Writes one customer's job state, only while the customer has a profile that is
+    /// not erased. An erasure deletes the state item, so replacing the state the
+    /// customer had is a put conditional on that item — it fails for a customer erased
+    /// since the scan — and costs what an unconditional put does. A customer without a
+    /// state yet (scored for the first time) gets theirs in a transaction that checks
+    /// the profile itself: there is no state item whose absence would tell.
+    async fn write_state(&self, state: &JobState) -> Result<(), StoreError> {
+        let item = job_state_item(state)?;
+        let mut backoff = batch_backoff();
+        loop {
+            let replace = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(expr::PRESENT)
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            if self.put_if(replace).await? {
+                return Ok(());
+            }
+            let first = self
+                .transaction()
+                .live_customer(&state.customer_id)?
+                .insert(item.clone())?;
+            match first.send().await {
+                Ok(()) => return Ok(()),
+                Err(Refusal::Cancelled(cancelled))
+                    if cancelled.failed(Role::Customer).is_some() =>
+                {
+                    tracing::info!(customer = %state.customer_id, "customer erased during the run: job state not written");
+                    return Ok(());
+                }
+                // Written meanwhile (by an overlapping run): replace it after all.
+                Err(Refusal::Cancelled(cancelled)) if !cancelled.transient() => continue,
+                Err(Refusal::Cancelled(_) | Refusal::InProgress(_)) => {}
+                Err(Refusal::Failed(e)) => return Err(e),
+            }
+            if !backoff.wait().await {
+                return Err(StoreError::Unavailable(
+                    "writing a job state kept being cancelled".into(),
+                ));
+            }
+        }
     }
 }
 
@@ -139,26 +179,11 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
     }
 
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
-        let batches = states
-            .chunks(BATCH_WRITE)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|s| {
-                        let put = PutRequest::builder()
-                            .set_item(Some(job_state_item(s)?))
-                            .build()
-                            .map_err(|e| StoreError::Internal(e.to_string()))?;
-                        Ok(WriteRequest::builder().put_request(put).build())
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        // Batches are independent (one item per customer), so several are in flight at
-        // once: one at a time, the write-back of a large shop would take longer than
-        // its scan.
-        futures::stream::iter(batches.into_iter().map(Ok))
-            .try_for_each_concurrent(WRITE_CONCURRENCY, |requests| self.batch_write(requests))
+        // One conditional put per customer (`BatchWriteItem` takes no conditions), many
+        // in flight at once: one at a time, the write-back of a large shop would take
+        // longer than its scan.
+        futures::stream::iter(states.iter().map(Ok))
+            .try_for_each_concurrent(WRITE_CONCURRENCY, |state| self.write_state(state))
             .await
     }
 }
@@ -191,7 +216,10 @@ impl<W: Grants<port::MessageStore>> MessageStore for DynamoStore<W> {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let mut tx = self.transaction().push(Role::Record, claim);
+        let mut tx = self
+            .transaction()
+            .live_customer(&record.customer_id)?
+            .push(Role::Record, claim);
         if let Some(code) = &record.coupon_code {
             let coupon = Put::builder()
                 .table_name(&self.table)
@@ -209,6 +237,9 @@ impl<W: Grants<port::MessageStore>> MessageStore for DynamoStore<W> {
                 if let Some(old) = cancelled.failed(Role::Record).and_then(|r| r.item()) {
                     return Ok(Claim::Taken(Box::new(parse(old.clone())?)));
                 }
+                if cancelled.failed(Role::Customer).is_some() {
+                    return Ok(Claim::Erased);
+                }
                 if cancelled.failed(Role::CodeClaim).is_some() {
                     return Err(StoreError::Internal("coupon code collision".into()));
                 }
@@ -224,9 +255,7 @@ impl<W: Grants<port::MessageStore>> MessageStore for DynamoStore<W> {
         stale: &MessageRecord,
         record: &MessageRecord,
     ) -> Result<Claim, StoreError> {
-        let result = self
-            .client
-            .put_item()
+        let swap = Put::builder()
             .table_name(&self.table)
             .set_item(Some(message_item(record)?))
             // Compare and swap: only the claim this run read as stale is replaced.
@@ -235,20 +264,28 @@ impl<W: Grants<port::MessageStore>> MessageStore for DynamoStore<W> {
             .expression_attribute_values(":sending", to_attr(&MessageStatus::Sending)?)
             .expression_attribute_values(":seen", to_attr(&stale.updated_at)?)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let Err(err) = result else {
-            return Ok(Claim::Claimed);
-        };
-        if let SdkError::ServiceError(service) = &err
-            && let PutItemError::ConditionalCheckFailedException(failed) = service.err()
-        {
-            return match failed.item() {
-                Some(now) => Ok(Claim::Taken(Box::new(parse(now.clone())?))),
-                None => Err(StoreError::Unavailable("message record vanished".into())),
-            };
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let tx = self
+            .transaction()
+            .live_customer(&record.customer_id)?
+            .push(Role::Record, swap);
+        match tx.send().await {
+            Ok(()) => Ok(Claim::Claimed),
+            Err(Refusal::Cancelled(cancelled)) => {
+                if cancelled.failed(Role::Record).is_some() {
+                    return match cancelled.failed(Role::Record).and_then(|r| r.item()) {
+                        Some(now) => Ok(Claim::Taken(Box::new(parse(now.clone())?))),
+                        None => Err(StoreError::Unavailable("message record vanished".into())),
+                    };
+                }
+                if cancelled.failed(Role::Customer).is_some() {
+                    return Ok(Claim::Erased);
+                }
+                Err(StoreError::Unavailable("concurrent reclaim".into()))
+            }
+            Err(Refusal::InProgress(e) | Refusal::Failed(e)) => Err(e),
         }
-        Err(classify(err))
     }
 
     async fn finish_message(&self, record: &MessageRecord) -> Result<(), StoreError> {

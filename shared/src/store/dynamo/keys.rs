@@ -198,6 +198,9 @@ pub(crate) mod expr {
     pub(crate) const PARTITION_PREFIX: &str = "PK = :pk AND begins_with(SK, :prefix)";
     /// The profile that owns referral code `:code` in [`GSI1`](super::GSI1).
     pub(crate) const CODE_OWNER: &str = "GSI1PK = :code";
+    /// A profile that exists and is not erased (`:null` = `NULL`: an unset `erased_at`
+    /// is stored as a null attribute).
+    pub(crate) const LIVE_CUSTOMER: &str = "attribute_exists(PK) AND (attribute_not_exists(erased_at) OR attribute_type(erased_at, :null))";
     /// The items a scan of customers keeps: profiles (`:profile`), job state (`:job`)
     /// and suppressed addresses (`:suppressed`).
     pub(crate) const SCANNED: &str = "SK IN (:profile, :job, :suppressed)";

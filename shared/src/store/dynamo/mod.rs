@@ -7,7 +7,7 @@
 //! updates.
 //!
 //! This module holds the store itself and its calls to DynamoDB: error
-//! classification, batch reads and writes, queries and single puts; the transaction
+//! classification, batch reads, queries and single puts; the transaction
 //! builder is in `transaction`, the ports in `events` (what the API's events write),
 //! `job` (what the scoring job reads and writes) and `privacy` (export and erasure).
 //! `access` lists the IAM actions each port method calls, and on which partitions.
@@ -28,7 +28,7 @@ mod transaction;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -69,7 +69,8 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 }
 
 /// The waits while DynamoDB leaves part of a batch unprocessed (it does when
-/// throttled): nine calls in all, the waits doubling from about 20 ms, about five
+/// throttled), or cancels the transaction of a first job state (throttled, or an item
+/// busy in another transaction): nine calls in all, the waits doubling from about 20 ms, about five
 /// seconds before giving up.
 fn batch_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(20), Duration::from_millis(2_560), 9)
@@ -234,32 +235,6 @@ impl<W> DynamoStore<W> {
             .await
             .map_err(classify)?;
         Ok(out.item)
-    }
-
-    /// One `BatchWriteItem`, repeated with backoff for whatever DynamoDB leaves
-    /// unprocessed.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let first = (!requests.is_empty()).then_some(requests);
-        until_processed(
-            first,
-            "batch writes kept being throttled",
-            |requests| async move {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let rest = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|rest| !rest.is_empty());
-                Ok((Vec::new(), rest))
-            },
-        )
-        .await?;
-        Ok(())
     }
 
     /// Consistent batch read of up to a few keys, following `UnprocessedKeys`; what

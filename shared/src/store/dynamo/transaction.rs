@@ -6,11 +6,12 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Put, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
 
-use super::items::{self, Item, ledger_item};
-use super::keys::expr::{ABSENT, PRESENT};
+use super::items::{self, Item, key, ledger_item};
+use super::keys::expr::{ABSENT, LIVE_CUSTOMER, PRESENT};
+use super::keys::{self, PROFILE};
 use super::{DynamoStore, classify};
 use crate::domain::{CustomerId, LedgerEntry, Profile};
 use crate::store::{CommitError, IdempotencyRecord, StoreError};
@@ -25,6 +26,10 @@ pub(super) enum Role {
     /// A version check, an item that must or must not exist: someone else wrote first
     /// ([`CommitError::Conflict`]).
     Check,
+    /// The customer something is written for must still have a profile that is not
+    /// erased: the job's writes check it, so that a run under way while a customer is
+    /// erased neither claims a message for them nor brings their state back.
+    Customer,
     /// A unique code claimed for a customer: another customer holds it
     /// ([`CommitError::CodeTaken`]).
     CodeClaim,
@@ -70,6 +75,12 @@ impl Cancellation {
             .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
     }
 
+    /// Whether DynamoDB cancelled for a reason that passes: another transaction on one
+    /// of the items, or throttling; not a failed condition.
+    pub(super) fn transient(&self) -> bool {
+        self.failures().next().is_none()
+    }
+
     /// The first action of `role` whose condition failed.
     pub(super) fn failed(&self, role: Role) -> Option<&CancellationReason> {
         self.failures().find(|(r, _)| *r == role).map(|(_, r)| r)
@@ -88,11 +99,12 @@ impl Cancellation {
             Some(Role::Record) => CommitError::AlreadyRecorded,
             Some(Role::Claimant) => CommitError::Conflict,
             Some(Role::CodeClaim) => CommitError::CodeTaken,
-            Some(Role::Check) | None if self.throttled() => {
+            Some(Role::Check | Role::Customer) | None if self.throttled() => {
                 StoreError::Unavailable("transaction throttled".into()).into()
             }
-            // A version check failed or another transaction held an item.
-            Some(Role::Check) | None => CommitError::Conflict,
+            // A version check failed, the customer is gone, or another transaction
+            // held an item.
+            Some(Role::Check | Role::Customer) | None => CommitError::Conflict,
         }
     }
 }
@@ -234,6 +246,21 @@ impl<'a, W> Transaction<'a, W> {
         Ok(self.action(
             Role::Check,
             TransactWriteItem::builder().update(update).build(),
+        ))
+    }
+
+    /// Checks that `customer` has a profile that is not erased, writing nothing.
+    pub(super) fn live_customer(self, customer: &CustomerId) -> Result<Self, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(self.store.table())
+            .set_key(Some(key(keys::customer_pk(customer), PROFILE)))
+            .condition_expression(LIVE_CUSTOMER)
+            .expression_attribute_values(":null", AttributeValue::S("NULL".into()))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(self.action(
+            Role::Customer,
+            TransactWriteItem::builder().condition_check(check).build(),
         ))
     }
 

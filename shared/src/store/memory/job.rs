@@ -61,7 +61,9 @@ impl ScoreStore for MemoryStore {
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
         let mut state = self.lock()?;
         for s in states {
-            state.jobs.insert(s.customer_id.clone(), s.clone());
+            if state.live(&s.customer_id) {
+                state.jobs.insert(s.customer_id.clone(), s.clone());
+            }
         }
         Ok(())
     }
@@ -111,6 +113,9 @@ impl MessageStore for MemoryStore {
         {
             return Ok(Claim::Taken(Box::new(existing.clone())));
         }
+        if !state.live(&record.customer_id) {
+            return Ok(Claim::Erased);
+        }
         if let Some(code) = &record.coupon_code {
             if state.coupons.contains(code)
                 && !state
@@ -142,6 +147,7 @@ impl MessageStore for MemoryStore {
         let key = message_key(record);
         match state.messages.get(&key) {
             Some(now) if now != stale => Ok(Claim::Taken(Box::new(now.clone()))),
+            _ if !state.live(&record.customer_id) => Ok(Claim::Erased),
             _ => {
                 state.messages.insert(key, record.clone());
                 Ok(Claim::Claimed)

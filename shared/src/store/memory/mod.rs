@@ -43,6 +43,13 @@ impl State {
         self.profiles.get(customer).cloned()
     }
 
+    /// The customer has a profile that is not erased, as the job's writes require.
+    fn live(&self, customer: &CustomerId) -> bool {
+        self.profiles
+            .get(customer)
+            .is_some_and(|p| !p.value.is_erased())
+    }
+
     fn order(&self, customer: &CustomerId, order: &OrderId) -> Option<Order> {
         self.orders.get(&(customer.clone(), order.clone())).cloned()
     }
