@@ -6,12 +6,14 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::future::join_all;
-use rapport_integration::{Reply, TestApi, cid, purchase, refund};
+use rapport_integration::{Reply, TOMBSTONE_KEY, TestApi, cid, purchase, refund};
 use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus};
-use rapport_shared::domain::{CustomerScores, JobState, SuppressionCause, address_key};
+use rapport_shared::domain::{
+    CustomerScores, Email, JobState, SuppressionCause, TombstoneKey, address_key,
+};
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
-    IdempotencyStore, MessageStore, ProfileStore, ReadBackStore, ScoreStore,
+    IdempotencyStore, MessageStore, ProfileStore, ReadBackStore, ScoreStore, SuppressionStore,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -363,16 +365,14 @@ async fn erasure_removes_personal_data_everywhere_and_keeps_the_accounts() {
         assert!(!text.contains(r#"S("07-31")"#), "{key:?}: {text}");
     }
 
-    // The address is suppressed for good, and the job's scan reports it.
-    let tombstone = api
-        .store
-        .suppression(&address_key(&email))
-        .await
-        .unwrap()
-        .unwrap();
+    // The address is suppressed for good, under its keyed hash, and the job's scan
+    // reports it.
+    let keyed = TombstoneKey::new(TOMBSTONE_KEY.as_bytes())
+        .tombstone(&Email::parse("email", &email).unwrap());
+    let tombstone = api.store.suppression(&keyed).await.unwrap().unwrap();
     assert_eq!(tombstone.cause, SuppressionCause::Erased);
     let scanned = rapport_job::run::scan_all(&api.store, 3).await.unwrap();
-    assert!(scanned.suppressed.contains(&address_key(&email)));
+    assert!(scanned.suppressed.contains(&keyed));
     assert!(
         scanned
             .customers
@@ -499,4 +499,58 @@ async fn unsigned_or_forged_requests_are_refused() {
     // Nothing was erased.
     let export = ok(api.get("/v1/customers/asha/export").await).await;
     assert_eq!(export["profile"]["email"], "asha@example.com");
+}
+
+#[tokio::test]
+async fn a_tombstone_from_before_the_key_still_keeps_the_address_unmailed() {
+    use rapport_shared::domain::Suppression;
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (returning, fresh) = (
+        format!("old-{tag}@example.com"),
+        format!("new-{tag}@example.com"),
+    );
+    // What an erasure wrote before tombstones were keyed: the bare SHA-256.
+    api.store
+        .suppress(&Suppression {
+            address_key: address_key(&returning),
+            cause: SuppressionCause::Erased,
+            detail: "erasure erasure-0".into(),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    // The address comes back with a new customer; another customer is new altogether.
+    // Both reach silver, so a tier-change notice is due for each.
+    for (id, email) in [("back", &returning), ("fresh", &fresh)] {
+        let mut order = purchase(&format!("p-{id}"), id, &format!("o-{id}"), 60_000);
+        order["email"] = email.as_str().into();
+        ok(api.post("/v1/events/purchase", &order).await).await;
+    }
+    let export = ok(api.get("/v1/customers/back/export").await).await;
+    assert_eq!(export["suppression"]["cause"], "erased", "{export}");
+
+    let mut settings = rapport_integration::job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    let summary = rapport_job::run::run(
+        &api.store,
+        rapport_integration::emulator_sender(&api),
+        &settings,
+        &Default::default(),
+        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert!(api.mail_to(&returning).await.is_empty(), "{summary:?}");
+    assert_eq!(api.mail_to(&fresh).await.len(), 1, "{summary:?}");
+    assert_eq!(summary.suppressed.values().sum::<usize>(), 1, "{summary:?}");
+
+    // Erasing the newcomer finds the old tombstone and writes no second one.
+    let receipt = ok(api.send("DELETE", "/v1/customers/back", None).await).await;
+    assert_eq!(receipt["address"], "already_suppressed");
+    let keyed = TombstoneKey::new(TOMBSTONE_KEY.as_bytes())
+        .tombstone(&Email::parse("email", &returning).unwrap());
+    assert!(api.store.suppression(&keyed).await.unwrap().is_none());
 }

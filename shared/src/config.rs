@@ -11,6 +11,7 @@ use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
 use crate::domain::outreach::OutreachRules;
 use crate::domain::{
     Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
+    TombstoneKey,
 };
 use crate::service::deliver::DeliverySettings;
 
@@ -50,6 +51,9 @@ pub struct Config {
     /// The most an export page may hold, in bytes (`RAPPORT_EXPORT_PAGE_BYTES`): under
     /// the 6 MB a Lambda function may answer, with room for headers.
     pub export_page_bytes: usize,
+    /// Keys erased customers' addresses on the suppression list
+    /// (`RAPPORT_TOMBSTONE_KEY`); unset: bare SHA-256, as before there was one.
+    pub tombstone_key: TombstoneKey,
 }
 
 impl std::fmt::Debug for Config {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for Config {
             .field("sender_email", &self.sender_email)
             .field("support_email", &self.support_email)
             .field("export_page_bytes", &self.export_page_bytes)
+            .field("tombstone_key", &self.tombstone_key)
             .finish()
     }
 }
@@ -242,6 +247,7 @@ impl Config {
             .unwrap_or(u32::MAX),
         };
         let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let tombstone_key = tombstone_key(optional("RAPPORT_TOMBSTONE_KEY"))?;
         Ok(Self {
             table,
             api_keys,
@@ -259,7 +265,28 @@ impl Config {
             support_email: optional("RAPPORT_SUPPORT_EMAIL"),
             export_page_bytes: setting(&get, "RAPPORT_EXPORT_PAGE_BYTES", 4usize << 20)?
                 .clamp(1024, 5 << 20),
+            tombstone_key,
         })
+    }
+}
+
+/// The secret of erased customers' tombstones: 16 bytes or more, like every secret
+/// here. A separate setting, not derived from the request-signing secret, because that
+/// one is rotated and this one must not change: tombstones written under another secret
+/// no longer match their address.
+fn tombstone_key(raw: Option<String>) -> Result<TombstoneKey, ConfigError> {
+    match raw {
+        None => {
+            tracing::warn!(
+                "RAPPORT_TOMBSTONE_KEY is not set: erased addresses are kept as bare SHA-256"
+            );
+            Ok(TombstoneKey::unset())
+        }
+        Some(secret) if secret.len() < 16 => Err(ConfigError::Invalid {
+            name: "RAPPORT_TOMBSTONE_KEY",
+            reason: "must be at least 16 bytes".into(),
+        }),
+        Some(secret) => Ok(TombstoneKey::new(secret.as_bytes())),
     }
 }
 
@@ -278,6 +305,8 @@ pub struct JobConfig {
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
+    /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`).
+    pub tombstone_key: TombstoneKey,
 }
 
 /// The product tips catalogue: a JSON object of sku → list of how-to lines.
@@ -371,6 +400,7 @@ impl JobConfig {
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
+            tombstone_key: config.tombstone_key.clone(),
         })
     }
 
@@ -422,6 +452,15 @@ mod tests {
         assert!(matches!(c.api_keys, KeySource::Inline(_)));
         assert!(matches!(c.unsubscribe_keys, KeySource::Absent));
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        assert!(!c.tombstone_key.is_set());
+        let c = Config::from_lookup(lookup(&[
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef"),
+            ("RAPPORT_TOMBSTONE_KEY", "tombstones-fedcba9876"),
+        ]))
+        .unwrap();
+        assert!(c.tombstone_key.is_set());
+        assert!(!format!("{c:?}").contains("fedcba9876"));
     }
 
     #[test]
@@ -490,6 +529,7 @@ mod tests {
         assert_eq!(c.rules.events.max_ahead, chrono::Duration::seconds(60));
         assert_eq!(c.rules.events.max_age, chrono::Duration::days(7300));
         for (name, bad) in [
+            ("RAPPORT_TOMBSTONE_KEY", "short"),
             ("RAPPORT_EVENT_MAX_AHEAD_SECS", "-1"),
             ("RAPPORT_EVENT_MAX_AGE_DAYS", "0"),
             ("RAPPORT_EVENT_MAX_AGE_DAYS", "9223372036854775807"),

@@ -5,8 +5,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use rapport_integration::{Reply, TestApi, cid, delivery_settings, emulator_sender, purchase};
-use rapport_shared::domain::JobState;
 use rapport_shared::domain::outreach::{MessageKind, Planned};
+use rapport_shared::domain::{JobState, address_key};
 use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::store::ScoreStore;
 use rapport_shared::store::dynamo::keys;
@@ -317,5 +317,40 @@ async fn a_job_under_way_during_an_erasure_neither_mails_nor_keeps_state() {
         table(&api).await,
         before,
         "no claim, no coupon, no state came back"
+    );
+}
+
+#[tokio::test]
+async fn an_erased_address_cannot_be_found_by_hashing_guesses() {
+    let api = TestApi::start().await;
+    let email = format!("asha.rao-{}@example.com", uuid::Uuid::new_v4().simple());
+    let mut order = purchase("p-1", "asha", "o-1", 1_000);
+    order["email"] = email.as_str().into();
+    assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    let r = api.send("DELETE", "/v1/customers/asha", None).await;
+    assert_eq!((r.status, &r.body["address"]), (200, &json!("suppressed")));
+
+    // Whoever reads the table can hash every address they can think of; none of them
+    // is stored as a bare hash, nor in any other form.
+    let items = table(&api).await;
+    let text = format!("{items:?}");
+    for guess in [email.clone(), email.to_uppercase()] {
+        assert!(
+            !text.contains(&address_key(&guess)),
+            "{guess} found by its SHA-256"
+        );
+    }
+    assert!(
+        !text.to_lowercase().contains(&email),
+        "the address itself is stored"
+    );
+    let tombstones: Vec<_> = items
+        .iter()
+        .filter(|((_, sk), _)| sk == keys::SUPPRESSED)
+        .collect();
+    assert_eq!(
+        tombstones.len(),
+        1,
+        "the address is still suppressed: {tombstones:?}"
     );
 }

@@ -16,7 +16,7 @@ use rapport_shared::domain::outreach::MessageRecord;
 use rapport_shared::domain::{
     CustomerData, CustomerId, CustomerScores, ErasurePlan, JobState, LedgerEntry, OrderId, Profile,
     PurchaseOutcome, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome,
-    Sku, Suppression,
+    Sku, Suppression, TombstoneKey,
 };
 use rapport_shared::mail::{
     Acceptance, AlertSender, MailError, MessageSender, OutgoingMail, RecoveryAlert, SendError,
@@ -522,8 +522,9 @@ impl<S: PrivacyStore> PrivacyStore for Traced<S> {
     async fn export(
         &self,
         customer: &CustomerId,
+        tombstones: &TombstoneKey,
     ) -> Result<Option<Versioned<CustomerData>>, StoreError> {
-        let call = self.inner.export(customer);
+        let call = self.inner.export(customer, tombstones);
         self.run(Port::PrivacyStore, "export", call).await
     }
 

@@ -247,9 +247,15 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     failed.error = Some("refused".into());
     setup.finish_message(&failed).await.unwrap();
     let store = wired::<wiring::privacy::Ports>(&base, &log, "privacy");
-    let exported = store.export(&cid("new")).await.unwrap().unwrap().value;
+    let tombstones = rapport_shared::domain::TombstoneKey::new(b"policies-tombstones");
+    let exported = store
+        .export(&cid("new"), &tombstones)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
     assert!(exported.referral_received.is_some());
-    let receipt = service::erase_customer(&store, &cid("ref"), now)
+    let receipt = service::erase_customer(&store, &cid("ref"), &tombstones, now)
         .await
         .unwrap();
     assert!(receipt.reviews_redacted == 1 && receipt.messages_redacted == 1);

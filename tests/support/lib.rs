@@ -88,6 +88,9 @@ pub fn sign_as(
     )
 }
 
+/// The secret erased customers' tombstones are keyed with, in every test API and job.
+pub const TOMBSTONE_KEY: &str = "integration-test-tombstones";
+
 /// Waits until no other load test runs, and keeps them waiting while the guard lives.
 ///
 /// The load tests (soak, hot customer, database outage, Schemathesis, the job killed at
@@ -199,11 +202,13 @@ impl TestApi {
         let sdk = rapport_local::sdk_config(&dynamodb.endpoint(), &ses.endpoint());
         let table = format!("rapport-test-{}", uuid::Uuid::new_v4().simple());
         let support = format!("support-{table}@shop.example");
-        let mut settings = vec![
+        // The test's own settings first: the first of a name counts.
+        let mut settings = extra.to_vec();
+        settings.extend_from_slice(&[
             ("RAPPORT_SENDER_EMAIL", "rapport@shop.example"),
             ("RAPPORT_SUPPORT_EMAIL", support.as_str()),
-        ];
-        settings.extend_from_slice(extra);
+            ("RAPPORT_TOMBSTONE_KEY", TOMBSTONE_KEY),
+        ]);
         let config = config(&table, &settings);
         rapport_local::tables::create_table(&dynamodb.client(), &table)
             .await
@@ -426,6 +431,7 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
         delivery: delivery_settings(api),
         send_concurrency: 8,
         ses_configuration_set: None,
+        tombstone_key: rapport_shared::domain::TombstoneKey::new(TOMBSTONE_KEY.as_bytes()),
     });
     settings.model_version = "test".into();
     settings

@@ -48,7 +48,7 @@ pub use profile::{
     RecentSkus, ReferralStatus, ServiceRecovery,
 };
 pub use scores::{CustomerScores, Segment};
-pub use suppression::{Suppression, SuppressionCause, address_key};
+pub use suppression::{Suppression, SuppressionCause, TombstoneKey, address_key};
 
 use thiserror::Error;
 

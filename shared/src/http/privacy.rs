@@ -39,7 +39,7 @@ impl<S: PrivacyStore> Api<S> {
             let id = customer_in_path(&req)?;
             let data = self
                 .store
-                .export(&id)
+                .export(&id, &self.config.tombstone_key)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
             let cursor = query_param(&req, "cursor")
@@ -69,7 +69,8 @@ impl<S: PrivacyStore> Api<S> {
         let result = async {
             self.authenticate(&req, Operation::Privacy).await?;
             let id = customer_in_path(&req)?;
-            let receipt = service::erase_customer(&self.store, &id, Utc::now()).await?;
+            let tombstones = &self.config.tombstone_key;
+            let receipt = service::erase_customer(&self.store, &id, tombstones, Utc::now()).await?;
             tracing::info!(customer = %id, receipt = %receipt.receipt_id, "customer erased");
             Ok(receipt)
         }

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute};
 use crate::domain::privacy::{self, ErasureRecord};
-use crate::domain::{CustomerData, CustomerId, ErasurePlan};
+use crate::domain::{CustomerData, CustomerId, ErasurePlan, TombstoneKey};
 use crate::store::{CommitError, IdempotencyRecord, PrivacyStore, Versioned};
 
 struct Erase<'a> {
     customer: &'a CustomerId,
+    tombstones: &'a TombstoneKey,
 }
 
 struct State {
@@ -33,7 +34,7 @@ impl<S: PrivacyStore + ?Sized> Command<S> for Erase<'_> {
 
     async fn load(&self, store: &S, _: Option<&str>) -> Result<Loaded<State>, ServiceError> {
         let data = store
-            .export(self.customer)
+            .export(self.customer, self.tombstones)
             .await?
             .ok_or(ServiceError::UnknownCustomer)?;
         let mut answers = Vec::new();
@@ -56,6 +57,7 @@ impl<S: PrivacyStore + ?Sized> Command<S> for Erase<'_> {
             state.data.version,
             &state.answers,
             receipt_id,
+            self.tombstones,
             now,
         );
         Ok(if plan.is_empty() {
@@ -81,13 +83,19 @@ impl<S: PrivacyStore + ?Sized> Command<S> for Erase<'_> {
     }
 }
 
-/// Erases a customer's personal data, keeping the accounting.
+/// Erases a customer's personal data, keeping the accounting; the address's tombstone
+/// is keyed with `tombstones`.
 pub async fn erase_customer<S: PrivacyStore + ?Sized>(
     store: &S,
     customer: &CustomerId,
+    tombstones: &TombstoneKey,
     now: DateTime<Utc>,
 ) -> Result<ErasureRecord, ServiceError> {
-    Ok(execute(&Erase { customer }, store, now).await?.answer)
+    let command = Erase {
+        customer,
+        tombstones,
+    };
+    Ok(execute(&command, store, now).await?.answer)
 }
 
 #[cfg(test)]
@@ -136,7 +144,8 @@ mod tests {
     async fn the_memory_store_erases_once_and_answers_the_same_receipt() {
         let store = MemoryStore::new();
         let c1 = id("c1");
-        let unknown = erase_customer(&store, &c1, now()).await;
+        let tombstones = TombstoneKey::new(b"tombstone secret 0001");
+        let unknown = erase_customer(&store, &c1, &tombstones, now()).await;
         assert!(matches!(unknown, Err(ServiceError::UnknownCustomer)));
         let referrals = ReferralRules::default();
         let first = order("p1", Some("asha@example.com"));
@@ -144,17 +153,25 @@ mod tests {
             .await
             .unwrap();
 
-        let receipt = erase_customer(&store, &c1, now()).await.unwrap();
+        let receipt = erase_customer(&store, &c1, &tombstones, now())
+            .await
+            .unwrap();
         assert_eq!(receipt.address, privacy::AddressOutcome::Suppressed);
-        let exported = store.export(&c1).await.unwrap().unwrap().value;
+        let exported = store.export(&c1, &tombstones).await.unwrap().unwrap().value;
         assert!(exported.profile.is_erased() && exported.profile.email.is_none());
         assert_eq!(exported.erasure.as_ref(), Some(&receipt));
         assert_eq!(exported.orders.len(), 1);
-        let key = crate::domain::address_key("asha@example.com");
-        let tombstone = store.suppression(&key).await.unwrap().unwrap();
+        let asha = crate::domain::Email::parse("email", "asha@example.com").unwrap();
+        let tombstone = store
+            .suppression(&tombstones.tombstone(&asha))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(tombstone.cause, crate::domain::SuppressionCause::Erased);
 
-        let later = erase_customer(&store, &c1, now()).await.unwrap();
+        let later = erase_customer(&store, &c1, &tombstones, now())
+            .await
+            .unwrap();
         assert_eq!(later, receipt);
         record_purchase(
             &store,
@@ -165,7 +182,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let exported = store.export(&c1).await.unwrap().unwrap().value;
+        let exported = store.export(&c1, &tombstones).await.unwrap().unwrap().value;
         assert_eq!(exported.orders.len(), 2);
         assert_eq!(exported.profile.points_balance, 20);
         assert!(exported.profile.email.is_none());

@@ -25,7 +25,7 @@ use thiserror::Error;
 use crate::domain::{
     CustomerData, CustomerId, CustomerScores, ErasurePlan, JobState, LedgerEntry, Order, OrderId,
     Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review,
-    ReviewOutcome, Sku, Suppression, outreach::MessageRecord,
+    ReviewOutcome, Sku, Suppression, TombstoneKey, outreach::MessageRecord,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -382,10 +382,12 @@ pub trait ReadBackStore: Send + Sync {
 pub trait PrivacyStore: IdempotencyStore {
     /// Every record of the customer, with the profile's version; `None` when there is
     /// no profile. Also the referral that brought them (stored under the referrer) and
-    /// the suppression of their address.
+    /// the suppression of their address, under any of its keys
+    /// ([`TombstoneKey::lookups`]).
     async fn export(
         &self,
         customer: &CustomerId,
+        tombstones: &TombstoneKey,
     ) -> Result<Option<Versioned<CustomerData>>, StoreError>;
 
     /// Applies `plan`: the erasure mark (profile if still at the planned version, audit

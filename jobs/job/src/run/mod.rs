@@ -111,11 +111,11 @@ where
     let outcomes: Vec<Outcome> = stream::iter(customers)
         .map(|customer| {
             let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
-            let address_suppressed = customer
-                .profile
-                .email
-                .as_ref()
-                .is_some_and(|e| suppressed.contains(&e.address_key()));
+            // Under any of its keys: a bounce's, a tombstone's, an old tombstone's.
+            let address_suppressed = customer.profile.email.as_ref().is_some_and(|e| {
+                let keys = settings.job.tombstone_key.lookups(e);
+                keys.iter().any(|k| suppressed.contains(k))
+            });
             outreach::outreach(
                 store,
                 sender.as_ref(),

@@ -20,7 +20,7 @@ pub use pages::{ExportCursor, ExportError, export_page};
 use super::outreach::MessageRecord;
 use super::{
     Consent, Currency, CustomerId, JobState, LedgerEntry, LedgerReason, Order, Profile, Redemption,
-    ReferralRecord, Review, Sku, Suppression, SuppressionCause,
+    ReferralRecord, Review, Sku, Suppression, SuppressionCause, TombstoneKey,
 };
 
 /// Names the shape of the export document; bumped if the shape changes.
@@ -243,7 +243,8 @@ fn count(n: usize) -> u32 {
 
 /// Plans the erasure of `data` (read at profile version `version`). `answers` are the
 /// stored answers found under [`review_event_keys`], as (key, response) pairs.
-/// `receipt_id` names a new erasure; an erased customer keeps the receipt it has.
+/// `receipt_id` names a new erasure; an erased customer keeps the receipt it has. The
+/// address's tombstone is keyed with `tombstones`.
 ///
 /// Returns the plan and the receipt to answer.
 pub fn plan_erasure(
@@ -251,6 +252,7 @@ pub fn plan_erasure(
     version: u64,
     answers: &[(String, String)],
     receipt_id: String,
+    tombstones: &TombstoneKey,
     now: DateTime<Utc>,
 ) -> (ErasurePlan, ErasureRecord) {
     let reviews: Vec<Sku> = data
@@ -283,7 +285,7 @@ pub fn plan_erasure(
         Some(done) => (None, done.clone()),
         None => {
             let mut profile = data.profile.clone();
-            let address = profile.email.as_ref().map(|e| e.address_key());
+            let address = profile.email.as_ref().map(|e| tombstones.tombstone(e));
             let profile_fields = scrub_profile(&mut profile, now);
             let (tombstone, outcome) = match address {
                 None => (None, AddressOutcome::NoAddress),
@@ -421,14 +423,18 @@ mod tests {
                 r#"{"event_id":"r3","title":null}"#.to_owned(),
             ),
         ];
-        let (plan, receipt) = plan_erasure(&data, 7, &answers, "erasure-1".into(), now());
+        let key = TombstoneKey::new(b"tombstone secret 0001");
+        let (plan, receipt) = plan_erasure(&data, 7, &answers, "erasure-1".into(), &key, now());
         let mark = plan.mark.as_ref().unwrap();
         assert_eq!(mark.expected_version, 7);
         assert!(mark.profile.email.is_none());
         let tombstone = mark.tombstone.as_ref().unwrap();
-        assert_eq!(
+        let asha = crate::domain::Email::parse("email", "asha@example.com").unwrap();
+        assert_eq!(tombstone.address_key, key.tombstone(&asha));
+        assert_ne!(
             tombstone.address_key,
-            crate::domain::address_key("asha@example.com")
+            crate::domain::address_key("asha@example.com"),
+            "keyed, not the bare hash anyone can compute"
         );
         assert_eq!(tombstone.cause, SuppressionCause::Erased);
         assert_eq!(plan.reviews, [Sku::parse("sku", "TEA").unwrap()]);
@@ -451,7 +457,8 @@ mod tests {
     #[test]
     fn an_erased_customer_keeps_the_first_receipt_and_needs_nothing_more() {
         let data = data();
-        let (plan, receipt) = plan_erasure(&data, 1, &[], "erasure-1".into(), now());
+        let key = TombstoneKey::unset();
+        let (plan, receipt) = plan_erasure(&data, 1, &[], "erasure-1".into(), &key, now());
         let mut after = data.clone();
         after.profile = plan.mark.unwrap().profile;
         after.reviews = after
@@ -464,7 +471,7 @@ mod tests {
             })
             .collect();
         after.erasure = Some(receipt.clone());
-        let (again, same) = plan_erasure(&after, 2, &[], "erasure-2".into(), now());
+        let (again, same) = plan_erasure(&after, 2, &[], "erasure-2".into(), &key, now());
         assert!(again.is_empty(), "{again:?}");
         assert_eq!(same, receipt);
     }
@@ -478,7 +485,8 @@ mod tests {
             detail: "General".into(),
             at: now(),
         });
-        let (plan, receipt) = plan_erasure(&data, 1, &[], "erasure-1".into(), now());
+        let key = TombstoneKey::new(b"tombstone secret 0001");
+        let (plan, receipt) = plan_erasure(&data, 1, &[], "erasure-1".into(), &key, now());
         assert!(plan.mark.unwrap().tombstone.is_none());
         assert_eq!(receipt.address, AddressOutcome::AlreadySuppressed);
     }

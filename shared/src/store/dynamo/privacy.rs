@@ -13,7 +13,7 @@ use super::items::{
 use super::keys::{self, CustomerItem, SCORES};
 use super::transaction::{TRANSACT_MAX, Transaction};
 use crate::access::{Grants, port};
-use crate::domain::{CustomerData, CustomerId, ErasurePlan, Profile};
+use crate::domain::{CustomerData, CustomerId, ErasurePlan, Profile, TombstoneKey};
 use crate::store::{CommitError, PrivacyStore, StoreError, Versioned};
 
 /// Everything in `items` (one customer's partition), sorted into its kinds; `None`
@@ -113,6 +113,7 @@ where
     async fn export(
         &self,
         customer: &CustomerId,
+        tombstones: &TombstoneKey,
     ) -> Result<Option<Versioned<CustomerData>>, StoreError> {
         let Some(mut found) = customer_data(self.query(customer, None).await?)? else {
             return Ok(None);
@@ -126,20 +127,27 @@ where
                 keys::referral_sk(&a.event_id),
             )
         });
-        let address_key = profile.email.as_ref().map(|e| e.address_key());
+        let address_keys = profile
+            .email
+            .as_ref()
+            .map(|e| tombstones.lookups(e))
+            .unwrap_or_default();
         let wanted: Vec<Item> = referral_key
             .iter()
             .map(|(pk, sk)| key(pk.clone(), sk.clone()))
-            .chain(address_key.as_deref().map(suppression_key))
+            .chain(address_keys.iter().map(|k| suppression_key(k)))
             .collect();
         if !wanted.is_empty() {
             let mut outside = self.get_many(wanted).await?;
             if let Some((pk, sk)) = &referral_key {
                 found.value.referral_received = outside.parsed(pk, sk)?;
             }
-            if let Some(address_key) = &address_key {
+            for address_key in &address_keys {
                 let pk = keys::suppressed_pk(address_key);
-                found.value.suppression = outside.parsed(&pk, keys::SUPPRESSED)?;
+                if let Some(suppression) = outside.parsed(&pk, keys::SUPPRESSED)? {
+                    found.value.suppression = Some(suppression);
+                    break;
+                }
             }
         }
         Ok(Some(found))

@@ -16,7 +16,7 @@ use super::{
 use crate::domain::{
     CustomerData, CustomerId, CustomerScores, ErasurePlan, ErasureRecord, JobState, LedgerEntry,
     Order, OrderId, Profile, PurchaseOutcome, Redemption, RedemptionOutcome, ReferralOutcome,
-    ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
+    ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
     outreach::{MessageRecord, MessageStatus},
 };
 

@@ -10,6 +10,7 @@ impl PrivacyStore for MemoryStore {
     async fn export(
         &self,
         customer: &CustomerId,
+        tombstones: &TombstoneKey,
     ) -> Result<Option<Versioned<CustomerData>>, StoreError> {
         let state = self.lock()?;
         let Some(profile) = state.profile(customer) else {
@@ -47,11 +48,12 @@ impl PrivacyStore for MemoryStore {
                 .cloned()
         });
         let messages = sorted(of_customer(&state.messages, customer), |(k, _)| *k);
-        let suppression = profile
-            .value
-            .email
-            .as_ref()
-            .and_then(|e| state.suppressed.get(&e.address_key()).cloned());
+        let suppression = profile.value.email.as_ref().and_then(|e| {
+            tombstones
+                .lookups(e)
+                .iter()
+                .find_map(|k| state.suppressed.get(k).cloned())
+        });
         Ok(Some(Versioned {
             version: profile.version,
             value: CustomerData {
