@@ -1,14 +1,17 @@
 //! The scheduled job end to end against DynamoDB Local and the SES emulator: customers
 //! with two years of history are scored, scores land in the profiles, the right
 //! messages go out once — a re-run sends nothing new — and promotions reach only
-//! customers who consented.
+//! customers who consented; a used-up SES quota stops the run's sending and says so.
 
 use chrono::{Duration, Utc};
 use futures::stream::{self, StreamExt};
-use rapport_integration::{TestApi, config, emulator_sender, job_settings, load_test_turn};
+use rapport_integration::{
+    TestApi, config, emulator_sender, job_settings, load_test_turn, purchase,
+};
 use rapport_job::run::run;
 use rapport_shared::domain::Currency;
 use rapport_shared::domain::{LineItemInput, PurchaseInput, ReferralRules};
+use rapport_shared::mail::{MessageSender, OutgoingMail, SendError};
 use rapport_shared::service::record_purchase;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -252,4 +255,99 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
     .summary;
     assert_eq!(again.sent, 0, "{again:?}");
     assert_eq!(sent(&crashed, &tag).await, expected);
+}
+
+/// A sender that takes `quota` messages, then answers as SES does once the account's
+/// daily quota is used up.
+struct DailyQuota {
+    quota: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl DailyQuota {
+    fn new(quota: usize) -> Arc<Self> {
+        Arc::new(Self {
+            quota,
+            calls: Default::default(),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl MessageSender for DailyQuota {
+    async fn send(&self, _: &OutgoingMail) -> Result<String, SendError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.quota {
+            Ok(format!("fake-{n}"))
+        } else {
+            Err(SendError::from_ses(
+                Some("Throttling"),
+                Some("Daily message quota exceeded."),
+            ))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_used_up_daily_quota_stops_sending_for_the_run_and_the_summary_says_so() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    // Six customers reach silver at once: a tier-change notice is due for each.
+    for c in 0..6 {
+        let mut order = purchase(&format!("p-{c}"), &format!("c-{c}"), "o-1", 60_000);
+        order["email"] = format!("c{c}-{tag}@example.com").into();
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let mut settings = job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    // One customer after another, so the count of sends is exact.
+    settings.job.send_concurrency = 1;
+    let now = Utc::now();
+    let sender = DailyQuota::new(2);
+    let report = run(
+        &api.store,
+        Arc::clone(&sender),
+        &settings,
+        &BTreeSet::new(),
+        usd(),
+        now,
+    )
+    .await
+    .unwrap();
+    let s = &report.summary;
+    assert_eq!(
+        (s.sent, s.stopped, s.failed, s.errors),
+        (2, 4, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(sender.calls(), 3, "no retry, and no send after the refusal");
+    let reason = s.sending_stopped.as_deref().unwrap_or_default();
+    assert!(reason.contains("Daily message quota exceeded"), "{s:?}");
+    let html = rapport_job::report::render_html(&report).unwrap();
+    assert!(
+        html.contains("SES stopped taking mail during this run"),
+        "{html}"
+    );
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(json["stopped"], 4);
+    assert!(json["sending_stopped"].is_string());
+
+    // With a new day's quota the next run sends what was left, once.
+    let next = run(
+        &api.store,
+        DailyQuota::new(100),
+        &settings,
+        &BTreeSet::new(),
+        usd(),
+        now + Duration::hours(1),
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!((next.sent, next.stopped), (4, 0), "{next:?}");
+    assert_eq!(next.sending_stopped, None);
 }

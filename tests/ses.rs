@@ -10,7 +10,7 @@ use rapport_integration::sent_to;
 use rapport_local::ses::SentEmail;
 use rapport_local::shared_ses;
 use rapport_shared::domain::Email;
-use rapport_shared::mail::{MessageSender, OutgoingMail, SesSender};
+use rapport_shared::mail::{MessageSender, OutgoingMail, SendError, SesSender};
 use std::sync::{Arc, Mutex};
 
 async fn only_mail_to(endpoint: &str, recipient: &str) -> SentEmail {
@@ -258,4 +258,39 @@ async fn a_customer_message_names_exactly_one_destination() {
         members(&requests[0], "Destinations.member."),
         ["ann@x.example"]
     );
+}
+
+/// SES v1's answer when the account's daily quota is used up: the throttling code, and
+/// a message that tells it from a moment over the send rate.
+fn ses_error(code: &str, message: &str) -> String {
+    format!(
+        r#"<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>r-2</RequestId></ErrorResponse>"#
+    )
+}
+
+#[tokio::test]
+async fn a_used_up_daily_quota_stops_sending_and_a_busy_moment_is_throttling() {
+    let quota = ses_error("Throttling", "Daily message quota exceeded.");
+    let (endpoint, _) = fake_ses(400, quota).await;
+    let sent = SesSender::new(client_of(&endpoint))
+        .send(&customer_mail("ann@x.example"))
+        .await;
+    assert!(
+        matches!(&sent, Err(SendError::QuotaExceeded(d)) if d.contains("Daily message quota")),
+        "{sent:?}"
+    );
+
+    let rate = ses_error("Throttling", "Maximum sending rate exceeded.");
+    let (endpoint, _) = fake_ses(400, rate).await;
+    let sent = SesSender::new(client_of(&endpoint))
+        .send(&customer_mail("ann@x.example"))
+        .await;
+    assert!(matches!(sent, Err(SendError::Throttled(_))), "{sent:?}");
+
+    let paused = ses_error("AccountSendingPausedException", "Sending is paused.");
+    let (endpoint, _) = fake_ses(400, paused).await;
+    let sent = SesSender::new(client_of(&endpoint))
+        .send(&customer_mail("ann@x.example"))
+        .await;
+    assert!(matches!(sent, Err(SendError::QuotaExceeded(_))), "{sent:?}");
 }

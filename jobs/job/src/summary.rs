@@ -25,6 +25,12 @@ pub struct RunSummary {
     /// Due, but the run ran out of time before it; the next run sends it.
     pub out_of_time: usize,
     pub failed: usize,
+    /// Due, but not sent because SES stopped taking mail during the run (see
+    /// `sending_stopped`); recorded or left for the next run, which sends them.
+    pub stopped: usize,
+    /// Why SES stopped taking mail during the run (its daily quota used up, sending
+    /// paused), if it did. No send was started after it.
+    pub sending_stopped: Option<String>,
     /// Customers erased while the run was under way: nothing was sent to them and no
     /// state written for them.
     pub erased: usize,

@@ -205,12 +205,44 @@ pub enum SendError {
     /// Over the send rate: back off and try again within this run.
     #[error("throttled: {0}")]
     Throttled(String),
+    /// The account may send nothing more for now: its daily quota is used up, or
+    /// sending is paused. Retrying within the run only spends requests, so the run stops
+    /// sending and a later run sends what is left.
+    #[error("sending stopped: {0}")]
+    QuotaExceeded(String),
     /// Refused for good (bad address, unverified sender…): a later run may retry.
     #[error("rejected: {0}")]
     Rejected(String),
     /// The provider could not be reached or did not answer: a later run retries.
     #[error("unavailable: {0}")]
     Unavailable(String),
+}
+
+impl SendError {
+    /// What an error SES answered with means, by its code and message (the names of the
+    /// v1 and the v2 API alike), which it keeps as its detail.
+    ///
+    /// SES v1 reports a used-up daily quota with the throttling code, `Throttling`, and
+    /// only its message ("Daily message quota exceeded") tells it from a moment over the
+    /// send rate ("Maximum sending rate exceeded"); v2 names it `LimitExceededException`.
+    pub fn from_ses(code: Option<&str>, message: Option<&str>) -> Self {
+        let (code, message) = (code.unwrap_or("unknown"), message.unwrap_or_default());
+        let detail = format!("{code}: {message}");
+        let lower = message.to_ascii_lowercase();
+        match code {
+            "Throttling" | "ThrottlingException" if lower.contains("daily message quota") => {
+                Self::QuotaExceeded(detail)
+            }
+            "Throttling" | "ThrottlingException" | "TooManyRequestsException" => {
+                Self::Throttled(detail)
+            }
+            "LimitExceededException"
+            | "SendingPausedException"
+            | "AccountSendingPausedException"
+            | "ConfigurationSetSendingPausedException" => Self::QuotaExceeded(detail),
+            _ => Self::Rejected(detail),
+        }
+    }
 }
 
 /// Whether the provider accepted a message, as far as its delivery log tells.
@@ -284,19 +316,15 @@ impl MessageSender for SesSender {
         {
             Ok(out) => Ok(out.message_id().to_owned()),
             Err(e) => {
-                let throttled = match &e {
-                    SdkError::ServiceError(s) => s
-                        .err()
-                        .code()
-                        .is_some_and(|c| c == "Throttling" || c == "ThrottlingException"),
-                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-                    _ => false,
-                };
-                let detail = format!("{e:?}");
-                Err(if throttled {
-                    SendError::Throttled(detail)
-                } else {
-                    SendError::Rejected(detail)
+                tracing::debug!(error = ?e, "SES did not take the message");
+                Err(match &e {
+                    SdkError::ServiceError(s) => {
+                        SendError::from_ses(s.err().code(), s.err().message())
+                    }
+                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                        SendError::Throttled(format!("{e}"))
+                    }
+                    _ => SendError::Rejected(format!("{e}")),
                 })
             }
         }
@@ -345,5 +373,43 @@ mod tests {
             (from.name(), from.address()),
             (Some("Chai & Co"), Some("hello@chai.example"))
         );
+    }
+
+    #[test]
+    fn a_used_up_daily_quota_is_not_throttling() {
+        let kind = |code: &str, message: &str| match SendError::from_ses(Some(code), Some(message))
+        {
+            SendError::Throttled(_) => "throttled",
+            SendError::QuotaExceeded(_) => "stopped",
+            SendError::Rejected(_) => "rejected",
+            SendError::Unavailable(_) => "unavailable",
+        };
+        assert_eq!(
+            kind("Throttling", "Daily message quota exceeded."),
+            "stopped"
+        );
+        assert_eq!(
+            kind("Throttling", "Maximum sending rate exceeded."),
+            "throttled"
+        );
+        assert_eq!(kind("ThrottlingException", "Rate exceeded"), "throttled");
+        assert_eq!(kind("TooManyRequestsException", ""), "throttled");
+        assert_eq!(kind("LimitExceededException", ""), "stopped");
+        assert_eq!(kind("SendingPausedException", ""), "stopped");
+        assert_eq!(kind("AccountSendingPausedException", ""), "stopped");
+        assert_eq!(
+            kind("MessageRejected", "Email address is not verified."),
+            "rejected"
+        );
+        assert!(matches!(
+            SendError::from_ses(None, None),
+            SendError::Rejected(_)
+        ));
+        let SendError::QuotaExceeded(detail) =
+            SendError::from_ses(Some("Throttling"), Some("Daily message quota exceeded."))
+        else {
+            panic!()
+        };
+        assert_eq!(detail, "Throttling: Daily message quota exceeded.");
     }
 }

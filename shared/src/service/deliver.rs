@@ -51,6 +51,9 @@ pub enum Delivered {
     HeldOut(MessageRecord),
     /// SES refused it; recorded as failed for a later run.
     Failed(MessageRecord),
+    /// SES takes no more mail for now (the daily quota is used up, or sending is
+    /// paused); recorded as failed, so a later run sends it. The run sends nothing more.
+    Stopped(MessageRecord),
     /// The customer was erased while the run was under way: nothing was recorded, and
     /// nothing sent.
     Erased,
@@ -260,6 +263,7 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
                     break Err(SendError::Throttled(e));
                 }
             }
+            // A rejection, or a used-up quota: trying again within the run cannot help.
             Err(e) => break Err(e),
         }
     };
@@ -273,7 +277,10 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
         Err(e) => {
             record.status = MessageStatus::Failed;
             record.error = Some(e.to_string());
-            Delivered::Failed(record.clone())
+            match e {
+                SendError::QuotaExceeded(_) => Delivered::Stopped(record.clone()),
+                _ => Delivered::Failed(record.clone()),
+            }
         }
     };
     store.finish_message(&record).await?;

@@ -78,6 +78,12 @@ fn main() -> Result<(), Error> {
             s.held_out,
             s.suppressed.values().sum::<usize>()
         );
+        if let Some(reason) = &s.sending_stopped {
+            println!(
+                "sending stopped: {reason} ({} due messages left for the next run)",
+                s.stopped
+            );
+        }
     }
     Ok(())
 }

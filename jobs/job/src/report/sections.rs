@@ -200,6 +200,11 @@ fn outcome_bars(summary: &RunSummary) -> Vec<Bar> {
         ("Held out (control group)", summary.held_out, charts::QUIET),
         ("Deferred (quiet hours)", summary.deferred, charts::WAIT),
         ("Out of time (next run)", summary.out_of_time, charts::WAIT),
+        (
+            "Sending stopped by SES (next run)",
+            summary.stopped,
+            charts::WAIT,
+        ),
         ("Already done", summary.already_done, charts::MUTED),
         ("Failed", summary.failed, charts::BAD),
         ("Errors", summary.errors, charts::BAD),

@@ -108,6 +108,7 @@ where
     summary.seconds_model = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
+    let sending_stopped = outreach::SendingStopped::new();
     let outcomes: Vec<Outcome> = stream::iter(customers)
         .map(|customer| {
             let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
@@ -125,6 +126,7 @@ where
                 customer,
                 scores,
                 address_suppressed,
+                &sending_stopped,
                 now,
             )
         })
@@ -132,6 +134,7 @@ where
         .collect()
         .await;
     let states = outreach::tally(outcomes, &mut summary, settings.send);
+    summary.sending_stopped = sending_stopped.into_inner();
     store.write_job_states(&states).await?;
     summary.seconds_outreach = started.elapsed().as_secs_f64();
     summary.peak_memory_bytes = peak_memory_bytes();

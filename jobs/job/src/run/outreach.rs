@@ -2,6 +2,7 @@
 //! hold it out), and count what happened into the summary.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use rapport_shared::domain::outreach::{
@@ -25,8 +26,14 @@ pub(super) struct Outcome {
     /// `None` when nothing was to be delivered, or delivery hit an error (logged).
     delivered: Option<Delivered>,
     out_of_time: bool,
+    /// Due, but not sent: SES had stopped taking mail earlier in the run.
+    stopped: bool,
     state: JobState,
 }
+
+/// Why SES stopped taking mail during the run, once it did (the first such error): the
+/// run then starts no more sends.
+pub(super) type SendingStopped = OnceLock<String>;
 
 /// Decides and delivers this customer's message, and the job state to write back.
 #[allow(clippy::too_many_arguments)]
@@ -39,6 +46,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     customer: ScannedCustomer,
     scores: Option<CustomerScores>,
     address_suppressed: bool,
+    sending_stopped: &SendingStopped,
     now: DateTime<Utc>,
 ) -> Outcome {
     let mut messages: Vec<PastMessage> = customer
@@ -60,8 +68,10 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     let out_of_time = settings
         .send_until
         .is_some_and(|until| std::time::SystemTime::now() >= until);
+    let stopped = matches!(decision, Decision::Send(_)) && sending_stopped.get().is_some();
     let to_deliver = match &decision {
         _ if out_of_time => None,
+        _ if stopped => None,
         Decision::Send(p) if settings.send => Some((p, false)),
         Decision::HoldOut(p) => Some((p, true)),
         _ => None,
@@ -86,6 +96,12 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         }
         None => None,
     };
+    if let Some(Delivered::Stopped(record)) = &delivered {
+        let reason = record.error.clone().unwrap_or_default();
+        if sending_stopped.set(reason).is_ok() {
+            tracing::warn!(error = ?record.error, "SES takes no more mail for now; this run sends nothing more");
+        }
+    }
     match &delivered {
         Some(Delivered::Sent(r) | Delivered::HeldOut(r)) => messages.push(r.past()),
         // Another run's outcome: remember it so the cap counts it. A claim still
@@ -108,6 +124,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         decision,
         delivered,
         out_of_time,
+        stopped,
         state: JobState {
             customer_id: profile.customer_id.clone(),
             scores,
@@ -125,6 +142,7 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
         decision,
         delivered,
         out_of_time,
+        stopped,
         state,
     } in outcomes
     {
@@ -138,6 +156,7 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
             (Decision::Send(_) | Decision::HoldOut(_), _) if out_of_time => {
                 summary.out_of_time += 1
             }
+            (Decision::Send(_), _) if stopped => summary.stopped += 1,
             (Decision::Suppressed { reason, .. }, _) => {
                 *summary.suppressed.entry(*reason).or_default() += 1
             }
@@ -145,6 +164,7 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
             (_, Some(Delivered::Sent(_))) => summary.sent += 1,
             (_, Some(Delivered::HeldOut(_))) => summary.held_out += 1,
             (_, Some(Delivered::Failed(_))) => summary.failed += 1,
+            (_, Some(Delivered::Stopped(_))) => summary.stopped += 1,
             (_, Some(Delivered::Erased)) => summary.erased += 1,
             (_, Some(Delivered::AlreadyDone(_))) => summary.already_done += 1,
             (Decision::Send(_) | Decision::HoldOut(_), None) if send => summary.errors += 1,
