@@ -1,5 +1,5 @@
 //! The outreach rules, one case per rule: triggers, consent, suppression, service
-//! recovery, frequency caps, quiet hours, the control group and periods.
+//! recovery and its expiry, frequency caps, quiet hours, the control group and periods.
 
 use chrono::Duration;
 use rapport_integration::at;
@@ -246,6 +246,46 @@ fn an_open_service_recovery_flag_pauses_promotions_only() {
         sent_kind(&run(&notice, None, &[], false)),
         Some(MessageKind::PostPurchase)
     );
+}
+
+fn flagged(p: Profile, days_ago: i64) -> Profile {
+    let mut p = p;
+    p.service_recovery = Some(ServiceRecovery {
+        opened_at: at(NOW) - Duration::days(days_ago),
+        sku: Sku::parse("s", "TEA").unwrap(),
+        order_id: OrderId::parse("o", "o-1").unwrap(),
+        rating: 1,
+    });
+    p
+}
+
+#[test]
+fn a_service_recovery_flag_lapses_when_the_api_says_it_does() {
+    let expiry = rules().recovery_expiry_days;
+    for days_ago in [expiry - 1, expiry, expiry + 1] {
+        let mut p = flagged(with_order(customer("c1"), 15), days_ago);
+        p.referral_ask = true;
+        // The profile the API shows and the job's decision use the same function.
+        let open = p.service_recovery_open(at(NOW), expiry);
+        assert_eq!(open, days_ago < expiry, "{days_ago} days");
+        let decision = run(&p, None, &[], false);
+        if open {
+            assert_eq!(
+                decision,
+                Decision::Suppressed {
+                    kind: MessageKind::ReviewRequest,
+                    reason: SuppressReason::ServiceRecovery
+                },
+                "{days_ago} days"
+            );
+        } else {
+            assert_eq!(
+                sent_kind(&decision),
+                Some(MessageKind::ReviewRequest),
+                "{days_ago} days"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Reviews over HTTP against DynamoDB Local and the SES emulator: verification, one
-//! reward per customer and product, the service-recovery flag and its single alert,
-//! the referral-ask mark, product aggregates, and text in any script.
+//! reward per customer and product, the service-recovery flag and its single alert
+//! (and its expiry, on which the API and the job agree), the referral-ask mark,
+//! product aggregates, and text in any script.
 
 use futures::future::join_all;
 use rapport_integration::{TestApi, cid, purchase};
@@ -367,5 +368,65 @@ async fn bad_reviews_are_problems_naming_the_field() {
     assert_eq!(
         api.post("/v1/events/review", &missing).await.field(),
         "order_id"
+    );
+}
+
+#[tokio::test]
+async fn the_job_resumes_marketing_when_the_api_says_the_flag_has_lapsed() {
+    use rapport_shared::domain::ServiceRecovery;
+    use rapport_shared::store::ProfileStore;
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let now = chrono::Utc::now();
+    // A review request is due for both (an order two weeks ago, not reviewed); each
+    // left a low rating: one 31 days ago, past the 30-day expiry, one 10 days ago.
+    for (c, flagged_days_ago) in [("lapsed", 31), ("open", 10)] {
+        let mut order = purchase(&format!("e-{c}"), c, &format!("o-{c}"), 1_000);
+        order["occurred_at"] = (now - chrono::Duration::days(15)).to_rfc3339().into();
+        order["marketing_consent"] = true.into();
+        order["email"] = format!("{c}-{tag}@example.com").into();
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+        let stored = api.store.profile(&cid(c)).await.unwrap().unwrap();
+        let mut profile = stored.value;
+        profile.service_recovery = Some(ServiceRecovery {
+            opened_at: now - chrono::Duration::days(flagged_days_ago),
+            sku: Sku::parse("sku", "SKU-1").unwrap(),
+            order_id: rapport_shared::domain::OrderId::parse("o", &format!("o-{c}")).unwrap(),
+            rating: 1,
+        });
+        api.store
+            .save_profile(stored.version, &profile)
+            .await
+            .unwrap();
+    }
+    let shown = |c: &'static str| {
+        let api = &api;
+        async move { api.get(&format!("/v1/customers/{c}")).await.body["service_recovery"].clone() }
+    };
+    assert_eq!(
+        (shown("lapsed").await, shown("open").await),
+        (json!(false), json!(true))
+    );
+
+    let mut settings = rapport_integration::job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    let summary = rapport_job::run::run(
+        &api.store,
+        rapport_integration::emulator_sender(&api),
+        &settings,
+        &Default::default(),
+        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
+        now,
+    )
+    .await
+    .unwrap()
+    .summary;
+    let lapsed = api.mail_to(&format!("lapsed-{tag}@example.com")).await;
+    assert_eq!(lapsed.len(), 1, "{summary:?}");
+    assert!(
+        api.mail_to(&format!("open-{tag}@example.com"))
+            .await
+            .is_empty(),
+        "{summary:?}"
     );
 }

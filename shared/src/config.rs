@@ -361,6 +361,7 @@ impl JobConfig {
             quiet_start,
             quiet_end,
             holdout_pct: setting(&get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
+            recovery_expiry_days: config.reviews.recovery_expiry_days,
             ..defaults
         };
         if rules.holdout_pct > 100 {

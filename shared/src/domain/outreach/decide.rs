@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 use super::messages::{MessageKind, Offer, PastMessage, Planned};
-use crate::domain::{CustomerScores, Profile, Sku};
+use crate::domain::{CustomerScores, Profile, ReviewRules, Sku};
 
 /// Settings of the outreach policy, checked at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,10 @@ pub struct OutreachRules {
     pub birthday_points: i64,
     /// Days a birthday must have been on file before it earns a reward.
     pub birthday_min_age_days: i64,
+    /// Days an uncleared service-recovery flag stays open (the API's
+    /// `RAPPORT_RECOVERY_EXPIRY_DAYS`): the job and the profile the API shows agree
+    /// through [`Profile::service_recovery_open`].
+    pub recovery_expiry_days: i64,
 }
 
 impl Default for OutreachRules {
@@ -56,6 +60,7 @@ impl Default for OutreachRules {
             win_back_max_discount_pct: 20,
             birthday_points: 100,
             birthday_min_age_days: 30,
+            recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
         }
     }
 }
@@ -282,7 +287,7 @@ pub fn candidates(
             "referral reward earned".into(),
         ));
     }
-    if p.referral_ask && p.service_recovery.is_none() {
+    if p.referral_ask && !p.service_recovery_open(now, rules.recovery_expiry_days) {
         let half = if today.month() <= 6 { 1 } else { 2 };
         out.push(plan(
             MessageKind::ReferralAsk,
@@ -374,7 +379,9 @@ pub fn decide(
     if seen(7) >= rules.max_per_7_days || seen(30) >= rules.max_per_30_days {
         return suppressed(SuppressReason::FrequencyCap);
     }
-    let recovery = ctx.profile.service_recovery.is_some();
+    let recovery = ctx
+        .profile
+        .service_recovery_open(now, rules.recovery_expiry_days);
     let consent = ctx.profile.marketing_allowed();
     let allowed = |c: &Planned| !c.kind.promotional() || (consent && !recovery);
     let Some(chosen) = due.iter().find(|c| allowed(c)).cloned() else {
