@@ -1,8 +1,8 @@
 //! SES feedback against DynamoDB Local: the sample SNS batch (infra/events/ses-feedback.json)
 //! suppresses the hard-bounced and the complaining address, and nothing else; the job then
-//! mails neither, even a service notice that needs no marketing consent.
+//! mails neither, even an account notice that needs no marketing consent.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use rapport_integration::{TestApi, emulator_sender, job_settings, purchase};
 use rapport_shared::domain::outreach::SuppressReason;
 use rapport_shared::domain::{Currency, SuppressionCause, address_key};
@@ -53,10 +53,9 @@ async fn bounces_and_complaints_suppress_their_addresses_and_the_job_honours_the
         assert_eq!(found.unwrap(), None, "{kept}");
     }
 
-    // Four customers whose order a week ago calls for a post-purchase check-in.
+    // Four customers whose order takes them to silver: a tier-change notice is due.
     for name in ["gone", "annoyed", "full", "happy"] {
-        let mut order = purchase(&format!("e-{name}"), name, &format!("o-{name}"), 2_500);
-        order["occurred_at"] = (Utc::now() - Duration::days(7)).to_rfc3339().into();
+        let mut order = purchase(&format!("e-{name}"), name, &format!("o-{name}"), 60_000);
         order["email"] = address(name).into();
         assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
     }

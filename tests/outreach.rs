@@ -1,5 +1,6 @@
-//! The outreach rules, one case per rule: triggers, consent, suppression, service
-//! recovery and its expiry, frequency caps, quiet hours, the control group and periods.
+//! The outreach rules, one case per rule: triggers, consent (every kind after an
+//! unsubscribe), suppression, service recovery and its expiry, frequency caps, quiet
+//! hours, the control group and periods.
 
 use chrono::Duration;
 use rapport_integration::at;
@@ -186,9 +187,16 @@ fn anniversaries_count_from_the_first_purchase() {
     assert!(planned.reason.contains("2 years"), "{}", planned.reason);
 }
 
+/// `p` with a tier change a day ago: a notice of the account, not marketing.
+fn with_new_tier(mut p: Profile) -> Profile {
+    p.tier = Tier("silver".into());
+    p.tier_changed_at = Some(at(NOW) - Duration::days(1));
+    p
+}
+
 #[test]
-fn promotions_need_consent_but_order_notices_do_not() {
-    let mut p = with_order(customer("c1"), 15); // a review request is promotional
+fn marketing_needs_consent_but_account_notices_do_not() {
+    let mut p = with_order(customer("c1"), 15); // a review request is marketing
     p.set_marketing_consent(false, "unsubscribe".into(), at(NOW));
     assert_eq!(
         run(&p, None, &[], false),
@@ -197,10 +205,76 @@ fn promotions_need_consent_but_order_notices_do_not() {
             reason: SuppressReason::NoConsent
         }
     );
-    let notice = with_order(p, 7); // a post-purchase check-in is a service message
+    // A post-purchase check-in asks how the order went: marketing too.
+    assert_eq!(
+        run(&with_order(p.clone(), 7), None, &[], false),
+        Decision::Suppressed {
+            kind: MessageKind::PostPurchase,
+            reason: SuppressReason::NoConsent
+        }
+    );
+    let notice = with_new_tier(with_order(p, 7));
     assert_eq!(
         sent_kind(&run(&notice, None, &[], false)),
-        Some(MessageKind::PostPurchase)
+        Some(MessageKind::TierChange)
+    );
+}
+
+/// A customer for whom `kind`, and nothing else, is due at [`NOW`], with the scores
+/// that make it due.
+fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>) {
+    let mut p = customer("c1");
+    p.first_purchase_at = Some(at("2026-03-10T10:00:00Z"));
+    let mut s = None;
+    match kind {
+        MessageKind::WinBack => s = Some(scores(&p, 0.8, 20_000)),
+        MessageKind::VipAppreciation => s = Some(scores(&p, 0.1, 80_000)),
+        MessageKind::PostPurchase => p = with_order(p, 7),
+        MessageKind::ReviewRequest => p = with_order(p, 15),
+        MessageKind::ProductTips => p = with_order(p, 3),
+        MessageKind::Birthday => p.birthday = Some(Birthday::parse("b", "11-22").unwrap()),
+        MessageKind::Anniversary => p.first_purchase_at = Some(at("2024-11-22T08:00:00Z")),
+        MessageKind::TierChange => p = with_new_tier(p),
+        MessageKind::ReferralReward => {
+            p.referral_rewarded_at = Some(at(NOW) - Duration::days(2));
+        }
+        MessageKind::ReferralAsk => p.referral_ask = true,
+    }
+    (p, s)
+}
+
+#[test]
+fn after_the_one_click_unsubscribe_no_marketing_message_of_any_kind_goes() {
+    for kind in MessageKind::ALL {
+        let (mut p, s) = due(kind);
+        assert_eq!(
+            sent_kind(&run(&p, s.as_ref(), &[], false)),
+            Some(kind),
+            "{kind} is due"
+        );
+        p.set_marketing_consent(false, "unsubscribe".into(), at(NOW));
+        let after = run(&p, s.as_ref(), &[], false);
+        if kind.marketing() {
+            assert_eq!(
+                after,
+                Decision::Suppressed {
+                    kind,
+                    reason: SuppressReason::NoConsent
+                },
+                "{kind}"
+            );
+        } else {
+            assert_eq!(sent_kind(&after), Some(kind), "{kind}");
+        }
+    }
+    // The kinds that still go are the account notices, and only those.
+    let notices: Vec<_> = MessageKind::ALL
+        .into_iter()
+        .filter(|k| !k.marketing())
+        .collect();
+    assert_eq!(
+        notices,
+        [MessageKind::TierChange, MessageKind::ReferralReward]
     );
 }
 
@@ -225,29 +299,6 @@ fn suppressed_or_missing_addresses_get_nothing() {
     );
 }
 
-#[test]
-fn an_open_service_recovery_flag_pauses_promotions_only() {
-    let mut p = with_order(customer("c1"), 15);
-    p.service_recovery = Some(ServiceRecovery {
-        opened_at: at(NOW) - Duration::days(2),
-        sku: Sku::parse("s", "TEA").unwrap(),
-        order_id: OrderId::parse("o", "o-1").unwrap(),
-        rating: 1,
-    });
-    assert_eq!(
-        run(&p, None, &[], false),
-        Decision::Suppressed {
-            kind: MessageKind::ReviewRequest,
-            reason: SuppressReason::ServiceRecovery
-        }
-    );
-    let notice = with_order(p, 7);
-    assert_eq!(
-        sent_kind(&run(&notice, None, &[], false)),
-        Some(MessageKind::PostPurchase)
-    );
-}
-
 fn flagged(p: Profile, days_ago: i64) -> Profile {
     let mut p = p;
     p.service_recovery = Some(ServiceRecovery {
@@ -257,6 +308,23 @@ fn flagged(p: Profile, days_ago: i64) -> Profile {
         rating: 1,
     });
     p
+}
+
+#[test]
+fn an_open_service_recovery_flag_pauses_marketing_only() {
+    let p = flagged(with_order(customer("c1"), 15), 2);
+    assert_eq!(
+        run(&p, None, &[], false),
+        Decision::Suppressed {
+            kind: MessageKind::ReviewRequest,
+            reason: SuppressReason::ServiceRecovery
+        }
+    );
+    let notice = with_new_tier(p);
+    assert_eq!(
+        sent_kind(&run(&notice, None, &[], false)),
+        Some(MessageKind::TierChange)
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! One-click unsubscribe over HTTP against DynamoDB Local: the page asks and changes
-//! nothing, the POST withdraws consent once, a forged token is refused, and the page
-//! speaks the customer's language (right to left for Urdu).
+//! nothing, the POST withdraws consent once, a forged token is refused, the page
+//! speaks the customer's language (right to left for Urdu), and the job sends no
+//! marketing after it.
 
 use rapport_integration::{TestApi, purchase, unsubscribe_keys};
 use rapport_shared::domain::CustomerId;
@@ -133,4 +134,55 @@ async fn the_page_speaks_the_customers_language() {
     );
     let (_, _, tagalog) = text(&api, reqwest::Method::GET, &link(&api, "t"), "").await;
     assert!(tagalog.contains("Mag-unsubscribe"), "{tagalog}");
+}
+
+#[tokio::test]
+async fn after_the_one_click_unsubscribe_the_job_sends_no_marketing() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    // Two customers whose order a week ago makes a post-purchase check-in due.
+    for c in ["stays", "leaves"] {
+        let mut order = purchase(&format!("e-{c}"), c, &format!("o-{c}"), 1_000);
+        order["occurred_at"] = (chrono::Utc::now() - chrono::Duration::days(7))
+            .to_rfc3339()
+            .into();
+        order["marketing_consent"] = true.into();
+        order["email"] = format!("{c}-{tag}@example.com").into();
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let path = link(&api, "leaves");
+    let (status, _, _) = text(
+        &api,
+        reqwest::Method::POST,
+        &path,
+        "List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let mut settings = rapport_integration::job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    let summary = rapport_job::run::run(
+        &api.store,
+        rapport_integration::emulator_sender(&api),
+        &settings,
+        &Default::default(),
+        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!(
+        api.mail_to(&format!("stays-{tag}@example.com")).await.len(),
+        1,
+        "{summary:?}"
+    );
+    assert!(
+        api.mail_to(&format!("leaves-{tag}@example.com"))
+            .await
+            .is_empty(),
+        "{summary:?}"
+    );
+    assert_eq!(summary.sent, 1, "{summary:?}");
 }

@@ -2,9 +2,9 @@
 //!
 //! Every candidate message has a trigger (a birthday today, an order a week ago, a
 //! valuable customer drifting away…) and an expected value in minor units. The rules
-//! then remove what the customer must not get (no consent for promotions, an open
-//! service-recovery flag, a suppressed address, the frequency cap, a message already sent
-//! for the same period), pick the most valuable survivor, hold out a deterministic
+//! then remove what the customer must not get (marketing without consent or while a
+//! service-recovery flag is open, a suppressed address, the frequency cap, a message
+//! already sent for the same period), pick the most valuable survivor, hold out a deterministic
 //! control group, and defer anything that would arrive in the customer's quiet hours.
 //!
 //! Pure: the caller passes the profile, the latest scores, the message history and the
@@ -383,7 +383,7 @@ pub fn decide(
         .profile
         .service_recovery_open(now, rules.recovery_expiry_days);
     let consent = ctx.profile.marketing_allowed();
-    let allowed = |c: &Planned| !c.kind.promotional() || (consent && !recovery);
+    let allowed = |c: &Planned| !c.kind.marketing() || (consent && !recovery);
     let Some(chosen) = due.iter().find(|c| allowed(c)).cloned() else {
         return suppressed(if recovery && consent {
             SuppressReason::ServiceRecovery

@@ -53,13 +53,28 @@ impl MessageKind {
         }
     }
 
-    /// Promotional messages need marketing consent and pause during service recovery.
-    /// Notices about the customer's own account and orders do not.
-    pub fn promotional(self) -> bool {
-        !matches!(
-            self,
-            MessageKind::PostPurchase | MessageKind::TierChange | MessageKind::ReferralReward
-        )
+    /// Whether this is a marketing message: one Rapport sends on its own initiative, to
+    /// sell, engage or greet. Marketing needs consent — so the one-click unsubscribe,
+    /// which withdraws it, stops every such message — and pauses while a
+    /// service-recovery flag is open.
+    ///
+    /// The others are notices of a change to the customer's own account, as a
+    /// statement would show it: a new tier, points a referral earned. They need no
+    /// consent and still go after an unsubscribe. None of the messages is one the
+    /// customer asked for; a post-purchase check-in asks how an order went and is
+    /// marketing. Every kind is listed, so a new one must be placed.
+    pub fn marketing(self) -> bool {
+        match self {
+            MessageKind::WinBack
+            | MessageKind::VipAppreciation
+            | MessageKind::PostPurchase
+            | MessageKind::ReviewRequest
+            | MessageKind::Birthday
+            | MessageKind::Anniversary
+            | MessageKind::ProductTips
+            | MessageKind::ReferralAsk => true,
+            MessageKind::TierChange | MessageKind::ReferralReward => false,
+        }
     }
 }
 
