@@ -1,7 +1,8 @@
 //! Data rights over HTTP against DynamoDB Local: the export holds everything stored
 //! about a customer; erasure removes the personal data from every item while the
 //! accounting stays, suppresses the address for good, answers the same receipt when
-//! repeated, and keeps later events from bringing contact data back.
+//! repeated, and keeps later events from bringing contact data back; no response of
+//! the API may be kept by a cache.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
@@ -553,4 +554,79 @@ async fn a_tombstone_from_before_the_key_still_keeps_the_address_unmailed() {
     let keyed = TombstoneKey::new(TOMBSTONE_KEY.as_bytes())
         .tombstone(&Email::parse("email", &returning).unwrap());
     assert!(api.store.suppression(&keyed).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn no_response_may_be_kept_by_a_cache() {
+    let api = TestApi::start_with(&[("RAPPORT_REFERRAL_HOLD_DAYS", "0")]).await;
+    let mut order = purchase("p-1", "asha", "o-1", 5_000);
+    order["email"] = "asha@example.com".into();
+    let code = {
+        ok(api.post("/v1/events/purchase", &order).await).await;
+        ok(api.get("/v1/customers/asha/referral-code").await).await["code"].clone()
+    };
+    let referral = json!({
+        "event_id": "x-1", "referral_code": code, "referee_customer_id": "ravi",
+        "occurred_at": Utc::now().to_rfc3339(),
+    });
+    let redemption = json!({"redemption_id": "r-1", "customer_id": "asha", "points": 10});
+    let mut replies = vec![
+        ("receipt", api.post("/v1/events/purchase", &order).await),
+        ("profile", api.get("/v1/customers/asha").await),
+        ("code", api.get("/v1/customers/asha/referral-code").await),
+        ("referral", api.post("/v1/events/referral", &referral).await),
+        (
+            "review",
+            api.post(
+                "/v1/events/review",
+                &review("r-1", "asha", "o-1", "Hi", "Asha here"),
+            )
+            .await,
+        ),
+        (
+            "redemption",
+            api.post("/v1/customers/asha/redemptions", &redemption)
+                .await,
+        ),
+        (
+            "recovery",
+            api.post("/v1/customers/asha/recovery", &json!({})).await,
+        ),
+        ("export", api.get("/v1/customers/asha/export").await),
+        ("unknown customer", api.get("/v1/customers/nobody").await),
+        ("invalid", api.post("/v1/events/purchase", &json!({})).await),
+        (
+            "unsigned",
+            api.send_raw("GET", "/v1/customers/asha", Vec::new(), None, None)
+                .await,
+        ),
+        ("no route", api.get("/v1/nothing").await),
+        (
+            "wrong method",
+            api.send("PUT", "/v1/customers/asha", None).await,
+        ),
+    ];
+    replies.push((
+        "erasure",
+        api.send("DELETE", "/v1/customers/asha", None).await,
+    ));
+    for (what, reply) in &replies {
+        assert_eq!(
+            reply
+                .headers
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "{what}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+    }
+    let statuses: Vec<u16> = replies.iter().map(|(_, r)| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            200, 200, 200, 200, 200, 200, 200, 200, 404, 422, 401, 404, 405, 200
+        ]
+    );
 }

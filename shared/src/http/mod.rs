@@ -1,6 +1,11 @@
 //! The storefront HTTP API (v1): signature check, body parsing, the handlers, and the
 //! route table the local server mounts. Lambda functions call one handler each; API
 //! Gateway routes to them by the same paths.
+//!
+//! Every response is `Cache-Control: no-store` ([`no_store`]): most carry personal
+//! data (profiles, receipts with balances, referral codes, exports, erasure receipts),
+//! no shared cache between a storefront and Rapport may keep any of it, and marking
+//! every response costs nothing and cannot miss one.
 
 mod privacy;
 mod problem;
@@ -112,15 +117,22 @@ pub struct Api<S> {
     pub unsubscribe_keys: Arc<Keys<UnsubscribeKeys>>,
 }
 
+/// Marks a response as one no cache may keep (see the module's header).
+pub(crate) fn no_store(headers: &mut http::HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     match serde_json::to_string(body) {
         Ok(text) => {
             let mut response = Response::new(Body::from(text));
             *response.status_mut() = status;
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            no_store(headers);
             response
         }
         Err(e) => {

@@ -6,21 +6,13 @@
 //! after verifying who is asking; a storefront's key cannot.
 
 use chrono::Utc;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use super::{Api, ApiError, Operation, customer_in_path, query_param, respond};
 use crate::domain::privacy::{ExportCursor, ExportError, export_page};
 use crate::service;
 use crate::store::PrivacyStore;
-
-/// Personal data must not linger in shared caches.
-fn no_store(mut response: Response<Body>) -> Response<Body> {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
 
 impl<S: PrivacyStore> Api<S> {
     /// Both data-rights routes, told apart by method: what the privacy function serves.
@@ -61,7 +53,7 @@ impl<S: PrivacyStore> Api<S> {
             })
         }
         .await;
-        no_store(respond(StatusCode::OK, result))
+        respond(StatusCode::OK, result)
     }
 
     /// `DELETE /v1/customers/{id}`
@@ -75,6 +67,6 @@ impl<S: PrivacyStore> Api<S> {
             Ok(receipt)
         }
         .await;
-        no_store(respond(StatusCode::OK, result))
+        respond(StatusCode::OK, result)
     }
 }
