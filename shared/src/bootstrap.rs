@@ -212,14 +212,24 @@ pub async fn job_from_env() -> anyhow::Result<JobWiring> {
     let config = Config::from_env().context("reading configuration")?;
     let mut job = JobConfig::from_env(&config).context("reading the job's configuration")?;
     let sdk = aws_config().await;
+    // Read once per run: the keys sign links, the tombstone key finds erased addresses,
+    // and a run is short.
+    let reader: Arc<dyn SecretReader> = Arc::new(SecretsManagerReader::new(&sdk));
     if let KeySource::Secret(_) = &config.unsubscribe_keys {
-        // Read once per run: the keys sign links, and a run is short.
         let keys = Keys::new(config.unsubscribe_keys.clone())
-            .with_reader(Arc::new(SecretsManagerReader::new(&sdk)))
+            .with_reader(reader.clone())
             .get()
             .await
             .context("reading the unsubscribe keys")?;
         job.delivery.unsubscribe_keys = Some(keys);
+    }
+    if let KeySource::Secret(_) = &config.tombstone_key {
+        let key = Keys::new(config.tombstone_key.clone())
+            .with_reader(reader)
+            .get()
+            .await
+            .context("reading the tombstone key")?;
+        job.tombstone_key = key.as_ref().clone();
     }
     let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone())
         .wired::<wiring::job::Ports>();

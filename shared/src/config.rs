@@ -51,9 +51,10 @@ pub struct Config {
     /// The most an export page may hold, in bytes (`RAPPORT_EXPORT_PAGE_BYTES`): under
     /// the 6 MB a Lambda function may answer, with room for headers.
     pub export_page_bytes: usize,
-    /// Keys erased customers' addresses on the suppression list
-    /// (`RAPPORT_TOMBSTONE_KEY`); unset: bare SHA-256, as before there was one.
-    pub tombstone_key: TombstoneKey,
+    /// Keys erased customers' addresses on the suppression list:
+    /// `RAPPORT_TOMBSTONE_KEY`, or the secret `RAPPORT_TOMBSTONE_KEY_SECRET` names;
+    /// neither: bare SHA-256, as before there was one.
+    pub tombstone_key: KeySource<TombstoneKey>,
 }
 
 impl std::fmt::Debug for Config {
@@ -247,7 +248,15 @@ impl Config {
             .unwrap_or(u32::MAX),
         };
         let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let tombstone_key = tombstone_key(optional("RAPPORT_TOMBSTONE_KEY"))?;
+        // A separate secret, not derived from a signing key: those rotate, and this one
+        // must not change (tombstones written under another secret no longer match).
+        let tombstone_key =
+            KeySource::from_lookup(&get, "RAPPORT_TOMBSTONE_KEY_SECRET").map_err(keys_error)?;
+        if let KeySource::Absent = tombstone_key {
+            tracing::warn!(
+                "RAPPORT_TOMBSTONE_KEY is not set: erased addresses are kept as bare SHA-256"
+            );
+        }
         Ok(Self {
             table,
             api_keys,
@@ -270,26 +279,6 @@ impl Config {
     }
 }
 
-/// The secret of erased customers' tombstones: 16 bytes or more, like every secret
-/// here. A separate setting, not derived from the request-signing secret, because that
-/// one is rotated and this one must not change: tombstones written under another secret
-/// no longer match their address.
-fn tombstone_key(raw: Option<String>) -> Result<TombstoneKey, ConfigError> {
-    match raw {
-        None => {
-            tracing::warn!(
-                "RAPPORT_TOMBSTONE_KEY is not set: erased addresses are kept as bare SHA-256"
-            );
-            Ok(TombstoneKey::unset())
-        }
-        Some(secret) if secret.len() < 16 => Err(ConfigError::Invalid {
-            name: "RAPPORT_TOMBSTONE_KEY",
-            reason: "must be at least 16 bytes".into(),
-        }),
-        Some(secret) => Ok(TombstoneKey::new(secret.as_bytes())),
-    }
-}
-
 /// The scheduled job's settings, on top of [`Config`].
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -305,7 +294,8 @@ pub struct JobConfig {
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
-    /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`).
+    /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`);
+    /// read from its secret when the job starts (bootstrap).
     pub tombstone_key: TombstoneKey,
 }
 
@@ -401,7 +391,10 @@ impl JobConfig {
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
-            tombstone_key: config.tombstone_key.clone(),
+            tombstone_key: match &config.tombstone_key {
+                KeySource::Inline(key) => key.as_ref().clone(),
+                KeySource::Secret(_) | KeySource::Absent => TombstoneKey::unset(),
+            },
         })
     }
 
@@ -453,15 +446,22 @@ mod tests {
         assert!(matches!(c.api_keys, KeySource::Inline(_)));
         assert!(matches!(c.unsubscribe_keys, KeySource::Absent));
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
-        assert!(!c.tombstone_key.is_set());
+        assert!(matches!(c.tombstone_key, KeySource::Absent));
         let c = Config::from_lookup(lookup(&[
             ("RAPPORT_TABLE", "t"),
             ("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef"),
             ("RAPPORT_TOMBSTONE_KEY", "tombstones-fedcba9876"),
         ]))
         .unwrap();
-        assert!(c.tombstone_key.is_set());
+        assert!(matches!(&c.tombstone_key, KeySource::Inline(k) if k.is_set()));
         assert!(!format!("{c:?}").contains("fedcba9876"));
+        let c = Config::from_lookup(lookup(&[
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef"),
+            ("RAPPORT_TOMBSTONE_KEY_SECRET", "rapport/tombstone-key"),
+        ]))
+        .unwrap();
+        assert!(matches!(&c.tombstone_key, KeySource::Secret(id) if id == "rapport/tombstone-key"));
     }
 
     #[test]

@@ -49,6 +49,11 @@ fn local_keys() -> Vec<(&'static str, String)> {
         (keys::EVENTS_KEY, made_up("local-events")),
         (keys::ADMIN_KEY, made_up("local-admin")),
         (keys::UNSUBSCRIBE_KEYS, made_up("1")),
+        // The table lives as long as the stack, and so do its tombstones.
+        (
+            keys::TOMBSTONE_KEY,
+            format!("dev-{}", uuid::Uuid::new_v4().simple()),
+        ),
     ]
     .into_iter()
     .map(|(name, default)| match std::env::var(name) {
@@ -64,7 +69,8 @@ struct Running {
     config: rapport_shared::Config,
     table: String,
     base_url: String,
-    /// `RAPPORT_EVENTS_KEY`, `RAPPORT_ADMIN_KEY`, `RAPPORT_UNSUBSCRIBE_KEYS` as used.
+    /// `RAPPORT_EVENTS_KEY`, `RAPPORT_ADMIN_KEY`, `RAPPORT_UNSUBSCRIBE_KEYS`,
+    /// `RAPPORT_TOMBSTONE_KEY` as used.
     keys: Vec<(&'static str, String)>,
     signer: Signer,
     stop_server: oneshot::Sender<()>,

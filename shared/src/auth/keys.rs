@@ -10,6 +10,8 @@
 //! - `RAPPORT_UNSUBSCRIBE_KEYS`: `<version>:<secret>[:<retired on, YYYY-MM-DD>]`, several
 //!   separated by commas. The highest version signs new links; every listed version
 //!   verifies, a retired one for [`RETIRED_KEY_GRACE_DAYS`] after the day it was retired.
+//! - `RAPPORT_TOMBSTONE_KEY`: the secret erased addresses are kept under, 16 bytes or
+//!   more; never changed once set.
 //!
 //! [`Keys`] keeps a set in memory and, for a secret, looks again when a request names a
 //! key id it does not know (at most once per [`REFRESH_AT_MOST_EVERY`], so unknown ids
@@ -23,6 +25,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use thiserror::Error;
 
+use crate::domain::TombstoneKey;
+
 /// Secrets shorter than this are refused: an HMAC key should carry at least 128 bits.
 pub const MIN_SECRET_BYTES: usize = 16;
 /// How long links signed with a retired unsubscribe key keep working: more than a year,
@@ -34,6 +38,7 @@ pub const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(30);
 pub const EVENTS_KEY: &str = "RAPPORT_EVENTS_KEY";
 pub const ADMIN_KEY: &str = "RAPPORT_ADMIN_KEY";
 pub const UNSUBSCRIBE_KEYS: &str = "RAPPORT_UNSUBSCRIBE_KEYS";
+pub const TOMBSTONE_KEY: &str = "RAPPORT_TOMBSTONE_KEY";
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -330,6 +335,27 @@ impl UnsubscribeKeys {
 
     pub fn version(&self, version: u32) -> Option<&UnsubscribeKey> {
         self.versions.iter().find(|k| k.version == version)
+    }
+}
+
+/// The secret erased customers' tombstones are keyed with: one value that never
+/// changes, so it knows every name and is never read again once read.
+impl SecretSet for TombstoneKey {
+    const SETTINGS: &'static [&'static str] = &[TOMBSTONE_KEY];
+
+    fn from_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, KeyError> {
+        match get(TOMBSTONE_KEY).filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(secret) if secret.len() < MIN_SECRET_BYTES => Err(invalid(
+                TOMBSTONE_KEY,
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            )),
+            Some(secret) => Ok(Some(TombstoneKey::new(secret.as_bytes()))),
+        }
+    }
+
+    fn knows(&self, _: &str) -> bool {
+        true
     }
 }
 

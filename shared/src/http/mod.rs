@@ -22,9 +22,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Config;
-use crate::auth::keys::{ApiKeys, Keys, Scope, SecretReader, UnsubscribeKeys};
+use crate::auth::keys::{ApiKeys, Keys, KeysUnavailable, Scope, SecretReader, UnsubscribeKeys};
 use crate::auth::signature::{self, SignatureHeader, SignedRequest};
-use crate::domain::{CustomerId, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput};
+use crate::domain::{
+    CustomerId, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput, TombstoneKey,
+};
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::store::{
@@ -115,6 +117,8 @@ pub struct Api<S> {
     pub keys: Arc<Keys<ApiKeys>>,
     /// The keys unsubscribe links are checked against.
     pub unsubscribe_keys: Arc<Keys<UnsubscribeKeys>>,
+    /// The secret erased customers' tombstones are keyed with, read on first use.
+    pub tombstone_key: Arc<Keys<TombstoneKey>>,
 }
 
 /// Marks a response as one no cache may keep (see the module's header).
@@ -242,12 +246,14 @@ impl<S> Api<S> {
     pub fn new(store: S, config: Config) -> Self {
         let keys = Arc::new(Keys::new(config.api_keys.clone()));
         let unsubscribe_keys = Arc::new(Keys::new(config.unsubscribe_keys.clone()));
+        let tombstone_key = Arc::new(Keys::new(config.tombstone_key.clone()));
         Self {
             store,
             config,
             alerts: Arc::new(LogAlerts),
             keys,
             unsubscribe_keys,
+            tombstone_key,
         }
     }
 
@@ -258,12 +264,28 @@ impl<S> Api<S> {
             .with_reader(reader.clone())
             .refresh_at_most_every(every);
         let unsubscribe_keys = Keys::new(self.config.unsubscribe_keys.clone())
-            .with_reader(reader)
+            .with_reader(reader.clone())
             .refresh_at_most_every(every);
+        let tombstone_key = Keys::new(self.config.tombstone_key.clone()).with_reader(reader);
         Self {
             keys: Arc::new(keys),
             unsubscribe_keys: Arc::new(unsubscribe_keys),
+            tombstone_key: Arc::new(tombstone_key),
             ..self
+        }
+    }
+
+    /// The tombstone secret: read from its secret on first use, never again (it does
+    /// not change); unset when none is configured. A secret that cannot be read is a
+    /// 503: erasing under the wrong key would leave a tombstone nothing finds.
+    async fn tombstones(&self) -> Result<Arc<TombstoneKey>, ApiError> {
+        match self.tombstone_key.get().await {
+            Ok(key) => Ok(key),
+            Err(KeysUnavailable::NotConfigured(_)) => Ok(Arc::new(TombstoneKey::unset())),
+            Err(e @ KeysUnavailable::Unreadable(_)) => {
+                tracing::error!(error = %e, "tombstone key unavailable");
+                Err(ApiError::Unavailable)
+            }
         }
     }
 

@@ -29,9 +29,10 @@ impl<S: PrivacyStore> Api<S> {
         let result = async {
             self.authenticate(&req, Operation::Privacy).await?;
             let id = customer_in_path(&req)?;
+            let tombstones = self.tombstones().await?;
             let data = self
                 .store
-                .export(&id, &self.config.tombstone_key)
+                .export(&id, &tombstones)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
             let cursor = query_param(&req, "cursor")
@@ -61,8 +62,9 @@ impl<S: PrivacyStore> Api<S> {
         let result = async {
             self.authenticate(&req, Operation::Privacy).await?;
             let id = customer_in_path(&req)?;
-            let tombstones = &self.config.tombstone_key;
-            let receipt = service::erase_customer(&self.store, &id, tombstones, Utc::now()).await?;
+            let tombstones = self.tombstones().await?;
+            let receipt =
+                service::erase_customer(&self.store, &id, &tombstones, Utc::now()).await?;
             tracing::info!(customer = %id, receipt = %receipt.receipt_id, "customer erased");
             Ok(receipt)
         }
