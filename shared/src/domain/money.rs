@@ -76,6 +76,45 @@ impl Money {
         }
         Ok(Self { minor, currency })
     }
+
+    /// An amount written as a decimal string in major units (`"19.99"`, `"1500"` for
+    /// JPY, `"1.250"` for KWD), as storefront platforms send money, read exactly: digits
+    /// only, at most the currency's minor digits after the point (more only if they are
+    /// zeros), never through a float.
+    pub fn parse_decimal(field: &str, raw: &str, currency: Currency) -> Result<Self, FieldError> {
+        let invalid = || {
+            FieldError::new(
+                field,
+                format!("{raw:?} is not an amount in {currency} such as \"12.34\""),
+            )
+        };
+        let (whole, fraction) = raw.trim().split_once('.').unwrap_or((raw.trim(), ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 15 || !digits(whole) || !digits(fraction) {
+            return Err(invalid());
+        }
+        let minor_per_major = currency.minor_per_major();
+        let places = minor_per_major.ilog10() as usize;
+        let (kept, dropped) = fraction.split_at(fraction.len().min(places));
+        if dropped.bytes().any(|b| b != b'0') {
+            return Err(FieldError::new(
+                field,
+                format!("{raw:?} has more than {places} decimal places for {currency}"),
+            ));
+        }
+        let whole: i64 = whole.parse().map_err(|_| invalid())?;
+        let kept_value: i64 = if kept.is_empty() {
+            0
+        } else {
+            kept.parse().map_err(|_| invalid())?
+        };
+        let scale = 10_i64.pow((places - kept.len()) as u32);
+        let minor = whole
+            .checked_mul(minor_per_major)
+            .and_then(|m| m.checked_add(kept_value * scale))
+            .ok_or_else(invalid)?;
+        Self::new(field, minor, currency)
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +136,35 @@ mod tests {
         );
         assert!(Currency::parse("currency", "XXX").is_err());
         assert!(Currency::parse("currency", "XAU").is_err());
+    }
+
+    #[test]
+    fn decimal_strings_become_minor_units_by_the_currencys_exponent() {
+        let c = |code| Currency::parse("c", code).unwrap();
+        let minor = |raw, code| Money::parse_decimal("amount", raw, c(code)).map(|m| m.minor);
+        assert_eq!(minor("19.99", "USD"), Ok(1999));
+        assert_eq!(minor("19.9", "USD"), Ok(1990));
+        assert_eq!(minor("19", "USD"), Ok(1900));
+        assert_eq!(minor("0.10", "USD"), Ok(10));
+        assert_eq!(minor("19.990", "USD"), Ok(1999), "trailing zeros");
+        assert_eq!(minor("1500", "JPY"), Ok(1500));
+        assert_eq!(minor("1500.00", "JPY"), Ok(1500));
+        assert_eq!(minor("1.250", "KWD"), Ok(1250));
+        assert_eq!(minor("0.005", "KWD"), Ok(5));
+        // 0.1 + 0.2 is not 0.30000000000000004 here.
+        assert_eq!(minor("0.30", "USD"), Ok(30));
+        for bad in [
+            "", ".5", "-1.00", "1,00", "1e3", "1.2.3", "19.999", " ", "abc",
+        ] {
+            let e = Money::parse_decimal("amount", bad, c("USD")).unwrap_err();
+            assert_eq!(e.field, "amount", "{bad:?}");
+        }
+        assert!(minor("1500.5", "JPY").is_err());
+        assert!(minor("99999999999999999999", "USD").is_err());
+        assert!(
+            minor("100000000000.01", "USD").is_err(),
+            "above the largest amount"
+        );
     }
 
     #[test]
