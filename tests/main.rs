@@ -39,6 +39,7 @@ mod schemathesis;
 mod scores;
 mod secrets;
 mod ses;
+mod shopify;
 mod signatures;
 mod soak;
 mod stack;

@@ -955,6 +955,11 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
             "privacy".to_owned(),
             kinds(&["CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
         ),
+        // Orders, refunds and contact updates once per event; redactions as privacy.
+        (
+            "shopify".to_owned(),
+            kinds(&["CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
+        ),
         // A scan has no key for the condition to test.
         (
             "rapport-job".to_owned(),

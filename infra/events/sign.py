@@ -4,10 +4,13 @@
 Each sample's `rapport-signature` header is made as a storefront makes it: HMAC-SHA256
 with the key's secret over "<t>.<METHOD>.<path?query>.<raw body>", sent as
 `t=<t>,k=<key id>,v1=<hex>`. Admin routes (export, erase, recovery) are signed with the
-admin key, the rest with the events key. Run it after changing a sample's body or path:
+admin key, the rest with the events key. A Shopify webhook's `x-shopify-hmac-sha256` is
+the base64 HMAC-SHA256 of the body with the shop's webhook secret. Run it after changing
+a sample's body or path:
 
     python3 infra/events/sign.py
 """
+import base64
 import hashlib
 import hmac
 import json
@@ -31,6 +34,13 @@ def main():
     for path in sorted(HERE.glob("*.json")):
         event = json.loads(path.read_text())
         headers = event.get("headers", {})
+        if "x-shopify-hmac-sha256" in headers:
+            secret = params["RAPPORT_SHOPIFY_WEBHOOK_SECRET"].encode()
+            tag = hmac.new(secret, (event.get("body") or "").encode(), hashlib.sha256)
+            headers["x-shopify-hmac-sha256"] = base64.b64encode(tag.digest()).decode()
+            path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
+            print(f"signed {path.name}")
+            continue
         if "rapport-signature" not in headers:
             continue
         query = event.get("rawQueryString") or ""

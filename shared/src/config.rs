@@ -8,6 +8,7 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
+use crate::auth::webhook::WebhookSecrets;
 use crate::domain::outreach::OutreachRules;
 use crate::domain::{
     Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
@@ -55,6 +56,12 @@ pub struct Config {
     /// `RAPPORT_TOMBSTONE_KEY`, or the secret `RAPPORT_TOMBSTONE_KEY_SECRET` names;
     /// neither: bare SHA-256, as before there was one.
     pub tombstone_key: KeySource<TombstoneKey>,
+    /// The secrets storefront platforms sign webhooks with:
+    /// `RAPPORT_SHOPIFY_WEBHOOK_SECRET`, or the secret `RAPPORT_STOREFRONT_SECRET` names.
+    pub webhook_secrets: KeySource<WebhookSecrets>,
+    /// The one Shopify shop whose webhooks are taken (`RAPPORT_SHOPIFY_SHOP_DOMAIN`,
+    /// e.g. `tea-house.myshopify.com`); unset: none are.
+    pub shopify_shop_domain: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +79,8 @@ impl std::fmt::Debug for Config {
             .field("support_email", &self.support_email)
             .field("export_page_bytes", &self.export_page_bytes)
             .field("tombstone_key", &self.tombstone_key)
+            .field("webhook_secrets", &self.webhook_secrets)
+            .field("shopify_shop_domain", &self.shopify_shop_domain)
             .finish()
     }
 }
@@ -257,6 +266,10 @@ impl Config {
                 "RAPPORT_TOMBSTONE_KEY is not set: erased addresses are kept as bare SHA-256"
             );
         }
+        let webhook_secrets =
+            KeySource::from_lookup(&get, "RAPPORT_STOREFRONT_SECRET").map_err(keys_error)?;
+        let shopify_shop_domain =
+            optional("RAPPORT_SHOPIFY_SHOP_DOMAIN").map(|d| d.trim().to_ascii_lowercase());
         Ok(Self {
             table,
             api_keys,
@@ -275,6 +288,8 @@ impl Config {
             export_page_bytes: setting(&get, "RAPPORT_EXPORT_PAGE_BYTES", 4usize << 20)?
                 .clamp(1024, 5 << 20),
             tombstone_key,
+            webhook_secrets,
+            shopify_shop_domain,
         })
     }
 }

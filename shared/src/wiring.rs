@@ -84,6 +84,15 @@ functions! {
     unsubscribe = "unsubscribe": [ProfileStore];
     /// `GET /v1/customers/{id}/export` and `DELETE /v1/customers/{id}`
     privacy = "privacy": [PrivacyStore, IdempotencyStore];
+    /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
+    /// customer), contact updates (`commit_reward`), erasure at the shop's request.
+    shopify = "shopify": [
+        PurchaseStore,
+        IdempotencyStore,
+        ProfileStore,
+        RewardStore,
+        PrivacyStore,
+    ];
     /// SES bounces and complaints from SNS.
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward

@@ -201,7 +201,7 @@ impl Default for ReferralRules {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn rules() -> LoyaltyRules {

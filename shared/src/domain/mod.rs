@@ -7,8 +7,9 @@
 //! 2. the programme's rules: [`loyalty`];
 //! 3. the customer: [`profile`], then [`ledger`] (the only code that moves a balance);
 //! 4. one module per event under [`events`] — they never import each other;
-//! 5. what spans them: [`privacy`] (export and erasure) and [`outreach`] (which message,
-//!    and what is remembered of messages).
+//! 5. what spans them: [`privacy`] (export and erasure), [`outreach`] (which message,
+//!    and what is remembered of messages) and [`storefront`] (platforms' webhook
+//!    payloads read into events).
 
 pub mod codes;
 pub mod contact;
@@ -22,6 +23,7 @@ pub mod outreach;
 pub mod privacy;
 pub mod profile;
 pub mod scores;
+pub mod storefront;
 pub mod suppression;
 
 pub use contact::{Birthday, Email, Locale};

@@ -11,9 +11,11 @@ mod privacy;
 mod problem;
 mod unsubscribe;
 mod views;
+mod webhooks;
 
 pub use problem::{ApiError, PROBLEM_BASE};
 pub use views::ProfileView;
+pub use webhooks::WebhookReceipt;
 
 use chrono::Utc;
 use http::{HeaderValue, StatusCode, header};
@@ -24,6 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::Config;
 use crate::auth::keys::{ApiKeys, Keys, KeysUnavailable, Scope, SecretReader, UnsubscribeKeys};
 use crate::auth::signature::{self, SignatureHeader, SignedRequest};
+use crate::auth::webhook::WebhookSecrets;
 use crate::domain::{
     CustomerId, PurchaseInput, RedemptionInput, ReferralInput, ReviewInput, TombstoneKey,
 };
@@ -56,11 +59,14 @@ pub enum Operation {
     Unsubscribe,
     /// Data rights: the export and the erasure of a customer's data.
     Privacy,
+    /// A Shopify shop's webhooks, signed with the shop's webhook secret.
+    ShopifyWebhook,
 }
 
 impl Operation {
     /// The scope a key needs for it; `None` for the unsubscribe link, which carries its
-    /// own token instead of a signature.
+    /// own token instead of a signature, and for platforms' webhooks, signed the
+    /// platform's way.
     pub fn scope(self) -> Option<Scope> {
         match self {
             Operation::Purchase
@@ -70,7 +76,7 @@ impl Operation {
             | Operation::ReferralCode
             | Operation::Referral => Some(Scope::Events),
             Operation::Recovery | Operation::Privacy => Some(Scope::Admin),
-            Operation::Unsubscribe => None,
+            Operation::Unsubscribe | Operation::ShopifyWebhook => None,
         }
     }
 }
@@ -96,6 +102,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/v1/unsubscribe", Operation::Unsubscribe),
     ("GET", "/v1/customers/{id}/export", Operation::Privacy),
     ("DELETE", "/v1/customers/{id}", Operation::Privacy),
+    ("POST", "/v1/webhooks/shopify", Operation::ShopifyWebhook),
 ];
 
 /// The operation serving `method` on `path` (without the query), if any.
@@ -119,6 +126,8 @@ pub struct Api<S> {
     pub unsubscribe_keys: Arc<Keys<UnsubscribeKeys>>,
     /// The secret erased customers' tombstones are keyed with, read on first use.
     pub tombstone_key: Arc<Keys<TombstoneKey>>,
+    /// The secrets storefront platforms sign webhooks with.
+    pub webhook_secrets: Arc<Keys<WebhookSecrets>>,
 }
 
 /// Marks a response as one no cache may keep (see the module's header).
@@ -247,6 +256,7 @@ impl<S> Api<S> {
         let keys = Arc::new(Keys::new(config.api_keys.clone()));
         let unsubscribe_keys = Arc::new(Keys::new(config.unsubscribe_keys.clone()));
         let tombstone_key = Arc::new(Keys::new(config.tombstone_key.clone()));
+        let webhook_secrets = Arc::new(Keys::new(config.webhook_secrets.clone()));
         Self {
             store,
             config,
@@ -254,6 +264,7 @@ impl<S> Api<S> {
             keys,
             unsubscribe_keys,
             tombstone_key,
+            webhook_secrets,
         }
     }
 
@@ -266,11 +277,14 @@ impl<S> Api<S> {
         let unsubscribe_keys = Keys::new(self.config.unsubscribe_keys.clone())
             .with_reader(reader.clone())
             .refresh_at_most_every(every);
-        let tombstone_key = Keys::new(self.config.tombstone_key.clone()).with_reader(reader);
+        let tombstone_key =
+            Keys::new(self.config.tombstone_key.clone()).with_reader(reader.clone());
+        let webhook_secrets = Keys::new(self.config.webhook_secrets.clone()).with_reader(reader);
         Self {
             keys: Arc::new(keys),
             unsubscribe_keys: Arc::new(unsubscribe_keys),
             tombstone_key: Arc::new(tombstone_key),
+            webhook_secrets: Arc::new(webhook_secrets),
             ..self
         }
     }
@@ -543,6 +557,7 @@ impl<S: Store> Api<S> {
             Operation::Referral => self.referral(req).await,
             Operation::Unsubscribe => self.unsubscribe(req).await,
             Operation::Privacy => self.privacy(req).await,
+            Operation::ShopifyWebhook => self.shopify(req).await,
         }
     }
 

@@ -18,6 +18,9 @@ pub const PROBLEM_BASE: &str = "https://rapport.dev/problems/";
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized(SignatureError),
+    /// A storefront platform's webhook whose signature or shop is not the configured
+    /// one; says which header.
+    WebhookRejected(&'static str),
     /// A valid signature by a key whose scope does not cover the operation.
     Forbidden {
         needed: Scope,
@@ -72,6 +75,13 @@ impl ApiError {
                 "unauthorized",
                 "Request signature rejected",
                 e.to_string(),
+                None,
+            ),
+            WebhookRejected(why) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Webhook rejected",
+                (*why).to_owned(),
                 None,
             ),
             Forbidden { needed } => (

@@ -9,6 +9,7 @@
 //! answered the first time.
 
 mod account;
+mod contact;
 pub mod deliver;
 mod driver;
 pub mod feedback;
@@ -21,6 +22,7 @@ mod review;
 mod reward;
 
 pub use account::{clear_recovery, unsubscribe};
+pub use contact::{ContactReceipt, update_contact};
 pub use privacy::erase_customer;
 pub use purchase::record_purchase;
 pub use redemption::redeem;

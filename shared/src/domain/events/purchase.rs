@@ -67,6 +67,13 @@ pub struct PurchaseEvent {
     pub referral_code: Option<String>,
     pub marketing_consent: Option<bool>,
     pub timezone: Option<String>,
+    /// A refund of at most what the order still holds: more is not an error but the
+    /// rest. Storefront platforms report refunds and cancellations of one order
+    /// separately (a cancellation then its refund, or the other way round), so each
+    /// takes what is left and the second finds nothing. Never set from the native API,
+    /// where a refund larger than the order is a mistake to report.
+    #[serde(skip)]
+    pub up_to_refundable: bool,
 }
 
 impl PurchaseInput {
@@ -157,7 +164,19 @@ impl PurchaseInput {
                     })
                 })
                 .transpose()?,
+            up_to_refundable: false,
         })
+    }
+}
+
+impl PurchaseEvent {
+    /// This refund, taking at most what its order still holds (see
+    /// [`PurchaseEvent::up_to_refundable`]).
+    pub fn up_to_refundable(self) -> Self {
+        Self {
+            up_to_refundable: true,
+            ..self
+        }
     }
 }
 
@@ -479,14 +498,18 @@ impl PurchaseEvent {
                 let mut order =
                     order.ok_or_else(|| DomainError::UnknownOrder(self.order_id.to_string()))?;
                 let refundable = order.total_minor - order.refunded_minor;
-                if self.total.minor > refundable {
-                    return Err(FieldError::new(
-                        "total_minor",
-                        format!("exceeds the {refundable} still refundable on this order"),
-                    )
-                    .into());
-                }
-                order.refunded_minor += self.total.minor;
+                let amount = match self.up_to_refundable {
+                    true => self.total.minor.min(refundable),
+                    false if self.total.minor > refundable => {
+                        return Err(FieldError::new(
+                            "total_minor",
+                            format!("exceeds the {refundable} still refundable on this order"),
+                        )
+                        .into());
+                    }
+                    false => self.total.minor,
+                };
+                order.refunded_minor += amount;
                 // Reverse the refunded share of the order's points, computed on the
                 // cumulative refund so that several partial refunds add up to exactly
                 // the points of a full one.
@@ -501,7 +524,7 @@ impl PurchaseEvent {
                 };
                 let delta = -(reversed_total - order.points_reversed);
                 order.points_reversed = reversed_total;
-                profile.add_to_day(order.day(), -self.total.minor);
+                profile.add_to_day(order.day(), -amount);
                 (order, delta, LedgerReason::Refund)
             }
         };

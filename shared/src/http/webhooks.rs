@@ -1,0 +1,273 @@
+//! `POST /v1/webhooks/shopify`: a Shopify shop's webhooks, taken as they come — no glue
+//! code on the shop's side. Shopify signs the raw body (base64 HMAC-SHA256 in
+//! `X-Shopify-Hmac-Sha256`) and names the shop (`X-Shopify-Shop-Domain`) and the topic
+//! (`X-Shopify-Topic`); what the payloads mean is read in
+//! `domain::storefront::shopify`.
+//!
+//! Shopify retries a delivery that is not answered 2xx, for up to 48 hours, and
+//! signs no timestamp: a redelivery, a replay and a concurrent duplicate are absorbed
+//! by processing each order, refund, cancellation and delivery once, and a delivery
+//! that was applied before answers 200 whatever it carries. A refund that arrives
+//! before its order is a 422 (`unknown-order`): Shopify delivers it again later.
+
+use chrono::Utc;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+use super::{Api, ApiError, MAX_BODY_BYTES, body_bytes, respond};
+use crate::auth::keys::KeysUnavailable;
+use crate::auth::webhook::WebhookSecrets;
+use crate::domain::storefront::shopify::{self, Topic};
+use crate::domain::{CustomerId, PurchaseEvent, PurchaseReceipt};
+use crate::service::{self, ServiceError};
+use crate::store::{PrivacyStore, PurchaseStore, RewardStore};
+
+/// What a webhook delivery did.
+#[derive(Debug, Serialize)]
+pub struct WebhookReceipt {
+    pub topic: String,
+    /// `applied`, `duplicate` (applied by an earlier delivery), `unchanged`,
+    /// `nothing-to-refund`, `erased`, `unknown-customer`, `for-the-merchant` (a
+    /// compliance request logged for the merchant to answer) or `ignored` (a topic
+    /// Rapport does not act on).
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points_delta: Option<i64>,
+}
+
+impl WebhookReceipt {
+    fn new(topic: &str, outcome: &'static str) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            outcome,
+            customer_id: None,
+            points_delta: None,
+        }
+    }
+}
+
+fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
+    /// `POST /v1/webhooks/shopify`
+    pub async fn shopify(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let body = self.verify_shopify(&req).await?;
+            let topic = header(&req, "X-Shopify-Topic").unwrap_or_default();
+            let receipt = self.shopify_topic(&req, topic, body).await?;
+            tracing::info!(topic, outcome = receipt.outcome, customer = ?receipt.customer_id, "shopify webhook");
+            Ok(receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+
+    /// The body, once the size, the signature and the shop are right.
+    async fn verify_shopify<'r>(&self, req: &'r Request) -> Result<&'r [u8], ApiError> {
+        let body = body_bytes(req);
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let Some(shop) = &self.config.shopify_shop_domain else {
+            tracing::error!(
+                "a Shopify webhook arrived, but RAPPORT_SHOPIFY_SHOP_DOMAIN is not set"
+            );
+            return Err(ApiError::WebhookRejected(
+                "this deployment takes no Shopify webhooks",
+            ));
+        };
+        let secrets = match self.webhook_secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(KeysUnavailable::NotConfigured(_)) => {
+                tracing::error!("a Shopify webhook arrived, but no webhook secret is configured");
+                return Err(ApiError::WebhookRejected(
+                    "this deployment takes no Shopify webhooks",
+                ));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "webhook secrets unavailable");
+                return Err(ApiError::Unavailable);
+            }
+        };
+        let signature = header(req, "X-Shopify-Hmac-Sha256").ok_or(ApiError::WebhookRejected(
+            "the X-Shopify-Hmac-Sha256 header is missing",
+        ))?;
+        if !WebhookSecrets::shopify_signed(&secrets, body, signature) {
+            return Err(ApiError::WebhookRejected(
+                "X-Shopify-Hmac-Sha256 does not match the body",
+            ));
+        }
+        // Checked after the signature, so that the answer tells an unsigned caller
+        // nothing about which shop this is.
+        let named = header(req, "X-Shopify-Shop-Domain").unwrap_or_default();
+        if !named.trim().eq_ignore_ascii_case(shop) {
+            tracing::warn!(shop = named, "a webhook signed for another shop");
+            return Err(ApiError::WebhookRejected(
+                "X-Shopify-Shop-Domain is not this deployment's shop",
+            ));
+        }
+        Ok(body)
+    }
+
+    async fn shopify_topic(
+        &self,
+        req: &Request,
+        topic: &str,
+        body: &[u8],
+    ) -> Result<WebhookReceipt, ApiError> {
+        let shop = self.config.rules.currency;
+        let now = Utc::now();
+        match Topic::parse(topic) {
+            Topic::OrdersPaid => {
+                let guests = self.tombstones().await?;
+                let event = shopify::paid_order(body, shop, &guests)?;
+                self.shopify_purchase(topic, &event).await
+            }
+            Topic::OrdersCancelled => {
+                let guests = self.tombstones().await?;
+                match shopify::cancelled_order(body, shop, &guests)? {
+                    Some(event) => self.shopify_purchase(topic, &event).await,
+                    None => Ok(WebhookReceipt::new(topic, "nothing-to-refund")),
+                }
+            }
+            Topic::RefundsCreate => {
+                let order = shopify::refunded_order(body)?;
+                let customer = self.shopify_order_customer(order).await?;
+                match shopify::refund(body, shop, customer)? {
+                    Some(event) => self.shopify_purchase(topic, &event).await,
+                    None => Ok(WebhookReceipt::new(topic, "nothing-to-refund")),
+                }
+            }
+            Topic::CustomersCreate | Topic::CustomersUpdate => {
+                let update = shopify::contact(body)?;
+                let delivery = delivery_key(req)?;
+                let receipt = service::update_contact(
+                    &self.store,
+                    &self.config.rules,
+                    &update,
+                    &delivery,
+                    now,
+                )
+                .await?;
+                let outcome = match (receipt.duplicate, receipt.changed) {
+                    (true, _) => "duplicate",
+                    (false, true) => "applied",
+                    (false, false) => "unchanged",
+                };
+                Ok(WebhookReceipt {
+                    customer_id: Some(receipt.customer_id),
+                    ..WebhookReceipt::new(topic, outcome)
+                })
+            }
+            Topic::CustomersRedact => {
+                let guests = self.tombstones().await?;
+                let customer = shopify::redacted_customer(body, &guests)?;
+                let outcome = match service::erase_customer(&self.store, &customer, &guests, now)
+                    .await
+                {
+                    Ok(receipt) => {
+                        tracing::info!(customer = %customer, receipt = %receipt.receipt_id, "customer erased at Shopify's request");
+                        "erased"
+                    }
+                    // Nothing stored about them: nothing to erase, and nothing to retry.
+                    Err(ServiceError::UnknownCustomer) => "unknown-customer",
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(WebhookReceipt {
+                    customer_id: Some(customer),
+                    ..WebhookReceipt::new(topic, outcome)
+                })
+            }
+            Topic::CustomersDataRequest | Topic::ShopRedact => {
+                // Not automated yet: the merchant answers these with the export and
+                // erasure routes (README, "Connecting a Shopify store").
+                tracing::warn!(topic, payload = %String::from_utf8_lossy(body), "a compliance request for the merchant to answer");
+                Ok(WebhookReceipt::new(topic, "for-the-merchant"))
+            }
+            Topic::Other(_) => {
+                tracing::info!(topic, "a Shopify topic Rapport does not act on");
+                Ok(WebhookReceipt::new(topic, "ignored"))
+            }
+        }
+    }
+
+    async fn shopify_purchase(
+        &self,
+        topic: &str,
+        event: &PurchaseEvent,
+    ) -> Result<WebhookReceipt, ApiError> {
+        let recorded = service::record_purchase(
+            &self.store,
+            &self.config.rules,
+            &self.config.referrals,
+            event,
+            Utc::now(),
+        )
+        .await;
+        let receipt: PurchaseReceipt = match recorded {
+            Ok(receipt) => receipt,
+            // Applied by an earlier delivery that carried other details (an edited
+            // order, say): once is what counts, and Shopify must not retry.
+            Err(ServiceError::KeyReused(_)) => {
+                tracing::warn!(event_id = %event.event_id, "a redelivery that differs from the first; kept the first");
+                return Ok(WebhookReceipt {
+                    customer_id: Some(event.customer_id.clone()),
+                    ..WebhookReceipt::new(topic, "duplicate")
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let outcome = if receipt.duplicate {
+            "duplicate"
+        } else {
+            "applied"
+        };
+        Ok(WebhookReceipt {
+            customer_id: Some(receipt.customer_id),
+            points_delta: Some(receipt.points_delta),
+            ..WebhookReceipt::new(topic, outcome)
+        })
+    }
+
+    /// The customer an order was paid by, from the answer its payment stored.
+    async fn shopify_order_customer(&self, order: u64) -> Result<CustomerId, ApiError> {
+        let unknown = || ApiError::UnknownOrder(format!("shopify-{order}"));
+        let record = self
+            .store
+            .prior(&shopify::order_event_id(order))
+            .await?
+            .ok_or_else(unknown)?;
+        let paid: PurchaseReceipt = serde_json::from_str(&record.response).map_err(|e| {
+            tracing::error!(error = %e, order, "a stored order answer does not read back");
+            ApiError::Internal
+        })?;
+        Ok(paid.customer_id)
+    }
+}
+
+/// The delivery's id (`X-Shopify-Webhook-Id`; `X-Shopify-Event-Id` names the event
+/// when a topic has several deliveries), as an idempotency key.
+fn delivery_key(req: &Request) -> Result<String, ApiError> {
+    let id = header(req, "X-Shopify-Event-Id")
+        .or_else(|| header(req, "X-Shopify-Webhook-Id"))
+        .map(str::trim)
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 100
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .ok_or_else(|| {
+            ApiError::Invalid(crate::domain::FieldError::new(
+                "X-Shopify-Webhook-Id",
+                "is required: letters, digits and -",
+            ))
+        })?;
+    Ok(format!("shopify-delivery-{id}"))
+}
