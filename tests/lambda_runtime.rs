@@ -352,6 +352,16 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         (200, Some("applied"), Some(51)),
         "{body}"
     );
+    let (status, body) = http(&call("woocommerce", "woocommerce-webhook.json").await);
+    assert_eq!(
+        (
+            status,
+            body["outcome"].as_str(),
+            body["points_delta"].as_i64()
+        ),
+        (200, Some("applied"), Some(36)),
+        "{body}"
+    );
 
     let mut report = String::from("start to first response under the Runtime API emulator:\n");
     for (name, elapsed) in &first_answers {

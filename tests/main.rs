@@ -45,3 +45,4 @@ mod soak;
 mod stack;
 mod tables;
 mod unsubscribe;
+mod woocommerce;

@@ -960,6 +960,7 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
             "shopify".to_owned(),
             kinds(&["CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
         ),
+        ("woocommerce".to_owned(), kinds(&["CUSTOMER#", "EVENT#"])),
         // A scan has no key for the condition to test.
         (
             "rapport-job".to_owned(),

@@ -77,6 +77,9 @@ async fn sample_events_are_accepted_by_the_handlers() {
     let r = api.shopify(request("shopify-webhook.json")).await;
     assert_eq!(r.status(), 200, "{:?}", body(&r));
     assert_eq!(body(&r)["outcome"], "applied");
+    let r = api.woocommerce(request("woocommerce-webhook.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["outcome"], "applied");
     let r = api.export(request("export.json")).await;
     assert_eq!(r.status(), 200, "{:?}", body(&r));
     assert_eq!(body(&r)["profile"]["points_balance"], 35);

@@ -4,8 +4,9 @@
 Each sample's `rapport-signature` header is made as a storefront makes it: HMAC-SHA256
 with the key's secret over "<t>.<METHOD>.<path?query>.<raw body>", sent as
 `t=<t>,k=<key id>,v1=<hex>`. Admin routes (export, erase, recovery) are signed with the
-admin key, the rest with the events key. A Shopify webhook's `x-shopify-hmac-sha256` is
-the base64 HMAC-SHA256 of the body with the shop's webhook secret. Run it after changing
+admin key, the rest with the events key. A Shopify or WooCommerce webhook's signature
+(`x-shopify-hmac-sha256`, `x-wc-webhook-signature`) is the base64 HMAC-SHA256 of the
+body with the shop's webhook secret. Run it after changing
 a sample's body or path:
 
     python3 infra/events/sign.py
@@ -34,10 +35,15 @@ def main():
     for path in sorted(HERE.glob("*.json")):
         event = json.loads(path.read_text())
         headers = event.get("headers", {})
-        if "x-shopify-hmac-sha256" in headers:
-            secret = params["RAPPORT_SHOPIFY_WEBHOOK_SECRET"].encode()
+        platform = {"x-shopify-hmac-sha256": "RAPPORT_SHOPIFY_WEBHOOK_SECRET",
+                    "x-wc-webhook-signature": "RAPPORT_WOOCOMMERCE_WEBHOOK_SECRET"}
+        for header, setting in platform.items():
+            if header not in headers:
+                continue
+            secret = params[setting].encode()
             tag = hmac.new(secret, (event.get("body") or "").encode(), hashlib.sha256)
-            headers["x-shopify-hmac-sha256"] = base64.b64encode(tag.digest()).decode()
+            headers[header] = base64.b64encode(tag.digest()).decode()
+        if any(header in headers for header in platform):
             path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
             print(f"signed {path.name}")
             continue

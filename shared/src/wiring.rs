@@ -93,6 +93,9 @@ functions! {
         RewardStore,
         PrivacyStore,
     ];
+    /// `POST /v1/webhooks/woocommerce`: orders, refunds and cancellations, contact
+    /// updates.
+    woocommerce = "woocommerce": [PurchaseStore, IdempotencyStore, ProfileStore, RewardStore];
     /// SES bounces and complaints from SNS.
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward

@@ -12,18 +12,24 @@ use sha2::Sha256;
 use crate::auth::keys::{KeyError, MIN_SECRET_BYTES, SecretSet};
 
 pub const SHOPIFY_WEBHOOK_SECRET: &str = "RAPPORT_SHOPIFY_WEBHOOK_SECRET";
+pub const WOOCOMMERCE_WEBHOOK_SECRET: &str = "RAPPORT_WOOCOMMERCE_WEBHOOK_SECRET";
 
 /// The secrets webhooks are checked against. Several may be listed, comma separated,
 /// while a platform's secret is being rotated.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSecrets {
     shopify: Vec<Vec<u8>>,
+    woocommerce: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSecrets")
             .field("shopify", &format!("{} secret(s)", self.shopify.len()))
+            .field(
+                "woocommerce",
+                &format!("{} secret(s)", self.woocommerce.len()),
+            )
             .finish()
     }
 }
@@ -32,6 +38,7 @@ impl WebhookSecrets {
     pub fn shopify(secrets: &[&[u8]]) -> Self {
         Self {
             shopify: secrets.iter().map(|s| s.to_vec()).collect(),
+            woocommerce: Vec::new(),
         }
     }
 
@@ -40,33 +47,60 @@ impl WebhookSecrets {
     pub fn shopify_signed(&self, body: &[u8], header: &str) -> bool {
         verify_any(&self.shopify, body, header)
     }
+
+    /// The same for WooCommerce's `X-WC-Webhook-Signature`.
+    pub fn woocommerce_signed(&self, body: &[u8], header: &str) -> bool {
+        verify_any(&self.woocommerce, body, header)
+    }
+
+    pub fn takes_shopify(&self) -> bool {
+        !self.shopify.is_empty()
+    }
+
+    pub fn takes_woocommerce(&self) -> bool {
+        !self.woocommerce.is_empty()
+    }
 }
 
 impl SecretSet for WebhookSecrets {
-    const SETTINGS: &'static [&'static str] = &[SHOPIFY_WEBHOOK_SECRET];
+    const SETTINGS: &'static [&'static str] = &[SHOPIFY_WEBHOOK_SECRET, WOOCOMMERCE_WEBHOOK_SECRET];
 
     fn from_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, KeyError> {
-        let Some(raw) = get(SHOPIFY_WEBHOOK_SECRET).filter(|v| !v.trim().is_empty()) else {
+        let shopify = secrets(get, SHOPIFY_WEBHOOK_SECRET)?;
+        let woocommerce = secrets(get, WOOCOMMERCE_WEBHOOK_SECRET)?;
+        if shopify.is_empty() && woocommerce.is_empty() {
             return Ok(None);
-        };
-        let shopify = raw
-            .split(',')
-            .map(str::trim)
-            .map(|secret| match secret.len() >= MIN_SECRET_BYTES {
-                true => Ok(secret.as_bytes().to_vec()),
-                false => Err(KeyError {
-                    setting: SHOPIFY_WEBHOOK_SECRET,
-                    reason: format!("each secret must be at least {MIN_SECRET_BYTES} bytes"),
-                }),
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Some(Self { shopify }))
+        }
+        Ok(Some(Self {
+            shopify,
+            woocommerce,
+        }))
     }
 
     /// Webhooks name no key: a secret set is read again only when the process starts.
     fn knows(&self, _: &str) -> bool {
         true
     }
+}
+
+/// The comma-separated secrets of `setting`, each 16 bytes or more.
+fn secrets(
+    get: &dyn Fn(&str) -> Option<String>,
+    setting: &'static str,
+) -> Result<Vec<Vec<u8>>, KeyError> {
+    let Some(raw) = get(setting).filter(|v| !v.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .map(|secret| match secret.len() >= MIN_SECRET_BYTES {
+            true => Ok(secret.as_bytes().to_vec()),
+            false => Err(KeyError {
+                setting,
+                reason: format!("each secret must be at least {MIN_SECRET_BYTES} bytes"),
+            }),
+        })
+        .collect()
 }
 
 /// The header a platform sends for `body` under `secret` (tests, samples).
@@ -129,5 +163,8 @@ mod tests {
         assert_eq!(e.setting, SHOPIFY_WEBHOOK_SECRET);
         assert!(WebhookSecrets::from_settings(&get("")).unwrap().is_none());
         assert!(!format!("{secrets:?}").contains("0123"));
+        assert!(secrets.takes_shopify() && !secrets.takes_woocommerce());
+        // One platform's secret does not sign for the other.
+        assert!(!secrets.woocommerce_signed(body, &sign(SECRET, body)));
     }
 }

@@ -61,6 +61,8 @@ pub enum Operation {
     Privacy,
     /// A Shopify shop's webhooks, signed with the shop's webhook secret.
     ShopifyWebhook,
+    /// A WooCommerce shop's webhooks, signed the same way.
+    WooCommerceWebhook,
 }
 
 impl Operation {
@@ -76,7 +78,9 @@ impl Operation {
             | Operation::ReferralCode
             | Operation::Referral => Some(Scope::Events),
             Operation::Recovery | Operation::Privacy => Some(Scope::Admin),
-            Operation::Unsubscribe | Operation::ShopifyWebhook => None,
+            Operation::Unsubscribe | Operation::ShopifyWebhook | Operation::WooCommerceWebhook => {
+                None
+            }
         }
     }
 }
@@ -103,6 +107,11 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/customers/{id}/export", Operation::Privacy),
     ("DELETE", "/v1/customers/{id}", Operation::Privacy),
     ("POST", "/v1/webhooks/shopify", Operation::ShopifyWebhook),
+    (
+        "POST",
+        "/v1/webhooks/woocommerce",
+        Operation::WooCommerceWebhook,
+    ),
 ];
 
 /// The operation serving `method` on `path` (without the query), if any.
@@ -558,6 +567,7 @@ impl<S: Store> Api<S> {
             Operation::Unsubscribe => self.unsubscribe(req).await,
             Operation::Privacy => self.privacy(req).await,
             Operation::ShopifyWebhook => self.shopify(req).await,
+            Operation::WooCommerceWebhook => self.woocommerce(req).await,
         }
     }
 

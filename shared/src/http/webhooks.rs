@@ -1,14 +1,18 @@
-//! `POST /v1/webhooks/shopify`: a Shopify shop's webhooks, taken as they come — no glue
-//! code on the shop's side. Shopify signs the raw body (base64 HMAC-SHA256 in
-//! `X-Shopify-Hmac-Sha256`) and names the shop (`X-Shopify-Shop-Domain`) and the topic
-//! (`X-Shopify-Topic`); what the payloads mean is read in
-//! `domain::storefront::shopify`.
+//! `POST /v1/webhooks/shopify` and `POST /v1/webhooks/woocommerce`: a shop's own
+//! webhooks, taken as they come — no glue code on the shop's side. Shopify signs the raw
+//! body (base64 HMAC-SHA256 in `X-Shopify-Hmac-Sha256`) and names the shop
+//! (`X-Shopify-Shop-Domain`) and the topic (`X-Shopify-Topic`); WooCommerce signs the
+//! same way in `X-WC-Webhook-Signature` and names the topic in `X-WC-Webhook-Topic`.
+//! What the payloads mean is read in `domain::storefront`.
 //!
 //! Shopify retries a delivery that is not answered 2xx, for up to 48 hours, and
 //! signs no timestamp: a redelivery, a replay and a concurrent duplicate are absorbed
 //! by processing each order, refund, cancellation and delivery once, and a delivery
 //! that was applied before answers 200 whatever it carries. A refund that arrives
 //! before its order is a 422 (`unknown-order`): Shopify delivers it again later.
+//! WooCommerce sends the whole order every time and disables a webhook after five
+//! failed deliveries, so a refund or cancellation of an order Rapport never saw paid is
+//! answered 200 with nothing to reverse.
 
 use chrono::Utc;
 use http::StatusCode;
@@ -19,6 +23,7 @@ use super::{Api, ApiError, MAX_BODY_BYTES, body_bytes, respond};
 use crate::auth::keys::KeysUnavailable;
 use crate::auth::webhook::WebhookSecrets;
 use crate::domain::storefront::shopify::{self, Topic};
+use crate::domain::storefront::woocommerce;
 use crate::domain::{CustomerId, PurchaseEvent, PurchaseReceipt};
 use crate::service::{self, ServiceError};
 use crate::store::{PrivacyStore, PurchaseStore, RewardStore};
@@ -28,9 +33,10 @@ use crate::store::{PrivacyStore, PurchaseStore, RewardStore};
 pub struct WebhookReceipt {
     pub topic: String,
     /// `applied`, `duplicate` (applied by an earlier delivery), `unchanged`,
-    /// `nothing-to-refund`, `erased`, `unknown-customer`, `for-the-merchant` (a
-    /// compliance request logged for the merchant to answer) or `ignored` (a topic
-    /// Rapport does not act on).
+    /// `nothing-to-refund`, `nothing-to-do` (an unpaid order), `erased`,
+    /// `unknown-customer`, `for-the-merchant` (a compliance request logged for the
+    /// merchant to answer), `ping` (WooCommerce checking the address) or `ignored` (a
+    /// topic Rapport does not act on).
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<CustomerId>,
@@ -128,12 +134,12 @@ impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
             Topic::OrdersPaid => {
                 let guests = self.tombstones().await?;
                 let event = shopify::paid_order(body, shop, &guests)?;
-                self.shopify_purchase(topic, &event).await
+                self.record_storefront_purchase(topic, &event).await
             }
             Topic::OrdersCancelled => {
                 let guests = self.tombstones().await?;
                 match shopify::cancelled_order(body, shop, &guests)? {
-                    Some(event) => self.shopify_purchase(topic, &event).await,
+                    Some(event) => self.record_storefront_purchase(topic, &event).await,
                     None => Ok(WebhookReceipt::new(topic, "nothing-to-refund")),
                 }
             }
@@ -141,30 +147,14 @@ impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
                 let order = shopify::refunded_order(body)?;
                 let customer = self.shopify_order_customer(order).await?;
                 match shopify::refund(body, shop, customer)? {
-                    Some(event) => self.shopify_purchase(topic, &event).await,
+                    Some(event) => self.record_storefront_purchase(topic, &event).await,
                     None => Ok(WebhookReceipt::new(topic, "nothing-to-refund")),
                 }
             }
             Topic::CustomersCreate | Topic::CustomersUpdate => {
                 let update = shopify::contact(body)?;
-                let delivery = delivery_key(req)?;
-                let receipt = service::update_contact(
-                    &self.store,
-                    &self.config.rules,
-                    &update,
-                    &delivery,
-                    now,
-                )
-                .await?;
-                let outcome = match (receipt.duplicate, receipt.changed) {
-                    (true, _) => "duplicate",
-                    (false, true) => "applied",
-                    (false, false) => "unchanged",
-                };
-                Ok(WebhookReceipt {
-                    customer_id: Some(receipt.customer_id),
-                    ..WebhookReceipt::new(topic, outcome)
-                })
+                self.contact_update(topic, &update, &delivery_key(req)?)
+                    .await
             }
             Topic::CustomersRedact => {
                 let guests = self.tombstones().await?;
@@ -197,8 +187,133 @@ impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
             }
         }
     }
+}
 
-    async fn shopify_purchase(
+impl<S: PurchaseStore + RewardStore> Api<S> {
+    /// `POST /v1/webhooks/woocommerce`
+    pub async fn woocommerce(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let body = body_bytes(&req);
+            if body.len() > MAX_BODY_BYTES {
+                return Err(ApiError::TooLarge {
+                    limit: MAX_BODY_BYTES,
+                });
+            }
+            // Saving a webhook in WooCommerce posts an unsigned `webhook_id=<id>` to
+            // check the address: answered, nothing changes.
+            if header(&req, "X-WC-Webhook-Signature").is_none() && woocommerce::is_ping(body) {
+                return Ok(WebhookReceipt::new("ping", "ping"));
+            }
+            let secrets = self
+                .webhook_secrets_for(
+                    WebhookSecrets::takes_woocommerce,
+                    "this deployment takes no WooCommerce webhooks",
+                )
+                .await?;
+            let signature = header(&req, "X-WC-Webhook-Signature")
+                .ok_or(ApiError::WebhookRejected("the X-WC-Webhook-Signature header is missing"))?;
+            if !secrets.woocommerce_signed(body, signature) {
+                return Err(ApiError::WebhookRejected(
+                    "X-WC-Webhook-Signature does not match the body",
+                ));
+            }
+            let topic = header(&req, "X-WC-Webhook-Topic").unwrap_or_default();
+            let receipt = self.woocommerce_topic(&req, topic, body).await?;
+            tracing::info!(topic, outcome = receipt.outcome, customer = ?receipt.customer_id, "woocommerce webhook");
+            Ok(receipt)
+        }
+        .await;
+        respond(StatusCode::OK, result)
+    }
+
+    async fn woocommerce_topic(
+        &self,
+        req: &Request,
+        topic: &str,
+        body: &[u8],
+    ) -> Result<WebhookReceipt, ApiError> {
+        match woocommerce::Topic::parse(topic) {
+            woocommerce::Topic::Order => {
+                let guests = self.tombstones().await?;
+                let events = woocommerce::order_events(body, self.config.rules.currency, &guests)?;
+                let mut receipt = WebhookReceipt::new(topic, "nothing-to-do");
+                let (mut applied, mut seen) = (0, 0);
+                let all = events
+                    .purchase
+                    .iter()
+                    .chain(&events.refunds)
+                    .chain(&events.cancellation);
+                for event in all {
+                    let done = match self.record_storefront_purchase(topic, event).await {
+                        Ok(done) => done,
+                        // A refund or cancellation of an order Rapport never saw paid.
+                        Err(ApiError::UnknownOrder(_)) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    seen += 1;
+                    if done.outcome == "applied" {
+                        applied += 1;
+                        *receipt.points_delta.get_or_insert(0) += done.points_delta.unwrap_or(0);
+                    }
+                    receipt.customer_id = done.customer_id;
+                }
+                receipt.outcome = match (applied, seen) {
+                    (0, 0) => "nothing-to-do",
+                    (0, _) => "duplicate",
+                    _ => "applied",
+                };
+                Ok(receipt)
+            }
+            woocommerce::Topic::Customer => {
+                let update = woocommerce::contact(body)?;
+                let delivery = header(req, "X-WC-Webhook-Delivery-ID")
+                    .filter(|id| {
+                        !id.is_empty()
+                            && id.len() <= 100
+                            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                    .ok_or_else(|| {
+                        ApiError::Invalid(crate::domain::FieldError::new(
+                            "X-WC-Webhook-Delivery-ID",
+                            "is required: letters, digits and -",
+                        ))
+                    })?;
+                self.contact_update(topic, &update, &format!("woo-delivery-{delivery}"))
+                    .await
+            }
+            woocommerce::Topic::Other(_) => {
+                tracing::info!(topic, "a WooCommerce topic Rapport does not act on");
+                Ok(WebhookReceipt::new(topic, "ignored"))
+            }
+        }
+    }
+
+    async fn contact_update(
+        &self,
+        topic: &str,
+        update: &crate::domain::storefront::ContactUpdate,
+        delivery: &str,
+    ) -> Result<WebhookReceipt, ApiError> {
+        let receipt = service::update_contact(
+            &self.store,
+            &self.config.rules,
+            update,
+            delivery,
+            Utc::now(),
+        )
+        .await?;
+        let outcome = match (receipt.duplicate, receipt.changed) {
+            (true, _) => "duplicate",
+            (false, true) => "applied",
+            (false, false) => "unchanged",
+        };
+        Ok(WebhookReceipt {
+            customer_id: Some(receipt.customer_id),
+            ..WebhookReceipt::new(topic, outcome)
+        })
+    }
+
+    async fn record_storefront_purchase(
         &self,
         topic: &str,
         event: &PurchaseEvent,
@@ -234,6 +349,28 @@ impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
             points_delta: Some(receipt.points_delta),
             ..WebhookReceipt::new(topic, outcome)
         })
+    }
+
+    /// The webhook secrets, when they include the platform's (`takes`).
+    async fn webhook_secrets_for(
+        &self,
+        takes: fn(&WebhookSecrets) -> bool,
+        refused: &'static str,
+    ) -> Result<std::sync::Arc<WebhookSecrets>, ApiError> {
+        match self.webhook_secrets.get().await {
+            Ok(secrets) if takes(&secrets) => Ok(secrets),
+            Ok(_) | Err(KeysUnavailable::NotConfigured(_)) => {
+                tracing::error!(
+                    refused,
+                    "a webhook arrived for a platform with no secret configured"
+                );
+                Err(ApiError::WebhookRejected(refused))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "webhook secrets unavailable");
+                Err(ApiError::Unavailable)
+            }
+        }
     }
 
     /// The customer an order was paid by, from the answer its payment stored.

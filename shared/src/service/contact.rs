@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
-use crate::domain::storefront::shopify::ContactUpdate;
+use crate::domain::storefront::ContactUpdate;
 use crate::domain::{CustomerId, LoyaltyRules, Profile};
 use crate::store::{CommitError, IdempotencyRecord, RewardStore, Versioned};
 

@@ -22,13 +22,13 @@
 //!   still holds. Each takes at most what is left, in whatever order they arrive.
 //! - A line's SKU is its `sku`, or `variant-<variant_id>` when the SKU is empty.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::{ContactUpdate, GoodsLine, guest_id, line_items, read, refund_event};
 use crate::domain::fields::parse_time;
 use crate::domain::{
-    Currency, CustomerId, Email, FieldError, LineItemInput, Locale, LoyaltyRules, Money, Profile,
-    PurchaseEvent, PurchaseInput, TombstoneKey,
+    Currency, CustomerId, Email, FieldError, Locale, Money, PurchaseEvent, PurchaseInput,
+    TombstoneKey,
 };
 
 /// The topics Rapport acts on; any other is acknowledged and ignored.
@@ -150,15 +150,6 @@ struct Redact {
     customer: Option<Customer>,
 }
 
-fn read<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, FieldError> {
-    let mut json = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        FieldError::new(field, e.into_inner().to_string())
-    })
-}
-
 fn money(field: &str, set: &MoneySet, shop: Currency) -> Result<i64, FieldError> {
     let amount = &set.shop_money;
     if amount.currency_code != shop.code() {
@@ -196,22 +187,16 @@ fn customer_id(
     if let Some(id) = customer.and_then(|c| c.id) {
         return CustomerId::parse("customer.id", &format!("shopify-{id}"));
     }
-    let address = customer
-        .and_then(|c| c.email.as_deref())
-        .or(email)
-        .filter(|e| !e.trim().is_empty())
-        .ok_or_else(|| FieldError::new("email", "is required for a guest checkout"))?;
-    let address = Email::parse("email", address)?;
-    let hash = guests.tombstone(&address);
-    CustomerId::parse("email", &format!("shopify-guest-{}", &hash[..24]))
+    guest_id(
+        "shopify",
+        customer.and_then(|c| c.email.as_deref()).or(email),
+        guests,
+    )
 }
 
-/// The lines as Rapport line items whose amounts add up exactly to what the goods cost
-/// after discounts: a line whose net does not divide by its quantity is split in two
-/// (the same SKU at two unit prices a minor unit apart).
-fn items(lines: &[Line], shop: Currency) -> Result<(Vec<LineItemInput>, i64), FieldError> {
-    let mut items = Vec::new();
-    let mut total: i64 = 0;
+/// The lines at what their goods cost after discounts.
+fn lines(lines: &[Line], shop: Currency) -> Result<Vec<GoodsLine>, FieldError> {
+    let mut goods = Vec::new();
     for (n, line) in lines.iter().enumerate() {
         let field = |name: &str| format!("line_items[{n}].{name}");
         let sku = match line.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -242,25 +227,13 @@ fn items(lines: &[Line], shop: Currency) -> Result<(Vec<LineItemInput>, i64), Fi
             .checked_mul(line.quantity)
             .map(|gross| (gross - discount).max(0))
             .ok_or_else(|| FieldError::new(field("quantity"), "is out of range"))?;
-        let (unit, rest) = (net / line.quantity, net % line.quantity);
-        // `rest` units cost one minor unit more than the others.
-        if rest > 0 {
-            items.push(LineItemInput {
-                sku: Some(sku.clone()),
-                quantity: Some(rest),
-                unit_price_minor: Some(unit + 1),
-            });
-        }
-        if line.quantity > rest {
-            items.push(LineItemInput {
-                sku: Some(sku),
-                quantity: Some(line.quantity - rest),
-                unit_price_minor: Some(unit),
-            });
-        }
-        total += net;
+        goods.push(GoodsLine {
+            sku,
+            quantity: line.quantity,
+            net,
+        });
     }
-    Ok((items, total))
+    Ok(goods)
 }
 
 /// `orders/paid`: the purchase, with the contact details the order carries.
@@ -271,7 +244,7 @@ pub fn paid_order(
 ) -> Result<PurchaseEvent, FieldError> {
     let order: Order = read(body)?;
     let customer = customer_id(order.customer.as_ref(), order.email.as_deref(), guests)?;
-    let (items, total) = items(&order.line_items, shop)?;
+    let (items, total) = line_items(&lines(&order.line_items, shop)?);
     if items.is_empty() {
         return Err(FieldError::new("line_items", "has no line with a quantity"));
     }
@@ -313,11 +286,11 @@ pub fn cancelled_order(
 ) -> Result<Option<PurchaseEvent>, FieldError> {
     let order: Order = read(body)?;
     let customer = customer_id(order.customer.as_ref(), order.email.as_deref(), guests)?;
-    let (_, total) = items(&order.line_items, shop)?;
+    let (_, total) = line_items(&lines(&order.line_items, shop)?);
     refund_event(
         format!("shopify-cancel-{}", order.id),
         customer,
-        order.id,
+        format!("shopify-{}", order.id),
         time("cancelled_at", &order.cancelled_at, &order.processed_at)?,
         total,
         shop,
@@ -358,49 +331,11 @@ pub fn refund(
     refund_event(
         format!("shopify-refund-{}", refund.id),
         customer,
-        refund.order_id,
+        format!("shopify-{}", refund.order_id),
         time("processed_at", &refund.processed_at, &refund.created_at)?,
         amount,
         shop,
     )
-}
-
-/// A refund of `amount`, at most what the order still holds; `None` when the goods are
-/// refunded nothing (a refund of shipping alone changes no points).
-fn refund_event(
-    event_id: String,
-    customer: CustomerId,
-    order: u64,
-    occurred_at: String,
-    amount: i64,
-    shop: Currency,
-) -> Result<Option<PurchaseEvent>, FieldError> {
-    if amount == 0 {
-        return Ok(None);
-    }
-    let event = PurchaseInput {
-        event_id: Some(event_id),
-        kind: Some("refund".into()),
-        customer_id: Some(customer.to_string()),
-        order_id: Some(format!("shopify-{order}")),
-        occurred_at: Some(occurred_at),
-        currency: Some(shop.code().into()),
-        total_minor: Some(amount),
-        ..Default::default()
-    }
-    .validate()?;
-    Ok(Some(event.up_to_refundable()))
-}
-
-/// What `customers/create` and `customers/update` say about a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContactUpdate {
-    pub customer: CustomerId,
-    pub email: Option<Email>,
-    pub locale: Option<Locale>,
-    /// Subscribed (`true`) or not (`false`), and when the customer decided; `None`
-    /// while a double opt-in is pending or the state is unknown.
-    pub marketing: Option<(bool, DateTime<Utc>)>,
 }
 
 pub fn contact(body: &[u8]) -> Result<ContactUpdate, FieldError> {
@@ -436,59 +371,12 @@ pub fn contact(body: &[u8]) -> Result<ContactUpdate, FieldError> {
         None => None,
     };
     Ok(ContactUpdate {
+        source: "shopify",
         customer: CustomerId::parse("id", &format!("shopify-{id}"))?,
         email,
         locale,
         marketing,
     })
-}
-
-impl ContactUpdate {
-    /// The customer's profile with this update applied — created if Rapport has not
-    /// seen them yet (a sign-up before any order) — and whether anything changed.
-    /// An erased customer's contact data is not stored again. A consent decision
-    /// older than the one on file (the one-click unsubscribe, say) does not undo it.
-    pub fn apply(
-        &self,
-        profile: Option<Profile>,
-        rules: &LoyaltyRules,
-        now: DateTime<Utc>,
-    ) -> (Profile, bool) {
-        let (mut profile, mut changed) = match profile {
-            Some(p) => (p, false),
-            None => (
-                Profile::new(self.customer.clone(), rules.base_tier().clone(), now),
-                true,
-            ),
-        };
-        if profile.is_erased() {
-            return (profile, changed);
-        }
-        if let Some(email) = &self.email
-            && profile.email.as_ref() != Some(email)
-        {
-            profile.email = Some(email.clone());
-            changed = true;
-        }
-        if let Some(locale) = &self.locale
-            && profile.locale.as_ref() != Some(locale)
-        {
-            profile.locale = Some(locale.clone());
-            changed = true;
-        }
-        if let Some((marketing, at)) = self.marketing {
-            let newer = profile.consent.as_ref().is_none_or(|c| c.updated_at < at);
-            let different = profile.consent.as_ref().map(|c| c.marketing) != Some(marketing);
-            if newer && different {
-                profile.set_marketing_consent(marketing, "shopify".into(), at);
-                changed = true;
-            }
-        }
-        if changed {
-            profile.updated_at = now;
-        }
-        (profile, changed)
-    }
 }
 
 /// `customers/redact`: the customer to erase.
