@@ -352,6 +352,13 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         (200, Some("applied"), Some(51)),
         "{body}"
     );
+    // A checkout asking about a code Rapport never issued.
+    let (status, body) = http(&call("coupon", "coupon.json").await);
+    assert_eq!(
+        (status, body["valid"].as_bool(), body["reason"].as_str()),
+        (200, Some(false), Some("unknown")),
+        "{body}"
+    );
     let (status, body) = http(&call("woocommerce", "woocommerce-webhook.json").await);
     assert_eq!(
         (

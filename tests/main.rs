@@ -16,6 +16,7 @@
 mod architecture;
 mod bad_input;
 mod contract;
+mod coupons;
 mod deliver;
 mod faults;
 mod feedback;

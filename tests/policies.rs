@@ -937,7 +937,12 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
         // Exactly-once events write their EVENT# record beside the customer's items;
         // codes and coupons are claimed in partitions of their own, ratings are
         // per product, an erasure leaves a suppression tombstone.
-        ("purchase".to_owned(), kinds(&["CUSTOMER#", "EVENT#"])),
+        // The codes an order names are marked used in their own partitions.
+        (
+            "purchase".to_owned(),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
+        ),
+        ("coupon".to_owned(), kinds(&["COUPON#"])),
         (
             "redemption".to_owned(),
             kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
@@ -958,9 +963,12 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
         // Orders, refunds and contact updates once per event; redactions as privacy.
         (
             "shopify".to_owned(),
-            kinds(&["CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
         ),
-        ("woocommerce".to_owned(), kinds(&["CUSTOMER#", "EVENT#"])),
+        (
+            "woocommerce".to_owned(),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
+        ),
         // A scan has no key for the condition to test.
         (
             "rapport-job".to_owned(),

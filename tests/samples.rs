@@ -74,6 +74,9 @@ async fn sample_events_are_accepted_by_the_handlers() {
     let r = api.referral(request("referral.json")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(body(&r)["field"], "referral_code");
+    let r = api.coupon(request("coupon.json")).await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    assert_eq!(body(&r)["reason"], "unknown");
     let r = api.shopify(request("shopify-webhook.json")).await;
     assert_eq!(r.status(), 200, "{:?}", body(&r));
     assert_eq!(body(&r)["outcome"], "applied");

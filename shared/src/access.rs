@@ -172,6 +172,10 @@ ports!(
     ProfileViewStore,
     /// `store::PurchaseStore`
     PurchaseStore,
+    /// `store::CouponStore`
+    CouponStore,
+    /// `store::CouponUseStore`
+    CouponUseStore,
     /// `store::RedemptionStore`
     RedemptionStore,
     /// `store::ReviewStore`

@@ -67,7 +67,14 @@ macro_rules! functions {
 
 functions! {
     /// `POST /v1/events/purchase`: the referrer's profile is read by id.
-    purchase = "purchase": [PurchaseStore, IdempotencyStore, ProfileStore];
+    /// Coupon codes the order names are marked used.
+    purchase = "purchase": [
+        PurchaseStore,
+        IdempotencyStore,
+        ProfileStore,
+        CouponStore,
+        CouponUseStore,
+    ];
     /// `GET /v1/customers/{id}`
     customer = "customer": [ProfileViewStore];
     /// `POST /v1/customers/{id}/redemptions`
@@ -84,10 +91,14 @@ functions! {
     unsubscribe = "unsubscribe": [ProfileStore];
     /// `GET /v1/customers/{id}/export` and `DELETE /v1/customers/{id}`
     privacy = "privacy": [PrivacyStore, IdempotencyStore];
+    /// `GET /v1/coupons/{code}`
+    coupon = "coupon": [CouponStore];
     /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
     /// customer), contact updates (`commit_reward`), erasure at the shop's request.
     shopify = "shopify": [
         PurchaseStore,
+        CouponStore,
+        CouponUseStore,
         IdempotencyStore,
         ProfileStore,
         RewardStore,
@@ -95,7 +106,14 @@ functions! {
     ];
     /// `POST /v1/webhooks/woocommerce`: orders, refunds and cancellations, contact
     /// updates.
-    woocommerce = "woocommerce": [PurchaseStore, IdempotencyStore, ProfileStore, RewardStore];
+    woocommerce = "woocommerce": [
+        PurchaseStore,
+        CouponStore,
+        CouponUseStore,
+        IdempotencyStore,
+        ProfileStore,
+        RewardStore,
+    ];
     /// SES bounces and complaints from SNS.
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward

@@ -370,6 +370,7 @@ fn build(
             referral_code: None,
             marketing_consent: consent.filter(|_| first),
             timezone: timezone.clone().filter(|_| first),
+            coupon_codes: None,
         };
         let event = input.validate().expect("a valid generated event");
         let previous = (kind == "refund").then(|| built.orders[order].clone());

@@ -14,20 +14,20 @@ use chrono::{DateTime, Utc};
 use rapport_shared::access::{Action, Port, Resource};
 use rapport_shared::domain::outreach::MessageRecord;
 use rapport_shared::domain::{
-    CustomerData, CustomerId, CustomerScores, ErasurePlan, JobState, LedgerEntry, OrderId, Profile,
-    PurchaseOutcome, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome,
-    Sku, Suppression, TombstoneKey,
+    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
+    JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
+    ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
 };
 use rapport_shared::mail::{
     Acceptance, AlertSender, MailError, MessageSender, OutgoingMail, RecoveryAlert, SendError,
 };
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
-    Claim, CommitError, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
-    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
-    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError,
-    SuppressionStore, Versioned,
+    Claim, CommitError, CouponStore, CouponUseStore, CustomerPage, IdempotencyRecord,
+    IdempotencyStore, LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore,
+    ProfileViewStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
+    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -359,6 +359,27 @@ impl<S: PurchaseStore> PurchaseStore for Traced<S> {
             .inner
             .commit_purchase(expected, referrer_expected, outcome, record);
         self.run(Port::PurchaseStore, "commit_purchase", call).await
+    }
+}
+
+#[async_trait]
+impl<S: CouponStore> CouponStore for Traced<S> {
+    async fn coupon(&self, code: &str) -> Result<Option<Coupon>, StoreError> {
+        let call = self.inner.coupon(code);
+        self.run(Port::CouponStore, "coupon", call).await
+    }
+}
+
+#[async_trait]
+impl<S: CouponUseStore> CouponUseStore for Traced<S> {
+    async fn use_coupon(&self, code: &str, used: &CouponUse) -> Result<(), CommitError> {
+        let call = self.inner.use_coupon(code, used);
+        self.run(Port::CouponUseStore, "use_coupon", call).await
+    }
+
+    async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError> {
+        let call = self.inner.refuse_coupon(code, refusal);
+        self.run(Port::CouponUseStore, "refuse_coupon", call).await
     }
 }
 

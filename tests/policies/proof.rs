@@ -123,9 +123,28 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     )
     .validate(cid("ref"))
     .unwrap();
-    service::redeem(&store, &config.rules, &redemption, now)
+    let redeemed = service::redeem(&store, &config.rules, &redemption, now)
         .await
         .unwrap();
+
+    // coupon, purchase: a checkout asks about the code; an order uses it; a second
+    // order naming it is refused, and the refusal recorded.
+    let code = redeemed.redemption.coupon_code;
+    let store = wired::<wiring::coupon::Ports>(&base, &log, "coupon");
+    let check = service::check_coupon(&store, &code, Some(&cid("ref")), now)
+        .await
+        .unwrap();
+    assert!(check.problem.is_none(), "{check:?}");
+    let store = wired::<wiring::purchase::Ports>(&base, &log, "purchase");
+    for (event, order) in [("e-coupon-1", "o-coupon-1"), ("e-coupon-2", "o-coupon-2")] {
+        let mut body = rapport_integration::purchase(event, "ref", order, 1_000);
+        body["coupon_codes"] = json!([code]);
+        let order = parse::<PurchaseInput>(body).validate().unwrap();
+        service::record_purchase(&store, &config.rules, &config.referrals, &order, now)
+            .await
+            .unwrap();
+        service::use_coupons(&store, &order, now).await.unwrap();
+    }
 
     // review: a low rating, with text, mails support an alert.
     let store = wired::<wiring::review::Ports>(&base, &log, "review");

@@ -3,7 +3,7 @@
 //!
 //! Layers, each importing only from those above it:
 //! 1. leaves: [`fields`] (validation errors and helpers), [`codes`], [`ids`],
-//!    [`money`], [`contact`], [`suppression`], [`scores`];
+//!    [`money`], [`contact`], [`suppression`], [`scores`], [`coupons`];
 //! 2. the programme's rules: [`loyalty`];
 //! 3. the customer: [`profile`], then [`ledger`] (the only code that moves a balance);
 //! 4. one module per event under [`events`] — they never import each other;
@@ -13,6 +13,7 @@
 
 pub mod codes;
 pub mod contact;
+pub mod coupons;
 pub mod events;
 pub mod fields;
 pub mod ids;
@@ -27,6 +28,9 @@ pub mod storefront;
 pub mod suppression;
 
 pub use contact::{Birthday, Email, Locale};
+pub use coupons::{
+    Coupon, CouponOutcome, CouponOutcomeKind, CouponProblem, CouponRefusal, CouponTerms, CouponUse,
+};
 pub use events::purchase::{
     LineItemInput, PurchaseEvent, PurchaseInput, PurchaseKind, PurchaseOutcome, PurchaseReceipt,
     ReferralChange,

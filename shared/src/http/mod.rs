@@ -7,12 +7,14 @@
 //! no shared cache between a storefront and Rapport may keep any of it, and marking
 //! every response costs nothing and cannot miss one.
 
+mod coupons;
 mod privacy;
 mod problem;
 mod unsubscribe;
 mod views;
 mod webhooks;
 
+pub use coupons::CouponView;
 pub use problem::{ApiError, PROBLEM_BASE};
 pub use views::ProfileView;
 pub use webhooks::WebhookReceipt;
@@ -33,8 +35,8 @@ use crate::domain::{
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::store::{
-    ProfileStore, ProfileViewStore, PurchaseStore, RedemptionStore, ReferralCodeStore,
-    ReferralStore, ReviewStore, Store,
+    CouponUseStore, ProfileStore, ProfileViewStore, PurchaseStore, RedemptionStore,
+    ReferralCodeStore, ReferralStore, ReviewStore, Store,
 };
 use std::sync::Arc;
 
@@ -59,6 +61,8 @@ pub enum Operation {
     Unsubscribe,
     /// Data rights: the export and the erasure of a customer's data.
     Privacy,
+    /// Whether a coupon code may be used, for a checkout.
+    Coupon,
     /// A Shopify shop's webhooks, signed with the shop's webhook secret.
     ShopifyWebhook,
     /// A WooCommerce shop's webhooks, signed the same way.
@@ -76,7 +80,8 @@ impl Operation {
             | Operation::Redemption
             | Operation::Review
             | Operation::ReferralCode
-            | Operation::Referral => Some(Scope::Events),
+            | Operation::Referral
+            | Operation::Coupon => Some(Scope::Events),
             Operation::Recovery | Operation::Privacy => Some(Scope::Admin),
             Operation::Unsubscribe | Operation::ShopifyWebhook | Operation::WooCommerceWebhook => {
                 None
@@ -106,6 +111,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/v1/unsubscribe", Operation::Unsubscribe),
     ("GET", "/v1/customers/{id}/export", Operation::Privacy),
     ("DELETE", "/v1/customers/{id}", Operation::Privacy),
+    ("GET", "/v1/coupons/{code}", Operation::Coupon),
     ("POST", "/v1/webhooks/shopify", Operation::ShopifyWebhook),
     (
         "POST",
@@ -397,13 +403,15 @@ fn signed_path(req: &Request) -> String {
     }
 }
 
-impl<S: PurchaseStore> Api<S> {
+impl<S: PurchaseStore + CouponUseStore> Api<S> {
     /// `POST /v1/events/purchase`
     pub async fn purchase(&self, req: Request) -> Response<Body> {
         let result = async {
             let body = self.authenticate(&req, Operation::Purchase).await?;
             let event = parse_json::<PurchaseInput>(body)?.validate()?;
-            let receipt = service::record_purchase(&self.store, &self.config.rules, &self.config.referrals, &event, Utc::now()).await?;
+            let mut receipt = service::record_purchase(&self.store, &self.config.rules, &self.config.referrals, &event, Utc::now()).await?;
+            // After the purchase, on every delivery: a retry finds the same use again.
+            receipt.coupons = service::use_coupons(&self.store, &event, Utc::now()).await?;
             tracing::info!(event_id = %event.event_id, duplicate = receipt.duplicate, points = receipt.points_delta, "purchase event");
             Ok(receipt)
         }
@@ -566,6 +574,7 @@ impl<S: Store> Api<S> {
             Operation::Referral => self.referral(req).await,
             Operation::Unsubscribe => self.unsubscribe(req).await,
             Operation::Privacy => self.privacy(req).await,
+            Operation::Coupon => self.coupon(req).await,
             Operation::ShopifyWebhook => self.shopify(req).await,
             Operation::WooCommerceWebhook => self.woocommerce(req).await,
         }

@@ -24,9 +24,9 @@ use crate::auth::keys::KeysUnavailable;
 use crate::auth::webhook::WebhookSecrets;
 use crate::domain::storefront::shopify::{self, Topic};
 use crate::domain::storefront::woocommerce;
-use crate::domain::{CustomerId, PurchaseEvent, PurchaseReceipt};
+use crate::domain::{CouponOutcome, CustomerId, PurchaseEvent, PurchaseReceipt};
 use crate::service::{self, ServiceError};
-use crate::store::{PrivacyStore, PurchaseStore, RewardStore};
+use crate::store::{CouponUseStore, PrivacyStore, PurchaseStore, RewardStore};
 
 /// What a webhook delivery did.
 #[derive(Debug, Serialize)]
@@ -42,6 +42,9 @@ pub struct WebhookReceipt {
     pub customer_id: Option<CustomerId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub points_delta: Option<i64>,
+    /// What the order did with Rapport's coupon codes it carried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<CouponOutcome>,
 }
 
 impl WebhookReceipt {
@@ -51,6 +54,7 @@ impl WebhookReceipt {
             outcome,
             customer_id: None,
             points_delta: None,
+            coupons: Vec::new(),
         }
     }
 }
@@ -59,7 +63,7 @@ fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
+impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
     /// `POST /v1/webhooks/shopify`
     pub async fn shopify(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -189,7 +193,7 @@ impl<S: PurchaseStore + RewardStore + PrivacyStore> Api<S> {
     }
 }
 
-impl<S: PurchaseStore + RewardStore> Api<S> {
+impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
     /// `POST /v1/webhooks/woocommerce`
     pub async fn woocommerce(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -256,6 +260,7 @@ impl<S: PurchaseStore + RewardStore> Api<S> {
                         *receipt.points_delta.get_or_insert(0) += done.points_delta.unwrap_or(0);
                     }
                     receipt.customer_id = done.customer_id;
+                    receipt.coupons.extend(done.coupons);
                 }
                 receipt.outcome = match (applied, seen) {
                     (0, 0) => "nothing-to-do",
@@ -334,6 +339,7 @@ impl<S: PurchaseStore + RewardStore> Api<S> {
                 tracing::warn!(event_id = %event.event_id, "a redelivery that differs from the first; kept the first");
                 return Ok(WebhookReceipt {
                     customer_id: Some(event.customer_id.clone()),
+                    coupons: service::use_coupons(&self.store, event, Utc::now()).await?,
                     ..WebhookReceipt::new(topic, "duplicate")
                 });
             }
@@ -344,9 +350,12 @@ impl<S: PurchaseStore + RewardStore> Api<S> {
         } else {
             "applied"
         };
+        // After the purchase, on every delivery: a redelivery finds the same use again.
+        let coupons = service::use_coupons(&self.store, event, Utc::now()).await?;
         Ok(WebhookReceipt {
             customer_id: Some(receipt.customer_id),
             points_delta: Some(receipt.points_delta),
+            coupons,
             ..WebhookReceipt::new(topic, outcome)
         })
     }

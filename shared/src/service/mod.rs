@@ -10,6 +10,7 @@
 
 mod account;
 mod contact;
+mod coupons;
 pub mod deliver;
 mod driver;
 pub mod feedback;
@@ -23,6 +24,7 @@ mod reward;
 
 pub use account::{clear_recovery, unsubscribe};
 pub use contact::{ContactReceipt, update_contact};
+pub use coupons::{CouponCheck, check_coupon, use_coupons};
 pub use privacy::erase_customer;
 pub use purchase::record_purchase;
 pub use redemption::redeem;

@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::{
-    CustomerData, CustomerId, CustomerScores, ErasurePlan, JobState, LedgerEntry, Order, OrderId,
-    Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome, ReferralRecord, Review,
-    ReviewOutcome, Sku, Suppression, TombstoneKey, outreach::MessageRecord,
+    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
+    JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
+    ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
+    outreach::MessageRecord,
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -398,6 +399,25 @@ pub trait PrivacyStore: IdempotencyStore {
     async fn erase(&self, plan: &ErasurePlan) -> Result<(), CommitError>;
 }
 
+/// Issued coupons as a checkout sees them. (They are written with what issues them: a
+/// redemption, a message's claim.)
+#[async_trait]
+pub trait CouponStore: Send + Sync {
+    /// The coupon with this (normalised) code.
+    async fn coupon(&self, code: &str) -> Result<Option<Coupon>, StoreError>;
+}
+
+/// The orders that use coupons.
+#[async_trait]
+pub trait CouponUseStore: CouponStore {
+    /// Marks the coupon used by `used.order_id` if no order has used it yet;
+    /// [`CommitError::Conflict`] when one has (or the code is not there).
+    async fn use_coupon(&self, code: &str, used: &CouponUse) -> Result<(), CommitError>;
+
+    /// Records the latest order that named the coupon but could not use it.
+    async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError>;
+}
+
 /// What the scheduled job reads and writes: the scan and the scores, message claims,
 /// and the rewards some messages carry.
 pub trait JobStore: ScoreStore + MessageStore + RewardStore {}
@@ -417,6 +437,7 @@ macro_rules! every_capability {
 
 every_capability!(
     PurchaseStore,
+    CouponUseStore,
     RedemptionStore,
     ReviewStore,
     ReferralCodeStore,

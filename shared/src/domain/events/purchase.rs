@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::fields::{optional, parse_time, required};
 use crate::domain::loyalty::SELF_REFERRAL_BY_EMAIL;
 use crate::domain::{
-    AttributionStatus, Birthday, Currency, CustomerId, DomainError, Email, EventId, FieldError,
-    LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order, OrderId, OrderSummary,
-    Profile, ReferralRules, ReferralStatus, Sku, Tier,
+    AttributionStatus, Birthday, CouponOutcome, Currency, CustomerId, DomainError, Email, EventId,
+    FieldError, LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order, OrderId,
+    OrderSummary, Profile, ReferralRules, ReferralStatus, Sku, Tier,
 };
 
 /// Most line items one order may carry.
@@ -35,6 +35,8 @@ pub struct PurchaseInput {
     pub marketing_consent: Option<bool>,
     /// IANA time zone, e.g. `Asia/Kolkata`.
     pub timezone: Option<String>,
+    /// Coupon codes the order used at checkout; Rapport's own are marked used by it.
+    pub coupon_codes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,6 +69,9 @@ pub struct PurchaseEvent {
     pub referral_code: Option<String>,
     pub marketing_consent: Option<bool>,
     pub timezone: Option<String>,
+    /// The codes the order used, normalised (see `coupons::order_codes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coupon_codes: Vec<String>,
     /// A refund of at most what the order still holds: more is not an error but the
     /// rest. Storefront platforms report refunds and cancellations of one order
     /// separately (a cancellation then its refund, or the other way round), so each
@@ -164,6 +169,10 @@ impl PurchaseInput {
                     })
                 })
                 .transpose()?,
+            coupon_codes: match self.coupon_codes {
+                Some(codes) => crate::domain::coupons::order_codes("coupon_codes", &codes)?,
+                None => Vec::new(),
+            },
             up_to_refundable: false,
         })
     }
@@ -234,6 +243,10 @@ pub struct PurchaseReceipt {
     /// The customer's own referral, when this event converted, cancelled or rejected it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral: Option<ReferralChange>,
+    /// What the order did with Rapport's coupon codes it named: found on every
+    /// delivery, not stored with the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<CouponOutcome>,
 }
 
 /// What an event did to the referral that brought the customer.
@@ -580,6 +593,7 @@ impl PurchaseEvent {
             net_spend_minor: profile.net_spend_minor,
             currency: rules.currency,
             referral: referrer.as_ref().map(ReferrerUpdate::change),
+            coupons: Vec::new(),
         };
         Ok(PurchaseOutcome {
             profile,

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::fields::required;
 use crate::domain::{
-    Currency, CustomerId, DomainError, FieldError, LedgerEntry, LedgerReason, LoyaltyRules,
-    Profile, RedemptionId,
+    Coupon, CouponTerms, Currency, CustomerId, DomainError, FieldError, LedgerEntry, LedgerReason,
+    LoyaltyRules, Profile, RedemptionId,
 };
 
 /// Most points one redemption may spend; bounds the coupon value a single call mints.
@@ -86,6 +86,24 @@ impl RedemptionReceipt {
     pub fn replayed(mut self, replayed: bool) -> Self {
         self.duplicate = replayed;
         self
+    }
+}
+
+impl Redemption {
+    /// The coupon a checkout sees: this redemption's value off, until it expires.
+    pub fn coupon(&self, customer: &CustomerId) -> Coupon {
+        Coupon {
+            code: self.coupon_code.clone(),
+            customer_id: customer.clone(),
+            terms: Some(CouponTerms::AmountOff {
+                value_minor: self.value_minor,
+            }),
+            issued_at: Some(self.created_at),
+            expires_at: Some(self.expires_at),
+            origin: Some(format!("redemption:{}", self.redemption_id)),
+            used: None,
+            refused: None,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use crate::domain::{CustomerId, CustomerScores};
+use crate::domain::{Coupon, CouponTerms, CustomerId, CustomerScores};
 
 /// The messages Rapport can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -154,6 +154,23 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// The coupon of the message's offer, as a checkout sees it.
+    pub fn coupon(&self) -> Option<Coupon> {
+        Some(Coupon {
+            code: self.coupon_code.clone()?,
+            customer_id: self.customer_id.clone(),
+            terms: self.offer.map(|offer| CouponTerms::PercentOff {
+                percent: offer.discount_pct,
+                max_value_minor: offer.max_value_minor,
+            }),
+            issued_at: Some(self.decided_at),
+            expires_at: self.coupon_expires_at,
+            origin: Some(format!("message:{}:{}", self.kind, self.period)),
+            used: None,
+            refused: None,
+        })
+    }
+
     /// The record of `planned` for `customer`, in `status`, decided `now`.
     pub fn new(
         customer: &CustomerId,

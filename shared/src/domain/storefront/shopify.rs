@@ -89,6 +89,13 @@ struct Order {
     customer: Option<Customer>,
     #[serde(default)]
     line_items: Vec<Line>,
+    #[serde(default)]
+    discount_codes: Vec<DiscountCode>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DiscountCode {
+    code: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +280,7 @@ pub fn paid_order(
             .or(order.email)
             .filter(|e| !e.trim().is_empty()),
         locale,
+        coupon_codes: Some(order.discount_codes.into_iter().map(|d| d.code).collect()),
         ..Default::default()
     }
     .validate()

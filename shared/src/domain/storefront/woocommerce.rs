@@ -64,6 +64,13 @@ struct Order {
     line_items: Vec<Line>,
     #[serde(default)]
     refunds: Vec<RefundEntry>,
+    #[serde(default)]
+    coupon_lines: Vec<CouponLine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CouponLine {
+    code: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +199,7 @@ pub fn order_events(
                     total_minor: Some(total),
                     items: Some(items),
                     email: email.filter(|e| !e.trim().is_empty()),
+                    coupon_codes: Some(order.coupon_lines.iter().map(|c| c.code.clone()).collect()),
                     ..Default::default()
                 }
                 .validate()?,

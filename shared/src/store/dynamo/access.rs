@@ -56,6 +56,22 @@ pub const METHODS: &[MethodGrants] = &[
             Grant::table(UpdateItem, &[CUSTOMER]),
         ],
     ),
+    // CouponStore: a coupon is read and marked in its own partition.
+    MethodGrants::new(
+        Port::CouponStore,
+        "coupon",
+        &[Grant::table(GetItem, &[COUPON])],
+    ),
+    MethodGrants::new(
+        Port::CouponUseStore,
+        "use_coupon",
+        &[Grant::table(UpdateItem, &[COUPON])],
+    ),
+    MethodGrants::new(
+        Port::CouponUseStore,
+        "refuse_coupon",
+        &[Grant::table(UpdateItem, &[COUPON])],
+    ),
     // RedemptionStore: the coupon code is claimed in its own partition.
     MethodGrants::new(
         Port::RedemptionStore,

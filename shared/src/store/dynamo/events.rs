@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 
 use super::items::{
-    Item, coupon_claim, key, number_attr, order_item, parse, record_from, record_item, record_key,
+    Item, coupon_item, key, number_attr, order_item, parse, record_from, record_item, record_key,
     redemption_item, refcode_claim, referral_item, review_item, suppression_key, to_attr,
     versioned_profile,
 };
@@ -151,7 +151,7 @@ impl<W: Grants<port::RedemptionStore>> RedemptionStore for DynamoStore<W> {
         let redemption = &outcome.redemption;
         self.transaction()
             .event(record, &outcome.profile, Some(expected), &outcome.ledger)?
-            .claim(coupon_claim(&redemption.coupon_code, customer))?
+            .claim(coupon_item(&redemption.coupon(customer))?)?
             .put(redemption_item(customer, redemption)?)?
             .commit()
             .await

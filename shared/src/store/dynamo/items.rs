@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use super::keys::{self, EVENT, GSI1PK, GSI1SK, PK, PROFILE, SCORES, SK};
 use crate::domain::outreach::MessageRecord;
 use crate::domain::{
-    CustomerId, ErasureRecord, JobState, LedgerEntry, Order, Profile, Redemption, ReferralRecord,
-    Review, Suppression,
+    Coupon, CustomerId, ErasureRecord, JobState, LedgerEntry, Order, Profile, Redemption,
+    ReferralRecord, Review, Suppression,
 };
 use crate::store::{IdempotencyRecord, StoreError, Versioned};
 
@@ -125,9 +125,9 @@ pub(super) fn erasure_item(
     item(keys::customer_pk(customer), keys::ERASURE, record)
 }
 
-/// The claim that makes a coupon code unique.
-pub(super) fn coupon_claim(code: &str, customer: &CustomerId) -> Item {
-    claim(keys::coupon_pk(code), keys::COUPON, customer)
+/// A coupon, under the key that makes its code unique.
+pub(super) fn coupon_item(coupon: &Coupon) -> Result<Item, StoreError> {
+    item(keys::coupon_pk(&coupon.code), keys::COUPON, coupon)
 }
 
 /// The claim that makes a referral code unique.

@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::items::{
-    Item, coupon_claim, customer_attr, job_state_item, key, key_of, keyed, message_item, parse,
+    Item, coupon_item, customer_attr, job_state_item, key, key_of, keyed, message_item, parse,
     suppression_item, to_attr,
 };
 use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
@@ -220,10 +220,10 @@ impl<W: Grants<port::MessageStore>> MessageStore for DynamoStore<W> {
             .transaction()
             .live_customer(&record.customer_id)?
             .push(Role::Record, claim);
-        if let Some(code) = &record.coupon_code {
+        if let Some(coupon) = record.coupon() {
             let coupon = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(coupon_claim(code, &record.customer_id)))
+                .set_item(Some(coupon_item(&coupon)?))
                 // A retry of a failed send reuses its own code.
                 .condition_expression(format!("{} OR customer_id = :c", expr::ABSENT))
                 .expression_attribute_values(":c", customer_attr(&record.customer_id))

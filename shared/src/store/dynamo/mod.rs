@@ -20,6 +20,7 @@ pub mod access;
 pub mod items;
 pub mod keys;
 
+mod coupons;
 mod events;
 mod job;
 mod privacy;

@@ -116,16 +116,16 @@ impl MessageStore for MemoryStore {
         if !state.live(&record.customer_id) {
             return Ok(Claim::Erased);
         }
-        if let Some(code) = &record.coupon_code {
-            if state.coupons.contains(code)
+        if let Some(coupon) = record.coupon() {
+            if state.coupons.contains_key(&coupon.code)
                 && !state
                     .messages
                     .values()
-                    .any(|m| m.coupon_code.as_ref() == Some(code))
+                    .any(|m| m.coupon_code.as_ref() == Some(&coupon.code))
             {
                 return Err(StoreError::Internal("coupon code collision".into()));
             }
-            state.coupons.insert(code.clone());
+            state.coupons.insert(coupon.code.clone(), coupon);
         }
         let attempts = state.messages.get(&key).map_or(0, |m| m.attempts);
         state.messages.insert(

@@ -3,20 +3,21 @@
 //! behaviour is also tested against DynamoDB Local.
 
 use async_trait::async_trait;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Claim, CommitError, CustomerPage, IdempotencyRecord, IdempotencyStore, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
-    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
-    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScannedCustomer,
-    ScoreStore, StoreError, SuppressionStore, Versioned,
+    Claim, CommitError, CouponStore, CouponUseStore, CustomerPage, IdempotencyRecord,
+    IdempotencyStore, LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore,
+    ProfileViewStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
+    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::{
-    CustomerData, CustomerId, CustomerScores, ErasurePlan, ErasureRecord, JobState, LedgerEntry,
-    Order, OrderId, Profile, PurchaseOutcome, Redemption, RedemptionOutcome, ReferralOutcome,
-    ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
+    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
+    ErasureRecord, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
+    RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
+    TombstoneKey,
     outreach::{MessageRecord, MessageStatus},
 };
 
@@ -26,7 +27,7 @@ struct State {
     orders: HashMap<(CustomerId, OrderId), Order>,
     ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
     records: HashMap<String, IdempotencyRecord>,
-    coupons: HashSet<String>,
+    coupons: HashMap<String, Coupon>,
     redemptions: Vec<(CustomerId, Redemption)>,
     reviews: HashMap<(CustomerId, Sku), Review>,
     products: HashMap<Sku, ProductRating>,
@@ -243,14 +244,53 @@ impl RedemptionStore for MemoryStore {
     ) -> Result<(), CommitError> {
         let mut state = self.lock()?;
         state.check_event(&record.key, &outcome.profile.customer_id, Some(expected))?;
-        if !state.coupons.insert(outcome.redemption.coupon_code.clone()) {
+        let coupon = outcome.redemption.coupon(&outcome.profile.customer_id);
+        if state.coupons.contains_key(&coupon.code) {
             return Err(CommitError::CodeTaken);
         }
+        state.coupons.insert(coupon.code.clone(), coupon);
         state.redemptions.push((
             outcome.profile.customer_id.clone(),
             outcome.redemption.clone(),
         ));
         state.write_event(&outcome.profile, Some(expected), &outcome.ledger, record);
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Puts a coupon as if something had issued it (tests).
+    pub fn put_coupon(&self, coupon: Coupon) {
+        if let Ok(mut state) = self.lock() {
+            state.coupons.insert(coupon.code.clone(), coupon);
+        }
+    }
+}
+
+#[async_trait]
+impl CouponStore for MemoryStore {
+    async fn coupon(&self, code: &str) -> Result<Option<Coupon>, StoreError> {
+        Ok(self.lock()?.coupons.get(code).cloned())
+    }
+}
+
+#[async_trait]
+impl CouponUseStore for MemoryStore {
+    async fn use_coupon(&self, code: &str, used: &CouponUse) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        match state.coupons.get_mut(code) {
+            Some(coupon) if coupon.used.is_none() => {
+                coupon.used = Some(used.clone());
+                Ok(())
+            }
+            _ => Err(CommitError::Conflict),
+        }
+    }
+
+    async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError> {
+        if let Some(coupon) = self.lock()?.coupons.get_mut(code) {
+            coupon.refused = Some(refusal.clone());
+        }
         Ok(())
     }
 }

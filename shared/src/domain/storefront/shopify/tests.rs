@@ -52,6 +52,7 @@ fn a_paid_order_earns_on_its_goods_after_discounts_in_the_shops_money() {
         Some("en-IN".to_owned())
     );
     assert_eq!(event.occurred_at.to_rfc3339(), "2026-11-28T15:12:40+00:00");
+    assert_eq!(event.coupon_codes, ["WELCOME10"]);
 }
 
 #[test]

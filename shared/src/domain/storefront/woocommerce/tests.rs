@@ -43,6 +43,7 @@ fn a_processing_order_is_a_purchase_of_its_lines_after_discounts() {
         "2026-11-28T21:20:09+00:00"
     );
     assert_eq!(purchase.email.unwrap().as_str(), "mei.tanaka@example.com");
+    assert_eq!(purchase.coupon_codes, ["LEAFY4"]);
     assert!(events.refunds.is_empty() && events.cancellation.is_none());
 }
 
