@@ -36,6 +36,9 @@ pub struct BgNbdCoefficients {
 }
 
 impl LogScale<4> for BgNbdCoefficients {
+    /// r, a and b; α is a time scale.
+    const SHAPES: &'static [usize] = &[0, 2, 3];
+
     fn to_array(self) -> [f64; 4] {
         [self.r, self.alpha, self.a, self.b]
     }

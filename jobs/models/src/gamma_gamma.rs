@@ -28,6 +28,9 @@ pub struct GammaGammaCoefficients {
 }
 
 impl LogScale<3> for GammaGammaCoefficients {
+    /// p and q; γ is a money scale.
+    const SHAPES: &'static [usize] = &[0, 1];
+
     fn to_array(self) -> [f64; 3] {
         [self.p, self.q, self.gamma]
     }
