@@ -310,6 +310,11 @@ impl FittedBgNbd {
     /// at least as fast as `z^n`. Writing that ₂F₁ as `1 + (a-1) G` leaves
     /// `(a+b+x-1) [(1 - (1-z)^(a-1)) / (a-1) - (1-z)^(a-1) G]`, which is smooth through
     /// `a = 1` where eq. 10 is 0/0.
+    ///
+    /// The series' terms first grow like `((1-z)^-(a-1))`'s before they fall, so for a
+    /// large `a` (small shops, whose fit sits near the boundary `a, b → ∞`) they would
+    /// overflow. There the expectation is computed from its definition instead (see
+    /// [`expected_purchases_by_quadrature`]), which holds for any `a, b > 0`.
     pub fn expected_purchases_if_alive(
         &self,
         frequency: f64,
@@ -326,6 +331,10 @@ impl FittedBgNbd {
         let c = a + b + x - 1.0;
         let upper = a + b - 1.0 - r;
         let a_minus_1 = a - 1.0;
+        if a_minus_1 * -ln_one_minus_z > SERIES_GROWTH_LIMIT {
+            return expected_purchases_by_quadrature(a, b + x, r + x, horizon / (alpha + age))
+                .ok_or(ModelError::SeriesDiverged { horizon });
+        }
         let first = if a_minus_1.abs() < 1e-12 {
             -ln_one_minus_z
         } else {
@@ -343,6 +352,64 @@ impl FittedBgNbd {
             Err(ModelError::SeriesDiverged { horizon })
         }
     }
+}
+
+/// Above this `(a − 1) · ln(1/(1−z))` the terms of the series in
+/// [`FittedBgNbd::expected_purchases_if_alive`] would grow by more than e^40 before
+/// falling: the sum is then taken by quadrature instead.
+const SERIES_GROWTH_LIMIT: f64 = 40.0;
+
+/// Nodes beyond which the quadrature gives up (a dropout distribution wider than any
+/// fit produces).
+const MAX_QUADRATURE_NODES: usize = 1_000_000;
+
+/// `E[purchases in t | alive at T]` from its definition. Given alive, the purchase rate
+/// is Gamma(`shape` = r+x, α+T) and the dropout probability `p` Beta(a, `b_post` = b+x),
+/// independently. With both fixed, purchases come at rate λ until a dropout that each
+/// one causes with probability `p`, so the expected count in `t` is
+/// `(1 − e^(−pλt)) / p`; over λ that is `(1 − (1 + p·u)^−shape) / p` with
+/// `u = t / (α+T)`. The remaining average over `p` is an integral over `η = logit p`,
+/// where the Beta density becomes smooth, unimodal and exponentially small in both
+/// tails for every `a, b > 0`: the trapezoidal rule at a quarter of its width
+/// converges geometrically, and normalising by the same sum spares the Beta function.
+/// In the limit `a, b → ∞` with `a/(a+b) = π` this tends to the closed form
+/// `(1 − (1 + π·u)^−shape) / π`, and as `π → 0` to the NBD's `shape · u`.
+fn expected_purchases_by_quadrature(a: f64, b_post: f64, shape: f64, u: f64) -> Option<f64> {
+    let log_weight = |eta: f64| -a * (-eta).exp().ln_1p() - b_post * eta.exp().ln_1p();
+    let count_given_dropout = |eta: f64| {
+        let p = logistic(eta);
+        if p > 0.0 {
+            -(-shape * (p * u).ln_1p()).exp_m1() / p
+        } else {
+            shape * u
+        }
+    };
+    let mode = a.ln() - b_post.ln();
+    let step = ((a + b_post) / (a * b_post)).sqrt() / 4.0;
+    let peak = log_weight(mode);
+    if !(step.is_finite() && step > 0.0 && peak.is_finite()) {
+        return None;
+    }
+    let (mut weighted, mut total) = (0.0, 0.0);
+    for direction in [1.0, -1.0] {
+        let first = if direction > 0.0 { 0 } else { 1 };
+        for k in first..MAX_QUADRATURE_NODES {
+            let eta = mode + direction * k as f64 * step;
+            let relative = log_weight(eta) - peak;
+            // e^-46 is 1e-20 of the peak: nothing beyond counts.
+            if relative < -46.0 {
+                break;
+            }
+            if k + 1 == MAX_QUADRATURE_NODES {
+                return None;
+            }
+            let w = relative.exp();
+            weighted += w * count_given_dropout(eta);
+            total += w;
+        }
+    }
+    let expected = weighted / total;
+    expected.is_finite().then_some(expected)
 }
 
 /// P(no purchase in a window) from P(alive) and the alive customer's chance of buying
