@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::distinct::Distinct;
 use crate::error::ModelError;
+use crate::estimation::{Estimation, MIN_REPEAT_BUYERS};
 use crate::history::{RfmSummary, validate_all};
 use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma, logistic, sum_ratio_series};
@@ -156,21 +157,37 @@ impl BgNbdValidParams {
                 detail: "",
             });
         }
+        let repeat_buyers = summaries.iter().filter(|s| s.frequency > 0.0).count();
+        if repeat_buyers < MIN_REPEAT_BUYERS {
+            return Ok(fallback(
+                summaries,
+                format!(
+                    "{repeat_buyers} of {} customers bought more than once; a fit needs {MIN_REPEAT_BUYERS}",
+                    summaries.len()
+                ),
+            ));
+        }
         let start = self.initial.unwrap_or_else(|| initial_guess(summaries));
-        let fit = optim::fit(
+        match optim::fit(
             MODEL,
             summaries,
             BgNbdObjective::new,
             start,
             self.settings(),
-        )?;
-        Ok(FittedBgNbd {
-            parameters: fit.coefficients,
-            standard_errors: fit.standard_errors,
-            log_likelihood: fit.log_likelihood,
-            customers: summaries.len(),
-            iterations: fit.iterations,
-        })
+        ) {
+            Ok(fit) => Ok(FittedBgNbd {
+                parameters: fit.coefficients,
+                standard_errors: fit.standard_errors,
+                log_likelihood: fit.log_likelihood,
+                customers: summaries.len(),
+                iterations: fit.iterations,
+                estimation: Estimation::MaximumLikelihood,
+            }),
+            Err(error @ (ModelError::NotConverged { .. } | ModelError::Optimisation { .. })) => {
+                Ok(fallback(summaries, error.to_string()))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn settings(&self) -> FitSettings {
@@ -180,6 +197,25 @@ impl BgNbdValidParams {
             warm_start_sample: self.warm_start_sample,
         }
     }
+}
+
+/// The fallback of [`crate::estimation`]: the pooled repeat-purchase rate (with half a
+/// purchase added), exponential rates and a uniform dropout probability.
+fn fallback(summaries: &[RfmSummary], reason: String) -> FittedBgNbd {
+    let (purchases, weeks) = summaries
+        .iter()
+        .fold((0.0, 0.0), |(x, t), s| (x + s.frequency, t + s.age));
+    let parameters = BgNbdCoefficients {
+        r: 1.0,
+        alpha: (weeks / (purchases + 0.5)).max(1e-3),
+        a: 1.0,
+        b: 1.0,
+    };
+    let mut model = FittedBgNbd::from_parameters(parameters);
+    model.customers = summaries.len();
+    model.log_likelihood = model.log_likelihood_of(summaries);
+    model.estimation = Estimation::Fallback { reason };
+    model
 }
 
 /// r = 1 with α matching the observed repeat rate, and a uniform dropout prior.
@@ -206,6 +242,9 @@ pub struct FittedBgNbd {
     pub log_likelihood: f64,
     pub customers: usize,
     pub iterations: u64,
+    /// Maximum likelihood, or the small-shop fallback and why.
+    #[serde(default)]
+    pub estimation: Estimation,
 }
 
 impl FittedBgNbd {
@@ -217,6 +256,7 @@ impl FittedBgNbd {
             log_likelihood: 0.0,
             customers: 0,
             iterations: 0,
+            estimation: Estimation::MaximumLikelihood,
         }
     }
 

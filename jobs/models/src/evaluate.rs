@@ -26,7 +26,12 @@ pub struct Evaluation {
     pub holdout_weeks: f64,
     pub bgnbd: BgNbdReport,
     pub gamma_gamma: GammaGammaReport,
-    pub churn: ChurnReport,
+    /// The classifier's training; `None` when it could not be trained (see `fallbacks`)
+    /// and churn risk is BG/NBD's probability of no purchase in the holdout.
+    pub churn: Option<ChurnReport>,
+    /// Every model that fell back instead of being fitted, with the reason (see
+    /// [`crate::estimation`]); empty when all were fitted.
+    pub fallbacks: Vec<String>,
     pub holdout: HoldoutReport,
     pub pareto: Pareto,
     pub segments: BTreeMap<&'static str, usize>,
@@ -158,18 +163,38 @@ pub fn evaluate(
     }
     let activity = cohort.activity_until(holdout_end);
 
-    let churn = ChurnModel::params()
+    let mut fallbacks = Vec::new();
+    // A shop too small or too young for the time split (one class, or no room for the
+    // window) is scored with BG/NBD's own no-purchase probability instead.
+    let churn = match ChurnModel::params()
         .max_window_weeks(holdout_weeks)
-        .fit(transactions, calibration_end)?;
-    let churn_report = ChurnReport {
+        .fit(transactions, calibration_end)
+    {
+        Ok(churn) => Some(churn),
+        Err(error @ ModelError::ChurnTraining(_)) => {
+            fallbacks.push(format!(
+                "{error}; churn risk is BG/NBD's probability of no purchase"
+            ));
+            None
+        }
+        Err(error) => return Err(error),
+    };
+    let churn_report = churn.as_ref().map(|churn| ChurnReport {
         window_weeks: churn.window_weeks,
         training_cutoff: churn.training_cutoff,
         training_customers: churn.training_customers,
         training_churn_rate: churn.training_churn_rate,
-    };
+    });
     let Scored { model, scores } = ScoreParams::default()
         .horizon_weeks(holdout_weeks)
-        .fit(&cohort.summaries, Some(churn))?;
+        .churn_window_weeks(holdout_weeks)
+        .fit(&cohort.summaries, churn)?;
+    if let Some(reason) = model.bgnbd.estimation.fallback_reason() {
+        fallbacks.push(format!("bg/nbd fallback: {reason}"));
+    }
+    if let Some(reason) = model.gamma_gamma.estimation.fallback_reason() {
+        fallbacks.push(format!("gamma-gamma fallback: {reason}"));
+    }
 
     let actual_purchases: Vec<f64> = activity
         .iter()
@@ -254,6 +279,7 @@ pub fn evaluate(
             customers: model.gamma_gamma.customers,
         },
         churn: churn_report,
+        fallbacks,
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
         segments,

@@ -41,6 +41,7 @@ pub mod bgnbd;
 pub mod churn;
 mod distinct;
 pub mod error;
+pub mod estimation;
 pub mod evaluate;
 pub mod gamma_gamma;
 pub mod history;
@@ -54,6 +55,7 @@ pub mod special;
 pub use bgnbd::{BgNbd, BgNbdCoefficients, BgNbdParams, BgNbdValidParams, FittedBgNbd};
 pub use churn::{ChurnModel, ChurnParams, ChurnValidParams, FittedChurnModel};
 pub use error::{InputError, ModelError};
+pub use estimation::Estimation;
 pub use evaluate::{Evaluation, evaluate};
 pub use gamma_gamma::{
     FittedGammaGamma, GammaGamma, GammaGammaCoefficients, GammaGammaParams, GammaGammaValidParams,

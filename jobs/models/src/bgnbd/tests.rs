@@ -241,3 +241,28 @@ fn expected_purchases_tend_to_the_closed_form_of_the_boundary() {
         }
     }
 }
+
+#[test]
+fn too_few_repeat_buyers_fall_back_to_the_pooled_rate() {
+    let summaries = [
+        RfmSummary::new(2.0, 20.0, 40.0, 10.0),
+        RfmSummary::new(0.0, 0.0, 30.0, 0.0),
+        RfmSummary::new(0.0, 0.0, 10.0, 0.0),
+    ];
+    let model = BgNbd::fit(&summaries).unwrap();
+    let reason = model.estimation.fallback_reason().unwrap();
+    assert!(reason.contains("1 of 3 customers"), "{reason}");
+    // Mean rate r / α = (2 + ½) / 80 purchases a week, with uniform dropout.
+    let BgNbdCoefficients { r, alpha, a, b } = model.parameters;
+    assert!((r / alpha - 2.5 / 80.0).abs() < 1e-12);
+    assert_eq!((a, b), (1.0, 1.0));
+    for s in summaries {
+        let expected = model.expected_purchases(&s, 52.0).unwrap();
+        assert!(expected > 0.0 && expected.is_finite());
+    }
+    // A shop with enough repeat buyers is fitted.
+    assert_eq!(
+        BgNbd::fit(&sample_summaries()).unwrap().estimation,
+        Estimation::MaximumLikelihood
+    );
+}

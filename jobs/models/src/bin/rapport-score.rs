@@ -250,13 +250,18 @@ fn render_evaluation(e: &Evaluation) -> String {
         "Gamma-Gamma   p {:.4}  q {:.4}  gamma {:.4}  on {} repeat customers",
         e.gamma_gamma.p, e.gamma_gamma.q, e.gamma_gamma.gamma, e.gamma_gamma.customers
     ));
-    lines.push(format!(
-        "churn model   window {:.1} weeks, trained at {} on {} customers ({:.1} % churned)",
-        e.churn.window_weeks,
-        e.churn.training_cutoff,
-        e.churn.training_customers,
-        100.0 * e.churn.training_churn_rate
-    ));
+    if let Some(churn) = &e.churn {
+        lines.push(format!(
+            "churn model   window {:.1} weeks, trained at {} on {} customers ({:.1} % churned)",
+            churn.window_weeks,
+            churn.training_cutoff,
+            churn.training_customers,
+            100.0 * churn.training_churn_rate
+        ));
+    }
+    for fallback in &e.fallbacks {
+        lines.push(format!("fallback      {fallback}"));
+    }
     lines.push(String::new());
     let b = &h.bgnbd_only;
     lines.push(format!(

@@ -73,3 +73,43 @@ fn every_small_subset_of_the_sample_is_scored_and_the_total_forecast_holds() {
         100.0 * error
     );
 }
+
+#[test]
+fn shops_too_small_to_fit_are_scored_by_the_documented_fallbacks() {
+    let all = read_transactions(
+        &support::lifetimes_dataset("CDNOW_sample.txt"),
+        TransactionFormat::Cdnow,
+    )
+    .unwrap();
+    let mut fell_back = 0;
+    for size in [2, 3, 5] {
+        for draw in 0..10 {
+            let shop = subset(&all, size, 7000 + draw);
+            let e = evaluate(&shop, date("1997-09-30"), date("1998-06-30"))
+                .unwrap_or_else(|error| panic!("{size} customers, draw {draw}: {error}"));
+            assert_eq!(e.segments.values().sum::<usize>(), size);
+            assert!(e.holdout.predicted_repeat_purchases.is_finite());
+            assert!(e.holdout.predicted_spend.is_finite());
+            // A fallback is always reported, never taken silently.
+            let repeat_buyers = shop
+                .cohort_at(date("1997-09-30"))
+                .summaries
+                .iter()
+                .filter(|s| s.frequency > 0.0)
+                .count();
+            if repeat_buyers < 4 {
+                assert!(
+                    e.fallbacks.iter().any(|f| f.starts_with("bg/nbd fallback")),
+                    "{:?}",
+                    e.fallbacks
+                );
+            }
+            assert_eq!(
+                e.churn.is_none(),
+                e.fallbacks.iter().any(|f| f.starts_with("churn"))
+            );
+            fell_back += usize::from(!e.fallbacks.is_empty());
+        }
+    }
+    assert!(fell_back > 0, "no subset was small enough to fall back");
+}
