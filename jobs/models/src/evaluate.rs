@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
-use crate::metrics::{self, PARETO_SHARE, Pareto};
+use crate::metrics::{self, ClvMetrics, PARETO_SHARE, Pareto};
 use crate::score::{ScoreParams, Scored, Segment};
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +34,9 @@ pub struct Evaluation {
     pub fallbacks: Vec<String>,
     pub holdout: HoldoutReport,
     pub pareto: Pareto,
+    /// The holdout-spend forecast of every candidate model and trivial baseline, side by
+    /// side, and the candidate chosen.
+    pub clv_metrics: ClvComparison,
     pub segments: BTreeMap<&'static str, usize>,
     /// Wall time of the modelling (fits, classifier, forecasts, metrics), not of reading.
     pub seconds: f64,
@@ -130,6 +133,50 @@ impl FrequencyBucket {
     }
 }
 
+/// [`ClvMetrics`] of each way of forecasting a customer's spend in the holdout, keyed by
+/// name, and `chosen`: the candidate model with the highest normalised Gini (ranking
+/// customers is what the segments and the VIP cut-off use), ties going to the first
+/// name. Baselines are there to be read against and are never chosen.
+///
+/// Candidates, each × Gamma-Gamma for the spend per purchase:
+/// - `bgnbd`: BG/NBD's conditional expected purchases;
+/// - `bgnbd_churn`: the same with the churn classifier's P(no purchase) in place of
+///   BG/NBD's (what `ScoreParams::fit` scores; equal to `bgnbd` without a classifier).
+///
+/// Baselines:
+/// - `zero_forecast`: nobody spends anything;
+/// - `last_period`: each customer's calibration repeat spend per week (`x · m̄ / T`,
+///   the first purchase being the acquisition, not a repeat) carried over the holdout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClvComparison {
+    #[serde(flatten)]
+    pub entries: BTreeMap<&'static str, ClvMetrics>,
+    pub chosen: &'static str,
+}
+
+impl ClvComparison {
+    /// The candidate models, in the order ties are broken.
+    pub const CANDIDATES: [&'static str; 2] = ["bgnbd", "bgnbd_churn"];
+    /// The trivial baselines.
+    pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];
+
+    fn new(entries: BTreeMap<&'static str, ClvMetrics>) -> Self {
+        let gini = |name: &str| {
+            entries
+                .get(name)
+                .and_then(|m| m.normalized_gini)
+                .unwrap_or(f64::NEG_INFINITY)
+        };
+        let mut chosen = Self::CANDIDATES[0];
+        for candidate in Self::CANDIDATES {
+            if gini(candidate) > gini(chosen) {
+                chosen = candidate;
+            }
+        }
+        ClvComparison { entries, chosen }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BaselineReport {
     pub predicted_repeat_purchases: f64,
@@ -221,6 +268,26 @@ pub fn evaluate(
         .map(|(purchases, s)| purchases * model.gamma_gamma.expected_spend(s))
         .collect();
     let dead: Vec<f64> = scores.iter().map(|s| 1.0 - s.p_alive).collect();
+    let last_period: Vec<f64> = cohort
+        .summaries
+        .iter()
+        .map(|s| {
+            if s.age > 0.0 {
+                s.frequency * s.monetary / s.age * holdout_weeks
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let clv_metrics = ClvComparison::new(BTreeMap::from([
+        ("bgnbd", ClvMetrics::of(&bgnbd_clv, &actual_spend)),
+        ("bgnbd_churn", ClvMetrics::of(&clv, &actual_spend)),
+        (
+            "zero_forecast",
+            ClvMetrics::of(&vec![0.0; actual_spend.len()], &actual_spend),
+        ),
+        ("last_period", ClvMetrics::of(&last_period, &actual_spend)),
+    ]));
 
     let mut segments: BTreeMap<&'static str, usize> =
         Segment::ALL.iter().map(|s| (s.as_str(), 0)).collect();
@@ -282,6 +349,7 @@ pub fn evaluate(
         fallbacks,
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
+        clv_metrics,
         segments,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -289,7 +357,24 @@ pub fn evaluate(
 
 #[cfg(test)]
 mod tests {
-    use super::FrequencyBucket;
+    use super::{BTreeMap, ClvComparison, ClvMetrics, FrequencyBucket};
+
+    #[test]
+    fn the_candidate_that_ranks_best_is_chosen_and_baselines_never_are() {
+        let actual = [0.0, 5.0, 20.0, 40.0];
+        let entries = BTreeMap::from([
+            ("bgnbd", ClvMetrics::of(&[4.0, 3.0, 2.0, 1.0], &actual)),
+            (
+                "bgnbd_churn",
+                ClvMetrics::of(&[1.0, 2.0, 3.0, 4.0], &actual),
+            ),
+            ("last_period", ClvMetrics::of(&actual, &actual)),
+        ]);
+        assert_eq!(ClvComparison::new(entries.clone()).chosen, "bgnbd_churn");
+        let mut tied = entries;
+        tied.insert("bgnbd_churn", tied["bgnbd"]);
+        assert_eq!(ClvComparison::new(tied).chosen, "bgnbd");
+    }
 
     #[test]
     fn frequency_buckets_pool_the_tail_and_skip_empty_ones() {

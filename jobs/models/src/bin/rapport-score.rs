@@ -308,6 +308,37 @@ fn render_evaluation(e: &Evaluation) -> String {
         e.pareto.top_customers,
         100.0 * e.pareto.revenue_share
     ));
+    lines.push(String::new());
+    let value = |v: Option<f64>, digits: usize| {
+        v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
+    };
+    lines.push(format!(
+        "{:<16} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "holdout spend",
+        "RMSE",
+        "MAE",
+        "total %",
+        "gini",
+        "spearman",
+        "top 10%",
+        "top 20%",
+        "dec MAPE"
+    ));
+    for (name, m) in &e.clv_metrics.entries {
+        lines.push(format!(
+            "{:<16} {:>9.2} {:>9.2} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            name,
+            m.rmse,
+            m.mae,
+            value(m.total_error_pct, 1),
+            value(m.normalized_gini, 3),
+            value(m.spearman, 3),
+            value(m.top_decile_capture, 3),
+            value(m.top20_capture, 3),
+            value(m.decile_mape, 3)
+        ));
+    }
+    lines.push(format!("chosen: {}", e.clv_metrics.chosen));
     let segments: Vec<String> = e
         .segments
         .iter()

@@ -99,6 +99,27 @@ fn evaluate_prints_the_backtest_as_json() {
         json["pareto"]["top_share_customers"].is_f64() && json["pareto"]["revenue_share"].is_f64()
     );
     assert!(json["seconds"].as_f64().unwrap() > 0.0);
+    let clv = &json["clv_metrics"];
+    for name in ["bgnbd", "bgnbd_churn", "zero_forecast", "last_period"] {
+        for key in [
+            "rmse",
+            "mae",
+            "total_error_pct",
+            "top_decile_capture",
+            "top20_capture",
+        ] {
+            assert!(clv[name][key].is_f64(), "clv_metrics.{name}.{key}");
+        }
+    }
+    // The zero forecast misses the whole total and ranks nobody.
+    assert_eq!(clv["zero_forecast"]["total_error_pct"], -100.0);
+    assert!(clv["zero_forecast"]["spearman"].is_null());
+    for name in ["bgnbd", "bgnbd_churn", "last_period"] {
+        let gini = clv[name]["normalized_gini"].as_f64().unwrap();
+        assert!(gini > 0.0 && gini <= 1.0, "{name}: {gini}");
+    }
+    assert!(["bgnbd", "bgnbd_churn"].contains(&clv["chosen"].as_str().unwrap()));
+    assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
     let table = run(&evaluate_args(&sample, "cdnow")
         .iter()
@@ -106,7 +127,7 @@ fn evaluate_prints_the_backtest_as_json() {
         .collect::<Vec<_>>());
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(
-        text.contains("churn AUC") && text.contains("r 0.24259"),
+        text.contains("churn AUC") && text.contains("r 0.24259") && text.contains("last_period"),
         "{text}"
     );
 }
