@@ -2,6 +2,7 @@
 //!
 //! - [`BgNbd`]: how many purchases a customer will make, and P(alive);
 //! - [`GammaGamma`]: how much they spend per purchase;
+//! - [`ParetoNbd`]: the Pareto/NBD alternative to BG/NBD, compared in the backtest;
 //! - [`ChurnModel`]: a linfa logistic regression for "no purchase in the next window",
 //!   trained on a time split of the shop's own history;
 //! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
@@ -48,6 +49,7 @@ pub mod history;
 pub mod io;
 pub mod metrics;
 mod optim;
+pub mod pareto_nbd;
 pub mod score;
 pub mod simulate;
 pub mod special;
@@ -63,6 +65,9 @@ pub use gamma_gamma::{
 pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
 pub use linfa::ParamGuard;
 pub use metrics::PARETO_SHARE;
+pub use pareto_nbd::{
+    FittedParetoNbd, ParetoNbd, ParetoNbdCoefficients, ParetoNbdParams, ParetoNbdValidParams,
+};
 pub use score::{
     ChurnScorer, CustomerScore, ScoreParams, ScoreValidParams, Scored, ScoringModel, Segment,
 };
