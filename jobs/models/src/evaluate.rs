@@ -16,6 +16,7 @@ use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
 use crate::metrics::{self, ClvMetrics, PARETO_SHARE, Pareto};
+use crate::pareto_nbd::ParetoNbd;
 use crate::score::{ScoreParams, Scored, Segment};
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,7 +142,9 @@ impl FrequencyBucket {
 /// Candidates, each × Gamma-Gamma for the spend per purchase:
 /// - `bgnbd`: BG/NBD's conditional expected purchases;
 /// - `bgnbd_churn`: the same with the churn classifier's P(no purchase) in place of
-///   BG/NBD's (what `ScoreParams::fit` scores; equal to `bgnbd` without a classifier).
+///   BG/NBD's (what `ScoreParams::fit` scores; equal to `bgnbd` without a classifier);
+/// - `pareto_nbd`: Pareto/NBD's conditional expected purchases (left out, with the
+///   reason in `fallbacks`, when it cannot be fitted).
 ///
 /// Baselines:
 /// - `zero_forecast`: nobody spends anything;
@@ -156,7 +159,7 @@ pub struct ClvComparison {
 
 impl ClvComparison {
     /// The candidate models, in the order ties are broken.
-    pub const CANDIDATES: [&'static str; 2] = ["bgnbd", "bgnbd_churn"];
+    pub const CANDIDATES: [&'static str; 3] = ["bgnbd", "bgnbd_churn", "pareto_nbd"];
     /// The trivial baselines.
     pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];
 
@@ -279,7 +282,7 @@ pub fn evaluate(
             }
         })
         .collect();
-    let clv_metrics = ClvComparison::new(BTreeMap::from([
+    let mut compared = BTreeMap::from([
         ("bgnbd", ClvMetrics::of(&bgnbd_clv, &actual_spend)),
         ("bgnbd_churn", ClvMetrics::of(&clv, &actual_spend)),
         (
@@ -287,7 +290,22 @@ pub fn evaluate(
             ClvMetrics::of(&vec![0.0; actual_spend.len()], &actual_spend),
         ),
         ("last_period", ClvMetrics::of(&last_period, &actual_spend)),
-    ]));
+    ]);
+    match ParetoNbd::fit(&cohort.summaries) {
+        Ok(pareto_nbd) => {
+            let pareto_clv: Vec<f64> = cohort
+                .summaries
+                .iter()
+                .map(|s| {
+                    pareto_nbd.expected_purchases(s, holdout_weeks)
+                        * model.gamma_gamma.expected_spend(s)
+                })
+                .collect();
+            compared.insert("pareto_nbd", ClvMetrics::of(&pareto_clv, &actual_spend));
+        }
+        Err(error) => fallbacks.push(format!("pareto_nbd not compared: {error}")),
+    }
+    let clv_metrics = ClvComparison::new(compared);
 
     let mut segments: BTreeMap<&'static str, usize> =
         Segment::ALL.iter().map(|s| (s.as_str(), 0)).collect();

@@ -100,7 +100,13 @@ fn evaluate_prints_the_backtest_as_json() {
     );
     assert!(json["seconds"].as_f64().unwrap() > 0.0);
     let clv = &json["clv_metrics"];
-    for name in ["bgnbd", "bgnbd_churn", "zero_forecast", "last_period"] {
+    for name in [
+        "bgnbd",
+        "bgnbd_churn",
+        "pareto_nbd",
+        "zero_forecast",
+        "last_period",
+    ] {
         for key in [
             "rmse",
             "mae",
@@ -114,11 +120,11 @@ fn evaluate_prints_the_backtest_as_json() {
     // The zero forecast misses the whole total and ranks nobody.
     assert_eq!(clv["zero_forecast"]["total_error_pct"], -100.0);
     assert!(clv["zero_forecast"]["spearman"].is_null());
-    for name in ["bgnbd", "bgnbd_churn", "last_period"] {
+    for name in ["bgnbd", "bgnbd_churn", "pareto_nbd", "last_period"] {
         let gini = clv[name]["normalized_gini"].as_f64().unwrap();
         assert!(gini > 0.0 && gini <= 1.0, "{name}: {gini}");
     }
-    assert!(["bgnbd", "bgnbd_churn"].contains(&clv["chosen"].as_str().unwrap()));
+    assert!(["bgnbd", "bgnbd_churn", "pareto_nbd"].contains(&clv["chosen"].as_str().unwrap()));
     assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
     let table = run(&evaluate_args(&sample, "cdnow")

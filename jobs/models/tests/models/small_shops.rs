@@ -46,6 +46,13 @@ fn every_small_subset_of_the_sample_is_scored_and_the_total_forecast_holds() {
             match evaluate(&shop, date("1997-09-30"), date("1998-06-30")) {
                 Ok(e) => {
                     assert_eq!(e.customers, size);
+                    // Fitted by maximum likelihood, every model, no fallback.
+                    assert!(
+                        e.fallbacks.is_empty(),
+                        "{size}, seed {seed}: {:?}",
+                        e.fallbacks
+                    );
+                    assert!(e.clv_metrics.entries.contains_key("pareto_nbd"));
                     assert!(e.holdout.predicted_repeat_purchases.is_finite());
                     actual += e.holdout.actual_repeat_purchases as f64;
                     predicted += e.holdout.predicted_repeat_purchases;
