@@ -353,7 +353,8 @@ impl FittedBgNbd {
     ///
     /// The series' terms first grow like `((1-z)^-(a-1))`'s before they fall, so for a
     /// large `a` (small shops, whose fit sits near the boundary `a, b → ∞`) they would
-    /// overflow. There the expectation is computed from its definition instead (see
+    /// overflow. There, and wherever the series does not converge in time, the
+    /// expectation is computed from its definition instead (see
     /// [`expected_purchases_by_quadrature`]), which holds for any `a, b > 0`.
     pub fn expected_purchases_if_alive(
         &self,
@@ -371,25 +372,31 @@ impl FittedBgNbd {
         let c = a + b + x - 1.0;
         let upper = a + b - 1.0 - r;
         let a_minus_1 = a - 1.0;
+        let by_quadrature = || {
+            expected_purchases_by_quadrature(a, b + x, r + x, horizon / (alpha + age))
+                .ok_or(ModelError::SeriesDiverged { horizon })
+        };
         if a_minus_1 * -ln_one_minus_z > SERIES_GROWTH_LIMIT {
-            return expected_purchases_by_quadrature(a, b + x, r + x, horizon / (alpha + age))
-                .ok_or(ModelError::SeriesDiverged { horizon });
+            return by_quadrature();
         }
         let first = if a_minus_1.abs() < 1e-12 {
             -ln_one_minus_z
         } else {
             -(a_minus_1 * ln_one_minus_z).exp_m1() / a_minus_1
         };
-        // G = Σ_{n≥1} (upper)_n (a)_{n-1} z^n / ((c)_n n!)
-        let g = sum_ratio_series(upper * z / c, 1, |n| {
+        // G = Σ_{n≥1} (upper)_n (a)_{n-1} z^n / ((c)_n n!); a horizon so long that z is
+        // within a few millionths of one needs more terms than the series allows, and
+        // the quadrature takes over there too.
+        let Some(g) = sum_ratio_series(upper * z / c, 1, |n| {
             (upper + n) * (a_minus_1 + n) / ((c + n) * (n + 1.0)) * z
-        })
-        .ok_or(ModelError::SeriesDiverged { horizon })?;
+        }) else {
+            return by_quadrature();
+        };
         let expected = c * (first - (a_minus_1 * ln_one_minus_z).exp() * g);
         if expected.is_finite() {
             Ok(expected.max(0.0))
         } else {
-            Err(ModelError::SeriesDiverged { horizon })
+            by_quadrature()
         }
     }
 }

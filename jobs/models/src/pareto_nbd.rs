@@ -22,6 +22,8 @@
 //! The log-likelihood convention is the one of the BG/NBD module: the full
 //! per-customer likelihood summed, weeks as the unit.
 
+use std::sync::OnceLock;
+
 use linfa::ParamGuard;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -219,8 +221,7 @@ impl FittedParetoNbd {
 
     /// P(alive at T | x, t_x, T): the "alive" share of the likelihood's bracket.
     pub fn p_alive(&self, s: &RfmSummary) -> f64 {
-        let rule = rule();
-        customer_terms(&self.parameters, s.frequency, s.recency, s.age, &rule).p_alive
+        customer_terms(&self.parameters, s.frequency, s.recency, s.age, rule()).p_alive
     }
 
     /// E[purchases in the next `horizon` weeks | x, t_x, T]: P(alive) times
@@ -255,8 +256,10 @@ const NODES: usize = 16;
 /// repeat purchases over a long history).
 const MAX_PANELS: usize = 2000;
 
-fn rule() -> Vec<(f64, f64)> {
-    gauss_legendre(NODES)
+/// The Gauss-Legendre rule, computed once.
+fn rule() -> &'static [(f64, f64)] {
+    static RULE: OnceLock<Vec<(f64, f64)>> = OnceLock::new();
+    RULE.get_or_init(|| gauss_legendre(NODES))
 }
 
 /// One customer's log-likelihood, its gradient in (r, α, s, β), and P(alive).
@@ -390,7 +393,6 @@ struct ParetoNbdObjective {
     /// (x, t_x, T, weight).
     rows: Vec<(f64, f64, f64, f64)>,
     total_weight: f64,
-    rule: Vec<(f64, f64)>,
 }
 
 impl ParetoNbdObjective {
@@ -417,7 +419,6 @@ impl ParetoNbdObjective {
         ParetoNbdObjective {
             rows,
             total_weight: summaries.len() as f64,
-            rule: rule(),
         }
     }
 }
@@ -441,7 +442,7 @@ impl Objective for ParetoNbdObjective {
             .map(|chunk| {
                 let mut acc = [0.0; 5];
                 for &(x, recency, age, weight) in chunk {
-                    let terms = customer_terms(&p, x, recency, age, &self.rule);
+                    let terms = customer_terms(&p, x, recency, age, rule());
                     acc[0] += weight * terms.log_likelihood;
                     for i in 0..4 {
                         acc[i + 1] += weight * terms.gradient[i];

@@ -266,3 +266,30 @@ fn too_few_repeat_buyers_fall_back_to_the_pooled_rate() {
         Estimation::MaximumLikelihood
     );
 }
+
+#[test]
+fn a_horizon_beyond_the_series_reach_is_still_forecast() {
+    // z = t / (α+T+t) within 1e-9 of one: the series would need billions of terms.
+    let model = fitted(0.2426, 4.4136, 0.7929, 2.4259);
+    let s = RfmSummary::new(2.0, 30.43, 38.86, 22.35);
+    let horizon = 4.0e10;
+    let expected = model
+        .expected_purchases_if_alive(s.frequency, s.age, horizon)
+        .unwrap();
+    let quadrature = expected_purchases_by_quadrature(
+        0.7929,
+        2.4259 + s.frequency,
+        0.2426 + s.frequency,
+        horizon / (4.4136 + s.age),
+    )
+    .unwrap();
+    assert_eq!(expected, quadrature);
+    // More than a long finite horizon gives, and finite.
+    let long = model
+        .expected_purchases_if_alive(s.frequency, s.age, 5200.0)
+        .unwrap();
+    assert!(
+        expected.is_finite() && expected > long,
+        "{expected} vs {long}"
+    );
+}

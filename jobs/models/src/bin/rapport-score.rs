@@ -420,7 +420,17 @@ fn run_score(
         100.0 * pareto.revenue_share,
         counts.join(", ")
     );
+    let fallbacks: String = [
+        ("bg/nbd", model.bgnbd.estimation.fallback_reason()),
+        (
+            "gamma-gamma",
+            model.gamma_gamma.estimation.fallback_reason(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, reason)| reason.map(|reason| format!("\n{name} fallback: {reason}")))
+    .collect();
     // Diagnostics only: with stderr gone there is nowhere left to report a failure.
-    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}");
+    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}{fallbacks}");
     Ok(())
 }

@@ -312,3 +312,22 @@ fn malformed_input_fails_with_the_line_number() {
         "invalid value '1997-02-30'",
     );
 }
+
+#[test]
+fn score_reports_the_fallback_of_a_shop_too_small_to_fit() {
+    let summary = write(
+        "tiny_summary.csv",
+        b"customer_id,frequency,recency,T,monetary_value\na,2,20,40,10\nb,0,0,30,0\nc,0,0,10,0\n",
+    );
+    let out = scratch("tiny_scores.csv");
+    let output = run(&["score", "--summary", path(&summary), "--out", path(&out)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bg/nbd fallback: 1 of 3 customers bought more than once")
+            && stderr.contains("gamma-gamma fallback"),
+        "{stderr}"
+    );
+    let scores = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(scores.lines().count(), 4);
+}
