@@ -141,7 +141,7 @@ impl GammaGammaValidParams {
             return Ok(fallback(
                 &spenders,
                 format!(
-                    "{} repeat customers with spend; a fit needs {MIN_SPENDERS}",
+                    "repeat customers with spend: {}; a fit needs {MIN_SPENDERS}",
                     spenders.len()
                 ),
             ));
@@ -466,7 +466,7 @@ mod tests {
         ];
         let model = GammaGamma::fit(&two).unwrap();
         assert!(
-            matches!(&model.estimation, Estimation::Fallback { reason } if reason.contains("2 repeat customers")),
+            matches!(&model.estimation, Estimation::Fallback { reason } if reason.contains("repeat customers with spend: 2")),
             "{model:?}"
         );
         // Pooled mean (10 + 3·30) / 4 = 25; one-purchase shrinkage of the own average.

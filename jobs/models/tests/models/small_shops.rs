@@ -120,3 +120,34 @@ fn shops_too_small_to_fit_are_scored_by_the_documented_fallbacks() {
     }
     assert!(fell_back > 0, "no subset was small enough to fall back");
 }
+
+#[test]
+fn further_subsets_of_both_files_all_run_and_their_total_forecast_holds() {
+    for file in ["CDNOW_sample.txt", "CDNOW_master.txt"] {
+        let all =
+            read_transactions(&support::lifetimes_dataset(file), TransactionFormat::Cdnow).unwrap();
+        let (mut actual, mut predicted, mut fell_back) = (0.0, 0.0, 0);
+        for size in [8, 15, 25, 40, 60, 80, 120, 250, 400] {
+            for draw in 0..12 {
+                let seed = 99_000 + 100 * size as u64 + draw;
+                let shop = subset(&all, size, seed);
+                let e = evaluate(&shop, date("1997-09-30"), date("1998-06-30")).unwrap_or_else(
+                    |error| panic!("{file}, {size} customers, seed {seed}: {error}"),
+                );
+                actual += e.holdout.actual_repeat_purchases as f64;
+                predicted += e.holdout.predicted_repeat_purchases;
+                if !e.fallbacks.is_empty() {
+                    fell_back += 1;
+                    // Only the smallest shops are too small to fit.
+                    assert!(size <= 15, "{file}, {size}, seed {seed}: {:?}", e.fallbacks);
+                }
+            }
+        }
+        let error = (predicted - actual) / actual;
+        println!(
+            "{file}: 108 subsets, {fell_back} with a fallback; forecast {predicted:.1} against {actual} ({:+.1} %)",
+            100.0 * error
+        );
+        assert!(error.abs() <= 0.10, "{file}: {:+.1} %", 100.0 * error);
+    }
+}
