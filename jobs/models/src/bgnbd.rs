@@ -351,11 +351,12 @@ impl FittedBgNbd {
     /// `(a+b+x-1) [(1 - (1-z)^(a-1)) / (a-1) - (1-z)^(a-1) G]`, which is smooth through
     /// `a = 1` where eq. 10 is 0/0.
     ///
-    /// The series' terms first grow like `((1-z)^-(a-1))`'s before they fall, so for a
+    /// The series' terms first grow like `(1-z)^-(a-1)` before they fall, so for a
     /// large `a` (small shops, whose fit sits near the boundary `a, b → ∞`) they would
     /// overflow. There, and wherever the series does not converge in time, the
-    /// expectation is computed from its definition instead (see
-    /// [`expected_purchases_by_quadrature`]), which holds for any `a, b > 0`.
+    /// expectation is computed from its definition instead: the expected count given
+    /// the dropout probability `p`, `(1 − (1 + p·t/(α+T))^-(r+x)) / p`, averaged over
+    /// `p ~ Beta(a, b+x)` by quadrature in `logit p`, which holds for any `a, b > 0`.
     pub fn expected_purchases_if_alive(
         &self,
         frequency: f64,

@@ -5,6 +5,11 @@
 //! calibration period (see [`crate::churn`]) with its window capped at the holdout
 //! length, then applied at the calibration end. Its AUC is measured against "no purchase
 //! in the holdout" for every customer known at the calibration end.
+//!
+//! Every forecast of the holdout spend — the candidate models and two trivial
+//! baselines — is measured the same way in [`ClvComparison`]. A shop too small for a
+//! model gets the documented fallback of [`crate::estimation`] (or, for the classifier,
+//! BG/NBD's own no-purchase probability), and the report lists each one in `fallbacks`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

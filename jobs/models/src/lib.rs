@@ -7,7 +7,9 @@
 //!   trained on a time split of the shop's own history;
 //! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
 //!   over a horizon and a marketing [`Segment`];
-//! - [`evaluate()`]: a backtest on a calibration/holdout split.
+//! - [`evaluate()`]: a backtest on a calibration/holdout split, with every CLV forecast
+//!   and trivial baseline compared ([`metrics::ClvMetrics`]);
+//! - [`estimation`]: how a shop too small to fit is scored all the same.
 //!
 //! Time is in weeks. Purchases are bucketed by calendar day. Settings follow linfa's
 //! [`ParamGuard`] pattern: builder methods on an unchecked params type, `check()` to get
