@@ -16,7 +16,7 @@ use rapport_models::io::{self, CustomerIds};
 use rapport_models::simulate::Simulation;
 use rapport_models::{
     BgNbd, BgNbdCoefficients, FittedBgNbd, FittedGammaGamma, GammaGamma, GammaGammaCoefficients,
-    RfmSummary, ScoreParams,
+    ParetoNbd, RfmSummary, ScoreParams,
 };
 
 const TRUTH: BgNbdCoefficients = BgNbdCoefficients {
@@ -81,6 +81,18 @@ fn main() {
         io::write_scores(std::io::BufWriter::new(file), &parsed.ids, &scored.scores)
             .expect("scores write");
     });
+    // Not part of scoring: the backtest fits it to compare its forecast (clv_metrics).
+    let pareto_nbd = timed("fit Pareto/NBD (backtest comparison only)", || {
+        ParetoNbd::fit(&parsed.summaries).expect("Pareto/NBD fits")
+    });
+    println!(
+        "\nPareto/NBD: {} L-BFGS iterations, r {:.4}, alpha {:.4}, s {:.4}, beta {:.4} (data drawn from BG/NBD)",
+        pareto_nbd.iterations,
+        pareto_nbd.parameters.r,
+        pareto_nbd.parameters.alpha,
+        pareto_nbd.parameters.s,
+        pareto_nbd.parameters.beta
+    );
 
     println!("\n### Recovery from day-resolution histories (the summary file above)\n");
     recovery_table(&bgnbd, &gamma_gamma);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::distinct::Distinct;
 use crate::error::ModelError;
+use crate::estimation::{Estimation, MIN_REPEAT_BUYERS};
 use crate::history::{RfmSummary, validate_all};
 use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma, logistic, sum_ratio_series};
@@ -36,6 +37,9 @@ pub struct BgNbdCoefficients {
 }
 
 impl LogScale<4> for BgNbdCoefficients {
+    /// r, a and b; α is a time scale.
+    const SHAPES: &'static [usize] = &[0, 2, 3];
+
     fn to_array(self) -> [f64; 4] {
         [self.r, self.alpha, self.a, self.b]
     }
@@ -153,21 +157,37 @@ impl BgNbdValidParams {
                 detail: "",
             });
         }
+        let repeat_buyers = summaries.iter().filter(|s| s.frequency > 0.0).count();
+        if repeat_buyers < MIN_REPEAT_BUYERS {
+            return Ok(fallback(
+                summaries,
+                format!(
+                    "{repeat_buyers} of {} customers bought more than once; a fit needs {MIN_REPEAT_BUYERS}",
+                    summaries.len()
+                ),
+            ));
+        }
         let start = self.initial.unwrap_or_else(|| initial_guess(summaries));
-        let fit = optim::fit(
+        match optim::fit(
             MODEL,
             summaries,
             BgNbdObjective::new,
             start,
             self.settings(),
-        )?;
-        Ok(FittedBgNbd {
-            parameters: fit.coefficients,
-            standard_errors: fit.standard_errors,
-            log_likelihood: fit.log_likelihood,
-            customers: summaries.len(),
-            iterations: fit.iterations,
-        })
+        ) {
+            Ok(fit) => Ok(FittedBgNbd {
+                parameters: fit.coefficients,
+                standard_errors: fit.standard_errors,
+                log_likelihood: fit.log_likelihood,
+                customers: summaries.len(),
+                iterations: fit.iterations,
+                estimation: Estimation::MaximumLikelihood,
+            }),
+            Err(error @ (ModelError::NotConverged { .. } | ModelError::Optimisation { .. })) => {
+                Ok(fallback(summaries, error.to_string()))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn settings(&self) -> FitSettings {
@@ -177,6 +197,25 @@ impl BgNbdValidParams {
             warm_start_sample: self.warm_start_sample,
         }
     }
+}
+
+/// The fallback of [`crate::estimation`]: the pooled repeat-purchase rate (with half a
+/// purchase added), exponential rates and a uniform dropout probability.
+fn fallback(summaries: &[RfmSummary], reason: String) -> FittedBgNbd {
+    let (purchases, weeks) = summaries
+        .iter()
+        .fold((0.0, 0.0), |(x, t), s| (x + s.frequency, t + s.age));
+    let parameters = BgNbdCoefficients {
+        r: 1.0,
+        alpha: (weeks / (purchases + 0.5)).max(1e-3),
+        a: 1.0,
+        b: 1.0,
+    };
+    let mut model = FittedBgNbd::from_parameters(parameters);
+    model.customers = summaries.len();
+    model.log_likelihood = model.log_likelihood_of(summaries);
+    model.estimation = Estimation::Fallback { reason };
+    model
 }
 
 /// r = 1 with α matching the observed repeat rate, and a uniform dropout prior.
@@ -203,6 +242,9 @@ pub struct FittedBgNbd {
     pub log_likelihood: f64,
     pub customers: usize,
     pub iterations: u64,
+    /// Maximum likelihood, or the small-shop fallback and why.
+    #[serde(default)]
+    pub estimation: Estimation,
 }
 
 impl FittedBgNbd {
@@ -214,6 +256,7 @@ impl FittedBgNbd {
             log_likelihood: 0.0,
             customers: 0,
             iterations: 0,
+            estimation: Estimation::MaximumLikelihood,
         }
     }
 
@@ -307,6 +350,13 @@ impl FittedBgNbd {
     /// at least as fast as `z^n`. Writing that ₂F₁ as `1 + (a-1) G` leaves
     /// `(a+b+x-1) [(1 - (1-z)^(a-1)) / (a-1) - (1-z)^(a-1) G]`, which is smooth through
     /// `a = 1` where eq. 10 is 0/0.
+    ///
+    /// The series' terms first grow like `(1-z)^-(a-1)` before they fall, so for a
+    /// large `a` (small shops, whose fit sits near the boundary `a, b → ∞`) they would
+    /// overflow. There, and wherever the series does not converge in time, the
+    /// expectation is computed from its definition instead: the expected count given
+    /// the dropout probability `p`, `(1 − (1 + p·t/(α+T))^-(r+x)) / p`, averaged over
+    /// `p ~ Beta(a, b+x)` by quadrature in `logit p`, which holds for any `a, b > 0`.
     pub fn expected_purchases_if_alive(
         &self,
         frequency: f64,
@@ -323,23 +373,91 @@ impl FittedBgNbd {
         let c = a + b + x - 1.0;
         let upper = a + b - 1.0 - r;
         let a_minus_1 = a - 1.0;
+        let by_quadrature = || {
+            expected_purchases_by_quadrature(a, b + x, r + x, horizon / (alpha + age))
+                .ok_or(ModelError::SeriesDiverged { horizon })
+        };
+        if a_minus_1 * -ln_one_minus_z > SERIES_GROWTH_LIMIT {
+            return by_quadrature();
+        }
         let first = if a_minus_1.abs() < 1e-12 {
             -ln_one_minus_z
         } else {
             -(a_minus_1 * ln_one_minus_z).exp_m1() / a_minus_1
         };
-        // G = Σ_{n≥1} (upper)_n (a)_{n-1} z^n / ((c)_n n!)
-        let g = sum_ratio_series(upper * z / c, 1, |n| {
+        // G = Σ_{n≥1} (upper)_n (a)_{n-1} z^n / ((c)_n n!); a horizon so long that z is
+        // within a few millionths of one needs more terms than the series allows, and
+        // the quadrature takes over there too.
+        let Some(g) = sum_ratio_series(upper * z / c, 1, |n| {
             (upper + n) * (a_minus_1 + n) / ((c + n) * (n + 1.0)) * z
-        })
-        .ok_or(ModelError::SeriesDiverged { horizon })?;
+        }) else {
+            return by_quadrature();
+        };
         let expected = c * (first - (a_minus_1 * ln_one_minus_z).exp() * g);
         if expected.is_finite() {
             Ok(expected.max(0.0))
         } else {
-            Err(ModelError::SeriesDiverged { horizon })
+            by_quadrature()
         }
     }
+}
+
+/// Above this `(a − 1) · ln(1/(1−z))` the terms of the series in
+/// [`FittedBgNbd::expected_purchases_if_alive`] would grow by more than e^40 before
+/// falling: the sum is then taken by quadrature instead.
+const SERIES_GROWTH_LIMIT: f64 = 40.0;
+
+/// Nodes beyond which the quadrature gives up (a dropout distribution wider than any
+/// fit produces).
+const MAX_QUADRATURE_NODES: usize = 1_000_000;
+
+/// `E[purchases in t | alive at T]` from its definition. Given alive, the purchase rate
+/// is Gamma(`shape` = r+x, α+T) and the dropout probability `p` Beta(a, `b_post` = b+x),
+/// independently. With both fixed, purchases come at rate λ until a dropout that each
+/// one causes with probability `p`, so the expected count in `t` is
+/// `(1 − e^(−pλt)) / p`; over λ that is `(1 − (1 + p·u)^−shape) / p` with
+/// `u = t / (α+T)`. The remaining average over `p` is an integral over `η = logit p`,
+/// where the Beta density becomes smooth, unimodal and exponentially small in both
+/// tails for every `a, b > 0`: the trapezoidal rule at a quarter of its width
+/// converges geometrically, and normalising by the same sum spares the Beta function.
+/// In the limit `a, b → ∞` with `a/(a+b) = π` this tends to the closed form
+/// `(1 − (1 + π·u)^−shape) / π`, and as `π → 0` to the NBD's `shape · u`.
+fn expected_purchases_by_quadrature(a: f64, b_post: f64, shape: f64, u: f64) -> Option<f64> {
+    let log_weight = |eta: f64| -a * (-eta).exp().ln_1p() - b_post * eta.exp().ln_1p();
+    let count_given_dropout = |eta: f64| {
+        let p = logistic(eta);
+        if p > 0.0 {
+            -(-shape * (p * u).ln_1p()).exp_m1() / p
+        } else {
+            shape * u
+        }
+    };
+    let mode = a.ln() - b_post.ln();
+    let step = ((a + b_post) / (a * b_post)).sqrt() / 4.0;
+    let peak = log_weight(mode);
+    if !(step.is_finite() && step > 0.0 && peak.is_finite()) {
+        return None;
+    }
+    let (mut weighted, mut total) = (0.0, 0.0);
+    for direction in [1.0, -1.0] {
+        let first = if direction > 0.0 { 0 } else { 1 };
+        for k in first..MAX_QUADRATURE_NODES {
+            let eta = mode + direction * k as f64 * step;
+            let relative = log_weight(eta) - peak;
+            // e^-46 is 1e-20 of the peak: nothing beyond counts.
+            if relative < -46.0 {
+                break;
+            }
+            if k + 1 == MAX_QUADRATURE_NODES {
+                return None;
+            }
+            let w = relative.exp();
+            weighted += w * count_given_dropout(eta);
+            total += w;
+        }
+    }
+    let expected = weighted / total;
+    expected.is_finite().then_some(expected)
 }
 
 /// P(no purchase in a window) from P(alive) and the alive customer's chance of buying

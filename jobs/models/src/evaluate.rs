@@ -5,6 +5,11 @@
 //! calibration period (see [`crate::churn`]) with its window capped at the holdout
 //! length, then applied at the calibration end. Its AUC is measured against "no purchase
 //! in the holdout" for every customer known at the calibration end.
+//!
+//! Every forecast of the holdout spend — the candidate models and two trivial
+//! baselines — is measured the same way in [`ClvComparison`]. A shop too small for a
+//! model gets the documented fallback of [`crate::estimation`] (or, for the classifier,
+//! BG/NBD's own no-purchase probability), and the report lists each one in `fallbacks`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,7 +20,8 @@ use serde::Serialize;
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
-use crate::metrics::{self, PARETO_SHARE, Pareto};
+use crate::metrics::{self, ClvMetrics, PARETO_SHARE, Pareto};
+use crate::pareto_nbd::ParetoNbd;
 use crate::score::{ScoreParams, Scored, Segment};
 
 #[derive(Debug, Clone, Serialize)]
@@ -26,9 +32,17 @@ pub struct Evaluation {
     pub holdout_weeks: f64,
     pub bgnbd: BgNbdReport,
     pub gamma_gamma: GammaGammaReport,
-    pub churn: ChurnReport,
+    /// The classifier's training; `None` when it could not be trained (see `fallbacks`)
+    /// and churn risk is BG/NBD's probability of no purchase in the holdout.
+    pub churn: Option<ChurnReport>,
+    /// Every model that fell back instead of being fitted, with the reason (see
+    /// [`crate::estimation`]); empty when all were fitted.
+    pub fallbacks: Vec<String>,
     pub holdout: HoldoutReport,
     pub pareto: Pareto,
+    /// The holdout-spend forecast of every candidate model and trivial baseline, side by
+    /// side, and the candidate chosen.
+    pub clv_metrics: ClvComparison,
     pub segments: BTreeMap<&'static str, usize>,
     /// Wall time of the modelling (fits, classifier, forecasts, metrics), not of reading.
     pub seconds: f64,
@@ -125,6 +139,52 @@ impl FrequencyBucket {
     }
 }
 
+/// [`ClvMetrics`] of each way of forecasting a customer's spend in the holdout, keyed by
+/// name, and `chosen`: the candidate model with the highest normalised Gini (ranking
+/// customers is what the segments and the VIP cut-off use), ties going to the first
+/// name. Baselines are there to be read against and are never chosen.
+///
+/// Candidates, each × Gamma-Gamma for the spend per purchase:
+/// - `bgnbd`: BG/NBD's conditional expected purchases;
+/// - `bgnbd_churn`: the same with the churn classifier's P(no purchase) in place of
+///   BG/NBD's (what `ScoreParams::fit` scores; equal to `bgnbd` without a classifier);
+/// - `pareto_nbd`: Pareto/NBD's conditional expected purchases (left out, with the
+///   reason in `fallbacks`, when it cannot be fitted).
+///
+/// Baselines:
+/// - `zero_forecast`: nobody spends anything;
+/// - `last_period`: each customer's calibration repeat spend per week (`x · m̄ / T`,
+///   the first purchase being the acquisition, not a repeat) carried over the holdout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClvComparison {
+    #[serde(flatten)]
+    pub entries: BTreeMap<&'static str, ClvMetrics>,
+    pub chosen: &'static str,
+}
+
+impl ClvComparison {
+    /// The candidate models, in the order ties are broken.
+    pub const CANDIDATES: [&'static str; 3] = ["bgnbd", "bgnbd_churn", "pareto_nbd"];
+    /// The trivial baselines.
+    pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];
+
+    fn new(entries: BTreeMap<&'static str, ClvMetrics>) -> Self {
+        let gini = |name: &str| {
+            entries
+                .get(name)
+                .and_then(|m| m.normalized_gini)
+                .unwrap_or(f64::NEG_INFINITY)
+        };
+        let mut chosen = Self::CANDIDATES[0];
+        for candidate in Self::CANDIDATES {
+            if gini(candidate) > gini(chosen) {
+                chosen = candidate;
+            }
+        }
+        ClvComparison { entries, chosen }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BaselineReport {
     pub predicted_repeat_purchases: f64,
@@ -158,18 +218,38 @@ pub fn evaluate(
     }
     let activity = cohort.activity_until(holdout_end);
 
-    let churn = ChurnModel::params()
+    let mut fallbacks = Vec::new();
+    // A shop too small or too young for the time split (one class, or no room for the
+    // window) is scored with BG/NBD's own no-purchase probability instead.
+    let churn = match ChurnModel::params()
         .max_window_weeks(holdout_weeks)
-        .fit(transactions, calibration_end)?;
-    let churn_report = ChurnReport {
+        .fit(transactions, calibration_end)
+    {
+        Ok(churn) => Some(churn),
+        Err(error @ ModelError::ChurnTraining(_)) => {
+            fallbacks.push(format!(
+                "{error}; churn risk is BG/NBD's probability of no purchase"
+            ));
+            None
+        }
+        Err(error) => return Err(error),
+    };
+    let churn_report = churn.as_ref().map(|churn| ChurnReport {
         window_weeks: churn.window_weeks,
         training_cutoff: churn.training_cutoff,
         training_customers: churn.training_customers,
         training_churn_rate: churn.training_churn_rate,
-    };
+    });
     let Scored { model, scores } = ScoreParams::default()
         .horizon_weeks(holdout_weeks)
-        .fit(&cohort.summaries, Some(churn))?;
+        .churn_window_weeks(holdout_weeks)
+        .fit(&cohort.summaries, churn)?;
+    if let Some(reason) = model.bgnbd.estimation.fallback_reason() {
+        fallbacks.push(format!("bg/nbd fallback: {reason}"));
+    }
+    if let Some(reason) = model.gamma_gamma.estimation.fallback_reason() {
+        fallbacks.push(format!("gamma-gamma fallback: {reason}"));
+    }
 
     let actual_purchases: Vec<f64> = activity
         .iter()
@@ -196,6 +276,41 @@ pub fn evaluate(
         .map(|(purchases, s)| purchases * model.gamma_gamma.expected_spend(s))
         .collect();
     let dead: Vec<f64> = scores.iter().map(|s| 1.0 - s.p_alive).collect();
+    let last_period: Vec<f64> = cohort
+        .summaries
+        .iter()
+        .map(|s| {
+            if s.age > 0.0 {
+                s.frequency * s.monetary / s.age * holdout_weeks
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut compared = BTreeMap::from([
+        ("bgnbd", ClvMetrics::of(&bgnbd_clv, &actual_spend)),
+        ("bgnbd_churn", ClvMetrics::of(&clv, &actual_spend)),
+        (
+            "zero_forecast",
+            ClvMetrics::of(&vec![0.0; actual_spend.len()], &actual_spend),
+        ),
+        ("last_period", ClvMetrics::of(&last_period, &actual_spend)),
+    ]);
+    match ParetoNbd::fit(&cohort.summaries) {
+        Ok(pareto_nbd) => {
+            let pareto_clv: Vec<f64> = cohort
+                .summaries
+                .iter()
+                .map(|s| {
+                    pareto_nbd.expected_purchases(s, holdout_weeks)
+                        * model.gamma_gamma.expected_spend(s)
+                })
+                .collect();
+            compared.insert("pareto_nbd", ClvMetrics::of(&pareto_clv, &actual_spend));
+        }
+        Err(error) => fallbacks.push(format!("pareto_nbd not compared: {error}")),
+    }
+    let clv_metrics = ClvComparison::new(compared);
 
     let mut segments: BTreeMap<&'static str, usize> =
         Segment::ALL.iter().map(|s| (s.as_str(), 0)).collect();
@@ -254,8 +369,10 @@ pub fn evaluate(
             customers: model.gamma_gamma.customers,
         },
         churn: churn_report,
+        fallbacks,
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
+        clv_metrics,
         segments,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -263,7 +380,24 @@ pub fn evaluate(
 
 #[cfg(test)]
 mod tests {
-    use super::FrequencyBucket;
+    use super::{BTreeMap, ClvComparison, ClvMetrics, FrequencyBucket};
+
+    #[test]
+    fn the_candidate_that_ranks_best_is_chosen_and_baselines_never_are() {
+        let actual = [0.0, 5.0, 20.0, 40.0];
+        let entries = BTreeMap::from([
+            ("bgnbd", ClvMetrics::of(&[4.0, 3.0, 2.0, 1.0], &actual)),
+            (
+                "bgnbd_churn",
+                ClvMetrics::of(&[1.0, 2.0, 3.0, 4.0], &actual),
+            ),
+            ("last_period", ClvMetrics::of(&actual, &actual)),
+        ]);
+        assert_eq!(ClvComparison::new(entries.clone()).chosen, "bgnbd_churn");
+        let mut tied = entries;
+        tied.insert("bgnbd_churn", tied["bgnbd"]);
+        assert_eq!(ClvComparison::new(tied).chosen, "bgnbd");
+    }
 
     #[test]
     fn frequency_buckets_pool_the_tail_and_skip_empty_ones() {

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::estimation::{Estimation, MIN_SPENDERS};
 use crate::history::{RfmSummary, validate_all};
 use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma};
@@ -28,6 +29,9 @@ pub struct GammaGammaCoefficients {
 }
 
 impl LogScale<3> for GammaGammaCoefficients {
+    /// p and q; γ is a money scale.
+    const SHAPES: &'static [usize] = &[0, 1];
+
     fn to_array(self) -> [f64; 3] {
         [self.p, self.q, self.gamma]
     }
@@ -133,22 +137,34 @@ impl GammaGammaValidParams {
             .copied()
             .filter(GammaGamma::is_fit_on)
             .collect();
-        if spenders.is_empty() {
-            return Err(ModelError::NoCustomers {
-                model: MODEL,
-                detail: " (none with repeat purchases and spend)",
-            });
+        if spenders.len() < MIN_SPENDERS {
+            return Ok(fallback(
+                &spenders,
+                format!(
+                    "repeat customers with spend: {}; a fit needs {MIN_SPENDERS}",
+                    spenders.len()
+                ),
+            ));
         }
-        let fit = optim::fit(
+        let fit = match optim::fit(
             MODEL,
             &spenders,
             SpendObjective::new,
             initial_guess(&spenders),
             self.settings(),
-        )?;
+        ) {
+            Ok(fit) => fit,
+            Err(error @ (ModelError::NotConverged { .. } | ModelError::Optimisation { .. })) => {
+                return Ok(fallback(&spenders, error.to_string()));
+            }
+            Err(error) => return Err(error),
+        };
         let parameters = fit.coefficients;
         if parameters.q <= 1.0 {
-            return Err(ModelError::InfiniteMeanSpend { q: parameters.q });
+            return Ok(fallback(
+                &spenders,
+                ModelError::InfiniteMeanSpend { q: parameters.q }.to_string(),
+            ));
         }
         Ok(FittedGammaGamma {
             parameters,
@@ -156,6 +172,7 @@ impl GammaGammaValidParams {
             log_likelihood: fit.log_likelihood,
             customers: spenders.len(),
             iterations: fit.iterations,
+            estimation: Estimation::MaximumLikelihood,
         })
     }
 
@@ -165,6 +182,32 @@ impl GammaGammaValidParams {
             tolerance: self.tolerance,
             warm_start_sample: self.warm_start_sample,
         }
+    }
+}
+
+/// The fallback of [`crate::estimation`]: p = 1, q = 2 and γ the pooled mean spend of
+/// the repeat purchases (0 without any), so a customer's own average is shrunk towards
+/// the shop's with the weight of one purchase.
+fn fallback(spenders: &[RfmSummary], reason: String) -> FittedGammaGamma {
+    let (spend, purchases) = spenders.iter().fold((0.0, 0.0), |(m, x), s| {
+        (m + s.frequency * s.monetary, x + s.frequency)
+    });
+    let pooled_mean = if purchases > 0.0 {
+        spend / purchases
+    } else {
+        0.0
+    };
+    FittedGammaGamma {
+        parameters: GammaGammaCoefficients {
+            p: 1.0,
+            q: 2.0,
+            gamma: pooled_mean,
+        },
+        standard_errors: None,
+        log_likelihood: 0.0,
+        customers: spenders.len(),
+        iterations: 0,
+        estimation: Estimation::Fallback { reason },
     }
 }
 
@@ -186,6 +229,9 @@ pub struct FittedGammaGamma {
     /// Customers the fit used (repeat buyers with positive spend).
     pub customers: usize,
     pub iterations: u64,
+    /// Maximum likelihood, or the small-shop fallback and why.
+    #[serde(default)]
+    pub estimation: Estimation,
 }
 
 impl FittedGammaGamma {
@@ -201,6 +247,7 @@ impl FittedGammaGamma {
             log_likelihood: 0.0,
             customers: 0,
             iterations: 0,
+            estimation: Estimation::MaximumLikelihood,
         })
     }
 
@@ -402,10 +449,34 @@ mod tests {
             RfmSummary::new(0.0, 0.0, 10.0, 0.0),
             RfmSummary::new(2.0, 5.0, 10.0, 0.0),
         ];
-        assert!(matches!(
-            GammaGamma::fit(&nobody),
-            Err(ModelError::NoCustomers { .. })
-        ));
+        // Nobody to fit on: the documented fallback, spending nothing until a repeat
+        // purchase shows what customers spend.
+        let fallback = GammaGamma::fit(&nobody).unwrap();
+        assert!(fallback.estimation.fallback_reason().is_some());
+        assert_eq!(fallback.customers, 0);
+        assert_eq!(fallback.mean_spend(), 0.0);
+    }
+
+    #[test]
+    fn too_few_spenders_fall_back_to_the_pooled_mean() {
+        let two = [
+            RfmSummary::new(1.0, 3.0, 30.0, 10.0),
+            RfmSummary::new(3.0, 20.0, 30.0, 30.0),
+            RfmSummary::new(0.0, 0.0, 30.0, 0.0),
+        ];
+        let model = GammaGamma::fit(&two).unwrap();
+        assert!(
+            matches!(&model.estimation, Estimation::Fallback { reason } if reason.contains("repeat customers with spend: 2")),
+            "{model:?}"
+        );
+        // Pooled mean (10 + 3·30) / 4 = 25; one-purchase shrinkage of the own average.
+        assert!((model.mean_spend() - 25.0).abs() < 1e-12);
+        assert!((model.expected_spend(&two[0]) - (25.0 + 10.0) / 2.0).abs() < 1e-12);
+        assert!((model.expected_spend(&two[1]) - (25.0 + 90.0) / 4.0).abs() < 1e-12);
+        assert_eq!(
+            GammaGamma::fit(&spenders()).unwrap().estimation,
+            Estimation::MaximumLikelihood
+        );
     }
 
     #[test]

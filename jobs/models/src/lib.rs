@@ -2,11 +2,14 @@
 //!
 //! - [`BgNbd`]: how many purchases a customer will make, and P(alive);
 //! - [`GammaGamma`]: how much they spend per purchase;
+//! - [`ParetoNbd`]: the Pareto/NBD alternative to BG/NBD, compared in the backtest;
 //! - [`ChurnModel`]: a linfa logistic regression for "no purchase in the next window",
 //!   trained on a time split of the shop's own history;
 //! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
 //!   over a horizon and a marketing [`Segment`];
-//! - [`evaluate()`]: a backtest on a calibration/holdout split.
+//! - [`evaluate()`]: a backtest on a calibration/holdout split, with every CLV forecast
+//!   and trivial baseline compared ([`metrics::ClvMetrics`]);
+//! - [`estimation`]: how a shop too small to fit is scored all the same.
 //!
 //! Time is in weeks. Purchases are bucketed by calendar day. Settings follow linfa's
 //! [`ParamGuard`] pattern: builder methods on an unchecked params type, `check()` to get
@@ -41,12 +44,14 @@ pub mod bgnbd;
 pub mod churn;
 mod distinct;
 pub mod error;
+pub mod estimation;
 pub mod evaluate;
 pub mod gamma_gamma;
 pub mod history;
 pub mod io;
 pub mod metrics;
 mod optim;
+pub mod pareto_nbd;
 pub mod score;
 pub mod simulate;
 pub mod special;
@@ -54,6 +59,7 @@ pub mod special;
 pub use bgnbd::{BgNbd, BgNbdCoefficients, BgNbdParams, BgNbdValidParams, FittedBgNbd};
 pub use churn::{ChurnModel, ChurnParams, ChurnValidParams, FittedChurnModel};
 pub use error::{InputError, ModelError};
+pub use estimation::Estimation;
 pub use evaluate::{Evaluation, evaluate};
 pub use gamma_gamma::{
     FittedGammaGamma, GammaGamma, GammaGammaCoefficients, GammaGammaParams, GammaGammaValidParams,
@@ -61,6 +67,9 @@ pub use gamma_gamma::{
 pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
 pub use linfa::ParamGuard;
 pub use metrics::PARETO_SHARE;
+pub use pareto_nbd::{
+    FittedParetoNbd, ParetoNbd, ParetoNbdCoefficients, ParetoNbdParams, ParetoNbdValidParams,
+};
 pub use score::{
     ChurnScorer, CustomerScore, ScoreParams, ScoreValidParams, Scored, ScoringModel, Segment,
 };

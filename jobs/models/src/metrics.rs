@@ -1,5 +1,6 @@
-//! Measures for backtests and scoring: ROC AUC, mean absolute error, and the top share
-//! of customers by a score — who is in it, where it starts and what revenue it brings.
+//! Measures for backtests and scoring: ROC AUC, mean absolute error, the top share
+//! of customers by a score — who is in it, where it starts and what revenue it brings —
+//! and the CLV forecast measures of [`ClvMetrics`].
 
 use serde::{Deserialize, Serialize};
 
@@ -101,9 +102,311 @@ pub fn pareto(score: &[f64], revenue: &[f64], share: f64) -> Pareto {
     }
 }
 
+/// Root mean squared error; 0 for no data.
+pub fn root_mean_squared_error(predicted: &[f64], actual: &[f64]) -> f64 {
+    let n = predicted.len().min(actual.len());
+    if n == 0 {
+        return 0.0;
+    }
+    let squares: f64 = predicted
+        .iter()
+        .zip(actual)
+        .map(|(p, a)| (p - a) * (p - a))
+        .sum();
+    (squares / n as f64).sqrt()
+}
+
+/// How well a per-customer forecast of holdout value (spend) matches what happened:
+/// accuracy (`rmse`, `mae`), bias (`total_error_pct`), ranking (`normalized_gini`,
+/// `spearman`, the captures) and calibration by predicted decile (`decile_mape`).
+///
+/// Rankings are by prediction, highest first. Customers with equal predictions count as
+/// if in random order among themselves (each tied group's actual value is spread evenly
+/// over the positions it occupies), so a constant forecast ranks nobody: its top 10 %
+/// captures 10 %, and its raw Gini is that of a random order (`1/n` in this
+/// convention, which counts each position's cumulative share at its end). Shares of customers are exact fractions of the count
+/// (the top 10 % of 25 customers is 2.5 of them), so deciles are of equal size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClvMetrics {
+    pub rmse: f64,
+    pub mae: f64,
+    /// `100 · (Σ predicted − Σ actual) / Σ actual`: signed, negative for a forecast
+    /// that falls short. `None` when nothing actual was spent.
+    pub total_error_pct: Option<f64>,
+    /// The Gini coefficient of the actual values ordered by prediction, divided by
+    /// that of the actual values ordered by themselves (the convention of Wang, Liu &
+    /// Miao 2019): 1 for a perfect ranking, 0 for a random one, negative for one worse
+    /// than random. `None` when the actual values are all equal.
+    pub normalized_gini: Option<f64>,
+    /// Spearman's rank correlation (ties at their average rank); `None` when either
+    /// side is constant.
+    pub spearman: Option<f64>,
+    /// Share of the actual total (0–1) in the top 10 % by prediction.
+    pub top_decile_capture: Option<f64>,
+    /// Share of the actual total (0–1) in the top 20 % by prediction.
+    pub top20_capture: Option<f64>,
+    /// Mean over the ten deciles by prediction of `|Σ predicted − Σ actual| / Σ actual`,
+    /// as a fraction (0.25 is 25 %). Deciles where nothing actual was spent have no
+    /// percentage error and are left out; `None` if that is all of them.
+    pub decile_mape: Option<f64>,
+}
+
+impl ClvMetrics {
+    /// The measures of `predicted` against `actual` (paired by index).
+    pub fn of(predicted: &[f64], actual: &[f64]) -> ClvMetrics {
+        let n = predicted.len().min(actual.len());
+        let (predicted, actual) = (&predicted[..n], &actual[..n]);
+        let total_actual: f64 = actual.iter().sum();
+        let total_predicted: f64 = predicted.iter().sum();
+        let by_prediction = Ranking::new(predicted, actual);
+        let by_actual = Ranking::new(actual, actual);
+        let has_total = total_actual > 0.0;
+        let capture = |share: f64| {
+            has_total.then(|| by_prediction.actual_between(0.0, share * n as f64) / total_actual)
+        };
+        let normalized_gini = match (by_prediction.gini(), by_actual.gini()) {
+            (Some(model), Some(best)) if best > 0.0 => Some(model / best),
+            _ => None,
+        };
+        ClvMetrics {
+            rmse: root_mean_squared_error(predicted, actual),
+            mae: mean_absolute_error(predicted, actual),
+            total_error_pct: has_total
+                .then(|| 100.0 * (total_predicted - total_actual) / total_actual),
+            normalized_gini,
+            spearman: spearman(predicted, actual),
+            top_decile_capture: capture(0.1),
+            top20_capture: capture(0.2),
+            decile_mape: by_prediction.decile_mape(),
+        }
+    }
+}
+
+/// Customers ordered by a score, highest first, in groups of equal score; each group's
+/// actual (and predicted) total is spread evenly over the positions it occupies.
+struct Ranking {
+    /// (positions in the group, Σ predicted, Σ actual), in order.
+    groups: Vec<(f64, f64, f64)>,
+    customers: f64,
+    total_actual: f64,
+}
+
+impl Ranking {
+    fn new(score: &[f64], actual: &[f64]) -> Self {
+        let order = rank_descending(score);
+        let mut groups: Vec<(f64, f64, f64)> = Vec::new();
+        let mut previous: Option<f64> = None;
+        for &i in &order {
+            match groups.last_mut() {
+                Some(group) if previous == Some(score[i]) => {
+                    group.0 += 1.0;
+                    group.1 += score[i];
+                    group.2 += actual[i];
+                }
+                _ => groups.push((1.0, score[i], actual[i])),
+            }
+            previous = Some(score[i]);
+        }
+        Ranking {
+            groups,
+            customers: order.len() as f64,
+            total_actual: actual.iter().sum(),
+        }
+    }
+
+    /// (Σ predicted, Σ actual) over positions `[from, to)`, fractions allowed.
+    fn between(&self, from: f64, to: f64) -> (f64, f64) {
+        let mut start = 0.0;
+        let (mut predicted, mut actual) = (0.0, 0.0);
+        for &(size, group_predicted, group_actual) in &self.groups {
+            let overlap = (to.min(start + size) - from.max(start)).max(0.0);
+            predicted += group_predicted * overlap / size;
+            actual += group_actual * overlap / size;
+            start += size;
+        }
+        (predicted, actual)
+    }
+
+    fn actual_between(&self, from: f64, to: f64) -> f64 {
+        self.between(from, to).1
+    }
+
+    /// `2 · mean(cumulative share of the actual total) − 1` along the ranking. Within a
+    /// group of `k` starting at cumulative `C`, the cumulative values are
+    /// `C + j · S / k` for `j = 1..k`: they sum to `k·C + S·(k+1)/2`.
+    fn gini(&self) -> Option<f64> {
+        if self.total_actual.is_nan() || self.total_actual <= 0.0 || self.customers == 0.0 {
+            return None;
+        }
+        let (mut before, mut sum_cumulative) = (0.0, 0.0);
+        for &(size, _, actual) in &self.groups {
+            sum_cumulative += size * before + actual * (size + 1.0) / 2.0;
+            before += actual;
+        }
+        Some(2.0 * sum_cumulative / (self.total_actual * self.customers) - 1.0)
+    }
+
+    fn decile_mape(&self) -> Option<f64> {
+        let errors: Vec<f64> = (0..10)
+            .filter_map(|decile| {
+                let from = self.customers * f64::from(decile) / 10.0;
+                let to = self.customers * f64::from(decile + 1) / 10.0;
+                let (predicted, actual) = self.between(from, to);
+                (actual > 0.0).then(|| (predicted - actual).abs() / actual)
+            })
+            .collect();
+        (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64)
+    }
+}
+
+/// Ranks from 1, ties at their average rank.
+fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        let average = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = average;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// Spearman's rank correlation: Pearson's correlation of the average ranks. `None` with
+/// fewer than two values or when either side is constant.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return None;
+    }
+    let (rx, ry) = (average_ranks(&x[..n]), average_ranks(&y[..n]));
+    let mean = (n as f64 + 1.0) / 2.0;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in rx.iter().zip(&ry) {
+        let (dx, dy) = (a - mean, b - mean);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn close(actual: Option<f64>, expected: f64) -> bool {
+        actual.is_some_and(|v| (v - expected).abs() < 1e-12)
+    }
+
+    #[test]
+    fn a_perfect_ranking_has_gini_one_and_a_reversed_one_a_negative_gini() {
+        let actual = [5.0, 10.0, 0.0, 30.0, 60.0];
+        let perfect = ClvMetrics::of(&[1.0, 2.0, 0.5, 3.0, 4.0], &actual);
+        assert!(close(perfect.normalized_gini, 1.0), "{perfect:?}");
+        assert!(close(perfect.spearman, 1.0), "{perfect:?}");
+        let reversed = ClvMetrics::of(&[4.0, 3.0, 5.0, 2.0, 1.0], &actual);
+        // By hand, in 105ths: cumulative reversed 0, 5, 15, 45, 105 (sum 170), best
+        // 60, 90, 100, 105, 105 (sum 460); raw Gini 2·sum/(105·5) − 1: −185/525 and
+        // 395/525, normalised −185/395.
+        assert!(
+            close(reversed.normalized_gini, -185.0 / 395.0),
+            "{reversed:?}"
+        );
+        assert!(close(reversed.spearman, -1.0), "{reversed:?}");
+    }
+
+    #[test]
+    fn a_constant_forecast_ranks_nobody() {
+        let actual = [0.0, 10.0, 0.0, 30.0, 60.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let flat = ClvMetrics::of(&[5.0; 10], &actual);
+        // A random order's raw Gini is 1/n = 0.1 in this convention; the best order's
+        // cumulative shares .6, .9, 1 × 8 give 2 · 9.5 / 10 − 1 = 0.9.
+        assert!(close(flat.normalized_gini, 0.1 / 0.9), "{flat:?}");
+        assert_eq!(flat.spearman, None);
+        assert!(close(flat.top_decile_capture, 0.1));
+        assert!(close(flat.top20_capture, 0.2));
+        // Σ predicted 50 against 100 actual: −50 %; every decile predicts 5 against an
+        // average 10: 50 % off each.
+        assert!(close(flat.total_error_pct, -50.0));
+        assert!(close(flat.decile_mape, 0.5));
+    }
+
+    #[test]
+    fn accuracy_and_captures_by_hand() {
+        // Ten customers; the forecast puts customer 9 first, then 8, …
+        let predicted: Vec<f64> = (0..10).map(f64::from).collect();
+        let actual = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 10.0, 20.0, 70.0];
+        let m = ClvMetrics::of(&predicted, &actual);
+        assert!(close(m.top_decile_capture, 0.7));
+        assert!(close(m.top20_capture, 0.9));
+        // Deciles are single customers; only the top three spent: |9−70|/70, |8−20|/20,
+        // |7−10|/10.
+        let mape = (61.0 / 70.0 + 12.0 / 20.0 + 3.0 / 10.0) / 3.0;
+        assert!(close(m.decile_mape, mape), "{m:?}");
+        assert!(close(m.total_error_pct, -55.0));
+        let squares: f64 = predicted
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a) * (p - a))
+            .sum();
+        assert!((m.rmse - (squares / 10.0).sqrt()).abs() < 1e-12);
+        let absolute: f64 = predicted
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a).abs())
+            .sum();
+        assert!((m.mae - absolute / 10.0).abs() < 1e-12);
+        // The top 10 % of 25 customers is two and a half of them.
+        let mut predicted = vec![0.0; 25];
+        let mut actual = vec![0.0; 25];
+        for (i, value) in [(0, 40.0), (1, 30.0), (2, 20.0)] {
+            predicted[i] = 100.0 - i as f64;
+            actual[i] = value;
+        }
+        actual[3] = 10.0;
+        let m = ClvMetrics::of(&predicted, &actual);
+        assert!(
+            close(m.top_decile_capture, (40.0 + 30.0 + 10.0) / 100.0),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_spent_leaves_the_relative_measures_undefined() {
+        let m = ClvMetrics::of(&[1.0, 2.0], &[0.0, 0.0]);
+        assert_eq!(m.total_error_pct, None);
+        assert_eq!(m.normalized_gini, None);
+        assert_eq!(m.top_decile_capture, None);
+        assert_eq!(m.decile_mape, None);
+        assert!((m.rmse - (2.5f64).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn spearman_uses_average_ranks_for_ties() {
+        // Ranks x: 1, 2.5, 2.5, 4; y: 1, 2, 3, 4.
+        let rho = spearman(&[1.0, 2.0, 2.0, 3.0], &[10.0, 20.0, 30.0, 40.0]).unwrap();
+        let (rx, ry) = ([1.0, 2.5, 2.5, 4.0], [1.0, 2.0, 3.0, 4.0]);
+        let (sxy, sxx, syy) = rx
+            .iter()
+            .zip(ry)
+            .fold((0.0, 0.0, 0.0), |(a, b, c), (x, y)| {
+                (
+                    a + (x - 2.5) * (y - 2.5),
+                    b + (x - 2.5f64).powi(2),
+                    c + (y - 2.5f64).powi(2),
+                )
+            });
+        assert!((rho - sxy / (sxx * syy).sqrt()).abs() < 1e-12);
+        assert_eq!(spearman(&[1.0], &[2.0]), None);
+    }
 
     #[test]
     fn auc_counts_ordered_pairs_and_half_ties() {

@@ -22,10 +22,11 @@
 //!
 //! # Segments
 //! Decided in this order, first match wins:
-//! - `vip`: CLV in the top `vip_share` (20 %) of the customers the model was fitted on;
+//! - `vip`: CLV in the top `vip_share` (20 %) of the customers the model was fitted on
+//!   (and above 0);
 //! - `new`: first purchase less than `new_customer_weeks` (4) ago, too early to judge;
 //! - `at_risk`: churn risk ≥ `at_risk_churn` (0.5) and CLV in the top `valuable_share`
-//!   (50 %): worth a win-back offer;
+//!   (50 %, and above 0): worth a win-back offer;
 //! - `lost`: churn risk ≥ `lost_churn` (0.9);
 //! - `active`: everyone else.
 //!
@@ -412,11 +413,14 @@ impl ScoringModel {
     /// The segment rule of the module header.
     pub fn segment(&self, s: &RfmSummary, churn_risk: f64, clv: f64) -> Segment {
         let rules = &self.settings;
-        if clv >= self.cutoffs.vip_clv {
+        // A CLV of 0 is never valuable, even when most of the shop has one (a shop
+        // without repeat spend yet, see `crate::estimation`).
+        let valued = clv > 0.0;
+        if valued && clv >= self.cutoffs.vip_clv {
             Segment::Vip
         } else if s.age < rules.new_customer_weeks {
             Segment::New
-        } else if churn_risk >= rules.at_risk_churn && clv >= self.cutoffs.valuable_clv {
+        } else if churn_risk >= rules.at_risk_churn && valued && clv >= self.cutoffs.valuable_clv {
             Segment::AtRisk
         } else if churn_risk >= rules.lost_churn {
             Segment::Lost

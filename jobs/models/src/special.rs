@@ -126,6 +126,36 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     sum_ratio_series(1.0, 0, |n| (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z)
 }
 
+/// Nodes and weights of the `n`-point Gauss-Legendre rule on [-1, 1]: exact for
+/// polynomials of degree `2n - 1`. The nodes are the roots of the Legendre polynomial
+/// `P_n`, found by Newton's method from the usual cosine guesses.
+pub fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
+    let mut rule = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+        let mut derivative = 1.0;
+        for _ in 0..100 {
+            // P_n(x) and P_{n-1}(x) by the three-term recurrence.
+            let (mut p0, mut p1) = (1.0, x);
+            for k in 2..=n {
+                let k = k as f64;
+                let p2 = ((2.0 * k - 1.0) * x * p1 - (k - 1.0) * p0) / k;
+                p0 = p1;
+                p1 = p2;
+            }
+            let (value, previous) = if n == 0 { (1.0, 0.0) } else { (p1, p0) };
+            derivative = n as f64 * (x * value - previous) / (x * x - 1.0);
+            let step = value / derivative;
+            x -= step;
+            if step.abs() < 1e-16 {
+                break;
+            }
+        }
+        rule.push((x, 2.0 / ((1.0 - x * x) * derivative * derivative)));
+    }
+    rule
+}
+
 /// `ln(1 + e^x)` without overflow.
 pub fn ln_1p_exp(x: f64) -> f64 {
     if x > 0.0 {
@@ -148,6 +178,18 @@ pub fn logistic(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gauss_legendre_integrates_polynomials_and_exponentials() {
+        let rule = gauss_legendre(16);
+        assert!((rule.iter().map(|(_, w)| w).sum::<f64>() - 2.0).abs() < 1e-14);
+        // ∫ x^30 over [-1, 1] = 2/31 (degree 30 ≤ 31 is exact).
+        let x30: f64 = rule.iter().map(|(x, w)| w * x.powi(30)).sum();
+        assert!((x30 - 2.0 / 31.0).abs() < 1e-14, "{x30}");
+        // ∫ e^(2x) = sinh(2).
+        let exp: f64 = rule.iter().map(|(x, w)| w * (2.0 * x).exp()).sum();
+        assert!((exp - 2f64.sinh()).abs() < 1e-13, "{exp}");
+    }
 
     const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 

@@ -181,3 +181,115 @@ fn fitted_model_round_trips_through_json() {
         model.expected_purchases(&s, 52.0).unwrap()
     );
 }
+
+#[test]
+fn quadrature_matches_the_series_where_both_apply() {
+    for (r, alpha, a, b) in [
+        (0.24, 4.4, 0.79, 2.43),
+        (0.9, 2.0, 3.5, 6.0),
+        (0.3, 5.0, 12.0, 30.0),
+    ] {
+        let model = fitted(r, alpha, a, b);
+        for s in sample_summaries() {
+            for t in [1.0, 39.0, 260.0] {
+                let series = model
+                    .expected_purchases_if_alive(s.frequency, s.age, t)
+                    .unwrap();
+                let quadrature = expected_purchases_by_quadrature(
+                    a,
+                    b + s.frequency,
+                    r + s.frequency,
+                    t / (alpha + s.age),
+                )
+                .unwrap();
+                assert!(
+                    (series - quadrature).abs() < 1e-9 * series.max(1.0),
+                    "{:?} t={t}: series {series}, quadrature {quadrature}",
+                    model.parameters
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn expected_purchases_tend_to_the_closed_form_of_the_boundary() {
+    // a, b → ∞ with a / (a + b) = π: one dropout probability for everybody, and
+    // E[purchases | alive] = (1 − (1 + π t / (α+T))^−(r+x)) / π.
+    let (r, alpha, dropout) = (0.3, 5.0, 0.25);
+    for concentration in [1e3, 1e5, 1e7] {
+        let model = fitted(
+            r,
+            alpha,
+            dropout * concentration,
+            (1.0 - dropout) * concentration,
+        );
+        for s in sample_summaries() {
+            let t = 39.0;
+            let ours = model
+                .expected_purchases_if_alive(s.frequency, s.age, t)
+                .unwrap();
+            let limit =
+                -(-(r + s.frequency) * (dropout * t / (alpha + s.age)).ln_1p()).exp_m1() / dropout;
+            assert!(
+                (ours - limit).abs() < 10.0 / concentration * limit,
+                "concentration {concentration}, {s:?}: {ours} against the limit {limit}"
+            );
+            // The full conditional expectation is finite and below the alive one.
+            let expected = model.expected_purchases(&s, t).unwrap();
+            assert!(expected.is_finite() && expected <= ours + 1e-12);
+        }
+    }
+}
+
+#[test]
+fn too_few_repeat_buyers_fall_back_to_the_pooled_rate() {
+    let summaries = [
+        RfmSummary::new(2.0, 20.0, 40.0, 10.0),
+        RfmSummary::new(0.0, 0.0, 30.0, 0.0),
+        RfmSummary::new(0.0, 0.0, 10.0, 0.0),
+    ];
+    let model = BgNbd::fit(&summaries).unwrap();
+    let reason = model.estimation.fallback_reason().unwrap();
+    assert!(reason.contains("1 of 3 customers"), "{reason}");
+    // Mean rate r / α = (2 + ½) / 80 purchases a week, with uniform dropout.
+    let BgNbdCoefficients { r, alpha, a, b } = model.parameters;
+    assert!((r / alpha - 2.5 / 80.0).abs() < 1e-12);
+    assert_eq!((a, b), (1.0, 1.0));
+    for s in summaries {
+        let expected = model.expected_purchases(&s, 52.0).unwrap();
+        assert!(expected > 0.0 && expected.is_finite());
+    }
+    // A shop with enough repeat buyers is fitted.
+    assert_eq!(
+        BgNbd::fit(&sample_summaries()).unwrap().estimation,
+        Estimation::MaximumLikelihood
+    );
+}
+
+#[test]
+fn a_horizon_beyond_the_series_reach_is_still_forecast() {
+    // z = t / (α+T+t) within 1e-9 of one: the series would need billions of terms.
+    let model = fitted(0.2426, 4.4136, 0.7929, 2.4259);
+    let s = RfmSummary::new(2.0, 30.43, 38.86, 22.35);
+    let horizon = 4.0e10;
+    let expected = model
+        .expected_purchases_if_alive(s.frequency, s.age, horizon)
+        .unwrap();
+    let quadrature = expected_purchases_by_quadrature(
+        0.7929,
+        2.4259 + s.frequency,
+        0.2426 + s.frequency,
+        horizon / (4.4136 + s.age),
+    )
+    .unwrap();
+    assert_eq!(expected, quadrature);
+    // More than a long finite horizon gives, and finite.
+    let long = model
+        .expected_purchases_if_alive(s.frequency, s.age, 5200.0)
+        .unwrap();
+    assert!(
+        expected.is_finite() && expected > long,
+        "{expected} vs {long}"
+    );
+}

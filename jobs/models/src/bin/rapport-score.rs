@@ -250,13 +250,18 @@ fn render_evaluation(e: &Evaluation) -> String {
         "Gamma-Gamma   p {:.4}  q {:.4}  gamma {:.4}  on {} repeat customers",
         e.gamma_gamma.p, e.gamma_gamma.q, e.gamma_gamma.gamma, e.gamma_gamma.customers
     ));
-    lines.push(format!(
-        "churn model   window {:.1} weeks, trained at {} on {} customers ({:.1} % churned)",
-        e.churn.window_weeks,
-        e.churn.training_cutoff,
-        e.churn.training_customers,
-        100.0 * e.churn.training_churn_rate
-    ));
+    if let Some(churn) = &e.churn {
+        lines.push(format!(
+            "churn model   window {:.1} weeks, trained at {} on {} customers ({:.1} % churned)",
+            churn.window_weeks,
+            churn.training_cutoff,
+            churn.training_customers,
+            100.0 * churn.training_churn_rate
+        ));
+    }
+    for fallback in &e.fallbacks {
+        lines.push(format!("fallback      {fallback}"));
+    }
     lines.push(String::new());
     let b = &h.bgnbd_only;
     lines.push(format!(
@@ -303,6 +308,37 @@ fn render_evaluation(e: &Evaluation) -> String {
         e.pareto.top_customers,
         100.0 * e.pareto.revenue_share
     ));
+    lines.push(String::new());
+    let value = |v: Option<f64>, digits: usize| {
+        v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
+    };
+    lines.push(format!(
+        "{:<16} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "holdout spend",
+        "RMSE",
+        "MAE",
+        "total %",
+        "gini",
+        "spearman",
+        "top 10%",
+        "top 20%",
+        "dec MAPE"
+    ));
+    for (name, m) in &e.clv_metrics.entries {
+        lines.push(format!(
+            "{:<16} {:>9.2} {:>9.2} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            name,
+            m.rmse,
+            m.mae,
+            value(m.total_error_pct, 1),
+            value(m.normalized_gini, 3),
+            value(m.spearman, 3),
+            value(m.top_decile_capture, 3),
+            value(m.top20_capture, 3),
+            value(m.decile_mape, 3)
+        ));
+    }
+    lines.push(format!("chosen: {}", e.clv_metrics.chosen));
     let segments: Vec<String> = e
         .segments
         .iter()
@@ -384,7 +420,17 @@ fn run_score(
         100.0 * pareto.revenue_share,
         counts.join(", ")
     );
+    let fallbacks: String = [
+        ("bg/nbd", model.bgnbd.estimation.fallback_reason()),
+        (
+            "gamma-gamma",
+            model.gamma_gamma.estimation.fallback_reason(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, reason)| reason.map(|reason| format!("\n{name} fallback: {reason}")))
+    .collect();
     // Diagnostics only: with stderr gone there is nowhere left to report a failure.
-    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}");
+    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}{fallbacks}");
     Ok(())
 }

@@ -99,6 +99,33 @@ fn evaluate_prints_the_backtest_as_json() {
         json["pareto"]["top_share_customers"].is_f64() && json["pareto"]["revenue_share"].is_f64()
     );
     assert!(json["seconds"].as_f64().unwrap() > 0.0);
+    let clv = &json["clv_metrics"];
+    for name in [
+        "bgnbd",
+        "bgnbd_churn",
+        "pareto_nbd",
+        "zero_forecast",
+        "last_period",
+    ] {
+        for key in [
+            "rmse",
+            "mae",
+            "total_error_pct",
+            "top_decile_capture",
+            "top20_capture",
+        ] {
+            assert!(clv[name][key].is_f64(), "clv_metrics.{name}.{key}");
+        }
+    }
+    // The zero forecast misses the whole total and ranks nobody.
+    assert_eq!(clv["zero_forecast"]["total_error_pct"], -100.0);
+    assert!(clv["zero_forecast"]["spearman"].is_null());
+    for name in ["bgnbd", "bgnbd_churn", "pareto_nbd", "last_period"] {
+        let gini = clv[name]["normalized_gini"].as_f64().unwrap();
+        assert!(gini > 0.0 && gini <= 1.0, "{name}: {gini}");
+    }
+    assert!(["bgnbd", "bgnbd_churn", "pareto_nbd"].contains(&clv["chosen"].as_str().unwrap()));
+    assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
     let table = run(&evaluate_args(&sample, "cdnow")
         .iter()
@@ -106,7 +133,7 @@ fn evaluate_prints_the_backtest_as_json() {
         .collect::<Vec<_>>());
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(
-        text.contains("churn AUC") && text.contains("r 0.24259"),
+        text.contains("churn AUC") && text.contains("r 0.24259") && text.contains("last_period"),
         "{text}"
     );
 }
@@ -284,4 +311,23 @@ fn malformed_input_fails_with_the_line_number() {
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
         "invalid value '1997-02-30'",
     );
+}
+
+#[test]
+fn score_reports_the_fallback_of_a_shop_too_small_to_fit() {
+    let summary = write(
+        "tiny_summary.csv",
+        b"customer_id,frequency,recency,T,monetary_value\na,2,20,40,10\nb,0,0,30,0\nc,0,0,10,0\n",
+    );
+    let out = scratch("tiny_scores.csv");
+    let output = run(&["score", "--summary", path(&summary), "--out", path(&out)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bg/nbd fallback: 1 of 3 customers bought more than once")
+            && stderr.contains("gamma-gamma fallback"),
+        "{stderr}"
+    );
+    let scores = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(scores.lines().count(), 4);
 }

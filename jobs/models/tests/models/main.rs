@@ -6,4 +6,5 @@
 mod cdnow;
 mod cli;
 mod recovery;
+mod small_shops;
 mod support;
