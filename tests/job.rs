@@ -351,3 +351,57 @@ async fn a_used_up_daily_quota_stops_sending_for_the_run_and_the_summary_says_so
     assert_eq!((next.sent, next.stopped), (4, 0), "{next:?}");
     assert_eq!(next.sending_stopped, None);
 }
+
+/// A shop open ten days, nobody back yet: too young for the churn classifier's time
+/// split and for a BG/NBD fit, it is still scored and the summary says what stood in.
+#[tokio::test]
+async fn a_young_shop_is_scored_and_told_what_stood_in_for_the_models() {
+    let api = TestApi::start().await;
+    let now = Utc::now();
+    let mut rng = Lcg(7);
+    for c in 0..40u64 {
+        let days_ago = 6 + rng.below(5) as i64;
+        let amount = 500 + rng.below(5_000) as i64;
+        let mut body = purchase(
+            &format!("y-{c}"),
+            &format!("y-{c}"),
+            &format!("yo-{c}"),
+            amount,
+        );
+        body["occurred_at"] = (now - Duration::days(days_ago)).to_rfc3339().into();
+        let reply = api.post("/v1/events/purchase", &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let summary = run(
+        &api.store,
+        emulator_sender(&api),
+        &job_settings(&api),
+        &BTreeSet::new(),
+        usd(),
+        now,
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!(summary.scoring_skipped, None);
+    assert_eq!(summary.scored, 40);
+    assert!(
+        summary
+            .scoring_fallbacks
+            .iter()
+            .any(|f| f.starts_with("churn classifier not trained")),
+        "{:?}",
+        summary.scoring_fallbacks
+    );
+    assert!(
+        summary
+            .scoring_fallbacks
+            .iter()
+            .any(|f| f.starts_with("BG/NBD: ")),
+        "{:?}",
+        summary.scoring_fallbacks
+    );
+    let profile = api.get("/v1/customers/y-3").await;
+    let risk = profile.body["scores"]["churn_risk"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&risk), "{risk}");
+}

@@ -19,6 +19,9 @@ pub struct RunSummary {
     pub scored: usize,
     /// Why scoring was skipped, if it was (e.g. too little history to fit).
     pub scoring_skipped: Option<String>,
+    /// Models not estimated from the shop's data (too little of it), and what stood in.
+    #[serde(default)]
+    pub scoring_fallbacks: Vec<String>,
     pub sent: usize,
     pub held_out: usize,
     pub deferred: usize,

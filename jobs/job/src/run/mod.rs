@@ -93,7 +93,14 @@ where
     let minor_per_major = currency.minor_per_major() as f64;
     let (scores, backtest) =
         match model::score_all(&customers, settings, minor_per_major, today, now) {
-            Ok(Modelled { scores, backtest }) => (scores, backtest),
+            Ok(Modelled {
+                scores,
+                backtest,
+                fallbacks,
+            }) => {
+                summary.scoring_fallbacks = fallbacks;
+                (scores, backtest)
+            }
             Err(reason) => {
                 tracing::warn!(%reason, "scoring skipped; deciding without scores");
                 summary.scoring_skipped = Some(reason.clone());

@@ -30,6 +30,8 @@ fn history_of(profile: &Profile, minor_per_major: f64) -> Option<CustomerHistory
 pub(super) struct Modelled {
     pub scores: BTreeMap<String, CustomerScores>,
     pub backtest: Result<Evaluation, String>,
+    /// What was not estimated from the shop's data, and what stood in for it.
+    pub fallbacks: Vec<String>,
 }
 
 /// Fits the models on everyone's history and scores every customer with a purchase;
@@ -46,15 +48,39 @@ pub(super) fn score_all(
         .filter_map(|c| history_of(&c.profile, minor_per_major))
         .collect();
     let shop = Transactions::new(histories);
-    let churn = ChurnModel::params()
+    let mut fallbacks = Vec::new();
+    // A shop too young or too small for the classifier's time split still gets scores:
+    // churn risk is then BG/NBD's probability of no purchase in the window.
+    let churn = match ChurnModel::params()
         .max_window_weeks(settings.job.churn_window_weeks)
         .fit(&shop, today)
-        .map_err(|e| format!("churn model: {e}"))?;
+    {
+        Ok(model) => Some(model),
+        Err(e) => {
+            fallbacks.push(format!(
+                "churn classifier not trained ({e}); churn risk is BG/NBD's probability of no purchase"
+            ));
+            None
+        }
+    };
     let cohort = shop.cohort_at(today);
     let scored = ScoreParams::default()
         .horizon_weeks(settings.job.horizon_weeks)
-        .fit(&cohort.summaries, Some(churn))
+        .churn_window_weeks(settings.job.churn_window_weeks)
+        .fit(&cohort.summaries, churn)
         .map_err(|e| format!("CLV models: {e}"))?;
+    let estimations = [
+        ("BG/NBD", &scored.model.bgnbd.estimation),
+        ("Gamma-Gamma", &scored.model.gamma_gamma.estimation),
+    ];
+    for (name, estimation) in estimations {
+        if let Some(reason) = estimation.fallback_reason() {
+            fallbacks.push(format!("{name}: {reason}"));
+        }
+    }
+    for fallback in &fallbacks {
+        tracing::warn!(%fallback, "a model fell back");
+    }
     let scores = cohort
         .members
         .iter()
@@ -78,7 +104,11 @@ pub(super) fn score_all(
     let window_days = (settings.job.churn_window_weeks * 7.0).round() as i64;
     let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
         .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
-    Ok(Modelled { scores, backtest })
+    Ok(Modelled {
+        scores,
+        backtest,
+        fallbacks,
+    })
 }
 
 /// One point per scored customer, in major units, for the report's charts.
