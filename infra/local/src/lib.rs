@@ -15,6 +15,7 @@ pub mod server;
 pub mod ses;
 pub mod shop;
 pub mod stack;
+pub mod storefront;
 pub mod tables;
 
 pub use stack::{

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use rapport_local::client::Signer;
-use rapport_local::{LocalStack, create_table, demo, server, shop};
+use rapport_local::{LocalStack, create_table, demo, server, shop, storefront};
 use rapport_shared::auth::keys::{self, KeySource};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -41,6 +41,12 @@ enum Command {
     },
 }
 
+const SHOPIFY_SHOP_DOMAIN: &str = "RAPPORT_SHOPIFY_SHOP_DOMAIN";
+
+fn made_up_secret() -> String {
+    format!("dev-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// The keys the local API takes: from the environment when set, else made up for this
 /// run (printed by `up`, so a client can be configured from its output).
 fn local_keys() -> Vec<(&'static str, String)> {
@@ -49,11 +55,12 @@ fn local_keys() -> Vec<(&'static str, String)> {
         (keys::EVENTS_KEY, made_up("local-events")),
         (keys::ADMIN_KEY, made_up("local-admin")),
         (keys::UNSUBSCRIBE_KEYS, made_up("1")),
+        // Storefront webhooks: a shop the demo plays, secrets as each platform shows them.
+        (keys::SHOPIFY_WEBHOOK_SECRET, made_up_secret()),
+        (SHOPIFY_SHOP_DOMAIN, "demo-shop.myshopify.com".to_owned()),
+        (keys::WOOCOMMERCE_WEBHOOK_SECRET, made_up_secret()),
         // The table lives as long as the stack, and so do its tombstones.
-        (
-            keys::TOMBSTONE_KEY,
-            format!("dev-{}", uuid::Uuid::new_v4().simple()),
-        ),
+        (keys::TOMBSTONE_KEY, made_up_secret()),
     ]
     .into_iter()
     .map(|(name, default)| match std::env::var(name) {
@@ -162,6 +169,22 @@ async fn report_mail(running: &Running) -> Result<()> {
 async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()> {
     let signer = &running.signer;
     demo::run(&running.base_url, signer).await?;
+    println!();
+    let key = |name: &str| {
+        running
+            .keys
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let shops = storefront::Shops {
+        base_url: &running.base_url,
+        shopify_secret: key(keys::SHOPIFY_WEBHOOK_SECRET),
+        shopify_domain: key(SHOPIFY_SHOP_DOMAIN),
+        woocommerce_secret: key(keys::WOOCOMMERCE_WEBHOOK_SECRET),
+    };
+    storefront::run(&shops, chrono::Utc::now()).await?;
     report_mail(running).await?;
 
     println!();

@@ -39,6 +39,7 @@ pub const EVENTS_KEY: &str = "RAPPORT_EVENTS_KEY";
 pub const ADMIN_KEY: &str = "RAPPORT_ADMIN_KEY";
 pub const UNSUBSCRIBE_KEYS: &str = "RAPPORT_UNSUBSCRIBE_KEYS";
 pub const TOMBSTONE_KEY: &str = "RAPPORT_TOMBSTONE_KEY";
+pub use crate::auth::webhook::{SHOPIFY_WEBHOOK_SECRET, WOOCOMMERCE_WEBHOOK_SECRET};
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
