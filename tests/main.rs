@@ -23,6 +23,7 @@ mod feedback;
 mod fuzz;
 mod hostile;
 mod hot;
+mod import;
 mod job;
 mod lambda_runtime;
 mod messages;

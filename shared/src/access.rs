@@ -174,6 +174,8 @@ ports!(
     PurchaseStore,
     /// `store::CouponStore`
     CouponStore,
+    /// `store::ImportStore`: wired by no deployed binary (the `rapport-import` tool).
+    ImportStore,
     /// `store::CouponUseStore`
     CouponUseStore,
     /// `store::RedemptionStore`

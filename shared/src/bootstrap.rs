@@ -15,6 +15,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use crate::access::{Everything, Port, Wiring};
 use crate::auth::keys::{KeySource, Keys, SecretReader};
 use crate::config::JobConfig;
+use crate::domain::TombstoneKey;
 use crate::http::Api;
 use crate::mail::{SesAlerts, SesSender};
 use crate::store::DynamoStore;
@@ -199,6 +200,23 @@ pub async fn run_feedback() -> Result<(), Error> {
     .await
 }
 
+/// The tombstone key as configured: given, read from its secret through `reader`, or
+/// unset (bare SHA-256). For tools and the job, which read it once.
+pub async fn tombstone_key(
+    config: &Config,
+    reader: Arc<dyn SecretReader>,
+) -> anyhow::Result<TombstoneKey> {
+    match Keys::new(config.tombstone_key.clone())
+        .with_reader(reader)
+        .get()
+        .await
+    {
+        Ok(key) => Ok(key.as_ref().clone()),
+        Err(crate::auth::keys::KeysUnavailable::NotConfigured(_)) => Ok(TombstoneKey::unset()),
+        Err(e) => Err(e).context("reading the tombstone key"),
+    }
+}
+
 /// What the scheduled job runs on: a store wired with `wiring::job::Ports`.
 pub struct JobWiring {
     pub config: Config,
@@ -223,14 +241,7 @@ pub async fn job_from_env() -> anyhow::Result<JobWiring> {
             .context("reading the unsubscribe keys")?;
         job.delivery.unsubscribe_keys = Some(keys);
     }
-    if let KeySource::Secret(_) = &config.tombstone_key {
-        let key = Keys::new(config.tombstone_key.clone())
-            .with_reader(reader)
-            .get()
-            .await
-            .context("reading the tombstone key")?;
-        job.tombstone_key = key.as_ref().clone();
-    }
+    job.tombstone_key = tombstone_key(&config, reader).await?;
     let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone())
         .wired::<wiring::job::Ports>();
     let sender =

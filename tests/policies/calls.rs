@@ -24,10 +24,11 @@ use rapport_shared::mail::{
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     Claim, CommitError, CouponStore, CouponUseStore, CustomerPage, IdempotencyRecord,
-    IdempotencyStore, LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore,
-    ProfileViewStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
-    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScoreStore, StoreError, SuppressionStore, Versioned,
+    IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore, MessageStore,
+    PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot, PurchaseStore,
+    ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore,
+    ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError, SuppressionStore,
+    Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -359,6 +360,22 @@ impl<S: PurchaseStore> PurchaseStore for Traced<S> {
             .inner
             .commit_purchase(expected, referrer_expected, outcome, record);
         self.run(Port::PurchaseStore, "commit_purchase", call).await
+    }
+}
+
+#[async_trait]
+impl<S: ImportStore> ImportStore for Traced<S> {
+    async fn load_import(
+        &self,
+        customers: &[(CustomerId, Vec<String>)],
+    ) -> Result<Vec<ImportSnapshot>, StoreError> {
+        let call = self.inner.load_import(customers);
+        self.run(Port::ImportStore, "load_import", call).await
+    }
+
+    async fn commit_import(&self, writes: &[ImportWrite]) -> Result<(), CommitError> {
+        let call = self.inner.commit_import(writes);
+        self.run(Port::ImportStore, "commit_import", call).await
     }
 }
 

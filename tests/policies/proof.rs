@@ -279,6 +279,28 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         .unwrap();
     assert!(receipt.reviews_redacted == 1 && receipt.messages_redacted == 1);
 
+    // rapport-import: a known customer's new order (read with their orders) and a new
+    // customer, in one transaction.
+    let history = |customer: &str, order: &str| rapport_shared::service::import::CustomerEvents {
+        customer: cid(customer),
+        events: vec![purchase(&format!("e-{order}"), customer, order, 2_000)],
+    };
+    let batch = [
+        history("new", "o-imported"),
+        history("imported", "o-imported-2"),
+    ];
+    let tally = rapport_shared::service::import::import(
+        &setup,
+        &config.rules,
+        &config.referrals,
+        rapport_shared::service::import::ImportSettings::default(),
+        &batch,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(tally.purchases, 2);
+
     // What only tests and tools read.
     setup.ledger(&cid("new")).await.unwrap();
     setup.reviews(&cid("ref")).await.unwrap();

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod datasets;
 pub mod demo;
+pub mod import;
 pub mod install;
 mod process;
 pub mod server;

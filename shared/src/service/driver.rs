@@ -96,7 +96,7 @@ pub(crate) struct Once {
 }
 
 impl Once {
-    fn new(
+    pub(crate) fn new(
         key: String,
         field: &'static str,
         request: &impl Serialize,
@@ -110,7 +110,10 @@ impl Once {
         })
     }
 
-    fn record(&self, answer: &impl Serialize) -> Result<IdempotencyRecord, ServiceError> {
+    pub(crate) fn record(
+        &self,
+        answer: &impl Serialize,
+    ) -> Result<IdempotencyRecord, ServiceError> {
         let response = serde_json::to_string(answer)
             .map_err(|e| StoreError::Internal(format!("response: {e}")))?;
         Ok(IdempotencyRecord {

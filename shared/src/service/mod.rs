@@ -14,6 +14,7 @@ mod coupons;
 pub mod deliver;
 mod driver;
 pub mod feedback;
+pub mod import;
 mod privacy;
 mod purchase;
 mod queue;

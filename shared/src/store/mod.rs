@@ -418,6 +418,56 @@ pub trait CouponUseStore: CouponStore {
     async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError>;
 }
 
+/// What a history import found for one customer.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSnapshot {
+    pub profile: Option<Versioned<Profile>>,
+    /// The customer's orders — read only when they have a profile and some of the
+    /// events asked about are not recorded yet (a fresh customer has none).
+    pub orders: Vec<Order>,
+    /// Which of the event keys asked about are recorded already.
+    pub recorded: std::collections::BTreeSet<String>,
+}
+
+/// One customer's part of an import transaction.
+#[derive(Debug, Clone)]
+pub struct ImportWrite {
+    /// The profile's version as read (`None`: it must not exist yet).
+    pub expected: Option<u64>,
+    pub profile: Profile,
+    pub orders: Vec<Order>,
+    pub ledger: Vec<LedgerEntry>,
+    pub records: Vec<IdempotencyRecord>,
+}
+
+impl ImportWrite {
+    /// The items it writes.
+    pub fn items(&self) -> usize {
+        1 + self.orders.len() + self.ledger.len() + self.records.len()
+    }
+}
+
+/// Bringing a shop's past orders in: many customers read in one round trip, many
+/// written in one transaction.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Each customer's profile, the events among theirs that are recorded, and (when
+    /// needed) their orders.
+    async fn load_import(
+        &self,
+        customers: &[(CustomerId, Vec<String>)],
+    ) -> Result<Vec<ImportSnapshot>, StoreError>;
+
+    /// Writes every customer's part in one transaction (at most
+    /// [`MAX_TRANSACTION_ITEMS`] items, each customer once); [`CommitError::Conflict`]
+    /// or [`CommitError::AlreadyRecorded`] when any profile moved or any event was
+    /// recorded since it was read.
+    async fn commit_import(&self, writes: &[ImportWrite]) -> Result<(), CommitError>;
+}
+
+/// The most items one DynamoDB transaction may write.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
 /// What the scheduled job reads and writes: the scan and the scores, message claims,
 /// and the rewards some messages carry.
 pub trait JobStore: ScoreStore + MessageStore + RewardStore {}
@@ -437,6 +487,7 @@ macro_rules! every_capability {
 
 every_capability!(
     PurchaseStore,
+    ImportStore,
     CouponUseStore,
     RedemptionStore,
     ReviewStore,

@@ -18,7 +18,7 @@ use crate::domain::{
 
 /// A line of an order at what its goods cost after discounts, in minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GoodsLine {
+pub struct GoodsLine {
     pub sku: String,
     pub quantity: i64,
     pub net: i64,
@@ -27,7 +27,7 @@ pub(crate) struct GoodsLine {
 /// The lines as Rapport line items whose amounts add up exactly to the goods' total:
 /// a line whose net does not divide by its quantity is split in two (the same SKU at
 /// two unit prices a minor unit apart).
-pub(crate) fn line_items(lines: &[GoodsLine]) -> (Vec<LineItemInput>, i64) {
+pub fn line_items(lines: &[GoodsLine]) -> (Vec<LineItemInput>, i64) {
     let mut items = Vec::new();
     let mut total: i64 = 0;
     for line in lines.iter().filter(|l| l.quantity > 0) {
@@ -55,7 +55,7 @@ pub(crate) fn line_items(lines: &[GoodsLine]) -> (Vec<LineItemInput>, i64) {
 /// A guest checkout's customer: `<platform>-guest-<h>`, `h` the first 24 hex digits of
 /// the address's keyed hash under the tombstone key — the same address (in any case)
 /// is always the same guest, and the id does not give the address away.
-pub(crate) fn guest_id(
+pub fn guest_id(
     platform: &str,
     email: Option<&str>,
     guests: &TombstoneKey,

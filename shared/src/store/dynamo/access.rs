@@ -72,6 +72,21 @@ pub const METHODS: &[MethodGrants] = &[
         "refuse_coupon",
         &[Grant::table(UpdateItem, &[COUPON])],
     ),
+    // ImportStore: profiles and records in batches, a known customer's orders by query,
+    // many customers in one transaction.
+    MethodGrants::new(
+        Port::ImportStore,
+        "load_import",
+        &[
+            Grant::table(BatchGetItem, &[CUSTOMER, EVENT]),
+            Grant::table(Query, &[CUSTOMER]),
+        ],
+    ),
+    MethodGrants::new(
+        Port::ImportStore,
+        "commit_import",
+        &[Grant::table(PutItem, &[CUSTOMER, EVENT])],
+    ),
     // RedemptionStore: the coupon code is claimed in its own partition.
     MethodGrants::new(
         Port::RedemptionStore,

@@ -231,6 +231,11 @@ impl Found {
         )
     }
 
+    /// Adds what another read found.
+    pub(super) fn extend(&mut self, other: Found) {
+        self.0.extend(other.0);
+    }
+
     fn take(&mut self, pk: &str, sk: &str) -> Option<Item> {
         self.0.remove(&(pk.to_owned(), sk.to_owned()))
     }

@@ -22,6 +22,7 @@ pub mod keys;
 
 mod coupons;
 mod events;
+mod import;
 mod job;
 mod privacy;
 mod transaction;

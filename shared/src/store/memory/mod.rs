@@ -8,10 +8,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     Claim, CommitError, CouponStore, CouponUseStore, CustomerPage, IdempotencyRecord,
-    IdempotencyStore, LedgerStore, MessageStore, PrivacyStore, ProductRating, ProfileStore,
-    ProfileViewStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
-    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore, MessageStore,
+    PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot, PurchaseStore,
+    ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore,
+    ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError,
+    SuppressionStore, Versioned,
 };
 use crate::domain::{
     Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
@@ -264,6 +265,61 @@ impl MemoryStore {
         if let Ok(mut state) = self.lock() {
             state.coupons.insert(coupon.code.clone(), coupon);
         }
+    }
+}
+
+#[async_trait]
+impl ImportStore for MemoryStore {
+    async fn load_import(
+        &self,
+        customers: &[(CustomerId, Vec<String>)],
+    ) -> Result<Vec<ImportSnapshot>, StoreError> {
+        let state = self.lock()?;
+        Ok(customers
+            .iter()
+            .map(|(customer, events)| ImportSnapshot {
+                profile: state.profile(customer),
+                orders: state
+                    .orders
+                    .iter()
+                    .filter(|((c, _), _)| c == customer)
+                    .map(|(_, order)| order.clone())
+                    .collect(),
+                recorded: events
+                    .iter()
+                    .filter(|e| state.records.contains_key(*e))
+                    .cloned()
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn commit_import(&self, writes: &[ImportWrite]) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        for write in writes {
+            state.at_version(&write.profile.customer_id, write.expected)?;
+            if write
+                .records
+                .iter()
+                .any(|r| state.records.contains_key(&r.key))
+            {
+                return Err(CommitError::AlreadyRecorded);
+            }
+        }
+        for write in writes {
+            let customer = &write.profile.customer_id;
+            state.put_profile(&write.profile, write.expected);
+            state.append_ledger(customer, &write.ledger);
+            for order in &write.orders {
+                state
+                    .orders
+                    .insert((customer.clone(), order.order_id.clone()), order.clone());
+            }
+            for record in &write.records {
+                state.records.insert(record.key.clone(), record.clone());
+            }
+        }
+        Ok(())
     }
 }
 
