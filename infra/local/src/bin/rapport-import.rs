@@ -29,8 +29,8 @@ struct Cli {
     /// Customers read and decided together.
     #[arg(long, default_value_t = 50)]
     batch: usize,
-    /// Batches in flight at once.
-    #[arg(long, default_value_t = 4)]
+    /// Batches in flight at once (DynamoDB Local stops gaining at 2).
+    #[arg(long, default_value_t = 2)]
     concurrency: usize,
     /// Print the summary as JSON.
     #[arg(long)]

@@ -23,15 +23,24 @@ impl<W: Grants<port::ImportStore>> ImportStore for DynamoStore<W> {
         &self,
         customers: &[(CustomerId, Vec<String>)],
     ) -> Result<Vec<ImportSnapshot>, StoreError> {
-        let wanted: Vec<Item> = customers
+        // Profiles first: an event is recorded only with its customer's profile, so a
+        // customer without one (the bulk of a first import) has no records to look for.
+        let profiles: Vec<Item> = customers
             .iter()
-            .flat_map(|(customer, events)| {
-                std::iter::once(key(keys::customer_pk(customer), keys::PROFILE))
-                    .chain(events.iter().map(|e| record_key(e)))
-            })
+            .map(|(customer, _)| key(keys::customer_pk(customer), keys::PROFILE))
             .collect();
         let mut found = Found::new(Vec::new());
-        for chunk in wanted.chunks(BATCH_GET_MAX) {
+        for chunk in profiles.chunks(BATCH_GET_MAX) {
+            found.extend(self.get_many(chunk.to_vec()).await?);
+        }
+        let mut known = Vec::new();
+        for (customer, events) in customers {
+            let pk = keys::customer_pk(customer);
+            if found.has(&pk, keys::PROFILE) {
+                known.extend(events.iter().map(|e| record_key(e)));
+            }
+        }
+        for chunk in known.chunks(BATCH_GET_MAX) {
             found.extend(self.get_many(chunk.to_vec()).await?);
         }
         let mut snapshots = Vec::with_capacity(customers.len());

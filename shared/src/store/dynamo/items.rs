@@ -231,6 +231,11 @@ impl Found {
         )
     }
 
+    /// Whether the read found the item.
+    pub(super) fn has(&self, pk: &str, sk: &str) -> bool {
+        self.0.contains_key(&(pk.to_owned(), sk.to_owned()))
+    }
+
     /// Adds what another read found.
     pub(super) fn extend(&mut self, other: Found) {
         self.0.extend(other.0);
