@@ -74,5 +74,6 @@ pub use pareto_nbd::{
     FittedParetoNbd, ParetoNbd, ParetoNbdCoefficients, ParetoNbdParams, ParetoNbdValidParams,
 };
 pub use score::{
-    ChurnScorer, CustomerScore, ScoreParams, ScoreValidParams, Scored, ScoringModel, Segment,
+    ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoreParams, ScoreValidParams, Scored,
+    ScoringModel, Segment,
 };
