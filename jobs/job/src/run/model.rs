@@ -261,3 +261,53 @@ fn segment_of(segment: rapport_models::Segment) -> Segment {
         Model::Active => Segment::Active,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_models::BgNbdCoefficients;
+    use rapport_models::simulate::Simulation;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// A shop from the models' own process, backtested over its last 13 weeks.
+    fn backtest(customers: usize) -> Evaluation {
+        let truth = BgNbdCoefficients {
+            r: 0.6,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let shop = Simulation::new(truth, day("2023-01-01"), day("2025-02-28"))
+            .seed(3)
+            .transactions(customers)
+            .unwrap();
+        evaluate(&shop, day("2024-11-29"), day("2025-02-28")).unwrap()
+    }
+
+    #[test]
+    fn the_backtests_choice_scores_a_shop_with_enough_history() {
+        let mut e = backtest(600);
+        assert!(e.customers >= MIN_BACKTEST_CUSTOMERS);
+        for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "bgnbd_churn"] {
+            e.clv_metrics.chosen = candidate;
+            let (kind, why) = choose_model(&Ok(e.clone()));
+            assert_eq!(kind.as_str(), candidate);
+            assert!(why.starts_with("chosen by the backtest"), "{why}");
+        }
+    }
+
+    #[test]
+    fn too_little_history_or_no_backtest_gets_the_default() {
+        let mut e = backtest(60);
+        e.clv_metrics.chosen = "mbgnbd";
+        let (kind, why) = choose_model(&Ok(e));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(why.contains("too few to choose by"), "{why}");
+        let (kind, why) = choose_model(&Err("no history".into()));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(why.contains("no history"), "{why}");
+    }
+}
