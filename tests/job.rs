@@ -154,6 +154,76 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     assert_eq!(api.mail_tagged(&tag).await.len(), first.sent);
 }
 
+/// The backtest over the last churn window picks the count model: with enough history
+/// the run scores with its `chosen` candidate, says so in the summary and with every
+/// score, and the report shows the candidates side by side and the chosen model's
+/// calibration by decile.
+#[tokio::test]
+async fn the_job_scores_with_the_model_its_backtest_chose_and_reports_why() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let now = Utc::now();
+    seed(&api, &tag, now).await;
+    let settings = job_settings(&api);
+    let report = run(
+        &api.store,
+        emulator_sender(&api),
+        &settings,
+        &BTreeSet::new(),
+        usd(),
+        now,
+    )
+    .await
+    .unwrap();
+    let summary = &report.summary;
+    let backtest = report
+        .backtest
+        .as_ref()
+        .expect("the shop has two years of history");
+    // The shop is large enough for the choice to count (see the job's model phase).
+    assert!(
+        backtest.customers >= 100 && backtest.holdout.actual_repeat_purchases >= 20,
+        "{} customers, {} holdout purchases",
+        backtest.customers,
+        backtest.holdout.actual_repeat_purchases
+    );
+    let chosen = backtest.clv_metrics.chosen;
+    assert_eq!(
+        summary.scoring_model.as_deref(),
+        Some(chosen),
+        "{summary:?}"
+    );
+    let reason = summary.scoring_model_reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("chosen by the backtest"), "{reason}");
+    // No candidate ranks better than the chosen one.
+    let gini = |name: &str| backtest.clv_metrics.entries[name].normalized_gini.unwrap();
+    for (name, m) in &backtest.clv_metrics.entries {
+        if ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"].contains(name) {
+            assert!(m.normalized_gini.unwrap() <= gini(chosen), "{name}");
+        }
+    }
+    assert_eq!(backtest.chosen_deciles.len(), 10);
+
+    let profile = api.get("/v1/customers/c-4").await;
+    let version = profile.body["scores"]["model_version"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(version.ends_with(&format!(" {chosen}")), "{profile:?}");
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["summary"]["scoring_model"], chosen);
+    assert!(json["backtest"]["chosen_deciles"].is_array());
+    let html = rapport_job::report::render_html(&report).unwrap();
+    assert!(
+        html.contains("Holdout spend by forecast decile"),
+        "no decile chart"
+    );
+    assert!(html.contains("Which model forecasts spend best"));
+    for name in ["bgnbd_churn", "mbgnbd", "last_period", "zero_forecast"] {
+        assert!(html.contains(&format!("<td>{name}")), "no {name} row");
+    }
+}
+
 /// Kills of the job at random points before the run that resumes it.
 const KILLS: usize = 20;
 
@@ -401,6 +471,10 @@ async fn a_young_shop_is_scored_and_told_what_stood_in_for_the_models() {
         "{:?}",
         summary.scoring_fallbacks
     );
+    // Too young for a backtest to choose by: the default model, and the summary says so.
+    assert_eq!(summary.scoring_model.as_deref(), Some("bgnbd_churn"));
+    let reason = summary.scoring_model_reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("default: "), "{reason}");
     let profile = api.get("/v1/customers/y-3").await;
     let risk = profile.body["scores"]["churn_risk"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&risk), "{risk}");

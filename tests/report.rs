@@ -250,7 +250,10 @@ fn chromium_renders_every_section_and_chart() {
         );
     }
     let svgs = drawn_svgs(&dom);
-    assert!(svgs >= 5, "{svgs} drawn charts in the DOM, expected 5");
+    assert!(svgs >= 6, "{svgs} drawn charts in the DOM, expected 6");
+    // The backtest's candidates side by side and the chosen model's calibration.
+    assert!(dom.contains("Holdout spend by forecast decile"));
+    assert!(dom.contains("Which model forecasts spend best"));
     assert!(dom.contains("Tea &amp; Kettle &lt;Berlin&gt;"));
 
     let png = dir.join("report.png");

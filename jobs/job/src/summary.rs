@@ -22,6 +22,11 @@ pub struct RunSummary {
     /// Models not estimated from the shop's data (too little of it), and what stood in.
     #[serde(default)]
     pub scoring_fallbacks: Vec<String>,
+    /// The count model that scored the customers, by its backtest name (`bgnbd_churn`,
+    /// `mbgnbd`, …); `None` when scoring was skipped.
+    pub scoring_model: Option<String>,
+    /// Why that model: the backtest's choice and its measures, or why the default.
+    pub scoring_model_reason: Option<String>,
     pub sent: usize,
     pub held_out: usize,
     pub deferred: usize,

@@ -190,7 +190,12 @@ impl BgNbdValidParams {
         }
     }
 
-    fn settings(&self) -> FitSettings {
+    /// The start the settings ask for, if any.
+    pub(crate) fn initial(&self) -> Option<BgNbdCoefficients> {
+        self.initial
+    }
+
+    pub(crate) fn settings(&self) -> FitSettings {
         FitSettings {
             max_iterations: self.max_iterations,
             tolerance: self.tolerance,
@@ -219,7 +224,7 @@ fn fallback(summaries: &[RfmSummary], reason: String) -> FittedBgNbd {
 }
 
 /// r = 1 with α matching the observed repeat rate, and a uniform dropout prior.
-fn initial_guess(summaries: &[RfmSummary]) -> BgNbdCoefficients {
+pub(crate) fn initial_guess(summaries: &[RfmSummary]) -> BgNbdCoefficients {
     let (purchases, weeks) = summaries
         .iter()
         .fold((0.0, 0.0), |(x, t), s| (x + s.frequency, t + s.age));
@@ -471,7 +476,8 @@ pub fn no_purchase_probability(p_alive: f64, no_purchase_if_alive: f64) -> f64 {
 /// computed once per distinct `x` and evaluation; `ln(α + t)` and `1/(α + t)` once per
 /// distinct time (with day-resolution data a few hundred, however many customers), so a
 /// row costs one exponential and one logarithm.
-struct BgNbdObjective {
+pub(crate) struct BgNbdObjective {
+    dropout: Dropout,
     groups: Vec<FrequencyGroup>,
     rows: Vec<WeightedRow>,
     /// Distinct values of recency and T, ascending.
@@ -506,8 +512,23 @@ struct GroupTerms {
 /// Rows per parallel task: large enough that scheduling costs nothing.
 const CHUNK: usize = 8192;
 
+/// When a customer may drop out. The two models share their likelihood's structure, so
+/// one objective serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dropout {
+    /// BG/NBD: right after each repeat purchase; one-time buyers are alive.
+    AfterRepeatPurchases,
+    /// MBG/NBD (Batislam, Denizel & Filiztekin 2007): right after every purchase, the
+    /// first one included, so a one-time buyer may already be gone.
+    AfterEveryPurchase,
+}
+
 impl BgNbdObjective {
     fn new(summaries: &[RfmSummary]) -> Self {
+        Self::with_dropout(summaries, Dropout::AfterRepeatPurchases)
+    }
+
+    pub(crate) fn with_dropout(summaries: &[RfmSummary], dropout: Dropout) -> Self {
         let frequencies = Distinct::new(summaries, |s| [s.frequency]);
         let times = Distinct::new(summaries, |s| [s.recency, s.age]);
         // (frequency, recency, T) positions packed in one integer: sorting brings equal
@@ -549,6 +570,7 @@ impl BgNbdObjective {
             previous = Some(key);
         }
         BgNbdObjective {
+            dropout,
             groups,
             rows,
             times: times.values,
@@ -565,14 +587,22 @@ impl Likelihood for BgNbdObjective {
 
 impl Objective for BgNbdObjective {
     /// Mean negative log-likelihood over customers and its gradient in log-parameters.
+    ///
+    /// MBG/NBD's likelihood is BG/NBD's with one more dropout opportunity per customer:
+    /// `B(a, b+x+1)` for `B(a, b+x)` and the dropout branch `a/(b+x)` for `a/(b+x−1)`,
+    /// present for one-time buyers too (with `t_x = 0`). `shift` is that one.
     fn value_and_gradient(&self, theta: &[f64], gradient: &mut [f64]) -> f64 {
         let BgNbdCoefficients { r, alpha, a, b } = BgNbdCoefficients::from_log(theta);
         let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
         let (lg_r, lg_b, lg_ab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
         let (dg_r, dg_b, dg_ab) = (digamma(r), digamma(b), digamma(a + b));
 
-        // Group parts: ln Γ(r+x) - ln Γ(r) + r ln α + ln B(a, b+x) - ln B(a, b), all rows of a
-        // group alike, so weighted once.
+        let (shift, dropout_at_first) = match self.dropout {
+            Dropout::AfterRepeatPurchases => (0.0, false),
+            Dropout::AfterEveryPurchase => (1.0, true),
+        };
+        // Group parts: ln Γ(r+x) - ln Γ(r) + r ln α + ln B(a, b+x+shift) - ln B(a, b), all
+        // rows of a group alike, so weighted once.
         let mut total = [0.0; 5];
         let terms: Vec<GroupTerms> = self
             .groups
@@ -580,16 +610,18 @@ impl Objective for BgNbdObjective {
             .map(|group| {
                 let x = group.frequency;
                 let w = group.weight;
+                let (bx, abx) = (b + x + shift, a + b + x + shift);
                 total[0] += w
-                    * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)
+                    * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(bx)
                         - lg_b
-                        - ln_gamma(a + b + x));
+                        - ln_gamma(abx));
                 total[1] += w * (digamma(r + x) - dg_r + ln_alpha);
                 total[2] += w * r / alpha;
-                total[3] += w * (dg_ab - digamma(a + b + x));
-                total[4] += w * (dg_ab + digamma(b + x) - dg_b - digamma(a + b + x));
-                let repeat = x > 0.0;
-                let b_x_1 = if repeat { b + x - 1.0 } else { 1.0 };
+                total[3] += w * (dg_ab - digamma(abx));
+                total[4] += w * (dg_ab + digamma(bx) - dg_b - digamma(abx));
+                // `repeat`: the dropout branch is there (for BG/NBD only after a repeat).
+                let repeat = x > 0.0 || dropout_at_first;
+                let b_x_1 = if repeat { bx - 1.0 } else { 1.0 };
                 GroupTerms {
                     r_plus_x: r + x,
                     repeat,

@@ -20,7 +20,8 @@ use serde::Serialize;
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
-use crate::metrics::{self, ClvMetrics, PARETO_SHARE, Pareto};
+use crate::mbgnbd::MbgNbd;
+use crate::metrics::{self, ClvMetrics, DecileTotals, PARETO_SHARE, Pareto};
 use crate::pareto_nbd::ParetoNbd;
 use crate::score::{ScoreParams, Scored, Segment};
 
@@ -43,6 +44,9 @@ pub struct Evaluation {
     /// The holdout-spend forecast of every candidate model and trivial baseline, side by
     /// side, and the candidate chosen.
     pub clv_metrics: ClvComparison,
+    /// Predicted and actual holdout spend per decile of the chosen candidate's forecast
+    /// (highest first): the calibration behind its `decile_mape`, to be drawn.
+    pub chosen_deciles: Vec<DecileTotals>,
     pub segments: BTreeMap<&'static str, usize>,
     /// Wall time of the modelling (fits, classifier, forecasts, metrics), not of reading.
     pub seconds: f64,
@@ -141,15 +145,18 @@ impl FrequencyBucket {
 
 /// [`ClvMetrics`] of each way of forecasting a customer's spend in the holdout, keyed by
 /// name, and `chosen`: the candidate model with the highest normalised Gini (ranking
-/// customers is what the segments and the VIP cut-off use), ties going to the first
-/// name. Baselines are there to be read against and are never chosen.
+/// customers is what the segments and the VIP cut-off use), a tie going to the lower
+/// `decile_mape` (the better calibrated total per decile), then to the earlier name in
+/// [`ClvComparison::CANDIDATES`]. Baselines are there to be read against and are never
+/// chosen.
 ///
 /// Candidates, each × Gamma-Gamma for the spend per purchase:
 /// - `bgnbd`: BG/NBD's conditional expected purchases;
 /// - `bgnbd_churn`: the same with the churn classifier's P(no purchase) in place of
 ///   BG/NBD's (what `ScoreParams::fit` scores; equal to `bgnbd` without a classifier);
 /// - `pareto_nbd`: Pareto/NBD's conditional expected purchases (left out, with the
-///   reason in `fallbacks`, when it cannot be fitted).
+///   reason in `fallbacks`, when it cannot be fitted);
+/// - `mbgnbd`: MBG/NBD's conditional expected purchases.
 ///
 /// Baselines:
 /// - `zero_forecast`: nobody spends anything;
@@ -164,7 +171,7 @@ pub struct ClvComparison {
 
 impl ClvComparison {
     /// The candidate models, in the order ties are broken.
-    pub const CANDIDATES: [&'static str; 3] = ["bgnbd", "bgnbd_churn", "pareto_nbd"];
+    pub const CANDIDATES: [&'static str; 4] = ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"];
     /// The trivial baselines.
     pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];
 
@@ -175,9 +182,16 @@ impl ClvComparison {
                 .and_then(|m| m.normalized_gini)
                 .unwrap_or(f64::NEG_INFINITY)
         };
+        let mape = |name: &str| {
+            entries
+                .get(name)
+                .and_then(|m| m.decile_mape)
+                .unwrap_or(f64::INFINITY)
+        };
         let mut chosen = Self::CANDIDATES[0];
         for candidate in Self::CANDIDATES {
-            if gini(candidate) > gini(chosen) {
+            let (g, best) = (gini(candidate), gini(chosen));
+            if g > best || (g == best && mape(candidate) < mape(chosen)) {
                 chosen = candidate;
             }
         }
@@ -296,9 +310,10 @@ pub fn evaluate(
         ),
         ("last_period", ClvMetrics::of(&last_period, &actual_spend)),
     ]);
+    let mut pareto_clv = None;
     match ParetoNbd::fit(&cohort.summaries) {
         Ok(pareto_nbd) => {
-            let pareto_clv: Vec<f64> = cohort
+            let forecast: Vec<f64> = cohort
                 .summaries
                 .iter()
                 .map(|s| {
@@ -306,11 +321,39 @@ pub fn evaluate(
                         * model.gamma_gamma.expected_spend(s)
                 })
                 .collect();
-            compared.insert("pareto_nbd", ClvMetrics::of(&pareto_clv, &actual_spend));
+            compared.insert("pareto_nbd", ClvMetrics::of(&forecast, &actual_spend));
+            pareto_clv = Some(forecast);
         }
         Err(error) => fallbacks.push(format!("pareto_nbd not compared: {error}")),
     }
+    let mut forecasts =
+        BTreeMap::from([("bgnbd", bgnbd_clv.clone()), ("bgnbd_churn", clv.clone())]);
+    if let Some(pareto_clv) = pareto_clv {
+        forecasts.insert("pareto_nbd", pareto_clv);
+    }
+    match MbgNbd::fit(&cohort.summaries) {
+        Ok(mbgnbd) => {
+            if let Some(reason) = mbgnbd.estimation.fallback_reason() {
+                fallbacks.push(format!("mbg/nbd fallback: {reason}"));
+            }
+            let mbgnbd_clv = cohort
+                .summaries
+                .iter()
+                .map(|s| {
+                    Ok(mbgnbd.expected_purchases(s, holdout_weeks)?
+                        * model.gamma_gamma.expected_spend(s))
+                })
+                .collect::<Result<Vec<f64>, ModelError>>()?;
+            compared.insert("mbgnbd", ClvMetrics::of(&mbgnbd_clv, &actual_spend));
+            forecasts.insert("mbgnbd", mbgnbd_clv);
+        }
+        Err(error) => fallbacks.push(format!("mbgnbd not compared: {error}")),
+    }
     let clv_metrics = ClvComparison::new(compared);
+    let chosen_deciles = forecasts
+        .get(clv_metrics.chosen)
+        .map(|forecast| metrics::decile_totals(forecast, &actual_spend))
+        .unwrap_or_default();
 
     let mut segments: BTreeMap<&'static str, usize> =
         Segment::ALL.iter().map(|s| (s.as_str(), 0)).collect();
@@ -373,6 +416,7 @@ pub fn evaluate(
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
         clv_metrics,
+        chosen_deciles,
         segments,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -396,7 +440,12 @@ mod tests {
         assert_eq!(ClvComparison::new(entries.clone()).chosen, "bgnbd_churn");
         let mut tied = entries;
         tied.insert("bgnbd_churn", tied["bgnbd"]);
-        assert_eq!(ClvComparison::new(tied).chosen, "bgnbd");
+        assert_eq!(ClvComparison::new(tied.clone()).chosen, "bgnbd");
+        // An equal Gini goes to the better calibrated deciles.
+        let mut calibrated = tied["bgnbd"];
+        calibrated.decile_mape = calibrated.decile_mape.map(|m| m / 2.0);
+        tied.insert("mbgnbd", calibrated);
+        assert_eq!(ClvComparison::new(tied).chosen, "mbgnbd");
     }
 
     #[test]

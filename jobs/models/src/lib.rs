@@ -2,7 +2,8 @@
 //!
 //! - [`BgNbd`]: how many purchases a customer will make, and P(alive);
 //! - [`GammaGamma`]: how much they spend per purchase;
-//! - [`ParetoNbd`]: the Pareto/NBD alternative to BG/NBD, compared in the backtest;
+//! - [`ParetoNbd`]: the Pareto/NBD alternative to BG/NBD, and [`MbgNbd`], BG/NBD with
+//!   dropout possible at the first purchase too; both compared in the backtest;
 //! - [`ChurnModel`]: a linfa logistic regression for "no purchase in the next window",
 //!   trained on a time split of the shop's own history;
 //! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
@@ -49,6 +50,7 @@ pub mod evaluate;
 pub mod gamma_gamma;
 pub mod history;
 pub mod io;
+pub mod mbgnbd;
 pub mod metrics;
 mod optim;
 pub mod pareto_nbd;
@@ -66,10 +68,12 @@ pub use gamma_gamma::{
 };
 pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
 pub use linfa::ParamGuard;
+pub use mbgnbd::{FittedMbgNbd, MbgNbd, MbgNbdParams};
 pub use metrics::PARETO_SHARE;
 pub use pareto_nbd::{
     FittedParetoNbd, ParetoNbd, ParetoNbdCoefficients, ParetoNbdParams, ParetoNbdValidParams,
 };
 pub use score::{
-    ChurnScorer, CustomerScore, ScoreParams, ScoreValidParams, Scored, ScoringModel, Segment,
+    ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoreParams, ScoreValidParams, Scored,
+    ScoringModel, Segment,
 };

@@ -182,6 +182,38 @@ impl ClvMetrics {
     }
 }
 
+/// Predicted and actual totals of one tenth of the customers by prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DecileTotals {
+    /// 1 for the tenth with the highest predictions, 10 for the lowest.
+    pub decile: u8,
+    pub predicted: f64,
+    pub actual: f64,
+}
+
+/// The ten deciles by prediction (highest first) with their predicted and actual
+/// totals: the calibration that [`ClvMetrics::decile_mape`] sums up, to be drawn. Ties
+/// and fractional shares are handled as there. Empty without customers.
+pub fn decile_totals(predicted: &[f64], actual: &[f64]) -> Vec<DecileTotals> {
+    let n = predicted.len().min(actual.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    let ranking = Ranking::new(&predicted[..n], &actual[..n]);
+    (0..10u8)
+        .map(|decile| {
+            let from = ranking.customers * f64::from(decile) / 10.0;
+            let to = ranking.customers * f64::from(decile + 1) / 10.0;
+            let (predicted, actual) = ranking.between(from, to);
+            DecileTotals {
+                decile: decile + 1,
+                predicted,
+                actual,
+            }
+        })
+        .collect()
+}
+
 /// Customers ordered by a score, highest first, in groups of equal score; each group's
 /// actual (and predicted) total is spread evenly over the positions it occupies.
 struct Ranking {
@@ -452,5 +484,20 @@ mod tests {
         assert_eq!(top_count(5, PARETO_SHARE), 1);
         assert_eq!(top_count(6, PARETO_SHARE), 2);
         assert_eq!(top_count(0, PARETO_SHARE), 0);
+    }
+
+    #[test]
+    fn decile_totals_add_up_and_follow_the_ranking() {
+        let predicted: Vec<f64> = (1..=20).map(f64::from).collect();
+        let actual: Vec<f64> = predicted.iter().map(|p| 2.0 * p).collect();
+        let deciles = decile_totals(&predicted, &actual);
+        assert_eq!(deciles.len(), 10);
+        assert_eq!(deciles[0].decile, 1);
+        // The top tenth is the two highest predictions, 20 and 19.
+        assert_eq!((deciles[0].predicted, deciles[0].actual), (39.0, 78.0));
+        assert_eq!((deciles[9].predicted, deciles[9].actual), (3.0, 6.0));
+        let total: f64 = deciles.iter().map(|d| d.actual).sum();
+        assert!((total - actual.iter().sum::<f64>()).abs() < 1e-9);
+        assert!(decile_totals(&[], &[]).is_empty());
     }
 }

@@ -225,10 +225,17 @@ impl FittedParetoNbd {
     }
 
     /// E[purchases in the next `horizon` weeks | x, t_x, T]: P(alive) times
+    /// [`Self::expected_purchases_if_alive`].
+    pub fn expected_purchases(&self, s: &RfmSummary, horizon: f64) -> f64 {
+        self.p_alive(s) * self.expected_purchases_if_alive(s.frequency, s.age, horizon)
+    }
+
+    /// E[purchases in the next `horizon` weeks | alive at T, x, T]:
     /// `E[λ] · E[(1 − e^(−μt)) / μ]` under the posteriors Gamma(r+x, α+T) and
     /// Gamma(s, β+T), which is
     /// `(r+x)/(α+T) · (β+T)/(s−1) · [1 − ((β+T)/(β+T+t))^(s−1)]`, smooth through s = 1.
-    pub fn expected_purchases(&self, s: &RfmSummary, horizon: f64) -> f64 {
+    /// It depends on `x` and `T` only, so a scorer can share it between customers.
+    pub fn expected_purchases_if_alive(&self, frequency: f64, age: f64, horizon: f64) -> f64 {
         if horizon <= 0.0 {
             return 0.0;
         }
@@ -238,14 +245,14 @@ impl FittedParetoNbd {
             s: shape,
             beta,
         } = self.parameters;
-        let log_growth = (horizon / (beta + s.age)).ln_1p();
+        let log_growth = (horizon / (beta + age)).ln_1p();
         let s_minus_1 = shape - 1.0;
         let lifetime_factor = if s_minus_1.abs() < 1e-12 {
             log_growth
         } else {
             -(-s_minus_1 * log_growth).exp_m1() / s_minus_1
         };
-        self.p_alive(s) * (r + s.frequency) / (alpha + s.age) * (beta + s.age) * lifetime_factor
+        (r + frequency) / (alpha + age) * (beta + age) * lifetime_factor
     }
 }
 

@@ -20,6 +20,15 @@
 //! window defaults to half the oldest customer's age (the same rule the classifier's
 //! time split uses), at most the horizon.
 //!
+//! # Which model counts the purchases
+//! [`CountModel`]: by default BG/NBD with the classifier's P(no purchase) (the backtest's
+//! `bgnbd_churn`); the job may pick another of the backtest's candidates — BG/NBD alone,
+//! Pareto/NBD or MBG/NBD — when the shop's own backtest ranks it higher
+//! ([`ScoreParams::count_model`]). The chosen model gives P(alive), expected purchases
+//! and so CLV; churn risk stays the classifier's (or BG/NBD's no-purchase probability):
+//! it is judged by its own AUC, not by the CLV ranking that picks the count model, and
+//! the classifier's features are BG/NBD's.
+//!
 //! # Segments
 //! Decided in this order, first match wins:
 //! - `vip`: CLV in the top `vip_share` (20 %) of the customers the model was fitted on
@@ -41,12 +50,17 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{BgNbdParams, FittedBgNbd, no_purchase_probability};
+use crate::mbgnbd::MbgNbdParams;
+use crate::pareto_nbd::ParetoNbd;
+
+mod count;
 use crate::churn::FittedChurnModel;
 use crate::distinct::Distinct;
 use crate::error::ModelError;
 use crate::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
 use crate::history::{RfmSummary, validate_all};
 use crate::metrics::{PARETO_SHARE, top_share_cutoff};
+pub use count::{CountModel, CountModelKind};
 
 /// Weeks per month for discounting.
 pub const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
@@ -115,6 +129,10 @@ pub struct ScoreValidParams {
     new_customer_weeks: f64,
     bgnbd: BgNbdParams,
     gamma_gamma: GammaGammaParams,
+    /// Which model forecasts purchases; absent in models stored before there was a
+    /// choice, which all used the default.
+    #[serde(default)]
+    count_model: CountModelKind,
 }
 
 /// Unchecked scoring settings; `check()` (from [`ParamGuard`]) validates them.
@@ -134,6 +152,7 @@ impl Default for ScoreParams {
             new_customer_weeks: 4.0,
             bgnbd: BgNbdParams::default(),
             gamma_gamma: GammaGammaParams::default(),
+            count_model: CountModelKind::default(),
         })
     }
 }
@@ -190,6 +209,13 @@ impl ScoreParams {
 
     pub fn gamma_gamma(mut self, params: GammaGammaParams) -> Self {
         self.0.gamma_gamma = params;
+        self
+    }
+
+    /// Which model forecasts purchases (default `bgnbd_churn`; see the module header).
+    /// MBG/NBD is fitted with BG/NBD's settings, Pareto/NBD with its defaults.
+    pub fn count_model(mut self, kind: CountModelKind) -> Self {
+        self.0.count_model = kind;
         self
     }
 
@@ -277,6 +303,24 @@ impl ScoreValidParams {
         self.horizon_weeks
     }
 
+    /// The purchase-count model asked for.
+    pub fn count_model_kind(&self) -> CountModelKind {
+        self.count_model
+    }
+
+    /// Fits the count model asked for; a Pareto/NBD fit that fails is an error (it has
+    /// no small-shop fallback), MBG/NBD falls back as BG/NBD does.
+    fn fit_count_model(&self, summaries: &[RfmSummary]) -> Result<CountModel, ModelError> {
+        Ok(match self.count_model {
+            CountModelKind::Bgnbd => CountModel::Bgnbd,
+            CountModelKind::BgnbdChurn => CountModel::BgnbdChurn,
+            CountModelKind::ParetoNbd => CountModel::ParetoNbd(ParetoNbd::fit(summaries)?),
+            CountModelKind::Mbgnbd => {
+                CountModel::Mbgnbd(MbgNbdParams(self.bgnbd.clone()).fit_valid(summaries)?)
+            }
+        })
+    }
+
     /// Fits BG/NBD and Gamma-Gamma on `summaries`, takes `churn` as the churn scorer (or
     /// the model-based risk without one), fixes the segment cut-offs on these customers
     /// and scores them.
@@ -288,6 +332,7 @@ impl ScoreValidParams {
         validate_all(summaries)?;
         let bgnbd = self.bgnbd.check_ref()?.fit_valid(summaries)?;
         let gamma_gamma = self.gamma_gamma.check_ref()?.fit_valid(summaries)?;
+        let count = self.fit_count_model(summaries)?;
         let churn = match churn {
             Some(model) => ChurnScorer::Classifier(model),
             None => {
@@ -302,6 +347,7 @@ impl ScoreValidParams {
         };
         let mut model = ScoringModel {
             bgnbd,
+            count,
             gamma_gamma,
             churn,
             settings: self.clone(),
@@ -352,6 +398,9 @@ pub struct SegmentCutoffs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoringModel {
     pub bgnbd: FittedBgNbd,
+    /// Forecasts the purchases (BG/NBD itself by default).
+    #[serde(default)]
+    pub count: CountModel,
     pub gamma_gamma: FittedGammaGamma,
     pub churn: ChurnScorer,
     pub settings: ScoreValidParams,
@@ -442,12 +491,17 @@ impl ScoringModel {
             .enumerate()
             .map(|(i, s)| {
                 let alive = shared[keys[i] as usize];
-                let p_alive = self.bgnbd.p_alive(s);
+                let bgnbd_p_alive = self.bgnbd.p_alive(s);
+                let p_alive = match &self.count {
+                    CountModel::Bgnbd | CountModel::BgnbdChurn => bgnbd_p_alive,
+                    CountModel::ParetoNbd(model) => model.p_alive(s),
+                    CountModel::Mbgnbd(model) => model.p_alive(s),
+                };
                 let expected_purchases = p_alive * alive.expected_purchases;
                 let discounted = p_alive * alive.discounted_purchases;
                 let expected_spend = self.gamma_gamma.expected_spend(s);
                 let (churn_risk, expected_purchases, discounted) = match &classifier_risk {
-                    Some(risks) => {
+                    Some(risks) if self.count == CountModel::BgnbdChurn => {
                         // The classifier's P(no purchase in its window) replaces BG/NBD's
                         // in the forecast; discounting scales along.
                         let adjusted = self
@@ -460,8 +514,9 @@ impl ScoringModel {
                         };
                         (risks[i], adjusted, discounted * scale)
                     }
+                    Some(risks) => (risks[i], expected_purchases, discounted),
                     None => (
-                        no_purchase_probability(p_alive, alive.no_purchase),
+                        no_purchase_probability(bgnbd_p_alive, alive.no_purchase),
                         expected_purchases,
                         discounted,
                     ),
@@ -516,7 +571,7 @@ impl ScoringModel {
             .map(|&cell| {
                 let x = frequencies.values[cell / columns];
                 let age = ages.values[cell % columns];
-                let expected_purchases = self.bgnbd.expected_purchases_if_alive(x, age, horizon)?;
+                let expected_purchases = self.expected_purchases_if_alive(x, age, horizon)?;
                 Ok(AliveForecast {
                     expected_purchases,
                     discounted_purchases: self.discounted_purchases_if_alive(
@@ -529,6 +584,22 @@ impl ScoringModel {
             })
             .collect::<Result<_, ModelError>>()?;
         Ok((keys, shared))
+    }
+
+    /// E[purchases in `horizon` weeks | alive, x, T] under the count model.
+    fn expected_purchases_if_alive(
+        &self,
+        x: f64,
+        age: f64,
+        horizon: f64,
+    ) -> Result<f64, ModelError> {
+        match &self.count {
+            CountModel::Bgnbd | CountModel::BgnbdChurn => {
+                self.bgnbd.expected_purchases_if_alive(x, age, horizon)
+            }
+            CountModel::ParetoNbd(model) => Ok(model.expected_purchases_if_alive(x, age, horizon)),
+            CountModel::Mbgnbd(model) => model.expected_purchases_if_alive(x, age, horizon),
+        }
     }
 
     /// Purchases if alive, month by month, discounted; `undiscounted` when the rate is 0.
@@ -548,7 +619,7 @@ impl ScoringModel {
         let mut month = 1;
         loop {
             let end = (f64::from(month) * WEEKS_PER_MONTH).min(horizon);
-            let cumulative = self.bgnbd.expected_purchases_if_alive(x, age, end)?;
+            let cumulative = self.expected_purchases_if_alive(x, age, end)?;
             total += (cumulative - previous) / (1.0 + rate).powi(month);
             previous = cumulative;
             if end >= horizon {
@@ -560,113 +631,4 @@ impl ScoringModel {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bgnbd::BgNbdCoefficients;
-    use crate::simulate::Simulation;
-    use chrono::NaiveDate;
-
-    fn date(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    fn summaries() -> Vec<RfmSummary> {
-        let truth = BgNbdCoefficients {
-            r: 0.4,
-            alpha: 6.0,
-            a: 0.8,
-            b: 2.5,
-        };
-        let shop = Simulation::new(truth, date("2023-01-01"), date("2024-06-30"))
-            .seed(11)
-            .transactions(3000)
-            .unwrap();
-        shop.cohort_at(date("2024-06-30")).summaries
-    }
-
-    #[test]
-    fn settings_are_checked() {
-        assert!(ScoreParams::default().check().is_ok());
-        assert!(ScoreParams::default().horizon_weeks(0.0).check().is_err());
-        assert!(
-            ScoreParams::default()
-                .monthly_discount_rate(-0.1)
-                .check()
-                .is_err()
-        );
-        assert!(ScoreParams::default().vip_share(1.5).check().is_err());
-        assert!(ScoreParams::default().lost_churn(f64::NAN).check().is_err());
-        assert!(
-            ScoreParams::default()
-                .churn_window_weeks(-1.0)
-                .check()
-                .is_err()
-        );
-        assert!(
-            ScoreParams::default()
-                .bgnbd(BgNbdParams::default().max_iterations(0))
-                .check()
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn scores_are_consistent_and_vip_is_the_top_fifth() {
-        let summaries = summaries();
-        let Scored { model, scores } = ScoreParams::default().fit(&summaries, None).unwrap();
-        for (s, score) in summaries.iter().zip(&scores) {
-            assert!(
-                (0.0..=1.0).contains(&score.p_alive) && (0.0..=1.0).contains(&score.churn_risk)
-            );
-            let direct = model.bgnbd.expected_purchases(s, 52.0).unwrap();
-            assert!((score.expected_purchases - direct).abs() < 1e-12);
-            assert!((score.clv - score.expected_purchases * score.expected_spend).abs() < 1e-9);
-            let risk = model.bgnbd.prob_no_purchase(s, model.churn.window_weeks());
-            assert!((score.churn_risk - risk).abs() < 1e-12);
-        }
-        let vip = scores.iter().filter(|s| s.segment == Segment::Vip).count();
-        let top = (summaries.len() as f64 * 0.2).ceil() as usize;
-        assert!(
-            vip >= top && vip <= top + top / 50,
-            "{vip} vip of {}",
-            summaries.len()
-        );
-        for segment in [Segment::Lost, Segment::Active] {
-            assert!(scores.iter().any(|s| s.segment == segment), "no {segment}");
-        }
-    }
-
-    #[test]
-    fn discounting_lowers_clv_and_a_stored_model_scores_alike() {
-        let summaries = summaries();
-        let plain = ScoreParams::default().fit(&summaries, None).unwrap();
-        let discounted = ScoreParams::default()
-            .monthly_discount_rate(0.01)
-            .fit(&summaries, None)
-            .unwrap();
-        for (p, d) in plain.scores.iter().zip(&discounted.scores) {
-            assert!(d.clv <= p.clv && (d.clv >= p.clv / 1.01f64.powi(12) - 1e-12));
-        }
-        let json = serde_json::to_string(&discounted.model).unwrap();
-        let stored: ScoringModel = serde_json::from_str(&json).unwrap();
-        assert_eq!(stored, discounted.model);
-        assert_eq!(stored.score(&summaries).unwrap(), discounted.scores);
-    }
-
-    #[test]
-    fn segment_rule_follows_its_order() {
-        let Scored { mut model, .. } = ScoreParams::default().fit(&summaries(), None).unwrap();
-        model.cutoffs = SegmentCutoffs {
-            vip_clv: 100.0,
-            valuable_clv: 50.0,
-        };
-        let old = RfmSummary::new(2.0, 10.0, 30.0, 20.0);
-        let young = RfmSummary::new(0.0, 0.0, 1.0, 0.0);
-        assert_eq!(model.segment(&young, 0.95, 150.0), Segment::Vip);
-        assert_eq!(model.segment(&young, 0.95, 60.0), Segment::New);
-        assert_eq!(model.segment(&old, 0.95, 60.0), Segment::AtRisk);
-        assert_eq!(model.segment(&old, 0.95, 10.0), Segment::Lost);
-        assert_eq!(model.segment(&old, 0.6, 10.0), Segment::Active);
-        assert_eq!(model.segment(&old, 0.1, 60.0), Segment::Active);
-    }
-}
+mod tests;

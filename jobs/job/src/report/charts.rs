@@ -11,6 +11,7 @@ use plotters::series::{AreaSeries, DashedLineSeries, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, IntoFont, RGBColor, TextStyle, WHITE};
 use rapport_models::evaluate::FrequencyBucket;
+use rapport_models::metrics::DecileTotals;
 use rapport_models::{PARETO_SHARE, metrics};
 use serde::Serialize;
 
@@ -427,6 +428,51 @@ pub(super) fn frequency_chart(buckets: &[FrequencyBucket]) -> Option<String> {
             )?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        Ok(())
+    })
+}
+
+/// Predicted against actual holdout spend per decile of the chosen model's forecast
+/// (highest first): where the bars part, the forecast is off for that tenth of the
+/// customers. Lines rather than bars, like the frequency chart, so the two read alike.
+pub(super) fn decile_chart(deciles: &[DecileTotals], currency: &str) -> Option<String> {
+    let max = deciles
+        .iter()
+        .flat_map(|d| [d.actual, d.predicted])
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let top = if max > 0.0 { max * 1.15 } else { 1.0 };
+    let at = |d: &DecileTotals, total: f64| (SegmentValue::CenterOf(i32::from(d.decile)), total);
+    svg_chart(CHART_SIZE, |root| {
+        let mut chart = frame(root, "Holdout spend by forecast decile", LABEL_AREAS)
+            .build_cartesian_2d((1..10).into_segmented(), 0f64..top)?;
+        styled(&mut chart.configure_mesh())
+            .disable_x_mesh()
+            .x_labels(10)
+            .x_desc("Decile of customers by forecast spend (1 = highest)")
+            .y_desc(format!("Holdout spend ({currency})"))
+            .x_label_formatter(&|v: &SegmentValue<i32>| match v {
+                SegmentValue::CenterOf(d) => d.to_string(),
+                _ => String::new(),
+            })
+            .y_label_formatter(&|v| number(*v, 0))
+            .draw()?;
+        let actual: Vec<_> = deciles.iter().map(|d| at(d, d.actual)).collect();
+        let predicted: Vec<_> = deciles.iter().map(|d| at(d, d.predicted)).collect();
+        for (name, color, points) in [("Actual", INK, actual), ("Forecast", ACCENT, predicted)] {
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x - 4, y), (x + 18, y)], color.stroke_width(3))
+                });
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|point| Circle::new(point, 5, color.filled())),
+            )?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }

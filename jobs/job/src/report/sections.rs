@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use minijinja::Value;
-use rapport_models::evaluate::Evaluation;
+use rapport_models::evaluate::{ClvComparison, Evaluation};
 use rapport_models::score::Segment;
 use serde::Serialize;
 
@@ -258,6 +258,29 @@ pub(super) struct Backtest {
     one_minus_p_alive_auc: Option<f64>,
     by_frequency: Vec<FrequencyRow>,
     figure: Option<Figure>,
+    /// Every candidate's and baseline's `clv_metrics`, candidates first.
+    candidates: Vec<CandidateRow>,
+    chosen: &'static str,
+    /// The chosen candidate's calibration by decile.
+    deciles: Vec<DecileRow>,
+    decile_figure: Option<Figure>,
+}
+
+#[derive(Debug, Serialize)]
+struct CandidateRow {
+    name: &'static str,
+    baseline: bool,
+    chosen: bool,
+    /// RMSE, MAE, total %, normalised Gini, Spearman, top 10 %, top 20 %, decile MAPE,
+    /// as printed.
+    cells: [String; 8],
+}
+
+#[derive(Debug, Serialize)]
+struct DecileRow {
+    decile: u8,
+    predicted: String,
+    actual: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -266,6 +289,38 @@ struct FrequencyRow {
     customers: usize,
     actual_mean: f64,
     predicted_mean: f64,
+}
+
+/// The candidates' CLV measures side by side, as the table prints them.
+fn candidate_rows(e: &Evaluation, currency: &str) -> Vec<CandidateRow> {
+    let optional =
+        |v: Option<f64>, decimals: usize| v.map_or_else(|| "–".to_owned(), |v| number(v, decimals));
+    let share =
+        |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    ClvComparison::CANDIDATES
+        .iter()
+        .map(|name| (*name, false))
+        .chain(ClvComparison::BASELINES.iter().map(|name| (*name, true)))
+        .filter_map(|(name, baseline)| {
+            let m = e.clv_metrics.entries.get(name)?;
+            Some(CandidateRow {
+                name,
+                baseline,
+                chosen: name == e.clv_metrics.chosen,
+                cells: [
+                    money(m.rmse, currency),
+                    money(m.mae, currency),
+                    m.total_error_pct
+                        .map_or_else(|| "–".to_owned(), |v| format!("{v:+.1} %")),
+                    optional(m.normalized_gini, 3),
+                    optional(m.spearman, 3),
+                    share(m.top_decile_capture),
+                    share(m.top20_capture),
+                    optional(m.decile_mape, 3),
+                ],
+            })
+        })
+        .collect()
 }
 
 pub(super) fn backtest(e: &Evaluation, currency: &str) -> Backtest {
@@ -328,6 +383,19 @@ pub(super) fn backtest(e: &Evaluation, currency: &str) -> Backtest {
             .collect(),
         figure: (!h.by_frequency.is_empty())
             .then(|| Figure::of(charts::frequency_chart(&h.by_frequency))),
+        candidates: candidate_rows(e, currency),
+        chosen: e.clv_metrics.chosen,
+        deciles: e
+            .chosen_deciles
+            .iter()
+            .map(|d| DecileRow {
+                decile: d.decile,
+                predicted: money(d.predicted, currency),
+                actual: money(d.actual, currency),
+            })
+            .collect(),
+        decile_figure: (!e.chosen_deciles.is_empty())
+            .then(|| Figure::of(charts::decile_chart(&e.chosen_deciles, currency))),
     }
 }
 

@@ -119,7 +119,8 @@ fn synthetic(shop_name: &str) -> Report {
 
 #[test]
 fn every_section_and_one_svg_per_chart() {
-    let html = render_html(&synthetic("Café Amélie")).unwrap();
+    let report = synthetic("Café Amélie");
+    let html = render_html(&report).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<meta charset=\"utf-8\">"));
     for id in SECTIONS {
@@ -128,8 +129,12 @@ fn every_section_and_one_svg_per_chart() {
             "section {id} missing"
         );
     }
-    // Pareto, churn, CLV, messages and the backtest's calibration plot.
-    assert_eq!(html.matches("<svg").count(), 5);
+    // Pareto, churn, CLV, messages and the backtest's two calibration plots (by
+    // calibration purchases, and the chosen model's spend by forecast decile).
+    assert_eq!(html.matches("<svg").count(), 6);
+    assert!(html.contains("Holdout spend by forecast decile"));
+    let chosen = report.backtest.as_ref().unwrap().clv_metrics.chosen;
+    assert!(html.contains(&format!("<strong>{chosen}</strong>")));
     assert!(!html.contains("Chart unavailable"));
     assert!(
         html.contains("61.0 %"),

@@ -95,10 +95,13 @@ where
         match model::score_all(&customers, settings, minor_per_major, today, now) {
             Ok(Modelled {
                 scores,
+                model: (kind, why),
                 backtest,
                 fallbacks,
             }) => {
                 summary.scoring_fallbacks = fallbacks;
+                summary.scoring_model = Some(kind.as_str().to_owned());
+                summary.scoring_model_reason = Some(why);
                 (scores, backtest)
             }
             Err(reason) => {

@@ -1,13 +1,25 @@
-//! The model phase: fit the churn classifier and the CLV models on the shop's own
-//! history, score every customer, backtest the same models on the churn window that
-//! just ended, and derive what the rules and the report need from the scores.
+//! The model phase: backtest the candidate models on the churn window that just ended,
+//! fit the churn classifier and the count model the backtest chose on the shop's own
+//! history, score every customer, and derive what the rules and the report need from
+//! the scores.
+//!
+//! # Which model scores the shop
+//! The backtest fits every candidate at `today − churn window` and compares its
+//! forecast of each customer's spend since with what happened (`clv_metrics`). Its
+//! `chosen` candidate — the highest normalised Gini, a tie going to the lower decile
+//! MAPE — scores the shop when the backtest ran and rests on enough data: at least
+//! [`MIN_BACKTEST_CUSTOMERS`] customers at its calibration end and
+//! [`MIN_HOLDOUT_PURCHASES`] repeat purchases in its holdout; a ranking measured on
+//! fewer says more about chance than about the models. Otherwise, or when the chosen
+//! model cannot be fitted on the whole history, the default `bgnbd_churn` scores it and
+//! the summary says why.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_models::{
-    ChurnModel, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams, Transactions, evaluate,
-    metrics,
+    ChurnModel, CountModelKind, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams,
+    Transactions, evaluate, metrics,
 };
 use rapport_shared::domain::outreach::Population;
 use rapport_shared::domain::{CustomerId, CustomerScores, Profile, Segment};
@@ -26,16 +38,69 @@ fn history_of(profile: &Profile, minor_per_major: f64) -> Option<CustomerHistory
     CustomerHistory::new(profile.customer_id.as_str(), days).ok()
 }
 
+/// Fewest customers at the backtest's calibration end for its choice of model to count.
+pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
+
+/// Fewest repeat purchases in the backtest's holdout for its choice of model to count:
+/// a ranking of customers by forecast spend is measured on those who bought.
+pub const MIN_HOLDOUT_PURCHASES: u64 = 20;
+
+/// The count model that scores the shop and why (see the module header).
+pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, String) {
+    let default = CountModelKind::default();
+    let e = match backtest {
+        Ok(e) => e,
+        Err(reason) => return (default, format!("default: no backtest ({reason})")),
+    };
+    if e.customers < MIN_BACKTEST_CUSTOMERS
+        || e.holdout.actual_repeat_purchases < MIN_HOLDOUT_PURCHASES
+    {
+        return (
+            default,
+            format!(
+                "default: the backtest had {} customers and {} holdout repeat purchases, \
+                 too few to choose by (at least {MIN_BACKTEST_CUSTOMERS} and {MIN_HOLDOUT_PURCHASES})",
+                e.customers, e.holdout.actual_repeat_purchases
+            ),
+        );
+    }
+    let chosen = e.clv_metrics.chosen;
+    let metrics = e.clv_metrics.entries.get(chosen);
+    match (
+        CountModelKind::from_name(chosen),
+        metrics.and_then(|m| m.normalized_gini),
+    ) {
+        (Some(kind), Some(gini)) => {
+            let mape = metrics
+                .and_then(|m| m.decile_mape)
+                .map_or_else(|| "–".to_owned(), |m| format!("{m:.3}"));
+            (
+                kind,
+                format!(
+                    "chosen by the backtest over {} customers: normalised Gini {gini:.3}, decile MAPE {mape}",
+                    e.customers
+                ),
+            )
+        }
+        _ => (
+            default,
+            format!("default: the backtest ranked no candidate (chosen {chosen:?})"),
+        ),
+    }
+}
+
 /// What the models made of the shop's history.
 pub(super) struct Modelled {
     pub scores: BTreeMap<String, CustomerScores>,
+    /// The count model that scored the shop (its backtest name) and why it was used.
+    pub model: (CountModelKind, String),
     pub backtest: Result<Evaluation, String>,
     /// What was not estimated from the shop's data, and what stood in for it.
     pub fallbacks: Vec<String>,
 }
 
-/// Fits the models on everyone's history and scores every customer with a purchase;
-/// backtests the same models on the churn window that just ended.
+/// Backtests the candidate models on the churn window that just ended, then fits the
+/// chosen one on everyone's history and scores every customer with a purchase.
 pub(super) fn score_all(
     customers: &[ScannedCustomer],
     settings: &RunSettings,
@@ -48,6 +113,10 @@ pub(super) fn score_all(
         .filter_map(|c| history_of(&c.profile, minor_per_major))
         .collect();
     let shop = Transactions::new(histories);
+    let window_days = (settings.job.churn_window_weeks * 7.0).round() as i64;
+    let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
+        .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
+    let (mut kind, mut why) = choose_model(&backtest);
     let mut fallbacks = Vec::new();
     // A shop too young or too small for the classifier's time split still gets scores:
     // churn risk is then BG/NBD's probability of no purchase in the window.
@@ -64,15 +133,33 @@ pub(super) fn score_all(
         }
     };
     let cohort = shop.cohort_at(today);
-    let scored = ScoreParams::default()
+    let params = ScoreParams::default()
         .horizon_weeks(settings.job.horizon_weeks)
-        .churn_window_weeks(settings.job.churn_window_weeks)
-        .fit(&cohort.summaries, churn)
-        .map_err(|e| format!("CLV models: {e}"))?;
-    let estimations = [
+        .churn_window_weeks(settings.job.churn_window_weeks);
+    let scored = match params
+        .clone()
+        .count_model(kind)
+        .fit(&cohort.summaries, churn.clone())
+    {
+        Ok(scored) => scored,
+        // The default is what every shop could be scored with before there was a
+        // choice: a chosen model that fails on the whole history gives way to it.
+        Err(e) if kind != CountModelKind::default() => {
+            why = format!("default: {kind} was chosen but could not be fitted ({e})");
+            kind = CountModelKind::default();
+            params
+                .fit(&cohort.summaries, churn)
+                .map_err(|e| format!("CLV models: {e}"))?
+        }
+        Err(e) => return Err(format!("CLV models: {e}")),
+    };
+    let mut estimations = vec![
         ("BG/NBD", &scored.model.bgnbd.estimation),
         ("Gamma-Gamma", &scored.model.gamma_gamma.estimation),
     ];
+    if let rapport_models::CountModel::Mbgnbd(model) = &scored.model.count {
+        estimations.push(("MBG/NBD", &model.estimation));
+    }
     for (name, estimation) in estimations {
         if let Some(reason) = estimation.fallback_reason() {
             fallbacks.push(format!("{name}: {reason}"));
@@ -81,6 +168,9 @@ pub(super) fn score_all(
     for fallback in &fallbacks {
         tracing::warn!(%fallback, "a model fell back");
     }
+    // The count model goes with every score: the version string says which models
+    // made it, and a shop's model can change from one run to the next.
+    let model_version = format!("{} {kind}", settings.model_version);
     let scores = cohort
         .members
         .iter()
@@ -95,17 +185,16 @@ pub(super) fn score_all(
                 clv_minor: (s.clv * minor_per_major).round() as i64,
                 segment: segment_of(s.segment),
                 horizon_weeks: settings.job.horizon_weeks,
-                model_version: settings.model_version.clone(),
+                model_version: model_version.clone(),
                 scored_at: now,
             };
             Ok((id, scores))
         })
         .collect::<Result<_, String>>()?;
-    let window_days = (settings.job.churn_window_weeks * 7.0).round() as i64;
-    let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
-        .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
+    tracing::info!(model = %kind, %why, "scored");
     Ok(Modelled {
         scores,
+        model: (kind, why),
         backtest,
         fallbacks,
     })
@@ -170,5 +259,55 @@ fn segment_of(segment: rapport_models::Segment) -> Segment {
         Model::AtRisk => Segment::AtRisk,
         Model::Lost => Segment::Lost,
         Model::Active => Segment::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapport_models::BgNbdCoefficients;
+    use rapport_models::simulate::Simulation;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// A shop from the models' own process, backtested over its last 13 weeks.
+    fn backtest(customers: usize) -> Evaluation {
+        let truth = BgNbdCoefficients {
+            r: 0.6,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let shop = Simulation::new(truth, day("2023-01-01"), day("2025-02-28"))
+            .seed(3)
+            .transactions(customers)
+            .unwrap();
+        evaluate(&shop, day("2024-11-29"), day("2025-02-28")).unwrap()
+    }
+
+    #[test]
+    fn the_backtests_choice_scores_a_shop_with_enough_history() {
+        let mut e = backtest(600);
+        assert!(e.customers >= MIN_BACKTEST_CUSTOMERS);
+        for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "bgnbd_churn"] {
+            e.clv_metrics.chosen = candidate;
+            let (kind, why) = choose_model(&Ok(e.clone()));
+            assert_eq!(kind.as_str(), candidate);
+            assert!(why.starts_with("chosen by the backtest"), "{why}");
+        }
+    }
+
+    #[test]
+    fn too_little_history_or_no_backtest_gets_the_default() {
+        let mut e = backtest(60);
+        e.clv_metrics.chosen = "mbgnbd";
+        let (kind, why) = choose_model(&Ok(e));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(why.contains("too few to choose by"), "{why}");
+        let (kind, why) = choose_model(&Err("no history".into()));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(why.contains("no history"), "{why}");
     }
 }

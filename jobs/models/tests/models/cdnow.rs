@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use rapport_models::io::{TransactionFormat, read_transactions};
-use rapport_models::{Evaluation, ParetoNbd, evaluate};
+use rapport_models::{Evaluation, MbgNbd, ParetoNbd, RfmSummary, evaluate};
 
 use crate::support;
 
@@ -156,4 +156,83 @@ fn sample_reproduces_lifetimes_pareto_nbd_fit() {
         "log-likelihood {}",
         fit.log_likelihood
     );
+}
+
+/// lifetimes 0.11.3's `ModifiedBetaGeoFitter` (penalizer 0) on the same day-bucketed
+/// summaries, in weeks: its r, α, a, b; the log-likelihood of its parameters under the
+/// same likelihood in weeks (it optimises a rescaled mean, so its own number differs);
+/// and its P(alive) and 39-week conditional expectation at three customers.
+struct LifetimesMbgNbd {
+    file: &'static str,
+    parameters: [f64; 4],
+    log_likelihood: f64,
+    customers: [((f64, f64, f64), f64, f64); 3],
+}
+
+const LIFETIMES_MBGNBD: [LifetimesMbgNbd; 2] = [
+    LifetimesMbgNbd {
+        file: "CDNOW_sample.txt",
+        parameters: [0.524843, 6.183085, 0.891359, 1.614002],
+        log_likelihood: -9582.1357,
+        customers: [
+            ((0.0, 0.0, 38.86), 0.389715, 0.153954),
+            ((2.0, 30.43, 38.86), 0.706126, 1.262669),
+            ((7.0, 35.71, 38.86), 0.848496, 4.315532),
+        ],
+    },
+    LifetimesMbgNbd {
+        file: "CDNOW_master.txt",
+        parameters: [0.637140, 7.310290, 0.807474, 1.228394],
+        log_likelihood: -95336.9583,
+        customers: [
+            ((0.0, 0.0, 38.86), 0.319791, 0.147932),
+            ((2.0, 30.43, 38.86), 0.701439, 1.280992),
+            ((7.0, 35.71, 38.86), 0.855914, 4.379360),
+        ],
+    },
+];
+
+#[test]
+fn mbgnbd_reproduces_lifetimes_fits() {
+    for reference in LIFETIMES_MBGNBD {
+        let transactions = read_transactions(
+            &support::lifetimes_dataset(reference.file),
+            TransactionFormat::Cdnow,
+        )
+        .unwrap();
+        let cohort = transactions.cohort_at(date("1997-09-30"));
+        let fit = MbgNbd::fit(&cohort.summaries).unwrap();
+        let p = fit.parameters;
+        for (name, ours, lifetimes) in ["r", "alpha", "a", "b"]
+            .into_iter()
+            .zip([p.r, p.alpha, p.a, p.b])
+            .zip(reference.parameters)
+            .map(|((name, ours), lifetimes)| (name, ours, lifetimes))
+        {
+            assert_eq!(
+                format!("{ours:.3e}"),
+                format!("{lifetimes:.3e}"),
+                "{}: {name} = {ours} against lifetimes' {lifetimes}",
+                reference.file
+            );
+        }
+        // The same maximum as at lifetimes' parameters.
+        assert!(
+            (fit.log_likelihood - reference.log_likelihood).abs() < 1e-3,
+            "{}: log-likelihood {}",
+            reference.file,
+            fit.log_likelihood
+        );
+        for ((x, t_x, t), p_alive, expected) in reference.customers {
+            let s = RfmSummary::new(x, t_x, t, 0.0);
+            assert_within("p_alive", fit.p_alive(&s), p_alive, 1e-3);
+            assert_within(
+                "expected purchases",
+                fit.expected_purchases(&s, 39.0).unwrap(),
+                expected,
+                1e-3,
+            );
+        }
+        assert!(fit.estimation.fallback_reason().is_none());
+    }
 }

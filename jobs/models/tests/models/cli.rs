@@ -104,6 +104,7 @@ fn evaluate_prints_the_backtest_as_json() {
         "bgnbd",
         "bgnbd_churn",
         "pareto_nbd",
+        "mbgnbd",
         "zero_forecast",
         "last_period",
     ] {
@@ -120,11 +121,19 @@ fn evaluate_prints_the_backtest_as_json() {
     // The zero forecast misses the whole total and ranks nobody.
     assert_eq!(clv["zero_forecast"]["total_error_pct"], -100.0);
     assert!(clv["zero_forecast"]["spearman"].is_null());
-    for name in ["bgnbd", "bgnbd_churn", "pareto_nbd", "last_period"] {
+    for name in [
+        "bgnbd",
+        "bgnbd_churn",
+        "pareto_nbd",
+        "mbgnbd",
+        "last_period",
+    ] {
         let gini = clv[name]["normalized_gini"].as_f64().unwrap();
         assert!(gini > 0.0 && gini <= 1.0, "{name}: {gini}");
     }
-    assert!(["bgnbd", "bgnbd_churn", "pareto_nbd"].contains(&clv["chosen"].as_str().unwrap()));
+    assert!(
+        ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"].contains(&clv["chosen"].as_str().unwrap())
+    );
     assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
     let table = run(&evaluate_args(&sample, "cdnow")

@@ -1,0 +1,155 @@
+//! Unit tests of scoring in `score.rs`.
+
+use super::*;
+use crate::bgnbd::BgNbdCoefficients;
+use crate::simulate::Simulation;
+use chrono::NaiveDate;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn summaries() -> Vec<RfmSummary> {
+    let truth = BgNbdCoefficients {
+        r: 0.4,
+        alpha: 6.0,
+        a: 0.8,
+        b: 2.5,
+    };
+    let shop = Simulation::new(truth, date("2023-01-01"), date("2024-06-30"))
+        .seed(11)
+        .transactions(3000)
+        .unwrap();
+    shop.cohort_at(date("2024-06-30")).summaries
+}
+
+#[test]
+fn settings_are_checked() {
+    assert!(ScoreParams::default().check().is_ok());
+    assert!(ScoreParams::default().horizon_weeks(0.0).check().is_err());
+    assert!(
+        ScoreParams::default()
+            .monthly_discount_rate(-0.1)
+            .check()
+            .is_err()
+    );
+    assert!(ScoreParams::default().vip_share(1.5).check().is_err());
+    assert!(ScoreParams::default().lost_churn(f64::NAN).check().is_err());
+    assert!(
+        ScoreParams::default()
+            .churn_window_weeks(-1.0)
+            .check()
+            .is_err()
+    );
+    assert!(
+        ScoreParams::default()
+            .bgnbd(BgNbdParams::default().max_iterations(0))
+            .check()
+            .is_err()
+    );
+}
+
+#[test]
+fn scores_are_consistent_and_vip_is_the_top_fifth() {
+    let summaries = summaries();
+    let Scored { model, scores } = ScoreParams::default().fit(&summaries, None).unwrap();
+    for (s, score) in summaries.iter().zip(&scores) {
+        assert!((0.0..=1.0).contains(&score.p_alive) && (0.0..=1.0).contains(&score.churn_risk));
+        let direct = model.bgnbd.expected_purchases(s, 52.0).unwrap();
+        assert!((score.expected_purchases - direct).abs() < 1e-12);
+        assert!((score.clv - score.expected_purchases * score.expected_spend).abs() < 1e-9);
+        let risk = model.bgnbd.prob_no_purchase(s, model.churn.window_weeks());
+        assert!((score.churn_risk - risk).abs() < 1e-12);
+    }
+    let vip = scores.iter().filter(|s| s.segment == Segment::Vip).count();
+    let top = (summaries.len() as f64 * 0.2).ceil() as usize;
+    assert!(
+        vip >= top && vip <= top + top / 50,
+        "{vip} vip of {}",
+        summaries.len()
+    );
+    for segment in [Segment::Lost, Segment::Active] {
+        assert!(scores.iter().any(|s| s.segment == segment), "no {segment}");
+    }
+}
+
+#[test]
+fn discounting_lowers_clv_and_a_stored_model_scores_alike() {
+    let summaries = summaries();
+    let plain = ScoreParams::default().fit(&summaries, None).unwrap();
+    let discounted = ScoreParams::default()
+        .monthly_discount_rate(0.01)
+        .fit(&summaries, None)
+        .unwrap();
+    for (p, d) in plain.scores.iter().zip(&discounted.scores) {
+        assert!(d.clv <= p.clv && (d.clv >= p.clv / 1.01f64.powi(12) - 1e-12));
+    }
+    let json = serde_json::to_string(&discounted.model).unwrap();
+    let stored: ScoringModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(stored, discounted.model);
+    assert_eq!(stored.score(&summaries).unwrap(), discounted.scores);
+}
+
+#[test]
+fn each_count_model_forecasts_with_its_own_fit() {
+    let summaries = summaries();
+    for kind in CountModelKind::ALL {
+        let Scored { model, scores } = ScoreParams::default()
+            .count_model(kind)
+            .fit(&summaries, None)
+            .unwrap();
+        assert_eq!(model.count.kind(), kind);
+        assert_eq!(CountModelKind::from_name(kind.as_str()), Some(kind));
+        for (s, score) in summaries.iter().zip(&scores).step_by(37) {
+            let (p_alive, direct) = match &model.count {
+                CountModel::Bgnbd | CountModel::BgnbdChurn => (
+                    model.bgnbd.p_alive(s),
+                    model.bgnbd.expected_purchases(s, 52.0).unwrap(),
+                ),
+                CountModel::ParetoNbd(m) => (m.p_alive(s), m.expected_purchases(s, 52.0)),
+                CountModel::Mbgnbd(m) => (m.p_alive(s), m.expected_purchases(s, 52.0).unwrap()),
+            };
+            assert!((score.p_alive - p_alive).abs() < 1e-12, "{kind}");
+            assert!((score.expected_purchases - direct).abs() < 1e-9, "{kind}");
+            // Churn risk is BG/NBD's whichever model counts the purchases.
+            let risk = model.bgnbd.prob_no_purchase(s, model.churn.window_weeks());
+            assert!((score.churn_risk - risk).abs() < 1e-12, "{kind}");
+        }
+        let json = serde_json::to_string(&model).unwrap();
+        let stored: ScoringModel = serde_json::from_str(&json).unwrap();
+        assert_eq!(stored.score(&summaries).unwrap(), scores);
+    }
+    assert_eq!(CountModelKind::from_name("last_period"), None);
+}
+
+#[test]
+fn a_model_stored_before_the_choice_scores_with_bgnbd() {
+    let summaries = summaries();
+    let scored = ScoreParams::default().fit(&summaries, None).unwrap();
+    let mut json = serde_json::to_value(&scored.model).unwrap();
+    let object = json.as_object_mut().unwrap();
+    object.remove("count");
+    object["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("count_model");
+    let stored: ScoringModel = serde_json::from_value(json).unwrap();
+    assert_eq!(stored, scored.model);
+}
+
+#[test]
+fn segment_rule_follows_its_order() {
+    let Scored { mut model, .. } = ScoreParams::default().fit(&summaries(), None).unwrap();
+    model.cutoffs = SegmentCutoffs {
+        vip_clv: 100.0,
+        valuable_clv: 50.0,
+    };
+    let old = RfmSummary::new(2.0, 10.0, 30.0, 20.0);
+    let young = RfmSummary::new(0.0, 0.0, 1.0, 0.0);
+    assert_eq!(model.segment(&young, 0.95, 150.0), Segment::Vip);
+    assert_eq!(model.segment(&young, 0.95, 60.0), Segment::New);
+    assert_eq!(model.segment(&old, 0.95, 60.0), Segment::AtRisk);
+    assert_eq!(model.segment(&old, 0.95, 10.0), Segment::Lost);
+    assert_eq!(model.segment(&old, 0.6, 10.0), Segment::Active);
+    assert_eq!(model.segment(&old, 0.1, 60.0), Segment::Active);
+}
