@@ -157,8 +157,16 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
             }
             Topic::CustomersCreate | Topic::CustomersUpdate => {
                 let update = shopify::contact(body)?;
-                self.contact_update(topic, &update, &delivery_key(req)?)
-                    .await
+                self.contact_update(
+                    topic,
+                    &update,
+                    &delivery_key(
+                        req,
+                        &["X-Shopify-Event-Id", "X-Shopify-Webhook-Id"],
+                        "shopify",
+                    )?,
+                )
+                .await
             }
             Topic::CustomersRedact => {
                 let guests = self.tombstones().await?;
@@ -271,20 +279,8 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
             }
             woocommerce::Topic::Customer => {
                 let update = woocommerce::contact(body)?;
-                let delivery = header(req, "X-WC-Webhook-Delivery-ID")
-                    .filter(|id| {
-                        !id.is_empty()
-                            && id.len() <= 100
-                            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    })
-                    .ok_or_else(|| {
-                        ApiError::Invalid(crate::domain::FieldError::new(
-                            "X-WC-Webhook-Delivery-ID",
-                            "is required: letters, digits and -",
-                        ))
-                    })?;
-                self.contact_update(topic, &update, &format!("woo-delivery-{delivery}"))
-                    .await
+                let delivery = delivery_key(req, &["X-WC-Webhook-Delivery-ID"], "woo")?;
+                self.contact_update(topic, &update, &delivery).await
             }
             woocommerce::Topic::Other(_) => {
                 tracing::info!(topic, "a WooCommerce topic Rapport does not act on");
@@ -398,11 +394,18 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
     }
 }
 
-/// The delivery's id (`X-Shopify-Webhook-Id`; `X-Shopify-Event-Id` names the event
-/// when a topic has several deliveries), as an idempotency key.
-fn delivery_key(req: &Request) -> Result<String, ApiError> {
-    let id = header(req, "X-Shopify-Event-Id")
-        .or_else(|| header(req, "X-Shopify-Webhook-Id"))
+/// A delivery's id as an idempotency key: the first of `headers` the request carries
+/// (Shopify's `X-Shopify-Event-Id` names the event when a topic has several
+/// deliveries, `X-Shopify-Webhook-Id` the delivery; WooCommerce's
+/// `X-WC-Webhook-Delivery-ID`), prefixed by the platform.
+fn delivery_key(
+    req: &Request,
+    headers: &[&'static str],
+    platform: &str,
+) -> Result<String, ApiError> {
+    let id = headers
+        .iter()
+        .find_map(|name| header(req, name))
         .map(str::trim)
         .filter(|id| {
             !id.is_empty()
@@ -411,9 +414,9 @@ fn delivery_key(req: &Request) -> Result<String, ApiError> {
         })
         .ok_or_else(|| {
             ApiError::Invalid(crate::domain::FieldError::new(
-                "X-Shopify-Webhook-Id",
+                headers.last().copied().unwrap_or("delivery id"),
                 "is required: letters, digits and -",
             ))
         })?;
-    Ok(format!("shopify-delivery-{id}"))
+    Ok(format!("{platform}-delivery-{id}"))
 }

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{Item, key, parse, to_attr};
 use super::keys::{self, expr};
@@ -36,52 +37,58 @@ where
     W: Grants<port::CouponUseStore> + Grants<port::CouponStore>,
 {
     async fn use_coupon(&self, code: &str, used: &CouponUse) -> Result<(), CommitError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(coupon_key(code)))
-            .update_expression("SET used = :used")
-            .condition_expression(format!(
-                "{} AND (attribute_not_exists(used) OR attribute_type(used, :null))",
-                expr::PRESENT
-            ))
-            .expression_attribute_values(":used", to_attr(used)?)
-            .expression_attribute_values(
-                ":null",
-                aws_sdk_dynamodb::types::AttributeValue::S("NULL".into()),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Err(CommitError::Conflict)
-            }
-            Err(e) => Err(CommitError::Store(classify(e))),
+        let condition = format!(
+            "{} AND (attribute_not_exists(used) OR attribute_type(used, :null))",
+            expr::PRESENT
+        );
+        let values = [
+            (":used", to_attr(used)?),
+            (":null", AttributeValue::S("NULL".into())),
+        ];
+        match self
+            .set_if(code, "SET used = :used", &condition, values)
+            .await?
+        {
+            true => Ok(()),
+            false => Err(CommitError::Conflict),
         }
     }
 
     async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError> {
-        let result = self
+        // A code that is not there has nothing to record a refusal on.
+        let values = [(":refused", to_attr(refusal)?)];
+        self.set_if(code, "SET refused = :refused", expr::PRESENT, values)
+            .await
+            .map(drop)
+    }
+}
+
+impl<W> DynamoStore<W> {
+    /// One conditional `UpdateItem` of the coupon `code`; `false` when the condition
+    /// failed.
+    async fn set_if<const N: usize>(
+        &self,
+        code: &str,
+        update: &str,
+        condition: &str,
+        values: [(&str, AttributeValue); N],
+    ) -> Result<bool, StoreError> {
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(coupon_key(code)))
-            .update_expression("SET refused = :refused")
-            .condition_expression(expr::PRESENT)
-            .expression_attribute_values(":refused", to_attr(refusal)?)
-            .send()
-            .await;
-        match result {
-            // A code that is not there has nothing to record a refusal on.
-            Ok(_) => Ok(()),
+            .update_expression(update)
+            .condition_expression(condition);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(classify(e)),
         }
