@@ -2,7 +2,8 @@
 //! sample payloads of infra/events/shopify: an order earns what the same native event
 //! earns; tampered bodies and other shops change nothing; redeliveries and concurrent
 //! duplicates count once; refunds and cancellations reverse their share, in either
-//! order; contact updates and redactions reach the profile.
+//! order, and those of orders never recorded change nothing; gift cards earn nothing;
+//! contact updates and redactions reach the profile.
 
 use rapport_integration::{Reply, TestApi, purchase};
 use rapport_shared::auth::webhook;
@@ -102,6 +103,21 @@ async fn a_paid_order_earns_what_the_same_native_event_earns() {
     );
     assert_eq!(profile.body["email"], "asha.rao@example.com");
     assert_eq!(profile.body["locale"], "en-IN");
+
+    // A gift card sold earns nothing: the same order with a gift card line added.
+    let mut with_card: Value = serde_json::from_slice(&sample("orders-paid")).unwrap();
+    with_card["id"] = 5813092139999_u64.into();
+    let mut card = with_card["line_items"][1].clone();
+    card["gift_card"] = true.into();
+    card["sku"] = "GIFT-50".into();
+    with_card["line_items"].as_array_mut().unwrap().push(card);
+    let body = serde_json::to_vec(&with_card).unwrap();
+    let reply = deliver_as(&api, "orders/paid", &body, SECRET, SHOP, "gift").await;
+    assert_eq!(
+        reply.body["points_delta"], native.body["points_delta"],
+        "{}",
+        reply.body
+    );
 
     // A guest is a customer of their own, found again by address.
     let guest = deliver(&api, "orders/paid", "orders-paid-guest").await;
@@ -234,13 +250,35 @@ async fn tampered_bodies_other_shops_and_missing_signatures_change_nothing() {
 #[tokio::test]
 async fn refunds_and_cancellations_reverse_their_share_in_either_order_once() {
     let api = shop().await;
-    // A refund before its order: not known yet, so Shopify delivers it again later.
+    // A refund and a cancellation of orders never recorded (from before the shop
+    // connected, or never paid): acknowledged, so that Shopify keeps the webhooks, and
+    // nothing changes.
+    let before = api.items().await;
     let early = deliver(&api, "refunds/create", "refunds-create").await;
-    assert_eq!(early.status, 422, "{}", early.body);
     assert_eq!(
-        early.problem_type(),
-        "https://rapport.dev/problems/unknown-order"
+        (early.status, early.body["outcome"].as_str()),
+        (200, Some("unknown-order")),
+        "{}",
+        early.body
     );
+    let unpaid = String::from_utf8(sample("orders-cancelled"))
+        .unwrap()
+        .replace("5813092139123", "5813092130000");
+    let cancelled = deliver_as(
+        &api,
+        "orders/cancelled",
+        unpaid.as_bytes(),
+        SECRET,
+        SHOP,
+        "c-0",
+    )
+    .await;
+    assert_eq!(
+        cancelled.body["outcome"], "unknown-order",
+        "{}",
+        cancelled.body
+    );
+    assert_eq!(api.items().await, before);
 
     let paid = deliver(&api, "orders/paid", "orders-paid").await;
     let earned = paid.body["points_delta"].as_i64().unwrap();

@@ -8,8 +8,10 @@
 //! Shopify retries a delivery that is not answered 2xx, for up to 48 hours, and
 //! signs no timestamp: a redelivery, a replay and a concurrent duplicate are absorbed
 //! by processing each order, refund, cancellation and delivery once, and a delivery
-//! that was applied before answers 200 whatever it carries. A refund that arrives
-//! before its order is a 422 (`unknown-order`): Shopify delivers it again later.
+//! that was applied before answers 200 whatever it carries. A refund or cancellation
+//! of an order Rapport never recorded answers 200 (`unknown-order`) and changes
+//! nothing: Shopify drops a shop's webhook subscriptions after a run of failed
+//! deliveries, and one old order must not cost the shop its integration.
 //! WooCommerce sends the whole order every time and disables a webhook after five
 //! failed deliveries, so a refund or cancellation of an order Rapport never saw paid is
 //! answered 200 with nothing to reverse.
@@ -33,7 +35,8 @@ use crate::store::{CouponUseStore, PrivacyStore, PurchaseStore, RewardStore};
 pub struct WebhookReceipt {
     pub topic: String,
     /// `applied`, `duplicate` (applied by an earlier delivery), `unchanged`,
-    /// `nothing-to-refund`, `nothing-to-do` (an unpaid order), `erased`,
+    /// `nothing-to-refund`, `nothing-to-do` (an unpaid order), `unknown-order` (a refund
+    /// or cancellation of an order never recorded), `erased`,
     /// `unknown-customer`, `for-the-merchant` (a compliance request logged for the
     /// merchant to answer), `ping` (WooCommerce checking the address) or `ignored` (a
     /// topic Rapport does not act on).
@@ -142,14 +145,22 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
             }
             Topic::OrdersCancelled => {
                 let guests = self.tombstones().await?;
-                match shopify::cancelled_order(body, shop, &guests)? {
-                    Some(event) => self.record_storefront_purchase(topic, &event).await,
-                    None => Ok(WebhookReceipt::new(topic, "nothing-to-refund")),
+                let Some(event) = shopify::cancelled_order(body, shop, &guests)? else {
+                    return Ok(WebhookReceipt::new(topic, "nothing-to-refund"));
+                };
+                match self.record_storefront_purchase(topic, &event).await {
+                    // An order cancelled before it was paid: nothing was recorded.
+                    Err(ApiError::UnknownOrder(_)) => Ok(unknown_order(topic, event.order_id)),
+                    done => done,
                 }
             }
             Topic::RefundsCreate => {
                 let order = shopify::refunded_order(body)?;
-                let customer = self.shopify_order_customer(order).await?;
+                let customer = match self.shopify_order_customer(order).await {
+                    Ok(customer) => customer,
+                    Err(ApiError::UnknownOrder(id)) => return Ok(unknown_order(topic, id)),
+                    Err(e) => return Err(e),
+                };
                 match shopify::refund(body, shop, customer)? {
                     Some(event) => self.record_storefront_purchase(topic, &event).await,
                     None => Ok(WebhookReceipt::new(topic, "nothing-to-refund")),
@@ -392,6 +403,14 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
         })?;
         Ok(paid.customer_id)
     }
+}
+
+/// A refund or cancellation of an order Rapport never recorded (placed before the shop
+/// connected and not imported, or never paid): acknowledged, so that Shopify does not
+/// retry it for two days and then drop the shop's webhooks, and logged.
+fn unknown_order(topic: &str, order: impl std::fmt::Display) -> WebhookReceipt {
+    tracing::warn!(topic, order = %order, "a refund or cancellation of an order never recorded");
+    WebhookReceipt::new(topic, "unknown-order")
 }
 
 /// A delivery's id as an idempotency key: the first of `headers` the request carries

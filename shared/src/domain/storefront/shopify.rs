@@ -20,7 +20,8 @@
 //!   same basis, or, for a refund of an amount without lines, its successful refund
 //!   transactions in the shop's currency; a cancellation takes back whatever the order
 //!   still holds. Each takes at most what is left, in whatever order they arrive.
-//! - A line's SKU is its `sku`, or `variant-<variant_id>` when the SKU is empty.
+//! - A line's SKU is its `sku`, or `variant-<variant_id>` when the SKU is empty; gift
+//!   card lines earn nothing (the purchases they later pay for do).
 
 use serde::Deserialize;
 
@@ -102,6 +103,10 @@ struct DiscountCode {
 struct Line {
     sku: Option<String>,
     variant_id: Option<u64>,
+    /// A gift card sold is money kept for later, not a purchase: it earns nothing
+    /// (what it buys later does).
+    #[serde(default)]
+    gift_card: bool,
     quantity: i64,
     price_set: MoneySet,
     #[serde(default)]
@@ -218,8 +223,8 @@ fn lines(lines: &[Line], shop: Currency) -> Result<Vec<GoodsLine>, FieldError> {
                 }
             },
         };
-        if line.quantity <= 0 {
-            continue; // a line removed by an edit
+        if line.quantity <= 0 || line.gift_card {
+            continue; // a line removed by an edit, or a gift card
         }
         let price = money(&field("price_set"), &line.price_set, shop)?;
         let mut discount: i64 = 0;
