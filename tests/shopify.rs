@@ -245,6 +245,17 @@ async fn tampered_bodies_other_shops_and_missing_signatures_change_nothing() {
     let unconfigured = TestApi::start().await;
     let reply = deliver(&unconfigured, "orders/paid", "orders-paid").await;
     assert_eq!(reply.status, 401);
+    // Nor one with only WooCommerce's secret, even with a shop named.
+    let woo_only = TestApi::start_with(&[
+        ("RAPPORT_WOOCOMMERCE_WEBHOOK_SECRET", SECRET),
+        ("RAPPORT_SHOPIFY_SHOP_DOMAIN", SHOP),
+    ])
+    .await;
+    let reply = deliver(&woo_only, "orders/paid", "orders-paid").await;
+    assert_eq!(
+        (reply.status, reply.body["detail"].as_str()),
+        (401, Some("this deployment takes no Shopify webhooks"))
+    );
 }
 
 #[tokio::test]

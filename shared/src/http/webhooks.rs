@@ -96,23 +96,16 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
                 "this deployment takes no Shopify webhooks",
             ));
         };
-        let secrets = match self.webhook_secrets.get().await {
-            Ok(secrets) => secrets,
-            Err(KeysUnavailable::NotConfigured(_)) => {
-                tracing::error!("a Shopify webhook arrived, but no webhook secret is configured");
-                return Err(ApiError::WebhookRejected(
-                    "this deployment takes no Shopify webhooks",
-                ));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "webhook secrets unavailable");
-                return Err(ApiError::Unavailable);
-            }
-        };
+        let secrets = self
+            .webhook_secrets_for(
+                WebhookSecrets::takes_shopify,
+                "this deployment takes no Shopify webhooks",
+            )
+            .await?;
         let signature = header(req, "X-Shopify-Hmac-Sha256").ok_or(ApiError::WebhookRejected(
             "the X-Shopify-Hmac-Sha256 header is missing",
         ))?;
-        if !WebhookSecrets::shopify_signed(&secrets, body, signature) {
+        if !secrets.shopify_signed(body, signature) {
             return Err(ApiError::WebhookRejected(
                 "X-Shopify-Hmac-Sha256 does not match the body",
             ));
