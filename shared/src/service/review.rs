@@ -67,6 +67,9 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
         (self.loyalty.events)
             .check("occurred_at", self.event.occurred_at, now)
             .map_err(DomainError::from)?;
+        self.event
+            .revisable(state.review.as_ref())
+            .map_err(DomainError::from)?;
         let expected = state.profile.as_ref().map(|p| p.version);
         let profile = state.profile.map(|p| p.value);
         let order = state.order.as_ref();

@@ -14,6 +14,10 @@ use crate::domain::{
 /// Longest title and body accepted, in characters (not bytes: scripts differ in width).
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_BODY_CHARS: usize = 5_000;
+/// How often one customer's review of one product may be replaced. Each replaced event
+/// is remembered (erasure must find the stored answers echoing its text), so the review
+/// item would otherwise grow with every revision until DynamoDB refuses it.
+pub const MAX_REVISIONS: usize = 100;
 
 /// The JSON body of `POST /v1/events/review` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -149,6 +153,22 @@ pub struct ReviewOutcome {
 }
 
 impl ReviewEvent {
+    /// Whether the customer's review of the product (`existing`) may be replaced again.
+    pub fn revisable(&self, existing: Option<&Review>) -> Result<(), FieldError> {
+        match existing {
+            Some(review)
+                if review.event_id != self.event_id
+                    && review.replaced_event_ids.len() >= MAX_REVISIONS =>
+            {
+                Err(FieldError::new(
+                    "sku",
+                    format!("this product's review was revised {MAX_REVISIONS} times; no more"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Applies the review to the customer's state. `order` is the order it names, if
     /// recorded for this customer; `existing` the customer's earlier review of the sku.
     pub fn apply(
@@ -275,6 +295,28 @@ mod tests {
             occurred_at: Some("2026-11-01T10:00:00Z".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_review_is_revised_at_most_a_hundred_times() {
+        let event = input(4).validate().unwrap();
+        let now: DateTime<Utc> = "2026-11-02T10:00:00Z".parse().unwrap();
+        let tier = Tier("bronze".into());
+        let rules = ReviewRules::default();
+        let mut review = event.apply(None, None, None, &tier, &rules, now).review;
+        assert!(event.revisable(Some(&review)).is_ok());
+        review.replaced_event_ids = (0..MAX_REVISIONS)
+            .map(|n| EventId::parse("e", &format!("old-{n}")).unwrap())
+            .collect();
+        let next = ReviewInput {
+            event_id: Some("next".into()),
+            ..input(3)
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(next.revisable(Some(&review)).unwrap_err().field, "sku");
+        // The event that made it, delivered again, is still its own.
+        assert!(event.revisable(Some(&review)).is_ok());
     }
 
     #[test]
