@@ -354,7 +354,30 @@ async fn customers_are_created_updated_and_redacted() {
     );
     let request = deliver(&api, "customers/data_request", "customers-data_request").await;
     assert_eq!(request.body["outcome"], "for-the-merchant");
-    assert_eq!(api.items().await, before, "neither changes anything");
+    let shop_gone = deliver(&api, "shop/redact", "shop-redact").await;
+    assert_eq!(shop_gone.body["outcome"], "for-the-merchant");
+    assert_eq!(api.items().await, before, "none of them changes anything");
+    // The data request and the shop's erasure request reach the merchant by mail.
+    let mail = api.support_mail().await;
+    let asked = mail
+        .iter()
+        .find(|m| m.subject == "Data request from Shopify for customer shopify-7390123456789")
+        .expect("the data request mailed to the merchant");
+    let text = asked.text.as_deref().unwrap_or_default();
+    assert!(
+        text.contains("GET /v1/customers/shopify-7390123456789/export"),
+        "{text}"
+    );
+    assert!(
+        text.contains("data request 9999") && text.contains("5813092139123"),
+        "{text}"
+    );
+    assert!(
+        mail.iter()
+            .any(|m| m.subject == "Shopify asks to erase the data of tea-house.myshopify.com"),
+        "{:?}",
+        mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
 
     let redact = deliver(&api, "customers/redact", "customers-redact").await;
     assert_eq!(redact.status, 200, "{}", redact.body);

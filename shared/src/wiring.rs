@@ -94,8 +94,10 @@ functions! {
     /// `GET /v1/coupons/{code}`
     coupon = "coupon": [CouponStore];
     /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
-    /// customer), contact updates (`commit_reward`), erasure at the shop's request.
+    /// customer), contact updates (`commit_reward`), erasure at the shop's request, and
+    /// data and shop erasure requests mailed to the merchant.
     shopify = "shopify": [
+        AlertSender,
         PurchaseStore,
         CouponStore,
         CouponUseStore,

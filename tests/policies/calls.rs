@@ -19,7 +19,8 @@ use rapport_shared::domain::{
     ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
 };
 use rapport_shared::mail::{
-    Acceptance, AlertSender, MailError, MessageSender, OutgoingMail, RecoveryAlert, SendError,
+    Acceptance, AlertSender, MailError, MerchantNotice, MessageSender, OutgoingMail, RecoveryAlert,
+    SendError,
 };
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
@@ -614,6 +615,11 @@ impl<A: AlertSender> AlertSender for Traced<A> {
         let call = self.inner.send_recovery_alert(alert);
         self.run(Port::AlertSender, "send_recovery_alert", call)
             .await
+    }
+
+    async fn send_notice(&self, notice: &MerchantNotice) -> Result<(), MailError> {
+        let call = self.inner.send_notice(notice);
+        self.run(Port::AlertSender, "send_notice", call).await
     }
 }
 

@@ -172,6 +172,17 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         .send_recovery_alert(&reviewed.alert.expect("a low rating raises an alert"))
         .await
         .unwrap();
+    // shopify: a customer's data request forwarded to the merchant.
+    let notices = Traced::new(
+        SesAlerts::new(ses.clone(), "rapport@shop.example", email("support")),
+        &log,
+        Some("shopify"),
+    );
+    let notice = rapport_shared::mail::MerchantNotice {
+        subject: "Data request".into(),
+        text: "policies".into(),
+    };
+    notices.send_notice(&notice).await.unwrap();
 
     // recovery, unsubscribe
     let store = wired::<wiring::recovery::Ports>(&base, &log, "recovery");

@@ -27,6 +27,7 @@ use crate::auth::webhook::WebhookSecrets;
 use crate::domain::storefront::shopify::{self, Topic};
 use crate::domain::storefront::woocommerce;
 use crate::domain::{CouponOutcome, CustomerId, PurchaseEvent, PurchaseReceipt};
+use crate::mail::MerchantNotice;
 use crate::service::{self, ServiceError};
 use crate::store::{CouponUseStore, PrivacyStore, PurchaseStore, RewardStore};
 
@@ -191,10 +192,18 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
                     ..WebhookReceipt::new(topic, outcome)
                 })
             }
-            Topic::CustomersDataRequest | Topic::ShopRedact => {
-                // Not automated yet: the merchant answers these with the export and
-                // erasure routes (README, "Connecting a Shopify store").
-                tracing::warn!(topic, payload = %String::from_utf8_lossy(body), "a compliance request for the merchant to answer");
+            Topic::CustomersDataRequest => {
+                let guests = self.tombstones().await?;
+                let request = shopify::data_request(body, &guests)?;
+                self.notify(data_request_notice(&request)).await?;
+                Ok(WebhookReceipt {
+                    customer_id: Some(request.customer),
+                    ..WebhookReceipt::new(topic, "for-the-merchant")
+                })
+            }
+            Topic::ShopRedact => {
+                let (domain, id) = shopify::shop_redact(body)?;
+                self.notify(shop_redact_notice(&domain, id)).await?;
                 Ok(WebhookReceipt::new(topic, "for-the-merchant"))
             }
             Topic::Other(_) => {
@@ -360,6 +369,14 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
         })
     }
 
+    /// Mails the merchant; a failed send is a 503, so the platform delivers again.
+    async fn notify(&self, notice: MerchantNotice) -> Result<(), ApiError> {
+        self.alerts.send_notice(&notice).await.map_err(|e| {
+            tracing::error!(error = %e, subject = %notice.subject, "a notice for the merchant was not sent");
+            ApiError::Unavailable
+        })
+    }
+
     /// The webhook secrets, when they include the platform's (`takes`).
     async fn webhook_secrets_for(
         &self,
@@ -395,6 +412,49 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
             ApiError::Internal
         })?;
         Ok(paid.customer_id)
+    }
+}
+
+/// The notice of a customer's data request: what Rapport holds and how to get it.
+fn data_request_notice(request: &shopify::DataRequest) -> MerchantNotice {
+    let orders: Vec<String> = request.orders.iter().map(ToString::to_string).collect();
+    MerchantNotice {
+        subject: format!(
+            "Data request from Shopify for customer {}",
+            request.customer
+        ),
+        text: format!(
+            "Shopify forwarded a customer's request for the data held about them{request}.\n\n\
+             Customer: {customer} <{email}>\nOrders named: {orders}\n\n\
+             Everything Rapport holds about them is the export\n\
+             GET /v1/customers/{customer}/export (admin key; long histories come in pages,\n\
+             follow next_cursor). Provide it to the customer within 30 days.\n",
+            request = request
+                .request_id
+                .map(|id| format!(" (data request {id})"))
+                .unwrap_or_default(),
+            customer = request.customer,
+            email = request.email.as_deref().unwrap_or("no address given"),
+            orders = if orders.is_empty() {
+                "none".to_owned()
+            } else {
+                orders.join(", ")
+            },
+        ),
+    }
+}
+
+/// The notice of a shop's erasure request (48 hours after the app was uninstalled).
+fn shop_redact_notice(domain: &str, id: Option<u64>) -> MerchantNotice {
+    MerchantNotice {
+        subject: format!("Shopify asks to erase the data of {domain}"),
+        text: format!(
+            "Shopify asks that the data of the shop {domain}{id} be erased: the app was\n\
+             uninstalled 48 hours ago. Rapport keeps this shop's customers as shopify-<id>\n\
+             and shopify-guest-<h>; erase each with DELETE /v1/customers/{{id}} (admin key),\n\
+             or delete the deployment's table if it serves no other shop.\n",
+            id = id.map(|id| format!(" (shop {id})")).unwrap_or_default(),
+        ),
     }
 }
 

@@ -26,6 +26,11 @@ pub const SES_METHODS: &[MethodGrants] = &[
         &[Grant::on(Action::SendEmail, Resource::SenderIdentity)],
     ),
     MethodGrants::new(
+        Port::AlertSender,
+        "send_notice",
+        &[Grant::on(Action::SendEmail, Resource::SenderIdentity)],
+    ),
+    MethodGrants::new(
         Port::MessageSender,
         "send",
         &[
@@ -83,9 +88,19 @@ impl RecoveryAlert {
     }
 }
 
+/// Something the merchant must act on that Rapport cannot do alone (a customer's data
+/// request forwarded by a platform), mailed to the support address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantNotice {
+    pub subject: String,
+    pub text: String,
+}
+
 #[async_trait]
 pub trait AlertSender: Send + Sync {
     async fn send_recovery_alert(&self, alert: &RecoveryAlert) -> Result<(), MailError>;
+
+    async fn send_notice(&self, notice: &MerchantNotice) -> Result<(), MailError>;
 }
 
 /// Used where no support address is configured: the alert is logged, not mailed.
@@ -96,6 +111,12 @@ impl AlertSender for LogAlerts {
     async fn send_recovery_alert(&self, alert: &RecoveryAlert) -> Result<(), MailError> {
         tracing::warn!(customer = %alert.customer_id, sku = %alert.sku, rating = alert.rating,
             "service-recovery flag raised; RAPPORT_SUPPORT_EMAIL is not set, so no alert was mailed");
+        Ok(())
+    }
+
+    async fn send_notice(&self, notice: &MerchantNotice) -> Result<(), MailError> {
+        tracing::warn!(subject = %notice.subject, text = %notice.text,
+            "a notice for the merchant; RAPPORT_SUPPORT_EMAIL is not set, so it was not mailed");
         Ok(())
     }
 }
@@ -132,9 +153,20 @@ fn content(text: String) -> Result<Content, MailError> {
 #[async_trait]
 impl AlertSender for SesAlerts {
     async fn send_recovery_alert(&self, alert: &RecoveryAlert) -> Result<(), MailError> {
+        self.send(alert.subject(), alert.text()).await
+    }
+
+    async fn send_notice(&self, notice: &MerchantNotice) -> Result<(), MailError> {
+        self.send(notice.subject.clone(), notice.text.clone()).await
+    }
+}
+
+impl SesAlerts {
+    /// A plain-text mail from the sender to the support address.
+    async fn send(&self, subject: String, text: String) -> Result<(), MailError> {
         let message = Message::builder()
-            .subject(content(alert.subject())?)
-            .body(Body::builder().text(content(alert.text())?).build())
+            .subject(content(subject)?)
+            .body(Body::builder().text(content(text)?).build())
             .build();
         self.client
             .send_email()

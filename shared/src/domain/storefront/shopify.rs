@@ -162,6 +162,55 @@ struct Redact {
     customer: Option<Customer>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+struct DataRequestPayload {
+    customer: Option<Customer>,
+    #[serde(default)]
+    orders_requested: Vec<u64>,
+    data_request: Option<RequestId>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RequestId {
+    id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ShopRedactPayload {
+    shop_domain: Option<String>,
+    shop_id: Option<u64>,
+}
+
+/// `customers/data_request`: whose data, and what Shopify named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRequest {
+    pub customer: CustomerId,
+    pub email: Option<String>,
+    pub orders: Vec<u64>,
+    pub request_id: Option<u64>,
+}
+
+/// `customers/data_request`, for the merchant to answer.
+pub fn data_request(body: &[u8], guests: &TombstoneKey) -> Result<DataRequest, FieldError> {
+    let request: DataRequestPayload = read(body)?;
+    Ok(DataRequest {
+        customer: customer_id(request.customer.as_ref(), None, guests)?,
+        email: request.customer.and_then(|c| c.email),
+        orders: request.orders_requested,
+        request_id: request.data_request.map(|r| r.id),
+    })
+}
+
+/// `shop/redact`: the shop (domain, id) whose data is to be erased.
+pub fn shop_redact(body: &[u8]) -> Result<(String, Option<u64>), FieldError> {
+    let request: ShopRedactPayload = read(body)?;
+    let domain = request
+        .shop_domain
+        .filter(|d| !d.trim().is_empty())
+        .ok_or_else(|| FieldError::new("shop_domain", "is required"))?;
+    Ok((domain, request.shop_id))
+}
+
 fn money(field: &str, set: &MoneySet, shop: Currency) -> Result<i64, FieldError> {
     let amount = &set.shop_money;
     if amount.currency_code != shop.code() {
