@@ -49,13 +49,13 @@ lint:
 # The API on 127.0.0.1 backed by DynamoDB Local and the SES emulator.
 up:
 	infra/require-tools.sh cargo java node npm
-	$(CARGO) run -p rapport-local -- up
+	$(CARGO) run -p rapport-local --bin rapport-local -- up
 
 # Replays a shop's history (a scripted stream, then the CDNOW sample from PyPI) against a
 # fresh local stack, runs the scoring-and-outreach job and writes its report to out/demo.
 demo:
 	infra/require-tools.sh cargo java node npm python3
-	$(CARGO) run -p rapport-local -- demo
+	$(CARGO) run -p rapport-local --bin rapport-local -- demo
 
 bench:
 	infra/require-tools.sh cargo
