@@ -45,7 +45,10 @@ e-4,purchase,lee,o-4,2026-10-05T10:00:00Z,USD,900,TEA,1,1000,
     assert_eq!(lines[0].0, "5");
     assert!(lines[0].1.starts_with("total_minor"), "{lines:?}");
     assert_eq!(lines[1].0, "6");
-    assert!(lines[1].1.starts_with("items"), "the lines do not add up: {lines:?}");
+    assert!(
+        lines[1].1.starts_with("items"),
+        "the lines do not add up: {lines:?}"
+    );
     assert_eq!(read.origins["e-2"].rsplit(':').next(), Some("4"));
     let _ = std::fs::remove_file(path);
 }
