@@ -10,9 +10,10 @@
 //! MAPE — scores the shop when the backtest ran and rests on enough data: at least
 //! [`MIN_BACKTEST_CUSTOMERS`] customers at its calibration end and
 //! [`MIN_HOLDOUT_PURCHASES`] repeat purchases in its holdout; a ranking measured on
-//! fewer says more about chance than about the models. Otherwise, or when the chosen
-//! model cannot be fitted on the whole history, the default `bgnbd_churn` scores it and
-//! the summary says why.
+//! fewer says more about chance than about the models — and when it ranks at least
+//! [`CHOICE_MARGIN`] above the default in normalised Gini, so that the model does not
+//! swap from run to run on noise. Otherwise, or when the chosen model cannot be fitted
+//! on the whole history, the default `bgnbd_churn` scores it and the summary says why.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +46,11 @@ pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
 /// a ranking of customers by forecast spend is measured on those who bought.
 pub const MIN_HOLDOUT_PURCHASES: u64 = 20;
 
+/// How much higher a candidate's normalised Gini must be than the default's for it to
+/// score the shop: smaller leads change with the day's data (0.004 on the demo's shop)
+/// and would swap models from run to run for no gain.
+pub const CHOICE_MARGIN: f64 = 0.01;
+
 /// The count model that scores the shop and why (see the module header).
 pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, String) {
     let default = CountModelKind::default();
@@ -71,6 +77,20 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
         metrics.and_then(|m| m.normalized_gini),
     ) {
         (Some(kind), Some(gini)) => {
+            let default_gini =
+                (e.clv_metrics.entries.get(default.as_str())).and_then(|m| m.normalized_gini);
+            if let Some(lead) = default_gini.map(|d| gini - d)
+                && kind != default
+                && lead < CHOICE_MARGIN
+            {
+                return (
+                    default,
+                    format!(
+                        "default: {chosen} ranked only {lead:.3} above it in normalised Gini \
+                         (a lead of {CHOICE_MARGIN} is needed)"
+                    ),
+                );
+            }
             let mape = metrics
                 .and_then(|m| m.decile_mape)
                 .map_or_else(|| "–".to_owned(), |m| format!("{m:.3}"));
@@ -291,12 +311,38 @@ mod tests {
     fn the_backtests_choice_scores_a_shop_with_enough_history() {
         let mut e = backtest(600);
         assert!(e.customers >= MIN_BACKTEST_CUSTOMERS);
+        let default_gini = e.clv_metrics.entries["bgnbd_churn"]
+            .normalized_gini
+            .unwrap();
         for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "bgnbd_churn"] {
             e.clv_metrics.chosen = candidate;
+            if let Some(m) = e.clv_metrics.entries.get_mut(candidate)
+                && candidate != "bgnbd_churn"
+            {
+                m.normalized_gini = Some(default_gini + 2.0 * CHOICE_MARGIN);
+            }
             let (kind, why) = choose_model(&Ok(e.clone()));
             assert_eq!(kind.as_str(), candidate);
             assert!(why.starts_with("chosen by the backtest"), "{why}");
         }
+    }
+
+    #[test]
+    fn a_lead_within_the_margin_keeps_the_default() {
+        let mut e = backtest(600);
+        let default_gini = e.clv_metrics.entries["bgnbd_churn"]
+            .normalized_gini
+            .unwrap();
+        e.clv_metrics.chosen = "pareto_nbd";
+        if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
+            m.normalized_gini = Some(default_gini + CHOICE_MARGIN / 2.0);
+        }
+        let (kind, why) = choose_model(&Ok(e));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(
+            why.contains("pareto_nbd ranked only 0.005 above it"),
+            "{why}"
+        );
     }
 
     #[test]
