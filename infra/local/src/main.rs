@@ -254,6 +254,9 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
         s.seconds_model,
         s.seconds_outreach
     );
+    if let (Some(model), Some(why)) = (&s.scoring_model, &s.scoring_model_reason) {
+        println!("  scored with {model}: {why}");
+    }
     if let Some(share) = s.pareto_revenue_share {
         println!(
             "  the top {:.0} % by CLV bring {:.0} % of revenue",
