@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::distinct::Distinct;
 use crate::error::ModelError;
-use crate::estimation::{Estimation, MIN_REPEAT_BUYERS};
+use crate::estimation::Estimation;
 use crate::history::{RfmSummary, validate_all};
-use crate::optim::{self, FitSettings, Likelihood, LogScale, Objective};
+use crate::optim::{FitSettings, Likelihood, LogScale, Objective};
 use crate::special::{digamma, ln_gamma, logistic, sum_ratio_series};
 
 const MODEL: &str = "bg/nbd";
@@ -151,43 +151,24 @@ impl BgNbdValidParams {
 
     /// [`Self::fit`] on summaries already validated.
     pub(crate) fn fit_valid(&self, summaries: &[RfmSummary]) -> Result<FittedBgNbd, ModelError> {
-        if summaries.is_empty() {
-            return Err(ModelError::NoCustomers {
-                model: MODEL,
-                detail: "",
-            });
-        }
-        let repeat_buyers = summaries.iter().filter(|s| s.frequency > 0.0).count();
-        if repeat_buyers < MIN_REPEAT_BUYERS {
-            return Ok(fallback(
-                summaries,
-                format!(
-                    "{repeat_buyers} of {} customers bought more than once; a fit needs {MIN_REPEAT_BUYERS}",
-                    summaries.len()
-                ),
-            ));
-        }
-        let start = self.initial.unwrap_or_else(|| initial_guess(summaries));
-        match optim::fit(
+        let fitted = fit_family(
             MODEL,
             summaries,
             BgNbdObjective::new,
-            start,
+            self.initial,
             self.settings(),
-        ) {
-            Ok(fit) => Ok(FittedBgNbd {
+        )?;
+        Ok(match fitted {
+            FamilyFit::Fitted(fit) => FittedBgNbd {
                 parameters: fit.coefficients,
                 standard_errors: fit.standard_errors,
                 log_likelihood: fit.log_likelihood,
                 customers: summaries.len(),
                 iterations: fit.iterations,
                 estimation: Estimation::MaximumLikelihood,
-            }),
-            Err(error @ (ModelError::NotConverged { .. } | ModelError::Optimisation { .. })) => {
-                Ok(fallback(summaries, error.to_string()))
-            }
-            Err(error) => Err(error),
-        }
+            },
+            FamilyFit::FellBack(reason) => fallback(summaries, reason),
+        })
     }
 
     /// The start the settings ask for, if any.
@@ -692,6 +673,9 @@ impl Objective for BgNbdObjective {
         scale * total[0]
     }
 }
+
+mod family;
+pub(crate) use family::{FamilyFit, fit_family};
 
 #[cfg(test)]
 mod tests;

@@ -22,13 +22,13 @@ use linfa::ParamGuard;
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{
-    BgNbdCoefficients, BgNbdObjective, BgNbdParams, Dropout, FittedBgNbd, initial_guess,
+    BgNbdCoefficients, BgNbdObjective, BgNbdParams, Dropout, FamilyFit, FittedBgNbd, fit_family,
     no_purchase_probability,
 };
 use crate::error::ModelError;
-use crate::estimation::{Estimation, MIN_REPEAT_BUYERS};
+use crate::estimation::Estimation;
 use crate::history::{RfmSummary, validate_all};
-use crate::optim::{self, Likelihood, LogScale, Objective};
+use crate::optim::{Likelihood, LogScale, Objective};
 use crate::special::logistic;
 
 const MODEL: &str = "mbg/nbd";
@@ -61,45 +61,24 @@ impl MbgNbdParams {
     /// [`Self::fit`] on summaries already validated, with checked settings.
     pub(crate) fn fit_valid(&self, summaries: &[RfmSummary]) -> Result<FittedMbgNbd, ModelError> {
         let settings = self.0.check_ref()?;
-        if summaries.is_empty() {
-            return Err(ModelError::NoCustomers {
-                model: MODEL,
-                detail: "",
-            });
-        }
-        let repeat_buyers = summaries.iter().filter(|s| s.frequency > 0.0).count();
-        if repeat_buyers < MIN_REPEAT_BUYERS {
-            return Ok(fallback(
-                summaries,
-                format!(
-                    "{repeat_buyers} of {} customers bought more than once; a fit needs {MIN_REPEAT_BUYERS}",
-                    summaries.len()
-                ),
-            ));
-        }
-        let start = settings
-            .initial()
-            .unwrap_or_else(|| initial_guess(summaries));
-        match optim::fit(
+        let fitted = fit_family(
             MODEL,
             summaries,
             |data| BgNbdObjective::with_dropout(data, Dropout::AfterEveryPurchase),
-            start,
+            settings.initial(),
             settings.settings(),
-        ) {
-            Ok(fit) => Ok(FittedMbgNbd {
+        )?;
+        Ok(match fitted {
+            FamilyFit::Fitted(fit) => FittedMbgNbd {
                 parameters: fit.coefficients,
                 standard_errors: fit.standard_errors,
                 log_likelihood: fit.log_likelihood,
                 customers: summaries.len(),
                 iterations: fit.iterations,
                 estimation: Estimation::MaximumLikelihood,
-            }),
-            Err(error @ (ModelError::NotConverged { .. } | ModelError::Optimisation { .. })) => {
-                Ok(fallback(summaries, error.to_string()))
-            }
-            Err(error) => Err(error),
-        }
+            },
+            FamilyFit::FellBack(reason) => fallback(summaries, reason),
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Unit tests of the MBG/NBD model in `mbgnbd.rs`.
 
 use super::*;
+use crate::optim;
 use crate::special::{hyp2f1, ln_gamma};
 
 fn fitted(r: f64, alpha: f64, a: f64, b: f64) -> FittedMbgNbd {
