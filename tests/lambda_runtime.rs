@@ -10,6 +10,7 @@
 //! names what `cargo lambda build --release` wrote (`target/lambda/<name>/bootstrap`);
 //! cargo-lambda comes from PyPI into the git-ignored `.cache/` on first use.
 
+use rapport_shared::domain::storefront::codes::Platform;
 use rapport_shared::domain::{CustomerId, address_key};
 use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, ReadBackStore, ScoreStore};
 use serde_json::Value;
@@ -221,7 +222,12 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
     // The table's first read is slow in DynamoDB Local; not the first function's cost.
     let nobody = CustomerId::parse("id", "nobody").expect("customer id");
     store.profile(&nobody).await.expect("warm-up read");
-    let env = environment(&table, &dynamodb.endpoint(), &ses.endpoint());
+    let mut env = environment(&table, &dynamodb.endpoint(), &ses.endpoint());
+    // The stores' admin APIs, for the coupon-sync function.
+    let shops = rapport_local::shop_admin::ShopAdmin::start(Default::default())
+        .await
+        .expect("the shops' stand-in");
+    env.extend(shops.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
     let emulator = Emulator::start().await;
 
     // Each binary in turn: started, invoked with its samples, left running (a warm
@@ -255,6 +261,35 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         (200, Some(10)),
         "{body}"
     );
+    // The table's stream announces the redemption's coupon: the sample event with the
+    // code just issued creates it in both stores, once however often it is delivered.
+    let code = body["coupon_code"]
+        .as_str()
+        .expect("a coupon code")
+        .to_owned();
+    let event = std::fs::read_to_string(sample("coupon-sync.json"))
+        .expect("infra/events/coupon-sync.json")
+        .replace("RP-SAMPLE0001", &code);
+    let event_file = std::env::temp_dir().join(format!("coupon-sync-{table}.json"));
+    std::fs::write(&event_file, event).expect("writing the stream event");
+    for _ in 0..2 {
+        let answer = call("coupon-sync", event_file.to_str().expect("a path")).await;
+        assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    }
+    let _ = std::fs::remove_file(&event_file);
+    let created: Vec<_> = shops
+        .codes()
+        .into_iter()
+        .map(|c| (c.platform, c.code))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            (Platform::Shopify, code.clone()),
+            (Platform::Woocommerce, code.to_lowercase()),
+        ]
+    );
+    assert_eq!(shops.malformed(), Vec::<String>::new());
     let (status, body) = http(&call("review", "review.json").await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["points_awarded"], 25, "{body}");

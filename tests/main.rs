@@ -15,6 +15,7 @@
 
 mod architecture;
 mod bad_input;
+mod code_sync;
 mod contract;
 mod coupons;
 mod deliver;

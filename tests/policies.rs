@@ -443,9 +443,16 @@ fn platform_needs(
     findings: &mut BTreeSet<Finding>,
 ) -> BTreeSet<Need> {
     let mut needs = BTreeSet::new();
+    // Stream and queue event sources have their own on-failure destination.
+    let source_destinations = properties["Events"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(_, event)| &event["Properties"]["DestinationConfig"]["OnFailure"]);
     let destinations = ["OnFailure", "OnSuccess"]
         .iter()
         .map(|d| &properties["EventInvokeConfig"]["DestinationConfig"][*d])
+        .chain(source_destinations)
         .filter(|d| !d.is_null())
         .map(|d| (d["Type"].as_str(), &d["Destination"]))
         .chain(
@@ -934,6 +941,8 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
         ("recovery".to_owned(), kinds(&["CUSTOMER#"])),
         ("unsubscribe".to_owned(), kinds(&["CUSTOMER#"])),
         ("ses-feedback".to_owned(), kinds(&["SUPPRESSED#"])),
+        // A coupon, and its customer's address.
+        ("coupon-sync".to_owned(), kinds(&["COUPON#", "CUSTOMER#"])),
         // Exactly-once events write their EVENT# record beside the customer's items;
         // codes and coupons are claimed in partitions of their own, ratings are
         // per product, an erasure leaves a suppression tombstone.
@@ -1025,6 +1034,7 @@ fn each_function_binary_runs_on_its_own_wiring() {
             std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let expected = match function.binary {
             "ses-feedback" => "run_feedback()".to_owned(),
+            "coupon-sync" => "run_code_sync()".to_owned(),
             "rapport-job" => "run_from_env(".to_owned(),
             binary => format!("lambda_function!({})", binary.replace('-', "_")),
         };

@@ -178,6 +178,8 @@ ports!(
     ImportStore,
     /// `store::CouponUseStore`
     CouponUseStore,
+    /// `store::CodeSyncStore`
+    CodeSyncStore,
     /// `store::RedemptionStore`
     RedemptionStore,
     /// `store::ReviewStore`

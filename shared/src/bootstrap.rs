@@ -200,6 +200,66 @@ pub async fn run_feedback() -> Result<(), Error> {
     .await
 }
 
+/// How long the coupon-sync function works on one batch before it hands the rest back
+/// to the stream: well inside its 60 s timeout (template.yaml).
+pub const CODE_SYNC_BUDGET: Duration = Duration::from_secs(40);
+
+/// The stores' APIs as configured: the credentials read once (from their secret in
+/// AWS), one client for all. None configured: an empty list, and codes stay in Rapport.
+pub async fn shop_apis(
+    config: &Config,
+    reader: Arc<dyn SecretReader>,
+) -> anyhow::Result<Vec<Box<dyn crate::shop_api::ShopApi>>> {
+    let credentials = match Keys::new(config.shop_credentials.clone())
+        .with_reader(reader)
+        .get()
+        .await
+    {
+        Ok(credentials) => credentials,
+        Err(crate::auth::keys::KeysUnavailable::NotConfigured(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e).context("reading the stores' API credentials"),
+    };
+    let client = crate::shop_api::HttpClient::new().context("building the stores' HTTP client")?;
+    Ok(crate::shop_api::apis(
+        &config.shop_endpoints,
+        &credentials,
+        &client,
+    ))
+}
+
+/// The coupon-sync function's whole `main`: each batch of the table's stream creates
+/// its new coupons' codes in the stores.
+pub async fn run_code_sync() -> Result<(), Error> {
+    use crate::service::code_sync::{CodeSync, StreamEvent, SyncPolicy};
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    telemetry::init();
+    let config = Config::from_env().context("reading configuration")?;
+    let sdk = aws_config().await;
+    let apis = shop_apis(&config, Arc::new(SecretsManagerReader::new(&sdk))).await?;
+    if apis.is_empty() {
+        tracing::warn!(
+            "no store has both a URL and credentials: codes are not created in any store"
+        );
+    }
+    let store = DynamoStore::new(background_dynamodb_client(&sdk), config.table.clone())
+        .wired::<wiring::code_sync::Ports>();
+    let sync = CodeSync {
+        apis: &apis,
+        currency: config.rules.currency,
+        policy: SyncPolicy::default(),
+    };
+    let (store, sync) = (&store, &sync);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<StreamEvent>| async move {
+            let response = sync
+                .handle_stream(store, &event.payload, CODE_SYNC_BUDGET)
+                .await;
+            Ok::<_, Error>(response)
+        },
+    ))
+    .await
+}
+
 /// The tombstone key as configured: given, read from its secret through `reader`, or
 /// unset (bare SHA-256). For tools and the job, which read it once.
 pub async fn tombstone_key(

@@ -15,6 +15,7 @@ use crate::domain::{
     TombstoneKey,
 };
 use crate::service::deliver::DeliverySettings;
+use crate::shop_api::{ShopCredentials, ShopEndpoints};
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 
@@ -62,6 +63,12 @@ pub struct Config {
     /// The one Shopify shop whose webhooks are taken (`RAPPORT_SHOPIFY_SHOP_DOMAIN`,
     /// e.g. `tea-house.myshopify.com`); unset: none are.
     pub shopify_shop_domain: Option<String>,
+    /// Where the stores' admin APIs are, for creating Rapport's codes there.
+    pub shop_endpoints: ShopEndpoints,
+    /// The stores' API credentials (`RAPPORT_SHOPIFY_ADMIN_TOKEN`,
+    /// `RAPPORT_WOOCOMMERCE_KEY`/`SECRET`, or the secret `RAPPORT_SHOP_API_SECRET`
+    /// names); absent: codes exist in Rapport only.
+    pub shop_credentials: KeySource<ShopCredentials>,
 }
 
 impl std::fmt::Debug for Config {
@@ -81,6 +88,8 @@ impl std::fmt::Debug for Config {
             .field("tombstone_key", &self.tombstone_key)
             .field("webhook_secrets", &self.webhook_secrets)
             .field("shopify_shop_domain", &self.shopify_shop_domain)
+            .field("shop_endpoints", &self.shop_endpoints)
+            .field("shop_credentials", &self.shop_credentials)
             .finish()
     }
 }
@@ -138,6 +147,28 @@ fn event_window(
 }
 
 /// The process environment as a name → value lookup.
+/// A store's base URL: HTTPS, or plain HTTP to this machine (a local stand-in). The
+/// credentials travel with every call.
+fn store_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let url = raw.trim().trim_end_matches('/');
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|prefix| {
+            url.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+    let https = url
+        .strip_prefix("https://")
+        .is_some_and(|host| !host.is_empty());
+    match https || local {
+        true => Ok(url.to_owned()),
+        false => Err(ConfigError::Invalid {
+            name,
+            reason: "must be an https:// URL (plain http only to this machine)".into(),
+        }),
+    }
+}
+
 pub fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -270,6 +301,18 @@ impl Config {
             KeySource::from_lookup(&get, "RAPPORT_STOREFRONT_SECRET").map_err(keys_error)?;
         let shopify_shop_domain =
             optional("RAPPORT_SHOPIFY_SHOP_DOMAIN").map(|d| d.trim().to_ascii_lowercase());
+        let shopify_admin = match optional("RAPPORT_SHOPIFY_ADMIN_URL") {
+            Some(url) => Some(store_url("RAPPORT_SHOPIFY_ADMIN_URL", &url)?),
+            None => shopify_shop_domain.as_ref().map(|d| format!("https://{d}")),
+        };
+        let shop_endpoints = ShopEndpoints {
+            shopify: shopify_admin,
+            woocommerce: optional("RAPPORT_WOOCOMMERCE_URL")
+                .map(|url| store_url("RAPPORT_WOOCOMMERCE_URL", &url))
+                .transpose()?,
+        };
+        let shop_credentials =
+            KeySource::from_lookup(&get, "RAPPORT_SHOP_API_SECRET").map_err(keys_error)?;
         Ok(Self {
             table,
             api_keys,
@@ -290,6 +333,8 @@ impl Config {
             tombstone_key,
             webhook_secrets,
             shopify_shop_domain,
+            shop_endpoints,
+            shop_credentials,
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod http;
 pub mod mail;
 pub mod retry;
 pub mod service;
+pub mod shop_api;
 pub mod store;
 pub mod telemetry;
 pub mod wiring;

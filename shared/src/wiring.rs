@@ -116,6 +116,8 @@ functions! {
         ProfileStore,
         RewardStore,
     ];
+    /// New coupons from the table's stream, created in the stores' checkouts.
+    code_sync = "coupon-sync": [CouponStore, CodeSyncStore];
     /// SES bounces and complaints from SNS.
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward

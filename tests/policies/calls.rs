@@ -13,8 +13,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use chrono::{DateTime, Utc};
 use rapport_shared::access::{Action, Port, Resource};
 use rapport_shared::domain::outreach::MessageRecord;
+use rapport_shared::domain::storefront::codes::{Platform, StoreSync};
 use rapport_shared::domain::{
-    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
+    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
     JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
     ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
 };
@@ -24,12 +25,12 @@ use rapport_shared::mail::{
 };
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
-    Claim, CommitError, CouponStore, CouponUseStore, CustomerPage, IdempotencyRecord,
-    IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore, MessageStore,
-    PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot, PurchaseStore,
-    ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore,
-    ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError, SuppressionStore,
-    Versioned,
+    Claim, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
+    IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
+    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
+    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError,
+    SuppressionStore, Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -398,6 +399,24 @@ impl<S: CouponUseStore> CouponUseStore for Traced<S> {
     async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError> {
         let call = self.inner.refuse_coupon(code, refusal);
         self.run(Port::CouponUseStore, "refuse_coupon", call).await
+    }
+}
+
+#[async_trait]
+impl<S: CodeSyncStore> CodeSyncStore for Traced<S> {
+    async fn holder_email(&self, customer: &CustomerId) -> Result<Option<Email>, StoreError> {
+        let call = self.inner.holder_email(customer);
+        self.run(Port::CodeSyncStore, "holder_email", call).await
+    }
+
+    async fn mark_synced(
+        &self,
+        code: &str,
+        platform: Platform,
+        sync: &StoreSync,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.mark_synced(code, platform, sync);
+        self.run(Port::CodeSyncStore, "mark_synced", call).await
     }
 }
 

@@ -9,6 +9,9 @@ use super::{Need, needs_of};
 use chrono::Utc;
 use rapport_integration::TestApi;
 use rapport_shared::access::{Action, Port, Resource, Wiring};
+use rapport_shared::domain::storefront::codes::{Platform, StoreCode};
+use rapport_shared::service::code_sync::{CodeOutcome, CodeSync, SyncPolicy};
+use rapport_shared::shop_api::{Created, ShopApi, ShopApiError};
 use rapport_shared::wiring::{self, Function};
 use std::collections::BTreeSet;
 
@@ -23,6 +26,23 @@ fn wired<W: Wiring>(
     function: &'static str,
 ) -> Traced<rapport_shared::store::DynamoStore<W>> {
     Traced::new(base.clone().wired::<W>(), log, Some(function))
+}
+
+/// A store that takes every code.
+struct AcceptingShop;
+
+#[async_trait::async_trait]
+impl ShopApi for AcceptingShop {
+    fn platform(&self) -> Platform {
+        Platform::Woocommerce
+    }
+
+    async fn create_code(&self, _: &StoreCode) -> Result<Created, ShopApiError> {
+        Ok(Created {
+            remote_id: Some("720".into()),
+            existed: false,
+        })
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
@@ -135,6 +155,17 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         .await
         .unwrap();
     assert!(check.problem.is_none(), "{check:?}");
+    // coupon-sync: the new code is created in a store (its holder's address read for
+    // the store's restriction) and the store's confirmation recorded.
+    let store = wired::<wiring::code_sync::Ports>(&base, &log, "coupon-sync");
+    let apis: Vec<Box<dyn ShopApi>> = vec![Box::new(AcceptingShop)];
+    let sync = CodeSync {
+        apis: &apis,
+        currency: config.rules.currency,
+        policy: SyncPolicy::default(),
+    };
+    let synced = sync.sync(&store, &code, now).await.unwrap();
+    assert_eq!(synced, [(Platform::Woocommerce, CodeOutcome::Created)]);
     let store = wired::<wiring::purchase::Ports>(&base, &log, "purchase");
     for (event, order) in [("e-coupon-1", "o-coupon-1"), ("e-coupon-2", "o-coupon-2")] {
         let mut body = rapport_integration::purchase(event, "ref", order, 1_000);

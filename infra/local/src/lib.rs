@@ -15,8 +15,10 @@ mod process;
 pub mod server;
 pub mod ses;
 pub mod shop;
+pub mod shop_admin;
 pub mod stack;
 pub mod storefront;
+pub mod streams;
 pub mod tables;
 
 pub use stack::{

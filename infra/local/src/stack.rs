@@ -289,6 +289,10 @@ pub fn sdk_config(endpoint_dynamodb: &str, endpoint_ses: &str) -> SdkConfig {
 pub fn env_vars(endpoint_dynamodb: &str, endpoint_ses: &str) -> Vec<(&'static str, String)> {
     vec![
         (DYNAMODB_ENDPOINT_ENV, endpoint_dynamodb.to_owned()),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+            endpoint_dynamodb.to_owned(),
+        ),
         (SES_ENDPOINT_ENV, endpoint_ses.to_owned()),
         ("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY_ID.to_owned()),
         ("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_ACCESS_KEY.to_owned()),
@@ -320,6 +324,11 @@ struct LocalEndpoints(BTreeMap<&'static str, String>);
 impl LoadServiceConfig for LocalEndpoints {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
         let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        // DynamoDB Local serves the table's streams on its own endpoint.
+        let service = match service.as_str() {
+            "DYNAMODB_STREAMS" => "DYNAMODB".to_owned(),
+            _ => service,
+        };
         self.0
             .get(format!("{}_{service}", key.env()).as_str())
             .cloned()

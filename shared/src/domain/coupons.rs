@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::storefront::codes::StoreSyncs;
 use super::{CustomerId, FieldError, OrderId};
 
 /// Most codes one order may name.
@@ -84,6 +85,9 @@ pub struct Coupon {
     pub used: Option<CouponUse>,
     #[serde(default)]
     pub refused: Option<CouponRefusal>,
+    /// The stores that confirmed they hold the code.
+    #[serde(flatten, default)]
+    pub synced: StoreSyncs,
 }
 
 /// A code as customers type it and checkouts send it: trimmed, upper case.
@@ -159,6 +163,7 @@ mod tests {
             origin: Some("redemption:r-1".into()),
             used: None,
             refused: None,
+            synced: StoreSyncs::default(),
         }
     }
 

@@ -149,6 +149,7 @@ mod tests {
             origin: None,
             used: None,
             refused: None,
+            synced: Default::default(),
         });
         let now = at("2026-12-01T12:00:00Z");
         let first = order("o-1", "asha", &["k7qx2m9pzt", "SHOPCODE"]);

@@ -9,6 +9,7 @@
 //! answered the first time.
 
 mod account;
+pub mod code_sync;
 mod contact;
 mod coupons;
 pub mod deliver;

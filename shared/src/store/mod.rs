@@ -23,10 +23,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::{
-    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
+    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
     JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
     ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
     outreach::MessageRecord,
+    storefront::codes::{Platform, StoreSync},
 };
 
 /// A value together with the version it was read at, for optimistic concurrency.
@@ -418,6 +419,23 @@ pub trait CouponUseStore: CouponStore {
     async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError>;
 }
 
+/// Coupons being created in the stores' own checkouts.
+#[async_trait]
+pub trait CodeSyncStore: CouponStore {
+    /// The address of the customer a coupon is for (a store may restrict the code to
+    /// it); `None` when the customer has none or is gone.
+    async fn holder_email(&self, customer: &CustomerId) -> Result<Option<Email>, StoreError>;
+
+    /// Records that `platform`'s store confirmed the code. A confirmation already
+    /// recorded is kept; a code that is not there (erased meanwhile) is left alone.
+    async fn mark_synced(
+        &self,
+        code: &str,
+        platform: Platform,
+        sync: &StoreSync,
+    ) -> Result<(), StoreError>;
+}
+
 /// What a history import found for one customer.
 #[derive(Debug, Clone, Default)]
 pub struct ImportSnapshot {
@@ -489,6 +507,7 @@ every_capability!(
     PurchaseStore,
     ImportStore,
     CouponUseStore,
+    CodeSyncStore,
     RedemptionStore,
     ReviewStore,
     ReferralCodeStore,

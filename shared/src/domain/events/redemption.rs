@@ -103,6 +103,7 @@ impl Redemption {
             origin: Some(format!("redemption:{}", self.redemption_id)),
             used: None,
             refused: None,
+            synced: Default::default(),
         }
     }
 }

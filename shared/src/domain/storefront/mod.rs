@@ -5,6 +5,7 @@
 //! at most what is left, contact updates. Each only reads: signatures are checked in
 //! `auth::webhook`, state is read by the handler.
 
+pub mod codes;
 pub mod shopify;
 pub mod woocommerce;
 

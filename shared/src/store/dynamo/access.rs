@@ -72,6 +72,17 @@ pub const METHODS: &[MethodGrants] = &[
         "refuse_coupon",
         &[Grant::table(UpdateItem, &[COUPON])],
     ),
+    // CodeSyncStore: the coupon's holder's profile is read for their address.
+    MethodGrants::new(
+        Port::CodeSyncStore,
+        "holder_email",
+        &[Grant::table(GetItem, &[CUSTOMER])],
+    ),
+    MethodGrants::new(
+        Port::CodeSyncStore,
+        "mark_synced",
+        &[Grant::table(UpdateItem, &[COUPON])],
+    ),
     // ImportStore: profiles and records in batches, a known customer's orders by query,
     // many customers in one transaction.
     MethodGrants::new(

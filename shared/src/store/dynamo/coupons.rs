@@ -11,8 +11,9 @@ use super::items::{Item, key, parse, to_attr};
 use super::keys::{self, expr};
 use super::{DynamoStore, classify};
 use crate::access::{Grants, port};
-use crate::domain::{Coupon, CouponRefusal, CouponUse};
-use crate::store::{CommitError, CouponStore, CouponUseStore, StoreError};
+use crate::domain::storefront::codes::{Platform, StoreSync};
+use crate::domain::{Coupon, CouponRefusal, CouponUse, CustomerId, Email};
+use crate::store::{CodeSyncStore, CommitError, CouponStore, CouponUseStore, StoreError};
 
 fn coupon_key(code: &str) -> Item {
     key(keys::coupon_pk(code), keys::COUPON)
@@ -58,6 +59,51 @@ where
         // A code that is not there has nothing to record a refusal on.
         let values = [(":refused", to_attr(refusal)?)];
         self.set_if(code, "SET refused = :refused", expr::PRESENT, values)
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl<W> CodeSyncStore for DynamoStore<W>
+where
+    W: Grants<port::CodeSyncStore> + Grants<port::CouponStore>,
+{
+    async fn holder_email(&self, customer: &CustomerId) -> Result<Option<Email>, StoreError> {
+        // The address alone: a profile carries the customer's whole history summary.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::customer_pk(customer), keys::PROFILE)))
+            .projection_expression("email")
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct Contact {
+            #[serde(default)]
+            email: Option<Email>,
+        }
+        let contact: Contact = parse(item)?;
+        Ok(contact.email)
+    }
+
+    async fn mark_synced(
+        &self,
+        code: &str,
+        platform: Platform,
+        sync: &StoreSync,
+    ) -> Result<(), StoreError> {
+        let attribute = platform.sync_attribute();
+        let update = format!("SET {attribute} = :sync");
+        let condition = format!("{} AND attribute_not_exists({attribute})", expr::PRESENT);
+        // `false`: confirmed before (a redelivery), or erased meanwhile; either way
+        // nothing is left to record.
+        self.set_if(code, &update, &condition, [(":sync", to_attr(sync)?)])
             .await
             .map(drop)
     }

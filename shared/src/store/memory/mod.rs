@@ -7,15 +7,16 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Claim, CommitError, CouponStore, CouponUseStore, CustomerPage, IdempotencyRecord,
-    IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore, MessageStore,
-    PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot, PurchaseStore,
-    ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore,
-    ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError,
-    SuppressionStore, Versioned,
+    Claim, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
+    IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
+    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
+    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScannedCustomer,
+    ScoreStore, StoreError, SuppressionStore, Versioned,
 };
+use crate::domain::storefront::codes::{Platform, StoreSync};
 use crate::domain::{
-    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, ErasurePlan,
+    Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
     ErasureRecord, JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, Redemption,
     RedemptionOutcome, ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression,
     TombstoneKey,
@@ -346,6 +347,31 @@ impl CouponUseStore for MemoryStore {
     async fn refuse_coupon(&self, code: &str, refusal: &CouponRefusal) -> Result<(), StoreError> {
         if let Some(coupon) = self.lock()?.coupons.get_mut(code) {
             coupon.refused = Some(refusal.clone());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeSyncStore for MemoryStore {
+    async fn holder_email(&self, customer: &CustomerId) -> Result<Option<Email>, StoreError> {
+        Ok(self
+            .lock()?
+            .profiles
+            .get(customer)
+            .and_then(|p| p.value.email.clone()))
+    }
+
+    async fn mark_synced(
+        &self,
+        code: &str,
+        platform: Platform,
+        sync: &StoreSync,
+    ) -> Result<(), StoreError> {
+        if let Some(coupon) = self.lock()?.coupons.get_mut(code)
+            && coupon.synced.get(platform).is_none()
+        {
+            coupon.synced.set(platform, sync.clone());
         }
         Ok(())
     }
