@@ -51,8 +51,10 @@ up:
 	infra/require-tools.sh cargo java node npm
 	$(CARGO) run -p rapport-local --bin rapport-local -- up
 
-# Replays a shop's history (a scripted stream, then the CDNOW sample from PyPI) against a
-# fresh local stack, runs the scoring-and-outreach job and writes its report to out/demo.
+# Replays a shop's history (a scripted stream, storefront webhooks, a code created at the
+# stand-in stores' checkouts, then the CDNOW sample from PyPI, part of it through the
+# history import) against a fresh local stack, runs the scoring-and-outreach job and
+# writes its report to out/demo.
 demo:
 	infra/require-tools.sh cargo java node npm python3
 	$(CARGO) run -p rapport-local --bin rapport-local -- demo

@@ -8,7 +8,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use rapport_local::client::Signer;
 use rapport_local::{LocalStack, create_table, demo, server, shop, storefront};
+use rapport_local::shop_admin::ShopAdmin;
+use rapport_local::streams::CouponStream;
 use rapport_shared::auth::keys::{self, KeySource};
+use rapport_shared::shop_api;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -31,9 +34,10 @@ enum Command {
         #[arg(long, env = "RAPPORT_PORT", default_value_t = 0)]
         port: u16,
     },
-    /// Replay a built-in stream of signed events and the CDNOW sample as a shop's
-    /// history against a fresh stack, run the scoring-and-outreach job, write its
-    /// report, and stop.
+    /// Replay a built-in stream of signed events, storefront webhooks and a coupon
+    /// created at the stores' checkouts, then the CDNOW sample as a shop's history (part
+    /// of it through the history import) against a fresh stack, run the
+    /// scoring-and-outreach job, write its report, and stop.
     Demo {
         /// Where report.html and summary.json go.
         #[arg(long, default_value = "out/demo")]
@@ -70,9 +74,30 @@ fn local_keys() -> Vec<(&'static str, String)> {
     .collect()
 }
 
+/// Where codes are created: the stores the environment names, else the stand-in of
+/// both platforms' admin APIs, so that the stream path runs locally as in AWS.
+fn store_settings(standin: Option<&ShopAdmin>) -> Vec<(&'static str, String)> {
+    standin.map(ShopAdmin::env).unwrap_or_default()
+}
+
+/// Whether the environment configures a real store's API.
+fn real_stores_configured() -> bool {
+    [
+        shop_api::SHOPIFY_ADMIN_TOKEN,
+        shop_api::WOOCOMMERCE_KEY,
+        "RAPPORT_SHOP_API_SECRET",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
+}
+
 /// A running stack with the API in front of it; dropping it stops everything.
 struct Running {
     stack: LocalStack,
+    /// The stand-in stores, unless real ones are configured.
+    shops: Option<ShopAdmin>,
+    /// Reads the table's stream into the stores, as the coupon-sync function does.
+    stream: Option<tokio::task::JoinHandle<()>>,
     config: rapport_shared::Config,
     table: String,
     base_url: String,
@@ -96,12 +121,25 @@ impl Running {
             .context("creating the table")?;
 
         let keys = local_keys();
+        let shops = match real_stores_configured() {
+            true => None,
+            false => Some(
+                ShopAdmin::start(Default::default())
+                    .await
+                    .context("starting the stores' stand-in")?,
+            ),
+        };
+        let stores = store_settings(shops.as_ref());
         let (table_name, key_values) = (table.clone(), keys.clone());
         // Everything else (currency, tiers, earn rate) comes from the environment exactly
         // as in Lambda.
         let config = rapport_shared::Config::from_lookup(move |name| match name {
             "RAPPORT_TABLE" => Some(table_name.clone()),
             key if key_values.iter().any(|(n, _)| *n == key) => key_values
+                .iter()
+                .find(|(n, _)| *n == key)
+                .map(|(_, v)| v.clone()),
+            key if stores.iter().any(|(n, _)| *n == key) => stores
                 .iter()
                 .find(|(n, _)| *n == key)
                 .map(|(_, v)| v.clone()),
@@ -121,6 +159,18 @@ impl Running {
             &stack.sdk_config(),
             config.clone(),
         ));
+        let sdk = stack.sdk_config();
+        let secrets = Arc::new(rapport_shared::bootstrap::SecretsManagerReader::new(&sdk));
+        let apis = rapport_shared::bootstrap::shop_apis(&config, secrets).await?;
+        let stream = match apis.is_empty() {
+            true => None,
+            false => {
+                let reader = CouponStream::open(&sdk, &table, apis, config.rules.currency)
+                    .await
+                    .context("opening the table's stream")?;
+                Some(reader.spawn(api.store.clone()))
+            }
+        };
 
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -132,6 +182,8 @@ impl Running {
         }));
         Ok(Self {
             stack,
+            shops,
+            stream,
             config,
             table,
             base_url,
@@ -145,6 +197,10 @@ impl Running {
     async fn stop(self) {
         let _ = self.stop_server.send(());
         let _ = self.server.await;
+        if let Some(stream) = self.stream {
+            stream.abort();
+        }
+        drop(self.shops);
         drop(self.stack);
     }
 }
@@ -185,11 +241,18 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
         woocommerce_secret: key(keys::WOOCOMMERCE_WEBHOOK_SECRET),
     };
     storefront::run(&shops, chrono::Utc::now()).await?;
+    if let Some(stand_in) = &running.shops {
+        codes_at_checkout(running, stand_in).await?;
+    }
     report_mail(running).await?;
 
     println!();
     let now = chrono::Utc::now();
-    let customers = shop::cdnow_events(now).context("preparing the CDNOW replay")?;
+    let mut customers = shop::cdnow_events(now).context("preparing the CDNOW replay")?;
+    // Part of the shop moved from Shopify: its customers' orders come in through the
+    // history import of Shopify's orders export; the rest arrive as live events.
+    let moved = customers.split_off(customers.len().saturating_sub(IMPORTED_CUSTOMERS));
+    import_history(running, &moved, report_dir).await?;
     let events: usize = customers.iter().map(|c| c.events.len()).sum();
     println!(
         "replaying the CDNOW sample as a shop's history: {} customers, {events} signed events",
@@ -276,6 +339,119 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     Ok(())
 }
 
+/// CDNOW customers whose history the demo brings in through the history import.
+const IMPORTED_CUSTOMERS: usize = 400;
+
+/// Writes `customers`' orders as Shopify's orders export and imports the file, as
+/// `rapport-import --format shopify-csv` does.
+async fn import_history(
+    running: &Running,
+    customers: &[shop::CustomerEvents],
+    report_dir: &std::path::Path,
+) -> Result<()> {
+    use rapport_shared::service::import::{ImportSettings, ImportTally, import};
+    std::fs::create_dir_all(report_dir)?;
+    let path = report_dir.join("shopify-orders-export.csv");
+    std::fs::write(&path, shop::shopify_orders_csv(customers)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let guests = rapport_shared::bootstrap::tombstone_key(
+        &running.config,
+        Arc::new(rapport_shared::bootstrap::SecretsManagerReader::new(
+            &running.stack.sdk_config(),
+        )),
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let read = rapport_local::import::read(
+        rapport_local::import::Format::ShopifyCsv,
+        &[&path],
+        running.config.rules.currency,
+        &guests,
+    )?;
+    let store = rapport_shared::store::DynamoStore::new(
+        rapport_shared::bootstrap::background_dynamodb_client(&running.stack.sdk_config()),
+        running.table.clone(),
+    );
+    let mut tally = ImportTally::default();
+    for batch in read.customers.chunks(50) {
+        let settings = ImportSettings {
+            award_points: false,
+        };
+        let (rules, referrals) = (&running.config.rules, &running.config.referrals);
+        tally.add(import(&store, rules, referrals, settings, batch, chrono::Utc::now()).await?);
+    }
+    println!(
+        "importing {} (Shopify's orders export of {} customers who moved): {} orders, {} refunds, {} unpaid skipped, {} rejected in {:.1} s",
+        path.display(),
+        tally.customers,
+        tally.purchases,
+        tally.refunds,
+        read.unpaid,
+        tally.rejected.len() + read.bad.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The Shopify customer spends points on a coupon; the table's stream creates its code
+/// in both stores (the stand-in here).
+async fn codes_at_checkout(running: &Running, stand_in: &ShopAdmin) -> Result<()> {
+    let client = reqwest::Client::new();
+    let customer = "shopify-7390123456789";
+    let path = format!("/v1/customers/{customer}");
+    let (status, profile) = running
+        .signer
+        .send(&client, &running.base_url, "GET", &path, None)
+        .await?;
+    let balance = profile["points_balance"].as_i64().unwrap_or_default();
+    if status != 200 || balance < 10 {
+        bail!("GET {path} answered {status}: {profile}");
+    }
+    let points = balance / 10 * 10;
+    let body = serde_json::json!({
+        "redemption_id": "demo-checkout-1",
+        "customer_id": customer,
+        "points": points,
+    });
+    let (status, receipt) = running
+        .signer
+        .send(
+            &client,
+            &running.base_url,
+            "POST",
+            &format!("{path}/redemptions"),
+            Some(&body),
+        )
+        .await?;
+    let Some(code) = receipt["coupon_code"].as_str().filter(|_| status == 200) else {
+        bail!("the redemption answered {status}: {receipt}");
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let held = loop {
+        let held: Vec<_> = stand_in
+            .codes()
+            .into_iter()
+            .filter(|c| c.code.eq_ignore_ascii_case(code))
+            .collect();
+        if held.len() == 2 || std::time::Instant::now() > deadline {
+            break held;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!(
+        "  {points} points redeemed for code {code}; the table's stream created it in {} store(s): {}",
+        held.len(),
+        held.iter()
+            .map(|c| format!("{} #{}", c.platform, c.id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if held.len() != 2 {
+        bail!("the code did not reach both stores within 20 s");
+    }
+    Ok(())
+}
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -305,6 +481,10 @@ async fn main() -> Result<()> {
                 println!("{name}={value}");
             }
             println!("RAPPORT_TABLE={}", running.table);
+            if let Some(shops) = &running.shops {
+                // Codes created at checkout land here; see README, "Coupons at checkout".
+                println!("RAPPORT_SHOPS_STANDIN_URL={}", shops.url());
+            }
             for (name, value) in running.stack.env() {
                 println!("{name}={value}");
             }
