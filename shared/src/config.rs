@@ -525,6 +525,52 @@ mod tests {
     }
 
     #[test]
+    fn stores_are_reached_over_https_or_on_this_machine_and_credentials_stay_hidden() {
+        let base = [
+            ("RAPPORT_TABLE", "t"),
+            ("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            Config::from_lookup(lookup(&all))
+        };
+        let c = with(&[
+            ("RAPPORT_SHOPIFY_SHOP_DOMAIN", "Tea-House.myshopify.com"),
+            ("RAPPORT_WOOCOMMERCE_URL", "https://shop.example.com/"),
+            ("RAPPORT_SHOPIFY_ADMIN_TOKEN", "shpat_0123456789"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.shop_endpoints.shopify.as_deref(),
+            Some("https://tea-house.myshopify.com")
+        );
+        assert_eq!(
+            c.shop_endpoints.woocommerce.as_deref(),
+            Some("https://shop.example.com")
+        );
+        assert!(matches!(c.shop_credentials, KeySource::Inline(_)));
+        assert!(!format!("{c:?}").contains("shpat_0123456789"));
+        let local = with(&[("RAPPORT_SHOPIFY_ADMIN_URL", "http://127.0.0.1:4010")]).unwrap();
+        assert_eq!(
+            local.shop_endpoints.shopify.as_deref(),
+            Some("http://127.0.0.1:4010")
+        );
+        for (name, url) in [
+            ("RAPPORT_WOOCOMMERCE_URL", "http://shop.example.com"),
+            ("RAPPORT_SHOPIFY_ADMIN_URL", "http://127.0.0.1.evil.example"),
+            ("RAPPORT_WOOCOMMERCE_URL", "ftp://shop.example.com"),
+        ] {
+            let e = with(&[(name, url)]).unwrap_err();
+            assert!(e.to_string().contains(name), "{url}: {e}");
+        }
+        let secret = with(&[("RAPPORT_SHOP_API_SECRET", "rapport/shop-api")]).unwrap();
+        assert!(
+            matches!(&secret.shop_credentials, KeySource::Secret(id) if id == "rapport/shop-api")
+        );
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         let e = Config::from_lookup(lookup(&[("RAPPORT_EVENTS_KEY", "shop-1:0123456789abcdef")]))
             .unwrap_err();

@@ -7,9 +7,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use rapport_local::client::Signer;
-use rapport_local::{LocalStack, create_table, demo, server, shop, storefront};
 use rapport_local::shop_admin::ShopAdmin;
 use rapport_local::streams::CouponStream;
+use rapport_local::{LocalStack, create_table, demo, server, shop, storefront};
 use rapport_shared::auth::keys::{self, KeySource};
 use rapport_shared::shop_api;
 use std::sync::Arc;
@@ -378,7 +378,17 @@ async fn import_history(
             award_points: false,
         };
         let (rules, referrals) = (&running.config.rules, &running.config.referrals);
-        tally.add(import(&store, rules, referrals, settings, batch, chrono::Utc::now()).await?);
+        tally.add(
+            import(
+                &store,
+                rules,
+                referrals,
+                settings,
+                batch,
+                chrono::Utc::now(),
+            )
+            .await?,
+        );
     }
     println!(
         "importing {} (Shopify's orders export of {} customers who moved): {} orders, {} refunds, {} unpaid skipped, {} rejected in {:.1} s",
