@@ -75,7 +75,7 @@ async fn redeemed(api: &TestApi, customer: &str, email: &str) -> String {
 #[tokio::test]
 async fn each_new_code_is_created_once_in_each_store_with_its_terms() {
     let shops = ShopAdmin::start(Credentials::default()).await.unwrap();
-    let api = TestApi::start().await;
+    let api = TestApi::start_with_stream().await;
     let theirs = redeemed(&api, "shopify-7390", "mei@example.com").await;
     let ours = redeemed(&api, "asha", "asha@example.com").await;
 
@@ -168,7 +168,7 @@ async fn each_new_code_is_created_once_in_each_store_with_its_terms() {
 #[tokio::test]
 async fn throttling_outages_and_lost_answers_still_create_each_code_once() {
     let shops = ShopAdmin::start(Credentials::default()).await.unwrap();
-    let api = TestApi::start().await;
+    let api = TestApi::start_with_stream().await;
     let code = redeemed(&api, "asha", "asha@example.com").await;
     shops.fail_next(
         Platform::Shopify,
@@ -203,7 +203,7 @@ async fn throttling_outages_and_lost_answers_still_create_each_code_once() {
 #[tokio::test]
 async fn a_refused_token_holds_the_code_until_the_merchant_fixes_it() {
     let shops = ShopAdmin::start(Credentials::default()).await.unwrap();
-    let api = TestApi::start().await;
+    let api = TestApi::start_with_stream().await;
     let code = redeemed(&api, "asha", "asha@example.com").await;
     let revoked = Credentials {
         shopify_token: "shpat_revoked".into(),

@@ -239,7 +239,7 @@ async fn serve_through_a_link() -> Served {
         .await
         .expect("DynamoDB Local");
     let table = format!("rapport-faults-{}", uuid::Uuid::new_v4().simple());
-    rapport_local::tables::create_table(&dynamodb.client(), &table)
+    rapport_local::tables::create_table_without_stream(&dynamodb.client(), &table)
         .await
         .expect("create table");
     let link = Link::open(&dynamodb.endpoint()).await;

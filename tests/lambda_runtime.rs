@@ -215,7 +215,7 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         .expect("DynamoDB Local");
     let ses = rapport_local::shared_ses().await.expect("SES emulator");
     let table = format!("rapport-runtime-{}", uuid::Uuid::new_v4().simple());
-    rapport_local::tables::create_table(&dynamodb.client(), &table)
+    rapport_local::tables::create_table_without_stream(&dynamodb.client(), &table)
         .await
         .expect("create table");
     let store = DynamoStore::new(dynamodb.client(), table.clone());

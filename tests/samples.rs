@@ -24,7 +24,7 @@ async fn sample_events_are_accepted_by_the_handlers() {
     let params = env["Parameters"].as_object().unwrap().clone();
     let client = rapport_local::shared_dynamodb().await.unwrap().client();
     let table = format!("rapport-samples-{}", uuid::Uuid::new_v4().simple());
-    rapport_local::tables::create_table(&client, &table)
+    rapport_local::tables::create_table_without_stream(&client, &table)
         .await
         .unwrap();
     let pairs: Vec<(String, String)> = params

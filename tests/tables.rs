@@ -40,6 +40,15 @@ async fn creates_the_template_table_idempotently() -> Result<()> {
     let projection = gsi.projection().unwrap();
     assert_eq!(projection.projection_type(), Some(&ProjectionType::Include));
     assert_eq!(projection.non_key_attributes(), ["customer_id"]);
+    // New coupons reach the coupon-sync function through the stream: keys only.
+    let stream = table.stream_specification().unwrap();
+    assert_eq!(
+        (stream.stream_enabled(), stream.stream_view_type()),
+        (
+            true,
+            Some(&aws_sdk_dynamodb::types::StreamViewType::KeysOnly)
+        )
+    );
 
     // The index works, not merely exists, and holds the keys and the owner's id only.
     let s = |v: &str| AttributeValue::S(v.to_owned());

@@ -112,7 +112,7 @@ async fn main() {
     let items = scan(&api.dynamodb, &api.table).await;
     let count = items.len();
     let target = format!("{}-bare", api.table);
-    rapport_local::tables::create_table(&api.dynamodb, &target)
+    rapport_local::tables::create_table_without_stream(&api.dynamodb, &target)
         .await
         .unwrap();
     let chunks: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();

@@ -751,7 +751,7 @@ async fn main() {
     let server = ServerCpu(server_pid(&dynamodb.endpoint()));
     let client = dynamodb.client();
     let table = format!("bench-job-{}", uuid::Uuid::new_v4().simple());
-    rapport_local::tables::create_table(&client, &table)
+    rapport_local::tables::create_table_without_stream(&client, &table)
         .await
         .expect("table from template.yaml");
     println!("machine: {}", machine());
@@ -907,7 +907,7 @@ async fn main() {
     // The write-back alone: the store's `write_job_states` for every customer, on a
     // scratch table, and the same items with concurrent writers.
     let scratch = format!("{table}-writeback");
-    rapport_local::tables::create_table(&client, &scratch)
+    rapport_local::tables::create_table_without_stream(&client, &scratch)
         .await
         .expect("scratch table");
     let states = job_states(customers, now);

@@ -101,7 +101,7 @@ async fn main() {
             .build(),
     );
     let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    rapport_local::create_table(&counted, &table)
+    rapport_local::tables::create_table_without_stream(&counted, &table)
         .await
         .expect("table");
     counter.0.lock().expect("counter").clear();

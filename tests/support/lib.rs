@@ -195,6 +195,16 @@ impl TestApi {
 
     /// Starts the API over a new table with extra configuration variables.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        Self::start_on(extra, false).await
+    }
+
+    /// Starts the API over a new table that has the template's stream, for tests that
+    /// read it (tables without one keep the shared DynamoDB Local quick).
+    pub async fn start_with_stream() -> Self {
+        Self::start_on(&[], true).await
+    }
+
+    async fn start_on(extra: &[(&str, &str)], stream: bool) -> Self {
         let dynamodb = rapport_local::shared_dynamodb()
             .await
             .expect("DynamoDB Local");
@@ -210,9 +220,13 @@ impl TestApi {
             ("RAPPORT_TOMBSTONE_KEY", TOMBSTONE_KEY),
         ]);
         let config = config(&table, &settings);
-        rapport_local::tables::create_table(&dynamodb.client(), &table)
-            .await
-            .expect("create table");
+        let created = match stream {
+            true => rapport_local::tables::create_table(&dynamodb.client(), &table).await,
+            false => {
+                rapport_local::tables::create_table_without_stream(&dynamodb.client(), &table).await
+            }
+        };
+        created.expect("create table");
         let api = Arc::new(rapport_shared::bootstrap::api(&sdk, config));
         let store = api.store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -295,6 +295,20 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<()> {
     create_table_from(client, table_name, &TableSpec::from_template()?).await
 }
 
+/// [`create_table`] without the table's stream, for tests that do not read it.
+///
+/// DynamoDB Local keeps every stream busy in the background: one shared instance with a
+/// few hundred test tables, each with a stream, spent a whole core on them and slowed
+/// every request until concurrency and job tests timed out. (Streams cost nothing per
+/// write in AWS.) The tests of the stream, the local stack and the demo keep it.
+pub async fn create_table_without_stream(client: &Client, table_name: &str) -> Result<()> {
+    let spec = TableSpec {
+        stream_specification: None,
+        ..TableSpec::from_template()?
+    };
+    create_table_from(client, table_name, &spec).await
+}
+
 /// [`create_table`] for any table definition.
 pub async fn create_table_from(client: &Client, table_name: &str, spec: &TableSpec) -> Result<()> {
     let input = spec.create_table_input(table_name)?;

@@ -149,8 +149,7 @@ impl CodeSync<'_> {
             };
             let asked = match &error {
                 ShopApiError::Throttled { retry_after } => *retry_after,
-                ShopApiError::Unavailable(_) => None,
-                ShopApiError::Refused(_) => None,
+                _ => None,
             };
             let next = error.is_transient().then(|| backoff.next_delay()).flatten();
             let Some(delay) = next else {
