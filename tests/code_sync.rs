@@ -10,10 +10,11 @@ use rapport_local::shop_admin::{Credentials, Fault, ShopAdmin};
 use rapport_local::streams::CouponStream;
 use rapport_shared::domain::Currency;
 use rapport_shared::domain::storefront::codes::Platform;
-use rapport_shared::service::code_sync::SyncPolicy;
+use rapport_shared::service::code_sync::{CodeSync, SyncPolicy};
 use rapport_shared::shop_api::{self, ShopApi, ShopCredentials, ShopEndpoints};
 use rapport_shared::store::CouponStore;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The stores' APIs at the stand-in, with these credentials.
@@ -224,4 +225,64 @@ async fn a_refused_token_holds_the_code_until_the_merchant_fixes_it() {
     let coupon = api.store.coupon(&code).await.unwrap().unwrap();
     assert!(coupon.synced.get(Platform::Shopify).is_some());
     assert!(coupon.synced.get(Platform::Woocommerce).is_some());
+}
+
+#[tokio::test]
+async fn codes_the_stream_gave_up_on_are_created_by_the_repair_run_once() {
+    let shops = ShopAdmin::start(Credentials::default()).await.unwrap();
+    // No stream is read here: as if every record had aged out to the dead-letter queue.
+    let api = TestApi::start().await;
+    let first = redeemed(&api, "asha", "asha@example.com").await;
+    let second = redeemed(&api, "shopify-7390", "mei@example.com").await;
+    let apis = apis(&shops, &shops.credentials);
+    let sync = CodeSync {
+        apis: &apis,
+        currency: Currency::parse("c", "USD").unwrap(),
+        policy: SyncPolicy::default(),
+    };
+    // The first code reached Shopify, and WooCommerce too, but that answer was lost
+    // and the delivery gave up.
+    shops.fail_next(Platform::Woocommerce, &[Fault::LoseAnswer]);
+    let give_up = CodeSync {
+        policy: SyncPolicy {
+            attempts: 1,
+            ..SyncPolicy::default()
+        },
+        ..sync
+    };
+    let lost = give_up.sync(&api.store, &first, chrono::Utc::now()).await;
+    assert!(lost.is_err(), "{lost:?}");
+    let sync = CodeSync {
+        policy: SyncPolicy::default(),
+        ..give_up
+    };
+
+    let tally = sync.repair(&api.store, chrono::Utc::now()).await.unwrap();
+    assert_eq!(tally.found, 2);
+    assert!(tally.failed.is_empty(), "{:?}", tally.failed);
+    assert_eq!(
+        tally.outcomes,
+        BTreeMap::from([
+            ("shopify:already-synced".to_owned(), 1),
+            ("shopify:created".to_owned(), 1),
+            ("woocommerce:created".to_owned(), 1),
+            ("woocommerce:existed".to_owned(), 1),
+        ])
+    );
+    let mut held: Vec<(Platform, String)> = shops
+        .codes()
+        .into_iter()
+        .map(|c| (c.platform, c.code.to_uppercase()))
+        .collect();
+    held.sort();
+    let mut expected = vec![
+        (Platform::Shopify, first.clone()),
+        (Platform::Shopify, second.clone()),
+        (Platform::Woocommerce, first),
+        (Platform::Woocommerce, second),
+    ];
+    expected.sort();
+    assert_eq!(held, expected);
+    let again = sync.repair(&api.store, chrono::Utc::now()).await.unwrap();
+    assert_eq!(again.found, 0, "{again:?}");
 }

@@ -180,6 +180,8 @@ ports!(
     CouponUseStore,
     /// `store::CodeSyncStore`
     CodeSyncStore,
+    /// `store::CodeRepairStore`: wired by no deployed binary (`rapport-sync-codes`).
+    CodeRepairStore,
     /// `store::RedemptionStore`
     RedemptionStore,
     /// `store::ReviewStore`

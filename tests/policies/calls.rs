@@ -25,7 +25,7 @@ use rapport_shared::mail::{
 };
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
-    Claim, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
+    Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
     MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
     PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
@@ -417,6 +417,19 @@ impl<S: CodeSyncStore> CodeSyncStore for Traced<S> {
     ) -> Result<(), StoreError> {
         let call = self.inner.mark_synced(code, platform, sync);
         self.run(Port::CodeSyncStore, "mark_synced", call).await
+    }
+}
+
+#[async_trait]
+impl<S: CodeRepairStore> CodeRepairStore for Traced<S> {
+    async fn unconfirmed_codes(
+        &self,
+        platforms: &[Platform],
+        after: Option<&ScanCursor>,
+    ) -> Result<(Vec<String>, Option<ScanCursor>), StoreError> {
+        let call = self.inner.unconfirmed_codes(platforms, after);
+        self.run(Port::CodeRepairStore, "unconfirmed_codes", call)
+            .await
     }
 }
 

@@ -59,7 +59,8 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     use rapport_shared::mail::{AlertSender, SesAlerts, SesSender};
     use rapport_shared::service::{self, deliver::deliver, feedback};
     use rapport_shared::store::{
-        LedgerStore, MessageStore, PrivacyStore, ProfileStore, ProfileViewStore, ReadBackStore,
+        CodeRepairStore, LedgerStore, MessageStore, PrivacyStore, ProfileStore, ProfileViewStore,
+        ReadBackStore,
     };
     use serde_json::json;
     use std::sync::Arc;
@@ -345,6 +346,14 @@ async fn every_port_method_calls_exactly_what_it_declares() {
 
     // What only tests and tools read.
     setup.ledger(&cid("new")).await.unwrap();
+    let (codes, _) = setup
+        .unconfirmed_codes(&[Platform::Shopify], None)
+        .await
+        .unwrap();
+    assert!(
+        codes.contains(&code),
+        "the redemption's code, never sent to Shopify"
+    );
     setup.reviews(&cid("ref")).await.unwrap();
     let sku = rapport_shared::domain::Sku::parse("sku", "SKU-1").unwrap();
     setup.product_rating(&sku).await.unwrap();

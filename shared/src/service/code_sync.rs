@@ -23,7 +23,7 @@ use crate::domain::Currency;
 use crate::domain::storefront::codes::{NotForStore, Platform, StoreCode, StoreSync};
 use crate::retry::Backoff;
 use crate::shop_api::{ShopApi, ShopApiError};
-use crate::store::{CodeSyncStore, StoreError, dynamo::keys};
+use crate::store::{CodeRepairStore, CodeSyncStore, StoreError, dynamo::keys};
 
 /// What became of one code in one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +39,18 @@ pub enum CodeOutcome {
     NotForStore,
     /// No coupon has this code (erased since it was issued).
     Unknown,
+}
+
+impl CodeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeOutcome::Created => "created",
+            CodeOutcome::Existed => "existed",
+            CodeOutcome::AlreadySynced => "already-synced",
+            CodeOutcome::NotForStore => "not-for-store",
+            CodeOutcome::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -190,6 +202,51 @@ impl CodeSync<'_> {
             }
         }
         StreamResponse::default()
+    }
+}
+
+/// What a repair run did.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairTally {
+    /// Coupons found that some store had not confirmed.
+    pub found: usize,
+    /// Outcomes per store.
+    pub outcomes: std::collections::BTreeMap<String, usize>,
+    /// Codes that failed again, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+impl CodeSync<'_> {
+    /// Creates, in every store, each code the stores never confirmed — those whose
+    /// stream records aged out to the dead-letter queue (a store refused for hours).
+    /// Reads the whole table once; safe beside the function and to run again.
+    pub async fn repair<S: CodeSyncStore + CodeRepairStore + ?Sized>(
+        &self,
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<RepairTally, StoreError> {
+        let platforms: Vec<Platform> = self.apis.iter().map(|api| api.platform()).collect();
+        let mut tally = RepairTally::default();
+        let mut cursor = None;
+        loop {
+            let (codes, next) = store.unconfirmed_codes(&platforms, cursor.as_ref()).await?;
+            for code in codes {
+                tally.found += 1;
+                match self.sync(store, &code, now).await {
+                    Ok(outcomes) => {
+                        for (platform, outcome) in outcomes {
+                            let key = format!("{platform}:{}", outcome.as_str());
+                            *tally.outcomes.entry(key).or_default() += 1;
+                        }
+                    }
+                    Err(error) => tally.failed.push((code, error.to_string())),
+                }
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(tally),
+            }
+        }
     }
 }
 

@@ -436,6 +436,19 @@ pub trait CodeSyncStore: CouponStore {
     ) -> Result<(), StoreError>;
 }
 
+/// Finding the coupons a store never confirmed, after the stream gave up on them (the
+/// `rapport-sync-codes` tool; wired by no deployed binary).
+#[async_trait]
+pub trait CodeRepairStore: Send + Sync {
+    /// One page of a scan of the table for coupons that one of `platforms` has not
+    /// confirmed: their codes, and where the next page starts (`None`: the last).
+    async fn unconfirmed_codes(
+        &self,
+        platforms: &[Platform],
+        after: Option<&ScanCursor>,
+    ) -> Result<(Vec<String>, Option<ScanCursor>), StoreError>;
+}
+
 /// What a history import found for one customer.
 #[derive(Debug, Clone, Default)]
 pub struct ImportSnapshot {
@@ -508,6 +521,7 @@ every_capability!(
     ImportStore,
     CouponUseStore,
     CodeSyncStore,
+    CodeRepairStore,
     RedemptionStore,
     ReviewStore,
     ReferralCodeStore,

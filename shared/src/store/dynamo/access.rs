@@ -83,6 +83,12 @@ pub const METHODS: &[MethodGrants] = &[
         "mark_synced",
         &[Grant::table(UpdateItem, &[COUPON])],
     ),
+    // CodeRepairStore: a scan of the whole table, keys of coupons only.
+    MethodGrants::new(
+        Port::CodeRepairStore,
+        "unconfirmed_codes",
+        &[Grant::table(Scan, &[])],
+    ),
     // ImportStore: profiles and records in batches, a known customer's orders by query,
     // many customers in one transaction.
     MethodGrants::new(

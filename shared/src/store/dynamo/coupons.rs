@@ -13,7 +13,10 @@ use super::{DynamoStore, classify};
 use crate::access::{Grants, port};
 use crate::domain::storefront::codes::{Platform, StoreSync};
 use crate::domain::{Coupon, CouponRefusal, CouponUse, CustomerId, Email};
-use crate::store::{CodeSyncStore, CommitError, CouponStore, CouponUseStore, StoreError};
+use crate::store::{
+    CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, ScanCursor,
+    StoreError,
+};
 
 fn coupon_key(code: &str) -> Item {
     key(keys::coupon_pk(code), keys::COUPON)
@@ -106,6 +109,71 @@ where
         self.set_if(code, &update, &condition, [(":sync", to_attr(sync)?)])
             .await
             .map(drop)
+    }
+}
+
+#[async_trait]
+impl<W: Grants<port::CodeRepairStore>> CodeRepairStore for DynamoStore<W> {
+    async fn unconfirmed_codes(
+        &self,
+        platforms: &[Platform],
+        after: Option<&ScanCursor>,
+    ) -> Result<(Vec<String>, Option<ScanCursor>), StoreError> {
+        let start = after
+            .map(|cursor| {
+                let (pk, sk): (String, String) = serde_json::from_str(cursor.as_token())
+                    .map_err(|_| StoreError::Internal("not a cursor of this scan".into()))?;
+                Ok::<_, StoreError>(key(pk, &sk))
+            })
+            .transpose()?;
+        let missing: Vec<String> = platforms
+            .iter()
+            .map(|p| format!("attribute_not_exists({})", p.sync_attribute()))
+            .collect();
+        let filter = match missing.is_empty() {
+            true => "begins_with(PK, :coupon) AND SK = :sk".to_owned(),
+            false => format!(
+                "begins_with(PK, :coupon) AND SK = :sk AND ({})",
+                missing.join(" OR ")
+            ),
+        };
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .projection_expression("PK")
+            .expression_attribute_values(":coupon", AttributeValue::S(keys::prefix::COUPON.into()))
+            .expression_attribute_values(":sk", AttributeValue::S(keys::COUPON.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        let codes = out
+            .items()
+            .iter()
+            .filter_map(|item| match item.get(keys::PK) {
+                Some(AttributeValue::S(pk)) => {
+                    pk.strip_prefix(keys::prefix::COUPON).map(str::to_owned)
+                }
+                _ => None,
+            })
+            .collect();
+        let next = out
+            .last_evaluated_key()
+            .map(|last| {
+                let text = |name: &str| match last.get(name) {
+                    Some(AttributeValue::S(s)) => Ok(s.clone()),
+                    _ => Err(StoreError::Internal(
+                        "a scan key without its string keys".into(),
+                    )),
+                };
+                let token = serde_json::to_string(&(text(keys::PK)?, text(keys::SK)?))
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                Ok::<_, StoreError>(ScanCursor::from_token(token))
+            })
+            .transpose()?;
+        Ok((codes, next))
     }
 }
 

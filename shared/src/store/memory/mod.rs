@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Claim, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
+    Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
     MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
     PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
@@ -374,6 +374,26 @@ impl CodeSyncStore for MemoryStore {
             coupon.synced.set(platform, sync.clone());
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeRepairStore for MemoryStore {
+    /// One page holding every unconfirmed code, in code order.
+    async fn unconfirmed_codes(
+        &self,
+        platforms: &[Platform],
+        _after: Option<&ScanCursor>,
+    ) -> Result<(Vec<String>, Option<ScanCursor>), StoreError> {
+        let state = self.lock()?;
+        let mut codes: Vec<String> = state
+            .coupons
+            .values()
+            .filter(|c| platforms.iter().any(|p| c.synced.get(*p).is_none()))
+            .map(|c| c.code.clone())
+            .collect();
+        codes.sort();
+        Ok((codes, None))
     }
 }
 
