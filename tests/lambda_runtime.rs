@@ -394,6 +394,22 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         (200, Some(false), Some("unknown")),
         "{body}"
     );
+    // The merchant saves a program over the deployment's settings, then reads it back.
+    let (status, body) = http(&call("program", "program-put.json").await);
+    assert_eq!(
+        (status, body["version"].as_u64(), body["saved_by"].as_str()),
+        (200, Some(1), Some("sample-admin")),
+        "{body}"
+    );
+    let (status, body) = http(&call("program", "program-get.json").await);
+    assert_eq!(
+        (
+            status,
+            body["program"]["earning"]["points_per_unit"].as_i64()
+        ),
+        (200, Some(2)),
+        "{body}"
+    );
     let (status, body) = http(&call("woocommerce", "woocommerce-webhook.json").await);
     assert_eq!(
         (

@@ -31,6 +31,7 @@ mod messages;
 mod outreach;
 mod policies;
 mod privacy;
+mod program;
 mod purchase;
 mod redemption;
 mod referral;

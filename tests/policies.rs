@@ -952,6 +952,7 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
             kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
         ),
         ("coupon".to_owned(), kinds(&["COUPON#"])),
+        ("program".to_owned(), kinds(&["PROGRAM#"])),
         (
             "redemption".to_owned(),
             kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),

@@ -93,6 +93,8 @@ functions! {
     privacy = "privacy": [PrivacyStore, IdempotencyStore];
     /// `GET /v1/coupons/{code}`
     coupon = "coupon": [CouponStore];
+    /// `GET`/`PUT /v1/admin/program`, its versions and rollback.
+    program = "program": [ProgramStore];
     /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
     /// customer), contact updates (`commit_reward`), erasure at the shop's request, and
     /// data and shop erasure requests mailed to the merchant.

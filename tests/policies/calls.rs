@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use chrono::{DateTime, Utc};
 use rapport_shared::access::{Action, Port, Resource};
 use rapport_shared::domain::outreach::MessageRecord;
+use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::storefront::codes::{Platform, StoreSync};
 use rapport_shared::domain::{
     Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
@@ -27,10 +28,10 @@ use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
-    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
-    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError,
-    SuppressionStore, Versioned,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramStore,
+    PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore,
+    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor,
+    ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -417,6 +418,29 @@ impl<S: CodeSyncStore> CodeSyncStore for Traced<S> {
     ) -> Result<(), StoreError> {
         let call = self.inner.mark_synced(code, platform, sync);
         self.run(Port::CodeSyncStore, "mark_synced", call).await
+    }
+}
+
+#[async_trait]
+impl<S: ProgramStore> ProgramStore for Traced<S> {
+    async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError> {
+        let call = self.inner.current_program();
+        self.run(Port::ProgramStore, "current_program", call).await
+    }
+
+    async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError> {
+        let call = self.inner.program_version(version);
+        self.run(Port::ProgramStore, "program_version", call).await
+    }
+
+    async fn program_history(&self, limit: usize) -> Result<Vec<ProgramVersion>, StoreError> {
+        let call = self.inner.program_history(limit);
+        self.run(Port::ProgramStore, "program_history", call).await
+    }
+
+    async fn save_program(&self, next: &ProgramVersion) -> Result<(), CommitError> {
+        let call = self.inner.save_program(next);
+        self.run(Port::ProgramStore, "save_program", call).await
     }
 }
 

@@ -60,7 +60,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     use rapport_shared::service::{self, deliver::deliver, feedback};
     use rapport_shared::store::{
         CodeRepairStore, LedgerStore, MessageStore, PrivacyStore, ProfileStore, ProfileViewStore,
-        ReadBackStore,
+        ProgramStore, ReadBackStore,
     };
     use serde_json::json;
     use std::sync::Arc;
@@ -343,6 +343,27 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     .await
     .unwrap();
     assert_eq!(tally.purchases, 2);
+
+    // program: the merchant saves a version, reads it and the history, and rolls back
+    // to the deployment's settings.
+    let store = wired::<wiring::program::Ports>(&base, &log, "program");
+    let settings = rapport_shared::domain::program::Program::from_rules(
+        &config.rules,
+        &config.reviews,
+        &config.referrals,
+    );
+    let mut richer = settings.clone();
+    richer.earning.points_per_unit = 3;
+    use rapport_shared::service::program as programs;
+    programs::save_program(&store, &settings, 0, richer, "sample-admin", now)
+        .await
+        .unwrap();
+    programs::program_in_force(&store, &settings).await.unwrap();
+    store.program_history(10).await.unwrap();
+    let restored = programs::restore_program(&store, &settings, 1, 1, "sample-admin", now)
+        .await
+        .unwrap();
+    assert_eq!(restored.version, 2);
 
     // What only tests and tools read.
     setup.ledger(&cid("new")).await.unwrap();

@@ -6,7 +6,7 @@ use thiserror::Error;
 
 /// A field that failed validation at the edge. `field` is the JSON path the client sent
 /// (`items[2].quantity`), so the error can name it.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize)]
 #[error("{field}: {reason}")]
 pub struct FieldError {
     pub field: String,

@@ -23,6 +23,7 @@ pub mod money;
 pub mod outreach;
 pub mod privacy;
 pub mod profile;
+pub mod program;
 pub mod scores;
 pub mod storefront;
 pub mod suppression;

@@ -10,6 +10,7 @@
 mod coupons;
 mod privacy;
 mod problem;
+mod program;
 mod unsubscribe;
 mod views;
 mod webhooks;
@@ -67,6 +68,8 @@ pub enum Operation {
     ShopifyWebhook,
     /// A WooCommerce shop's webhooks, signed the same way.
     WooCommerceWebhook,
+    /// The merchant's program document: read, replace, history, rollback.
+    Program,
 }
 
 impl Operation {
@@ -82,7 +85,7 @@ impl Operation {
             | Operation::ReferralCode
             | Operation::Referral
             | Operation::Coupon => Some(Scope::Events),
-            Operation::Recovery | Operation::Privacy => Some(Scope::Admin),
+            Operation::Recovery | Operation::Privacy | Operation::Program => Some(Scope::Admin),
             Operation::Unsubscribe | Operation::ShopifyWebhook | Operation::WooCommerceWebhook => {
                 None
             }
@@ -118,6 +121,10 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
         "/v1/webhooks/woocommerce",
         Operation::WooCommerceWebhook,
     ),
+    ("GET", "/v1/admin/program", Operation::Program),
+    ("PUT", "/v1/admin/program", Operation::Program),
+    ("GET", "/v1/admin/program/versions", Operation::Program),
+    ("POST", "/v1/admin/program/rollback", Operation::Program),
 ];
 
 /// The operation serving `method` on `path` (without the query), if any.
@@ -329,6 +336,17 @@ impl<S> Api<S> {
         req: &'r Request,
         operation: Operation,
     ) -> Result<&'r [u8], ApiError> {
+        self.authenticate_key(req, operation)
+            .await
+            .map(|(body, _)| body)
+    }
+
+    /// [`Self::authenticate`], also answering the id of the key that signed.
+    async fn authenticate_key<'r>(
+        &self,
+        req: &'r Request,
+        operation: Operation,
+    ) -> Result<(&'r [u8], String), ApiError> {
         let body = body_bytes(req);
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::TooLarge {
@@ -383,7 +401,7 @@ impl<S> Api<S> {
                 return Err(ApiError::UnsupportedMediaType);
             }
         }
-        Ok(body)
+        Ok((body, key.id.clone()))
     }
 }
 
@@ -577,6 +595,7 @@ impl<S: Store> Api<S> {
             Operation::Coupon => self.coupon(req).await,
             Operation::ShopifyWebhook => self.shopify(req).await,
             Operation::WooCommerceWebhook => self.woocommerce(req).await,
+            Operation::Program => self.program(req).await,
         }
     }
 

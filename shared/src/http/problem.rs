@@ -50,6 +50,14 @@ pub enum ApiError {
         balance: i64,
         requested: i64,
     },
+    /// A document that breaks rules: every problem, each named by its JSON path.
+    InvalidDocument(Vec<FieldError>),
+    /// A change that must name the version it edits (`If-Match`) did not.
+    PreconditionRequired,
+    /// The version the change names is no longer the one in force.
+    StaleVersion {
+        current: u64,
+    },
     /// Busy or unreachable database: retry after a moment.
     Unavailable,
     Internal,
@@ -64,6 +72,9 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// Every problem of a document, when there are several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
 }
 
 impl ApiError {
@@ -185,6 +196,31 @@ impl ApiError {
                 format!("the balance is {balance} points, {requested} requested"),
                 Some("points"),
             ),
+            InvalidDocument(problems) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-document",
+                "The document is invalid",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                problems.first().map(|p| p.field.as_str()),
+            ),
+            PreconditionRequired => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition-required",
+                "Say which version you edit",
+                "send If-Match with the ETag of the version you read".into(),
+                Some("If-Match"),
+            ),
+            StaleVersion { current } => (
+                StatusCode::PRECONDITION_FAILED,
+                "stale-version",
+                "The program changed since you read it",
+                format!("version {current} is in force; read it and apply your change to it"),
+                Some("If-Match"),
+            ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -214,6 +250,10 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             field,
+            errors: match &self {
+                ApiError::InvalidDocument(problems) => Some(problems.as_slice()),
+                _ => None,
+            },
         };
         let body = serde_json::to_string(&problem).unwrap_or_else(|_| String::from("{}"));
         let mut response = Response::new(Body::from(body));
@@ -232,6 +272,11 @@ impl ApiError {
                 // Route methods are plain tokens, so this always converts.
                 if let Ok(allow) = HeaderValue::from_str(allow) {
                     headers.insert(header::ALLOW, allow);
+                }
+            }
+            ApiError::StaleVersion { current } => {
+                if let Ok(etag) = HeaderValue::from_str(&format!("\"{current}\"")) {
+                    headers.insert(header::ETAG, etag);
                 }
             }
             ApiError::Unauthorized(_) => {

@@ -17,6 +17,7 @@ mod driver;
 pub mod feedback;
 pub mod import;
 mod privacy;
+pub mod program;
 mod purchase;
 mod queue;
 mod redemption;

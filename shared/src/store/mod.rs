@@ -27,6 +27,7 @@ use crate::domain::{
     JobState, LedgerEntry, Order, OrderId, Profile, PurchaseOutcome, RedemptionOutcome,
     ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
     outreach::MessageRecord,
+    program::ProgramVersion,
     storefront::codes::{Platform, StoreSync},
 };
 
@@ -436,6 +437,24 @@ pub trait CodeSyncStore: CouponStore {
     ) -> Result<(), StoreError>;
 }
 
+/// The shop's program document and its history.
+#[async_trait]
+pub trait ProgramStore: Send + Sync {
+    /// The latest saved version; `None` before the first save.
+    async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError>;
+
+    /// One saved version.
+    async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError>;
+
+    /// Saved versions, newest first, at most `limit`.
+    async fn program_history(&self, limit: usize) -> Result<Vec<ProgramVersion>, StoreError>;
+
+    /// Saves `next` as the latest version if the latest is still `next.version - 1`
+    /// (none for version 1), keeping it in the history; [`CommitError::Conflict`] when
+    /// another save came first.
+    async fn save_program(&self, next: &ProgramVersion) -> Result<(), CommitError>;
+}
+
 /// Finding the coupons a store never confirmed, after the stream gave up on them (the
 /// `rapport-sync-codes` tool; wired by no deployed binary).
 #[async_trait]
@@ -522,6 +541,7 @@ every_capability!(
     CouponUseStore,
     CodeSyncStore,
     CodeRepairStore,
+    ProgramStore,
     RedemptionStore,
     ReviewStore,
     ReferralCodeStore,

@@ -10,7 +10,7 @@
 
 use super::keys::{
     self,
-    prefix::{COUPON, CUSTOMER, EVENT, PRODUCT, REFCODE, SUPPRESSED},
+    prefix::{COUPON, CUSTOMER, EVENT, PRODUCT, PROGRAM, REFCODE, SUPPRESSED},
 };
 use crate::access::Action::{
     BatchGetItem, ConditionCheckItem, DeleteItem, GetItem, PutItem, Query, Scan, UpdateItem,
@@ -82,6 +82,28 @@ pub const METHODS: &[MethodGrants] = &[
         Port::CodeSyncStore,
         "mark_synced",
         &[Grant::table(UpdateItem, &[COUPON])],
+    ),
+    // ProgramStore: the program's own partition; a save writes the version and the
+    // latest copy together.
+    MethodGrants::new(
+        Port::ProgramStore,
+        "current_program",
+        &[Grant::table(GetItem, &[PROGRAM])],
+    ),
+    MethodGrants::new(
+        Port::ProgramStore,
+        "program_version",
+        &[Grant::table(GetItem, &[PROGRAM])],
+    ),
+    MethodGrants::new(
+        Port::ProgramStore,
+        "program_history",
+        &[Grant::table(Query, &[PROGRAM])],
+    ),
+    MethodGrants::new(
+        Port::ProgramStore,
+        "save_program",
+        &[Grant::table(PutItem, &[PROGRAM])],
     ),
     // CodeRepairStore: a scan of the whole table, keys of coupons only.
     MethodGrants::new(

@@ -18,6 +18,8 @@
 //! | `COUPON#<code>` | `COUPON` | claims a coupon code so it is unique |
 //! | `REFCODE#<code>` | `REFCODE` | claims a referral code so it is unique |
 //! | `EVENT#<key>` | `EVENT` | idempotency record: fingerprint and the first answer |
+//! | `PROGRAM#shop` | `CURRENT` | [`ProgramVersion`](crate::domain::program::ProgramVersion): the program's latest version |
+//! | `PROGRAM#shop` | `VERSION#<n, 12 digits>` | every saved version, kept |
 //!
 //! A profile with a referral code also carries `GSI1PK = REFCODE#<code>` and
 //! `GSI1SK = PROFILE`, so the `GSI1` index finds the referrer by code.
@@ -72,20 +74,36 @@ pub mod prefix {
     pub const COUPON: &str = "COUPON#";
     pub const REFCODE: &str = "REFCODE#";
     pub const EVENT: &str = "EVENT#";
+    pub const PROGRAM: &str = "PROGRAM#";
+    pub const VERSION: &str = "VERSION#";
 }
 
 /// The partition-key prefix of each kind of partition: a customer's items, a
 /// product's rating, a suppressed address, a coupon or referral code claim, an
 /// idempotency record. What a function may reach is declared in these terms
 /// (`dynamo::access`) and checked against `dynamodb:LeadingKeys` in template.yaml.
-pub const PARTITIONS: [&str; 6] = [
+pub const PARTITIONS: [&str; 7] = [
     prefix::CUSTOMER,
     prefix::PRODUCT,
     prefix::SUPPRESSED,
     prefix::COUPON,
     prefix::REFCODE,
     prefix::EVENT,
+    prefix::PROGRAM,
 ];
+
+/// The partition of the shop's program document (one shop per deployment).
+pub fn program_pk() -> String {
+    format!("{}shop", prefix::PROGRAM)
+}
+
+/// Sort key of the program's latest version.
+pub const PROGRAM_CURRENT: &str = "CURRENT";
+
+/// Twelve digits, so that string order is version order.
+pub fn program_version_sk(version: u64) -> String {
+    format!("{}{version:012}", prefix::VERSION)
+}
 
 /// The kind of partition the partition key `pk` names: its entry of [`PARTITIONS`].
 pub fn partition_of(pk: &str) -> Option<&'static str> {

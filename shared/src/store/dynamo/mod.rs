@@ -25,6 +25,7 @@ mod events;
 mod import;
 mod job;
 mod privacy;
+mod program;
 mod transaction;
 
 use aws_sdk_dynamodb::Client;

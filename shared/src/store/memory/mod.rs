@@ -9,11 +9,12 @@ use std::sync::{Mutex, MutexGuard};
 use super::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, PurchaseSnapshot,
-    PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore, ReferralSnapshot,
-    ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor, ScannedCustomer,
-    ScoreStore, StoreError, SuppressionStore, Versioned,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramStore,
+    PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore,
+    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor,
+    ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
+use crate::domain::program::ProgramVersion;
 use crate::domain::storefront::codes::{Platform, StoreSync};
 use crate::domain::{
     Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
@@ -30,6 +31,8 @@ struct State {
     ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
     records: HashMap<String, IdempotencyRecord>,
     coupons: HashMap<String, Coupon>,
+    /// Every saved program version, oldest first.
+    programs: Vec<ProgramVersion>,
     redemptions: Vec<(CustomerId, Redemption)>,
     reviews: HashMap<(CustomerId, Sku), Review>,
     products: HashMap<Sku, ProductRating>,
@@ -373,6 +376,43 @@ impl CodeSyncStore for MemoryStore {
         {
             coupon.synced.set(platform, sync.clone());
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProgramStore for MemoryStore {
+    async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError> {
+        Ok(self.lock()?.programs.last().cloned())
+    }
+
+    async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError> {
+        Ok(self
+            .lock()?
+            .programs
+            .iter()
+            .find(|p| p.version == version)
+            .cloned())
+    }
+
+    async fn program_history(&self, limit: usize) -> Result<Vec<ProgramVersion>, StoreError> {
+        Ok(self
+            .lock()?
+            .programs
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn save_program(&self, next: &ProgramVersion) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        let latest = state.programs.last().map_or(0, |p| p.version);
+        if next.version != latest + 1 {
+            return Err(CommitError::Conflict);
+        }
+        state.programs.push(next.clone());
         Ok(())
     }
 }

@@ -1,0 +1,415 @@
+//! The loyalty program as the merchant's own document: what purchases earn, the tier
+//! ladder, what a point is worth, what reviews and referrals earn. One document per
+//! shop, versioned: every change is a new version (kept, with who made it and when),
+//! and a rollback is a new version holding an old one's content.
+//!
+//! A document is checked as a whole before it is accepted; every problem is reported
+//! with the JSON path of the value it is about (`tiers[1].multiplier_pct`), so a
+//! merchant's editor can point at each. Until the merchant first saves one, the program
+//! is the deployment's settings (`RAPPORT_TIERS`, `RAPPORT_POINTS_PER_UNIT`…), shown as
+//! version 0.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{FieldError, LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule};
+
+/// Most tiers a ladder may have.
+pub const MAX_TIERS: usize = 10;
+
+/// The program document as the admin API reads and writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    pub earning: Earning,
+    pub tiers: Vec<TierLevel>,
+    pub redemption: Redemption,
+    pub reviews: ReviewEarning,
+    pub referrals: ReferralProgram,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Earning {
+    /// Points per whole currency unit spent, before the tier's multiplier.
+    pub points_per_unit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierLevel {
+    pub name: String,
+    /// Trailing-12-month net spend, in minor units, from which the tier holds.
+    pub min_spend_minor: i64,
+    /// Points multiplier in percent (125 = ×1.25).
+    pub multiplier_pct: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redemption {
+    /// What one point is worth off an order, in minor units.
+    pub point_value_minor: i64,
+    /// How long a coupon bought with points stays valid.
+    pub coupon_valid_days: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewEarning {
+    /// For a verified rating without text.
+    pub rating_points: i64,
+    /// For a verified review with text.
+    pub body_points: i64,
+    /// Days after which an uncleared service-recovery flag lapses.
+    pub recovery_expiry_days: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralProgram {
+    /// Smallest referee order, in minor units, that converts a referral.
+    pub min_order_minor: i64,
+    pub referrer_points: i64,
+    pub referee_points: i64,
+    /// Return window the rewards are held for; 0 grants them at once.
+    pub hold_days: i64,
+    /// Most referrals one referrer may collect in 30 days.
+    pub cap_per_30_days: i64,
+    /// Converted referrals that make a referrer an ambassador.
+    pub ambassador_after: i64,
+}
+
+/// One version of the program: its content and who saved it when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramVersion {
+    /// 0 for the deployment's settings, never saved.
+    pub version: u64,
+    pub program: Program,
+    /// When and by which key it was saved; absent for version 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<String>,
+    /// For a rollback, the version whose content it restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<u64>,
+}
+
+/// Most characters of a tier name.
+const MAX_NAME: usize = 40;
+/// Bounds that keep sums of points and money far from overflow.
+const MAX_POINTS: i64 = 1_000_000;
+const MAX_MINOR: i64 = 10_000_000_000_000;
+const MAX_DAYS: i64 = 3_650;
+
+impl Program {
+    /// The program a deployment's settings describe (version 0).
+    pub fn from_rules(
+        rules: &LoyaltyRules,
+        reviews: &ReviewRules,
+        referrals: &ReferralRules,
+    ) -> Self {
+        Self {
+            earning: Earning {
+                points_per_unit: rules.points_per_unit,
+            },
+            tiers: rules
+                .tiers()
+                .iter()
+                .map(|t| TierLevel {
+                    name: t.tier.0.clone(),
+                    min_spend_minor: t.min_spend_minor,
+                    multiplier_pct: t.multiplier_pct,
+                })
+                .collect(),
+            redemption: Redemption {
+                point_value_minor: rules.point_value_minor,
+                coupon_valid_days: rules.coupon_valid_days,
+            },
+            reviews: ReviewEarning {
+                rating_points: reviews.rating_points,
+                body_points: reviews.body_points,
+                recovery_expiry_days: reviews.recovery_expiry_days,
+            },
+            referrals: ReferralProgram {
+                min_order_minor: referrals.min_order_minor,
+                referrer_points: referrals.referrer_points,
+                referee_points: referrals.referee_points,
+                hold_days: referrals.hold_days,
+                cap_per_30_days: i64::try_from(referrals.cap_per_30_days).unwrap_or(i64::MAX),
+                ambassador_after: i64::from(referrals.ambassador_after),
+            },
+        }
+    }
+
+    /// Every problem of the document, each with its JSON path; empty when it is sound.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        let mut range = |path: String, value: i64, low: i64, high: i64| {
+            if !(low..=high).contains(&value) {
+                problems.push(FieldError::new(
+                    path,
+                    format!("must be between {low} and {high}"),
+                ));
+            }
+        };
+        range(
+            "earning.points_per_unit".into(),
+            self.earning.points_per_unit,
+            0,
+            1_000,
+        );
+        for (n, tier) in self.tiers.iter().enumerate() {
+            range(
+                format!("tiers[{n}].min_spend_minor"),
+                tier.min_spend_minor,
+                0,
+                MAX_MINOR,
+            );
+            range(
+                format!("tiers[{n}].multiplier_pct"),
+                tier.multiplier_pct,
+                1,
+                1_000,
+            );
+        }
+        let r = &self.redemption;
+        range(
+            "redemption.point_value_minor".into(),
+            r.point_value_minor,
+            1,
+            MAX_MINOR,
+        );
+        range(
+            "redemption.coupon_valid_days".into(),
+            r.coupon_valid_days,
+            1,
+            MAX_DAYS,
+        );
+        let v = &self.reviews;
+        range(
+            "reviews.rating_points".into(),
+            v.rating_points,
+            0,
+            MAX_POINTS,
+        );
+        range("reviews.body_points".into(), v.body_points, 0, MAX_POINTS);
+        range(
+            "reviews.recovery_expiry_days".into(),
+            v.recovery_expiry_days,
+            1,
+            MAX_DAYS,
+        );
+        let f = &self.referrals;
+        range(
+            "referrals.min_order_minor".into(),
+            f.min_order_minor,
+            0,
+            MAX_MINOR,
+        );
+        range(
+            "referrals.referrer_points".into(),
+            f.referrer_points,
+            0,
+            MAX_POINTS,
+        );
+        range(
+            "referrals.referee_points".into(),
+            f.referee_points,
+            0,
+            MAX_POINTS,
+        );
+        range("referrals.hold_days".into(), f.hold_days, 0, 365);
+        range(
+            "referrals.cap_per_30_days".into(),
+            f.cap_per_30_days,
+            0,
+            10_000,
+        );
+        range(
+            "referrals.ambassador_after".into(),
+            f.ambassador_after,
+            1,
+            10_000,
+        );
+        problems.extend(self.ladder_problems());
+        problems
+    }
+
+    /// The ladder's own rules: names, one entry tier, rising thresholds.
+    fn ladder_problems(&self) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        if self.tiers.is_empty() || self.tiers.len() > MAX_TIERS {
+            problems.push(FieldError::new(
+                "tiers",
+                format!("must list 1 to {MAX_TIERS} tiers"),
+            ));
+        }
+        for (n, tier) in self.tiers.iter().enumerate() {
+            let name = tier.name.trim();
+            let sound = !name.is_empty()
+                && name.len() <= MAX_NAME
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !sound || name != tier.name {
+                problems.push(FieldError::new(
+                    format!("tiers[{n}].name"),
+                    format!("must be 1 to {MAX_NAME} letters, digits, '-' or '_'"),
+                ));
+            }
+            if self.tiers[..n].iter().any(|t| t.name == tier.name) {
+                problems.push(FieldError::new(
+                    format!("tiers[{n}].name"),
+                    "is the name of an earlier tier",
+                ));
+            }
+            match n {
+                0 if tier.min_spend_minor != 0 => problems.push(FieldError::new(
+                    "tiers[0].min_spend_minor",
+                    "must be 0: the first tier is every customer's entry tier",
+                )),
+                0 => {}
+                _ if tier.min_spend_minor <= self.tiers[n - 1].min_spend_minor => {
+                    problems.push(FieldError::new(
+                        format!("tiers[{n}].min_spend_minor"),
+                        "must be above the previous tier's",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        problems
+    }
+
+    /// The rules the program sets, over the deployment's currency and event window.
+    /// `problems()` must be empty.
+    pub fn rules(
+        &self,
+        base: &LoyaltyRules,
+    ) -> Result<(LoyaltyRules, ReviewRules, ReferralRules), FieldError> {
+        let tiers = self
+            .tiers
+            .iter()
+            .map(|t| TierRule {
+                tier: Tier(t.name.clone()),
+                min_spend_minor: t.min_spend_minor,
+                multiplier_pct: t.multiplier_pct,
+            })
+            .collect();
+        let loyalty = LoyaltyRules::new(
+            base.currency,
+            self.earning.points_per_unit,
+            tiers,
+            self.redemption.point_value_minor,
+            self.redemption.coupon_valid_days,
+        )?
+        .with_event_window(base.events);
+        let reviews = ReviewRules {
+            rating_points: self.reviews.rating_points,
+            body_points: self.reviews.body_points,
+            recovery_expiry_days: self.reviews.recovery_expiry_days,
+        };
+        let f = &self.referrals;
+        let referrals = ReferralRules {
+            min_order_minor: f.min_order_minor,
+            referrer_points: f.referrer_points,
+            referee_points: f.referee_points,
+            hold_days: f.hold_days,
+            cap_per_30_days: usize::try_from(f.cap_per_30_days).map_err(|_| {
+                FieldError::new("referrals.cap_per_30_days", "must not be negative")
+            })?,
+            ambassador_after: u32::try_from(f.ambassador_after)
+                .map_err(|_| FieldError::new("referrals.ambassador_after", "is out of range"))?,
+        };
+        Ok((loyalty, reviews, referrals))
+    }
+}
+
+/// Reads a program document from JSON: a field of the wrong type or unknown is named
+/// by its path; then every rule the content breaks, each with its path.
+pub fn read_program(body: &[u8]) -> Result<Program, Vec<FieldError>> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let program: Program = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        vec![FieldError::new(field, e.into_inner().to_string())]
+    })?;
+    match program.problems() {
+        problems if problems.is_empty() => Ok(program),
+        problems => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+
+    fn base() -> LoyaltyRules {
+        let tiers = vec![
+            TierRule {
+                tier: Tier("bronze".into()),
+                min_spend_minor: 0,
+                multiplier_pct: 100,
+            },
+            TierRule {
+                tier: Tier("silver".into()),
+                min_spend_minor: 50_000,
+                multiplier_pct: 125,
+            },
+        ];
+        LoyaltyRules::new(Currency::parse("c", "USD").unwrap(), 1, tiers, 1, 90).unwrap()
+    }
+
+    fn defaults() -> Program {
+        Program::from_rules(&base(), &ReviewRules::default(), &ReferralRules::default())
+    }
+
+    #[test]
+    fn the_settings_read_back_as_the_same_rules() {
+        let program = defaults();
+        assert!(program.problems().is_empty(), "{:?}", program.problems());
+        let (loyalty, reviews, referrals) = program.rules(&base()).unwrap();
+        assert_eq!(loyalty, base());
+        assert_eq!(reviews, ReviewRules::default());
+        assert_eq!(referrals, ReferralRules::default());
+        let json = serde_json::to_vec(&program).unwrap();
+        assert_eq!(read_program(&json).unwrap(), program);
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_path() {
+        let mut program = defaults();
+        program.tiers[1].multiplier_pct = 0;
+        program.tiers[1].name = "bronze".into();
+        program.tiers[0].min_spend_minor = 60_000;
+        program.redemption.coupon_valid_days = 0;
+        let fields: Vec<String> = program.problems().into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "tiers[1].multiplier_pct",
+                "redemption.coupon_valid_days",
+                "tiers[0].min_spend_minor",
+                "tiers[1].name",
+                "tiers[1].min_spend_minor",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_refused_with_their_path() {
+        let mut json = serde_json::to_value(defaults()).unwrap();
+        json["tiers"][0]["multiplier"] = 2.into();
+        let errors = read_program(json.to_string().as_bytes()).unwrap_err();
+        assert_eq!(errors[0].field, "tiers[0].multiplier");
+        assert!(errors[0].reason.contains("unknown field"), "{errors:?}");
+        let mut json = serde_json::to_value(defaults()).unwrap();
+        json["earning"]["points_per_unit"] = "two".into();
+        let errors = read_program(json.to_string().as_bytes()).unwrap_err();
+        assert_eq!(errors[0].field, "earning.points_per_unit");
+        assert_eq!(read_program(b"[]").unwrap_err()[0].field, "body");
+    }
+}

@@ -1,0 +1,143 @@
+//! The merchant's program document (admin scope):
+//!
+//! - `GET /v1/admin/program`: the version in force, with its number as the `ETag`;
+//! - `PUT /v1/admin/program` with `If-Match: "<version read>"`: a new version;
+//! - `GET /v1/admin/program/versions`: every saved version, newest first;
+//! - `POST /v1/admin/program/rollback` `{"version": n}` with `If-Match`: version `n`'s
+//!   content (0: the deployment's settings) in force again, as a new version.
+//!
+//! A change without `If-Match` is `428`; one over a version no longer in force is `412`
+//! with the current `ETag`, and changes nothing; a document that breaks rules is `422`
+//! listing every problem by its JSON path.
+
+use chrono::Utc;
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use super::{Api, ApiError, Operation, json_response, parse_json, query_param};
+use crate::domain::program::{Program, ProgramVersion, read_program};
+use crate::service::program::{self, ProgramError};
+use crate::store::ProgramStore;
+
+/// Most versions one history page lists.
+const HISTORY_LIMIT: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    version: u64,
+}
+
+impl From<ProgramError> for ApiError {
+    fn from(e: ProgramError) -> Self {
+        match e {
+            ProgramError::Invalid(problems) => ApiError::InvalidDocument(problems),
+            ProgramError::Stale { current, .. } => ApiError::StaleVersion { current },
+            ProgramError::UnknownVersion(n) => {
+                ApiError::NotFound(format!("the program has no version {n}"))
+            }
+            ProgramError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The version `If-Match` names: `"3"` (or a weak `W/"3"`, or a bare 3).
+fn if_match(req: &Request) -> Result<u64, ApiError> {
+    let raw = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?
+        .to_str()
+        .map_err(|_| ApiError::PreconditionRequired)?;
+    let tag = raw.trim().trim_start_matches("W/").trim_matches('"');
+    tag.parse().map_err(|_| {
+        ApiError::Invalid(crate::domain::FieldError::new(
+            "If-Match",
+            "must be the ETag of a program version, e.g. \"3\"",
+        ))
+    })
+}
+
+/// A version as the answer, with its number as the `ETag`.
+fn version_response(status: StatusCode, version: &ProgramVersion) -> Response<Body> {
+    let mut response = json_response(status, version);
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", version.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+impl<S: ProgramStore> Api<S> {
+    /// The deployment's settings as a program (version 0).
+    fn settings_program(&self) -> Program {
+        Program::from_rules(
+            &self.config.rules,
+            &self.config.reviews,
+            &self.config.referrals,
+        )
+    }
+
+    /// Every program route, told apart by method and path: what the program function
+    /// serves.
+    pub async fn program(&self, req: Request) -> Response<Body> {
+        let result = async {
+            let (body, key) = self.authenticate_key(&req, Operation::Program).await?;
+            let settings = self.settings_program();
+            let path = req.uri().path().trim_end_matches('/').to_owned();
+            let now = Utc::now();
+            match (req.method().clone(), path.as_str()) {
+                (Method::GET, "/v1/admin/program") => {
+                    let version = program::program_in_force(&self.store, &settings).await?;
+                    Ok(version_response(StatusCode::OK, &version))
+                }
+                (Method::PUT, "/v1/admin/program") => {
+                    let expected = if_match(&req)?;
+                    let document = read_program(body).map_err(ApiError::InvalidDocument)?;
+                    let saved =
+                        program::save_program(&self.store, &settings, expected, document, &key, now)
+                            .await?;
+                    tracing::info!(version = saved.version, key = %key, "program saved");
+                    Ok(version_response(StatusCode::OK, &saved))
+                }
+                (Method::GET, "/v1/admin/program/versions") => {
+                    let limit = query_param(&req, "limit")
+                        .map(|raw| {
+                            raw.parse::<usize>()
+                                .ok()
+                                .filter(|n| (1..=HISTORY_LIMIT).contains(n))
+                                .ok_or_else(|| {
+                                    ApiError::Invalid(crate::domain::FieldError::new(
+                                        "limit",
+                                        format!("must be between 1 and {HISTORY_LIMIT}"),
+                                    ))
+                                })
+                        })
+                        .transpose()?
+                        .unwrap_or(HISTORY_LIMIT);
+                    let versions = self.store.program_history(limit).await?;
+                    let body = serde_json::json!({ "versions": versions });
+                    Ok(json_response(StatusCode::OK, &body))
+                }
+                (Method::POST, "/v1/admin/program/rollback") => {
+                    let expected = if_match(&req)?;
+                    let rollback = parse_json::<Rollback>(body)?;
+                    let restored = program::restore_program(
+                        &self.store,
+                        &settings,
+                        expected,
+                        rollback.version,
+                        &key,
+                        now,
+                    )
+                    .await?;
+                    tracing::info!(version = restored.version, from = rollback.version, key = %key, "program restored");
+                    Ok(version_response(StatusCode::OK, &restored))
+                }
+                _ => Err(ApiError::NotFound(format!("no route for {path}"))),
+            }
+        }
+        .await;
+        result.unwrap_or_else(ApiError::into_response)
+    }
+}

@@ -1,0 +1,268 @@
+//! The merchant's program document through the HTTP API against DynamoDB Local: the
+//! deployment's settings as version 0, a refused document that names every problem and
+//! changes nothing, a required and checked `If-Match` (two saves over one version: one
+//! wins, one is told the version in force), the history, and rollback.
+
+use rapport_integration::{Reply, TestApi, signer};
+use serde_json::{Value, json};
+
+/// Sends `body` signed as the merchant, with `If-Match` when given.
+async fn send(
+    api: &TestApi,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    if_match: Option<&str>,
+) -> Reply {
+    let raw = body.map(Value::to_string).unwrap_or_default();
+    let signature = signer()
+        .header(method, path, raw.as_bytes())
+        .expect("a key for the route");
+    let mut request = api
+        .http
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", api.base_url),
+        )
+        .header("Rapport-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(raw);
+    if let Some(tag) = if_match {
+        request = request.header("If-Match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null);
+    Reply {
+        status,
+        content_type,
+        body,
+        headers,
+    }
+}
+
+fn etag(reply: &Reply) -> &str {
+    reply
+        .headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_settings_are_version_0_and_a_bad_document_changes_nothing() {
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(
+        (read.body["version"].as_u64(), etag(&read)),
+        (Some(0), "\"0\"")
+    );
+    let program = &read.body["program"];
+    assert_eq!(program["earning"]["points_per_unit"], 1);
+    let tiers: Vec<&str> = program["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["bronze", "silver", "gold"]);
+    assert_eq!(program["redemption"]["coupon_valid_days"], 90);
+
+    let before = api.items().await;
+    let mut broken = program.clone();
+    broken["tiers"][0]["min_spend_minor"] = json!(100);
+    broken["tiers"][2]["multiplier_pct"] = json!(0);
+    broken["redemption"]["coupon_valid_days"] = json!(0);
+    let refused = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&broken),
+        Some("\"0\""),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.content_type, "application/problem+json");
+    let fields: Vec<&str> = refused.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "tiers[2].multiplier_pct",
+            "redemption.coupon_valid_days",
+            "tiers[0].min_spend_minor",
+        ]
+    );
+    assert_eq!(refused.field(), "tiers[2].multiplier_pct");
+    let mut unknown = program.clone();
+    unknown["earning"]["points_per_euro"] = json!(2);
+    let refused = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&unknown),
+        Some("\"0\""),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.field()),
+        (422, "earning.points_per_euro")
+    );
+    // Without saying which version it edits, or with the storefront's key: refused.
+    let unconditional = send(&api, "PUT", "/v1/admin/program", Some(program), None).await;
+    assert_eq!(unconditional.status, 428, "{}", unconditional.body);
+    let raw = program.to_string();
+    let storefront = rapport_integration::sign_as(
+        &rapport_integration::key(rapport_shared::auth::keys::Scope::Events),
+        chrono::Utc::now().timestamp(),
+        "PUT",
+        "/v1/admin/program",
+        raw.as_bytes(),
+    );
+    let forbidden = api
+        .send_raw(
+            "PUT",
+            "/v1/admin/program",
+            raw.into_bytes(),
+            Some(&storefront),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(api.items().await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn two_saves_over_one_version_one_wins_and_rollback_restores() {
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut doubled = read.body["program"].clone();
+    doubled["earning"]["points_per_unit"] = json!(2);
+    let mut tripled = doubled.clone();
+    tripled["earning"]["points_per_unit"] = json!(3);
+    let (a, b) = tokio::join!(
+        send(
+            &api,
+            "PUT",
+            "/v1/admin/program",
+            Some(&doubled),
+            Some("\"0\"")
+        ),
+        send(
+            &api,
+            "PUT",
+            "/v1/admin/program",
+            Some(&tripled),
+            Some("\"0\"")
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", a.body, b.body);
+    let (won, lost) = if a.status == 200 { (a, b) } else { (b, a) };
+    assert_eq!(
+        (won.body["version"].as_u64(), etag(&won)),
+        (Some(1), "\"1\"")
+    );
+    assert_eq!(won.body["saved_by"], "test-admin");
+    assert_eq!(
+        (lost.problem_type(), etag(&lost)),
+        ("https://rapport.dev/problems/stale-version", "\"1\"")
+    );
+    let now = send(&api, "GET", "/v1/admin/program", None, None).await;
+    assert_eq!(now.body["program"], won.body["program"]);
+
+    // A second version, then back to the deployment's settings.
+    let mut fourfold = won.body["program"].clone();
+    fourfold["earning"]["points_per_unit"] = json!(4);
+    let v2 = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&fourfold),
+        Some("W/\"1\""),
+    )
+    .await;
+    assert_eq!(v2.body["version"], 2, "{}", v2.body);
+    let stale = send(
+        &api,
+        "POST",
+        "/v1/admin/program/rollback",
+        Some(&json!({"version": 0})),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(stale.status, 412);
+    let unknown = send(
+        &api,
+        "POST",
+        "/v1/admin/program/rollback",
+        Some(&json!({"version": 9})),
+        Some("\"2\""),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let back = send(
+        &api,
+        "POST",
+        "/v1/admin/program/rollback",
+        Some(&json!({"version": 0})),
+        Some("\"2\""),
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(
+        (
+            back.body["version"].as_u64(),
+            back.body["restored_from"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+    assert_eq!(back.body["program"], read.body["program"]);
+
+    let history = send(&api, "GET", "/v1/admin/program/versions", None, None).await;
+    let versions: Vec<(u64, i64)> = history.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["program"]["earning"]["points_per_unit"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (3, 1),
+            (2, 4),
+            (
+                1,
+                won.body["program"]["earning"]["points_per_unit"]
+                    .as_i64()
+                    .unwrap()
+            )
+        ]
+    );
+    let page = send(
+        &api,
+        "GET",
+        "/v1/admin/program/versions?limit=1",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(page.body["versions"].as_array().map(Vec::len), Some(1));
+}
