@@ -937,7 +937,7 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
     };
     let expected = BTreeMap::from([
         // One kind: the condition holds them to it.
-        ("customer".to_owned(), kinds(&["CUSTOMER#"])),
+        ("customer".to_owned(), kinds(&["CUSTOMER#", "PROGRAM#"])),
         ("recovery".to_owned(), kinds(&["CUSTOMER#"])),
         ("unsubscribe".to_owned(), kinds(&["CUSTOMER#"])),
         ("ses-feedback".to_owned(), kinds(&["SUPPRESSED#"])),
@@ -949,23 +949,26 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
         // The codes an order names are marked used in their own partitions.
         (
             "purchase".to_owned(),
-            kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "PROGRAM#"]),
         ),
         ("coupon".to_owned(), kinds(&["COUPON#"])),
         ("program".to_owned(), kinds(&["PROGRAM#"])),
         (
             "redemption".to_owned(),
-            kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "PROGRAM#"]),
         ),
         (
             "review".to_owned(),
-            kinds(&["CUSTOMER#", "EVENT#", "PRODUCT#"]),
+            kinds(&["CUSTOMER#", "EVENT#", "PRODUCT#", "PROGRAM#"]),
         ),
         (
             "referral-code".to_owned(),
             kinds(&["CUSTOMER#", "REFCODE#"]),
         ),
-        ("referral".to_owned(), kinds(&["CUSTOMER#", "EVENT#"])),
+        (
+            "referral".to_owned(),
+            kinds(&["CUSTOMER#", "EVENT#", "PROGRAM#"]),
+        ),
         (
             "privacy".to_owned(),
             kinds(&["CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
@@ -973,11 +976,11 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
         // Orders, refunds and contact updates once per event; redactions as privacy.
         (
             "shopify".to_owned(),
-            kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "SUPPRESSED#"]),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "PROGRAM#", "SUPPRESSED#"]),
         ),
         (
             "woocommerce".to_owned(),
-            kinds(&["COUPON#", "CUSTOMER#", "EVENT#"]),
+            kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "PROGRAM#"]),
         ),
         // A scan has no key for the condition to test.
         (

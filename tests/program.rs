@@ -266,3 +266,65 @@ async fn two_saves_over_one_version_one_wins_and_rollback_restores() {
     .await;
     assert_eq!(page.body["versions"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn a_saved_program_decides_the_next_events_and_each_entry_names_its_version() {
+    use rapport_shared::store::LedgerStore;
+    let api = TestApi::start().await;
+    let buy = |n: u32| {
+        rapport_integration::purchase(&format!("e-{n}"), "asha", &format!("o-{n}"), 10_000)
+    };
+    let first_event = buy(1);
+    let first = api.post("/v1/events/purchase", &first_event).await;
+    assert_eq!(first.body["points_delta"], 100, "{}", first.body);
+
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut triple = read.body["program"].clone();
+    triple["earning"]["points_per_unit"] = json!(3);
+    let saved = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&triple),
+        Some("\"0\""),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let second = api.post("/v1/events/purchase", &buy(2)).await;
+    assert_eq!(second.body["points_delta"], 300, "{}", second.body);
+    // A retry of the first event answers what it answered: history is not re-priced.
+    let retried = api.post("/v1/events/purchase", &first_event).await;
+    assert_eq!(
+        (
+            retried.body["points_delta"].as_i64(),
+            retried.body["duplicate"].as_bool()
+        ),
+        (Some(100), Some(true))
+    );
+
+    let back = send(
+        &api,
+        "POST",
+        "/v1/admin/program/rollback",
+        Some(&json!({"version": 0})),
+        Some("\"1\""),
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let third = api.post("/v1/events/purchase", &buy(3)).await;
+    assert_eq!(third.body["points_delta"], 100, "{}", third.body);
+
+    let ledger = api
+        .store
+        .ledger(&rapport_integration::cid("asha"))
+        .await
+        .unwrap();
+    let versions: Vec<(i64, Option<u64>)> = ledger
+        .iter()
+        .map(|e| (e.delta, e.program_version))
+        .collect();
+    assert_eq!(versions, [(100, Some(0)), (300, Some(1)), (100, Some(2))]);
+    let customer = api.get("/v1/customers/asha").await;
+    assert_eq!(customer.body["points_balance"], 500);
+    assert_eq!(api.ledger_sum("asha").await, 500);
+}

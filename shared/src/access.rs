@@ -182,6 +182,8 @@ ports!(
     CodeSyncStore,
     /// `store::CodeRepairStore`: wired by no deployed binary (`rapport-sync-codes`).
     CodeRepairStore,
+    /// `store::ProgramReadStore`
+    ProgramReadStore,
     /// `store::ProgramStore`
     ProgramStore,
     /// `store::RedemptionStore`

@@ -63,6 +63,9 @@ pub struct Config {
     /// The one Shopify shop whose webhooks are taken (`RAPPORT_SHOPIFY_SHOP_DOMAIN`,
     /// e.g. `tea-house.myshopify.com`); unset: none are.
     pub shopify_shop_domain: Option<String>,
+    /// How long a function decides by the program version it read before reading the
+    /// version in force again (`RAPPORT_PROGRAM_CACHE_SECS`).
+    pub program_cache: std::time::Duration,
     /// Where the stores' admin APIs are, for creating Rapport's codes there.
     pub shop_endpoints: ShopEndpoints,
     /// The stores' API credentials (`RAPPORT_SHOPIFY_ADMIN_TOKEN`,
@@ -333,6 +336,11 @@ impl Config {
             tombstone_key,
             webhook_secrets,
             shopify_shop_domain,
+            program_cache: std::time::Duration::from_secs(setting(
+                &get,
+                "RAPPORT_PROGRAM_CACHE_SECS",
+                30u64,
+            )?),
             shop_endpoints,
             shop_credentials,
         })

@@ -74,19 +74,20 @@ functions! {
         ProfileStore,
         CouponStore,
         CouponUseStore,
+        ProgramReadStore,
     ];
     /// `GET /v1/customers/{id}`
-    customer = "customer": [ProfileViewStore];
+    customer = "customer": [ProfileViewStore, ProgramReadStore];
     /// `POST /v1/customers/{id}/redemptions`
-    redemption = "redemption": [RedemptionStore];
+    redemption = "redemption": [RedemptionStore, ProgramReadStore];
     /// `POST /v1/events/review`, mailing support a service-recovery alert.
-    review = "review": [ReviewStore, AlertSender];
+    review = "review": [ReviewStore, AlertSender, ProgramReadStore];
     /// `POST /v1/customers/{id}/recovery`
     recovery = "recovery": [ProfileStore];
     /// `GET /v1/customers/{id}/referral-code`
     referral_code = "referral-code": [ReferralCodeStore, ProfileStore];
     /// `POST /v1/events/referral`
-    referral = "referral": [ReferralStore, IdempotencyStore];
+    referral = "referral": [ReferralStore, IdempotencyStore, ProgramReadStore];
     /// `GET` and `POST /v1/unsubscribe`
     unsubscribe = "unsubscribe": [ProfileStore];
     /// `GET /v1/customers/{id}/export` and `DELETE /v1/customers/{id}`
@@ -94,7 +95,7 @@ functions! {
     /// `GET /v1/coupons/{code}`
     coupon = "coupon": [CouponStore];
     /// `GET`/`PUT /v1/admin/program`, its versions and rollback.
-    program = "program": [ProgramStore];
+    program = "program": [ProgramReadStore, ProgramStore];
     /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
     /// customer), contact updates (`commit_reward`), erasure at the shop's request, and
     /// data and shop erasure requests mailed to the merchant.
@@ -107,6 +108,7 @@ functions! {
         ProfileStore,
         RewardStore,
         PrivacyStore,
+        ProgramReadStore,
     ];
     /// `POST /v1/webhooks/woocommerce`: orders, refunds and cancellations, contact
     /// updates.
@@ -117,6 +119,7 @@ functions! {
         IdempotencyStore,
         ProfileStore,
         RewardStore,
+        ProgramReadStore,
     ];
     /// New coupons from the table's stream, created in the stores' checkouts.
     code_sync = "coupon-sync": [CouponStore, CodeSyncStore];

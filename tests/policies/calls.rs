@@ -28,10 +28,10 @@ use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramStore,
-    PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore,
-    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor,
-    ScoreStore, StoreError, SuppressionStore, Versioned,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramReadStore,
+    ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
+    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -422,12 +422,16 @@ impl<S: CodeSyncStore> CodeSyncStore for Traced<S> {
 }
 
 #[async_trait]
-impl<S: ProgramStore> ProgramStore for Traced<S> {
+impl<S: ProgramReadStore> ProgramReadStore for Traced<S> {
     async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError> {
         let call = self.inner.current_program();
-        self.run(Port::ProgramStore, "current_program", call).await
+        self.run(Port::ProgramReadStore, "current_program", call)
+            .await
     }
+}
 
+#[async_trait]
+impl<S: ProgramStore> ProgramStore for Traced<S> {
     async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError> {
         let call = self.inner.program_version(version);
         self.run(Port::ProgramStore, "program_version", call).await

@@ -35,6 +35,17 @@ pub struct LedgerEntry {
     pub source: String,
     pub balance_after: i64,
     pub at: DateTime<Utc>,
+    /// The program version the change was decided under (absent on entries from before
+    /// the program was versioned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_version: Option<u64>,
+}
+
+/// Records on `entries` the program version they were decided under.
+pub fn under_program(entries: &mut [LedgerEntry], version: u64) {
+    for entry in entries {
+        entry.program_version = Some(version);
+    }
 }
 
 impl Profile {
@@ -57,6 +68,7 @@ impl Profile {
             source,
             balance_after: self.points_balance,
             at,
+            program_version: None,
         }
     }
 

@@ -51,6 +51,9 @@ pub struct LoyaltyRules {
     pub coupon_valid_days: i64,
     /// Which event times count: an event dated too far ahead or back is refused.
     pub events: EventWindow,
+    /// The program version these rules come from (0: the deployment's settings),
+    /// recorded on the ledger entries decided under them.
+    pub program_version: u64,
 }
 
 impl LoyaltyRules {
@@ -99,7 +102,16 @@ impl LoyaltyRules {
             point_value_minor,
             coupon_valid_days,
             events: EventWindow::default(),
+            program_version: 0,
         })
+    }
+
+    /// The same rules as program version `version` sets them.
+    pub fn with_program_version(self, version: u64) -> Self {
+        Self {
+            program_version: version,
+            ..self
+        }
     }
 
     /// The same rules with event times accepted within `events`.

@@ -327,6 +327,44 @@ impl Program {
     }
 }
 
+/// The rules one program version sets, as decisions take them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramRules {
+    pub version: u64,
+    pub loyalty: LoyaltyRules,
+    pub reviews: ReviewRules,
+    pub referrals: ReferralRules,
+}
+
+impl ProgramRules {
+    /// The deployment's settings, version 0.
+    pub fn settings(
+        loyalty: &LoyaltyRules,
+        reviews: &ReviewRules,
+        referrals: &ReferralRules,
+    ) -> Self {
+        Self {
+            version: 0,
+            loyalty: loyalty.clone().with_program_version(0),
+            reviews: reviews.clone(),
+            referrals: referrals.clone(),
+        }
+    }
+}
+
+impl ProgramVersion {
+    /// The rules this version sets, over the deployment's currency and event window.
+    pub fn rules(&self, base: &LoyaltyRules) -> Result<ProgramRules, FieldError> {
+        let (loyalty, reviews, referrals) = self.program.rules(base)?;
+        Ok(ProgramRules {
+            version: self.version,
+            loyalty: loyalty.with_program_version(self.version),
+            reviews,
+            referrals,
+        })
+    }
+}
+
 /// Reads a program document from JSON: a field of the wrong type or unknown is named
 /// by its path; then every rule the content breaks, each with its path.
 pub fn read_program(body: &[u8]) -> Result<Program, Vec<FieldError>> {

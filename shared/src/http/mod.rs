@@ -36,8 +36,8 @@ use crate::domain::{
 use crate::mail::{AlertSender, LogAlerts};
 use crate::service;
 use crate::store::{
-    CouponUseStore, ProfileStore, ProfileViewStore, PurchaseStore, RedemptionStore,
-    ReferralCodeStore, ReferralStore, ReviewStore, Store,
+    CouponUseStore, ProfileStore, ProfileViewStore, ProgramReadStore, PurchaseStore,
+    RedemptionStore, ReferralCodeStore, ReferralStore, ReviewStore, Store,
 };
 use std::sync::Arc;
 
@@ -150,6 +150,8 @@ pub struct Api<S> {
     pub tombstone_key: Arc<Keys<TombstoneKey>>,
     /// The secrets storefront platforms sign webhooks with.
     pub webhook_secrets: Arc<Keys<WebhookSecrets>>,
+    /// The program in force, read again at most every `RAPPORT_PROGRAM_CACHE_SECS`.
+    pub(crate) program: program::ProgramCache,
 }
 
 /// Marks a response as one no cache may keep (see the module's header).
@@ -287,6 +289,7 @@ impl<S> Api<S> {
             unsubscribe_keys,
             tombstone_key,
             webhook_secrets,
+            program: program::ProgramCache::default(),
         }
     }
 
@@ -421,13 +424,14 @@ fn signed_path(req: &Request) -> String {
     }
 }
 
-impl<S: PurchaseStore + CouponUseStore> Api<S> {
+impl<S: PurchaseStore + CouponUseStore + ProgramReadStore> Api<S> {
     /// `POST /v1/events/purchase`
     pub async fn purchase(&self, req: Request) -> Response<Body> {
         let result = async {
             let body = self.authenticate(&req, Operation::Purchase).await?;
             let event = parse_json::<PurchaseInput>(body)?.validate()?;
-            let mut receipt = service::record_purchase(&self.store, &self.config.rules, &self.config.referrals, &event, Utc::now()).await?;
+            let rules = self.rules().await?;
+            let mut receipt = service::record_purchase(&self.store, &rules.loyalty, &rules.referrals, &event, Utc::now()).await?;
             // After the purchase, on every delivery: a retry finds the same use again.
             receipt.coupons = service::use_coupons(&self.store, &event, Utc::now()).await?;
             tracing::info!(event_id = %event.event_id, duplicate = receipt.duplicate, points = receipt.points_delta, "purchase event");
@@ -438,7 +442,7 @@ impl<S: PurchaseStore + CouponUseStore> Api<S> {
     }
 }
 
-impl<S: ProfileViewStore> Api<S> {
+impl<S: ProfileViewStore + ProgramReadStore> Api<S> {
     /// `GET /v1/customers/{id}`
     pub async fn customer(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -447,22 +451,30 @@ impl<S: ProfileViewStore> Api<S> {
             let (profile, scores) = self.store.profile_and_scores(&id).await?;
             let profile = profile
                 .ok_or_else(|| ApiError::NotFound(format!("customer {id} does not exist")))?;
-            Ok(ProfileView::new(&profile.value, &self.config, Utc::now()).with_scores(scores))
+            let rules = self.rules().await?;
+            let expiry = rules.reviews.recovery_expiry_days;
+            let view = ProfileView::new(&profile.value, rules.loyalty.currency, expiry, Utc::now());
+            Ok(view.with_scores(scores))
         }
         .await;
         respond(StatusCode::OK, result)
     }
 }
 
-impl<S: RedemptionStore> Api<S> {
+impl<S: RedemptionStore + ProgramReadStore> Api<S> {
     /// `POST /v1/customers/{id}/redemptions`
     pub async fn redemption(&self, req: Request) -> Response<Body> {
         let result = async {
             let body = self.authenticate(&req, Operation::Redemption).await?;
             let id = customer_in_path(&req)?;
             let request = parse_json::<RedemptionInput>(body)?.validate(id)?;
-            let receipt =
-                service::redeem(&self.store, &self.config.rules, &request, Utc::now()).await?;
+            let receipt = service::redeem(
+                &self.store,
+                &self.rules().await?.loyalty,
+                &request,
+                Utc::now(),
+            )
+            .await?;
             Ok(receipt)
         }
         .await;
@@ -470,16 +482,17 @@ impl<S: RedemptionStore> Api<S> {
     }
 }
 
-impl<S: ReviewStore> Api<S> {
+impl<S: ReviewStore + ProgramReadStore> Api<S> {
     /// `POST /v1/events/review`
     pub async fn review(&self, req: Request) -> Response<Body> {
         let result = async {
             let body = self.authenticate(&req, Operation::Review).await?;
             let event = parse_json::<ReviewInput>(body)?.validate()?;
+            let rules = self.rules().await?;
             let result = service::record_review(
                 &self.store,
-                &self.config.rules,
-                &self.config.reviews,
+                &rules.loyalty,
+                &rules.reviews,
                 &event,
                 Utc::now(),
             )
@@ -507,7 +520,14 @@ impl<S: ProfileStore> Api<S> {
             self.authenticate(&req, Operation::Recovery).await?;
             let id = customer_in_path(&req)?;
             let profile = service::clear_recovery(&self.store, &id, Utc::now()).await?;
-            Ok(ProfileView::new(&profile, &self.config, Utc::now()))
+            // The flag is cleared: when it would have lapsed does not matter.
+            let expiry = self.config.reviews.recovery_expiry_days;
+            Ok(ProfileView::new(
+                &profile,
+                self.config.rules.currency,
+                expiry,
+                Utc::now(),
+            ))
         }
         .await;
         respond(StatusCode::OK, result)
@@ -538,16 +558,17 @@ impl<S: ReferralCodeStore> Api<S> {
     }
 }
 
-impl<S: ReferralStore> Api<S> {
+impl<S: ReferralStore + ProgramReadStore> Api<S> {
     /// `POST /v1/events/referral`
     pub async fn referral(&self, req: Request) -> Response<Body> {
         let result = async {
             let body = self.authenticate(&req, Operation::Referral).await?;
             let event = parse_json::<ReferralInput>(body)?.validate()?;
+            let rules = self.rules().await?;
             let receipt = service::record_referral(
                 &self.store,
-                &self.config.rules,
-                &self.config.referrals,
+                &rules.loyalty,
+                &rules.referrals,
                 &event,
                 Utc::now(),
             )

@@ -16,9 +16,59 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 use super::{Api, ApiError, Operation, json_response, parse_json, query_param};
-use crate::domain::program::{Program, ProgramVersion, read_program};
+use crate::domain::program::{Program, ProgramRules, ProgramVersion, read_program};
 use crate::service::program::{self, ProgramError};
-use crate::store::ProgramStore;
+use crate::store::{ProgramReadStore, ProgramStore};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The rules of the program version last read, and when it was read.
+#[derive(Default)]
+pub(crate) struct ProgramCache {
+    read: tokio::sync::RwLock<Option<(Instant, Arc<ProgramRules>)>>,
+}
+
+impl<S: ProgramReadStore> Api<S> {
+    /// The rules in force: the program's latest version (the deployment's settings
+    /// before one is saved), read again once `RAPPORT_PROGRAM_CACHE_SECS` have passed.
+    /// One request decides under one version. A read that fails keeps the version
+    /// last read, if any; with none it is a 503.
+    pub(crate) async fn rules(&self) -> Result<Arc<ProgramRules>, ApiError> {
+        if let Some((at, rules)) = self.program.read.read().await.as_ref()
+            && at.elapsed() < self.config.program_cache
+        {
+            return Ok(rules.clone());
+        }
+        let mut cached = self.program.read.write().await;
+        if let Some((at, rules)) = cached.as_ref()
+            && at.elapsed() < self.config.program_cache
+        {
+            return Ok(rules.clone());
+        }
+        let fresh = match self.store.current_program().await {
+            Ok(Some(version)) => version.rules(&self.config.rules).map_err(|e| {
+                // Saved versions were checked before they were accepted.
+                tracing::error!(version = version.version, error = %e, "a stored program does not read back");
+                ApiError::Internal
+            })?,
+            Ok(None) => ProgramRules::settings(
+                &self.config.rules,
+                &self.config.reviews,
+                &self.config.referrals,
+            ),
+            Err(e) => match cached.as_ref() {
+                Some((_, rules)) => {
+                    tracing::warn!(error = %e, version = rules.version, "program unreadable; deciding by the version last read");
+                    return Ok(rules.clone());
+                }
+                None => return Err(e.into()),
+            },
+        };
+        let fresh = Arc::new(fresh);
+        *cached = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+}
 
 /// Most versions one history page lists.
 const HISTORY_LIMIT: usize = 100;
@@ -69,6 +119,12 @@ fn version_response(status: StatusCode, version: &ProgramVersion) -> Response<Bo
 }
 
 impl<S: ProgramStore> Api<S> {
+    /// After a change: this instance reads the new version on its next decision (the
+    /// others within `RAPPORT_PROGRAM_CACHE_SECS`).
+    async fn forget_program(&self) {
+        *self.program.read.write().await = None;
+    }
+
     /// The deployment's settings as a program (version 0).
     fn settings_program(&self) -> Program {
         Program::from_rules(
@@ -98,6 +154,7 @@ impl<S: ProgramStore> Api<S> {
                         program::save_program(&self.store, &settings, expected, document, &key, now)
                             .await?;
                     tracing::info!(version = saved.version, key = %key, "program saved");
+                    self.forget_program().await;
                     Ok(version_response(StatusCode::OK, &saved))
                 }
                 (Method::GET, "/v1/admin/program/versions") => {
@@ -132,6 +189,7 @@ impl<S: ProgramStore> Api<S> {
                     )
                     .await?;
                     tracing::info!(version = restored.version, from = rollback.version, key = %key, "program restored");
+                    self.forget_program().await;
                     Ok(version_response(StatusCode::OK, &restored))
                 }
                 _ => Err(ApiError::NotFound(format!("no route for {path}"))),

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::Config;
 use crate::domain::CustomerScores;
 use crate::domain::{
     AttributionStatus, Birthday, Currency, CustomerId, Email, Locale, Profile, Tier,
@@ -50,7 +49,14 @@ impl ProfileView {
         Self { scores, ..self }
     }
 
-    pub fn new(p: &Profile, config: &Config, now: DateTime<Utc>) -> Self {
+    /// The view of `p`, money in `currency`, a service-recovery flag lapsing after
+    /// `recovery_expiry_days`.
+    pub fn new(
+        p: &Profile,
+        currency: Currency,
+        recovery_expiry_days: i64,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             customer_id: p.customer_id.clone(),
             points_balance: p.points_balance,
@@ -59,14 +65,14 @@ impl ProfileView {
             orders: p.orders,
             net_spend_minor: p.net_spend_minor,
             repeat_spend_minor: p.repeat_spend_minor,
-            currency: config.rules.currency,
+            currency,
             purchase_days: p.purchase_days.len(),
             first_purchase_at: p.first_purchase_at,
             last_purchase_at: p.last_purchase_at,
             email: p.email.clone(),
             locale: p.locale.clone(),
             birthday: p.birthday,
-            service_recovery: p.service_recovery_open(now, config.reviews.recovery_expiry_days),
+            service_recovery: p.service_recovery_open(now, recovery_expiry_days),
             referral_ask: p.referral_ask,
             referral_code: p.referral_code.clone(),
             referred: p.referred_by.as_ref().map(|a| a.status),

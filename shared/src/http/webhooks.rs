@@ -29,7 +29,7 @@ use crate::domain::storefront::woocommerce;
 use crate::domain::{CouponOutcome, CustomerId, PurchaseEvent, PurchaseReceipt};
 use crate::mail::MerchantNotice;
 use crate::service::{self, ServiceError};
-use crate::store::{CouponUseStore, PrivacyStore, PurchaseStore, RewardStore};
+use crate::store::{CouponUseStore, PrivacyStore, ProgramReadStore, PurchaseStore, RewardStore};
 
 /// What a webhook delivery did.
 #[derive(Debug, Serialize)]
@@ -67,7 +67,7 @@ fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
+impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore + ProgramReadStore> Api<S> {
     /// `POST /v1/webhooks/shopify`
     pub async fn shopify(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -214,7 +214,7 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore + PrivacyStore> Api<S> {
     }
 }
 
-impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
+impl<S: PurchaseStore + CouponUseStore + RewardStore + ProgramReadStore> Api<S> {
     /// `POST /v1/webhooks/woocommerce`
     pub async fn woocommerce(&self, req: Request) -> Response<Body> {
         let result = async {
@@ -308,14 +308,10 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
         update: &crate::domain::storefront::ContactUpdate,
         delivery: &str,
     ) -> Result<WebhookReceipt, ApiError> {
-        let receipt = service::update_contact(
-            &self.store,
-            &self.config.rules,
-            update,
-            delivery,
-            Utc::now(),
-        )
-        .await?;
+        let rules = self.rules().await?;
+        let receipt =
+            service::update_contact(&self.store, &rules.loyalty, update, delivery, Utc::now())
+                .await?;
         let outcome = match (receipt.duplicate, receipt.changed) {
             (true, _) => "duplicate",
             (false, true) => "applied",
@@ -332,10 +328,11 @@ impl<S: PurchaseStore + CouponUseStore + RewardStore> Api<S> {
         topic: &str,
         event: &PurchaseEvent,
     ) -> Result<WebhookReceipt, ApiError> {
+        let rules = self.rules().await?;
         let recorded = service::record_purchase(
             &self.store,
-            &self.config.rules,
-            &self.config.referrals,
+            &rules.loyalty,
+            &rules.referrals,
             event,
             Utc::now(),
         )

@@ -125,7 +125,10 @@ fn plan(
         }
         let order = orders.get(&event.order_id).cloned();
         let outcome = match event.apply(profile.clone(), order, None, rules, referrals, now) {
-            Ok(outcome) => outcome,
+            Ok(mut outcome) => {
+                outcome.under_program(rules.program_version);
+                outcome
+            }
             Err(DomainError::Invalid(e)) => {
                 skipped.rejected.push(Rejected {
                     event_id: event.event_id.to_string(),

@@ -72,7 +72,7 @@ impl<S: PurchaseStore + ?Sized> Command<S> for RecordPurchase<'_> {
             .map_err(DomainError::from)?;
         let expected = state.profile.as_ref().map(|p| p.version);
         let referrer_version = state.referrer.as_ref().map(|p| p.version);
-        let outcome = self.event.apply(
+        let mut outcome = self.event.apply(
             state.profile.map(|p| p.value),
             state.order,
             state.referrer.map(|p| p.value),
@@ -80,6 +80,7 @@ impl<S: PurchaseStore + ?Sized> Command<S> for RecordPurchase<'_> {
             self.referrals,
             now,
         )?;
+        outcome.under_program(self.rules.program_version);
         let answer = outcome.receipt.clone();
         let change = Change {
             expected,

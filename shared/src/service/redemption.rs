@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::codes::readable_code;
+use crate::domain::ledger::under_program;
 use crate::domain::{
     LoyaltyRules, Profile, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
 };
@@ -48,7 +49,8 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
         let profile = profile.ok_or(ServiceError::UnknownCustomer)?;
         // Drawn anew on every attempt: a taken code is simply drawn again.
         let code = format!("RP-{}", readable_code(uuid::Uuid::new_v4().as_bytes(), 10));
-        let outcome = self.request.apply(profile.value, code, self.rules, now)?;
+        let mut outcome = self.request.apply(profile.value, code, self.rules, now)?;
+        under_program(&mut outcome.ledger, self.rules.program_version);
         let answer = outcome.receipt.clone();
         let change = (profile.version, outcome);
         Ok(Decided::Write { change, answer })

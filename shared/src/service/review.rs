@@ -73,7 +73,7 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
         let expected = state.profile.as_ref().map(|p| p.version);
         let profile = state.profile.map(|p| p.value);
         let order = state.order.as_ref();
-        let outcome = self.event.apply(
+        let mut outcome = self.event.apply(
             profile,
             order,
             state.review,
@@ -81,6 +81,7 @@ impl<S: ReviewStore + ?Sized> Command<S> for RecordReview<'_> {
             self.rules,
             now,
         );
+        crate::domain::ledger::under_program(&mut outcome.ledger, self.loyalty.program_version);
         let answer = outcome.receipt.clone();
         Ok(Decided::Write {
             change: (expected, outcome),

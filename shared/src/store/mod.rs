@@ -437,12 +437,16 @@ pub trait CodeSyncStore: CouponStore {
     ) -> Result<(), StoreError>;
 }
 
-/// The shop's program document and its history.
+/// The program in force, for everything that decides by it.
 #[async_trait]
-pub trait ProgramStore: Send + Sync {
+pub trait ProgramReadStore: Send + Sync {
     /// The latest saved version; `None` before the first save.
     async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError>;
+}
 
+/// The shop's program document and its history, for the merchant's edits.
+#[async_trait]
+pub trait ProgramStore: ProgramReadStore {
     /// One saved version.
     async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError>;
 
@@ -542,6 +546,7 @@ every_capability!(
     CodeSyncStore,
     CodeRepairStore,
     ProgramStore,
+    ProgramReadStore,
     RedemptionStore,
     ReviewStore,
     ReferralCodeStore,

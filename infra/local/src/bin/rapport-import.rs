@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_local::import::{self, Format};
 use rapport_shared::bootstrap::{self, SecretsManagerReader};
+use rapport_shared::domain::program::Program;
 use rapport_shared::service::import::{ImportSettings, ImportTally, import};
 use rapport_shared::store::DynamoStore;
 use std::path::PathBuf;
@@ -64,7 +65,15 @@ async fn main() -> Result<()> {
     };
     let started = Instant::now();
     let now = chrono::Utc::now();
-    let (rules, referrals, store) = (&config.rules, &config.referrals, &store);
+    // Imported orders are decided under the program in force, as live ones are.
+    let settings_program = Program::from_rules(&config.rules, &config.reviews, &config.referrals);
+    let in_force = rapport_shared::service::program::program_in_force(&store, &settings_program)
+        .await
+        .context("reading the program in force")?;
+    let program = in_force
+        .rules(&config.rules)
+        .context("the program in force")?;
+    let (rules, referrals, store) = (&program.loyalty, &program.referrals, &store);
     let mut tallies = stream::iter(read.customers.chunks(cli.batch.max(1)))
         .map(|batch| {
             let progress = progress.clone();

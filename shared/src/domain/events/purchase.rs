@@ -278,6 +278,16 @@ pub struct PurchaseOutcome {
     pub receipt: PurchaseReceipt,
 }
 
+impl PurchaseOutcome {
+    /// Records the program version the event was decided under on every entry.
+    pub fn under_program(&mut self, version: u64) {
+        crate::domain::ledger::under_program(&mut self.ledger, version);
+        if let Some(referrer) = &mut self.referrer {
+            crate::domain::ledger::under_program(&mut referrer.ledger, version);
+        }
+    }
+}
+
 /// A referrer's side of their referee's order or refund: the referral record's new
 /// status and, unless the referral was rejected, their changed profile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -502,6 +502,7 @@ mod tests {
             source: "r0".into(),
             balance_after: 25,
             at: now(),
+            program_version: None,
         });
         let keys: Vec<String> = review_event_keys(&data).into_iter().collect();
         assert_eq!(keys, ["r0", "r1", "r2", "r3"]);

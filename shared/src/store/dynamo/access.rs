@@ -86,7 +86,7 @@ pub const METHODS: &[MethodGrants] = &[
     // ProgramStore: the program's own partition; a save writes the version and the
     // latest copy together.
     MethodGrants::new(
-        Port::ProgramStore,
+        Port::ProgramReadStore,
         "current_program",
         &[Grant::table(GetItem, &[PROGRAM])],
     ),

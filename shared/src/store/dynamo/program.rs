@@ -11,17 +11,23 @@ use super::transaction::{Role, Transaction};
 use super::{DynamoStore, classify};
 use crate::access::{Grants, port};
 use crate::domain::program::ProgramVersion;
-use crate::store::{CommitError, ProgramStore, StoreError};
+use crate::store::{CommitError, ProgramReadStore, ProgramStore, StoreError};
 
 #[async_trait]
-impl<W: Grants<port::ProgramStore>> ProgramStore for DynamoStore<W> {
+impl<W: Grants<port::ProgramReadStore>> ProgramReadStore for DynamoStore<W> {
     async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError> {
         let found = self
             .get(key(keys::program_pk(), keys::PROGRAM_CURRENT), true)
             .await?;
         found.map(parse).transpose()
     }
+}
 
+#[async_trait]
+impl<W> ProgramStore for DynamoStore<W>
+where
+    W: Grants<port::ProgramStore> + Grants<port::ProgramReadStore>,
+{
     async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError> {
         let found = self
             .get(

@@ -9,10 +9,10 @@ use std::sync::{Mutex, MutexGuard};
 use super::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramStore,
-    PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore,
-    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor,
-    ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramReadStore,
+    ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
+    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
+    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use crate::domain::program::ProgramVersion;
 use crate::domain::storefront::codes::{Platform, StoreSync};
@@ -381,11 +381,14 @@ impl CodeSyncStore for MemoryStore {
 }
 
 #[async_trait]
-impl ProgramStore for MemoryStore {
+impl ProgramReadStore for MemoryStore {
     async fn current_program(&self) -> Result<Option<ProgramVersion>, StoreError> {
         Ok(self.lock()?.programs.last().cloned())
     }
+}
 
+#[async_trait]
+impl ProgramStore for MemoryStore {
     async fn program_version(&self, version: u64) -> Result<Option<ProgramVersion>, StoreError> {
         Ok(self
             .lock()?
