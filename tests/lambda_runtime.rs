@@ -410,6 +410,8 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         (200, Some(2)),
         "{body}"
     );
+    // Another function, started after the save, decides by the new version: twice the
+    // points the sample order earned under the settings (36).
     let (status, body) = http(&call("woocommerce", "woocommerce-webhook.json").await);
     assert_eq!(
         (
@@ -417,7 +419,7 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
             body["outcome"].as_str(),
             body["points_delta"].as_i64()
         ),
-        (200, Some("applied"), Some(36)),
+        (200, Some("applied"), Some(72)),
         "{body}"
     );
 
