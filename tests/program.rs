@@ -328,3 +328,67 @@ async fn a_saved_program_decides_the_next_events_and_each_entry_names_its_versio
     assert_eq!(customer.body["points_balance"], 500);
     assert_eq!(api.ledger_sum("asha").await, 500);
 }
+
+#[tokio::test]
+async fn the_view_and_the_job_take_the_service_recovery_lapse_from_the_program() {
+    use rapport_shared::domain::{OrderId, ServiceRecovery, Sku};
+    use rapport_shared::store::ProfileStore;
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let now = chrono::Utc::now();
+    // A review request is due (an order two weeks ago, not reviewed), held back by a
+    // service-recovery flag opened 10 days ago: open under the settings' 30 days.
+    let mut order = rapport_integration::purchase("e-mei", "mei", "o-mei", 1_000);
+    order["occurred_at"] = (now - chrono::Duration::days(15)).to_rfc3339().into();
+    order["marketing_consent"] = true.into();
+    order["email"] = format!("mei-{tag}@example.com").into();
+    assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    let customer = rapport_integration::cid("mei");
+    let stored = api.store.profile(&customer).await.unwrap().unwrap();
+    let mut profile = stored.value;
+    profile.service_recovery = Some(ServiceRecovery {
+        opened_at: now - chrono::Duration::days(10),
+        sku: Sku::parse("sku", "SKU-1").unwrap(),
+        order_id: OrderId::parse("o", "o-mei").unwrap(),
+        rating: 1,
+    });
+    api.store
+        .save_profile(stored.version, &profile)
+        .await
+        .unwrap();
+    let shown = api.get("/v1/customers/mei").await;
+    assert_eq!(shown.body["service_recovery"], true);
+
+    // The merchant lets flags lapse after 5 days.
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut quicker = read.body["program"].clone();
+    quicker["reviews"]["recovery_expiry_days"] = json!(5);
+    let saved = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&quicker),
+        Some("\"0\""),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let shown = api.get("/v1/customers/mei").await;
+    assert_eq!(shown.body["service_recovery"], false);
+
+    let mut settings = rapport_integration::job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    let summary = rapport_job::run::run(
+        &api.store,
+        rapport_integration::emulator_sender(&api),
+        &settings,
+        &Default::default(),
+        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
+        now,
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!(summary.program_version, 1);
+    let mail = api.mail_to(&format!("mei-{tag}@example.com")).await;
+    assert_eq!(mail.len(), 1, "{summary:?}");
+}

@@ -134,6 +134,7 @@ functions! {
         IdempotencyStore,
         ProfileStore,
         MessageSender,
+        ProgramReadStore,
     ];
 }
 

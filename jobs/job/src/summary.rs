@@ -15,6 +15,8 @@ use serde::{Serialize, Serializer};
 /// What a run did, for the report and the logs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
+    /// The program version the run decided under (0: the deployment's settings).
+    pub program_version: u64,
     pub customers: usize,
     pub scored: usize,
     /// Why scoring was skipped, if it was (e.g. too little history to fit).

@@ -22,9 +22,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
+use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::{Currency, Sku};
 use rapport_shared::mail::MessageSender;
-use rapport_shared::store::JobStore;
+use rapport_shared::store::{JobStore, ProgramReadStore};
 
 pub use crate::summary::RunSummary;
 pub use control::CONTROL_WINDOW_DAYS;
@@ -47,6 +48,14 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
+    /// These settings with what the program version `version` decides: when an
+    /// uncleared service-recovery flag lapses.
+    pub fn under_program(&self, version: &ProgramVersion) -> Self {
+        let mut settings = self.clone();
+        settings.job.rules.recovery_expiry_days = version.program.reviews.recovery_expiry_days;
+        settings
+    }
+
     /// A run that sends, under `job`'s settings.
     pub fn new(job: JobConfig) -> Self {
         Self {
@@ -76,10 +85,23 @@ pub async fn run<S, M>(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Report>
 where
-    S: JobStore + Clone + 'static,
+    S: JobStore + ProgramReadStore + Clone + 'static,
     M: MessageSender + 'static,
 {
-    let mut summary = RunSummary::default();
+    // The run decides under the program in force when it starts.
+    let program = store.current_program().await?;
+    let under_program;
+    let settings = match &program {
+        Some(version) => {
+            under_program = settings.under_program(version);
+            &under_program
+        }
+        None => settings,
+    };
+    let mut summary = RunSummary {
+        program_version: program.as_ref().map_or(0, |v| v.version),
+        ..RunSummary::default()
+    };
     let started = Instant::now();
     let Scanned {
         customers,
