@@ -247,6 +247,8 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     report_mail(running).await?;
 
     println!();
+    edit_program(running).await?;
+    println!();
     let now = chrono::Utc::now();
     let mut customers = shop::cdnow_events(now).context("preparing the CDNOW replay")?;
     // Part of the shop moved from Shopify: its customers' orders come in through the
@@ -317,6 +319,7 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
         s.seconds_model,
         s.seconds_outreach
     );
+    println!("  decided under program version {}", s.program_version);
     if let (Some(model), Some(why)) = (&s.scoring_model, &s.scoring_model_reason) {
         println!("  scored with {model}: {why}");
     }
@@ -335,6 +338,46 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
         s.sent,
         s.held_out,
         s.suppressed.values().sum::<usize>()
+    );
+    Ok(())
+}
+
+/// The merchant makes the program their own: double points, reviews worth more, and
+/// service-recovery flags that lapse sooner — one `PUT /v1/admin/program` over the
+/// version read.
+async fn edit_program(running: &Running) -> Result<()> {
+    let client = reqwest::Client::new();
+    let path = "/v1/admin/program";
+    let (status, read) = running
+        .signer
+        .send(&client, &running.base_url, "GET", path, None)
+        .await?;
+    if status != 200 {
+        bail!("GET {path} answered {status}: {read}");
+    }
+    let mut program = read["program"].clone();
+    program["earning"]["points_per_unit"] = 2.into();
+    program["reviews"]["body_points"] = 50.into();
+    program["reviews"]["recovery_expiry_days"] = 14.into();
+    let version = read["version"].as_u64().unwrap_or_default();
+    let body = serde_json::to_vec(&program)?;
+    let signature = running.signer.header("PUT", path, &body)?;
+    let response = client
+        .put(format!("{}{path}", running.base_url))
+        .header("Rapport-Signature", signature)
+        .header("Content-Type", "application/json")
+        .header("If-Match", format!("\"{version}\""))
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let saved: serde_json::Value = response.json().await.unwrap_or_default();
+    if status != 200 {
+        bail!("PUT {path} answered {status}: {saved}");
+    }
+    println!(
+        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days",
+        saved["version"]
     );
     Ok(())
 }
@@ -372,12 +415,22 @@ async fn import_history(
         rapport_shared::bootstrap::background_dynamodb_client(&running.stack.sdk_config()),
         running.table.clone(),
     );
+    // Decided under the program in force, as `rapport-import` does.
+    let config = &running.config;
+    let settings_program = rapport_shared::domain::program::Program::from_rules(
+        &config.rules,
+        &config.reviews,
+        &config.referrals,
+    );
+    let program = rapport_shared::service::program::program_in_force(&store, &settings_program)
+        .await?
+        .rules(&config.rules)?;
     let mut tally = ImportTally::default();
     for batch in read.customers.chunks(50) {
         let settings = ImportSettings {
             award_points: false,
         };
-        let (rules, referrals) = (&running.config.rules, &running.config.referrals);
+        let (rules, referrals) = (&program.loyalty, &program.referrals);
         tally.add(
             import(
                 &store,
