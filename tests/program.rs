@@ -392,3 +392,158 @@ async fn the_view_and_the_job_take_the_service_recovery_lapse_from_the_program()
     let mail = api.mail_to(&format!("mei-{tag}@example.com")).await;
     assert_eq!(mail.len(), 1, "{summary:?}");
 }
+
+#[tokio::test]
+async fn rewards_of_the_catalogue_redeem_into_coupons_with_their_terms_and_limits() {
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    let future = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    program["rewards"] = json!([
+        {"id": "ship-free", "name": "Free shipping", "offer": {"type": "free_shipping"},
+         "points": 150, "min_order_minor": 3000, "valid_days": 30, "limit_per_customer": 1},
+        {"id": "five-off", "name": "5.00 off", "offer": {"type": "amount_off", "value_minor": 500},
+         "points": 400, "valid_days": 60},
+        {"id": "tenth-off", "name": "10 % off", "offer": {"type": "percent_off", "percent": 10, "max_value_minor": 2000},
+         "points": 300, "valid_days": 30, "tiers": ["silver", "gold"]},
+        {"id": "sampler", "name": "A tea sampler", "offer": {"type": "free_product", "sku": "TEA-SAMPLER"},
+         "points": 200, "valid_days": 30, "active_from": future}
+    ]);
+    let mut unknown_tier = program.clone();
+    unknown_tier["rewards"][2]["tiers"] = json!(["platinum"]);
+    let refused = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&unknown_tier),
+        Some("\"0\""),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.field()),
+        (422, "rewards[2].tiers[0]"),
+        "{}",
+        refused.body
+    );
+    let saved = send(
+        &api,
+        "PUT",
+        "/v1/admin/program",
+        Some(&program),
+        Some("\"0\""),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+
+    // asha spends 1,000.00 (silver, 1,000 points); kim 100.00 (bronze, 100 points).
+    for (customer, total) in [("asha", 100_000), ("kim", 10_000)] {
+        let order = rapport_integration::purchase(
+            &format!("e-{customer}"),
+            customer,
+            &format!("o-{customer}"),
+            total,
+        );
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let redeem = |customer: &'static str, id: &'static str, reward: &'static str| {
+        let api = &api;
+        async move {
+            let body = json!({"redemption_id": id, "customer_id": customer, "reward_id": reward});
+            api.post(&format!("/v1/customers/{customer}/redemptions"), &body)
+                .await
+        }
+    };
+    let shipping = redeem("asha", "r-1", "ship-free").await;
+    assert_eq!(shipping.status, 200, "{}", shipping.body);
+    assert_eq!(shipping.body["points"], 150);
+    assert_eq!(shipping.body["terms"], json!({"type": "free_shipping"}));
+    assert_eq!(shipping.body["min_order_minor"], 3000);
+    let again = redeem("asha", "r-2", "ship-free").await;
+    assert_eq!(
+        (again.status, again.field()),
+        (422, "reward_id"),
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("as often as one customer may")
+    );
+    let five = redeem("asha", "r-3", "five-off").await;
+    assert_eq!(
+        (
+            five.body["terms"].clone(),
+            five.body["value_minor"].as_i64()
+        ),
+        (json!({"type": "amount_off", "value_minor": 500}), Some(500))
+    );
+    let tenth = redeem("asha", "r-4", "tenth-off").await;
+    assert_eq!(
+        tenth.body["terms"],
+        json!({"type": "percent_off", "percent": 10, "max_value_minor": 2000})
+    );
+    assert_eq!(tenth.body["points_balance"], 1_000 - 150 - 400 - 300);
+    let not_yet = redeem("asha", "r-5", "sampler").await;
+    assert!(
+        not_yet.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not on offer now"),
+        "{}",
+        not_yet.body
+    );
+    let bronze = redeem("kim", "r-6", "tenth-off").await;
+    assert_eq!(bronze.status, 422);
+    assert!(
+        bronze.body["detail"].as_str().unwrap().contains("tier"),
+        "{}",
+        bronze.body
+    );
+    let unknown = redeem("kim", "r-7", "nothing-like-it").await;
+    assert!(
+        unknown.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("catalogue"),
+        "{}",
+        unknown.body
+    );
+    let both = json!({"redemption_id": "r-8", "customer_id": "kim", "reward_id": "five-off", "points": 10});
+    let both = api.post("/v1/customers/kim/redemptions", &both).await;
+    assert_eq!((both.status, both.field()), (422, "points"));
+
+    // At checkout: the code says what it gives and its minimum; a small order may not
+    // use it, a large one does.
+    let code = shipping.body["coupon_code"].as_str().unwrap();
+    let check = api.get(&format!("/v1/coupons/{code}")).await;
+    assert_eq!(
+        (
+            check.body["terms"].clone(),
+            check.body["min_order_minor"].as_i64()
+        ),
+        (json!({"type": "free_shipping"}), Some(3000))
+    );
+    let mut small = rapport_integration::purchase("e-small", "asha", "o-small", 2_000);
+    small["coupon_codes"] = json!([code]);
+    let small = api.post("/v1/events/purchase", &small).await;
+    assert_eq!(
+        small.body["coupons"][0]["problem"], "below-minimum",
+        "{}",
+        small.body
+    );
+    let mut large = rapport_integration::purchase("e-large", "asha", "o-large", 4_000);
+    large["coupon_codes"] = json!([code]);
+    let large = api.post("/v1/events/purchase", &large).await;
+    assert_eq!(
+        large.body["coupons"][0]["outcome"], "used",
+        "{}",
+        large.body
+    );
+    let customer = api.get("/v1/customers/asha").await;
+    assert_eq!(
+        customer.body["points_balance"].as_i64(),
+        Some(api.ledger_sum("asha").await)
+    );
+}

@@ -334,11 +334,12 @@ async fn redemptions_spend_points_once() {
             redemption_id: Some(rid.into()),
             customer_id: Some("c1".into()),
             points: Some(points),
+            reward_id: None,
         }
         .validate(cid("c1"))
         .unwrap()
     };
-    let first = redeem(&store, &rules(), &req("r1", 200), now)
+    let first = redeem(&store, &rules(), &[], &req("r1", 200), now)
         .await
         .unwrap();
     assert_eq!(
@@ -346,12 +347,12 @@ async fn redemptions_spend_points_once() {
         (300, 200)
     );
     assert!(first.redemption.coupon_code.starts_with("RP-"));
-    let again = redeem(&store, &rules(), &req("r1", 200), now)
+    let again = redeem(&store, &rules(), &[], &req("r1", 200), now)
         .await
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.redemption.coupon_code, first.redemption.coupon_code);
-    let err = redeem(&store, &rules(), &req("r2", 301), now)
+    let err = redeem(&store, &rules(), &[], &req("r2", 301), now)
         .await
         .unwrap_err();
     assert!(matches!(
@@ -361,7 +362,7 @@ async fn redemptions_spend_points_once() {
             requested: 301
         })
     ));
-    let err = redeem(&store, &rules(), &req("r1", 100), now)
+    let err = redeem(&store, &rules(), &[], &req("r1", 100), now)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::KeyReused("redemption_id")));
@@ -369,11 +370,14 @@ async fn redemptions_spend_points_once() {
         redemption_id: Some("r".into()),
         customer_id: Some("ghost".into()),
         points: Some(1),
+        reward_id: None,
     }
     .validate(cid("ghost"))
     .unwrap();
     assert!(matches!(
-        redeem(&store, &rules(), &unknown, now).await.unwrap_err(),
+        redeem(&store, &rules(), &[], &unknown, now)
+            .await
+            .unwrap_err(),
         ServiceError::UnknownCustomer
     ));
     assert_eq!(ledger_sum(&store, "c1").await, 300);

@@ -144,7 +144,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     )
     .validate(cid("ref"))
     .unwrap();
-    let redeemed = service::redeem(&store, &config.rules, &redemption, now)
+    let redeemed = service::redeem(&store, &config.rules, &[], &redemption, now)
         .await
         .unwrap();
 

@@ -374,6 +374,14 @@ fn shopify_input_errors(input: &Value) -> Vec<(Vec<&'static str>, &'static str, 
             "Value must be a percentage in (0, 1] or a discount amount",
         );
     }
+    let minimum = &input["minimumRequirement"];
+    if !minimum.is_null() && !is_decimal(&minimum["subtotal"]["greaterThanOrEqualToSubtotal"]) {
+        error(
+            &["minimumRequirement"],
+            "INVALID",
+            "Minimum requirement must be a subtotal amount",
+        );
+    }
     if input["customerGets"]["items"]["all"].as_bool() != Some(true) {
         error(&["customerGets", "items"], "INVALID", "Items must be given");
     }
@@ -507,6 +515,14 @@ fn woocommerce_call(
         });
     if !emails_ok {
         wrong.push("email_restrictions is not a list of addresses");
+    }
+    let minimum_ok = match &coupon["minimum_amount"] {
+        Value::Null => true,
+        Value::String(s) if s.is_empty() => true,
+        amount => is_decimal(amount),
+    };
+    if !minimum_ok {
+        wrong.push("minimum_amount is not a decimal string");
     }
     let expires_ok = match &coupon["date_expires_gmt"] {
         Value::Null => true,

@@ -7,19 +7,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::storefront::codes::StoreSyncs;
-use super::{CustomerId, FieldError, OrderId};
+use super::{CustomerId, FieldError, OrderId, Sku};
 
 /// Most codes one order may name.
 pub const MAX_CODES_PER_ORDER: usize = 20;
 
 /// What a coupon takes off an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CouponTerms {
     /// A fixed amount, in the shop's minor units.
     AmountOff { value_minor: i64 },
     /// A share of the order, at most `max_value_minor`.
     PercentOff { percent: u32, max_value_minor: i64 },
+    /// The order ships free.
+    FreeShipping,
+    /// One unit of a product, free.
+    FreeProduct { sku: Sku },
 }
 
 /// The order that used a coupon.
@@ -37,6 +41,8 @@ pub enum CouponProblem {
     Expired,
     Used,
     WrongCustomer,
+    /// The order spends less than the coupon's minimum.
+    BelowMinimum,
 }
 
 /// The latest order that named a coupon it could not use.
@@ -85,6 +91,9 @@ pub struct Coupon {
     pub used: Option<CouponUse>,
     #[serde(default)]
     pub refused: Option<CouponRefusal>,
+    /// The least an order must spend (goods, minor units) to use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_order_minor: Option<i64>,
     /// The stores that confirmed they hold the code.
     #[serde(flatten, default)]
     pub synced: StoreSyncs,
@@ -163,6 +172,7 @@ mod tests {
             origin: Some("redemption:r-1".into()),
             used: None,
             refused: None,
+            min_order_minor: None,
             synced: StoreSyncs::default(),
         }
     }

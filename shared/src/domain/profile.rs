@@ -124,6 +124,10 @@ pub struct Profile {
     /// Days on which points were redeemed, for the control-group comparison of messages.
     #[serde(default)]
     pub redemption_days: std::collections::BTreeSet<NaiveDate>,
+    /// How often the customer redeemed each reward of the program's catalogue, by
+    /// reward id (for its per-customer limit; bounded by the catalogue's size).
+    #[serde(default)]
+    pub rewards_redeemed: BTreeMap<String, u32>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -165,6 +169,7 @@ impl Profile {
             tier_changed_at: None,
             referral_rewarded_at: None,
             redemption_days: std::collections::BTreeSet::new(),
+            rewards_redeemed: BTreeMap::new(),
             erased_at: None,
             created_at: now,
             updated_at: now,

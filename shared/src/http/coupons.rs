@@ -23,6 +23,9 @@ pub struct CouponView {
     /// coupons carried their terms.
     pub terms: Option<CouponTerms>,
     pub currency: Currency,
+    /// The least an order must spend on goods to use it, when the reward sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_order_minor: Option<i64>,
     pub customer_id: Option<CustomerId>,
     pub expires_at: Option<DateTime<Utc>>,
     /// The order that used it.
@@ -45,7 +48,8 @@ impl<S: CouponStore> Api<S> {
                 code: check.code.clone(),
                 valid: check.problem.is_none(),
                 reason: check.problem,
-                terms: coupon.and_then(|c| c.terms),
+                terms: coupon.and_then(|c| c.terms.clone()),
+                min_order_minor: coupon.and_then(|c| c.min_order_minor),
                 currency: self.config.rules.currency,
                 customer_id: coupon.map(|c| c.customer_id.clone()),
                 expires_at: coupon.and_then(|c| c.expires_at),

@@ -468,9 +468,11 @@ impl<S: RedemptionStore + ProgramReadStore> Api<S> {
             let body = self.authenticate(&req, Operation::Redemption).await?;
             let id = customer_in_path(&req)?;
             let request = parse_json::<RedemptionInput>(body)?.validate(id)?;
+            let rules = self.rules().await?;
             let receipt = service::redeem(
                 &self.store,
-                &self.rules().await?.loyalty,
+                &rules.loyalty,
+                &rules.rewards,
                 &request,
                 Utc::now(),
             )

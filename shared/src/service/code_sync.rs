@@ -126,7 +126,9 @@ impl CodeSync<'_> {
             let holder = email.clone().flatten();
             let for_store = match StoreCode::of(&coupon, holder, self.currency, now) {
                 Ok(for_store) => for_store,
-                Err(why @ (NotForStore::NoTerms | NotForStore::Spent)) => {
+                Err(
+                    why @ (NotForStore::NoTerms | NotForStore::Spent | NotForStore::Unsupported),
+                ) => {
                     tracing::info!(code, %platform, reason = why.as_str(), "not created in the store");
                     outcomes.push((platform, CodeOutcome::NotForStore));
                     continue;
@@ -384,6 +386,7 @@ mod tests {
             origin: None,
             used: None,
             refused: None,
+            min_order_minor: None,
             synced: StoreSyncs::default(),
         });
         store

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::ServiceError;
 use crate::domain::{
     Coupon, CouponOutcome, CouponOutcomeKind, CouponProblem, CouponRefusal, CouponUse, CustomerId,
-    OrderId, PurchaseEvent, PurchaseKind,
+    PurchaseEvent, PurchaseKind,
 };
 use crate::store::{CommitError, CouponStore, CouponUseStore};
 
@@ -53,9 +53,7 @@ pub async fn use_coupons<S: CouponUseStore + ?Sized>(
     }
     let mut outcomes = Vec::new();
     for code in &event.coupon_codes {
-        if let Some(outcome) =
-            use_coupon(store, code, &event.customer_id, &event.order_id, now).await?
-        {
+        if let Some(outcome) = use_coupon(store, code, event, now).await? {
             outcomes.push(outcome);
         }
     }
@@ -65,16 +63,23 @@ pub async fn use_coupons<S: CouponUseStore + ?Sized>(
 async fn use_coupon<S: CouponUseStore + ?Sized>(
     store: &S,
     code: &str,
-    customer: &CustomerId,
-    order: &OrderId,
+    event: &PurchaseEvent,
     now: DateTime<Utc>,
 ) -> Result<Option<CouponOutcome>, ServiceError> {
+    let (customer, order) = (&event.customer_id, &event.order_id);
     // Two orders racing for one code: the loser reads again and sees it used.
     for _ in 0..3 {
         let Some(coupon) = store.coupon(code).await? else {
             return Ok(None);
         };
-        if let Some(problem) = coupon.problem(Some(customer), Some(order), now) {
+        let below_minimum = coupon.used.is_none()
+            && coupon
+                .min_order_minor
+                .is_some_and(|least| event.total.minor < least);
+        let problem = coupon
+            .problem(Some(customer), Some(order), now)
+            .or(below_minimum.then_some(CouponProblem::BelowMinimum));
+        if let Some(problem) = problem {
             let refusal = CouponRefusal {
                 order_id: order.clone(),
                 problem,
@@ -149,6 +154,7 @@ mod tests {
             origin: None,
             used: None,
             refused: None,
+            min_order_minor: None,
             synced: Default::default(),
         });
         let now = at("2026-12-01T12:00:00Z");

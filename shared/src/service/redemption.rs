@@ -7,6 +7,7 @@ use super::ServiceError;
 use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
 use crate::domain::codes::readable_code;
 use crate::domain::ledger::under_program;
+use crate::domain::program::Reward;
 use crate::domain::{
     LoyaltyRules, Profile, RedemptionOutcome, RedemptionReceipt, RedemptionRequest,
 };
@@ -15,6 +16,7 @@ use crate::store::{CommitError, IdempotencyRecord, RedemptionStore, Versioned};
 struct Redeem<'a> {
     request: &'a RedemptionRequest,
     rules: &'a LoyaltyRules,
+    catalogue: &'a [Reward],
 }
 
 #[async_trait]
@@ -49,7 +51,11 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
         let profile = profile.ok_or(ServiceError::UnknownCustomer)?;
         // Drawn anew on every attempt: a taken code is simply drawn again.
         let code = format!("RP-{}", readable_code(uuid::Uuid::new_v4().as_bytes(), 10));
-        let mut outcome = self.request.apply(profile.value, code, self.rules, now)?;
+        let reward = (self.request.reward_id.as_ref())
+            .and_then(|id| self.catalogue.iter().find(|r| r.id == *id));
+        let mut outcome = self
+            .request
+            .apply(profile.value, code, self.rules, reward, now)?;
         under_program(&mut outcome.ledger, self.rules.program_version);
         let answer = outcome.receipt.clone();
         let change = (profile.version, outcome);
@@ -67,13 +73,20 @@ impl<S: RedemptionStore + ?Sized> Command<S> for Redeem<'_> {
     }
 }
 
-/// Spends points on a coupon exactly once per redemption id.
+/// Spends points on a coupon exactly once per redemption id: their value off, or the
+/// `catalogue`'s reward the request names.
 pub async fn redeem<S: RedemptionStore + ?Sized>(
     store: &S,
     rules: &LoyaltyRules,
+    catalogue: &[Reward],
     request: &RedemptionRequest,
     now: DateTime<Utc>,
 ) -> Result<RedemptionReceipt, ServiceError> {
-    let done = execute(&Redeem { request, rules }, store, now).await?;
+    let command = Redeem {
+        request,
+        rules,
+        catalogue,
+    };
+    let done = execute(&command, store, now).await?;
     Ok(done.answer.replayed(done.replayed))
 }

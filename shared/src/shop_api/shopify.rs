@@ -60,8 +60,13 @@ pub fn variables(code: &StoreCode) -> Value {
         Some(id) => json!({"customers": {"add": [format!("gid://shopify/Customer/{id}")]}}),
         None => json!({"all": "ALL"}),
     };
+    let minimum = code
+        .min_order
+        .as_ref()
+        .map(|least| json!({"subtotal": {"greaterThanOrEqualToSubtotal": least}}));
     json!({
         "basicCodeDiscount": {
+            "minimumRequirement": minimum,
             "title": code.title,
             "code": code.code,
             "startsAt": code.starts_at.to_rfc3339(),
@@ -230,6 +235,7 @@ mod tests {
             ends_at: Some("2027-03-01T00:00:00Z".parse().unwrap()),
             shopify_customer: customer,
             email: None,
+            min_order: Some("30.00".into()),
         }
     }
 
@@ -253,6 +259,10 @@ mod tests {
             "5.00"
         );
         assert_eq!(input["endsAt"], "2027-03-01T00:00:00+00:00");
+        assert_eq!(
+            input["minimumRequirement"]["subtotal"]["greaterThanOrEqualToSubtotal"],
+            "30.00"
+        );
         let any = variables(&code(None, StoreValue::PercentOff { percent: 15 }));
         assert_eq!(any["basicCodeDiscount"]["context"]["all"], "ALL");
         assert_eq!(

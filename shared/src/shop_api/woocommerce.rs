@@ -56,6 +56,7 @@ pub fn body(code: &StoreCode) -> Value {
         "usage_limit_per_user": 1,
         "email_restrictions": emails,
         "date_expires_gmt": code.ends_at.map(|at| at.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        "minimum_amount": code.min_order.clone().unwrap_or_default(),
     })
 }
 
@@ -132,6 +133,7 @@ mod tests {
             ends_at: Some("2027-03-01T12:30:00Z".parse().unwrap()),
             shopify_customer: None,
             email: Some(Email::parse("e", "asha@example.com").unwrap()),
+            min_order: None,
         };
         let b = body(&code);
         assert_eq!(b["code"], "rp-k7qx2m9pzt");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::fields::required;
 use crate::domain::{
     Coupon, CouponTerms, Currency, CustomerId, DomainError, FieldError, LedgerEntry, LedgerReason,
-    LoyaltyRules, Profile, RedemptionId,
+    LoyaltyRules, Profile, RedemptionId, program::Reward,
 };
 
 /// Most points one redemption may spend; bounds the coupon value a single call mints.
@@ -19,14 +19,19 @@ pub struct RedemptionInput {
     /// Must name the customer of the path, so a captured body means nothing on
     /// another customer's path.
     pub customer_id: Option<String>,
+    /// Points for their value off; or, instead, a reward of the program's catalogue.
     pub points: Option<i64>,
+    pub reward_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RedemptionRequest {
     pub customer_id: CustomerId,
     pub redemption_id: RedemptionId,
+    /// The points spent for their value; 0 for a reward, whose price the program sets.
     pub points: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward_id: Option<String>,
 }
 
 impl RedemptionInput {
@@ -43,6 +48,27 @@ impl RedemptionInput {
                 "must be the customer in the path",
             ));
         }
+        if let Some(reward) = self.reward_id {
+            if self.points.is_some() {
+                return Err(FieldError::new(
+                    "points",
+                    "must not be given with reward_id: the reward sets its price",
+                ));
+            }
+            let sound = (1..=40).contains(&reward.len())
+                && reward
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !sound {
+                return Err(FieldError::new("reward_id", "is not a reward id"));
+            }
+            return Ok(RedemptionRequest {
+                customer_id,
+                redemption_id,
+                points: 0,
+                reward_id: Some(reward),
+            });
+        }
         let points = required("points", self.points)?;
         if !(1..=MAX_REDEMPTION_POINTS).contains(&points) {
             return Err(FieldError::new(
@@ -54,6 +80,7 @@ impl RedemptionInput {
             customer_id,
             redemption_id,
             points,
+            reward_id: None,
         })
     }
 }
@@ -64,7 +91,15 @@ pub struct Redemption {
     pub redemption_id: RedemptionId,
     pub coupon_code: String,
     pub points: i64,
+    /// The value off for points; 0 for a reward that is not an amount off.
     pub value_minor: i64,
+    /// The catalogue's reward it bought, with its coupon's terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<CouponTerms>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_order_minor: Option<i64>,
     pub currency: Currency,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -95,14 +130,15 @@ impl Redemption {
         Coupon {
             code: self.coupon_code.clone(),
             customer_id: customer.clone(),
-            terms: Some(CouponTerms::AmountOff {
+            terms: Some(self.terms.clone().unwrap_or(CouponTerms::AmountOff {
                 value_minor: self.value_minor,
-            }),
+            })),
             issued_at: Some(self.created_at),
             expires_at: Some(self.expires_at),
             origin: Some(format!("redemption:{}", self.redemption_id)),
             used: None,
             refused: None,
+            min_order_minor: self.min_order_minor,
             synced: Default::default(),
         }
     }
@@ -118,22 +154,41 @@ pub struct RedemptionOutcome {
 }
 
 impl RedemptionRequest {
+    /// Spends the points on the coupon: `reward` is the catalogue's reward the request
+    /// names (the caller looks it up; `None` for one the catalogue lacks).
     pub fn apply(
         &self,
         mut profile: Profile,
         coupon_code: String,
         rules: &LoyaltyRules,
+        reward: Option<&Reward>,
         now: DateTime<Utc>,
     ) -> Result<RedemptionOutcome, DomainError> {
+        let bought = match (&self.reward_id, reward) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(
+                    FieldError::new("reward_id", "is not in the program's catalogue").into(),
+                );
+            }
+            (Some(id), Some(reward)) => {
+                let times = profile.rewards_redeemed.get(id).copied().unwrap_or(0);
+                if let Some(why) = reward.refusal(&profile.tier, times, now) {
+                    return Err(FieldError::new("reward_id", why).into());
+                }
+                Some(reward)
+            }
+        };
+        let price = bought.map_or(self.points, |r| r.points);
         let mut ledger = profile.release_due(now);
-        if profile.points_balance < self.points {
+        if profile.points_balance < price {
             return Err(DomainError::InsufficientPoints {
                 balance: profile.points_balance,
-                requested: self.points,
+                requested: price,
             });
         }
         ledger.push(profile.post(
-            -self.points,
+            -price,
             LedgerReason::Redemption,
             self.redemption_id.to_string(),
             self.redemption_id.to_string(),
@@ -141,14 +196,41 @@ impl RedemptionRequest {
         ));
         profile.redemption_days.insert(now.date_naive());
         profile.updated_at = now;
-        let redemption = Redemption {
-            redemption_id: self.redemption_id.clone(),
-            coupon_code,
-            points: self.points,
-            value_minor: self.points.saturating_mul(rules.point_value_minor),
-            currency: rules.currency,
-            created_at: now,
-            expires_at: now + Duration::days(rules.coupon_valid_days),
+        let redemption = match bought {
+            None => Redemption {
+                redemption_id: self.redemption_id.clone(),
+                coupon_code,
+                points: price,
+                value_minor: price.saturating_mul(rules.point_value_minor),
+                reward_id: None,
+                terms: None,
+                min_order_minor: None,
+                currency: rules.currency,
+                created_at: now,
+                expires_at: now + Duration::days(rules.coupon_valid_days),
+            },
+            Some(reward) => {
+                *profile
+                    .rewards_redeemed
+                    .entry(reward.id.clone())
+                    .or_default() += 1;
+                let terms = reward.terms()?;
+                Redemption {
+                    redemption_id: self.redemption_id.clone(),
+                    coupon_code,
+                    points: price,
+                    value_minor: match &terms {
+                        CouponTerms::AmountOff { value_minor } => *value_minor,
+                        _ => 0,
+                    },
+                    reward_id: Some(reward.id.clone()),
+                    terms: Some(terms),
+                    min_order_minor: (reward.min_order_minor > 0).then_some(reward.min_order_minor),
+                    currency: rules.currency,
+                    created_at: now,
+                    expires_at: now + Duration::days(reward.valid_days),
+                }
+            }
         };
         let receipt = RedemptionReceipt {
             customer_id: self.customer_id.clone(),
@@ -176,6 +258,7 @@ mod tests {
             redemption_id: Some("r1".into()),
             customer_id: Some("c1".into()),
             points: p,
+            reward_id: None,
         };
         assert_eq!(input(None).validate(c.clone()).unwrap_err().field, "points");
         let elsewhere = RedemptionInput {

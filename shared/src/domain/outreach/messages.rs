@@ -168,6 +168,7 @@ impl MessageRecord {
             origin: Some(format!("message:{}:{}", self.kind, self.period)),
             used: None,
             refused: None,
+            min_order_minor: None,
             synced: Default::default(),
         })
     }

@@ -105,6 +105,8 @@ pub struct StoreCode {
     pub shopify_customer: Option<u64>,
     /// The customer's address, for WooCommerce's e-mail restriction.
     pub email: Option<Email>,
+    /// The least an order must spend, as a decimal in major units.
+    pub min_order: Option<String>,
 }
 
 /// Why a coupon is not created in a store.
@@ -114,6 +116,9 @@ pub enum NotForStore {
     NoTerms,
     /// An order already used it, or it has expired: the store has no use for it.
     Spent,
+    /// Free shipping and free products: not created in stores yet (Rapport's check
+    /// still answers for them).
+    Unsupported,
 }
 
 impl NotForStore {
@@ -121,6 +126,7 @@ impl NotForStore {
         match self {
             NotForStore::NoTerms => "no-terms",
             NotForStore::Spent => "spent",
+            NotForStore::Unsupported => "unsupported",
         }
     }
 }
@@ -147,7 +153,7 @@ impl StoreCode {
         currency: Currency,
         now: DateTime<Utc>,
     ) -> Result<Self, NotForStore> {
-        let terms = coupon.terms.ok_or(NotForStore::NoTerms)?;
+        let terms = coupon.terms.clone().ok_or(NotForStore::NoTerms)?;
         if coupon.used.is_some() || coupon.expires_at.is_some_and(|at| at <= now) {
             return Err(NotForStore::Spent);
         }
@@ -161,6 +167,10 @@ impl StoreCode {
                 StoreValue::PercentOff { percent },
                 format!("Rapport {percent}% off ({})", coupon.code),
             ),
+            // Other kinds of discount in each platform's API; not created yet.
+            CouponTerms::FreeShipping | CouponTerms::FreeProduct { .. } => {
+                return Err(NotForStore::Unsupported);
+            }
         };
         let shopify_customer = coupon
             .customer_id
@@ -176,6 +186,7 @@ impl StoreCode {
             ends_at: coupon.expires_at,
             shopify_customer,
             email,
+            min_order: coupon.min_order_minor.map(|m| decimal(m, currency)),
         })
     }
 }
@@ -199,6 +210,7 @@ mod tests {
             origin: None,
             used: None,
             refused: None,
+            min_order_minor: None,
             synced: StoreSyncs::default(),
         }
     }
@@ -253,7 +265,7 @@ mod tests {
         );
         let expired = at("2027-02-01T00:00:00Z");
         assert_eq!(
-            StoreCode::of(&coupon("asha", amount), None, usd, expired),
+            StoreCode::of(&coupon("asha", amount.clone()), None, usd, expired),
             Err(NotForStore::Spent)
         );
         let used = Coupon {
@@ -266,6 +278,11 @@ mod tests {
         assert_eq!(
             StoreCode::of(&used, None, usd, now),
             Err(NotForStore::Spent)
+        );
+        let shipping = coupon("asha", Some(CouponTerms::FreeShipping));
+        assert_eq!(
+            StoreCode::of(&shipping, None, usd, now),
+            Err(NotForStore::Unsupported)
         );
     }
 
