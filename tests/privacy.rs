@@ -533,17 +533,7 @@ async fn a_tombstone_from_before_the_key_still_keeps_the_address_unmailed() {
 
     let mut settings = rapport_integration::job_settings(&api);
     settings.job.rules.holdout_pct = 0;
-    let summary = rapport_job::run::run(
-        &api.store,
-        rapport_integration::emulator_sender(&api),
-        &settings,
-        &Default::default(),
-        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
-        Utc::now(),
-    )
-    .await
-    .unwrap()
-    .summary;
+    let summary = rapport_integration::run_job(&api, &settings, Utc::now()).await;
     assert!(api.mail_to(&returning).await.is_empty(), "{summary:?}");
     assert_eq!(api.mail_to(&fresh).await.len(), 1, "{summary:?}");
     assert_eq!(summary.suppressed.values().sum::<usize>(), 1, "{summary:?}");

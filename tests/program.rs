@@ -30,21 +30,25 @@ async fn send(
     if let Some(tag) = if_match {
         request = request.header("If-Match", tag);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null);
-    Reply {
-        status,
-        content_type,
-        body,
-        headers,
-    }
+    Reply::read(request.send().await.unwrap()).await
+}
+
+/// `PUT /v1/admin/program` of `program` over the version `tag` names.
+async fn put(api: &TestApi, program: &Value, tag: &str) -> Reply {
+    send(api, "PUT", "/v1/admin/program", Some(program), Some(tag)).await
+}
+
+/// `POST /v1/admin/program/rollback` to `version`, over the version `tag` names.
+async fn rollback(api: &TestApi, version: u64, tag: &str) -> Reply {
+    let body = json!({ "version": version });
+    send(
+        api,
+        "POST",
+        "/v1/admin/program/rollback",
+        Some(&body),
+        Some(tag),
+    )
+    .await
 }
 
 fn etag(reply: &Reply) -> &str {
@@ -80,14 +84,7 @@ async fn the_settings_are_version_0_and_a_bad_document_changes_nothing() {
     broken["tiers"][0]["min_spend_minor"] = json!(100);
     broken["tiers"][2]["multiplier_pct"] = json!(0);
     broken["redemption"]["coupon_valid_days"] = json!(0);
-    let refused = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&broken),
-        Some("\"0\""),
-    )
-    .await;
+    let refused = put(&api, &broken, "\"0\"").await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert_eq!(refused.content_type, "application/problem+json");
     let fields: Vec<&str> = refused.body["errors"]
@@ -107,14 +104,7 @@ async fn the_settings_are_version_0_and_a_bad_document_changes_nothing() {
     assert_eq!(refused.field(), "tiers[2].multiplier_pct");
     let mut unknown = program.clone();
     unknown["earning"]["points_per_euro"] = json!(2);
-    let refused = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&unknown),
-        Some("\"0\""),
-    )
-    .await;
+    let refused = put(&api, &unknown, "\"0\"").await;
     assert_eq!(
         (refused.status, refused.field()),
         (422, "earning.points_per_euro")
@@ -151,22 +141,7 @@ async fn two_saves_over_one_version_one_wins_and_rollback_restores() {
     doubled["earning"]["points_per_unit"] = json!(2);
     let mut tripled = doubled.clone();
     tripled["earning"]["points_per_unit"] = json!(3);
-    let (a, b) = tokio::join!(
-        send(
-            &api,
-            "PUT",
-            "/v1/admin/program",
-            Some(&doubled),
-            Some("\"0\"")
-        ),
-        send(
-            &api,
-            "PUT",
-            "/v1/admin/program",
-            Some(&tripled),
-            Some("\"0\"")
-        ),
-    );
+    let (a, b) = tokio::join!(put(&api, &doubled, "\"0\""), put(&api, &tripled, "\"0\""),);
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [200, 412], "{} / {}", a.body, b.body);
@@ -186,41 +161,13 @@ async fn two_saves_over_one_version_one_wins_and_rollback_restores() {
     // A second version, then back to the deployment's settings.
     let mut fourfold = won.body["program"].clone();
     fourfold["earning"]["points_per_unit"] = json!(4);
-    let v2 = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&fourfold),
-        Some("W/\"1\""),
-    )
-    .await;
+    let v2 = put(&api, &fourfold, "W/\"1\"").await;
     assert_eq!(v2.body["version"], 2, "{}", v2.body);
-    let stale = send(
-        &api,
-        "POST",
-        "/v1/admin/program/rollback",
-        Some(&json!({"version": 0})),
-        Some("\"1\""),
-    )
-    .await;
+    let stale = rollback(&api, 0, "\"1\"").await;
     assert_eq!(stale.status, 412);
-    let unknown = send(
-        &api,
-        "POST",
-        "/v1/admin/program/rollback",
-        Some(&json!({"version": 9})),
-        Some("\"2\""),
-    )
-    .await;
+    let unknown = rollback(&api, 9, "\"2\"").await;
     assert_eq!(unknown.status, 404);
-    let back = send(
-        &api,
-        "POST",
-        "/v1/admin/program/rollback",
-        Some(&json!({"version": 0})),
-        Some("\"2\""),
-    )
-    .await;
+    let back = rollback(&api, 0, "\"2\"").await;
     assert_eq!(back.status, 200, "{}", back.body);
     assert_eq!(
         (
@@ -281,14 +228,7 @@ async fn a_saved_program_decides_the_next_events_and_each_entry_names_its_versio
     let read = send(&api, "GET", "/v1/admin/program", None, None).await;
     let mut triple = read.body["program"].clone();
     triple["earning"]["points_per_unit"] = json!(3);
-    let saved = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&triple),
-        Some("\"0\""),
-    )
-    .await;
+    let saved = put(&api, &triple, "\"0\"").await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     let second = api.post("/v1/events/purchase", &buy(2)).await;
     assert_eq!(second.body["points_delta"], 300, "{}", second.body);
@@ -302,14 +242,7 @@ async fn a_saved_program_decides_the_next_events_and_each_entry_names_its_versio
         (Some(100), Some(true))
     );
 
-    let back = send(
-        &api,
-        "POST",
-        "/v1/admin/program/rollback",
-        Some(&json!({"version": 0})),
-        Some("\"1\""),
-    )
-    .await;
+    let back = rollback(&api, 0, "\"1\"").await;
     assert_eq!(back.status, 200, "{}", back.body);
     let third = api.post("/v1/events/purchase", &buy(3)).await;
     assert_eq!(third.body["points_delta"], 100, "{}", third.body);
@@ -363,31 +296,14 @@ async fn the_view_and_the_job_take_the_service_recovery_lapse_from_the_program()
     let read = send(&api, "GET", "/v1/admin/program", None, None).await;
     let mut quicker = read.body["program"].clone();
     quicker["reviews"]["recovery_expiry_days"] = json!(5);
-    let saved = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&quicker),
-        Some("\"0\""),
-    )
-    .await;
+    let saved = put(&api, &quicker, "\"0\"").await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     let shown = api.get("/v1/customers/mei").await;
     assert_eq!(shown.body["service_recovery"], false);
 
     let mut settings = rapport_integration::job_settings(&api);
     settings.job.rules.holdout_pct = 0;
-    let summary = rapport_job::run::run(
-        &api.store,
-        rapport_integration::emulator_sender(&api),
-        &settings,
-        &Default::default(),
-        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
-        now,
-    )
-    .await
-    .unwrap()
-    .summary;
+    let summary = rapport_integration::run_job(&api, &settings, now).await;
     assert_eq!(summary.program_version, 1);
     let mail = api.mail_to(&format!("mei-{tag}@example.com")).await;
     assert_eq!(mail.len(), 1, "{summary:?}");
@@ -411,28 +327,14 @@ async fn rewards_of_the_catalogue_redeem_into_coupons_with_their_terms_and_limit
     ]);
     let mut unknown_tier = program.clone();
     unknown_tier["rewards"][2]["tiers"] = json!(["platinum"]);
-    let refused = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&unknown_tier),
-        Some("\"0\""),
-    )
-    .await;
+    let refused = put(&api, &unknown_tier, "\"0\"").await;
     assert_eq!(
         (refused.status, refused.field()),
         (422, "rewards[2].tiers[0]"),
         "{}",
         refused.body
     );
-    let saved = send(
-        &api,
-        "PUT",
-        "/v1/admin/program",
-        Some(&program),
-        Some("\"0\""),
-    )
-    .await;
+    let saved = put(&api, &program, "\"0\"").await;
     assert_eq!(saved.status, 200, "{}", saved.body);
 
     // asha spends 1,000.00 (silver, 1,000 points); kim 100.00 (bronze, 100 points).

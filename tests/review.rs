@@ -410,17 +410,7 @@ async fn the_job_resumes_marketing_when_the_api_says_the_flag_has_lapsed() {
 
     let mut settings = rapport_integration::job_settings(&api);
     settings.job.rules.holdout_pct = 0;
-    let summary = rapport_job::run::run(
-        &api.store,
-        rapport_integration::emulator_sender(&api),
-        &settings,
-        &Default::default(),
-        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
-        now,
-    )
-    .await
-    .unwrap()
-    .summary;
+    let summary = rapport_integration::run_job(&api, &settings, now).await;
     let lapsed = api.mail_to(&format!("lapsed-{tag}@example.com")).await;
     assert_eq!(lapsed.len(), 1, "{summary:?}");
     assert!(

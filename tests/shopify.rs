@@ -54,20 +54,7 @@ async fn deliver_as(
         .send()
         .await
         .expect("request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    Reply {
-        status,
-        content_type,
-        body,
-        headers,
-    }
+    Reply::read(response).await
 }
 
 async fn deliver(api: &TestApi, topic: &str, name: &str) -> Reply {

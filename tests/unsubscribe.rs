@@ -162,17 +162,7 @@ async fn after_the_one_click_unsubscribe_the_job_sends_no_marketing() {
 
     let mut settings = rapport_integration::job_settings(&api);
     settings.job.rules.holdout_pct = 0;
-    let summary = rapport_job::run::run(
-        &api.store,
-        rapport_integration::emulator_sender(&api),
-        &settings,
-        &Default::default(),
-        rapport_shared::domain::Currency::parse("currency", "USD").unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap()
-    .summary;
+    let summary = rapport_integration::run_job(&api, &settings, chrono::Utc::now()).await;
     assert_eq!(
         api.mail_to(&format!("stays-{tag}@example.com")).await.len(),
         1,

@@ -160,6 +160,26 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// What a response says: status, headers, content type, JSON body (`null` when
+    /// the body is not JSON).
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            body,
+            headers,
+        }
+    }
+
     /// The `field` of a problem+json body.
     pub fn field(&self) -> &str {
         self.body["field"].as_str().unwrap_or_default()
@@ -366,23 +386,28 @@ impl TestApi {
         if let Some(ct) = content_type {
             request = request.header("Content-Type", ct);
         }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = response.bytes().await.expect("body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            content_type,
-            body,
-            headers,
-        }
+        Reply::read(request.send().await.expect("request")).await
     }
+}
+
+/// Runs the job over `api`'s table with `settings`, mailing through the SES emulator, in
+/// the shop's currency (USD); its summary.
+pub async fn run_job(
+    api: &TestApi,
+    settings: &rapport_job::run::RunSettings,
+    now: DateTime<Utc>,
+) -> rapport_job::summary::RunSummary {
+    rapport_job::run::run(
+        &api.store,
+        emulator_sender(api),
+        settings,
+        &Default::default(),
+        rapport_shared::domain::Currency::parse("currency", "USD").expect("USD"),
+        now,
+    )
+    .await
+    .expect("the job runs")
+    .summary
 }
 
 /// A purchase event body with one line item.
