@@ -449,3 +449,89 @@ async fn rewards_of_the_catalogue_redeem_into_coupons_with_their_terms_and_limit
         Some(api.ledger_sum("asha").await)
     );
 }
+
+#[tokio::test]
+async fn the_jobs_figures_equal_what_the_ledgers_add_up_to() {
+    use rapport_shared::domain::LedgerReason;
+    use rapport_shared::store::LedgerStore;
+    let api = TestApi::start().await;
+    let before = send(&api, "GET", "/v1/admin/program/stats", None, None).await;
+    assert_eq!(before.status, 404, "no run yet");
+    let customers = [
+        ("asha", 80_000),
+        ("kim", 12_000),
+        ("mei", 3_000),
+        ("li", 60_000),
+    ];
+    for (customer, total) in customers {
+        let order = rapport_integration::purchase(
+            &format!("e-{customer}"),
+            customer,
+            &format!("o-{customer}"),
+            total,
+        );
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let refund = rapport_integration::refund("e-li-refund", "li", "o-li", 20_000);
+    assert_eq!(api.post("/v1/events/purchase", &refund).await.status, 200);
+    for (customer, points) in [("asha", 300), ("kim", 50)] {
+        let body = json!({"redemption_id": format!("r-{customer}"), "customer_id": customer, "points": points});
+        let redeemed = api
+            .post(&format!("/v1/customers/{customer}/redemptions"), &body)
+            .await;
+        assert_eq!(redeemed.status, 200, "{}", redeemed.body);
+    }
+    let summary = rapport_integration::run_job(
+        &api,
+        &rapport_integration::job_settings(&api),
+        chrono::Utc::now(),
+    )
+    .await;
+    let stats = send(&api, "GET", "/v1/admin/program/stats", None, None).await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    assert_eq!(
+        stats.body,
+        serde_json::to_value(summary.program_stats.unwrap()).unwrap()
+    );
+
+    // The same figures, added up from each customer's ledger and profile.
+    let (mut outstanding, mut earned, mut redeemed, mut redeemers) = (0, 0, 0, 0);
+    let mut tiers = std::collections::BTreeMap::<String, u64>::new();
+    for (customer, _) in customers {
+        let ledger = api
+            .store
+            .ledger(&rapport_integration::cid(customer))
+            .await
+            .unwrap();
+        outstanding += ledger.iter().map(|e| e.delta).sum::<i64>();
+        earned += ledger
+            .iter()
+            .filter(|e| e.delta > 0)
+            .map(|e| e.delta)
+            .sum::<i64>();
+        let spent: i64 = ledger
+            .iter()
+            .filter(|e| e.reason == LedgerReason::Redemption)
+            .map(|e| -e.delta)
+            .sum();
+        redeemed += spent;
+        redeemers += u64::from(spent > 0);
+        let view = api.get(&format!("/v1/customers/{customer}")).await;
+        *tiers
+            .entry(view.body["tier"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let s = &stats.body;
+    assert_eq!(s["members"], 4);
+    assert_eq!(s["members_by_tier"], serde_json::to_value(&tiers).unwrap());
+    assert_eq!(s["points_outstanding"], outstanding);
+    assert_eq!(
+        s["liability_minor"], outstanding,
+        "one point is worth one cent"
+    );
+    assert_eq!(s["points_earned_30d"], earned);
+    assert_eq!(s["points_redeemed_30d"], redeemed);
+    assert_eq!(s["redeemers_30d"], redeemers);
+    assert_eq!(s["redemption_rate"].as_f64(), Some(redeemers as f64 / 4.0));
+    assert_eq!(s["program_version"], 0);
+}

@@ -186,6 +186,8 @@ ports!(
     ProgramReadStore,
     /// `store::ProgramStore`
     ProgramStore,
+    /// `store::ProgramStatsStore`
+    ProgramStatsStore,
     /// `store::RedemptionStore`
     RedemptionStore,
     /// `store::ReviewStore`

@@ -359,6 +359,9 @@ pub struct JobConfig {
     pub rules: OutreachRules,
     pub delivery: DeliverySettings,
     /// Messages delivered at once (`RAPPORT_SEND_CONCURRENCY`).
+    /// What one point is worth (the program's; the settings' until one is saved), for
+    /// the liability in the program's figures.
+    pub point_value_minor: i64,
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
@@ -458,6 +461,7 @@ impl JobConfig {
                 )?),
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
+            point_value_minor: config.rules.point_value_minor,
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),

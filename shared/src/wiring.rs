@@ -95,7 +95,7 @@ functions! {
     /// `GET /v1/coupons/{code}`
     coupon = "coupon": [CouponStore];
     /// `GET`/`PUT /v1/admin/program`, its versions and rollback.
-    program = "program": [ProgramReadStore, ProgramStore];
+    program = "program": [ProgramReadStore, ProgramStore, ProgramStatsStore];
     /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
     /// customer), contact updates (`commit_reward`), erasure at the shop's request, and
     /// data and shop erasure requests mailed to the merchant.
@@ -135,6 +135,7 @@ functions! {
         ProfileStore,
         MessageSender,
         ProgramReadStore,
+        ProgramStatsStore,
     ];
 }
 

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use rapport_shared::access::{Action, Port, Resource};
 use rapport_shared::domain::outreach::MessageRecord;
 use rapport_shared::domain::program::ProgramVersion;
+use rapport_shared::domain::stats::ProgramStats;
 use rapport_shared::domain::storefront::codes::{Platform, StoreSync};
 use rapport_shared::domain::{
     Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
@@ -29,9 +30,9 @@ use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
     MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramReadStore,
-    ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
-    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScoreStore, StoreError, SuppressionStore, Versioned,
+    ProgramStatsStore, ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore,
+    RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot,
+    ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -445,6 +446,21 @@ impl<S: ProgramStore> ProgramStore for Traced<S> {
     async fn save_program(&self, next: &ProgramVersion) -> Result<(), CommitError> {
         let call = self.inner.save_program(next);
         self.run(Port::ProgramStore, "save_program", call).await
+    }
+}
+
+#[async_trait]
+impl<S: ProgramStatsStore> ProgramStatsStore for Traced<S> {
+    async fn program_stats(&self) -> Result<Option<ProgramStats>, StoreError> {
+        let call = self.inner.program_stats();
+        self.run(Port::ProgramStatsStore, "program_stats", call)
+            .await
+    }
+
+    async fn save_program_stats(&self, stats: &ProgramStats) -> Result<(), StoreError> {
+        let call = self.inner.save_program_stats(stats);
+        self.run(Port::ProgramStatsStore, "save_program_stats", call)
+            .await
     }
 }
 

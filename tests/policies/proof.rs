@@ -60,7 +60,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     use rapport_shared::service::{self, deliver::deliver, feedback};
     use rapport_shared::store::{
         CodeRepairStore, LedgerStore, MessageStore, PrivacyStore, ProfileStore, ProfileViewStore,
-        ProgramStore, ReadBackStore,
+        ProgramStatsStore, ProgramStore, ReadBackStore,
     };
     use serde_json::json;
     use std::sync::Arc;
@@ -360,6 +360,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         .unwrap();
     programs::program_in_force(&store, &settings).await.unwrap();
     store.program_history(10).await.unwrap();
+    store.program_stats().await.unwrap();
     let restored = programs::restore_program(&store, &settings, 1, 1, "sample-admin", now)
         .await
         .unwrap();

@@ -17,6 +17,8 @@ use serde::{Serialize, Serializer};
 pub struct RunSummary {
     /// The program version the run decided under (0: the deployment's settings).
     pub program_version: u64,
+    /// The program's figures as this run computed them.
+    pub program_stats: Option<rapport_shared::domain::stats::ProgramStats>,
     pub customers: usize,
     pub scored: usize,
     /// Why scoring was skipped, if it was (e.g. too little history to fit).

@@ -60,6 +60,14 @@ impl Profile {
     ) -> LedgerEntry {
         self.ledger_entries += 1;
         self.points_balance += delta;
+        let day = self.recent_points.entry(at.date_naive()).or_default();
+        match reason {
+            LedgerReason::Redemption => day.redeemed -= delta,
+            _ if delta > 0 => day.earned += delta,
+            _ => {}
+        }
+        let oldest = at.date_naive() - Duration::days(super::profile::RECENT_POINTS_DAYS);
+        self.recent_points.retain(|date, _| *date > oldest);
         LedgerEntry {
             seq: self.ledger_entries,
             delta,

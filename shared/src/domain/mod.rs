@@ -25,6 +25,7 @@ pub mod privacy;
 pub mod profile;
 pub mod program;
 pub mod scores;
+pub mod stats;
 pub mod storefront;
 pub mod suppression;
 

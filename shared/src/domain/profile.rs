@@ -128,6 +128,10 @@ pub struct Profile {
     /// reward id (for its per-customer limit; bounded by the catalogue's size).
     #[serde(default)]
     pub rewards_redeemed: BTreeMap<String, u32>,
+    /// Points earned and redeemed per day over the last month (older days are dropped
+    /// as entries are posted), for the program's statistics without reading ledgers.
+    #[serde(default)]
+    pub recent_points: BTreeMap<NaiveDate, DayPoints>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -170,6 +174,7 @@ impl Profile {
             referral_rewarded_at: None,
             redemption_days: std::collections::BTreeSet::new(),
             rewards_redeemed: BTreeMap::new(),
+            recent_points: BTreeMap::new(),
             erased_at: None,
             created_at: now,
             updated_at: now,
@@ -237,6 +242,16 @@ pub struct Attribution {
     #[serde(default)]
     pub reason: Option<String>,
 }
+
+/// One day's points: earned (every credit) and redeemed (spent on coupons).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayPoints {
+    pub earned: i64,
+    pub redeemed: i64,
+}
+
+/// Days of points activity a profile keeps.
+pub const RECENT_POINTS_DAYS: i64 = 31;
 
 /// Where a referral stands, as the referrer's record of it shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

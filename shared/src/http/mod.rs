@@ -124,6 +124,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/admin/program", Operation::Program),
     ("PUT", "/v1/admin/program", Operation::Program),
     ("GET", "/v1/admin/program/versions", Operation::Program),
+    ("GET", "/v1/admin/program/stats", Operation::Program),
     ("POST", "/v1/admin/program/rollback", Operation::Program),
 ];
 

@@ -3,6 +3,8 @@
 //! - `GET /v1/admin/program`: the version in force, with its number as the `ETag`;
 //! - `PUT /v1/admin/program` with `If-Match: "<version read>"`: a new version;
 //! - `GET /v1/admin/program/versions`: every saved version, newest first;
+//! - `GET /v1/admin/program/stats`: the program's figures as the scheduled job last
+//!   computed them;
 //! - `POST /v1/admin/program/rollback` `{"version": n}` with `If-Match`: version `n`'s
 //!   content (0: the deployment's settings) in force again, as a new version.
 //!
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use super::{Api, ApiError, Operation, json_response, parse_json, query_param};
 use crate::domain::program::{Program, ProgramRules, ProgramVersion, read_program};
 use crate::service::program::{self, ProgramError};
-use crate::store::{ProgramReadStore, ProgramStore};
+use crate::store::{ProgramReadStore, ProgramStatsStore, ProgramStore};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,7 +120,7 @@ fn version_response(status: StatusCode, version: &ProgramVersion) -> Response<Bo
     response
 }
 
-impl<S: ProgramStore> Api<S> {
+impl<S: ProgramStore + ProgramStatsStore> Api<S> {
     /// After a change: this instance reads the new version on its next decision (the
     /// others within `RAPPORT_PROGRAM_CACHE_SECS`).
     async fn forget_program(&self) {
@@ -156,6 +158,14 @@ impl<S: ProgramStore> Api<S> {
                     tracing::info!(version = saved.version, key = %key, "program saved");
                     self.forget_program().await;
                     Ok(version_response(StatusCode::OK, &saved))
+                }
+                (Method::GET, "/v1/admin/program/stats") => {
+                    let stats = self.store.program_stats().await?.ok_or_else(|| {
+                        ApiError::NotFound(
+                            "the scheduled job has not computed the program's figures yet".into(),
+                        )
+                    })?;
+                    Ok(json_response(StatusCode::OK, &stats))
                 }
                 (Method::GET, "/v1/admin/program/versions") => {
                     let limit = query_param(&req, "limit")

@@ -28,6 +28,7 @@ use crate::domain::{
     ReferralOutcome, ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
     outreach::MessageRecord,
     program::ProgramVersion,
+    stats::ProgramStats,
     storefront::codes::{Platform, StoreSync},
 };
 
@@ -459,6 +460,16 @@ pub trait ProgramStore: ProgramReadStore {
     async fn save_program(&self, next: &ProgramVersion) -> Result<(), CommitError>;
 }
 
+/// The program's figures: written by the scheduled job each run, read by the merchant.
+#[async_trait]
+pub trait ProgramStatsStore: Send + Sync {
+    /// The figures of the latest run; `None` before the first.
+    async fn program_stats(&self) -> Result<Option<ProgramStats>, StoreError>;
+
+    /// Replaces the figures with this run's.
+    async fn save_program_stats(&self, stats: &ProgramStats) -> Result<(), StoreError>;
+}
+
 /// Finding the coupons a store never confirmed, after the stream gave up on them (the
 /// `rapport-sync-codes` tool; wired by no deployed binary).
 #[async_trait]
@@ -547,6 +558,7 @@ every_capability!(
     CodeRepairStore,
     ProgramStore,
     ProgramReadStore,
+    ProgramStatsStore,
     RedemptionStore,
     ReviewStore,
     ReferralCodeStore,

@@ -23,9 +23,10 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
 use rapport_shared::domain::program::ProgramVersion;
+use rapport_shared::domain::stats::StatsTally;
 use rapport_shared::domain::{Currency, Sku};
 use rapport_shared::mail::MessageSender;
-use rapport_shared::store::{JobStore, ProgramReadStore};
+use rapport_shared::store::{JobStore, ProgramReadStore, ProgramStatsStore};
 
 pub use crate::summary::RunSummary;
 pub use control::CONTROL_WINDOW_DAYS;
@@ -53,6 +54,7 @@ impl RunSettings {
     pub fn under_program(&self, version: &ProgramVersion) -> Self {
         let mut settings = self.clone();
         settings.job.rules.recovery_expiry_days = version.program.reviews.recovery_expiry_days;
+        settings.job.point_value_minor = version.program.redemption.point_value_minor;
         settings
     }
 
@@ -85,7 +87,7 @@ pub async fn run<S, M>(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Report>
 where
-    S: JobStore + ProgramReadStore + Clone + 'static,
+    S: JobStore + ProgramReadStore + ProgramStatsStore + Clone + 'static,
     M: MessageSender + 'static,
 {
     // The run decides under the program in force when it starts.
@@ -109,6 +111,22 @@ where
     } = scan_all(store, settings.job.scan_segments).await?;
     summary.customers = customers.len();
     summary.seconds_scan = started.elapsed().as_secs_f64();
+    // The program's figures, from the profiles just read.
+    let mut tally = StatsTally::new(
+        now,
+        summary.program_version,
+        currency,
+        settings.job.point_value_minor,
+    );
+    for customer in &customers {
+        tally.add(&customer.profile);
+    }
+    let stats = tally.finish();
+    if let Err(e) = store.save_program_stats(&stats).await {
+        // The figures wait for the next run; the customers' messages do not.
+        tracing::warn!(error = %e, "the program's figures were not saved");
+    }
+    summary.program_stats = Some(stats);
 
     let started = Instant::now();
     let today = now.date_naive();

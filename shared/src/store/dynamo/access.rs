@@ -105,6 +105,17 @@ pub const METHODS: &[MethodGrants] = &[
         "save_program",
         &[Grant::table(PutItem, &[PROGRAM])],
     ),
+    // ProgramStatsStore: one item in the program's partition.
+    MethodGrants::new(
+        Port::ProgramStatsStore,
+        "program_stats",
+        &[Grant::table(GetItem, &[PROGRAM])],
+    ),
+    MethodGrants::new(
+        Port::ProgramStatsStore,
+        "save_program_stats",
+        &[Grant::table(PutItem, &[PROGRAM])],
+    ),
     // CodeRepairStore: a scan of the whole table, keys of coupons only.
     MethodGrants::new(
         Port::CodeRepairStore,

@@ -97,6 +97,9 @@ pub fn program_pk() -> String {
     format!("{}shop", prefix::PROGRAM)
 }
 
+/// Sort key of the program's figures, as the job last computed them.
+pub const PROGRAM_STATS: &str = "STATS";
+
 /// Sort key of the program's latest version.
 pub const PROGRAM_CURRENT: &str = "CURRENT";
 

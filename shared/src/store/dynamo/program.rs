@@ -11,7 +11,8 @@ use super::transaction::{Role, Transaction};
 use super::{DynamoStore, classify};
 use crate::access::{Grants, port};
 use crate::domain::program::ProgramVersion;
-use crate::store::{CommitError, ProgramReadStore, ProgramStore, StoreError};
+use crate::domain::stats::ProgramStats;
+use crate::store::{CommitError, ProgramReadStore, ProgramStatsStore, ProgramStore, StoreError};
 
 #[async_trait]
 impl<W: Grants<port::ProgramReadStore>> ProgramReadStore for DynamoStore<W> {
@@ -87,5 +88,27 @@ where
             .push(Role::Check, latest)
             .commit()
             .await
+    }
+}
+
+#[async_trait]
+impl<W: Grants<port::ProgramStatsStore>> ProgramStatsStore for DynamoStore<W> {
+    async fn program_stats(&self) -> Result<Option<ProgramStats>, StoreError> {
+        let found = self
+            .get(key(keys::program_pk(), keys::PROGRAM_STATS), true)
+            .await?;
+        found.map(parse).transpose()
+    }
+
+    async fn save_program_stats(&self, stats: &ProgramStats) -> Result<(), StoreError> {
+        let item = item(keys::program_pk(), keys::PROGRAM_STATS, stats)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

@@ -10,11 +10,13 @@ use super::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
     IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
     MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramReadStore,
-    ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore,
-    ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore,
-    ScanCursor, ScannedCustomer, ScoreStore, StoreError, SuppressionStore, Versioned,
+    ProgramStatsStore, ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore,
+    RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot,
+    ReviewStore, RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError,
+    SuppressionStore, Versioned,
 };
 use crate::domain::program::ProgramVersion;
+use crate::domain::stats::ProgramStats;
 use crate::domain::storefront::codes::{Platform, StoreSync};
 use crate::domain::{
     Coupon, CouponRefusal, CouponUse, CustomerData, CustomerId, CustomerScores, Email, ErasurePlan,
@@ -33,6 +35,7 @@ struct State {
     coupons: HashMap<String, Coupon>,
     /// Every saved program version, oldest first.
     programs: Vec<ProgramVersion>,
+    program_stats: Option<ProgramStats>,
     redemptions: Vec<(CustomerId, Redemption)>,
     reviews: HashMap<(CustomerId, Sku), Review>,
     products: HashMap<Sku, ProductRating>,
@@ -416,6 +419,18 @@ impl ProgramStore for MemoryStore {
             return Err(CommitError::Conflict);
         }
         state.programs.push(next.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProgramStatsStore for MemoryStore {
+    async fn program_stats(&self) -> Result<Option<ProgramStats>, StoreError> {
+        Ok(self.lock()?.program_stats.clone())
+    }
+
+    async fn save_program_stats(&self, stats: &ProgramStats) -> Result<(), StoreError> {
+        self.lock()?.program_stats = Some(stats.clone());
         Ok(())
     }
 }

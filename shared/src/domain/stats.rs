@@ -1,0 +1,122 @@
+//! The program's figures for the merchant and their accountant, computed by the
+//! scheduled job from the customer profiles it reads anyway (never by scanning on
+//! request): members by tier, the points outstanding and what they are worth (the
+//! liability), points earned and redeemed in the last 30 days, how many members
+//! redeemed, and how referrals ended.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::{AttributionStatus, Currency, Profile};
+
+/// The window of the activity figures.
+pub const STATS_WINDOW_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramStats {
+    pub computed_at: DateTime<Utc>,
+    /// The program version the figures were computed under.
+    pub program_version: u64,
+    pub currency: Currency,
+    /// Customers with a profile (erased ones included: their points still count).
+    pub members: u64,
+    pub members_by_tier: BTreeMap<String, u64>,
+    /// Points on balances, and what redeeming them would take off orders.
+    pub points_outstanding: i64,
+    pub liability_minor: i64,
+    /// Points granted but held (return windows); not yet a liability.
+    pub points_pending: i64,
+    /// Over the last 30 days: points credited, points spent on coupons, and the members
+    /// who spent any.
+    pub points_earned_30d: i64,
+    pub points_redeemed_30d: i64,
+    pub redeemers_30d: u64,
+    /// Members with a balance or a redemption in the window who redeemed in it.
+    pub redemption_rate: Option<f64>,
+    /// Referred customers by how their referral ended.
+    pub referrals: BTreeMap<String, u64>,
+    /// Converted among referrals that ended (converted, rejected or cancelled).
+    pub referral_conversion_rate: Option<f64>,
+}
+
+/// Adds up profiles into [`ProgramStats`].
+#[derive(Debug, Clone)]
+pub struct StatsTally {
+    stats: ProgramStats,
+    point_value_minor: i64,
+    /// Members with points or a redemption in the window.
+    active: u64,
+}
+
+impl StatsTally {
+    pub fn new(
+        now: DateTime<Utc>,
+        program_version: u64,
+        currency: Currency,
+        point_value_minor: i64,
+    ) -> Self {
+        Self {
+            stats: ProgramStats {
+                computed_at: now,
+                program_version,
+                currency,
+                members: 0,
+                members_by_tier: BTreeMap::new(),
+                points_outstanding: 0,
+                liability_minor: 0,
+                points_pending: 0,
+                points_earned_30d: 0,
+                points_redeemed_30d: 0,
+                redeemers_30d: 0,
+                redemption_rate: None,
+                referrals: BTreeMap::new(),
+                referral_conversion_rate: None,
+            },
+            point_value_minor,
+            active: 0,
+        }
+    }
+
+    pub fn add(&mut self, profile: &Profile) {
+        let s = &mut self.stats;
+        s.members += 1;
+        *s.members_by_tier.entry(profile.tier.0.clone()).or_default() += 1;
+        s.points_outstanding += profile.points_balance;
+        s.points_pending += profile.points_pending;
+        let since = (s.computed_at - Duration::days(STATS_WINDOW_DAYS)).date_naive();
+        let (earned, redeemed) = profile
+            .recent_points
+            .range(since..)
+            .fold((0, 0), |(e, r), (_, day)| {
+                (e + day.earned, r + day.redeemed)
+            });
+        s.points_earned_30d += earned;
+        s.points_redeemed_30d += redeemed;
+        if redeemed > 0 {
+            s.redeemers_30d += 1;
+        }
+        if profile.points_balance > 0 || redeemed > 0 {
+            self.active += 1;
+        }
+        if let Some(attribution) = &profile.referred_by {
+            let status = match attribution.status {
+                AttributionStatus::Pending => "pending",
+                AttributionStatus::Converted => "converted",
+                AttributionStatus::Cancelled => "cancelled",
+                AttributionStatus::Rejected => "rejected",
+            };
+            *s.referrals.entry(status.to_owned()).or_default() += 1;
+        }
+    }
+
+    pub fn finish(mut self) -> ProgramStats {
+        let s = &mut self.stats;
+        s.liability_minor = s.points_outstanding.saturating_mul(self.point_value_minor);
+        s.redemption_rate = (self.active > 0).then(|| s.redeemers_30d as f64 / self.active as f64);
+        let count = |status: &str| s.referrals.get(status).copied().unwrap_or(0);
+        let ended = count("converted") + count("rejected") + count("cancelled");
+        s.referral_conversion_rate = (ended > 0).then(|| count("converted") as f64 / ended as f64);
+        self.stats
+    }
+}
