@@ -28,7 +28,7 @@ macro_rules! templates {
     };
 }
 
-const TEMPLATES: [(&str, &str); 10] = templates![
+const TEMPLATES: [(&str, &str); 11] = templates![
     "layout.html",
     "macros.html",
     "report.css",
@@ -39,6 +39,7 @@ const TEMPLATES: [(&str, &str); 10] = templates![
     "messages.html",
     "backtest.html",
     "control.html",
+    "program.html",
 ];
 
 /// Writes `report.html` and `summary.json` into `dir`, creating it if need be; returns
@@ -81,6 +82,8 @@ struct Page<'a> {
     backtest: Option<sections::Backtest>,
     backtest_skipped: Option<&'a str>,
     control: Vec<sections::Control>,
+    /// What the points outstanding are worth, in major units.
+    liability: Option<f64>,
 }
 
 impl<'a> Page<'a> {
@@ -108,6 +111,10 @@ impl<'a> Page<'a> {
                 .map(|e| sections::backtest(e, &report.currency)),
             backtest_skipped: report.backtest_skipped.as_deref(),
             control: sections::control(&report.control),
+            liability: summary
+                .program_stats
+                .as_ref()
+                .map(|s| s.liability_minor as f64 / s.currency.minor_per_major() as f64),
         }
     }
 }
