@@ -4,6 +4,10 @@
 //! wins, one is told the version in force), the history, and rollback.
 
 use rapport_integration::{Reply, TestApi, signer};
+use rapport_local::shop_admin::{Credentials, ShopAdmin};
+use rapport_shared::domain::storefront::codes::Platform;
+use rapport_shared::service::code_sync::{CodeOutcome, CodeSync, SyncPolicy};
+use rapport_shared::shop_api::{self, ShopCredentials, ShopEndpoints};
 use serde_json::{Value, json};
 
 /// Sends `body` signed as the merchant, with `If-Match` when given.
@@ -416,9 +420,66 @@ async fn rewards_of_the_catalogue_redeem_into_coupons_with_their_terms_and_limit
     let both = api.post("/v1/customers/kim/redemptions", &both).await;
     assert_eq!((both.status, both.field()), (422, "points"));
 
+    // In the stores' checkouts: free shipping is Shopify's free-shipping discount and a
+    // WooCommerce coupon with free shipping, both with the minimum; 5.00 off as before.
+    let code = shipping.body["coupon_code"].as_str().unwrap();
+    let shops = ShopAdmin::start(Credentials::default()).await.unwrap();
+    let apis = shop_api::apis(
+        &ShopEndpoints {
+            shopify: Some(shops.url()),
+            woocommerce: Some(shops.url()),
+        },
+        &ShopCredentials {
+            shopify_admin_token: Some(shops.credentials.shopify_token.clone()),
+            woocommerce: Some((
+                shops.credentials.woocommerce_key.clone(),
+                shops.credentials.woocommerce_secret.clone(),
+            )),
+        },
+        &shop_api::HttpClient::new().unwrap(),
+    );
+    let sync = CodeSync {
+        apis: &apis,
+        currency: rapport_shared::domain::Currency::parse("c", "USD").unwrap(),
+        policy: SyncPolicy::default(),
+    };
+    let five_code = five.body["coupon_code"].as_str().unwrap();
+    for synced in [code, five_code] {
+        let outcomes = sync
+            .sync(&api.store, synced, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            outcomes.iter().all(|(_, o)| *o == CodeOutcome::Created),
+            "{outcomes:?}"
+        );
+    }
+    assert_eq!(shops.malformed(), Vec::<String>::new());
+    let held = shops.codes();
+    let shopify = held
+        .iter()
+        .find(|c| c.platform == Platform::Shopify && c.code == code)
+        .unwrap();
+    assert_eq!(shopify.input["destination"]["all"], true);
+    assert_eq!(
+        shopify.input["minimumRequirement"]["subtotal"]["greaterThanOrEqualToSubtotal"],
+        "30.00"
+    );
+    let woo = held
+        .iter()
+        .find(|c| c.platform == Platform::Woocommerce && c.code.eq_ignore_ascii_case(code))
+        .unwrap();
+    assert_eq!(
+        (
+            woo.input["free_shipping"].as_bool(),
+            woo.input["minimum_amount"].as_str()
+        ),
+        (Some(true), Some("30.00"))
+    );
+    assert_eq!(held.len(), 4);
+
     // At checkout: the code says what it gives and its minimum; a small order may not
     // use it, a large one does.
-    let code = shipping.body["coupon_code"].as_str().unwrap();
     let check = api.get(&format!("/v1/coupons/{code}")).await;
     assert_eq!(
         (

@@ -1,5 +1,6 @@
 //! A stand-in for the stores' admin APIs, for developing and testing without a shop:
-//! Shopify's Admin GraphQL `discountCodeBasicCreate` and WooCommerce's
+//! Shopify's Admin GraphQL `discountCodeBasicCreate` (and
+//! `discountCodeFreeShippingCreate`) and WooCommerce's
 //! `POST /wp-json/wc/v3/coupons`, on 127.0.0.1. Real stores cannot be reached from a
 //! laptop or CI; this server holds Rapport's requests to the documented shapes — the
 //! credentials each platform checks, the fields each requires, the values each accepts
@@ -297,11 +298,29 @@ fn malformed(state: &Mutex<State>, why: String) -> String {
     why
 }
 
-/// What `basicCodeDiscount` gets wrong, as Shopify's `userErrors` would name it.
-fn shopify_input_errors(input: &Value) -> Vec<(Vec<&'static str>, &'static str, String)> {
+/// The two mutations Rapport sends: the argument each takes, the field it answers under.
+const SHOPIFY_MUTATIONS: [(&str, &str, &str); 2] = [
+    (
+        "discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount)",
+        "basicCodeDiscount",
+        "discountCodeBasicCreate",
+    ),
+    (
+        "discountCodeFreeShippingCreate(freeShippingCodeDiscount: $freeShippingCodeDiscount)",
+        "freeShippingCodeDiscount",
+        "discountCodeFreeShippingCreate",
+    ),
+];
+
+/// What the input gets wrong, as Shopify's `userErrors` would name it.
+fn shopify_input_errors(
+    input: &Value,
+    argument: &'static str,
+) -> Vec<(Vec<&'static str>, &'static str, String)> {
     let mut errors = Vec::new();
+    let free_shipping = argument == "freeShippingCodeDiscount";
     let mut error = |field: &[&'static str], code: &'static str, message: &str| {
-        let mut path = vec!["basicCodeDiscount"];
+        let mut path = vec![argument];
         path.extend_from_slice(field);
         errors.push((path, code, message.to_owned()));
     };
@@ -361,6 +380,20 @@ fn shopify_input_errors(input: &Value) -> Vec<(Vec<&'static str>, &'static str, 
             "Context must name all buyers or customers by id",
         );
     }
+    if free_shipping {
+        let destination = &input["destination"];
+        if destination["all"].as_bool() != Some(true) && destination["countries"].is_null() {
+            error(&["destination"], "BLANK", "Destination must be given");
+        }
+        if !input["customerGets"].is_null() {
+            error(
+                &["customerGets"],
+                "INVALID",
+                "Free shipping takes no customerGets",
+            );
+        }
+        return errors;
+    }
     let value = &input["customerGets"]["value"];
     let percentage = value["percentage"]
         .as_f64()
@@ -406,14 +439,16 @@ fn shopify_call(
         }
     };
     let query = request["query"].as_str().unwrap_or_default();
-    if !query.contains("discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount)")
-        || !query.contains("userErrors")
-    {
+    let mutation = SHOPIFY_MUTATIONS
+        .iter()
+        .find(|(call, _, _)| query.contains(call))
+        .filter(|_| query.contains("userErrors"));
+    let Some(&(_, argument, answer_field)) = mutation else {
         let why = malformed(state, format!("shopify: an unexpected query: {query}"));
         return respond(200, &[], &json!({"errors": [{"message": why}]}));
-    }
-    let input = &request["variables"]["basicCodeDiscount"];
-    let errors = shopify_input_errors(input);
+    };
+    let input = &request["variables"][argument];
+    let errors = shopify_input_errors(input, argument);
     let payload = if !errors.is_empty() {
         let listed: Vec<String> = errors
             .iter()
@@ -435,18 +470,14 @@ fn shopify_call(
             Err(()) => json!({
                 "codeDiscountNode": null,
                 "userErrors": [{
-                    "field": ["basicCodeDiscount", "code"],
+                    "field": [argument, "code"],
                     "code": "TAKEN",
                     "message": "Code must be unique. Please try a different code."
                 }]
             }),
         }
     };
-    respond(
-        200,
-        &[],
-        &json!({"data": {"discountCodeBasicCreate": payload}}),
-    )
+    respond(200, &[], &json!({"data": { answer_field: payload }}))
 }
 
 fn woo_error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>> {
@@ -515,6 +546,9 @@ fn woocommerce_call(
         });
     if !emails_ok {
         wrong.push("email_restrictions is not a list of addresses");
+    }
+    if !(coupon["free_shipping"].is_null() || coupon["free_shipping"].is_boolean()) {
+        wrong.push("free_shipping is not a boolean");
     }
     let minimum_ok = match &coupon["minimum_amount"] {
         Value::Null => true,

@@ -29,6 +29,63 @@ pub const MUTATION: &str = "mutation RapportCode($basicCodeDiscount: DiscountCod
   }
 }";
 
+/// Free shipping is a discount class of its own.
+pub const FREE_SHIPPING_MUTATION: &str =
+    "mutation RapportFreeShipping($freeShippingCodeDiscount: DiscountCodeFreeShippingInput!) {
+  discountCodeFreeShippingCreate(freeShippingCodeDiscount: $freeShippingCodeDiscount) {
+    codeDiscountNode { id }
+    userErrors { field code message }
+  }
+}";
+
+/// The mutation for `code`, its variables, and the field its answer comes under.
+pub fn request(code: &StoreCode) -> (&'static str, Value, &'static str) {
+    match code.value {
+        StoreValue::FreeShipping => (
+            FREE_SHIPPING_MUTATION,
+            free_shipping_variables(code),
+            "discountCodeFreeShippingCreate",
+        ),
+        _ => (MUTATION, variables(code), "discountCodeBasicCreate"),
+    }
+}
+
+/// Who may use the code: the Shopify customer it is for, or any buyer.
+fn context(code: &StoreCode) -> Value {
+    match code.shopify_customer {
+        Some(id) => json!({"customers": {"add": [format!("gid://shopify/Customer/{id}")]}}),
+        None => json!({"all": "ALL"}),
+    }
+}
+
+fn minimum(code: &StoreCode) -> Option<Value> {
+    code.min_order
+        .as_ref()
+        .map(|least| json!({"subtotal": {"greaterThanOrEqualToSubtotal": least}}))
+}
+
+/// `discountCodeFreeShippingCreate`'s variables: to every destination.
+pub fn free_shipping_variables(code: &StoreCode) -> Value {
+    json!({
+        "freeShippingCodeDiscount": {
+            "minimumRequirement": minimum(code),
+            "title": code.title,
+            "code": code.code,
+            "startsAt": code.starts_at.to_rfc3339(),
+            "endsAt": code.ends_at.map(|at| at.to_rfc3339()),
+            "usageLimit": 1,
+            "appliesOncePerCustomer": true,
+            "context": context(code),
+            "destination": {"all": true},
+            "combinesWith": {
+                "orderDiscounts": true,
+                "productDiscounts": true,
+                "shippingDiscounts": false
+            }
+        }
+    })
+}
+
 pub struct ShopifyAdmin {
     client: HttpClient,
     url: String,
@@ -55,18 +112,13 @@ pub fn variables(code: &StoreCode) -> Value {
         StoreValue::PercentOff { percent } => json!({
             "percentage": f64::from(*percent) / 100.0
         }),
+        // Not a basic discount: `request` sends the free-shipping mutation instead.
+        StoreValue::FreeShipping => Value::Null,
     };
-    let context = match code.shopify_customer {
-        Some(id) => json!({"customers": {"add": [format!("gid://shopify/Customer/{id}")]}}),
-        None => json!({"all": "ALL"}),
-    };
-    let minimum = code
-        .min_order
-        .as_ref()
-        .map(|least| json!({"subtotal": {"greaterThanOrEqualToSubtotal": least}}));
+    let context = context(code);
     json!({
         "basicCodeDiscount": {
-            "minimumRequirement": minimum,
+            "minimumRequirement": minimum(code),
             "title": code.title,
             "code": code.code,
             "startsAt": code.starts_at.to_rfc3339(),
@@ -86,15 +138,10 @@ pub fn variables(code: &StoreCode) -> Value {
 
 #[derive(Debug, Deserialize)]
 struct Answer {
-    data: Option<Data>,
+    /// The mutation's payload under its field's name.
+    data: Option<std::collections::HashMap<String, Option<Payload>>>,
     #[serde(default)]
     errors: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Data {
-    discount_code_basic_create: Option<Payload>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,8 +167,8 @@ struct UserError {
     message: Option<String>,
 }
 
-/// What an answer of HTTP 200 means.
-fn read_answer(body: &[u8]) -> Result<Created, ShopApiError> {
+/// What an answer of HTTP 200 to the mutation answering under `field` means.
+fn read_answer(body: &[u8], field: &str) -> Result<Created, ShopApiError> {
     let answer: Answer = serde_json::from_slice(body)
         .map_err(|e| ShopApiError::Unavailable(format!("shopify: unreadable answer: {e}")))?;
     if let Some(errors) = answer.errors.as_ref().and_then(Value::as_array) {
@@ -142,7 +189,7 @@ fn read_answer(body: &[u8]) -> Result<Created, ShopApiError> {
     }
     let payload = answer
         .data
-        .and_then(|d| d.discount_code_basic_create)
+        .and_then(|mut d| d.remove(field).flatten())
         .ok_or_else(|| ShopApiError::Unavailable("shopify: an answer without data".into()))?;
     if payload.user_errors.is_empty() {
         let node = payload
@@ -188,7 +235,8 @@ impl ShopApi for ShopifyAdmin {
     }
 
     async fn create_code(&self, code: &StoreCode) -> Result<Created, ShopApiError> {
-        let body = json!({"query": MUTATION, "variables": variables(code)});
+        let (query, variables, field) = request(code);
+        let body = json!({"query": query, "variables": variables});
         let headers = [("X-Shopify-Access-Token", self.token.clone())];
         let reply = self
             .client
@@ -197,7 +245,7 @@ impl ShopApi for ShopifyAdmin {
             .map_err(|e| transport_error(Platform::Shopify, &e))?;
         let (status, wait, bytes) = (reply.status, retry_after(&reply.headers), reply.body);
         match status {
-            200 => read_answer(&bytes),
+            200 => read_answer(&bytes, field),
             429 => Err(ShopApiError::Throttled { retry_after: wait }),
             401 => Err(ShopApiError::Refused(
                 "shopify: the admin token is not valid (401)".into(),
@@ -271,23 +319,38 @@ mod tests {
         );
     }
 
+    const FIELD: &str = "discountCodeBasicCreate";
+
+    #[test]
+    fn free_shipping_is_its_own_mutation_to_every_destination() {
+        let (query, variables, field) = request(&code(None, StoreValue::FreeShipping));
+        assert!(query.contains("discountCodeFreeShippingCreate(freeShippingCodeDiscount:"));
+        assert_eq!(field, "discountCodeFreeShippingCreate");
+        let input = &variables["freeShippingCodeDiscount"];
+        assert_eq!(input["destination"]["all"], true);
+        assert_eq!(input["usageLimit"], 1);
+        assert!(input.get("customerGets").is_none());
+        let answer = br#"{"data":{"discountCodeFreeShippingCreate":{"codeDiscountNode":{"id":"gid://shopify/DiscountCodeNode/9"},"userErrors":[]}}}"#;
+        assert!(read_answer(answer, field).unwrap().remote_id.is_some());
+    }
+
     #[test]
     fn answers_are_read_as_created_existing_throttled_or_refused() {
         let created = br#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":{"id":"gid://shopify/DiscountCodeNode/1"},"userErrors":[]}}}"#;
         assert_eq!(
-            read_answer(created).unwrap().remote_id.as_deref(),
+            read_answer(created, FIELD).unwrap().remote_id.as_deref(),
             Some("gid://shopify/DiscountCodeNode/1")
         );
         let taken = br#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":null,"userErrors":[{"field":["basicCodeDiscount","code"],"code":"TAKEN","message":"Code must be unique."}]}}}"#;
-        assert!(read_answer(taken).unwrap().existed);
+        assert!(read_answer(taken, FIELD).unwrap().existed);
         let throttled =
             br#"{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED"}}]}"#;
         assert!(matches!(
-            read_answer(throttled),
+            read_answer(throttled, FIELD),
             Err(ShopApiError::Throttled { .. })
         ));
         let invalid = br#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":null,"userErrors":[{"field":["basicCodeDiscount","endsAt"],"code":"INVALID","message":"Ends at must be after starts at"}]}}}"#;
-        let Err(ShopApiError::Refused(why)) = read_answer(invalid) else {
+        let Err(ShopApiError::Refused(why)) = read_answer(invalid, FIELD) else {
             panic!("refused");
         };
         assert!(why.contains("basicCodeDiscount.endsAt INVALID"), "{why}");

@@ -44,6 +44,7 @@ pub fn body(code: &StoreCode) -> Value {
     let (discount_type, amount) = match &code.value {
         StoreValue::AmountOff { amount } => ("fixed_cart", amount.clone()),
         StoreValue::PercentOff { percent } => ("percent", percent.to_string()),
+        StoreValue::FreeShipping => ("fixed_cart", "0".to_owned()),
     };
     let emails: Vec<&str> = code.email.iter().map(|e| e.as_str()).collect();
     json!({
@@ -57,6 +58,7 @@ pub fn body(code: &StoreCode) -> Value {
         "email_restrictions": emails,
         "date_expires_gmt": code.ends_at.map(|at| at.format("%Y-%m-%dT%H:%M:%S").to_string()),
         "minimum_amount": code.min_order.clone().unwrap_or_default(),
+        "free_shipping": code.value == StoreValue::FreeShipping,
     })
 }
 

@@ -88,6 +88,7 @@ impl StoreSyncs {
 pub enum StoreValue {
     AmountOff { amount: String },
     PercentOff { percent: u32 },
+    FreeShipping,
 }
 
 /// The code to create in a store for one coupon.
@@ -116,7 +117,7 @@ pub enum NotForStore {
     NoTerms,
     /// An order already used it, or it has expired: the store has no use for it.
     Spent,
-    /// Free shipping and free products: not created in stores yet (Rapport's check
+    /// Free products: the stores name them by their own product ids (Rapport's check
     /// still answers for them).
     Unsupported,
 }
@@ -167,10 +168,13 @@ impl StoreCode {
                 StoreValue::PercentOff { percent },
                 format!("Rapport {percent}% off ({})", coupon.code),
             ),
-            // Other kinds of discount in each platform's API; not created yet.
-            CouponTerms::FreeShipping | CouponTerms::FreeProduct { .. } => {
-                return Err(NotForStore::Unsupported);
-            }
+            CouponTerms::FreeShipping => (
+                StoreValue::FreeShipping,
+                format!("Rapport free shipping ({})", coupon.code),
+            ),
+            // Both platforms name free products by their own product ids, which Rapport
+            // does not know from a SKU.
+            CouponTerms::FreeProduct { .. } => return Err(NotForStore::Unsupported),
         };
         let shopify_customer = coupon
             .customer_id
@@ -279,9 +283,10 @@ mod tests {
             StoreCode::of(&used, None, usd, now),
             Err(NotForStore::Spent)
         );
-        let shipping = coupon("asha", Some(CouponTerms::FreeShipping));
+        let sku = crate::domain::Sku::parse("sku", "TEA-1").unwrap();
+        let product = coupon("asha", Some(CouponTerms::FreeProduct { sku }));
         assert_eq!(
-            StoreCode::of(&shipping, None, usd, now),
+            StoreCode::of(&product, None, usd, now),
             Err(NotForStore::Unsupported)
         );
     }
