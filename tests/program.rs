@@ -596,3 +596,67 @@ async fn the_jobs_figures_equal_what_the_ledgers_add_up_to() {
     assert_eq!(s["redemption_rate"].as_f64(), Some(redeemers as f64 / 4.0));
     assert_eq!(s["program_version"], 0);
 }
+
+#[tokio::test]
+async fn points_lapse_once_after_the_programs_months_and_a_late_refund_takes_nothing_more() {
+    use rapport_shared::domain::LedgerReason;
+    use rapport_shared::store::LedgerStore;
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["expiry"] = json!({"after_inactive_months": 12});
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let now = chrono::Utc::now();
+    // asha last ordered 400 days ago, kim 200 days ago.
+    for (customer, days) in [("asha", 400), ("kim", 200)] {
+        let mut order = rapport_integration::purchase(
+            &format!("e-{customer}"),
+            customer,
+            &format!("o-{customer}"),
+            10_000,
+        );
+        order["occurred_at"] = (now - chrono::Duration::days(days)).to_rfc3339().into();
+        let bought = api.post("/v1/events/purchase", &order).await;
+        assert_eq!(bought.body["points_delta"], 100, "{}", bought.body);
+    }
+    // Two runs at once, then another: the lapse happens once.
+    let settings = rapport_integration::job_settings(&api);
+    let (a, b) = tokio::join!(
+        rapport_integration::run_job(&api, &settings, now),
+        rapport_integration::run_job(&api, &settings, now),
+    );
+    assert!(a.customers_expired + b.customers_expired >= 1);
+    let third = rapport_integration::run_job(&api, &settings, now).await;
+    assert_eq!(third.customers_expired, 0);
+    assert_eq!(third.program_stats.unwrap().points_expired_30d, 100);
+
+    let ledger = api
+        .store
+        .ledger(&rapport_integration::cid("asha"))
+        .await
+        .unwrap();
+    let expired: Vec<i64> = ledger
+        .iter()
+        .filter(|e| e.reason == LedgerReason::Expired)
+        .map(|e| e.delta)
+        .collect();
+    assert_eq!(expired, [-100]);
+    assert_eq!(
+        api.get("/v1/customers/asha").await.body["points_balance"],
+        0
+    );
+    assert_eq!(
+        api.get("/v1/customers/kim").await.body["points_balance"],
+        100
+    );
+
+    // The old order refunded after its points lapsed: nothing more to take back.
+    let refund = rapport_integration::refund("e-asha-refund", "asha", "o-asha", 10_000);
+    let refunded = api.post("/v1/events/purchase", &refund).await;
+    assert_eq!(refunded.body["points_delta"], 0, "{}", refunded.body);
+    assert_eq!(
+        api.get("/v1/customers/asha").await.body["points_balance"],
+        0
+    );
+    assert_eq!(api.ledger_sum("asha").await, 0);
+}

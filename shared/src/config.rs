@@ -362,6 +362,9 @@ pub struct JobConfig {
     /// What one point is worth (the program's; the settings' until one is saved), for
     /// the liability in the program's figures.
     pub point_value_minor: i64,
+    /// Months without an order after which points lapse (the program's; none until a
+    /// program sets it).
+    pub points_expiry_months: Option<u32>,
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
@@ -462,6 +465,7 @@ impl JobConfig {
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
             point_value_minor: config.rules.point_value_minor,
+            points_expiry_months: None,
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),

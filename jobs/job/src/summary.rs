@@ -17,6 +17,9 @@ use serde::{Serialize, Serializer};
 pub struct RunSummary {
     /// The program version the run decided under (0: the deployment's settings).
     pub program_version: u64,
+    /// Customers whose points lapsed in this run, and how many points.
+    pub customers_expired: usize,
+    pub points_expired: i64,
     /// The program's figures as this run computed them.
     pub program_stats: Option<rapport_shared::domain::stats::ProgramStats>,
     pub customers: usize,

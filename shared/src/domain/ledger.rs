@@ -21,6 +21,8 @@ pub enum LedgerReason {
     Referral,
     /// A reward given with a message (the birthday greeting's points).
     Reward,
+    /// Points that lapsed after the program's months without a qualifying order.
+    Expired,
 }
 
 /// One append-only change of the points balance.
@@ -63,6 +65,7 @@ impl Profile {
         let day = self.recent_points.entry(at.date_naive()).or_default();
         match reason {
             LedgerReason::Redemption => day.redeemed -= delta,
+            LedgerReason::Expired => day.expired -= delta,
             _ if delta > 0 => day.earned += delta,
             _ => {}
         }

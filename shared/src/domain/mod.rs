@@ -15,6 +15,7 @@ pub mod codes;
 pub mod contact;
 pub mod coupons;
 pub mod events;
+pub mod expiry;
 pub mod fields;
 pub mod ids;
 pub mod ledger;

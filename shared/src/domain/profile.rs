@@ -132,6 +132,10 @@ pub struct Profile {
     /// as entries are posted), for the program's statistics without reading ledgers.
     #[serde(default)]
     pub recent_points: BTreeMap<NaiveDate, DayPoints>,
+    /// When the customer's points last expired: a refund of an order placed before then
+    /// takes back at most what the balance holds.
+    #[serde(default)]
+    pub points_expired_at: Option<DateTime<Utc>>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -175,6 +179,7 @@ impl Profile {
             redemption_days: std::collections::BTreeSet::new(),
             rewards_redeemed: BTreeMap::new(),
             recent_points: BTreeMap::new(),
+            points_expired_at: None,
             erased_at: None,
             created_at: now,
             updated_at: now,
@@ -248,6 +253,8 @@ pub struct Attribution {
 pub struct DayPoints {
     pub earned: i64,
     pub redeemed: i64,
+    #[serde(default)]
+    pub expired: i64,
 }
 
 /// Days of points activity a profile keeps.

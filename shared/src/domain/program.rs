@@ -32,6 +32,18 @@ pub struct Program {
     /// value off, at `redemption.point_value_minor` each).
     #[serde(default)]
     pub rewards: Vec<Reward>,
+    /// When points lapse; absent: never.
+    #[serde(default)]
+    pub expiry: Expiry,
+}
+
+/// Points expire after this many months without a qualifying order (the inactivity
+/// model): every order restarts the clock; `null` never expires them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expiry {
+    #[serde(default)]
+    pub after_inactive_months: Option<u32>,
 }
 
 /// A reward of the catalogue: what it gives, its price in points and its terms.
@@ -227,6 +239,7 @@ impl Program {
                 ambassador_after: i64::from(referrals.ambassador_after),
             },
             rewards: Vec::new(),
+            expiry: Expiry::default(),
         }
     }
 
@@ -322,6 +335,16 @@ impl Program {
         );
         problems.extend(self.ladder_problems());
         problems.extend(self.catalogue_problems());
+        if self
+            .expiry
+            .after_inactive_months
+            .is_some_and(|months| !(1..=120).contains(&months))
+        {
+            problems.push(FieldError::new(
+                "expiry.after_inactive_months",
+                "must be between 1 and 120, or null for never",
+            ));
+        }
         problems
     }
 

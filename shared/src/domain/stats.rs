@@ -31,6 +31,8 @@ pub struct ProgramStats {
     /// who spent any.
     pub points_earned_30d: i64,
     pub points_redeemed_30d: i64,
+    /// Points that lapsed under the program's expiry in the window.
+    pub points_expired_30d: i64,
     pub redeemers_30d: u64,
     /// Members with a balance or a redemption in the window who redeemed in it.
     pub redemption_rate: Option<f64>,
@@ -68,6 +70,7 @@ impl StatsTally {
                 points_pending: 0,
                 points_earned_30d: 0,
                 points_redeemed_30d: 0,
+                points_expired_30d: 0,
                 redeemers_30d: 0,
                 redemption_rate: None,
                 referrals: BTreeMap::new(),
@@ -85,14 +88,15 @@ impl StatsTally {
         s.points_outstanding += profile.points_balance;
         s.points_pending += profile.points_pending;
         let since = (s.computed_at - Duration::days(STATS_WINDOW_DAYS)).date_naive();
-        let (earned, redeemed) = profile
+        let (earned, redeemed, expired) = profile
             .recent_points
             .range(since..)
-            .fold((0, 0), |(e, r), (_, day)| {
-                (e + day.earned, r + day.redeemed)
+            .fold((0, 0, 0), |(e, r, x), (_, day)| {
+                (e + day.earned, r + day.redeemed, x + day.expired)
             });
         s.points_earned_30d += earned;
         s.points_redeemed_30d += redeemed;
+        s.points_expired_30d += expired;
         if redeemed > 0 {
             s.redeemers_30d += 1;
         }

@@ -14,6 +14,7 @@ mod contact;
 mod coupons;
 pub mod deliver;
 mod driver;
+pub mod expiry;
 pub mod feedback;
 pub mod import;
 mod privacy;

@@ -36,6 +36,8 @@ use crate::summary::Report;
 use model::Modelled;
 use outreach::Outcome;
 
+mod expiry;
+
 #[derive(Debug, Clone)]
 pub struct RunSettings {
     /// The deployment's settings (segments, horizons, outreach rules, delivery).
@@ -55,6 +57,7 @@ impl RunSettings {
         let mut settings = self.clone();
         settings.job.rules.recovery_expiry_days = version.program.reviews.recovery_expiry_days;
         settings.job.point_value_minor = version.program.redemption.point_value_minor;
+        settings.job.points_expiry_months = version.program.expiry.after_inactive_months;
         settings
     }
 
@@ -106,11 +109,16 @@ where
     };
     let started = Instant::now();
     let Scanned {
-        customers,
+        mut customers,
         suppressed,
     } = scan_all(store, settings.job.scan_segments).await?;
     summary.customers = customers.len();
     summary.seconds_scan = started.elapsed().as_secs_f64();
+    if let Some(months) = settings.job.points_expiry_months {
+        let (lapsed, points) = expiry::expire_due(store, &mut customers, months, now).await?;
+        summary.customers_expired = lapsed;
+        summary.points_expired = points;
+    }
     // The program's figures, from the profiles just read.
     let mut tally = StatsTally::new(
         now,

@@ -545,7 +545,15 @@ impl PurchaseEvent {
                     )
                     .unwrap_or(order.points_awarded)
                 };
-                let delta = -(reversed_total - order.points_reversed);
+                let mut delta = -(reversed_total - order.points_reversed);
+                // Points that expired after the order cannot be taken back twice: the
+                // refund takes at most what the balance still holds.
+                if profile
+                    .points_expired_at
+                    .is_some_and(|expired| expired > order.placed_at)
+                {
+                    delta = delta.max(-profile.points_balance.max(0));
+                }
                 order.points_reversed = reversed_total;
                 profile.add_to_day(order.day(), -amount);
                 (order, delta, LedgerReason::Refund)
