@@ -319,7 +319,10 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
         s.seconds_model,
         s.seconds_outreach
     );
-    println!("  decided under program version {}", s.program_version);
+    println!(
+        "  decided under program version {}: {} points of {} customers lapsed after 12 months without an order",
+        s.program_version, s.points_expired, s.customers_expired
+    );
     if let (Some(model), Some(why)) = (&s.scoring_model, &s.scoring_model_reason) {
         println!("  scored with {model}: {why}");
     }
@@ -359,6 +362,11 @@ async fn edit_program(running: &Running) -> Result<()> {
     program["earning"]["points_per_unit"] = 2.into();
     program["reviews"]["body_points"] = 50.into();
     program["reviews"]["recovery_expiry_days"] = 14.into();
+    program["expiry"] = serde_json::json!({"after_inactive_months": 12});
+    program["rewards"] = serde_json::json!([{
+        "id": "ship-free", "name": "Free shipping", "offer": {"type": "free_shipping"},
+        "points": 150, "min_order_minor": 2500, "valid_days": 60, "limit_per_customer": 2
+    }]);
     let version = read["version"].as_u64().unwrap_or_default();
     let body = serde_json::to_vec(&program)?;
     let signature = running.signer.header("PUT", path, &body)?;
@@ -376,7 +384,7 @@ async fn edit_program(running: &Running) -> Result<()> {
         bail!("PUT {path} answered {status}: {saved}");
     }
     println!(
-        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days",
+        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order",
         saved["version"]
     );
     Ok(())
