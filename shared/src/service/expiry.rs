@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
-use super::driver::{Command, Decided, Key, Loaded, execute, record_of};
+use super::driver::{Command, Decided, Key, Loaded, execute};
+use super::reward::{commit_entry, load_once};
 use crate::domain::{CustomerId, LedgerEntry, Profile};
 use crate::store::{CommitError, IdempotencyRecord, RewardStore, Versioned};
 
@@ -41,10 +42,7 @@ impl<S: RewardStore + ?Sized> Command<S> for ExpirePoints<'_> {
         store: &S,
         key: Option<&str>,
     ) -> Result<Loaded<Self::State>, ServiceError> {
-        if let Some(prior) = store.prior(key.unwrap_or(&self.key)).await? {
-            return Ok(Loaded::Answered(prior));
-        }
-        Ok(Loaded::Fresh(store.profile(self.customer).await?))
+        load_once(store, key.unwrap_or(&self.key), self.customer).await
     }
 
     fn decide(
@@ -67,17 +65,10 @@ impl<S: RewardStore + ?Sized> Command<S> for ExpirePoints<'_> {
     async fn commit(
         &self,
         store: &S,
-        (version, profile, entry): &Self::Change,
+        change: &Self::Change,
         record: Option<&IdempotencyRecord>,
     ) -> Result<(), CommitError> {
-        store
-            .commit_reward(
-                Some(*version),
-                profile,
-                std::slice::from_ref(entry),
-                record_of(record)?,
-            )
-            .await
+        commit_entry(store, change, record).await
     }
 }
 

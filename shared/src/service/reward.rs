@@ -40,10 +40,7 @@ impl<S: RewardStore + ?Sized> Command<S> for GrantReward<'_> {
         store: &S,
         key: Option<&str>,
     ) -> Result<Loaded<Self::State>, ServiceError> {
-        if let Some(prior) = store.prior(key.unwrap_or(self.key)).await? {
-            return Ok(Loaded::Answered(prior));
-        }
-        Ok(Loaded::Fresh(store.profile(self.customer).await?))
+        load_once(store, key.unwrap_or(self.key), self.customer).await
     }
 
     fn decide(
@@ -72,18 +69,41 @@ impl<S: RewardStore + ?Sized> Command<S> for GrantReward<'_> {
     async fn commit(
         &self,
         store: &S,
-        (version, profile, entry): &Self::Change,
+        change: &Self::Change,
         record: Option<&IdempotencyRecord>,
     ) -> Result<(), CommitError> {
-        store
-            .commit_reward(
-                Some(*version),
-                profile,
-                std::slice::from_ref(entry),
-                record_of(record)?,
-            )
-            .await
+        commit_entry(store, change, record).await
     }
+}
+
+/// A once-per-key change of one customer's points: the answer recorded under `key`, or
+/// the customer's profile to decide on.
+pub(super) async fn load_once<S: RewardStore + ?Sized>(
+    store: &S,
+    key: &str,
+    customer: &CustomerId,
+) -> Result<Loaded<Option<Versioned<Profile>>>, ServiceError> {
+    if let Some(prior) = store.prior(key).await? {
+        return Ok(Loaded::Answered(prior));
+    }
+    Ok(Loaded::Fresh(store.profile(customer).await?))
+}
+
+/// Commits the profile at its next version with its one new ledger entry and the key's
+/// record.
+pub(super) async fn commit_entry<S: RewardStore + ?Sized>(
+    store: &S,
+    (version, profile, entry): &(u64, Profile, LedgerEntry),
+    record: Option<&IdempotencyRecord>,
+) -> Result<(), CommitError> {
+    store
+        .commit_reward(
+            Some(*version),
+            profile,
+            std::slice::from_ref(entry),
+            record_of(record)?,
+        )
+        .await
 }
 
 /// Credits `points` to a customer once per `key` (e.g. one birthday reward per year).
