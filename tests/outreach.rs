@@ -60,6 +60,7 @@ const POP: Population = Population {
 fn rules() -> OutreachRules {
     OutreachRules {
         holdout_pct: 0,
+        expiry_months: Some(12),
         ..OutreachRules::default()
     }
 }
@@ -187,6 +188,53 @@ fn anniversaries_count_from_the_first_purchase() {
     assert!(planned.reason.contains("2 years"), "{}", planned.reason);
 }
 
+#[test]
+fn points_about_to_lapse_get_one_reminder_per_reminder_day_and_an_order_cancels_them() {
+    let mut p = customer("c1");
+    p.points_balance = 250;
+    // 12 months after an order on 2025-12-20 is 2026-12-20, 28 days after NOW.
+    p.last_purchase_at = Some(at("2025-12-20T12:00:00Z"));
+    let Decision::Send(first) = run(&p, None, &[], false) else {
+        panic!("the 30-day reminder is due")
+    };
+    assert_eq!(first.kind, MessageKind::PointsExpiring);
+    assert_eq!(first.period, "2026-12-20-30d");
+    assert!(first.reason.contains("250 points"), "{}", first.reason);
+    // Sent: not again for the same date and reminder.
+    let sent = PastMessage {
+        kind: MessageKind::PointsExpiring,
+        period: first.period.clone(),
+        at: at(NOW) - Duration::days(8),
+        held_out: false,
+    };
+    assert_eq!(
+        run(&p, None, std::slice::from_ref(&sent), false),
+        Decision::Nothing
+    );
+    // Five days before the date, the 7-day reminder.
+    p.last_purchase_at = Some(at("2025-11-27T12:00:00Z"));
+    let Decision::Send(second) = run(&p, None, &[], false) else {
+        panic!("the 7-day reminder is due")
+    };
+    assert_eq!(second.period, "2026-11-27-7d");
+    // An order moves the date a year on: nothing to remind of.
+    p.last_purchase_at = Some(at(NOW) - Duration::days(30));
+    assert_eq!(run(&p, None, &[], false), Decision::Nothing);
+    // Nothing to lose, or no expiry in the program: no reminder.
+    p.last_purchase_at = Some(at("2025-11-27T12:00:00Z"));
+    p.points_balance = 0;
+    assert_eq!(run(&p, None, &[], false), Decision::Nothing);
+    p.points_balance = 250;
+    p.set_marketing_consent(false, "unsubscribe".into(), at(NOW));
+    assert_eq!(
+        run(&p, None, &[], false),
+        Decision::Suppressed {
+            kind: MessageKind::PointsExpiring,
+            reason: SuppressReason::NoConsent
+        }
+    );
+}
+
 /// `p` with a tier change a day ago: a notice of the account, not marketing.
 fn with_new_tier(mut p: Profile) -> Profile {
     p.tier = Tier("silver".into());
@@ -239,6 +287,10 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>) {
             p.referral_rewarded_at = Some(at(NOW) - Duration::days(2));
         }
         MessageKind::ReferralAsk => p.referral_ask = true,
+        MessageKind::PointsExpiring => {
+            p.points_balance = 250;
+            p.last_purchase_at = Some(at(NOW) - Duration::days(350));
+        }
     }
     (p, s)
 }

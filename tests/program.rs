@@ -11,7 +11,7 @@ use rapport_shared::shop_api::{self, ShopCredentials, ShopEndpoints};
 use serde_json::{Value, json};
 
 /// Sends `body` signed as the merchant, with `If-Match` when given.
-async fn send(
+pub(crate) async fn send(
     api: &TestApi,
     method: &str,
     path: &str,
@@ -38,7 +38,7 @@ async fn send(
 }
 
 /// `PUT /v1/admin/program` of `program` over the version `tag` names.
-async fn put(api: &TestApi, program: &Value, tag: &str) -> Reply {
+pub(crate) async fn put(api: &TestApi, program: &Value, tag: &str) -> Reply {
     send(api, "PUT", "/v1/admin/program", Some(program), Some(tag)).await
 }
 
@@ -659,4 +659,97 @@ async fn points_lapse_once_after_the_programs_months_and_a_late_refund_takes_not
         0
     );
     assert_eq!(api.ledger_sum("asha").await, 0);
+}
+
+#[tokio::test]
+async fn the_expiry_reminder_goes_once_in_the_customers_language_and_only_with_consent() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["expiry"] = json!({"after_inactive_months": 12, "reminder_days_before": [30, 7]});
+    program["messages"]["holdout_pct"] = json!(0);
+    program["rewards"] = json!([{
+        "id": "ship", "name": "Free shipping", "offer": {"type": "free_shipping"},
+        "points": 50, "valid_days": 30
+    }]);
+    // Wording that loses the date, or names a placeholder no message has, is refused
+    // with its path and changes nothing.
+    program["wording"] = json!({"en": {"points_expiring": {
+        "subject": "Use your points", "lines": ["Soon they are gone."]
+    }}});
+    let refused = put(&api, &program, "\"0\"").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.body["errors"][0]["field"], "wording.en.points_expiring",
+        "{}",
+        refused.body
+    );
+    program["wording"] =
+        json!({"en": {"points_expiring": {"subject": "{{ balance }} points, {{ expires }}"}}});
+    let refused = put(&api, &program, "\"0\"").await;
+    assert_eq!(
+        refused.body["errors"][0]["field"], "wording.en.points_expiring.subject",
+        "{}",
+        refused.body
+    );
+    let unchanged = send(&api, "GET", "/v1/admin/program", None, None).await;
+    assert_eq!(unchanged.body["version"], 0);
+    program["wording"] = json!({"en": {"points_expiring": {
+        "subject": "Use your {{ points }} points before {{ expires }}"
+    }}});
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+
+    let now = chrono::Utc::now();
+    // Last orders 350 days ago (the 30-day reminder is due) and 40 days ago (not).
+    let customers = [
+        ("asha", "hi-IN", true, 350),
+        ("ben", "en-GB", true, 350),
+        ("kim", "en", false, 350),
+        ("lee", "en", true, 40),
+    ];
+    for (name, locale, consent, days) in customers {
+        let customer = format!("{name}-{tag}");
+        let mut order = rapport_integration::purchase(
+            &format!("e-{customer}"),
+            &customer,
+            &format!("o-{customer}"),
+            10_000,
+        );
+        order["occurred_at"] = (now - chrono::Duration::days(days)).to_rfc3339().into();
+        order["email"] = format!("{customer}@example.com").into();
+        order["locale"] = locale.into();
+        order["marketing_consent"] = consent.into();
+        let bought = api.post("/v1/events/purchase", &order).await;
+        assert_eq!(bought.status, 200, "{}", bought.body);
+    }
+    let settings = rapport_integration::job_settings(&api);
+    let first = rapport_integration::run_job(&api, &settings, now).await;
+    let again = rapport_integration::run_job(&api, &settings, now).await;
+    assert_eq!(first.customers_expired + again.customers_expired, 0);
+
+    let address = |name: &str| format!("{name}-{tag}@example.com");
+    let asha = api.mail_to(&address("asha")).await;
+    assert_eq!(asha.len(), 1, "one reminder, however many runs");
+    assert!(asha[0].subject.contains("पॉइंट्स"), "{}", asha[0].subject);
+    let text = asha[0].text.clone().unwrap_or_default();
+    assert!(
+        text.contains("Free shipping") && text.contains("100"),
+        "{text}"
+    );
+    let ben = api.mail_to(&address("ben")).await;
+    assert_eq!(ben.len(), 1);
+    assert!(
+        ben[0].subject.starts_with("Use your 100 points before "),
+        "the merchant's wording: {}",
+        ben[0].subject
+    );
+    assert!(
+        api.mail_to(&address("kim")).await.is_empty(),
+        "no consent, no reminder"
+    );
+    assert!(
+        api.mail_to(&address("lee")).await.is_empty(),
+        "nothing lapses soon"
+    );
 }

@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
 use crate::auth::webhook::WebhookSecrets;
 use crate::domain::outreach::OutreachRules;
+use crate::domain::program::{Program, ProgramRules};
 use crate::domain::{
     Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
     TombstoneKey,
@@ -46,6 +47,8 @@ pub struct Config {
     pub rules: LoyaltyRules,
     pub reviews: ReviewRules,
     pub referrals: ReferralRules,
+    /// The outreach policy's settings, the program's `messages` until one is saved.
+    pub outreach: OutreachRules,
     /// The From address of mail Rapport sends (`RAPPORT_SENDER_EMAIL`).
     pub sender_email: Option<String>,
     /// Where service-recovery alerts go (`RAPPORT_SUPPORT_EMAIL`); unset: logged only.
@@ -329,6 +332,7 @@ impl Config {
             rules,
             reviews,
             referrals,
+            outreach: outreach_rules(&get)?,
             sender_email: optional("RAPPORT_SENDER_EMAIL"),
             support_email: optional("RAPPORT_SUPPORT_EMAIL"),
             export_page_bytes: setting(&get, "RAPPORT_EXPORT_PAGE_BYTES", 4usize << 20)?
@@ -362,15 +366,46 @@ pub struct JobConfig {
     /// What one point is worth (the program's; the settings' until one is saved), for
     /// the liability in the program's figures.
     pub point_value_minor: i64,
-    /// Months without an order after which points lapse (the program's; none until a
-    /// program sets it).
-    pub points_expiry_months: Option<u32>,
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
     /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`);
     /// read from its secret when the job starts (bootstrap).
     pub tombstone_key: TombstoneKey,
+}
+
+/// The outreach policy's settings (`RAPPORT_QUIET_HOURS`, `RAPPORT_MAX_PER_7_DAYS`,
+/// `RAPPORT_MAX_PER_30_DAYS`, `RAPPORT_HOLDOUT_PCT`): the defaults of the program's
+/// `messages` section until the merchant saves a program.
+fn outreach_rules(get: &impl Fn(&str) -> Option<String>) -> Result<OutreachRules, ConfigError> {
+    let (quiet_start, quiet_end) = match get("RAPPORT_QUIET_HOURS") {
+        Some(raw) => {
+            let invalid = || ConfigError::Invalid {
+                name: "RAPPORT_QUIET_HOURS",
+                reason: format!("{raw:?} is not START-END in hours 0-23, e.g. 21-9"),
+            };
+            let (a, b) = raw.split_once('-').ok_or_else(invalid)?;
+            let hour = |h: &str| h.trim().parse::<u32>().ok().filter(|h| *h <= 23);
+            (hour(a).ok_or_else(invalid)?, hour(b).ok_or_else(invalid)?)
+        }
+        None => (21, 9),
+    };
+    let defaults = OutreachRules::default();
+    let rules = OutreachRules {
+        max_per_7_days: setting(get, "RAPPORT_MAX_PER_7_DAYS", defaults.max_per_7_days)?,
+        max_per_30_days: setting(get, "RAPPORT_MAX_PER_30_DAYS", defaults.max_per_30_days)?,
+        quiet_start,
+        quiet_end,
+        holdout_pct: setting(get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
+        ..defaults
+    };
+    if rules.holdout_pct > 100 {
+        return Err(ConfigError::Invalid {
+            name: "RAPPORT_HOLDOUT_PCT",
+            reason: "must be 0-100".into(),
+        });
+    }
+    Ok(rules)
 }
 
 /// The product tips catalogue: a JSON object of sku → list of how-to lines.
@@ -396,6 +431,18 @@ pub fn read_tips(path: &Path) -> Result<BTreeMap<Sku, Vec<String>>, ConfigError>
         .collect()
 }
 
+impl Config {
+    /// The deployment's settings as a program document (version 0).
+    pub fn settings_program(&self) -> Program {
+        Program::from_rules(&self.rules, &self.reviews, &self.referrals, &self.outreach)
+    }
+
+    /// The rules of version 0, until the merchant saves a program.
+    pub fn settings_rules(&self) -> ProgramRules {
+        ProgramRules::settings(&self.rules, &self.reviews, &self.referrals, &self.outreach)
+    }
+}
+
 impl JobConfig {
     pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
         Self::from_lookup(config, env_lookup)
@@ -406,34 +453,10 @@ impl JobConfig {
         config: &Config,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let (quiet_start, quiet_end) = match get("RAPPORT_QUIET_HOURS") {
-            Some(raw) => {
-                let invalid = || ConfigError::Invalid {
-                    name: "RAPPORT_QUIET_HOURS",
-                    reason: format!("{raw:?} is not START-END in hours 0-23, e.g. 21-9"),
-                };
-                let (a, b) = raw.split_once('-').ok_or_else(invalid)?;
-                let hour = |h: &str| h.trim().parse::<u32>().ok().filter(|h| *h <= 23);
-                (hour(a).ok_or_else(invalid)?, hour(b).ok_or_else(invalid)?)
-            }
-            None => (21, 9),
-        };
-        let defaults = OutreachRules::default();
         let rules = OutreachRules {
-            max_per_7_days: setting(&get, "RAPPORT_MAX_PER_7_DAYS", defaults.max_per_7_days)?,
-            max_per_30_days: setting(&get, "RAPPORT_MAX_PER_30_DAYS", defaults.max_per_30_days)?,
-            quiet_start,
-            quiet_end,
-            holdout_pct: setting(&get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
             recovery_expiry_days: config.reviews.recovery_expiry_days,
-            ..defaults
+            ..config.outreach.clone()
         };
-        if rules.holdout_pct > 100 {
-            return Err(ConfigError::Invalid {
-                name: "RAPPORT_HOLDOUT_PCT",
-                reason: "must be 0-100".into(),
-            });
-        }
         let tips = match get("RAPPORT_TIPS_FILE").filter(|p| !p.trim().is_empty()) {
             Some(path) => read_tips(Path::new(&path))?,
             None => BTreeMap::new(),
@@ -456,6 +479,9 @@ impl JobConfig {
                 coupon_valid_days: config.rules.coupon_valid_days,
                 review_points: config.reviews.body_points,
                 tips,
+                rewards: Vec::new(),
+                points_expiry_months: None,
+                wording: Default::default(),
                 max_send_attempts: 6,
                 claim_lease: chrono::Duration::minutes(setting(
                     &get,
@@ -465,7 +491,6 @@ impl JobConfig {
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
             point_value_minor: config.rules.point_value_minor,
-            points_expiry_months: None,
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),

@@ -347,11 +347,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     // program: the merchant saves a version, reads it and the history, and rolls back
     // to the deployment's settings.
     let store = wired::<wiring::program::Ports>(&base, &log, "program");
-    let settings = rapport_shared::domain::program::Program::from_rules(
-        &config.rules,
-        &config.reviews,
-        &config.referrals,
-    );
+    let settings = config.settings_program();
     let mut richer = settings.clone();
     richer.earning.points_per_unit = 3;
     use rapport_shared::service::program as programs;

@@ -202,7 +202,10 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
             .iter()
             .find(|(name, _)| name == k)
             .map(|(_, v)| v.clone())
-            .or_else(|| key_setting(k)),
+            .or_else(|| key_setting(k))
+            // No quiet hours, as in `job_settings`: a program saved from the settings
+            // must not make tests depend on the hour they run at.
+            .or_else(|| (k == "RAPPORT_QUIET_HOURS").then(|| "0-0".to_owned())),
     })
     .expect("test configuration")
 }
@@ -447,6 +450,9 @@ pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
         coupon_valid_days: 30,
         review_points: 25,
         tips: std::collections::BTreeMap::new(),
+        rewards: Vec::new(),
+        points_expiry_months: None,
+        wording: Default::default(),
         max_send_attempts: 3,
         claim_lease: chrono::Duration::minutes(30),
     }
@@ -470,7 +476,6 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
         delivery: delivery_settings(api),
         send_concurrency: 8,
         point_value_minor: 1,
-        points_expiry_months: None,
         ses_configuration_set: None,
         tombstone_key: rapport_shared::domain::TombstoneKey::new(TOMBSTONE_KEY.as_bytes()),
     });

@@ -425,11 +425,7 @@ async fn import_history(
     );
     // Decided under the program in force, as `rapport-import` does.
     let config = &running.config;
-    let settings_program = rapport_shared::domain::program::Program::from_rules(
-        &config.rules,
-        &config.reviews,
-        &config.referrals,
-    );
+    let settings_program = config.settings_program();
     let program = rapport_shared::service::program::program_in_force(&store, &settings_program)
         .await?
         .rules(&config.rules)?;

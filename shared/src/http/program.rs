@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::{Api, ApiError, Operation, json_response, parse_json, query_param};
 use crate::domain::program::{Program, ProgramRules, ProgramVersion, read_program};
+use crate::mail::render::wording_problems;
 use crate::service::program::{self, ProgramError};
 use crate::store::{ProgramReadStore, ProgramStatsStore, ProgramStore};
 use std::sync::Arc;
@@ -53,11 +54,7 @@ impl<S: ProgramReadStore> Api<S> {
                 tracing::error!(version = version.version, error = %e, "a stored program does not read back");
                 ApiError::Internal
             })?,
-            Ok(None) => ProgramRules::settings(
-                &self.config.rules,
-                &self.config.reviews,
-                &self.config.referrals,
-            ),
+            Ok(None) => self.config.settings_rules(),
             Err(e) => match cached.as_ref() {
                 Some((_, rules)) => {
                     tracing::warn!(error = %e, version = rules.version, "program unreadable; deciding by the version last read");
@@ -129,11 +126,7 @@ impl<S: ProgramStore + ProgramStatsStore> Api<S> {
 
     /// The deployment's settings as a program (version 0).
     fn settings_program(&self) -> Program {
-        Program::from_rules(
-            &self.config.rules,
-            &self.config.reviews,
-            &self.config.referrals,
-        )
+        self.config.settings_program()
     }
 
     /// Every program route, told apart by method and path: what the program function
@@ -151,7 +144,8 @@ impl<S: ProgramStore + ProgramStatsStore> Api<S> {
                 }
                 (Method::PUT, "/v1/admin/program") => {
                     let expected = if_match(&req)?;
-                    let document = read_program(body).map_err(ApiError::InvalidDocument)?;
+                    let document = read_program(body, |p| wording_problems(&p.wording))
+                        .map_err(ApiError::InvalidDocument)?;
                     let saved =
                         program::save_program(&self.store, &settings, expected, document, &key, now)
                             .await?;

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use thiserror::Error;
 
+use crate::domain::FieldError;
 use crate::domain::outreach::MessageKind;
+use crate::domain::program::{MessageWording, Wording};
 
 const LAYOUT_HTML: &str = include_str!("../../templates/mail/layout.html");
 const LAYOUT_TEXT: &str = include_str!("../../templates/mail/layout.txt");
@@ -60,6 +62,8 @@ struct Language {
     dir: String,
     signoff: String,
     footer: String,
+    /// A reward the balance buys, in a list: `{{ name }}`, `{{ points }}`.
+    reward_line: String,
     unsubscribe: String,
     unsubscribe_page: PageStrings,
     messages: HashMap<String, MessageStrings>,
@@ -81,6 +85,15 @@ pub struct MessageData {
     pub referral_code: Option<String>,
     /// How-to lines for products just bought.
     pub tips: Vec<String>,
+    /// Rewards the balance buys today, for the reminder that points lapse.
+    pub rewards: Vec<RewardLine>,
+}
+
+/// A reward of the catalogue as a message lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RewardLine {
+    pub name: String,
+    pub points: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,39 +193,79 @@ pub fn unsubscribe_page(
         .render(ctx)?)
 }
 
-/// Renders `kind` in the customer's language.
+/// A message's strings: the merchant's where the program overrides them, else Rapport's.
+struct Strings<'s> {
+    subject: &'s str,
+    heading: &'s str,
+    lines: &'s [String],
+}
+
+impl<'s> Strings<'s> {
+    fn of(shipped: &'s MessageStrings, own: Option<&'s MessageWording>) -> Self {
+        Self {
+            subject: own
+                .and_then(|w| w.subject.as_deref())
+                .unwrap_or(&shipped.subject),
+            heading: own
+                .and_then(|w| w.heading.as_deref())
+                .unwrap_or(&shipped.heading),
+            lines: own
+                .and_then(|w| w.lines.as_deref())
+                .unwrap_or(&shipped.lines),
+        }
+    }
+}
+
+/// Renders `kind` in the customer's language, in the program's `wording` where it has
+/// its own.
 pub fn render(
     kind: MessageKind,
     locale: Option<&str>,
     data: &MessageData,
+    wording: &Wording,
 ) -> Result<Rendered, RenderError> {
     let catalogue = catalogue()?;
     let code = language_for(locale);
     let lang = language(catalogue, code).ok_or(RenderError::Missing { kind, lang: code })?;
-    let strings = lang
+    let shipped = lang
         .messages
         .get(kind.slug())
         .ok_or(RenderError::Missing { kind, lang: code })?;
+    let strings = Strings::of(
+        shipped,
+        wording.get(code).and_then(|kinds| kinds.get(kind.slug())),
+    );
     let env = &catalogue.env;
     // Strings are rendered as plain text here; the layouts escape them.
     let values = Value::from(Serde(data));
     let text_of = |s: &str| env.render_str(s, values.clone());
-    let subject = text_of(&strings.subject)?;
-    let lines = strings
-        .lines
-        .iter()
-        .map(|l| text_of(l))
-        .collect::<Result<Vec<_>, _>>()?;
+    let subject = text_of(strings.subject)?;
+    // A paragraph whose condition left it empty is left out.
+    let mut lines = Vec::with_capacity(strings.lines.len());
+    for line in strings.lines {
+        let text = text_of(line)?;
+        if !text.trim().is_empty() {
+            lines.push(text);
+        }
+    }
+    let bullets = match kind {
+        MessageKind::PointsExpiring => data
+            .rewards
+            .iter()
+            .map(|r| env.render_str(&lang.reward_line, Value::from(Serde(r))))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => data.tips.clone(),
+    };
     let ctx = context! {
         lang => lang.lang.as_str(),
         dir => lang.dir.as_str(),
         align => if lang.dir == "rtl" { "right" } else { "left" },
         shop => data.shop.as_str(),
         subject => subject.as_str(),
-        heading => text_of(&strings.heading)?,
+        heading => text_of(strings.heading)?,
         lines => lines,
         code => data.coupon_code.as_deref().or(if kind == MessageKind::ReferralAsk { data.referral_code.as_deref() } else { None }),
-        tips => Value::from(Serde(&data.tips)),
+        bullets => bullets,
         signoff => text_of(&lang.signoff)?,
         footer => text_of(&lang.footer)?,
         unsubscribe => lang.unsubscribe.as_str(),
@@ -225,6 +278,129 @@ pub fn render(
         text: env.get_template("layout.txt")?.render(&ctx)?,
         subject,
     })
+}
+
+/// Placeholders a message cannot do without, so the merchant's wording must keep them.
+fn required(kind: MessageKind) -> &'static [&'static str] {
+    match kind {
+        MessageKind::WinBack => &["discount_pct", "expires"],
+        MessageKind::PointsExpiring => &["points", "expires"],
+        MessageKind::ReferralAsk => &["referral_code"],
+        MessageKind::TierChange => &["tier"],
+        MessageKind::Anniversary => &["years"],
+        MessageKind::VipAppreciation
+        | MessageKind::PostPurchase
+        | MessageKind::ReviewRequest
+        | MessageKind::Birthday
+        | MessageKind::ProductTips
+        | MessageKind::ReferralReward => &[],
+    }
+}
+
+/// A message with every placeholder set to a value found nowhere else, so a rendering
+/// shows which placeholders it used.
+fn specimen() -> (MessageData, [(&'static str, String); 6]) {
+    let data = MessageData {
+        shop: "Specimen Shop".into(),
+        unsubscribe_url: "https://specimen.invalid/u".into(),
+        order_id: Some("ORDER-SPECIMEN".into()),
+        discount_pct: Some(37),
+        coupon_code: Some("CODE-SPECIMEN".into()),
+        expires: Some("2031-07-19".into()),
+        points: Some(4321),
+        tier: Some("tier-specimen".into()),
+        years: Some(17),
+        referral_code: Some("REF-SPECIMEN".into()),
+        tips: vec!["tip".into()],
+        rewards: vec![RewardLine {
+            name: "reward".into(),
+            points: 1,
+        }],
+    };
+    let markers = [
+        ("discount_pct", "37".to_owned()),
+        ("expires", "2031-07-19".to_owned()),
+        ("points", "4321".to_owned()),
+        ("tier", "tier-specimen".to_owned()),
+        ("years", "17".to_owned()),
+        ("referral_code", "REF-SPECIMEN".to_owned()),
+    ];
+    (data, markers)
+}
+
+/// What is wrong with the merchant's wording as templates, each with its path: a string
+/// that does not parse, a placeholder no message has, a placeholder the message needs
+/// that the wording lost. Checked when a program is saved, so nothing fails at send time.
+pub fn wording_problems(wording: &Wording) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    let Ok(catalogue) = catalogue() else {
+        return vec![FieldError::new("wording", "cannot be checked now")];
+    };
+    let mut strict = Environment::new();
+    strict.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let (data, markers) = specimen();
+    let values = Value::from(Serde(&data));
+    for (code, kinds) in wording {
+        let Some(lang) = language(catalogue, code) else {
+            continue;
+        };
+        for (slug, own) in kinds {
+            let Some(kind) = MessageKind::from_slug(slug) else {
+                continue;
+            };
+            let Some(shipped) = lang.messages.get(slug) else {
+                continue;
+            };
+            let at = format!("wording.{code}.{slug}");
+            let mut fields = vec![("subject".to_owned(), own.subject.as_deref())];
+            fields.push(("heading".to_owned(), own.heading.as_deref()));
+            for (n, line) in own.lines.iter().flatten().enumerate() {
+                fields.push((format!("lines[{n}]"), Some(line.as_str())));
+            }
+            let mut sound = true;
+            for (field, text) in fields {
+                let Some(text) = text else { continue };
+                if let Err(e) = strict.render_str(text, values.clone()) {
+                    sound = false;
+                    let reason = match e.kind() {
+                        minijinja::ErrorKind::UndefinedError => {
+                            "uses a placeholder this message does not have".to_owned()
+                        }
+                        _ => format!(
+                            "is not a valid template: {}",
+                            e.detail().unwrap_or("syntax error")
+                        ),
+                    };
+                    problems.push(FieldError::new(format!("{at}.{field}"), reason));
+                }
+            }
+            if !sound {
+                continue;
+            }
+            let strings = Strings::of(shipped, Some(own));
+            let mut rendered = String::new();
+            for text in [strings.subject, strings.heading]
+                .into_iter()
+                .chain(strings.lines.iter().map(String::as_str))
+            {
+                rendered.push_str(&strict.render_str(text, values.clone()).unwrap_or_default());
+                rendered.push('\n');
+            }
+            for name in required(kind) {
+                let shown = markers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .is_some_and(|(_, marker)| rendered.contains(marker.as_str()));
+                if !shown {
+                    problems.push(FieldError::new(
+                        at.clone(),
+                        format!("must show {{{{ {name} }}}} in its subject, heading or lines"),
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -244,6 +420,10 @@ mod tests {
             years: Some(2),
             referral_code: Some("AB3K9MNP".into()),
             tips: vec!["Steep <3> minutes".into()],
+            rewards: vec![RewardLine {
+                name: "Free shipping".into(),
+                points: 500,
+            }],
         }
     }
 
@@ -251,7 +431,7 @@ mod tests {
     fn every_message_renders_in_every_language() {
         for kind in MessageKind::ALL {
             for locale in ["en", "hi-IN", "ur", "fil-PH"] {
-                let r = render(kind, Some(locale), &data()).unwrap();
+                let r = render(kind, Some(locale), &data(), &Wording::new()).unwrap();
                 assert!(
                     !r.subject.is_empty() && !r.subject.contains("{{"),
                     "{kind} {locale}: {}",
@@ -272,11 +452,17 @@ mod tests {
 
     #[test]
     fn urdu_is_right_to_left_and_others_are_not() {
-        let ur = render(MessageKind::Birthday, Some("ur-PK"), &data()).unwrap();
+        let ur = render(
+            MessageKind::Birthday,
+            Some("ur-PK"),
+            &data(),
+            &Wording::new(),
+        )
+        .unwrap();
         assert_eq!(ur.dir, "rtl");
         assert!(ur.html.contains("dir=\"rtl\"") && ur.html.contains("text-align:right"));
         assert!(ur.subject.contains("سالگرہ مبارک"), "{}", ur.subject);
-        let hi = render(MessageKind::Birthday, Some("hi"), &data()).unwrap();
+        let hi = render(MessageKind::Birthday, Some("hi"), &data(), &Wording::new()).unwrap();
         assert!(hi.html.contains("dir=\"ltr\"") && hi.subject.contains("जन्मदिन"));
         assert_eq!(language_for(Some("de-DE")), "en");
         assert_eq!(language_for(None), "en");
@@ -286,7 +472,7 @@ mod tests {
     fn data_is_escaped_in_html_and_plain_in_text() {
         let mut d = data();
         d.shop = "Tea <b>&</b> Co".into();
-        let r = render(MessageKind::ProductTips, Some("en"), &d).unwrap();
+        let r = render(MessageKind::ProductTips, Some("en"), &d, &Wording::new()).unwrap();
         assert!(
             r.html.contains("Tea &lt;b&gt;&amp;&lt;&#x2f;b&gt; Co")
                 || r.html.contains("Tea &lt;b&gt;&amp;&lt;/b&gt; Co"),
@@ -300,13 +486,130 @@ mod tests {
 
     #[test]
     fn offers_show_their_code_and_terms() {
-        let r = render(MessageKind::WinBack, Some("en"), &data()).unwrap();
+        let r = render(MessageKind::WinBack, Some("en"), &data(), &Wording::new()).unwrap();
         assert!(r.subject.contains("15% off"));
         assert!(r.text.contains("RP-ABC") && r.text.contains("2026-12-31"));
         let mut no_points = data();
         no_points.points = None;
-        let r = render(MessageKind::Birthday, Some("en"), &no_points).unwrap();
+        let r = render(
+            MessageKind::Birthday,
+            Some("en"),
+            &no_points,
+            &Wording::new(),
+        )
+        .unwrap();
         assert!(!r.text.contains("points"), "{}", r.text);
+    }
+
+    fn wording(lang: &str, kind: &str, own: MessageWording) -> Wording {
+        [(lang.to_owned(), [(kind.to_owned(), own)].into())].into()
+    }
+
+    #[test]
+    fn the_merchants_wording_replaces_only_what_it_names() {
+        let own = wording(
+            "en",
+            "birthday",
+            MessageWording {
+                subject: Some("Many happy returns from {{ shop }}".into()),
+                ..MessageWording::default()
+            },
+        );
+        let r = render(MessageKind::Birthday, Some("en"), &data(), &own).unwrap();
+        assert_eq!(r.subject, "Many happy returns from Chai & Co");
+        assert!(
+            r.text.contains("Happy birthday!"),
+            "heading kept: {}",
+            r.text
+        );
+        // Other languages keep Rapport's words.
+        let hi = render(MessageKind::Birthday, Some("hi"), &data(), &own).unwrap();
+        assert!(hi.subject.contains("जन्मदिन"));
+        assert!(wording_problems(&own).is_empty());
+    }
+
+    #[test]
+    fn broken_templates_unknown_and_lost_placeholders_are_refused_with_their_path() {
+        let bad = |lang: &str, kind: &str, own: MessageWording| {
+            let problems = wording_problems(&wording(lang, kind, own));
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            (problems[0].field.clone(), problems[0].reason.clone())
+        };
+        let (field, reason) = bad(
+            "en",
+            "win_back",
+            MessageWording {
+                subject: Some("{{ discount_pct }% off".into()),
+                ..MessageWording::default()
+            },
+        );
+        assert_eq!(field, "wording.en.win_back.subject");
+        assert!(reason.starts_with("is not a valid template"), "{reason}");
+        let (field, reason) = bad(
+            "ur",
+            "points_expiring",
+            MessageWording {
+                lines: Some(vec!["{{ points }} {{ expires }} {{ balance }}".into()]),
+                ..MessageWording::default()
+            },
+        );
+        assert_eq!(field, "wording.ur.points_expiring.lines[0]");
+        assert!(reason.contains("placeholder"), "{reason}");
+        // The reminder without its date is refused; with it in the subject it is not.
+        let (field, reason) = bad(
+            "tl",
+            "points_expiring",
+            MessageWording {
+                subject: Some("Points mo".into()),
+                lines: Some(vec!["May {{ points }} points ka.".into()]),
+                ..MessageWording::default()
+            },
+        );
+        assert_eq!(field, "wording.tl.points_expiring");
+        assert!(reason.contains("{{ expires }}"), "{reason}");
+        let kept = wording(
+            "tl",
+            "points_expiring",
+            MessageWording {
+                subject: Some("Hanggang {{ expires }} na lang".into()),
+                lines: Some(vec!["May {{ points }} points ka.".into()]),
+                ..MessageWording::default()
+            },
+        );
+        assert!(wording_problems(&kept).is_empty());
+    }
+
+    #[test]
+    fn the_expiry_reminder_lists_what_the_balance_buys() {
+        for locale in ["en", "hi", "ur", "tl"] {
+            let r = render(
+                MessageKind::PointsExpiring,
+                Some(locale),
+                &data(),
+                &Wording::new(),
+            )
+            .unwrap();
+            assert!(
+                r.subject.contains("100") && r.subject.contains("2026-12-31"),
+                "{locale}: {}",
+                r.subject
+            );
+            assert!(
+                r.text.contains("Free shipping") && r.text.contains("500"),
+                "{}",
+                r.text
+            );
+        }
+        let mut nothing = data();
+        nothing.rewards.clear();
+        let r = render(
+            MessageKind::PointsExpiring,
+            Some("en"),
+            &nothing,
+            &Wording::new(),
+        )
+        .unwrap();
+        assert!(!r.text.contains("what they buy"), "{}", r.text);
     }
 
     #[test]

@@ -16,8 +16,9 @@ use thiserror::Error;
 
 use crate::domain::codes::readable_code;
 use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
+use crate::domain::program::{Reward, Wording};
 use crate::domain::{Email, Profile, Sku};
-use crate::mail::render::{MessageData, RenderError, language_for, render};
+use crate::mail::render::{MessageData, RenderError, RewardLine, language_for, render};
 use crate::mail::{Acceptance, MessageSender, OutgoingMail, SendError};
 use crate::retry::Backoff;
 use crate::service::{ServiceError, grant_reward};
@@ -38,6 +39,12 @@ pub struct DeliverySettings {
     pub review_points: i64,
     /// How-to lines per product.
     pub tips: BTreeMap<Sku, Vec<String>>,
+    /// The program's reward catalogue, for the reminder that points lapse, and the
+    /// months without an order after which they do.
+    pub rewards: Vec<Reward>,
+    pub points_expiry_months: Option<u32>,
+    /// The merchant's own words for mail.
+    pub wording: Wording,
     /// Tries per message when SES throttles.
     pub max_send_attempts: u32,
     /// How long a `sending` claim may stay without an outcome before a later run treats
@@ -106,8 +113,32 @@ fn message_data(
         MessageKind::Birthday => Some(planned.reward_points).filter(|p| *p > 0),
         MessageKind::ReviewRequest => Some(settings.review_points),
         MessageKind::ReferralReward => Some(profile.points_balance + profile.points_pending),
+        MessageKind::PointsExpiring => Some(profile.points_balance),
         _ => None,
     };
+    let lapses_on = settings
+        .points_expiry_months
+        .and_then(|months| profile.points_expire_at(months))
+        .filter(|_| planned.kind == MessageKind::PointsExpiring);
+    // What the balance buys today, dearest first: what the customer would lose.
+    let mut rewards: Vec<RewardLine> = match lapses_on {
+        Some(_) => settings
+            .rewards
+            .iter()
+            .filter(|r| r.points <= profile.points_balance)
+            .filter(|r| {
+                let times = profile.rewards_redeemed.get(&r.id).copied().unwrap_or(0);
+                r.refusal(&profile.tier, times, now).is_none()
+            })
+            .map(|r| RewardLine {
+                name: r.name.clone(),
+                points: r.points,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    rewards.sort_by(|a, b| b.points.cmp(&a.points));
+    rewards.truncate(5);
     MessageData {
         shop: settings.shop_name.clone(),
         unsubscribe_url: crate::auth::unsubscribe::url(
@@ -118,7 +149,10 @@ fn message_data(
         order_id: order.map(|o| o.order_id.to_string()),
         discount_pct: planned.offer.map(|o| o.discount_pct),
         coupon_code: coupon.map(|(c, _)| c.to_owned()),
-        expires: coupon.map(|(_, at)| at.date_naive().to_string()),
+        expires: coupon
+            .map(|(_, at)| at)
+            .or(lapses_on)
+            .map(|at| at.date_naive().to_string()),
         points,
         tier: Some(profile.tier.to_string()),
         years: profile.first_purchase_at.map(|f| now.year() - f.year()),
@@ -133,6 +167,7 @@ fn message_data(
                     .collect()
             })
             .unwrap_or_default(),
+        rewards,
     }
 }
 
@@ -184,7 +219,7 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
                 now,
             );
             let locale = profile.locale.as_ref().map(|l| l.as_str());
-            let rendered = render(planned.kind, locale, &data)?;
+            let rendered = render(planned.kind, locale, &data, &settings.wording)?;
             tracing::debug!(customer = %profile.customer_id, kind = %planned.kind, lang = language_for(locale), "rendered");
             Some(OutgoingMail {
                 from: settings.from.clone(),

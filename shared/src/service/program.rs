@@ -125,7 +125,12 @@ mod tests {
         }];
         let rules =
             LoyaltyRules::new(Currency::parse("c", "USD").unwrap(), 1, tiers, 1, 90).unwrap();
-        Program::from_rules(&rules, &ReviewRules::default(), &ReferralRules::default())
+        Program::from_rules(
+            &rules,
+            &ReviewRules::default(),
+            &ReferralRules::default(),
+            &crate::domain::outreach::OutreachRules::default(),
+        )
     }
 
     #[tokio::test]

@@ -11,7 +11,6 @@ use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport_local::import::{self, Format};
 use rapport_shared::bootstrap::{self, SecretsManagerReader};
-use rapport_shared::domain::program::Program;
 use rapport_shared::service::import::{ImportSettings, ImportTally, import};
 use rapport_shared::store::DynamoStore;
 use std::path::PathBuf;
@@ -66,7 +65,7 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let now = chrono::Utc::now();
     // Imported orders are decided under the program in force, as live ones are.
-    let settings_program = Program::from_rules(&config.rules, &config.reviews, &config.referrals);
+    let settings_program = config.settings_program();
     let in_force = rapport_shared::service::program::program_in_force(&store, &settings_program)
         .await
         .context("reading the program in force")?;

@@ -51,13 +51,22 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// These settings with what the program version `version` decides: when an
-    /// uncleared service-recovery flag lapses.
+    /// These settings with what the program version `version` decides: the outreach
+    /// policy, expiry and its reminders, what a point is worth, the coupons' validity,
+    /// the catalogue and the merchant's wording.
     pub fn under_program(&self, version: &ProgramVersion) -> Self {
+        let program = &version.program;
         let mut settings = self.clone();
-        settings.job.rules.recovery_expiry_days = version.program.reviews.recovery_expiry_days;
-        settings.job.point_value_minor = version.program.redemption.point_value_minor;
-        settings.job.points_expiry_months = version.program.expiry.after_inactive_months;
+        let job = &mut settings.job;
+        job.rules = program
+            .messages
+            .rules(&program.expiry, program.reviews.recovery_expiry_days);
+        job.point_value_minor = program.redemption.point_value_minor;
+        job.delivery.coupon_valid_days = program.redemption.coupon_valid_days;
+        job.delivery.review_points = program.reviews.body_points;
+        job.delivery.rewards = program.rewards.clone();
+        job.delivery.points_expiry_months = program.expiry.after_inactive_months;
+        job.delivery.wording = program.wording.clone();
         settings
     }
 
@@ -114,7 +123,7 @@ where
     } = scan_all(store, settings.job.scan_segments).await?;
     summary.customers = customers.len();
     summary.seconds_scan = started.elapsed().as_secs_f64();
-    if let Some(months) = settings.job.points_expiry_months {
+    if let Some(months) = settings.job.rules.expiry_months {
         let (lapsed, points) = expiry::expire_due(store, &mut customers, months, now).await?;
         summary.customers_expired = lapsed;
         summary.points_expired = points;

@@ -33,7 +33,8 @@ pub struct OutreachRules {
     pub review_request_after_days: i64,
     /// Churn risk from which a valuable customer is "drifting away".
     pub win_back_min_churn: f64,
-    /// Largest win-back discount, in percent.
+    /// Smallest and largest win-back discount, in percent.
+    pub win_back_min_discount_pct: u32,
     pub win_back_max_discount_pct: u32,
     /// Points given with a birthday greeting.
     pub birthday_points: i64,
@@ -43,6 +44,10 @@ pub struct OutreachRules {
     /// `RAPPORT_RECOVERY_EXPIRY_DAYS`): the job and the profile the API shows agree
     /// through [`Profile::service_recovery_open`].
     pub recovery_expiry_days: i64,
+    /// Months without an order after which points lapse (none: never), and the days
+    /// before the lapse on which the customer is reminded.
+    pub expiry_months: Option<u32>,
+    pub expiry_reminder_days: Vec<u32>,
 }
 
 impl Default for OutreachRules {
@@ -57,10 +62,13 @@ impl Default for OutreachRules {
             tips_after_days: 3,
             review_request_after_days: 14,
             win_back_min_churn: 0.6,
+            win_back_min_discount_pct: 5,
             win_back_max_discount_pct: 20,
             birthday_points: 100,
             birthday_min_age_days: 30,
             recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
+            expiry_months: None,
+            expiry_reminder_days: vec![30, 7],
         }
     }
 }
@@ -171,9 +179,11 @@ pub fn candidates(
     {
         // Larger discounts for customers more likely to leave, capped; the coupon's
         // value is bounded by what the customer is expected to be worth.
-        let discount_pct = ((s.churn_risk * f64::from(rules.win_back_max_discount_pct)).round()
-            as u32)
-            .clamp(5, rules.win_back_max_discount_pct);
+        let discount_pct =
+            ((s.churn_risk * f64::from(rules.win_back_max_discount_pct)).round() as u32).clamp(
+                rules.win_back_min_discount_pct,
+                rules.win_back_max_discount_pct,
+            );
         let max_value_minor = (s.clv_minor / 4).max(100);
         let uplift = 0.15 * s.churn_risk;
         let ev = (s.clv_minor as f64 * uplift) as i64
@@ -287,6 +297,9 @@ pub fn candidates(
             "referral reward earned".into(),
         ));
     }
+    if let Some(planned) = expiry_reminder(p, rules, now) {
+        out.push(planned);
+    }
     if p.referral_ask && !p.service_recovery_open(now, rules.recovery_expiry_days) {
         let half = if today.month() <= 6 { 1 } else { 2 };
         out.push(plan(
@@ -297,6 +310,31 @@ pub fn candidates(
         ));
     }
     out
+}
+
+/// The reminder that the balance lapses soon: once per expiry date and reminder, the
+/// nearest reminder whose days have begun. An order moves the expiry date, so a
+/// reminder of the old date is never sent.
+fn expiry_reminder(p: &Profile, rules: &OutreachRules, now: DateTime<Utc>) -> Option<Planned> {
+    let months = rules.expiry_months?;
+    let at = p.points_expire_at(months)?;
+    if p.points_balance <= 0 || at <= now {
+        return None;
+    }
+    let left = (at - now).num_days();
+    let days = rules
+        .expiry_reminder_days
+        .iter()
+        .filter(|d| left < i64::from(**d))
+        .min()?;
+    Some(Planned {
+        kind: MessageKind::PointsExpiring,
+        period: format!("{}-{days}d", at.date_naive()),
+        expected_value_minor: 140 + p.points_balance.min(10_000) / 10,
+        offer: None,
+        reward_points: 0,
+        reason: format!("{} points lapse on {}", p.points_balance, at.date_naive()),
+    })
 }
 
 /// The control-group draw: stable for (customer, message, period), uniform over 0..100.

@@ -22,10 +22,12 @@ pub enum MessageKind {
     TierChange,
     ReferralReward,
     ReferralAsk,
+    /// Points about to lapse under the program's expiry.
+    PointsExpiring,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::WinBack,
         MessageKind::VipAppreciation,
         MessageKind::PostPurchase,
@@ -36,7 +38,13 @@ impl MessageKind {
         MessageKind::TierChange,
         MessageKind::ReferralReward,
         MessageKind::ReferralAsk,
+        MessageKind::PointsExpiring,
     ];
+
+    /// The kind a slug names.
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.slug() == slug)
+    }
 
     pub fn slug(self) -> &'static str {
         match self {
@@ -50,6 +58,7 @@ impl MessageKind {
             MessageKind::TierChange => "tier_change",
             MessageKind::ReferralReward => "referral_reward",
             MessageKind::ReferralAsk => "referral_ask",
+            MessageKind::PointsExpiring => "points_expiring",
         }
     }
 
@@ -62,7 +71,8 @@ impl MessageKind {
     /// statement would show it: a new tier, points a referral earned. They need no
     /// consent and still go after an unsubscribe. None of the messages is one the
     /// customer asked for; a post-purchase check-in asks how an order went and is
-    /// marketing. Every kind is listed, so a new one must be placed.
+    /// marketing, and so is the reminder that points will lapse (it asks for an order).
+    /// Every kind is listed, so a new one must be placed.
     pub fn marketing(self) -> bool {
         match self {
             MessageKind::WinBack
@@ -72,7 +82,8 @@ impl MessageKind {
             | MessageKind::Birthday
             | MessageKind::Anniversary
             | MessageKind::ProductTips
-            | MessageKind::ReferralAsk => true,
+            | MessageKind::ReferralAsk
+            | MessageKind::PointsExpiring => true,
             MessageKind::TierChange | MessageKind::ReferralReward => false,
         }
     }
