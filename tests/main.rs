@@ -19,6 +19,7 @@ mod code_sync;
 mod contract;
 mod coupons;
 mod deliver;
+mod expiry;
 mod faults;
 mod feedback;
 mod fuzz;
