@@ -557,7 +557,11 @@ async fn the_jobs_figures_equal_what_the_ledgers_add_up_to() {
 
     // The same figures, added up from each customer's ledger and profile.
     let (mut outstanding, mut earned, mut redeemed, mut redeemers) = (0, 0, 0, 0);
-    let mut tiers = std::collections::BTreeMap::<String, u64>::new();
+    // Every tier of the ladder is counted, the empty ones as 0.
+    let mut tiers: std::collections::BTreeMap<String, u64> = ["bronze", "silver", "gold"]
+        .into_iter()
+        .map(|t| (t.to_owned(), 0))
+        .collect();
     for (customer, _) in customers {
         let ledger = api
             .store
@@ -585,6 +589,7 @@ async fn the_jobs_figures_equal_what_the_ledgers_add_up_to() {
     let s = &stats.body;
     assert_eq!(s["members"], 4);
     assert_eq!(s["members_by_tier"], serde_json::to_value(&tiers).unwrap());
+    assert_eq!(s["tiers"], json!(["bronze", "silver", "gold"]));
     assert_eq!(s["points_outstanding"], outstanding);
     assert_eq!(
         s["liability_minor"], outstanding,
@@ -752,4 +757,124 @@ async fn the_expiry_reminder_goes_once_in_the_customers_language_and_only_with_c
         api.mail_to(&address("lee")).await.is_empty(),
         "nothing lapses soon"
     );
+}
+
+#[tokio::test]
+async fn earning_rules_and_a_ladder_with_grace_and_perks_decide_points_and_tiers() {
+    use rapport_shared::domain::LedgerReason;
+    use rapport_shared::store::LedgerStore;
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["earning"] = json!({
+        "points_per_unit": 1, "rounding": "nearest", "min_order_minor": 1000,
+        "excluded_skus": ["GIFT-*"]
+    });
+    program["qualification"] =
+        json!({"basis": "spend", "window": "rolling_12_months", "grace_days": 30});
+    program["tiers"] = json!([
+        {"name": "bronze", "min_spend_minor": 0, "multiplier_pct": 100},
+        {"name": "silver", "min_spend_minor": 50000, "multiplier_pct": 125,
+         "perks": {"free_shipping": true, "welcome_points": 100, "birthday_points": 300}}
+    ]);
+    // A ladder on points needs each tier's min_points; a bad exclusion is named.
+    let mut on_points = program.clone();
+    on_points["qualification"]["basis"] = json!("points");
+    on_points["earning"]["excluded_skus"] = json!(["GIFT-*-X*"]);
+    let refused = put(&api, &on_points, "\"0\"").await;
+    assert_eq!(refused.status, 422);
+    let fields: Vec<&str> = refused.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "tiers[0].min_points",
+            "tiers[1].min_points",
+            "earning.excluded_skus[0]"
+        ],
+        "{}",
+        refused.body
+    );
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+
+    let order = |event: &str, customer: &str, items: Value, total: i64, days_ago: i64| {
+        json!({
+            "event_id": event, "kind": "purchase", "customer_id": customer,
+            "order_id": format!("o-{event}"), "currency": "USD", "total_minor": total,
+            "occurred_at": (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339(),
+            "items": items,
+        })
+    };
+    let line =
+        |sku: &str, price: i64| json!({"sku": sku, "quantity": 1, "unit_price_minor": price});
+    // Below the minimum order: nothing. A gift card earns nothing; 12.50 rounds to 13.
+    let small = api
+        .post(
+            "/v1/events/purchase",
+            &order("e1", "asha", json!([line("TEA", 999)]), 999, 0),
+        )
+        .await;
+    assert_eq!(small.body["points_delta"], 0, "{}", small.body);
+    let mixed = order(
+        "e2",
+        "asha",
+        json!([line("TEA", 1250), line("GIFT-25", 2500)]),
+        3750,
+        0,
+    );
+    let mixed = api.post("/v1/events/purchase", &mixed).await;
+    assert_eq!(mixed.body["points_delta"], 13, "{}", mixed.body);
+    // Reaching silver: the order earns at bronze's rate, the welcome comes once.
+    let big = api
+        .post(
+            "/v1/events/purchase",
+            &order("e3", "asha", json!([line("TEA", 50_000)]), 50_000, 0),
+        )
+        .await;
+    assert_eq!(big.body["tier"], "silver", "{}", big.body);
+    assert_eq!(big.body["points_delta"], 500);
+    assert_eq!(big.body["points_balance"], 13 + 500 + 100);
+    let view = api.get("/v1/customers/asha").await;
+    assert_eq!(
+        view.body["perks"],
+        json!({"multiplier_pct": 125, "free_shipping": true, "birthday_points": 300})
+    );
+    let ledger = api
+        .store
+        .ledger(&rapport_integration::cid("asha"))
+        .await
+        .unwrap();
+    let welcomes: Vec<(i64, &str)> = ledger
+        .iter()
+        .filter(|e| e.reason == LedgerReason::Reward)
+        .map(|e| (e.delta, e.reference.as_str()))
+        .collect();
+    assert_eq!(welcomes, [(100, "tier:silver")]);
+
+    // kim reached silver 380 days ago: out of the rolling year for 15 days, inside the
+    // 30 days of grace; 20 days on, demoted by the job.
+    let old = order("e4", "kim", json!([line("TEA", 60_000)]), 60_000, 380);
+    assert_eq!(
+        api.post("/v1/events/purchase", &old).await.body["tier"],
+        "silver"
+    );
+    let settings = rapport_integration::job_settings(&api);
+    let now = chrono::Utc::now();
+    let kept = rapport_integration::run_job(&api, &settings, now).await;
+    assert_eq!((kept.tiers_changed, kept.tiers_demoted), (0, 0));
+    assert_eq!(api.get("/v1/customers/kim").await.body["tier"], "silver");
+    let later = now + chrono::Duration::days(20);
+    let demoted = rapport_integration::run_job(&api, &settings, later).await;
+    assert_eq!((demoted.tiers_changed, demoted.tiers_demoted), (1, 1));
+    let kim = api.get("/v1/customers/kim").await;
+    assert_eq!(kim.body["tier"], "bronze");
+    assert_eq!(kim.body["perks"]["free_shipping"], false);
+    // asha still qualifies; a second run the same day changes nothing.
+    let again = rapport_integration::run_job(&api, &settings, later).await;
+    assert_eq!(again.tiers_changed, 0);
+    assert_eq!(api.get("/v1/customers/asha").await.body["tier"], "silver");
 }

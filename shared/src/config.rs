@@ -121,8 +121,9 @@ pub fn parse_tiers(raw: &str) -> Result<Vec<TierRule>, ConfigError> {
             };
             Ok(TierRule {
                 tier: Tier((*name).to_owned()),
-                min_spend_minor: parse_num("RAPPORT_TIERS", min)?,
+                threshold: parse_num("RAPPORT_TIERS", min)?,
                 multiplier_pct: parse_num("RAPPORT_TIERS", mult)?,
+                ..TierRule::default()
             })
         })
         .collect()
@@ -362,10 +363,10 @@ pub struct JobConfig {
     pub churn_window_weeks: f64,
     pub rules: OutreachRules,
     pub delivery: DeliverySettings,
+    /// The loyalty rules (the program's; the settings' until one is saved): what a
+    /// point is worth for the liability in the figures, the tier ladder for demotions.
+    pub loyalty: LoyaltyRules,
     /// Messages delivered at once (`RAPPORT_SEND_CONCURRENCY`).
-    /// What one point is worth (the program's; the settings' until one is saved), for
-    /// the liability in the program's figures.
-    pub point_value_minor: i64,
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
@@ -490,7 +491,7 @@ impl JobConfig {
                 )?),
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
-            point_value_minor: config.rules.point_value_minor,
+            loyalty: config.rules.clone(),
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),

@@ -475,7 +475,7 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
         },
         delivery: delivery_settings(api),
         send_concurrency: 8,
-        point_value_minor: 1,
+        loyalty: config(&api.table, &[]).rules,
         ses_configuration_set: None,
         tombstone_key: rapport_shared::domain::TombstoneKey::new(TOMBSTONE_KEY.as_bytes()),
     });

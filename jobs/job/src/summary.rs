@@ -20,6 +20,10 @@ pub struct RunSummary {
     /// Customers whose points lapsed in this run, and how many points.
     pub customers_expired: usize,
     pub points_expired: i64,
+    /// Tiers the run brought up to date (demotions after the grace, promotions on a
+    /// ladder on points), and how many of them were demotions.
+    pub tiers_changed: usize,
+    pub tiers_demoted: usize,
     /// The program's figures as this run computed them.
     pub program_stats: Option<rapport_shared::domain::stats::ProgramStats>,
     pub customers: usize,

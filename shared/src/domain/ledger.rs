@@ -69,6 +69,15 @@ impl Profile {
             _ if delta > 0 => day.earned += delta,
             _ => {}
         }
+        if matches!(
+            reason,
+            LedgerReason::Purchase
+                | LedgerReason::Refund
+                | LedgerReason::Review
+                | LedgerReason::Referral
+        ) {
+            self.note_earned(at.date_naive(), delta);
+        }
         let oldest = at.date_naive() - Duration::days(super::profile::RECENT_POINTS_DAYS);
         self.recent_points.retain(|date, _| *date > oldest);
         LedgerEntry {

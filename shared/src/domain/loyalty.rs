@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::fields::EventWindow;
-use super::{Currency, FieldError};
+use super::{Currency, FieldError, LineItem};
 
 /// A tier name, e.g. `bronze`. Names come from configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Tier(pub String);
 
@@ -26,13 +26,107 @@ impl fmt::Display for Tier {
 }
 
 /// One rung of the tier ladder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierRule {
     pub tier: Tier,
-    /// Trailing-12-month net spend, in minor units, from which the tier applies.
-    pub min_spend_minor: i64,
+    /// From where the tier holds, in the ladder's basis: net spend in minor units, or
+    /// points earned, over the qualification window.
+    pub threshold: i64,
     /// Points multiplier in percent (100 = ×1, 150 = ×1.5).
     pub multiplier_pct: i64,
+    pub perks: TierPerks,
+}
+
+/// What members of a tier get besides the multiplier.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPerks {
+    /// Birthday points instead of the program's (`messages.birthday.points`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday_points: Option<i64>,
+    /// Members ship free: shown on the customer's profile for the storefront to apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub free_shipping: bool,
+    /// Points given once when a customer first reaches the tier.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub welcome_points: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// What a tier's threshold is measured in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Net spend: purchases less refunds, by order date.
+    #[default]
+    Spend,
+    /// Points earned (orders, reviews, referrals, gifts) less points taken back by
+    /// refunds; redeeming or expiring points does not lower it.
+    Points,
+}
+
+/// Over which time the basis is counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// The 365 days up to today.
+    #[default]
+    #[serde(rename = "rolling_12_months")]
+    Rolling12Months,
+    /// This calendar year or the last, whichever is more: a tier reached in a year
+    /// holds through the next.
+    CalendarYear,
+    /// Since the first order: nobody is ever demoted.
+    Lifetime,
+}
+
+/// How customers qualify for tiers, and how long a tier outlives its qualification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qualification {
+    #[serde(default)]
+    pub basis: Basis,
+    #[serde(default)]
+    pub window: Window,
+    /// Days a customer keeps a tier after they last qualified for it.
+    #[serde(default)]
+    pub grace_days: i64,
+}
+
+/// How points are rounded from an order's earning basis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Never a point not fully paid for.
+    #[default]
+    Down,
+    Nearest,
+    Up,
+}
+
+/// What earns points and how they are rounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EarningRules {
+    pub rounding: Rounding,
+    /// Orders below this total (in minor units) earn nothing.
+    pub min_order_minor: i64,
+    /// SKUs that earn nothing (gift cards, donations): exact, or a prefix ending in `*`.
+    pub excluded_skus: Vec<String>,
+}
+
+impl EarningRules {
+    /// Whether `sku` earns nothing.
+    pub fn excludes(&self, sku: &str) -> bool {
+        self.excluded_skus
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => sku.starts_with(prefix),
+                None => sku == pattern,
+            })
+    }
 }
 
 /// The shop's loyalty programme, checked once at start-up.
@@ -43,7 +137,7 @@ pub struct LoyaltyRules {
     pub currency: Currency,
     /// Points per whole currency unit spent, before the tier multiplier.
     pub points_per_unit: i64,
-    /// Sorted by `min_spend_minor`, the first starting at 0.
+    /// Sorted by `threshold`, the first starting at 0.
     tiers: Vec<TierRule>,
     /// What one point is worth when redeemed, in minor units.
     pub point_value_minor: i64,
@@ -54,6 +148,8 @@ pub struct LoyaltyRules {
     /// The program version these rules come from (0: the deployment's settings),
     /// recorded on the ledger entries decided under them.
     pub program_version: u64,
+    pub earning: EarningRules,
+    pub qualification: Qualification,
 }
 
 impl LoyaltyRules {
@@ -64,11 +160,11 @@ impl LoyaltyRules {
         point_value_minor: i64,
         coupon_valid_days: i64,
     ) -> Result<Self, FieldError> {
-        tiers.sort_by_key(|t| t.min_spend_minor);
+        tiers.sort_by_key(|t| t.threshold);
         let Some(first) = tiers.first() else {
             return Err(FieldError::new("RAPPORT_TIERS", "needs at least one tier"));
         };
-        if first.min_spend_minor != 0 {
+        if first.threshold != 0 {
             return Err(FieldError::new(
                 "RAPPORT_TIERS",
                 "the lowest tier must start at 0 so every customer has a tier",
@@ -76,7 +172,7 @@ impl LoyaltyRules {
         }
         if tiers
             .windows(2)
-            .any(|w| w[0].min_spend_minor == w[1].min_spend_minor || w[0].tier == w[1].tier)
+            .any(|w| w[0].threshold == w[1].threshold || w[0].tier == w[1].tier)
         {
             return Err(FieldError::new(
                 "RAPPORT_TIERS",
@@ -103,6 +199,8 @@ impl LoyaltyRules {
             coupon_valid_days,
             events: EventWindow::default(),
             program_version: 0,
+            earning: EarningRules::default(),
+            qualification: Qualification::default(),
         })
     }
 
@@ -119,6 +217,15 @@ impl LoyaltyRules {
         Self { events, ..self }
     }
 
+    /// The same rules earning and qualifying as given.
+    pub fn with_earning(self, earning: EarningRules, qualification: Qualification) -> Self {
+        Self {
+            earning,
+            qualification,
+            ..self
+        }
+    }
+
     pub fn tiers(&self) -> &[TierRule] {
         &self.tiers
     }
@@ -128,31 +235,52 @@ impl LoyaltyRules {
         &self.tiers[0].tier
     }
 
-    /// The tier for a trailing-12-month net spend.
-    pub fn tier_for(&self, trailing_spend_minor: i64) -> &TierRule {
+    /// The tier for an amount in the ladder's basis.
+    pub fn tier_for(&self, amount: i64) -> &TierRule {
         self.tiers
             .iter()
             .rev()
-            .find(|t| trailing_spend_minor >= t.min_spend_minor)
+            .find(|t| amount >= t.threshold)
             .unwrap_or(&self.tiers[0])
+    }
+
+    /// The rung of `tier`; none for a tier no longer on the ladder.
+    pub fn rung(&self, tier: &Tier) -> Option<&TierRule> {
+        self.tiers.iter().find(|t| &t.tier == tier)
     }
 
     fn multiplier_pct(&self, tier: &Tier) -> i64 {
         // A tier removed from configuration earns like the base tier.
-        self.tiers
-            .iter()
-            .find(|t| &t.tier == tier)
-            .map_or(100, |t| t.multiplier_pct)
+        self.rung(tier).map_or(100, |t| t.multiplier_pct)
     }
 
-    /// Points earned by an order of `amount_minor` placed while in `tier`. Rounds down:
-    /// a customer never earns a point they did not fully pay for.
+    /// Points earned by an order of `amount_minor` placed while in `tier`, rounded as
+    /// the program says (down unless it says otherwise).
     pub fn points_for(&self, amount_minor: i64, tier: &Tier) -> i64 {
         let numerator = i128::from(amount_minor)
             * i128::from(self.points_per_unit)
             * i128::from(self.multiplier_pct(tier));
         let denominator = i128::from(self.currency.minor_per_major()) * 100;
-        i64::try_from(numerator / denominator).unwrap_or(i64::MAX)
+        let points = match self.earning.rounding {
+            Rounding::Down => numerator.div_euclid(denominator),
+            Rounding::Up => (numerator + denominator - 1).div_euclid(denominator),
+            Rounding::Nearest => (2 * numerator + denominator).div_euclid(2 * denominator),
+        };
+        i64::try_from(points).unwrap_or(i64::MAX)
+    }
+
+    /// Points an order earns: its total less what excluded SKUs cost, nothing below the
+    /// program's minimum order.
+    pub fn points_for_order(&self, total_minor: i64, items: &[LineItem], tier: &Tier) -> i64 {
+        if total_minor < self.earning.min_order_minor {
+            return 0;
+        }
+        let excluded: i64 = items
+            .iter()
+            .filter(|i| self.earning.excludes(i.sku.as_str()))
+            .map(|i| i64::from(i.quantity).saturating_mul(i.unit_price_minor))
+            .fold(0, i64::saturating_add);
+        self.points_for((total_minor - excluded).max(0), tier)
     }
 }
 
@@ -223,18 +351,21 @@ pub(crate) mod tests {
             vec![
                 TierRule {
                     tier: Tier("gold".into()),
-                    min_spend_minor: 150_000,
+                    threshold: 150_000,
                     multiplier_pct: 150,
+                    ..TierRule::default()
                 },
                 TierRule {
                     tier: Tier("bronze".into()),
-                    min_spend_minor: 0,
+                    threshold: 0,
                     multiplier_pct: 100,
+                    ..TierRule::default()
                 },
                 TierRule {
                     tier: Tier("silver".into()),
-                    min_spend_minor: 50_000,
+                    threshold: 50_000,
                     multiplier_pct: 125,
+                    ..TierRule::default()
                 },
             ],
             1,
@@ -264,12 +395,55 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn rounding_exclusions_and_the_minimum_order_shape_what_an_order_earns() {
+        let bronze = Tier("bronze".into());
+        let item = |sku: &str, price: i64| LineItem {
+            sku: crate::domain::Sku::parse("sku", sku).unwrap(),
+            quantity: 1,
+            unit_price_minor: price,
+        };
+        let with = |rounding, min_order_minor, excluded: &[&str]| {
+            rules().with_earning(
+                EarningRules {
+                    rounding,
+                    min_order_minor,
+                    excluded_skus: excluded.iter().map(|s| (*s).to_owned()).collect(),
+                },
+                Qualification::default(),
+            )
+        };
+        let order = [
+            item("TEA-1", 1_250),
+            item("GIFT-25", 2_500),
+            item("DONATE", 100),
+        ];
+        let plain = with(Rounding::Down, 0, &[]);
+        assert_eq!(plain.points_for_order(3_850, &order, &bronze), 38);
+        let up = with(Rounding::Up, 0, &[]);
+        assert_eq!(up.points_for_order(3_850, &order, &bronze), 39);
+        let nearest = with(Rounding::Nearest, 0, &[]);
+        assert_eq!(nearest.points_for_order(3_850, &order, &bronze), 39);
+        assert_eq!(nearest.points_for(3_849, &bronze), 38);
+        // Gift cards by prefix and a donation by SKU earn nothing.
+        let excluding = with(Rounding::Down, 0, &["GIFT-*", "DONATE"]);
+        assert_eq!(excluding.points_for_order(3_850, &order, &bronze), 12);
+        assert!(!excluding.earning.excludes("GIF"));
+        let minimum = with(Rounding::Down, 4_000, &[]);
+        assert_eq!(minimum.points_for_order(3_850, &order, &bronze), 0);
+        assert_eq!(
+            minimum.points_for_order(4_000, &[item("TEA-1", 4_000)], &bronze),
+            40
+        );
+    }
+
+    #[test]
     fn rejects_bad_ladders() {
         let usd = Currency::parse("c", "USD").unwrap();
         let t = |n: &str, m| TierRule {
             tier: Tier(n.into()),
-            min_spend_minor: m,
+            threshold: m,
             multiplier_pct: 100,
+            ..TierRule::default()
         };
         assert!(LoyaltyRules::new(usd, 1, vec![], 1, 90).is_err());
         assert!(LoyaltyRules::new(usd, 1, vec![t("a", 10)], 1, 90).is_err());

@@ -29,6 +29,7 @@ pub mod scores;
 pub mod stats;
 pub mod storefront;
 pub mod suppression;
+pub mod tiers;
 
 pub use contact::{Birthday, Email, Locale};
 pub use coupons::{

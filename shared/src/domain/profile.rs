@@ -6,7 +6,7 @@
 //! that one scan of profiles is enough to score every customer. Changes of the points
 //! balance are in [`super::ledger`], the only place that moves it.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -136,6 +136,16 @@ pub struct Profile {
     /// takes back at most what the balance holds.
     #[serde(default)]
     pub points_expired_at: Option<DateTime<Utc>>,
+    /// Points earned per day (orders, reviews, referrals, less refunds) over about two
+    /// years, and in all, for a tier ladder on points.
+    #[serde(default)]
+    pub earned_days: BTreeMap<NaiveDate, i64>,
+    #[serde(default)]
+    pub earned_points: i64,
+    /// Tiers whose welcome points the customer has had: once per tier, however often
+    /// they leave it and come back.
+    #[serde(default)]
+    pub tiers_welcomed: std::collections::BTreeSet<Tier>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -180,6 +190,9 @@ impl Profile {
             rewards_redeemed: BTreeMap::new(),
             recent_points: BTreeMap::new(),
             points_expired_at: None,
+            earned_days: BTreeMap::new(),
+            earned_points: 0,
+            tiers_welcomed: std::collections::BTreeSet::new(),
             erased_at: None,
             created_at: now,
             updated_at: now,
@@ -189,17 +202,6 @@ impl Profile {
     /// Whether the customer's personal data was erased.
     pub fn is_erased(&self) -> bool {
         self.erased_at.is_some()
-    }
-
-    /// Net spend over the tier window ending on `as_of` (inclusive).
-    pub fn trailing_spend(&self, as_of: NaiveDate) -> i64 {
-        let start = as_of
-            .checked_sub_days(Days::new(TIER_WINDOW_DAYS - 1))
-            .unwrap_or(NaiveDate::MIN);
-        self.purchase_days
-            .range(start..=as_of)
-            .map(|(_, v)| v)
-            .sum()
     }
 
     /// Adds `amount_minor` (negative for refunds) to the purchase day `day`, keeping
@@ -419,8 +421,9 @@ mod tests {
         );
         p.add_to_day(day("2025-01-01"), 100);
         p.add_to_day(day("2025-06-01"), 10);
-        assert_eq!(p.trailing_spend(day("2025-12-31")), 110);
-        assert_eq!(p.trailing_spend(day("2026-01-01")), 10);
+        let rolling = crate::domain::loyalty::Qualification::default();
+        assert_eq!(p.qualifying(&rolling, day("2025-12-31")), 110);
+        assert_eq!(p.qualifying(&rolling, day("2026-01-01")), 10);
     }
 
     fn sku(i: usize) -> Sku {

@@ -13,10 +13,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::loyalty::{Basis, EarningRules, Qualification, Rounding, TierPerks};
 use super::outreach::{MessageKind, OutreachRules};
 use super::{
     CouponTerms, FieldError, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
 };
+
+/// Most SKUs or prefixes the earning section may exclude.
+const MAX_EXCLUDED: usize = 100;
 
 /// Most tiers a ladder may have.
 pub const MAX_TIERS: usize = 10;
@@ -26,6 +30,10 @@ pub const MAX_TIERS: usize = 10;
 #[serde(deny_unknown_fields)]
 pub struct Program {
     pub earning: Earning,
+    /// How customers qualify for the tiers; absent: net spend over a rolling year,
+    /// without grace.
+    #[serde(default)]
+    pub qualification: Qualification,
     pub tiers: Vec<TierLevel>,
     pub redemption: Redemption,
     pub reviews: ReviewEarning,
@@ -193,7 +201,7 @@ pub struct Messages {
     pub max_per_30_days: u32,
     /// Local hours in which nothing is delivered, e.g. 21 to 9.
     pub quiet_hours: QuietHours,
-    /// Percent of each message held out as a control group (0 to 50).
+    /// Percent of each message held out as a control group.
     pub holdout_pct: u32,
     /// Days after an order for the check-in, product tips and review request.
     pub post_purchase_after_days: i64,
@@ -270,7 +278,7 @@ impl Messages {
         range("max_per_30_days", self.max_per_30_days.into(), 0, 30);
         range("quiet_hours.start", self.quiet_hours.start.into(), 0, 23);
         range("quiet_hours.end", self.quiet_hours.end.into(), 0, 23);
-        range("holdout_pct", self.holdout_pct.into(), 0, 50);
+        range("holdout_pct", self.holdout_pct.into(), 0, 100);
         range(
             "post_purchase_after_days",
             self.post_purchase_after_days,
@@ -341,6 +349,7 @@ impl Messages {
             win_back_min_discount_pct: self.win_back.min_discount_pct,
             win_back_max_discount_pct: self.win_back.max_discount_pct,
             birthday_points: self.birthday.points,
+            tier_birthday_points: Default::default(),
             birthday_min_age_days: self.birthday.min_days_on_file,
             recovery_expiry_days,
             expiry_months: expiry.after_inactive_months,
@@ -440,16 +449,37 @@ impl Reward {
 pub struct Earning {
     /// Points per whole currency unit spent, before the tier's multiplier.
     pub points_per_unit: i64,
+    /// `down` (never a point not fully paid for), `nearest` or `up`.
+    #[serde(default)]
+    pub rounding: Rounding,
+    /// Orders below this total, in minor units, earn nothing.
+    #[serde(default)]
+    pub min_order_minor: i64,
+    /// SKUs that earn nothing (gift cards, donations): exact, or a prefix ending in
+    /// `*` (`GIFT-*`) for a whole family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_skus: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierLevel {
     pub name: String,
-    /// Trailing-12-month net spend, in minor units, from which the tier holds.
+    /// Net spend, in minor units, over the qualification window from which the tier
+    /// holds (a ladder on spend).
+    #[serde(default)]
     pub min_spend_minor: i64,
+    /// Points earned over the window from which the tier holds (a ladder on points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_points: Option<i64>,
     /// Points multiplier in percent (125 = ×1.25).
     pub multiplier_pct: i64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub perks: TierPerks,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -521,14 +551,26 @@ impl Program {
         Self {
             earning: Earning {
                 points_per_unit: rules.points_per_unit,
+                rounding: rules.earning.rounding,
+                min_order_minor: rules.earning.min_order_minor,
+                excluded_skus: rules.earning.excluded_skus.clone(),
             },
+            qualification: rules.qualification,
             tiers: rules
                 .tiers()
                 .iter()
-                .map(|t| TierLevel {
-                    name: t.tier.0.clone(),
-                    min_spend_minor: t.min_spend_minor,
-                    multiplier_pct: t.multiplier_pct,
+                .map(|t| {
+                    let (spend, points) = match rules.qualification.basis {
+                        Basis::Spend => (t.threshold, None),
+                        Basis::Points => (0, Some(t.threshold)),
+                    };
+                    TierLevel {
+                        name: t.tier.0.clone(),
+                        min_spend_minor: spend,
+                        min_points: points,
+                        multiplier_pct: t.multiplier_pct,
+                        perks: t.perks.clone(),
+                    }
                 })
                 .collect(),
             redemption: Redemption {
@@ -649,6 +691,7 @@ impl Program {
             10_000,
         );
         problems.extend(self.ladder_problems());
+        problems.extend(self.earning_problems());
         problems.extend(self.catalogue_problems());
         problems.extend(self.expiry.problems());
         problems.extend(wording_problems(&self.wording));
@@ -775,22 +818,99 @@ impl Program {
                     "is the name of an earlier tier",
                 ));
             }
-            match n {
-                0 if tier.min_spend_minor != 0 => problems.push(FieldError::new(
-                    "tiers[0].min_spend_minor",
+            // The threshold of the ladder's basis: present, 0 for the entry tier, rising.
+            let (field, threshold) = match self.qualification.basis {
+                Basis::Spend => ("min_spend_minor", Some(tier.min_spend_minor)),
+                Basis::Points => ("min_points", tier.min_points),
+            };
+            let previous = n.checked_sub(1).map(|p| match self.qualification.basis {
+                Basis::Spend => Some(self.tiers[p].min_spend_minor),
+                Basis::Points => self.tiers[p].min_points,
+            });
+            let at = format!("tiers[{n}].{field}");
+            match (threshold, previous) {
+                (None, _) => problems.push(FieldError::new(
+                    at,
+                    "is required: the ladder qualifies on points",
+                )),
+                (Some(t), None) if t != 0 => problems.push(FieldError::new(
+                    at,
                     "must be 0: the first tier is every customer's entry tier",
                 )),
-                0 => {}
-                _ if tier.min_spend_minor <= self.tiers[n - 1].min_spend_minor => {
-                    problems.push(FieldError::new(
-                        format!("tiers[{n}].min_spend_minor"),
-                        "must be above the previous tier's",
-                    ))
+                (Some(t), Some(Some(p))) if t <= p => {
+                    problems.push(FieldError::new(at, "must be above the previous tier's"))
                 }
                 _ => {}
             }
+            let mut range = |field: &str, value: i64, high: i64| {
+                if !(0..=high).contains(&value) {
+                    problems.push(FieldError::new(
+                        format!("tiers[{n}].{field}"),
+                        format!("must be between 0 and {high}"),
+                    ));
+                }
+            };
+            range("min_points", tier.min_points.unwrap_or(0), MAX_MINOR);
+            range(
+                "perks.birthday_points",
+                tier.perks.birthday_points.unwrap_or(0),
+                MAX_POINTS,
+            );
+            range(
+                "perks.welcome_points",
+                tier.perks.welcome_points,
+                MAX_POINTS,
+            );
+        }
+        if !(0..=365).contains(&self.qualification.grace_days) {
+            problems.push(FieldError::new(
+                "qualification.grace_days",
+                "must be between 0 and 365",
+            ));
         }
         problems
+    }
+
+    /// Exclusions and the minimum order of the earning section.
+    fn earning_problems(&self) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        let e = &self.earning;
+        if !(0..=MAX_MINOR).contains(&e.min_order_minor) {
+            problems.push(FieldError::new(
+                "earning.min_order_minor",
+                format!("must be between 0 and {MAX_MINOR}"),
+            ));
+        }
+        if e.excluded_skus.len() > MAX_EXCLUDED {
+            problems.push(FieldError::new(
+                "earning.excluded_skus",
+                format!("must list at most {MAX_EXCLUDED} SKUs or prefixes"),
+            ));
+        }
+        for (n, pattern) in e.excluded_skus.iter().enumerate() {
+            let sku = pattern.strip_suffix('*').unwrap_or(pattern);
+            if Sku::parse("sku", sku).is_err() || sku.contains('*') {
+                problems.push(FieldError::new(
+                    format!("earning.excluded_skus[{n}]"),
+                    "must be a SKU, or a SKU prefix ending in '*'",
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The outreach rules the program sets: its messages section, the expiry's
+    /// reminders, the reviews' recovery lapse and the tiers' birthday perks.
+    pub fn outreach_rules(&self) -> OutreachRules {
+        let mut rules = self
+            .messages
+            .rules(&self.expiry, self.reviews.recovery_expiry_days);
+        rules.tier_birthday_points = self
+            .tiers
+            .iter()
+            .filter_map(|t| Some((Tier(t.name.clone()), t.perks.birthday_points?)))
+            .collect();
+        rules
     }
 
     /// The rules the program sets, over the deployment's currency and event window.
@@ -804,8 +924,12 @@ impl Program {
             .iter()
             .map(|t| TierRule {
                 tier: Tier(t.name.clone()),
-                min_spend_minor: t.min_spend_minor,
+                threshold: match self.qualification.basis {
+                    Basis::Spend => t.min_spend_minor,
+                    Basis::Points => t.min_points.unwrap_or(0),
+                },
                 multiplier_pct: t.multiplier_pct,
+                perks: t.perks.clone(),
             })
             .collect();
         let loyalty = LoyaltyRules::new(
@@ -815,7 +939,15 @@ impl Program {
             self.redemption.point_value_minor,
             self.redemption.coupon_valid_days,
         )?
-        .with_event_window(base.events);
+        .with_event_window(base.events)
+        .with_earning(
+            EarningRules {
+                rounding: self.earning.rounding,
+                min_order_minor: self.earning.min_order_minor,
+                excluded_skus: self.earning.excluded_skus.clone(),
+            },
+            self.qualification,
+        );
         let reviews = ReviewRules {
             rating_points: self.reviews.rating_points,
             body_points: self.reviews.body_points,
@@ -883,10 +1015,7 @@ impl ProgramVersion {
         Ok(ProgramRules {
             version: self.version,
             loyalty: loyalty.with_program_version(self.version),
-            outreach: self
-                .program
-                .messages
-                .rules(&self.program.expiry, reviews.recovery_expiry_days),
+            outreach: self.program.outreach_rules(),
             reviews,
             referrals,
             rewards: self.program.rewards.clone(),
@@ -924,13 +1053,15 @@ mod tests {
         let tiers = vec![
             TierRule {
                 tier: Tier("bronze".into()),
-                min_spend_minor: 0,
+                threshold: 0,
                 multiplier_pct: 100,
+                ..TierRule::default()
             },
             TierRule {
                 tier: Tier("silver".into()),
-                min_spend_minor: 50_000,
+                threshold: 50_000,
                 multiplier_pct: 125,
+                ..TierRule::default()
             },
         ];
         LoyaltyRules::new(Currency::parse("c", "USD").unwrap(), 1, tiers, 1, 90).unwrap()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{AttributionStatus, Currency, Profile};
+use super::{AttributionStatus, Currency, LoyaltyRules, Profile};
 
 /// The window of the activity figures.
 pub const STATS_WINDOW_DAYS: i64 = 30;
@@ -21,6 +21,9 @@ pub struct ProgramStats {
     pub currency: Currency,
     /// Customers with a profile (erased ones included: their points still count).
     pub members: u64,
+    /// The ladder's tiers, lowest first, each with its members (0 included).
+    #[serde(default)]
+    pub tiers: Vec<String>,
     pub members_by_tier: BTreeMap<String, u64>,
     /// Points on balances, and what redeeming them would take off orders.
     pub points_outstanding: i64,
@@ -52,19 +55,17 @@ pub struct StatsTally {
 }
 
 impl StatsTally {
-    pub fn new(
-        now: DateTime<Utc>,
-        program_version: u64,
-        currency: Currency,
-        point_value_minor: i64,
-    ) -> Self {
+    /// A tally of the program `rules` set (version `program_version`).
+    pub fn new(now: DateTime<Utc>, program_version: u64, rules: &LoyaltyRules) -> Self {
+        let tiers: Vec<String> = rules.tiers().iter().map(|t| t.tier.0.clone()).collect();
         Self {
             stats: ProgramStats {
                 computed_at: now,
                 program_version,
-                currency,
+                currency: rules.currency,
                 members: 0,
-                members_by_tier: BTreeMap::new(),
+                members_by_tier: tiers.iter().map(|t| (t.clone(), 0)).collect(),
+                tiers,
                 points_outstanding: 0,
                 liability_minor: 0,
                 points_pending: 0,
@@ -76,7 +77,7 @@ impl StatsTally {
                 referrals: BTreeMap::new(),
                 referral_conversion_rate: None,
             },
-            point_value_minor,
+            point_value_minor: rules.point_value_minor,
             active: 0,
         }
     }

@@ -455,7 +455,9 @@ impl<S: ProfileViewStore + ProgramReadStore> Api<S> {
             let rules = self.rules().await?;
             let expiry = rules.reviews.recovery_expiry_days;
             let view = ProfileView::new(&profile.value, rules.loyalty.currency, expiry, Utc::now());
-            Ok(view.with_scores(scores))
+            Ok(view
+                .with_scores(scores)
+                .under_program(&profile.value, &rules))
         }
         .await;
         respond(StatusCode::OK, result)

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::CustomerScores;
+use crate::domain::program::ProgramRules;
 use crate::domain::{
     AttributionStatus, Birthday, Currency, CustomerId, Email, Locale, Profile, Tier,
 };
@@ -40,13 +41,51 @@ pub struct ProfileView {
     pub marketing_consent: Option<bool>,
     /// The scoring job's latest conclusions; `null` until it has run.
     pub scores: Option<CustomerScores>,
+    /// What the customer's tier gives under the program in force (multiplier, free
+    /// shipping, birthday points): for the storefront to show and apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perks: Option<PerksView>,
+    /// When the balance lapses unless the customer orders first; absent when points
+    /// never expire or there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points_expire_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A tier's perks as the profile shows them.
+#[derive(Debug, Serialize)]
+pub struct PerksView {
+    pub multiplier_pct: i64,
+    pub free_shipping: bool,
+    pub birthday_points: i64,
 }
 
 impl ProfileView {
     pub fn with_scores(self, scores: Option<CustomerScores>) -> Self {
         Self { scores, ..self }
+    }
+
+    /// With what the program in force says of `p`: the tier's perks, when points lapse.
+    pub fn under_program(self, p: &Profile, rules: &ProgramRules) -> Self {
+        let perks = rules.loyalty.rung(&p.tier).map(|rung| PerksView {
+            multiplier_pct: rung.multiplier_pct,
+            free_shipping: rung.perks.free_shipping,
+            birthday_points: rung
+                .perks
+                .birthday_points
+                .unwrap_or(rules.outreach.birthday_points),
+        });
+        let points_expire_at = rules
+            .outreach
+            .expiry_months
+            .filter(|_| p.points_balance > 0)
+            .and_then(|months| p.points_expire_at(months));
+        Self {
+            perks,
+            points_expire_at,
+            ..self
+        }
     }
 
     /// The view of `p`, money in `currency`, a service-recovery flag lapsing after
@@ -81,6 +120,8 @@ impl ProfileView {
             ambassador: p.ambassador,
             marketing_consent: p.consent.as_ref().map(|c| c.marketing),
             scores: None,
+            perks: None,
+            points_expire_at: None,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

@@ -137,7 +137,7 @@ fn message_data(
             .collect(),
         None => Vec::new(),
     };
-    rewards.sort_by(|a, b| b.points.cmp(&a.points));
+    rewards.sort_by_key(|r| std::cmp::Reverse(r.points));
     rewards.truncate(5);
     MessageData {
         shop: settings.shop_name.clone(),

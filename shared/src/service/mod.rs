@@ -25,6 +25,7 @@ mod redemption;
 mod referral;
 mod review;
 mod reward;
+pub mod tiers;
 
 pub use account::{clear_recovery, unsubscribe};
 pub use contact::{ContactReceipt, update_contact};

@@ -119,8 +119,9 @@ mod tests {
         let usd = Currency::parse("currency", "USD").unwrap();
         let tiers = vec![TierRule {
             tier: Tier("bronze".into()),
-            min_spend_minor: 0,
+            threshold: 0,
             multiplier_pct: 100,
+            ..TierRule::default()
         }];
         LoyaltyRules::new(usd, 1, tiers, 1, 30).unwrap()
     }

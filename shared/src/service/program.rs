@@ -120,8 +120,9 @@ mod tests {
     fn settings() -> Program {
         let tiers = vec![TierRule {
             tier: Tier("member".into()),
-            min_spend_minor: 0,
+            threshold: 0,
             multiplier_pct: 100,
+            ..TierRule::default()
         }];
         let rules =
             LoyaltyRules::new(Currency::parse("c", "USD").unwrap(), 1, tiers, 1, 90).unwrap();

@@ -2,7 +2,9 @@
 //! palette that the stylesheet shares so a series and its table row agree.
 
 use plotters::chart::{ChartBuilder, ChartContext, MeshStyle, SeriesLabelPosition};
+use plotters::coord::combinators::{BindKeyPoints, WithKeyPoints};
 use plotters::coord::ranged1d::{IntoSegmentedCoord, Ranged, SegmentValue};
+use plotters::coord::types::RangedCoordi32;
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::drawing::{DrawingArea, IntoDrawingArea};
 use plotters::element::{Circle, PathElement, Rectangle, Text};
@@ -15,7 +17,7 @@ use rapport_models::metrics::DecileTotals;
 use rapport_models::{PARETO_SHARE, metrics};
 use serde::Serialize;
 
-use super::format::{count, number};
+use super::format::{count, number, signed};
 use crate::summary::ScoredPoint;
 
 const INK: RGBColor = RGBColor(0x1f, 0x29, 0x37);
@@ -23,7 +25,7 @@ pub(super) const MUTED: RGBColor = RGBColor(0x6b, 0x72, 0x80);
 const GRID: RGBColor = RGBColor(0xe5, 0xe7, 0xeb);
 pub(super) const PRIMARY: RGBColor = RGBColor(0x25, 0x63, 0xeb);
 const ACCENT: RGBColor = RGBColor(0xea, 0x58, 0x0c);
-const GOOD: RGBColor = RGBColor(0x16, 0xa3, 0x4a);
+pub(super) const GOOD: RGBColor = RGBColor(0x16, 0xa3, 0x4a);
 pub(super) const BAD: RGBColor = RGBColor(0xdc, 0x26, 0x26);
 pub(super) const WAIT: RGBColor = RGBColor(0xd9, 0x77, 0x06);
 pub(super) const QUIET: RGBColor = RGBColor(0x94, 0xa3, 0xb8);
@@ -473,6 +475,172 @@ pub(super) fn decile_chart(deciles: &[DecileTotals], currency: &str) -> Option<S
             )?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    })
+}
+
+/// How many value labels an axis spanning `range` whole things takes: one per whole
+/// number at most, so small counts are not labelled 0, 0, 1, 1.
+fn whole_labels(range: f64) -> usize {
+    if range.is_finite() {
+        (range.clamp(0.0, 9.0).floor() as usize + 1).max(2)
+    } else {
+        2
+    }
+}
+
+/// About the width of a category on a [`category_axis`] of `categories`, in pixels.
+fn category_width(categories: usize) -> u32 {
+    let plot = CHART_SIZE.0.saturating_sub(32 + LABEL_AREAS.1);
+    plot / u32::try_from(categories.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Characters of a category label that fit under one of `categories` bars before it
+/// runs into the next one's.
+fn label_chars(categories: usize) -> usize {
+    (category_width(categories) / 8).max(4) as usize
+}
+
+/// The room either side of a bar among `categories`: enough to part it from the next
+/// one, and to keep a lone bar from filling the chart.
+fn bar_sides(categories: usize) -> u32 {
+    const WIDEST: u32 = 180;
+    (category_width(categories).saturating_sub(WIDEST) / 2).max(18)
+}
+
+/// `label`, cut to `chars` characters with an ellipsis if it is longer.
+fn fit(label: &str, chars: usize) -> String {
+    if label.chars().count() <= chars {
+        label.to_owned()
+    } else {
+        let mut cut: String = label.chars().take(chars.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Categories on a horizontal axis in half-category steps: the `i`th is drawn over
+/// `2i..2i + 2` and labelled at `2i + 1`, its centre. Plotters' segmented axis puts a
+/// single category in the wrong place, and a program may have a single tier.
+fn category_axis(n: usize) -> WithKeyPoints<RangedCoordi32> {
+    let n = i32::try_from(n).map_or(i32::MAX / 2, |n| n.min(i32::MAX / 2));
+    (0..2 * n.max(1)).with_key_points((0..n).map(|i| 2 * i + 1).collect())
+}
+
+/// Where the `i`th category of a [`category_axis`] starts.
+fn category_start(i: usize) -> i32 {
+    i32::try_from(i).map_or(i32::MAX, |i| i.saturating_mul(2))
+}
+
+/// The category whose label sits at `v` on a [`category_axis`].
+fn category_at<T>(categories: &[T], v: i32) -> Option<&T> {
+    usize::try_from(v / 2).ok().and_then(|i| categories.get(i))
+}
+
+/// Members in each tier, one bar per tier in the order given, each labelled with its
+/// count.
+pub(super) fn tiers_chart(tiers: &[Bar]) -> Option<String> {
+    let max = tiers.iter().map(|t| t.count).max().unwrap_or(0);
+    let top = count_axis(max);
+    let chars = label_chars(tiers.len());
+    let sides = bar_sides(tiers.len());
+    svg_chart(CHART_SIZE, |root| {
+        let mut chart = frame(root, "Members by tier", LABEL_AREAS)
+            .build_cartesian_2d(category_axis(tiers.len()), 0f64..top)?;
+        styled(&mut chart.configure_mesh())
+            .disable_x_mesh()
+            .y_labels(whole_labels(top))
+            .x_desc("Tier")
+            .y_desc("Members")
+            .x_label_formatter(&|v| {
+                category_at(tiers, *v).map_or_else(String::new, |t| fit(&t.label, chars))
+            })
+            .y_label_formatter(&|v| count(v.round() as usize))
+            .draw()?;
+        chart.draw_series(tiers.iter().enumerate().map(|(i, tier)| {
+            let left = category_start(i);
+            let mut bar = Rectangle::new(
+                [(left, 0.0), (left + 2, tier.count as f64)],
+                tier.color.filled(),
+            );
+            bar.set_margin(0, 0, sides, sides);
+            bar
+        }))?;
+        chart.draw_series(tiers.iter().enumerate().map(|(i, tier)| {
+            Text::new(
+                count(tier.count),
+                (category_start(i) + 1, tier.count as f64 + top * 0.01),
+                label_font().pos(Pos::new(HPos::Center, VPos::Bottom)),
+            )
+        }))?;
+        Ok(())
+    })
+}
+
+/// One bar of the points-flow chart: points into balances (positive) or out of them
+/// (negative).
+pub(super) struct Flow {
+    pub label: &'static str,
+    pub points: i64,
+    pub color: RGBColor,
+}
+
+/// Points into and out of balances over the last `window_days`: inflows above the zero
+/// line, outflows below it, each bar labelled with its signed total.
+pub(super) fn flow_chart(flows: &[Flow], window_days: i64) -> Option<String> {
+    let (lo, hi) = flows.iter().fold((0.0f64, 0.0f64), |(lo, hi), flow| {
+        let v = flow.points as f64;
+        (lo.min(v), hi.max(v))
+    });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    // Room for the labels: above the tallest inflow, and above the zero line for a
+    // bar of nothing; below the deepest outflow.
+    let top = hi + span * 0.14;
+    let bottom = if lo < 0.0 { lo - span * 0.14 } else { 0.0 };
+    let n = flows.len();
+    let sides = bar_sides(n);
+    svg_chart(CHART_SIZE, |root| {
+        let mut chart = frame(
+            root,
+            &format!("Points in and out over the last {window_days} days"),
+            (LABEL_AREAS.0, 96),
+        )
+        .build_cartesian_2d(category_axis(n), bottom..top)?;
+        styled(&mut chart.configure_mesh())
+            .disable_x_mesh()
+            .y_labels(whole_labels(top - bottom))
+            .y_desc("Points")
+            .x_label_formatter(&|v| {
+                category_at(flows, *v).map_or_else(String::new, |f| f.label.to_owned())
+            })
+            .y_label_formatter(&|v| number(*v, 0))
+            .draw()?;
+        chart.draw_series(flows.iter().enumerate().map(|(i, flow)| {
+            let left = category_start(i);
+            let mut bar = Rectangle::new(
+                [(left, 0.0), (left + 2, flow.points as f64)],
+                flow.color.filled(),
+            );
+            bar.set_margin(0, 0, sides, sides);
+            bar
+        }))?;
+        chart.draw_series(LineSeries::new(
+            [(0, 0.0), (category_start(n.max(1)), 0.0)],
+            MUTED.stroke_width(1),
+        ))?;
+        chart.draw_series(flows.iter().enumerate().map(|(i, flow)| {
+            let v = flow.points as f64;
+            let (y, anchor) = if v < 0.0 {
+                (v - span * 0.015, VPos::Top)
+            } else {
+                (v + span * 0.015, VPos::Bottom)
+            };
+            Text::new(
+                signed(flow.points),
+                (category_start(i) + 1, y),
+                label_font().pos(Pos::new(HPos::Center, anchor)),
+            )
+        }))?;
         Ok(())
     })
 }

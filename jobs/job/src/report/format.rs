@@ -30,6 +30,15 @@ pub(super) fn count(n: usize) -> String {
     number(n as f64, 0)
 }
 
+/// A whole number with its sign: `+1,200`, `−300`, `0`.
+pub(super) fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", number(n as f64, 0))
+    } else {
+        number(n as f64, 0)
+    }
+}
+
 pub(super) fn money(v: f64, currency: &str) -> String {
     format!("{} {currency}", number(v, 2))
 }

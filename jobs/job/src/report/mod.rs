@@ -82,6 +82,8 @@ struct Page<'a> {
     backtest: Option<sections::Backtest>,
     backtest_skipped: Option<&'a str>,
     control: Vec<sections::Control>,
+    /// `None` if the run did not compute the program's figures.
+    program: Option<sections::Program>,
     /// What the points outstanding are worth, in major units.
     liability: Option<f64>,
 }
@@ -111,6 +113,7 @@ impl<'a> Page<'a> {
                 .map(|e| sections::backtest(e, &report.currency)),
             backtest_skipped: report.backtest_skipped.as_deref(),
             control: sections::control(&report.control),
+            program: summary.program_stats.as_ref().map(sections::program),
             liability: summary
                 .program_stats
                 .as_ref()

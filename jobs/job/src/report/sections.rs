@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 use rapport_models::evaluate::{ClvComparison, Evaluation};
 use rapport_models::score::Segment;
+use rapport_shared::domain::stats::{ProgramStats, STATS_WINDOW_DAYS};
 use serde::Serialize;
 
-use super::charts::{self, Bar, ParetoCurve};
-use super::format::{count, humanize, money, number, quantile};
+use super::charts::{self, Bar, Flow, ParetoCurve};
+use super::format::{count, humanize, money, number, quantile, signed};
 use crate::summary::{Action, ControlRow, Report, RunSummary, ScoredPoint, reason_key};
 
 /// A chart where the section has the data for one.
@@ -17,7 +18,8 @@ use crate::summary::{Action, ControlRow, Report, RunSummary, ScoredPoint, reason
 /// Its SVG goes into the page unescaped, on purpose: it is markup to draw, which
 /// escaping would print as text instead. It can be trusted: plotters writes every element
 /// itself and escapes the text it draws, and that text is the report's own labels,
-/// numbers and the ISO currency code, never a string a customer wrote.
+/// numbers, the ISO currency code and the program's tier names (letters, digits, `-` and
+/// `_`), never a string a customer wrote.
 #[derive(Debug, Serialize)]
 pub(super) struct Figure {
     /// `None` if the chart could not be drawn; the page says so in its place.
@@ -470,4 +472,85 @@ pub(super) fn control(rows: &[ControlRow]) -> Vec<Control> {
             ],
         })
         .collect()
+}
+
+/// The program's figures drawn: members by tier, and the window's points in and out.
+#[derive(Debug, Serialize)]
+pub(super) struct Program {
+    window_days: i64,
+    /// Every tier with members, lowest rung first as far as the names tell.
+    tiers: Vec<TierRow>,
+    /// `None` without members.
+    tiers_figure: Option<Figure>,
+    /// Points credited less points redeemed and expired in the window, as printed.
+    net: String,
+    /// `None` if no points moved in the window.
+    flow_figure: Option<Figure>,
+}
+
+#[derive(Debug, Serialize)]
+struct TierRow {
+    name: String,
+    members: u64,
+}
+
+pub(super) fn program(stats: &ProgramStats) -> Program {
+    // In ladder order; a tier no longer on the ladder (members not yet moved) follows,
+    // alphabetically from the map, as the sort is stable.
+    let rung = |tier: &str| {
+        stats
+            .tiers
+            .iter()
+            .position(|name| name == tier)
+            .unwrap_or(stats.tiers.len())
+    };
+    let mut tiers: Vec<TierRow> = stats
+        .members_by_tier
+        .iter()
+        .map(|(name, &members)| TierRow {
+            name: name.clone(),
+            members,
+        })
+        .collect();
+    tiers.sort_by_key(|tier| rung(&tier.name));
+    let bars: Vec<Bar> = tiers
+        .iter()
+        .map(|tier| Bar {
+            label: tier.name.clone(),
+            count: usize::try_from(tier.members).unwrap_or(usize::MAX),
+            color: charts::PRIMARY,
+        })
+        .collect();
+    let flows = [
+        Flow {
+            label: "Earned",
+            points: stats.points_earned_30d,
+            color: charts::PRIMARY,
+        },
+        Flow {
+            label: "Redeemed",
+            points: stats.points_redeemed_30d.saturating_neg(),
+            color: charts::GOOD,
+        },
+        Flow {
+            label: "Expired",
+            points: stats.points_expired_30d.saturating_neg(),
+            color: charts::QUIET,
+        },
+    ];
+    let moved = flows.iter().any(|flow| flow.points != 0);
+    Program {
+        window_days: STATS_WINDOW_DAYS,
+        tiers_figure: tiers
+            .iter()
+            .any(|tier| tier.members > 0)
+            .then(|| Figure::of(charts::tiers_chart(&bars))),
+        net: signed(
+            flows
+                .iter()
+                .fold(0i64, |net, flow| net.saturating_add(flow.points)),
+        ),
+        flow_figure: moved.then(|| Figure::of(charts::flow_chart(&flows, STATS_WINDOW_DAYS))),
+        tiers,
+    }
 }

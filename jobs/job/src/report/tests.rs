@@ -1,22 +1,88 @@
 //! The page from synthetic and degenerate reports: every section, chart and escape.
 
-use super::format::{number, quantile};
+use super::charts::{self, Bar, Flow};
+use super::format::{number, quantile, signed};
 use super::*;
 use crate::summary::{Action, RunSummary};
 use chrono::Utc;
 use chrono::{NaiveDate, TimeZone};
+use plotters::style::RGBColor;
 use rapport_models::evaluate::evaluate;
 use rapport_models::simulate::Simulation;
 use rapport_models::{BgNbdCoefficients, ScoreParams};
+use rapport_shared::domain::Currency;
 use rapport_shared::domain::outreach::{MessageKind, SuppressReason};
+use rapport_shared::domain::stats::ProgramStats;
 use std::collections::BTreeMap;
 
-const SECTIONS: [&str; 7] = [
-    "pareto", "churn", "clv", "actions", "messages", "backtest", "control",
+const SECTIONS: [&str; 8] = [
+    "pareto", "churn", "clv", "actions", "messages", "backtest", "control", "program",
 ];
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A program's figures: members by tier (in ladder order), and points earned, redeemed
+/// and expired.
+fn program_stats(tiers: &[(&str, u64)], earned: i64, redeemed: i64, expired: i64) -> ProgramStats {
+    let members_by_tier: BTreeMap<String, u64> =
+        tiers.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect();
+    ProgramStats {
+        computed_at: Utc.with_ymd_and_hms(2025, 3, 1, 6, 0, 0).unwrap(),
+        program_version: 3,
+        currency: Currency::parse("currency", "EUR").unwrap(),
+        members: members_by_tier.values().sum(),
+        tiers: tiers.iter().map(|(t, _)| (*t).to_owned()).collect(),
+        members_by_tier,
+        points_outstanding: 48_250,
+        liability_minor: 48_250,
+        points_pending: 1_200,
+        points_earned_30d: earned,
+        points_redeemed_30d: redeemed,
+        points_expired_30d: expired,
+        redeemers_30d: 31,
+        redemption_rate: Some(0.12),
+        referrals: BTreeMap::new(),
+        referral_conversion_rate: None,
+    }
+}
+
+/// The SVG charts of `html`, each from `<svg` to `</svg>`.
+fn svgs(html: &str) -> Vec<&str> {
+    html.match_indices("<svg")
+        .filter_map(|(start, _)| {
+            let end = html[start..].find("</svg>")?;
+            Some(&html[start..start + end + "</svg>".len()])
+        })
+        .collect()
+}
+
+/// Whether `svg` writes `text` as one of its labels.
+fn has_text(svg: &str, text: &str) -> bool {
+    svg.contains(&text_element(text))
+}
+
+/// A label as plotters writes it into the SVG.
+fn text_element(text: &str) -> String {
+    format!(">\n{text}\n</text>")
+}
+
+/// The chart of `html` whose title is `title`.
+fn chart_titled<'a>(html: &'a str, title: &str) -> &'a str {
+    svgs(html)
+        .into_iter()
+        .find(|svg| has_text(svg, title))
+        .unwrap_or_else(|| panic!("no chart titled {title}"))
+}
+
+/// The filled rectangles of `svg` in `color`: its bars.
+fn bars(svg: &str, color: RGBColor) -> usize {
+    let fill = format!("fill=\"{}\"", charts::hex(color).to_uppercase());
+    svg.split("<rect")
+        .skip(1)
+        .filter(|r| r.contains(&fill))
+        .count()
 }
 
 fn empty(shop_name: &str) -> Report {
@@ -78,6 +144,12 @@ fn synthetic(shop_name: &str) -> Report {
         peak_memory_bytes: Some(96 << 20),
         ..RunSummary::default()
     };
+    summary.program_stats = Some(program_stats(
+        &[("bronze", 1_180), ("silver", 240), ("gold", 80)],
+        9_400,
+        3_100,
+        500,
+    ));
     summary.suppressed = BTreeMap::from([
         (SuppressReason::NoConsent, 130),
         (SuppressReason::FrequencyCap, 64),
@@ -129,9 +201,10 @@ fn every_section_and_one_svg_per_chart() {
             "section {id} missing"
         );
     }
-    // Pareto, churn, CLV, messages and the backtest's two calibration plots (by
-    // calibration purchases, and the chosen model's spend by forecast decile).
-    assert_eq!(html.matches("<svg").count(), 6);
+    // Pareto, churn, CLV, messages, the backtest's two calibration plots (by
+    // calibration purchases, and the chosen model's spend by forecast decile), and the
+    // program's points flow and members by tier.
+    assert_eq!(html.matches("<svg").count(), 8);
     assert!(html.contains("Holdout spend by forecast decile"));
     let chosen = report.backtest.as_ref().unwrap().clv_metrics.chosen;
     assert!(html.contains(&format!("<strong>{chosen}</strong>")));
@@ -164,6 +237,7 @@ fn strings_from_the_data_are_escaped() {
 #[test]
 fn an_empty_report_renders_with_notes() {
     let html = render_html(&empty("Empty")).unwrap();
+    assert!(html.contains("figures were not computed in this run."));
     for id in SECTIONS {
         assert!(
             html.contains(&format!("id=\"{id}\"")),
@@ -222,6 +296,9 @@ fn numbers_are_grouped() {
     assert_eq!(number(-1234.0, 0), "−1,234");
     assert_eq!(number(f64::NAN, 1), "–");
     assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.99), 4.0);
+    assert_eq!(signed(1_200), "+1,200");
+    assert_eq!(signed(-300), "−300");
+    assert_eq!(signed(0), "0");
 }
 
 #[test]
@@ -237,4 +314,132 @@ fn a_chart_that_cannot_be_drawn_leaves_a_note_over_its_caption() {
         html,
         "<figure>\n<p class=\"note\">Chart unavailable.</p>\n<figcaption>Caption</figcaption>\n</figure>\n"
     );
+}
+
+#[test]
+fn the_tier_chart_has_one_bar_per_tier_with_its_name_and_count() {
+    let tiers = [("bronze", 1_180), ("silver", 240), ("gold", 80)].map(|(label, count)| Bar {
+        label: label.to_owned(),
+        count,
+        color: charts::PRIMARY,
+    });
+    let svg = charts::tiers_chart(&tiers).unwrap();
+    assert_eq!(bars(&svg, charts::PRIMARY), 3);
+    for label in ["bronze", "silver", "gold", "1,180", "240", "80"] {
+        assert!(has_text(&svg, label), "{label} missing");
+    }
+    assert!(!svg.contains("NaN"));
+}
+
+#[test]
+fn the_program_section_draws_the_tiers_up_the_ladder_and_the_points_flow() {
+    let mut report = empty("Shop");
+    let mut stats = program_stats(
+        &[("gold", 80), ("bronze", 1_180), ("silver", 240), ("vip", 3)],
+        9_400,
+        3_100,
+        500,
+    );
+    // The ladder as the program sets it; `vip` was taken off it, its members not yet moved.
+    stats.tiers = vec!["bronze".into(), "silver".into(), "gold".into()];
+    report.summary.program_stats = Some(stats);
+    let html = render_html(&report).unwrap();
+    let tiers = chart_titled(&html, "Members by tier");
+    assert_eq!(bars(tiers, charts::PRIMARY), 4);
+    let at = |label: &str| tiers.find(&text_element(label)).unwrap();
+    assert!(at("bronze") < at("silver") && at("silver") < at("gold") && at("gold") < at("vip"));
+    for count in ["1,180", "240", "80", "3"] {
+        assert!(has_text(tiers, count), "{count} missing");
+    }
+    // The table lists the tiers in the chart's order.
+    let row = |tier: &str| html.find(&format!("<tr><td>{tier}</td>")).unwrap();
+    assert!(row("bronze") < row("silver") && row("silver") < row("gold"));
+
+    let flow = chart_titled(&html, "Points in and out over the last 30 days");
+    assert_eq!(bars(flow, charts::PRIMARY), 1);
+    assert_eq!(bars(flow, charts::GOOD), 1);
+    assert_eq!(bars(flow, charts::QUIET), 1);
+    for label in ["Earned", "Redeemed", "Expired", "+9,400", "−3,100", "−500"] {
+        assert!(has_text(flow, label), "{label} missing");
+    }
+    assert!(html.contains("+5,800 net. 48,250 points are outstanding, worth 482.50 EUR."));
+    assert!(!html.contains("NaN"));
+}
+
+#[test]
+fn a_program_without_members_or_points_moved_renders_notes_without_nan() {
+    let mut report = empty("New shop");
+    report.summary.program_stats = Some(ProgramStats {
+        points_outstanding: 0,
+        liability_minor: 0,
+        redemption_rate: None,
+        ..program_stats(&[], 0, 0, 0)
+    });
+    let html = render_html(&report).unwrap();
+    assert!(html.contains("id=\"program\""));
+    assert_eq!(html.matches("<svg").count(), 0);
+    assert!(html.contains("No members yet."));
+    assert!(html.contains("No points moved in the last 30 days"));
+    assert!(!html.contains("NaN"));
+    assert!(!html.contains("Chart unavailable"));
+}
+
+#[test]
+fn degenerate_program_charts_draw_without_nan() {
+    let single = charts::tiers_chart(&[Bar {
+        label: "member".to_owned(),
+        count: 1,
+        color: charts::PRIMARY,
+    }])
+    .unwrap();
+    assert_eq!(bars(&single, charts::PRIMARY), 1);
+    assert!(has_text(&single, "member") && has_text(&single, "1"));
+    let zero = charts::tiers_chart(&[Bar {
+        label: "member".to_owned(),
+        count: 0,
+        color: charts::PRIMARY,
+    }])
+    .unwrap();
+    let none = charts::tiers_chart(&[]).unwrap();
+    let flows = |earned: i64, redeemed: i64, expired: i64| {
+        [
+            ("Earned", earned, charts::PRIMARY),
+            ("Redeemed", -redeemed, charts::GOOD),
+            ("Expired", -expired, charts::QUIET),
+        ]
+        .map(|(label, points, color)| Flow {
+            label,
+            points,
+            color,
+        })
+    };
+    let still = charts::flow_chart(&flows(0, 0, 0), 30).unwrap();
+    let out_only = charts::flow_chart(&flows(0, 250, 0), 30).unwrap();
+    assert!(has_text(&out_only, "−250") && has_text(&out_only, "0"));
+    let huge = charts::flow_chart(&flows(i64::MAX, i64::MAX, 0), 30).unwrap();
+    for svg in [&single, &zero, &none, &still, &out_only, &huge] {
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+    // A single tier's bar lies inside the plot, not on the chart's left edge.
+    let x: i32 = single
+        .split("<rect")
+        .find(|r| r.contains(&charts::hex(charts::PRIMARY).to_uppercase()))
+        .and_then(|r| r.split("x=\"").nth(1)?.split('"').next()?.parse().ok())
+        .unwrap();
+    assert!(x > 80, "bar at x = {x}");
+}
+
+#[test]
+fn long_tier_names_are_cut_to_fit_their_bar() {
+    let tiers: Vec<Bar> = (0..10)
+        .map(|i| Bar {
+            label: format!("{}{i}", "x".repeat(38)),
+            count: 10 + i,
+            color: charts::PRIMARY,
+        })
+        .collect();
+    let svg = charts::tiers_chart(&tiers).unwrap();
+    assert_eq!(bars(&svg, charts::PRIMARY), 10);
+    assert!(!svg.contains(&"x".repeat(38)));
+    assert!(svg.contains("…\n</text>"));
 }

@@ -11,6 +11,26 @@ use rapport_shared::store::{RewardStore, ScannedCustomer, StoreError};
 /// Lapses in flight at once.
 const CONCURRENCY: usize = 8;
 
+/// Runs `change` for each customer index in `due`, [`CONCURRENCY`] at a time; each
+/// result beside its index.
+pub(super) async fn each_due<T, F, Fut>(
+    due: Vec<usize>,
+    change: F,
+) -> Vec<(usize, Result<T, String>)>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    stream::iter(due)
+        .map(|n| {
+            let pending = change(n);
+            async move { (n, pending.await) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
 /// Lapses what is due; the customers and points that lapsed.
 pub(super) async fn expire_due<S: RewardStore>(
     store: &S,
@@ -27,26 +47,22 @@ pub(super) async fn expire_due<S: RewardStore>(
         })
         .map(|(n, _)| n)
         .collect();
-    let results: Vec<(usize, Result<i64, String>)> = stream::iter(due)
-        .map(|n| {
-            let profile = &customers[n].profile;
-            let (customer, at) = (
-                profile.customer_id.clone(),
-                profile.points_expire_at(months),
-            );
-            async move {
-                let result = match at {
-                    Some(at) => expire_points(store, &customer, months, at, now)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => Ok(0),
-                };
-                (n, result)
+    let results = each_due(due, |n| {
+        let profile = &customers[n].profile;
+        let (customer, at) = (
+            profile.customer_id.clone(),
+            profile.points_expire_at(months),
+        );
+        async move {
+            match at {
+                Some(at) => expire_points(store, &customer, months, at, now)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(0),
             }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        }
+    })
+    .await;
     let (mut lapsed, mut points) = (0, 0);
     for (n, result) in results {
         match result {

@@ -37,6 +37,7 @@ use model::Modelled;
 use outreach::Outcome;
 
 mod expiry;
+mod tiers;
 
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -58,10 +59,14 @@ impl RunSettings {
         let program = &version.program;
         let mut settings = self.clone();
         let job = &mut settings.job;
-        job.rules = program
-            .messages
-            .rules(&program.expiry, program.reviews.recovery_expiry_days);
-        job.point_value_minor = program.redemption.point_value_minor;
+        job.rules = program.outreach_rules();
+        match version.rules(&job.loyalty) {
+            Ok(rules) => job.loyalty = rules.loyalty,
+            // Saved versions were checked before they were accepted.
+            Err(e) => {
+                tracing::error!(version = version.version, error = %e, "a stored program does not read back")
+            }
+        }
         job.delivery.coupon_valid_days = program.redemption.coupon_valid_days;
         job.delivery.review_points = program.reviews.body_points;
         job.delivery.rewards = program.rewards.clone();
@@ -123,18 +128,17 @@ where
     } = scan_all(store, settings.job.scan_segments).await?;
     summary.customers = customers.len();
     summary.seconds_scan = started.elapsed().as_secs_f64();
+    let (changed, demoted) =
+        tiers::settle_due(store, &mut customers, &settings.job.loyalty, now).await;
+    summary.tiers_changed = changed;
+    summary.tiers_demoted = demoted;
     if let Some(months) = settings.job.rules.expiry_months {
         let (lapsed, points) = expiry::expire_due(store, &mut customers, months, now).await?;
         summary.customers_expired = lapsed;
         summary.points_expired = points;
     }
     // The program's figures, from the profiles just read.
-    let mut tally = StatsTally::new(
-        now,
-        summary.program_version,
-        currency,
-        settings.job.point_value_minor,
-    );
+    let mut tally = StatsTally::new(now, summary.program_version, &settings.job.loyalty);
     for customer in &customers {
         tally.add(&customer.profile);
     }

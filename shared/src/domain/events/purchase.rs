@@ -490,7 +490,7 @@ impl PurchaseEvent {
                 if order.is_some() {
                     return Err(DomainError::OrderExists(self.order_id.to_string()));
                 }
-                let points = rules.points_for(self.total.minor, &profile.tier);
+                let points = rules.points_for_order(self.total.minor, &self.items, &profile.tier);
                 profile.orders += 1;
                 profile.add_to_day(self.occurred_at.date_naive(), self.total.minor);
                 profile.note_purchase_time(self.occurred_at);
@@ -590,10 +590,7 @@ impl PurchaseEvent {
             .last_purchase_at
             .map_or(self.occurred_at, |l| l.max(self.occurred_at))
             .date_naive();
-        profile.tier = rules.tier_for(profile.trailing_spend(as_of)).tier.clone();
-        if profile.tier != previous_tier {
-            profile.tier_changed_at = Some(now);
-        }
+        ledger.extend(profile.settle_tier(rules, as_of, self.event_id.as_str(), now));
         profile.updated_at = now;
 
         let receipt = PurchaseReceipt {

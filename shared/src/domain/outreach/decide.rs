@@ -36,8 +36,9 @@ pub struct OutreachRules {
     /// Smallest and largest win-back discount, in percent.
     pub win_back_min_discount_pct: u32,
     pub win_back_max_discount_pct: u32,
-    /// Points given with a birthday greeting.
+    /// Points given with a birthday greeting, and the tiers that give other amounts.
     pub birthday_points: i64,
+    pub tier_birthday_points: std::collections::BTreeMap<crate::domain::Tier, i64>,
     /// Days a birthday must have been on file before it earns a reward.
     pub birthday_min_age_days: i64,
     /// Days an uncleared service-recovery flag stays open (the API's
@@ -65,6 +66,7 @@ impl Default for OutreachRules {
             win_back_min_discount_pct: 5,
             win_back_max_discount_pct: 20,
             birthday_points: 100,
+            tier_birthday_points: Default::default(),
             birthday_min_age_days: 30,
             recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
             expiry_months: None,
@@ -259,7 +261,11 @@ pub fn candidates(
             },
         );
         planned.reward_points = if established {
-            rules.birthday_points
+            rules
+                .tier_birthday_points
+                .get(&p.tier)
+                .copied()
+                .unwrap_or(rules.birthday_points)
         } else {
             0
         };

@@ -582,8 +582,9 @@ mod tests {
         let usd = Currency::parse("currency", "USD").unwrap();
         let tiers = vec![crate::domain::TierRule {
             tier: Tier("bronze".into()),
-            min_spend_minor: 0,
+            threshold: 0,
             multiplier_pct: 100,
+            ..crate::domain::TierRule::default()
         }];
         crate::domain::LoyaltyRules::new(usd, 1, tiers, 1, 30).unwrap()
     }
