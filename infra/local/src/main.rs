@@ -345,9 +345,9 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     Ok(())
 }
 
-/// The merchant makes the program their own: double points, reviews worth more, and
-/// service-recovery flags that lapse sooner — one `PUT /v1/admin/program` over the
-/// version read.
+/// The merchant makes the program their own: double points, reviews worth more,
+/// service-recovery flags that lapse sooner, a reward, expiry with reminders, grace and
+/// perks for tiers — one `PUT /v1/admin/program` over the version read.
 async fn edit_program(running: &Running) -> Result<()> {
     let client = reqwest::Client::new();
     let path = "/v1/admin/program";
@@ -362,7 +362,18 @@ async fn edit_program(running: &Running) -> Result<()> {
     program["earning"]["points_per_unit"] = 2.into();
     program["reviews"]["body_points"] = 50.into();
     program["reviews"]["recovery_expiry_days"] = 14.into();
-    program["expiry"] = serde_json::json!({"after_inactive_months": 12});
+    program["expiry"] =
+        serde_json::json!({"after_inactive_months": 12, "reminder_days_before": [30, 7]});
+    program["qualification"] = serde_json::json!({"grace_days": 30});
+    if let Some(gold) = program["tiers"]
+        .as_array_mut()
+        .and_then(|tiers| tiers.last_mut())
+    {
+        gold["perks"] = serde_json::json!({"free_shipping": true, "welcome_points": 250});
+    }
+    program["wording"] = serde_json::json!({"en": {"points_expiring": {
+        "subject": "{{ points }} points are yours until {{ expires }}"
+    }}});
     program["rewards"] = serde_json::json!([{
         "id": "ship-free", "name": "Free shipping", "offer": {"type": "free_shipping"},
         "points": 150, "min_order_minor": 2500, "valid_days": 60, "limit_per_customer": 2
@@ -384,7 +395,7 @@ async fn edit_program(running: &Running) -> Result<()> {
         bail!("PUT {path} answered {status}: {saved}");
     }
     println!(
-        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order",
+        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order (reminders 30 and 7 days before, in the shop's own words), 30 days of grace before a demotion, free shipping and 250 welcome points for the top tier",
         saved["version"]
     );
     Ok(())
