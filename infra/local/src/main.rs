@@ -11,6 +11,7 @@ use rapport_local::shop_admin::ShopAdmin;
 use rapport_local::streams::CouponStream;
 use rapport_local::{LocalStack, create_table, demo, server, shop, storefront};
 use rapport_shared::auth::keys::{self, KeySource};
+use rapport_shared::domain::outreach::MessageKind;
 use rapport_shared::shop_api;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -320,9 +321,19 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
         s.seconds_outreach
     );
     println!(
-        "  decided under program version {}: {} points of {} customers lapsed after 12 months without an order",
-        s.program_version, s.points_expired, s.customers_expired
+        "  decided under program version {}: {} points of {} customers lapsed after 12 months without an order; {} tiers settled ({} demotions after the grace)",
+        s.program_version, s.points_expired, s.customers_expired, s.tiers_changed, s.tiers_demoted
     );
+    let reminders: usize = s
+        .actions
+        .values()
+        .flat_map(|actions| actions.iter())
+        .filter(|(action, _)| {
+            **action == rapport_job::summary::Action::Send(MessageKind::PointsExpiring)
+        })
+        .map(|(_, n)| n)
+        .sum();
+    println!("  {reminders} reminders sent that points lapse soon");
     if let (Some(model), Some(why)) = (&s.scoring_model, &s.scoring_model_reason) {
         println!("  scored with {model}: {why}");
     }
