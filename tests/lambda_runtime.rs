@@ -290,6 +290,15 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         ]
     );
     assert_eq!(shops.malformed(), Vec::<String>::new());
+    // A signup before any order: the program of a fresh table gives no points for it,
+    // and says so.
+    let (status, body) = http(&call("activity", "activity.json").await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["created"].as_bool(), body["points_delta"].as_i64()),
+        (Some(true), Some(0)),
+        "{body}"
+    );
     let (status, body) = http(&call("review", "review.json").await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["points_awarded"], 25, "{body}");
@@ -330,7 +339,8 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
 
     // The scheduled job as EventBridge Scheduler invokes it.
     let summary = call("rapport-job", "schedule.json").await;
-    assert_eq!(summary["customers"], 1, "{summary}");
+    // The buyer of the samples, and the customer the signup created.
+    assert_eq!(summary["customers"], 2, "{summary}");
     let page = store
         .scan_customers(0, 1, None)
         .await

@@ -13,6 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activity;
 mod architecture;
 mod bad_input;
 mod code_sync;

@@ -966,6 +966,10 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
             kinds(&["CUSTOMER#", "REFCODE#"]),
         ),
         (
+            "activity".to_owned(),
+            kinds(&["CUSTOMER#", "EVENT#", "PROGRAM#"]),
+        ),
+        (
             "referral".to_owned(),
             kinds(&["CUSTOMER#", "EVENT#", "PROGRAM#"]),
         ),

@@ -80,6 +80,8 @@ functions! {
     customer = "customer": [ProfileViewStore, ProgramReadStore];
     /// `POST /v1/customers/{id}/redemptions`
     redemption = "redemption": [RedemptionStore, ProgramReadStore];
+    /// `POST /v1/events/activity`: the customer's profile and the activity's points.
+    activity = "activity": [RewardStore, IdempotencyStore, ProfileStore, ProgramReadStore];
     /// `POST /v1/events/review`, mailing support a service-recovery alert.
     review = "review": [ReviewStore, AlertSender, ProgramReadStore];
     /// `POST /v1/customers/{id}/recovery`

@@ -365,6 +365,7 @@ fn build(
             items,
             // Contact details come with the first checkout.
             email: (first && email).then(|| format!("{id}@bench.example")),
+            first_name: None,
             locale: locale.clone().filter(|_| first),
             birthday: birthday.clone().filter(|_| first),
             referral_code: None,

@@ -1,4 +1,5 @@
-//! Contact details a storefront may send with an event: email, locale and birthday.
+//! Contact details a storefront may send with an event: email, first name, locale and
+//! birthday.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -292,5 +293,59 @@ mod tests {
         assert_eq!(n("asharao@googlemail.com"), "asharao@gmail.com");
         assert_eq!(n("a.b+x@example.com"), "a.b@example.com");
         assert_ne!(n("a.b@example.com"), n("ab@example.com"));
+    }
+}
+
+/// The name a customer goes by, as mail greets them: 1 to 60 characters of any script
+/// after trimming, without control characters or markup brackets (mail escapes it
+/// anyway; a name has no use for them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FirstName(String);
+
+/// Longest first name kept, in characters.
+const MAX_FIRST_NAME: usize = 60;
+
+impl FirstName {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let name = raw.trim();
+        let sound = (1..=MAX_FIRST_NAME).contains(&name.chars().count())
+            && !name.chars().any(|c| c.is_control() || "<>{}".contains(c));
+        if sound {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(FieldError::new(
+                field,
+                format!(
+                    "must be 1 to {MAX_FIRST_NAME} characters, without control characters or <>{{}}"
+                ),
+            ))
+        }
+    }
+
+    /// A name a platform sent, if it is one: blank or unusable names are dropped rather
+    /// than refused, since the order they came with still counts.
+    pub fn lenient(raw: Option<&str>) -> Option<Self> {
+        raw.and_then(|r| Self::parse("first_name", r).ok())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod first_name_tests {
+    use super::*;
+
+    #[test]
+    fn names_of_any_script_are_kept_and_markup_or_blanks_are_not() {
+        assert_eq!(FirstName::parse("f", "  Asha ").unwrap().as_str(), "Asha");
+        assert_eq!(FirstName::parse("f", "عائشہ").unwrap().as_str(), "عائشہ");
+        assert!(FirstName::parse("f", "   ").is_err());
+        assert!(FirstName::parse("f", "<b>x</b>").is_err());
+        assert!(FirstName::parse("f", "{{ shop }}").is_err());
+        assert!(FirstName::parse("f", &"a".repeat(61)).is_err());
+        assert_eq!(FirstName::lenient(Some("")), None);
     }
 }

@@ -23,6 +23,8 @@ pub enum LedgerReason {
     Reward,
     /// Points that lapsed after the program's months without a qualifying order.
     Expired,
+    /// Points for an activity of the program (signup, a follow, the merchant's own).
+    Activity,
 }
 
 /// One append-only change of the points balance.
@@ -75,6 +77,7 @@ impl Profile {
                 | LedgerReason::Refund
                 | LedgerReason::Review
                 | LedgerReason::Referral
+                | LedgerReason::Activity
         ) {
             self.note_earned(at.date_naive(), delta);
         }

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{Birthday, CustomerId, Email, EventId, Locale, OrderId, Sku, Tier};
+use super::{Birthday, CustomerId, Email, EventId, FirstName, Locale, OrderId, Sku, Tier};
 
 /// Days in the trailing window that decides the tier.
 pub const TIER_WINDOW_DAYS: u64 = 365;
@@ -146,6 +146,13 @@ pub struct Profile {
     /// they leave it and come back.
     #[serde(default)]
     pub tiers_welcomed: std::collections::BTreeSet<Tier>,
+    /// The name the customer goes by, for greetings.
+    #[serde(default)]
+    pub first_name: Option<FirstName>,
+    /// When each activity (or activity on a network) earned points, latest last and at
+    /// most 100 each, for the program's limits.
+    #[serde(default)]
+    pub activities: BTreeMap<String, Vec<DateTime<Utc>>>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -193,6 +200,8 @@ impl Profile {
             earned_days: BTreeMap::new(),
             earned_points: 0,
             tiers_welcomed: std::collections::BTreeSet::new(),
+            first_name: None,
+            activities: BTreeMap::new(),
             erased_at: None,
             created_at: now,
             updated_at: now,

@@ -7,6 +7,7 @@
 //! no shared cache between a storefront and Rapport may keep any of it, and marking
 //! every response costs nothing and cannot miss one.
 
+mod activity;
 mod coupons;
 mod privacy;
 mod problem;
@@ -70,6 +71,9 @@ pub enum Operation {
     WooCommerceWebhook,
     /// The merchant's program document: read, replace, history, rollback.
     Program,
+    /// What a customer did besides buying: a signup, a follow, an activity of the
+    /// merchant's own.
+    Activity,
 }
 
 impl Operation {
@@ -84,6 +88,7 @@ impl Operation {
             | Operation::Review
             | Operation::ReferralCode
             | Operation::Referral
+            | Operation::Activity
             | Operation::Coupon => Some(Scope::Events),
             Operation::Recovery | Operation::Privacy | Operation::Program => Some(Scope::Admin),
             Operation::Unsubscribe | Operation::ShopifyWebhook | Operation::WooCommerceWebhook => {
@@ -126,6 +131,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/admin/program/versions", Operation::Program),
     ("GET", "/v1/admin/program/stats", Operation::Program),
     ("POST", "/v1/admin/program/rollback", Operation::Program),
+    ("POST", "/v1/events/activity", Operation::Activity),
 ];
 
 /// The operation serving `method` on `path` (without the query), if any.
@@ -622,6 +628,7 @@ impl<S: Store> Api<S> {
             Operation::ShopifyWebhook => self.shopify(req).await,
             Operation::WooCommerceWebhook => self.woocommerce(req).await,
             Operation::Program => self.program(req).await,
+            Operation::Activity => self.activity(req).await,
         }
     }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::domain::CustomerScores;
 use crate::domain::program::ProgramRules;
 use crate::domain::{
-    AttributionStatus, Birthday, Currency, CustomerId, Email, Locale, Profile, Tier,
+    AttributionStatus, Birthday, Currency, CustomerId, Email, FirstName, Locale, Profile, Tier,
 };
 
 /// `GET /v1/customers/{id}`.
@@ -24,6 +24,7 @@ pub struct ProfileView {
     pub first_purchase_at: Option<DateTime<Utc>>,
     pub last_purchase_at: Option<DateTime<Utc>>,
     pub email: Option<Email>,
+    pub first_name: Option<FirstName>,
     pub locale: Option<Locale>,
     pub birthday: Option<Birthday>,
     /// An open service-recovery flag: support is following up; no promotions.
@@ -109,6 +110,7 @@ impl ProfileView {
             first_purchase_at: p.first_purchase_at,
             last_purchase_at: p.last_purchase_at,
             email: p.email.clone(),
+            first_name: p.first_name.clone(),
             locale: p.locale.clone(),
             birthday: p.birthday,
             service_recovery: p.service_recovery_open(now, recovery_expiry_days),

@@ -64,6 +64,9 @@ struct Language {
     footer: String,
     /// A reward the balance buys, in a list: `{{ name }}`, `{{ points }}`.
     reward_line: String,
+    /// The salutation, by first name (`{{ first_name }}`) or without one.
+    greeting: String,
+    greeting_anonymous: String,
     unsubscribe: String,
     unsubscribe_page: PageStrings,
     messages: HashMap<String, MessageStrings>,
@@ -73,6 +76,8 @@ struct Language {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MessageData {
     pub shop: String,
+    /// The name the customer goes by; greeted without one when absent.
+    pub first_name: Option<String>,
     pub unsubscribe_url: String,
     pub order_id: Option<String>,
     pub discount_pct: Option<u32>,
@@ -263,6 +268,10 @@ pub fn render(
         shop => data.shop.as_str(),
         subject => subject.as_str(),
         heading => text_of(strings.heading)?,
+        greeting => match data.first_name {
+            Some(_) => text_of(&lang.greeting)?,
+            None => lang.greeting_anonymous.clone(),
+        },
         lines => lines,
         code => data.coupon_code.as_deref().or(if kind == MessageKind::ReferralAsk { data.referral_code.as_deref() } else { None }),
         bullets => bullets,
@@ -302,6 +311,7 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
 fn specimen() -> (MessageData, [(&'static str, String); 6]) {
     let data = MessageData {
         shop: "Specimen Shop".into(),
+        first_name: Some("Specimen".into()),
         unsubscribe_url: "https://specimen.invalid/u".into(),
         order_id: Some("ORDER-SPECIMEN".into()),
         discount_pct: Some(37),
@@ -410,6 +420,7 @@ mod tests {
     fn data() -> MessageData {
         MessageData {
             shop: "Chai & Co".into(),
+            first_name: Some("Asha".into()),
             unsubscribe_url: "https://api.example/v1/unsubscribe?token=c.1".into(),
             order_id: Some("A-1".into()),
             discount_pct: Some(15),
@@ -448,6 +459,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn mail_greets_by_first_name_and_without_one_in_every_language() {
+        for (locale, named, anonymous) in [
+            ("en", "Hi Asha,", "Hello,"),
+            ("hi", "नमस्ते Asha,", "नमस्ते,"),
+            ("ur", "السلام علیکم Asha،", "السلام علیکم،"),
+            ("tl", "Kumusta, Asha!", "Kumusta!"),
+        ] {
+            let r = render(
+                MessageKind::Birthday,
+                Some(locale),
+                &data(),
+                &Wording::new(),
+            )
+            .unwrap();
+            assert!(
+                r.text.contains(named) && r.html.contains(named),
+                "{locale}: {}",
+                r.text
+            );
+            let mut nameless = data();
+            nameless.first_name = None;
+            let r = render(
+                MessageKind::Birthday,
+                Some(locale),
+                &nameless,
+                &Wording::new(),
+            )
+            .unwrap();
+            assert!(
+                r.text.contains(anonymous) && !r.text.contains("{{"),
+                "{locale}: {}",
+                r.text
+            );
+        }
+        let mut marked = data();
+        marked.first_name = Some("<i>Asha</i>".into());
+        let r = render(MessageKind::Birthday, Some("en"), &marked, &Wording::new()).unwrap();
+        assert!(!r.html.contains("<i>Asha"), "escaped in HTML");
     }
 
     #[test]

@@ -141,6 +141,7 @@ fn message_data(
     rewards.truncate(5);
     MessageData {
         shop: settings.shop_name.clone(),
+        first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
         unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
             unsubscribe_keys,

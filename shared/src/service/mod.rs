@@ -9,6 +9,7 @@
 //! answered the first time.
 
 mod account;
+mod activity;
 pub mod code_sync;
 mod contact;
 mod coupons;
@@ -28,6 +29,7 @@ mod reward;
 pub mod tiers;
 
 pub use account::{clear_recovery, unsubscribe};
+pub use activity::record_activity;
 pub use contact::{ContactReceipt, update_contact};
 pub use coupons::{CouponCheck, check_coupon, use_coupons};
 pub use privacy::erase_customer;

@@ -8,8 +8,8 @@ use crate::domain::fields::{optional, parse_time, required};
 use crate::domain::loyalty::SELF_REFERRAL_BY_EMAIL;
 use crate::domain::{
     AttributionStatus, Birthday, CouponOutcome, Currency, CustomerId, DomainError, Email, EventId,
-    FieldError, LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order, OrderId,
-    OrderSummary, Profile, ReferralRules, ReferralStatus, Sku, Tier,
+    FieldError, FirstName, LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order,
+    OrderId, OrderSummary, Profile, ReferralRules, ReferralStatus, Sku, Tier,
 };
 
 /// Most line items one order may carry.
@@ -28,6 +28,8 @@ pub struct PurchaseInput {
     pub total_minor: Option<i64>,
     pub items: Option<Vec<LineItemInput>>,
     pub email: Option<String>,
+    /// The name the customer goes by, for greetings.
+    pub first_name: Option<String>,
     pub locale: Option<String>,
     pub birthday: Option<String>,
     pub referral_code: Option<String>,
@@ -64,6 +66,7 @@ pub struct PurchaseEvent {
     pub total: Money,
     pub items: Vec<LineItem>,
     pub email: Option<Email>,
+    pub first_name: Option<FirstName>,
     pub locale: Option<Locale>,
     pub birthday: Option<Birthday>,
     pub referral_code: Option<String>,
@@ -154,6 +157,7 @@ impl PurchaseInput {
             total,
             items,
             email: optional("email", self.email.as_deref(), Email::parse)?,
+            first_name: optional("first_name", self.first_name.as_deref(), FirstName::parse)?,
             locale: optional("locale", self.locale.as_deref(), Locale::parse)?,
             birthday: optional("birthday", self.birthday.as_deref(), Birthday::parse)?,
             referral_code,
@@ -634,6 +638,9 @@ impl PurchaseEvent {
         }
         if let Some(email) = &self.email {
             profile.email = Some(email.clone());
+        }
+        if let Some(name) = &self.first_name {
+            profile.first_name = Some(name.clone());
         }
         if let Some(locale) = &self.locale {
             profile.locale = Some(locale.clone());

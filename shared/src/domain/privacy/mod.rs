@@ -215,6 +215,7 @@ pub fn scrub_profile(profile: &mut Profile, now: DateTime<Utc>) -> Vec<String> {
         }
     };
     clear("email", profile.email.take().is_some());
+    clear("first_name", profile.first_name.take().is_some());
     clear("birthday", profile.birthday.take().is_some());
     profile.birthday_set_at = None;
     clear("locale", profile.locale.take().is_some());

@@ -17,9 +17,13 @@ use super::loyalty::{Basis, EarningRules, Qualification, Rounding, TierPerks};
 use super::outreach::OutreachRules;
 use super::{FieldError, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
 
+mod activities;
 mod messages;
 mod rewards;
 
+pub use activities::{
+    Activity, ActivityLimit, BUILT_IN_ACTIVITIES, MAX_ACTIVITIES, is_activity_id,
+};
 pub use messages::{
     BirthdayRule, Expiry, LANGUAGES, MessageWording, Messages, QuietHours, WinBackRule, Wording,
 };
@@ -59,6 +63,9 @@ pub struct Program {
     /// not overridden keeps Rapport's wording.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub wording: Wording,
+    /// What customers earn for more than buying; absent: nothing.
+    #[serde(default)]
+    pub activities: Vec<Activity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +221,7 @@ impl Program {
             },
             messages: Messages::from_rules(outreach),
             wording: Wording::new(),
+            activities: Vec::new(),
         }
     }
 
@@ -309,6 +317,7 @@ impl Program {
         );
         problems.extend(self.ladder_problems());
         problems.extend(self.earning_problems());
+        problems.extend(self.activity_problems());
         problems.extend(self.catalogue_problems());
         problems.extend(self.expiry.problems());
         problems.extend(messages::wording_problems(&self.wording));
@@ -503,6 +512,7 @@ pub struct ProgramRules {
     pub reviews: ReviewRules,
     pub referrals: ReferralRules,
     pub rewards: Vec<Reward>,
+    pub activities: Vec<Activity>,
     /// The outreach policy, expiry and its reminders included.
     pub outreach: OutreachRules,
 }
@@ -521,6 +531,7 @@ impl ProgramRules {
             reviews: reviews.clone(),
             referrals: referrals.clone(),
             rewards: Vec::new(),
+            activities: Vec::new(),
             outreach: OutreachRules {
                 recovery_expiry_days: reviews.recovery_expiry_days,
                 ..outreach.clone()
@@ -545,6 +556,7 @@ impl ProgramVersion {
             reviews,
             referrals,
             rewards: self.program.rewards.clone(),
+            activities: self.program.activities.clone(),
         })
     }
 }

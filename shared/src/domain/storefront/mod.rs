@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Currency, CustomerId, Email, FieldError, LineItemInput, Locale, LoyaltyRules, Profile,
-    PurchaseEvent, PurchaseInput, TombstoneKey,
+    Currency, CustomerId, Email, FieldError, FirstName, LineItemInput, Locale, LoyaltyRules,
+    Profile, PurchaseEvent, PurchaseInput, TombstoneKey,
 };
 
 /// A line of an order at what its goods cost after discounts, in minor units.
@@ -113,6 +113,7 @@ pub struct ContactUpdate {
     pub source: &'static str,
     pub customer: CustomerId,
     pub email: Option<Email>,
+    pub first_name: Option<FirstName>,
     pub locale: Option<Locale>,
     /// Subscribed (`true`) or not (`false`), and when the customer decided; `None`
     /// while a double opt-in is pending or the state is unknown.
@@ -144,6 +145,12 @@ impl ContactUpdate {
             && profile.email.as_ref() != Some(email)
         {
             profile.email = Some(email.clone());
+            changed = true;
+        }
+        if let Some(name) = &self.first_name
+            && profile.first_name.as_ref() != Some(name)
+        {
+            profile.first_name = Some(name.clone());
             changed = true;
         }
         if let Some(locale) = &self.locale

@@ -28,8 +28,8 @@ use serde::Deserialize;
 use super::{ContactUpdate, GoodsLine, guest_id, line_items, read, refund_event};
 use crate::domain::fields::parse_time;
 use crate::domain::{
-    Currency, CustomerId, Email, FieldError, Locale, Money, PurchaseEvent, PurchaseInput,
-    TombstoneKey,
+    Currency, CustomerId, Email, FieldError, FirstName, Locale, Money, PurchaseEvent,
+    PurchaseInput, TombstoneKey,
 };
 
 /// The topics Rapport acts on; any other is acknowledged and ignored.
@@ -122,6 +122,7 @@ struct Allocation {
 struct Customer {
     id: Option<u64>,
     email: Option<String>,
+    first_name: Option<String>,
     locale: Option<String>,
     email_marketing_consent: Option<MarketingConsent>,
 }
@@ -333,6 +334,11 @@ pub fn paid_order(
             .and_then(|c| c.email.clone())
             .or(order.email)
             .filter(|e| !e.trim().is_empty()),
+        first_name: order
+            .customer
+            .as_ref()
+            .and_then(|c| FirstName::lenient(c.first_name.as_deref()))
+            .map(|n| n.as_str().to_owned()),
         locale,
         coupon_codes: Some(order.discount_codes.into_iter().map(|d| d.code).collect()),
         ..Default::default()
@@ -436,6 +442,7 @@ pub fn contact(body: &[u8]) -> Result<ContactUpdate, FieldError> {
         source: "shopify",
         customer: CustomerId::parse("id", &format!("shopify-{id}"))?,
         email,
+        first_name: FirstName::lenient(customer.first_name.as_deref()),
         locale,
         marketing,
     })

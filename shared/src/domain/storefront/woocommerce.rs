@@ -19,7 +19,8 @@ use serde::Deserialize;
 
 use super::{ContactUpdate, GoodsLine, guest_id, line_items, read, refund_event};
 use crate::domain::{
-    Currency, CustomerId, Email, FieldError, Money, PurchaseEvent, PurchaseInput, TombstoneKey,
+    Currency, CustomerId, Email, FieldError, FirstName, Money, PurchaseEvent, PurchaseInput,
+    TombstoneKey,
 };
 
 /// The topics Rapport acts on (`X-WC-Webhook-Topic`); any other is acknowledged.
@@ -76,6 +77,7 @@ struct CouponLine {
 #[derive(Debug, Clone, Deserialize)]
 struct Billing {
     email: Option<String>,
+    first_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +99,7 @@ struct RefundEntry {
 struct Customer {
     id: u64,
     email: Option<String>,
+    first_name: Option<String>,
     billing: Option<Billing>,
 }
 
@@ -199,6 +202,11 @@ pub fn order_events(
                     total_minor: Some(total),
                     items: Some(items),
                     email: email.filter(|e| !e.trim().is_empty()),
+                    first_name: order
+                        .billing
+                        .as_ref()
+                        .and_then(|b| FirstName::lenient(b.first_name.as_deref()))
+                        .map(|n| n.as_str().to_owned()),
                     coupon_codes: Some(order.coupon_lines.iter().map(|c| c.code.clone()).collect()),
                     ..Default::default()
                 }
@@ -240,6 +248,14 @@ pub fn order_events(
 /// marketing consent of its own).
 pub fn contact(body: &[u8]) -> Result<ContactUpdate, FieldError> {
     let customer: Customer = read(body)?;
+    let first_name = customer
+        .first_name
+        .as_deref()
+        .or(customer
+            .billing
+            .as_ref()
+            .and_then(|b| b.first_name.as_deref()))
+        .and_then(|n| FirstName::lenient(Some(n)));
     let email = customer
         .email
         .or_else(|| customer.billing.and_then(|b| b.email))
@@ -250,6 +266,7 @@ pub fn contact(body: &[u8]) -> Result<ContactUpdate, FieldError> {
         source: "woocommerce",
         customer: CustomerId::parse("id", &format!("woo-{}", customer.id))?,
         email,
+        first_name,
         locale: None,
         marketing: None,
     })

@@ -1,0 +1,3 @@
+//! Lambda function for `POST /v1/events/activity`.
+
+rapport_shared::lambda_function!(activity);
