@@ -153,3 +153,90 @@ async fn follows_earn_once_per_network_and_videos_twice_a_week() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_signup_is_welcomed_in_its_language_then_given_a_code_unless_it_ordered_again() {
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["activities"] = json!([{"id": "signup", "points": 50}]);
+    program["messages"]["holdout_pct"] = json!(0);
+    program["rewards"] = json!([{
+        "id": "ship", "name": "Free shipping", "offer": {"type": "free_shipping"},
+        "points": 150, "valid_days": 30
+    }]);
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let address = |name: &str| format!("{name}-{tag}@example.com");
+    for (name, locale, consent) in [
+        ("farah", "ur-PK", true),
+        ("ben", "en", true),
+        ("kim", "en", false),
+    ] {
+        let signup = activity(
+            &format!("s-{name}"),
+            name,
+            "signup",
+            json!({"email": address(name), "first_name": name.to_uppercase(),
+                   "locale": locale, "marketing_consent": consent}),
+        );
+        assert_eq!(api.post("/v1/events/activity", &signup).await.status, 200);
+    }
+    // ben orders twice in his first days.
+    for n in 0..2 {
+        let order =
+            rapport_integration::purchase(&format!("o-ben-{n}"), "ben", &format!("ben-{n}"), 2_000);
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let settings = rapport_integration::job_settings(&api);
+    let now = chrono::Utc::now();
+    // Two runs at once and one after: one welcome each.
+    let (a, b) = tokio::join!(
+        rapport_integration::run_job(&api, &settings, now),
+        rapport_integration::run_job(&api, &settings, now),
+    );
+    assert_eq!(a.errors + b.errors, 0);
+    rapport_integration::run_job(&api, &settings, now).await;
+    let farah = api.mail_to(&address("farah")).await;
+    assert_eq!(farah.len(), 1, "one welcome");
+    let welcome = &farah[0];
+    assert!(welcome.subject.contains("خوش آمدید"), "{}", welcome.subject);
+    let html = welcome.html.clone().unwrap_or_default();
+    assert!(
+        html.contains("dir=\"rtl\"") && html.contains("FARAH"),
+        "{html}"
+    );
+    let text = welcome.text.clone().unwrap_or_default();
+    assert!(
+        text.contains("50") && text.contains("Free shipping"),
+        "{text}"
+    );
+    assert_eq!(api.mail_to(&address("ben")).await.len(), 1);
+    assert!(
+        api.mail_to(&address("kim")).await.is_empty(),
+        "no consent, no welcome"
+    );
+
+    // Eight days on: farah gets her code; ben ordered again and gets nothing more.
+    let later = now + chrono::Duration::days(8);
+    rapport_integration::run_job(&api, &settings, later).await;
+    rapport_integration::run_job(&api, &settings, later).await;
+    let farah = api.mail_to(&address("farah")).await;
+    assert_eq!(farah.len(), 2, "the code, once");
+    let code = api.get("/v1/customers/farah").await.body["referral_code"]
+        .as_str()
+        .map(str::to_owned)
+        .expect("the code was created for the mail");
+    assert!(
+        farah[1].text.clone().unwrap_or_default().contains(&code),
+        "{:?}",
+        farah[1].text
+    );
+    // ben's later mail is the check-in on his orders, not the code.
+    let ben = api.mail_to(&address("ben")).await;
+    assert!(
+        ben.iter().all(|m| m.subject != "A gift for you and a friend"),
+        "{:?}",
+        ben.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+}

@@ -235,6 +235,56 @@ fn points_about_to_lapse_get_one_reminder_per_reminder_day_and_an_order_cancels_
     );
 }
 
+/// The welcome, sent `days` ago.
+fn welcomed(days: i64) -> PastMessage {
+    PastMessage {
+        kind: MessageKind::Welcome,
+        period: "once".into(),
+        at: at(NOW) - Duration::days(days),
+        held_out: false,
+    }
+}
+
+#[test]
+fn new_customers_are_welcomed_then_given_their_code_unless_they_ordered_again() {
+    let mut p = customer("c1");
+    p.created_at = at(NOW) - Duration::days(1);
+    p.first_purchase_at = None;
+    assert_eq!(
+        sent_kind(&run(&p, None, &[], false)),
+        Some(MessageKind::Welcome)
+    );
+    // Welcomed once: not again.
+    assert_eq!(run(&p, None, &[welcomed(0)], false), Decision::Nothing);
+    // A first order yesterday is new too; history imported from long ago is not.
+    p.first_purchase_at = Some(at(NOW) - Duration::days(1));
+    assert_eq!(
+        sent_kind(&run(&p, None, &[], false)),
+        Some(MessageKind::Welcome)
+    );
+    p.first_purchase_at = Some(at("2024-05-01T00:00:00Z"));
+    assert_eq!(run(&p, None, &[], false), Decision::Nothing);
+    // A week after the welcome, the code; not while the cap still counts the welcome,
+    // not once the moment has passed, and not to a customer who ordered again.
+    let mut later = customer("c2");
+    later.orders = 1;
+    assert_eq!(
+        sent_kind(&run(&later, None, &[welcomed(8)], false)),
+        Some(MessageKind::WelcomeReferral)
+    );
+    assert_eq!(run(&later, None, &[welcomed(5)], false), Decision::Nothing);
+    assert_eq!(run(&later, None, &[welcomed(30)], false), Decision::Nothing);
+    later.orders = 2;
+    assert_eq!(run(&later, None, &[welcomed(8)], false), Decision::Nothing);
+    // A held-out welcome keeps its control customer out of the series.
+    let held = PastMessage {
+        held_out: true,
+        ..welcomed(8)
+    };
+    later.orders = 1;
+    assert_eq!(run(&later, None, &[held], false), Decision::Nothing);
+}
+
 /// `p` with a tier change a day ago: a notice of the account, not marketing.
 fn with_new_tier(mut p: Profile) -> Profile {
     p.tier = Tier("silver".into());
@@ -270,7 +320,7 @@ fn marketing_needs_consent_but_account_notices_do_not() {
 
 /// A customer for whom `kind`, and nothing else, is due at [`NOW`], with the scores
 /// that make it due.
-fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>) {
+fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>, Vec<PastMessage>) {
     let mut p = customer("c1");
     p.first_purchase_at = Some(at("2026-03-10T10:00:00Z"));
     let mut s = None;
@@ -291,21 +341,28 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>) {
             p.points_balance = 250;
             p.last_purchase_at = Some(at(NOW) - Duration::days(350));
         }
+        MessageKind::Welcome => {
+            p.created_at = at(NOW) - Duration::days(1);
+            p.first_purchase_at = None;
+        }
+        MessageKind::WelcomeReferral => {
+            return (p, s, vec![welcomed(8)]);
+        }
     }
-    (p, s)
+    (p, s, Vec::new())
 }
 
 #[test]
 fn after_the_one_click_unsubscribe_no_marketing_message_of_any_kind_goes() {
     for kind in MessageKind::ALL {
-        let (mut p, s) = due(kind);
+        let (mut p, s, history) = due(kind);
         assert_eq!(
-            sent_kind(&run(&p, s.as_ref(), &[], false)),
+            sent_kind(&run(&p, s.as_ref(), &history, false)),
             Some(kind),
             "{kind} is due"
         );
         p.set_marketing_consent(false, "unsubscribe".into(), at(NOW));
-        let after = run(&p, s.as_ref(), &[], false);
+        let after = run(&p, s.as_ref(), &history, false);
         if kind.marketing() {
             assert_eq!(
                 after,

@@ -989,7 +989,14 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
         // A scan has no key for the condition to test.
         (
             "rapport-job".to_owned(),
-            kinds(&["*", "COUPON#", "CUSTOMER#", "EVENT#", "PROGRAM#"]),
+            kinds(&[
+                "*",
+                "COUPON#",
+                "CUSTOMER#",
+                "EVENT#",
+                "PROGRAM#",
+                "REFCODE#",
+            ]),
         ),
     ]);
     assert_eq!(reach, expected);

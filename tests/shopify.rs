@@ -90,7 +90,10 @@ async fn a_paid_order_earns_what_the_same_native_event_earns() {
     );
     assert_eq!(profile.body["email"], "asha.rao@example.com");
     assert_eq!(profile.body["locale"], "en-IN");
-    assert_eq!(profile.body["first_name"], "Asha", "for the mail's greeting");
+    assert_eq!(
+        profile.body["first_name"], "Asha",
+        "for the mail's greeting"
+    );
 
     // A gift card sold earns nothing: the same order with a gift card line added.
     let mut with_card: Value = serde_json::from_slice(&sample("orders-paid")).unwrap();

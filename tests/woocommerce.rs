@@ -103,7 +103,11 @@ async fn an_order_counts_once_however_often_it_changes() {
         )
         .await;
     assert_eq!(paid.body["points_delta"], native.body["points_delta"]);
-    assert_eq!(api.get(MEI).await.body["first_name"], "Mei", "from the billing address");
+    assert_eq!(
+        api.get(MEI).await.body["first_name"],
+        "Mei",
+        "from the billing address"
+    );
     // The same order again, and concurrently: nothing more.
     let again = futures::future::join_all(
         (0..4).map(|_| deliver(&api, "order.updated", "order-processing")),

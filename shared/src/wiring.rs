@@ -138,6 +138,7 @@ functions! {
         MessageSender,
         ProgramReadStore,
         ProgramStatsStore,
+        ReferralCodeStore,
     ];
 }
 

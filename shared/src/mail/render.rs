@@ -254,7 +254,7 @@ pub fn render(
         }
     }
     let bullets = match kind {
-        MessageKind::PointsExpiring => data
+        MessageKind::PointsExpiring | MessageKind::Welcome => data
             .rewards
             .iter()
             .map(|r| env.render_str(&lang.reward_line, Value::from(Serde(r))))
@@ -273,7 +273,10 @@ pub fn render(
             None => lang.greeting_anonymous.clone(),
         },
         lines => lines,
-        code => data.coupon_code.as_deref().or(if kind == MessageKind::ReferralAsk { data.referral_code.as_deref() } else { None }),
+        code => data.coupon_code.as_deref().or(match kind {
+            MessageKind::ReferralAsk | MessageKind::WelcomeReferral => data.referral_code.as_deref(),
+            _ => None,
+        }),
         bullets => bullets,
         signoff => text_of(&lang.signoff)?,
         footer => text_of(&lang.footer)?,
@@ -294,7 +297,7 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
     match kind {
         MessageKind::WinBack => &["discount_pct", "expires"],
         MessageKind::PointsExpiring => &["points", "expires"],
-        MessageKind::ReferralAsk => &["referral_code"],
+        MessageKind::ReferralAsk | MessageKind::WelcomeReferral => &["referral_code"],
         MessageKind::TierChange => &["tier"],
         MessageKind::Anniversary => &["years"],
         MessageKind::VipAppreciation
@@ -302,7 +305,8 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
         | MessageKind::ReviewRequest
         | MessageKind::Birthday
         | MessageKind::ProductTips
-        | MessageKind::ReferralReward => &[],
+        | MessageKind::ReferralReward
+        | MessageKind::Welcome => &[],
     }
 }
 

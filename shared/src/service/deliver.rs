@@ -22,7 +22,7 @@ use crate::mail::render::{MessageData, RenderError, RewardLine, language_for, re
 use crate::mail::{Acceptance, MessageSender, OutgoingMail, SendError};
 use crate::retry::Backoff;
 use crate::service::{ServiceError, grant_reward};
-use crate::store::{Claim, MessageStore, RewardStore, StoreError};
+use crate::store::{Claim, MessageStore, ReferralCodeStore, RewardStore, StoreError};
 
 /// What delivery needs beyond the decision.
 #[derive(Debug, Clone)]
@@ -78,6 +78,10 @@ pub enum DeliveryError {
     /// run credits (once) and sends.
     #[error("crediting the reward: {0}")]
     Reward(#[from] ServiceError),
+    /// The customer's referral code, which the message quotes, could not be created; a
+    /// later run tries again.
+    #[error("creating the referral code: {0}")]
+    ReferralCode(ServiceError),
     /// The delivery log could not be asked about an in-doubt claim; a later run asks again.
     #[error("asking the delivery log: {0}")]
     DeliveryLog(#[from] SendError),
@@ -113,32 +117,43 @@ fn message_data(
         MessageKind::Birthday => Some(planned.reward_points).filter(|p| *p > 0),
         MessageKind::ReviewRequest => Some(settings.review_points),
         MessageKind::ReferralReward => Some(profile.points_balance + profile.points_pending),
-        MessageKind::PointsExpiring => Some(profile.points_balance),
+        MessageKind::PointsExpiring | MessageKind::Welcome => Some(profile.points_balance),
         _ => None,
     };
     let lapses_on = settings
         .points_expiry_months
         .and_then(|months| profile.points_expire_at(months))
         .filter(|_| planned.kind == MessageKind::PointsExpiring);
-    // What the balance buys today, dearest first: what the customer would lose.
-    let mut rewards: Vec<RewardLine> = match lapses_on {
-        Some(_) => settings
-            .rewards
-            .iter()
-            .filter(|r| r.points <= profile.points_balance)
-            .filter(|r| {
-                let times = profile.rewards_redeemed.get(&r.id).copied().unwrap_or(0);
-                r.refusal(&profile.tier, times, now).is_none()
-            })
-            .map(|r| RewardLine {
-                name: r.name.clone(),
-                points: r.points,
-            })
-            .collect(),
-        None => Vec::new(),
+    // The rewards this customer may redeem now.
+    let on_offer = settings.rewards.iter().filter(|r| {
+        let times = profile.rewards_redeemed.get(&r.id).copied().unwrap_or(0);
+        r.refusal(&profile.tier, times, now).is_none()
+    });
+    let mut rewards: Vec<&crate::domain::program::Reward> = match planned.kind {
+        // What the balance buys today, dearest first: what the customer would lose.
+        MessageKind::PointsExpiring if lapses_on.is_some() => {
+            let mut affordable: Vec<_> = on_offer
+                .filter(|r| r.points <= profile.points_balance)
+                .collect();
+            affordable.sort_by_key(|r| std::cmp::Reverse(r.points));
+            affordable
+        }
+        // What points buy, cheapest first: the first goal in reach.
+        MessageKind::Welcome => {
+            let mut all: Vec<_> = on_offer.collect();
+            all.sort_by_key(|r| r.points);
+            all
+        }
+        _ => Vec::new(),
     };
-    rewards.sort_by_key(|r| std::cmp::Reverse(r.points));
     rewards.truncate(5);
+    let rewards = rewards
+        .into_iter()
+        .map(|r| RewardLine {
+            name: r.name.clone(),
+            points: r.points,
+        })
+        .collect();
     MessageData {
         shop: settings.shop_name.clone(),
         first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
@@ -173,7 +188,10 @@ fn message_data(
 }
 
 /// Renders, claims and sends (or holds out) `planned` for `profile`.
-pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + ?Sized>(
+pub async fn deliver<
+    S: MessageStore + RewardStore + ReferralCodeStore + ?Sized,
+    M: MessageSender + ?Sized,
+>(
     store: &S,
     sender: &M,
     settings: &DeliverySettings,
@@ -211,7 +229,7 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
                 .unsubscribe_keys
                 .as_deref()
                 .ok_or(DeliveryError::NoUnsubscribeKey)?;
-            let data = message_data(
+            let mut data = message_data(
                 profile,
                 planned,
                 settings,
@@ -219,6 +237,18 @@ pub async fn deliver<S: MessageStore + RewardStore + ?Sized, M: MessageSender + 
                 coupon.as_ref().map(|(c, e)| (c.as_str(), *e)),
                 now,
             );
+            // A message that asks the customer to share their code creates it first
+            // (once; a concurrent creation answers the same code).
+            let shares_code = matches!(
+                planned.kind,
+                MessageKind::ReferralAsk | MessageKind::WelcomeReferral
+            );
+            if shares_code && data.referral_code.is_none() {
+                let code = crate::service::referral_code(store, &profile.customer_id, now)
+                    .await
+                    .map_err(DeliveryError::ReferralCode)?;
+                data.referral_code = Some(code);
+            }
             let locale = profile.locale.as_ref().map(|l| l.as_str());
             let rendered = render(planned.kind, locale, &data, &settings.wording)?;
             tracing::debug!(customer = %profile.customer_id, kind = %planned.kind, lang = language_for(locale), "rendered");

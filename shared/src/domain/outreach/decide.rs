@@ -45,6 +45,8 @@ pub struct OutreachRules {
     /// `RAPPORT_RECOVERY_EXPIRY_DAYS`): the job and the profile the API shows agree
     /// through [`Profile::service_recovery_open`].
     pub recovery_expiry_days: i64,
+    /// Days after the welcome for its follow-up with the referral code.
+    pub welcome_second_after_days: i64,
     /// Months without an order after which points lapse (none: never), and the days
     /// before the lapse on which the customer is reminded.
     pub expiry_months: Option<u32>,
@@ -69,6 +71,7 @@ impl Default for OutreachRules {
             tier_birthday_points: Default::default(),
             birthday_min_age_days: 30,
             recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
+            welcome_second_after_days: 7,
             expiry_months: None,
             expiry_reminder_days: vec![30, 7],
         }
@@ -306,6 +309,7 @@ pub fn candidates(
     if let Some(planned) = expiry_reminder(p, rules, now) {
         out.push(planned);
     }
+    out.extend(welcome(ctx, rules, now));
     if p.referral_ask && !p.service_recovery_open(now, rules.recovery_expiry_days) {
         let half = if today.month() <= 6 { 1 } else { 2 };
         out.push(plan(
@@ -340,6 +344,47 @@ fn expiry_reminder(p: &Profile, rules: &OutreachRules, now: DateTime<Utc>) -> Op
         offer: None,
         reward_points: 0,
         reason: format!("{} points lapse on {}", p.points_balance, at.date_naive()),
+    })
+}
+
+/// Days within which a new customer is welcomed.
+const WELCOME_WITHIN_DAYS: i64 = 3;
+/// Days after which the welcome's follow-up is no longer timely.
+const WELCOME_FOLLOW_UP_WINDOW_DAYS: i64 = 10;
+
+/// The welcome series: a welcome for a customer new in the last few days (signed up or
+/// first ordered; customers whose history was imported are not new), then, once the
+/// welcome was sent some days before, the referral code — unless they ordered again.
+fn welcome(
+    ctx: &CustomerContext<'_>,
+    rules: &OutreachRules,
+    now: DateTime<Utc>,
+) -> Option<Planned> {
+    let p = ctx.profile;
+    let recent = |at: DateTime<Utc>| days_between(at, now) < WELCOME_WITHIN_DAYS;
+    let plan = |kind, ev: i64, reason: &str| Planned {
+        kind,
+        period: "once".into(),
+        expected_value_minor: ev,
+        offer: None,
+        reward_points: 0,
+        reason: reason.into(),
+    };
+    if recent(p.created_at) && p.first_purchase_at.is_none_or(recent) {
+        return Some(plan(MessageKind::Welcome, 300, "new customer"));
+    }
+    let welcomed = ctx
+        .history
+        .iter()
+        .find(|h| h.kind == MessageKind::Welcome && !h.held_out)?;
+    let since = days_between(welcomed.at, now);
+    let due = rules.welcome_second_after_days;
+    (p.orders <= 1 && (due..due + WELCOME_FOLLOW_UP_WINDOW_DAYS).contains(&since)).then(|| {
+        plan(
+            MessageKind::WelcomeReferral,
+            110,
+            "welcomed, not ordered again",
+        )
     })
 }
 

@@ -24,10 +24,14 @@ pub enum MessageKind {
     ReferralAsk,
     /// Points about to lapse under the program's expiry.
     PointsExpiring,
+    /// A new customer's welcome: what the program is, the balance, what points buy.
+    Welcome,
+    /// The welcome's follow-up a few days later: the customer's referral code.
+    WelcomeReferral,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 11] = [
+    pub const ALL: [MessageKind; 13] = [
         MessageKind::WinBack,
         MessageKind::VipAppreciation,
         MessageKind::PostPurchase,
@@ -39,6 +43,8 @@ impl MessageKind {
         MessageKind::ReferralReward,
         MessageKind::ReferralAsk,
         MessageKind::PointsExpiring,
+        MessageKind::Welcome,
+        MessageKind::WelcomeReferral,
     ];
 
     /// The kind a slug names.
@@ -59,6 +65,8 @@ impl MessageKind {
             MessageKind::ReferralReward => "referral_reward",
             MessageKind::ReferralAsk => "referral_ask",
             MessageKind::PointsExpiring => "points_expiring",
+            MessageKind::Welcome => "welcome",
+            MessageKind::WelcomeReferral => "welcome_referral",
         }
     }
 
@@ -83,7 +91,9 @@ impl MessageKind {
             | MessageKind::Anniversary
             | MessageKind::ProductTips
             | MessageKind::ReferralAsk
-            | MessageKind::PointsExpiring => true,
+            | MessageKind::PointsExpiring
+            | MessageKind::Welcome
+            | MessageKind::WelcomeReferral => true,
             MessageKind::TierChange | MessageKind::ReferralReward => false,
         }
     }

@@ -97,6 +97,10 @@ pub struct Expiry {
     pub reminder_days_before: Vec<u32>,
 }
 
+fn default_welcome_second() -> i64 {
+    OutreachRules::default().welcome_second_after_days
+}
+
 fn default_reminders() -> Vec<u32> {
     vec![30, 7]
 }
@@ -161,6 +165,9 @@ pub struct Messages {
     pub post_purchase_after_days: i64,
     pub product_tips_after_days: i64,
     pub review_request_after_days: i64,
+    /// Days after the welcome for its follow-up with the referral code.
+    #[serde(default = "default_welcome_second")]
+    pub welcome_second_after_days: i64,
     pub win_back: WinBackRule,
     pub birthday: BirthdayRule,
 }
@@ -206,6 +213,7 @@ impl Messages {
             post_purchase_after_days: rules.post_purchase_after_days,
             product_tips_after_days: rules.tips_after_days,
             review_request_after_days: rules.review_request_after_days,
+            welcome_second_after_days: rules.welcome_second_after_days,
             win_back: WinBackRule {
                 min_churn_pct: (rules.win_back_min_churn * 100.0).round().clamp(0.0, 100.0) as u32,
                 min_discount_pct: rules.win_back_min_discount_pct,
@@ -250,6 +258,12 @@ impl Messages {
             self.review_request_after_days,
             1,
             180,
+        );
+        range(
+            "welcome_second_after_days",
+            self.welcome_second_after_days,
+            1,
+            30,
         );
         let w = &self.win_back;
         range("win_back.min_churn_pct", w.min_churn_pct.into(), 1, 100);
@@ -299,6 +313,7 @@ impl Messages {
             post_purchase_after_days: self.post_purchase_after_days,
             tips_after_days: self.product_tips_after_days,
             review_request_after_days: self.review_request_after_days,
+            welcome_second_after_days: self.welcome_second_after_days,
             win_back_min_churn: f64::from(self.win_back.min_churn_pct) / 100.0,
             win_back_min_discount_pct: self.win_back.min_discount_pct,
             win_back_max_discount_pct: self.win_back.max_discount_pct,
