@@ -5,7 +5,8 @@
 //! features and the BG/NBD forecasts learns from the shop's own history instead, with a
 //! time split so it never sees the period it is judged on:
 //!
-//! 1. choose a window `w` (by default half the history, at most `max_window_weeks`);
+//! 1. choose a window `w` (by default half the history, at most `max_window_weeks`; the
+//!    split the spend regression of [`crate::value`] shares);
 //! 2. at the training cutoff `c0 = as_of − w`, summarise every customer known then and
 //!    fit a BG/NBD model on those summaries;
 //! 3. label each customer by whether they bought nothing in `(c0, as_of]`;
@@ -13,7 +14,7 @@
 //!
 //! Applied at `as_of` with the features computed there, it scores the next `w` weeks.
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use linfa::ParamGuard;
 use linfa::dataset::Dataset;
 use linfa::traits::Fit;
@@ -23,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{BgNbdParams, FittedBgNbd};
 use crate::error::ModelError;
-use crate::history::{DAYS_PER_WEEK, RfmSummary, Transactions};
+use crate::history::{RfmSummary, Transactions};
+use crate::split::TimeSplit;
 
 /// The classifier's inputs, in column order.
 pub const FEATURE_NAMES: [&str; FEATURES] = [
@@ -201,21 +203,6 @@ impl ParamGuard for ChurnParams {
 }
 
 impl ChurnValidParams {
-    /// The label window in whole days for history starting on `first_purchase`.
-    fn window_days(&self, first_purchase: NaiveDate, as_of: NaiveDate) -> Result<i64, ModelError> {
-        let history_days = (as_of - first_purchase).num_days();
-        let days = match self.window_weeks {
-            Some(weeks) => (weeks * DAYS_PER_WEEK).round() as i64,
-            None => ((self.max_window_weeks * DAYS_PER_WEEK).round() as i64).min(history_days / 2),
-        };
-        if days < 1 || days >= history_days {
-            return Err(ModelError::ChurnTraining(format!(
-                "a {days}-day label window does not fit in {history_days} days of history before {as_of}"
-            )));
-        }
-        Ok(days)
-    }
-
     /// Trains on the time split described in the module header.
     pub fn fit(
         &self,
@@ -228,14 +215,20 @@ impl ChurnValidParams {
                 model: "churn",
                 detail: "",
             })?;
-        let window_days = self.window_days(first_purchase, as_of)?;
-        let training_cutoff = as_of - Duration::days(window_days);
-        let window_weeks = window_days as f64 / DAYS_PER_WEEK;
-        let cohort = transactions.cohort_at(training_cutoff);
+        let split = TimeSplit::new(
+            first_purchase,
+            as_of,
+            self.window_weeks,
+            self.max_window_weeks,
+        )
+        .map_err(ModelError::ChurnTraining)?;
+        let (training_cutoff, window_days) = (split.training_cutoff, split.window_days);
+        let window_weeks = split.window_weeks();
+        let cohort = split.training_cohort(transactions);
         let bgnbd = self.bgnbd.fit(&cohort.summaries)?;
         let features = feature_matrix(&cohort.summaries, &bgnbd, window_weeks)?;
-        let labels: Array1<bool> = cohort
-            .activity_until(as_of)
+        let labels: Array1<bool> = split
+            .window_activity(&cohort)
             .iter()
             .map(|a| a.purchase_days == 0)
             .collect();
@@ -294,7 +287,7 @@ pub struct Standardizer {
 }
 
 impl Standardizer {
-    fn fit(features: &Array2<f64>) -> Self {
+    pub(crate) fn fit(features: &Array2<f64>) -> Self {
         let (means, scales) = features
             .columns()
             .into_iter()
@@ -307,7 +300,7 @@ impl Standardizer {
         Standardizer { means, scales }
     }
 
-    fn transform(&self, mut features: Array2<f64>) -> Array2<f64> {
+    pub(crate) fn transform(&self, mut features: Array2<f64>) -> Array2<f64> {
         for mut row in features.rows_mut() {
             for ((value, mean), scale) in row.iter_mut().zip(&self.means).zip(&self.scales) {
                 *value = (*value - mean) / scale;

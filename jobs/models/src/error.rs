@@ -48,6 +48,11 @@ pub enum ModelError {
     /// The churn time split left a single class to learn from.
     #[error("churn: {0}")]
     ChurnTraining(String),
+    /// The spend regression cannot be trained on its time split (too few customers, or
+    /// too few on one side of "spent something in the window"), or its forecast is not
+    /// finite.
+    #[error("value model: {0}")]
+    ValueTraining(String),
     /// The classifier library failed.
     #[error("churn: logistic regression failed: {0}")]
     Logistic(#[from] linfa_logistic::error::Error),

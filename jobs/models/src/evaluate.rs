@@ -6,10 +6,14 @@
 //! length, then applied at the calibration end. Its AUC is measured against "no purchase
 //! in the holdout" for every customer known at the calibration end.
 //!
+//! The spend regression ([`crate::value`]) is trained on the same time split, with the
+//! same cap on its window, and applied at the calibration end.
+//!
 //! Every forecast of the holdout spend — the candidate models and two trivial
 //! baselines — is measured the same way in [`ClvComparison`]. A shop too small for a
 //! model gets the documented fallback of [`crate::estimation`] (or, for the classifier,
-//! BG/NBD's own no-purchase probability), and the report lists each one in `fallbacks`.
+//! BG/NBD's own no-purchase probability; a candidate that cannot be fitted or trained is
+//! left out of the comparison), and the report lists each one in `fallbacks`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -24,6 +28,7 @@ use crate::mbgnbd::MbgNbd;
 use crate::metrics::{self, ClvMetrics, DecileTotals, PARETO_SHARE, Pareto};
 use crate::pareto_nbd::ParetoNbd;
 use crate::score::{ScoreParams, Scored, Segment};
+use crate::value::ValueModel;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
@@ -36,6 +41,9 @@ pub struct Evaluation {
     /// The classifier's training; `None` when it could not be trained (see `fallbacks`)
     /// and churn risk is BG/NBD's probability of no purchase in the holdout.
     pub churn: Option<ChurnReport>,
+    /// The spend regression's training; `None` when it could not be trained (see
+    /// `fallbacks`) and `value_model` is not compared.
+    pub value_model: Option<ValueModelReport>,
     /// Every model that fell back instead of being fitted, with the reason (see
     /// [`crate::estimation`]); empty when all were fitted.
     pub fallbacks: Vec<String>,
@@ -76,6 +84,21 @@ pub struct ChurnReport {
     pub training_cutoff: NaiveDate,
     pub training_customers: usize,
     pub training_churn_rate: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueModelReport {
+    pub window_weeks: f64,
+    pub training_cutoff: NaiveDate,
+    pub training_customers: usize,
+    /// Share of the training customers who spent something in the window.
+    pub training_spender_rate: f64,
+    /// The standard deviation of log spend around its predicted mean.
+    pub sigma: f64,
+    pub log_likelihood: f64,
+    pub iterations: u64,
+    /// Wall time of training it and forecasting the holdout.
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,7 +179,12 @@ impl FrequencyBucket {
 ///   BG/NBD's (what `ScoreParams::fit` scores; equal to `bgnbd` without a classifier);
 /// - `pareto_nbd`: Pareto/NBD's conditional expected purchases (left out, with the
 ///   reason in `fallbacks`, when it cannot be fitted);
-/// - `mbgnbd`: MBG/NBD's conditional expected purchases.
+/// - `mbgnbd`: MBG/NBD's conditional expected purchases;
+/// - `value_model`: not a count model but a direct regression of each customer's spend
+///   on calibration-period features, zero-inflated lognormal ([`crate::value`]), trained
+///   on the churn classifier's time split inside the calibration period and scaled to
+///   the holdout length (left out, with the reason in `fallbacks`, when it cannot be
+///   trained).
 ///
 /// Baselines:
 /// - `zero_forecast`: nobody spends anything;
@@ -171,32 +199,55 @@ pub struct ClvComparison {
 
 impl ClvComparison {
     /// The candidate models, in the order ties are broken.
-    pub const CANDIDATES: [&'static str; 4] = ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"];
+    pub const CANDIDATES: [&'static str; 5] = [
+        "bgnbd",
+        "bgnbd_churn",
+        "pareto_nbd",
+        "mbgnbd",
+        "value_model",
+    ];
     /// The trivial baselines.
     pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];
 
     fn new(entries: BTreeMap<&'static str, ClvMetrics>) -> Self {
-        let gini = |name: &str| {
-            entries
-                .get(name)
-                .and_then(|m| m.normalized_gini)
-                .unwrap_or(f64::NEG_INFINITY)
-        };
-        let mape = |name: &str| {
-            entries
-                .get(name)
-                .and_then(|m| m.decile_mape)
-                .unwrap_or(f64::INFINITY)
-        };
-        let mut chosen = Self::CANDIDATES[0];
-        for candidate in Self::CANDIDATES {
-            let (g, best) = (gini(candidate), gini(chosen));
-            if g > best || (g == best && mape(candidate) < mape(chosen)) {
-                chosen = candidate;
-            }
-        }
+        let chosen = best_of(&entries, &Self::CANDIDATES);
         ClvComparison { entries, chosen }
     }
+
+    /// The one of `candidates` that `chosen`'s rule ranks first (the first of them if
+    /// none was measured): for a caller that can use only some of the candidates, such
+    /// as scoring, which has no `value_model`.
+    pub fn best_among(&self, candidates: &[&'static str]) -> Option<&'static str> {
+        (!candidates.is_empty()).then(|| best_of(&self.entries, candidates))
+    }
+}
+
+/// The highest normalised Gini among `candidates`, a tie going to the lower decile MAPE,
+/// then to the earlier candidate; `candidates` must not be empty.
+fn best_of(
+    entries: &BTreeMap<&'static str, ClvMetrics>,
+    candidates: &[&'static str],
+) -> &'static str {
+    let gini = |name: &str| {
+        entries
+            .get(name)
+            .and_then(|m| m.normalized_gini)
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    let mape = |name: &str| {
+        entries
+            .get(name)
+            .and_then(|m| m.decile_mape)
+            .unwrap_or(f64::INFINITY)
+    };
+    let mut chosen = candidates.first().copied().unwrap_or_default();
+    for &candidate in candidates {
+        let (g, best) = (gini(candidate), gini(chosen));
+        if g > best || (g == best && mape(candidate) < mape(chosen)) {
+            chosen = candidate;
+        }
+    }
+    chosen
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -349,6 +400,30 @@ pub fn evaluate(
         }
         Err(error) => fallbacks.push(format!("mbgnbd not compared: {error}")),
     }
+    // Trained on the same split as the classifier; it never sees the holdout.
+    let value_started = Instant::now();
+    let mut value_report = None;
+    match ValueModel::params()
+        .max_window_weeks(holdout_weeks)
+        .fit(transactions, calibration_end)
+        .and_then(|value| Ok((value.expected_spend(&cohort, holdout_weeks)?, value)))
+    {
+        Ok((forecast, value)) => {
+            compared.insert("value_model", ClvMetrics::of(&forecast, &actual_spend));
+            forecasts.insert("value_model", forecast);
+            value_report = Some(ValueModelReport {
+                window_weeks: value.window_weeks,
+                training_cutoff: value.training_cutoff,
+                training_customers: value.training_customers,
+                training_spender_rate: value.training_spender_rate,
+                sigma: value.coefficients.sigma,
+                log_likelihood: value.log_likelihood,
+                iterations: value.iterations,
+                seconds: value_started.elapsed().as_secs_f64(),
+            });
+        }
+        Err(error) => fallbacks.push(format!("value_model not compared: {error}")),
+    }
     let clv_metrics = ClvComparison::new(compared);
     let chosen_deciles = forecasts
         .get(clv_metrics.chosen)
@@ -412,6 +487,7 @@ pub fn evaluate(
             customers: model.gamma_gamma.customers,
         },
         churn: churn_report,
+        value_model: value_report,
         fallbacks,
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
@@ -445,7 +521,18 @@ mod tests {
         let mut calibrated = tied["bgnbd"];
         calibrated.decile_mape = calibrated.decile_mape.map(|m| m / 2.0);
         tied.insert("mbgnbd", calibrated);
-        assert_eq!(ClvComparison::new(tied).chosen, "mbgnbd");
+        assert_eq!(ClvComparison::new(tied.clone()).chosen, "mbgnbd");
+        // Among fewer candidates, the same rule.
+        let mut with_value = tied;
+        with_value.insert("value_model", ClvMetrics::of(&actual, &actual));
+        let comparison = ClvComparison::new(with_value);
+        assert_eq!(comparison.chosen, "value_model");
+        assert_eq!(
+            comparison.best_among(&["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"]),
+            Some("mbgnbd")
+        );
+        assert_eq!(comparison.best_among(&["pareto_nbd"]), Some("pareto_nbd"));
+        assert_eq!(comparison.best_among(&[]), None);
     }
 
     #[test]

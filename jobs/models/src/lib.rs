@@ -6,6 +6,8 @@
 //!   dropout possible at the first purchase too; both compared in the backtest;
 //! - [`ChurnModel`]: a linfa logistic regression for "no purchase in the next window",
 //!   trained on a time split of the shop's own history;
+//! - [`ValueModel`]: a direct regression of each customer's future spend (zero-inflated
+//!   lognormal), trained on the same time split; compared in the backtest;
 //! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
 //!   over a horizon and a marketing [`Segment`];
 //! - [`evaluate()`]: a backtest on a calibration/holdout split, with every CLV forecast
@@ -57,6 +59,8 @@ pub mod pareto_nbd;
 pub mod score;
 pub mod simulate;
 pub mod special;
+mod split;
+pub mod value;
 
 pub use bgnbd::{BgNbd, BgNbdCoefficients, BgNbdParams, BgNbdValidParams, FittedBgNbd};
 pub use churn::{ChurnModel, ChurnParams, ChurnValidParams, FittedChurnModel};
@@ -77,3 +81,4 @@ pub use score::{
     ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoreParams, ScoreValidParams, Scored,
     ScoringModel, Segment,
 };
+pub use value::{FittedValueModel, ValueCoefficients, ValueModel, ValueParams, ValueValidParams};

@@ -2,6 +2,7 @@
 //! backtest figures this crate reaches, on the 1/10 sample and on the full file.
 
 use chrono::NaiveDate;
+use rapport_models::evaluate::ClvComparison;
 use rapport_models::io::{TransactionFormat, read_transactions};
 use rapport_models::{Evaluation, MbgNbd, ParetoNbd, RfmSummary, evaluate};
 
@@ -52,6 +53,67 @@ fn assert_backtest(e: &Evaluation, reached: Reached) {
     );
     assert!((e.pareto.top_share_customers - 0.2).abs() < 0.001);
     assert_eq!(e.segments.values().sum::<usize>(), e.customers);
+}
+
+/// The spend regression's holdout forecast: trained (no fallback), every measure finite,
+/// the total within `total_within` (a fraction), a ranking better than nobody's, and
+/// `chosen` the best-ranked candidate with it among them.
+fn assert_value_model(e: &Evaluation, total_within: f64) {
+    let name = "value_model";
+    let m = e
+        .clv_metrics
+        .entries
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name}: {:?}", e.fallbacks));
+    let measures = [
+        m.total_error_pct,
+        m.normalized_gini,
+        m.spearman,
+        m.top_decile_capture,
+        m.top20_capture,
+        m.decile_mape,
+    ];
+    assert!(
+        m.rmse.is_finite()
+            && m.mae.is_finite()
+            && measures.iter().all(|v| v.is_some_and(f64::is_finite)),
+        "{m:?}"
+    );
+    let total = m.total_error_pct.unwrap();
+    assert!(
+        total.abs() <= 100.0 * total_within,
+        "total spend {total:+.1} %"
+    );
+    let gini = m.normalized_gini.unwrap();
+    let zero = e.clv_metrics.entries["zero_forecast"]
+        .normalized_gini
+        .unwrap();
+    assert!(gini > zero, "normalised Gini {gini} against {zero}");
+    let report = e.value_model.as_ref().unwrap();
+    assert!(
+        report.training_customers > 0 && report.sigma > 0.0,
+        "{report:?}"
+    );
+    let best = ClvComparison::CANDIDATES
+        .iter()
+        .filter_map(|c| e.clv_metrics.entries.get(c)?.normalized_gini)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let chosen = e.clv_metrics.entries[e.clv_metrics.chosen].normalized_gini;
+    assert_eq!(chosen, Some(best));
+    println!(
+        "{} customers: {name} RMSE {:.2}, MAE {:.2}, total {total:+.1} %, normalised Gini \
+         {gini:.3} (zero forecast {zero:.3}), top 20 % {:.3}; chosen {}",
+        e.customers,
+        m.rmse,
+        m.mae,
+        m.top20_capture.unwrap(),
+        e.clv_metrics.chosen
+    );
+}
+
+#[test]
+fn sample_value_model_forecasts_the_holdout_spend() {
+    assert_value_model(&evaluation("CDNOW_sample.txt"), 0.30);
 }
 
 #[test]
@@ -124,6 +186,7 @@ fn master_matches_lifetimes_and_holds_the_backtest() {
             top_fifth_revenue: 0.67,
         },
     );
+    assert_value_model(&e, 0.30);
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn evaluate_prints_the_backtest_as_json() {
         "bgnbd_churn",
         "pareto_nbd",
         "mbgnbd",
+        "value_model",
         "zero_forecast",
         "last_period",
     ] {
@@ -126,14 +127,27 @@ fn evaluate_prints_the_backtest_as_json() {
         "bgnbd_churn",
         "pareto_nbd",
         "mbgnbd",
+        "value_model",
         "last_period",
     ] {
         let gini = clv[name]["normalized_gini"].as_f64().unwrap();
         assert!(gini > 0.0 && gini <= 1.0, "{name}: {gini}");
     }
     assert!(
-        ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"].contains(&clv["chosen"].as_str().unwrap())
+        [
+            "bgnbd",
+            "bgnbd_churn",
+            "pareto_nbd",
+            "mbgnbd",
+            "value_model"
+        ]
+        .contains(&clv["chosen"].as_str().unwrap())
     );
+    let value = &json["value_model"];
+    assert_eq!(value["training_cutoff"], "1997-05-17");
+    for key in ["window_weeks", "training_spender_rate", "sigma", "seconds"] {
+        assert!(value[key].is_f64(), "value_model.{key}");
+    }
     assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
     let table = run(&evaluate_args(&sample, "cdnow")
