@@ -70,7 +70,13 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
             ),
         );
     }
-    let chosen = e.clv_metrics.chosen;
+    // The job scores with a count model: the best of those, by the backtest's rule (a
+    // direct value regression may rank best overall, but gives no P(alive) or counts).
+    let names = CountModelKind::ALL.map(CountModelKind::as_str);
+    let chosen = e
+        .clv_metrics
+        .best_among(&names)
+        .unwrap_or(e.clv_metrics.chosen);
     let metrics = e.clv_metrics.entries.get(chosen);
     match (
         CountModelKind::from_name(chosen),
