@@ -235,7 +235,8 @@ async fn a_signup_is_welcomed_in_its_language_then_given_a_code_unless_it_ordere
     // ben's later mail is the check-in on his orders, not the code.
     let ben = api.mail_to(&address("ben")).await;
     assert!(
-        ben.iter().all(|m| m.subject != "A gift for you and a friend"),
+        ben.iter()
+            .all(|m| m.subject != "A gift for you and a friend"),
         "{:?}",
         ben.iter().map(|m| &m.subject).collect::<Vec<_>>()
     );

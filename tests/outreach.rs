@@ -6,8 +6,8 @@ use chrono::Duration;
 use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
 use rapport_shared::domain::outreach::{
-    CustomerContext, Decision, MessageKind, OutreachRules, PastMessage, Population, SuppressReason,
-    candidates, decide, held_out,
+    CustomerContext, Decision, MakeGood, MessageKind, OutreachRules, PastMessage, Population,
+    SuppressReason, candidates, decide, held_out,
 };
 use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
@@ -61,6 +61,7 @@ fn rules() -> OutreachRules {
     OutreachRules {
         holdout_pct: 0,
         expiry_months: Some(12),
+        make_good: Some(MakeGood::Points { points: 100 }),
         ..OutreachRules::default()
     }
 }
@@ -235,6 +236,75 @@ fn points_about_to_lapse_get_one_reminder_per_reminder_day_and_an_order_cancels_
     );
 }
 
+/// A service-recovery flag raised `hours` ago over a 2-star review.
+fn flag(hours: i64) -> ServiceRecovery {
+    ServiceRecovery {
+        opened_at: at(NOW) - Duration::hours(hours),
+        sku: Sku::parse("sku", "TEA").unwrap(),
+        order_id: OrderId::parse("order", "o-1").unwrap(),
+        rating: 2,
+    }
+}
+
+#[test]
+fn a_low_rating_gets_one_apology_with_its_make_good_within_two_days() {
+    let mut p = customer("c1");
+    p.service_recovery = Some(flag(3));
+    let Decision::Send(apology) = run(&p, None, &[], false) else {
+        panic!("the apology is due")
+    };
+    assert_eq!(apology.kind, MessageKind::MakeGood);
+    assert_eq!(apology.reward_points, 100);
+    assert!(
+        apology.reason.contains("2-star review of TEA"),
+        "{}",
+        apology.reason
+    );
+    // Not to the same flag twice; not once two days have passed.
+    let sent = PastMessage {
+        kind: MessageKind::MakeGood,
+        period: apology.period.clone(),
+        at: at(NOW) - Duration::hours(1),
+        held_out: false,
+    };
+    assert_eq!(
+        run(&p, None, std::slice::from_ref(&sent), false),
+        Decision::Nothing
+    );
+    p.service_recovery = Some(flag(49));
+    assert!(
+        !matches!(run(&p, None, &[], false), Decision::Send(ref m) if m.kind == MessageKind::MakeGood)
+    );
+    // Without a make-good in the program, support's alert is all.
+    let quiet = OutreachRules {
+        make_good: None,
+        ..rules()
+    };
+    p.service_recovery = Some(flag(3));
+    let ctx = CustomerContext {
+        profile: &p,
+        scores: None,
+        history: &[],
+        address_suppressed: false,
+        tips_catalogue: &BTreeSet::new(),
+    };
+    assert!(
+        !matches!(decide(&ctx, &POP, &quiet, at(NOW)), Decision::Send(ref m) if m.kind == MessageKind::MakeGood)
+    );
+    // A coupon instead of points: a percent-off offer.
+    let coupon = OutreachRules {
+        make_good: Some(MakeGood::PercentOff {
+            percent: 15,
+            max_value_minor: 2_000,
+        }),
+        ..rules()
+    };
+    let Decision::Send(with_coupon) = decide(&ctx, &POP, &coupon, at(NOW)) else {
+        panic!("the apology is due")
+    };
+    assert_eq!(with_coupon.offer.map(|o| o.discount_pct), Some(15));
+}
+
 /// The welcome, sent `days` ago.
 fn welcomed(days: i64) -> PastMessage {
     PastMessage {
@@ -348,6 +418,7 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>, Vec<PastMessage>)
         MessageKind::WelcomeReferral => {
             return (p, s, vec![welcomed(8)]);
         }
+        MessageKind::MakeGood => p.service_recovery = Some(flag(2)),
     }
     (p, s, Vec::new())
 }
@@ -383,7 +454,11 @@ fn after_the_one_click_unsubscribe_no_marketing_message_of_any_kind_goes() {
         .collect();
     assert_eq!(
         notices,
-        [MessageKind::TierChange, MessageKind::ReferralReward]
+        [
+            MessageKind::TierChange,
+            MessageKind::ReferralReward,
+            MessageKind::MakeGood
+        ]
     );
 }
 

@@ -420,3 +420,56 @@ async fn the_job_resumes_marketing_when_the_api_says_the_flag_has_lapsed() {
         "{summary:?}"
     );
 }
+
+#[tokio::test]
+async fn a_low_rating_gets_one_apology_with_the_programs_make_good_in_the_customers_language() {
+    use crate::program::{put, send};
+    let api = TestApi::start().await;
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["messages"]["holdout_pct"] = json!(0);
+    program["messages"]["make_good"] = json!({"type": "points", "points": 150});
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let email = format!("maria-{tag}@example.com");
+    let mut order = rapport_integration::purchase("mg-o1", "maria", "mg-1", 5_400);
+    order["email"] = email.clone().into();
+    order["locale"] = "fil-PH".into();
+    order["first_name"] = "Maria".into();
+    // No marketing consent: the apology is about her own complaint, not a promotion.
+    order["marketing_consent"] = false.into();
+    assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    let low = api
+        .post(
+            "/v1/events/review",
+            &review("mg-r1", "maria", "mg-1", "SKU-1", 2),
+        )
+        .await;
+    assert_eq!(low.body["service_recovery"], true, "{}", low.body);
+    let before = api.get("/v1/customers/maria").await.body["points_balance"]
+        .as_i64()
+        .unwrap();
+
+    let settings = rapport_integration::job_settings(&api);
+    let now = chrono::Utc::now() + chrono::Duration::hours(2);
+    let (a, b) = tokio::join!(
+        rapport_integration::run_job(&api, &settings, now),
+        rapport_integration::run_job(&api, &settings, now),
+    );
+    assert_eq!(a.errors + b.errors, 0);
+    rapport_integration::run_job(&api, &settings, now).await;
+    let mail = api.mail_to(&email).await;
+    assert_eq!(mail.len(), 1, "one apology per flag");
+    assert!(mail[0].subject.contains("Paumanhin"), "{}", mail[0].subject);
+    let text = mail[0].text.clone().unwrap_or_default();
+    assert!(
+        text.contains("Kumusta, Maria!") && text.contains("150") && text.contains("mg-1"),
+        "{text}"
+    );
+    let after = api.get("/v1/customers/maria").await.body["points_balance"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, before + 150, "credited once");
+    // Support was alerted as before.
+    assert!(!api.support_mail().await.is_empty());
+}

@@ -306,7 +306,8 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
         | MessageKind::Birthday
         | MessageKind::ProductTips
         | MessageKind::ReferralReward
-        | MessageKind::Welcome => &[],
+        | MessageKind::Welcome
+        | MessageKind::MakeGood => &[],
     }
 }
 

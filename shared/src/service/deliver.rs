@@ -114,7 +114,9 @@ fn message_data(
 ) -> MessageData {
     let order = profile.last_order.as_ref();
     let points = match planned.kind {
-        MessageKind::Birthday => Some(planned.reward_points).filter(|p| *p > 0),
+        MessageKind::Birthday | MessageKind::MakeGood => {
+            Some(planned.reward_points).filter(|p| *p > 0)
+        }
         MessageKind::ReviewRequest => Some(settings.review_points),
         MessageKind::ReferralReward => Some(profile.points_balance + profile.points_pending),
         MessageKind::PointsExpiring | MessageKind::Welcome => Some(profile.points_balance),
@@ -162,7 +164,11 @@ fn message_data(
             unsubscribe_keys,
             &profile.customer_id,
         ),
-        order_id: order.map(|o| o.order_id.to_string()),
+        // The apology is about the order of the low rating.
+        order_id: match (planned.kind, &profile.service_recovery) {
+            (MessageKind::MakeGood, Some(flag)) => Some(flag.order_id.to_string()),
+            _ => order.map(|o| o.order_id.to_string()),
+        },
         discount_pct: planned.offer.map(|o| o.discount_pct),
         coupon_code: coupon.map(|(c, _)| c.to_owned()),
         expires: coupon

@@ -18,6 +18,20 @@ use std::collections::BTreeSet;
 use super::messages::{MessageKind, Offer, PastMessage, Planned};
 use crate::domain::{CustomerScores, Profile, ReviewRules, Sku};
 
+/// The make-good of the apology after a low rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MakeGood {
+    /// Points credited with the apology.
+    Points { points: i64 },
+    /// A single-use coupon, percent off up to a value.
+    PercentOff { percent: u32, max_value_minor: i64 },
+}
+
+/// Hours within which the apology goes after the flag is raised: later it is no longer
+/// the quick answer it is meant to be, and support has taken over.
+const MAKE_GOOD_WITHIN_HOURS: i64 = 48;
+
 /// Settings of the outreach policy, checked at start-up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutreachRules {
@@ -47,6 +61,9 @@ pub struct OutreachRules {
     pub recovery_expiry_days: i64,
     /// Days after the welcome for its follow-up with the referral code.
     pub welcome_second_after_days: i64,
+    /// What a customer gets with the apology after a low rating; none: no apology mail
+    /// (support is alerted either way).
+    pub make_good: Option<MakeGood>,
     /// Months without an order after which points lapse (none: never), and the days
     /// before the lapse on which the customer is reminded.
     pub expiry_months: Option<u32>,
@@ -72,6 +89,7 @@ impl Default for OutreachRules {
             birthday_min_age_days: 30,
             recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
             welcome_second_after_days: 7,
+            make_good: None,
             expiry_months: None,
             expiry_reminder_days: vec![30, 7],
         }
@@ -310,6 +328,30 @@ pub fn candidates(
         out.push(planned);
     }
     out.extend(welcome(ctx, rules, now));
+    if let (Some(make_good), Some(flag)) = (rules.make_good, &p.service_recovery)
+        && p.service_recovery_open(now, rules.recovery_expiry_days)
+        && (now - flag.opened_at).num_hours() < MAKE_GOOD_WITHIN_HOURS
+    {
+        let mut planned = plan(
+            MessageKind::MakeGood,
+            flag.opened_at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            400,
+            format!("{}-star review of {}", flag.rating, flag.sku),
+        );
+        match make_good {
+            MakeGood::Points { points } => planned.reward_points = points,
+            MakeGood::PercentOff {
+                percent,
+                max_value_minor,
+            } => {
+                planned.offer = Some(Offer {
+                    discount_pct: percent,
+                    max_value_minor,
+                })
+            }
+        }
+        out.push(planned);
+    }
     if p.referral_ask && !p.service_recovery_open(now, rules.recovery_expiry_days) {
         let half = if today.month() <= 6 { 1 } else { 2 };
         out.push(plan(

@@ -28,10 +28,13 @@ pub enum MessageKind {
     Welcome,
     /// The welcome's follow-up a few days later: the customer's referral code.
     WelcomeReferral,
+    /// An apology after a low rating, with the program's make-good (points or a
+    /// coupon), within hours of the flag.
+    MakeGood,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 13] = [
+    pub const ALL: [MessageKind; 14] = [
         MessageKind::WinBack,
         MessageKind::VipAppreciation,
         MessageKind::PostPurchase,
@@ -45,6 +48,7 @@ impl MessageKind {
         MessageKind::PointsExpiring,
         MessageKind::Welcome,
         MessageKind::WelcomeReferral,
+        MessageKind::MakeGood,
     ];
 
     /// The kind a slug names.
@@ -67,6 +71,7 @@ impl MessageKind {
             MessageKind::PointsExpiring => "points_expiring",
             MessageKind::Welcome => "welcome",
             MessageKind::WelcomeReferral => "welcome_referral",
+            MessageKind::MakeGood => "make_good",
         }
     }
 
@@ -76,7 +81,9 @@ impl MessageKind {
     /// service-recovery flag is open.
     ///
     /// The others are notices of a change to the customer's own account, as a
-    /// statement would show it: a new tier, points a referral earned. They need no
+    /// statement would show it: a new tier, points a referral earned, the apology and
+    /// make-good after the customer's own complaint (which the open service-recovery
+    /// flag must not hold back). They need no
     /// consent and still go after an unsubscribe. None of the messages is one the
     /// customer asked for; a post-purchase check-in asks how an order went and is
     /// marketing, and so is the reminder that points will lapse (it asks for an order).
@@ -94,7 +101,7 @@ impl MessageKind {
             | MessageKind::PointsExpiring
             | MessageKind::Welcome
             | MessageKind::WelcomeReferral => true,
-            MessageKind::TierChange | MessageKind::ReferralReward => false,
+            MessageKind::TierChange | MessageKind::ReferralReward | MessageKind::MakeGood => false,
         }
     }
 }

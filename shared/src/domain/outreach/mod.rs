@@ -5,8 +5,8 @@ pub mod decide;
 pub mod messages;
 
 pub use decide::{
-    CustomerContext, Decision, OutreachRules, Population, SuppressReason, candidates, decide,
-    held_out,
+    CustomerContext, Decision, MakeGood, OutreachRules, Population, SuppressReason, candidates,
+    decide, held_out,
 };
 pub use messages::{
     JobState, MessageKind, MessageRecord, MessageStatus, Offer, PastMessage, Planned,

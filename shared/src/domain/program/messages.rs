@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::MAX_POINTS;
 use crate::domain::FieldError;
-use crate::domain::outreach::{MessageKind, OutreachRules};
+use crate::domain::outreach::{MakeGood, MessageKind, OutreachRules};
 
 /// Overrides of mail strings: language (`en`, `hi`, `ur`, `tl`) → message kind
 /// (`win_back`, `points_expiring`…) → the strings replaced. Strings are templates with
@@ -168,6 +168,10 @@ pub struct Messages {
     /// Days after the welcome for its follow-up with the referral code.
     #[serde(default = "default_welcome_second")]
     pub welcome_second_after_days: i64,
+    /// The apology after a low rating: `points`, or a `percent_off` coupon; absent: no
+    /// apology mail (support is alerted either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make_good: Option<MakeGood>,
     pub win_back: WinBackRule,
     pub birthday: BirthdayRule,
 }
@@ -214,6 +218,7 @@ impl Messages {
             product_tips_after_days: rules.tips_after_days,
             review_request_after_days: rules.review_request_after_days,
             welcome_second_after_days: rules.welcome_second_after_days,
+            make_good: rules.make_good,
             win_back: WinBackRule {
                 min_churn_pct: (rules.win_back_min_churn * 100.0).round().clamp(0.0, 100.0) as u32,
                 min_discount_pct: rules.win_back_min_discount_pct,
@@ -286,6 +291,25 @@ impl Messages {
             0,
             365,
         );
+        match self.make_good {
+            Some(MakeGood::Points { points }) if !(1..=MAX_POINTS).contains(&points) => problems
+                .push(FieldError::new(
+                    "messages.make_good.points",
+                    format!("must be between 1 and {MAX_POINTS}"),
+                )),
+            Some(MakeGood::PercentOff { percent, .. }) if !(1..=90).contains(&percent) => problems
+                .push(FieldError::new(
+                    "messages.make_good.percent",
+                    "must be between 1 and 90",
+                )),
+            Some(MakeGood::PercentOff {
+                max_value_minor, ..
+            }) if max_value_minor < 1 => problems.push(FieldError::new(
+                "messages.make_good.max_value_minor",
+                "must be at least 1",
+            )),
+            _ => {}
+        }
         if w.max_discount_pct < w.min_discount_pct {
             problems.push(FieldError::new(
                 "messages.win_back.max_discount_pct",
@@ -314,6 +338,7 @@ impl Messages {
             tips_after_days: self.product_tips_after_days,
             review_request_after_days: self.review_request_after_days,
             welcome_second_after_days: self.welcome_second_after_days,
+            make_good: self.make_good,
             win_back_min_churn: f64::from(self.win_back.min_churn_pct) / 100.0,
             win_back_min_discount_pct: self.win_back.min_discount_pct,
             win_back_max_discount_pct: self.win_back.max_discount_pct,
