@@ -5,6 +5,7 @@
 use chrono::Duration;
 use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
+use rapport_shared::domain::outreach::festivals::Festival;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MakeGood, MessageKind, OutreachRules, PastMessage, Population,
     SuppressReason, candidates, decide, held_out,
@@ -12,6 +13,7 @@ use rapport_shared::domain::outreach::{
 use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
 };
+use rapport_shared::domain::{Locale, Segment};
 use std::collections::BTreeSet;
 
 /// Noon UTC: outside quiet hours for a UTC customer.
@@ -57,11 +59,25 @@ const POP: Population = Population {
     median_clv_minor: 5_000,
 };
 
+/// A festival on [`NOW`]'s date for Tagalog speakers.
+fn harvest() -> Festival {
+    Festival {
+        id: "harvest".into(),
+        name: "Harvest".into(),
+        names: Default::default(),
+        languages: vec!["tl".into()],
+        segments: Vec::new(),
+        dates: vec!["2025-11-22".parse().unwrap(), "2026-11-22".parse().unwrap()],
+        bonus_points: 20,
+    }
+}
+
 fn rules() -> OutreachRules {
     OutreachRules {
         holdout_pct: 0,
         expiry_months: Some(12),
         make_good: Some(MakeGood::Points { points: 100 }),
+        festivals: vec![harvest()],
         ..OutreachRules::default()
     }
 }
@@ -305,6 +321,63 @@ fn a_low_rating_gets_one_apology_with_its_make_good_within_two_days() {
     assert_eq!(with_coupon.offer.map(|o| o.discount_pct), Some(15));
 }
 
+#[test]
+fn festivals_greet_on_their_date_the_customers_whose_language_and_segment_fit() {
+    let mut p = customer("c1");
+    p.locale = Some(Locale::parse("l", "tl").unwrap());
+    let Decision::Send(greeting) = run(&p, None, &[], false) else {
+        panic!("the greeting is due")
+    };
+    assert_eq!(greeting.kind, MessageKind::Festival);
+    assert_eq!(greeting.period, "harvest:2026-11-22");
+    assert_eq!(greeting.reward_points, 20);
+    // Once a year; not to other languages; not on another day.
+    let sent = PastMessage {
+        kind: MessageKind::Festival,
+        period: greeting.period.clone(),
+        at: at(NOW) - Duration::hours(1),
+        held_out: false,
+    };
+    assert_eq!(
+        run(&p, None, std::slice::from_ref(&sent), false),
+        Decision::Nothing
+    );
+    let mut english = p.clone();
+    english.locale = None;
+    assert_eq!(run(&english, None, &[], false), Decision::Nothing);
+    let ctx = CustomerContext {
+        profile: &p,
+        scores: None,
+        history: &[],
+        address_suppressed: false,
+        tips_catalogue: &BTreeSet::new(),
+    };
+    let tomorrow = at(NOW) + Duration::days(1);
+    assert_eq!(decide(&ctx, &POP, &rules(), tomorrow), Decision::Nothing);
+    // A festival for VIPs only passes over a customer without that segment.
+    let vip_only = OutreachRules {
+        festivals: vec![Festival {
+            segments: vec![Segment::Vip],
+            ..harvest()
+        }],
+        ..rules()
+    };
+    assert_eq!(decide(&ctx, &POP, &vip_only, at(NOW)), Decision::Nothing);
+    let vip = CustomerScores {
+        segment: Segment::Vip,
+        ..scores(&p, 0.1, 80_000)
+    };
+    let with_scores = CustomerContext {
+        scores: Some(&vip),
+        ..ctx
+    };
+    assert!(
+        candidates(&with_scores, &POP, &vip_only, at(NOW))
+            .iter()
+            .any(|c| c.kind == MessageKind::Festival)
+    );
+}
+
 /// The welcome, sent `days` ago.
 fn welcomed(days: i64) -> PastMessage {
     PastMessage {
@@ -419,6 +492,7 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>, Vec<PastMessage>)
             return (p, s, vec![welcomed(8)]);
         }
         MessageKind::MakeGood => p.service_recovery = Some(flag(2)),
+        MessageKind::Festival => p.locale = Some(Locale::parse("l", "fil-PH").unwrap()),
     }
     (p, s, Vec::new())
 }

@@ -878,3 +878,69 @@ async fn earning_rules_and_a_ladder_with_grace_and_perks_decide_points_and_tiers
     assert_eq!(again.tiers_changed, 0);
     assert_eq!(api.get("/v1/customers/asha").await.body["tier"], "silver");
 }
+
+#[tokio::test]
+async fn a_festival_of_the_programs_calendar_greets_on_its_date_once_in_the_customers_language() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    // The clock of the run is the festival's day, 40 days from now.
+    let day = chrono::Utc::now() + chrono::Duration::days(40);
+    program["messages"]["holdout_pct"] = json!(0);
+    program["festivals"] = json!([{
+        "id": "diwali", "name": "Diwali", "names": {"hi": "दीपावली"},
+        "languages": ["hi"], "dates": [day.date_naive().to_string()], "bonus_points": 30
+    }]);
+    // A calendar naming a language mail is not written in is refused by path.
+    let mut wrong = program.clone();
+    wrong["festivals"][0]["languages"] = json!(["de"]);
+    let refused = put(&api, &wrong, "\"0\"").await;
+    assert_eq!(
+        refused.body["errors"][0]["field"],
+        "festivals[0].languages[0]"
+    );
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    for (name, locale) in [("asha", "hi-IN"), ("ben", "en-GB")] {
+        let mut order = rapport_integration::purchase(
+            &format!("f-{name}"),
+            name,
+            &format!("f-{name}-1"),
+            1_000,
+        );
+        order["occurred_at"] = (chrono::Utc::now() - chrono::Duration::days(200))
+            .to_rfc3339()
+            .into();
+        order["email"] = format!("{name}-{tag}@example.com").into();
+        order["locale"] = locale.into();
+        order["marketing_consent"] = true.into();
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let before = api.get("/v1/customers/asha").await.body["points_balance"]
+        .as_i64()
+        .unwrap();
+    let settings = rapport_integration::job_settings(&api);
+    // The day before: nothing; the day: one greeting, however often the job runs.
+    rapport_integration::run_job(&api, &settings, day - chrono::Duration::days(1)).await;
+    assert!(
+        api.mail_to(&format!("asha-{tag}@example.com"))
+            .await
+            .is_empty()
+    );
+    // Noon on the day, in every time zone near the customers'.
+    let noon = day.date_naive().and_hms_opt(12, 0, 0).unwrap().and_utc();
+    rapport_integration::run_job(&api, &settings, noon).await;
+    rapport_integration::run_job(&api, &settings, noon).await;
+    let asha = api.mail_to(&format!("asha-{tag}@example.com")).await;
+    assert_eq!(asha.len(), 1);
+    assert!(asha[0].subject.contains("दीपावली"), "{}", asha[0].subject);
+    assert!(
+        api.mail_to(&format!("ben-{tag}@example.com"))
+            .await
+            .is_empty()
+    );
+    let after = api.get("/v1/customers/asha").await.body["points_balance"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, before + 30, "the bonus, once");
+}

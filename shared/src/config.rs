@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
 use crate::auth::webhook::WebhookSecrets;
 use crate::domain::outreach::OutreachRules;
+use crate::domain::outreach::festivals::shipped_calendar;
 use crate::domain::program::{Program, ProgramRules};
 use crate::domain::{
     Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
@@ -376,8 +377,9 @@ pub struct JobConfig {
 }
 
 /// The outreach policy's settings (`RAPPORT_QUIET_HOURS`, `RAPPORT_MAX_PER_7_DAYS`,
-/// `RAPPORT_MAX_PER_30_DAYS`, `RAPPORT_HOLDOUT_PCT`): the defaults of the program's
-/// `messages` section until the merchant saves a program.
+/// `RAPPORT_MAX_PER_30_DAYS`, `RAPPORT_HOLDOUT_PCT`, and `RAPPORT_FESTIVALS`: `shipped`,
+/// the default, or `none`): the defaults of the program's `messages` and `festivals`
+/// until the merchant saves a program.
 fn outreach_rules(get: &impl Fn(&str) -> Option<String>) -> Result<OutreachRules, ConfigError> {
     let (quiet_start, quiet_end) = match get("RAPPORT_QUIET_HOURS") {
         Some(raw) => {
@@ -398,6 +400,21 @@ fn outreach_rules(get: &impl Fn(&str) -> Option<String>) -> Result<OutreachRules
         quiet_start,
         quiet_end,
         holdout_pct: setting(get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
+        festivals: match get("RAPPORT_FESTIVALS").as_deref().map(str::trim) {
+            None | Some("" | "shipped") => {
+                shipped_calendar().map_err(|e| ConfigError::Invalid {
+                    name: "RAPPORT_FESTIVALS",
+                    reason: e.to_string(),
+                })?
+            }
+            Some("none") => Vec::new(),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "RAPPORT_FESTIVALS",
+                    reason: format!("{other:?} is not \"shipped\" or \"none\""),
+                });
+            }
+        },
         ..defaults
     };
     if rules.holdout_pct > 100 {
@@ -481,6 +498,7 @@ impl JobConfig {
                 review_points: config.reviews.body_points,
                 tips,
                 rewards: Vec::new(),
+                festivals: config.outreach.festivals.clone(),
                 points_expiry_months: None,
                 wording: Default::default(),
                 max_send_attempts: 6,

@@ -205,7 +205,9 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
             .or_else(|| key_setting(k))
             // No quiet hours, as in `job_settings`: a program saved from the settings
             // must not make tests depend on the hour they run at.
-            .or_else(|| (k == "RAPPORT_QUIET_HOURS").then(|| "0-0".to_owned())),
+            .or_else(|| (k == "RAPPORT_QUIET_HOURS").then(|| "0-0".to_owned()))
+            // Nor on the day's festivals: the festival tests bring their own calendar.
+            .or_else(|| (k == "RAPPORT_FESTIVALS").then(|| "none".to_owned())),
     })
     .expect("test configuration")
 }
@@ -451,6 +453,7 @@ pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
         review_points: 25,
         tips: std::collections::BTreeMap::new(),
         rewards: Vec::new(),
+        festivals: Vec::new(),
         points_expiry_months: None,
         wording: Default::default(),
         max_send_attempts: 3,

@@ -349,3 +349,17 @@ mod first_name_tests {
         assert_eq!(FirstName::lenient(Some("")), None);
     }
 }
+
+/// The language mail is written in for a BCP 47 locale: its language if Rapport writes
+/// it (`fil` is Tagalog), else English.
+pub fn mail_language(locale: Option<&str>) -> &'static str {
+    match locale
+        .map(|l| l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("hi") => "hi",
+        Some("ur") => "ur",
+        Some("tl" | "fil") => "tl",
+        _ => "en",
+    }
+}

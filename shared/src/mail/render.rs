@@ -78,6 +78,8 @@ pub struct MessageData {
     pub shop: String,
     /// The name the customer goes by; greeted without one when absent.
     pub first_name: Option<String>,
+    /// The festival a greeting is for, named in the customer's language.
+    pub festival: Option<String>,
     pub unsubscribe_url: String,
     pub order_id: Option<String>,
     pub discount_pct: Option<u32>,
@@ -144,15 +146,7 @@ fn catalogue() -> Result<&'static Catalogue, RenderError> {
 /// The language to write in for a BCP 47 locale: its language if Rapport has it
 /// (`fil` is Tagalog), else English.
 pub fn language_for(locale: Option<&str>) -> &'static str {
-    match locale
-        .map(|l| l.split('-').next().unwrap_or(l).to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("hi") => "hi",
-        Some("ur") => "ur",
-        Some("tl" | "fil") => "tl",
-        _ => "en",
-    }
+    crate::domain::contact::mail_language(locale)
 }
 
 /// The catalogue's strings for a language code of [`language_for`].
@@ -300,6 +294,7 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
         MessageKind::ReferralAsk | MessageKind::WelcomeReferral => &["referral_code"],
         MessageKind::TierChange => &["tier"],
         MessageKind::Anniversary => &["years"],
+        MessageKind::Festival => &["festival"],
         MessageKind::VipAppreciation
         | MessageKind::PostPurchase
         | MessageKind::ReviewRequest
@@ -313,10 +308,11 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
 
 /// A message with every placeholder set to a value found nowhere else, so a rendering
 /// shows which placeholders it used.
-fn specimen() -> (MessageData, [(&'static str, String); 6]) {
+fn specimen() -> (MessageData, [(&'static str, String); 7]) {
     let data = MessageData {
         shop: "Specimen Shop".into(),
         first_name: Some("Specimen".into()),
+        festival: Some("Festival-Specimen".into()),
         unsubscribe_url: "https://specimen.invalid/u".into(),
         order_id: Some("ORDER-SPECIMEN".into()),
         discount_pct: Some(37),
@@ -332,7 +328,8 @@ fn specimen() -> (MessageData, [(&'static str, String); 6]) {
             points: 1,
         }],
     };
-    let markers = [
+    let markers: [(&str, String); 7] = [
+        ("festival", "Festival-Specimen".to_owned()),
         ("discount_pct", "37".to_owned()),
         ("expires", "2031-07-19".to_owned()),
         ("points", "4321".to_owned()),
@@ -426,6 +423,7 @@ mod tests {
         MessageData {
             shop: "Chai & Co".into(),
             first_name: Some("Asha".into()),
+            festival: Some("Diwali".into()),
             unsubscribe_url: "https://api.example/v1/unsubscribe?token=c.1".into(),
             order_id: Some("A-1".into()),
             discount_pct: Some(15),

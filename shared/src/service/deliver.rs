@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use thiserror::Error;
 
 use crate::domain::codes::readable_code;
+use crate::domain::outreach::festivals::Festival;
 use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
 use crate::domain::program::{Reward, Wording};
 use crate::domain::{Email, Profile, Sku};
@@ -43,6 +44,8 @@ pub struct DeliverySettings {
     /// months without an order after which they do.
     pub rewards: Vec<Reward>,
     pub points_expiry_months: Option<u32>,
+    /// The festival calendar, to name a greeting's festival.
+    pub festivals: Vec<Festival>,
     /// The merchant's own words for mail.
     pub wording: Wording,
     /// Tries per message when SES throttles.
@@ -104,6 +107,22 @@ fn coupon_code(customer: &str, kind: MessageKind, period: &str) -> String {
     format!("RW-{}", readable_code(&digest, 10))
 }
 
+/// The name, in the customer's language, of the festival a greeting is for: the
+/// period is `<festival id>:<date>`.
+fn festival_name(
+    profile: &Profile,
+    planned: &Planned,
+    settings: &DeliverySettings,
+) -> Option<String> {
+    if planned.kind != MessageKind::Festival {
+        return None;
+    }
+    let (id, _) = planned.period.split_once(':')?;
+    let language = language_for(profile.locale.as_ref().map(|l| l.as_str()));
+    let festival = settings.festivals.iter().find(|f| f.id == id)?;
+    Some(festival.name_in(language).to_owned())
+}
+
 fn message_data(
     profile: &Profile,
     planned: &Planned,
@@ -114,7 +133,7 @@ fn message_data(
 ) -> MessageData {
     let order = profile.last_order.as_ref();
     let points = match planned.kind {
-        MessageKind::Birthday | MessageKind::MakeGood => {
+        MessageKind::Birthday | MessageKind::MakeGood | MessageKind::Festival => {
             Some(planned.reward_points).filter(|p| *p > 0)
         }
         MessageKind::ReviewRequest => Some(settings.review_points),
@@ -159,6 +178,7 @@ fn message_data(
     MessageData {
         shop: settings.shop_name.clone(),
         first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
+        festival: festival_name(profile, planned, settings),
         unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
             unsubscribe_keys,

@@ -70,6 +70,7 @@ impl RunSettings {
         job.delivery.coupon_valid_days = program.redemption.coupon_valid_days;
         job.delivery.review_points = program.reviews.body_points;
         job.delivery.rewards = program.rewards.clone();
+        job.delivery.festivals = program.festivals.clone();
         job.delivery.points_expiry_months = program.expiry.after_inactive_months;
         job.delivery.wording = program.wording.clone();
         settings

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
+use super::festivals::Festival;
 use super::messages::{MessageKind, Offer, PastMessage, Planned};
 use crate::domain::{CustomerScores, Profile, ReviewRules, Sku};
 
@@ -64,6 +65,8 @@ pub struct OutreachRules {
     /// What a customer gets with the apology after a low rating; none: no apology mail
     /// (support is alerted either way).
     pub make_good: Option<MakeGood>,
+    /// The festival calendar: greetings on their dates to the customers they are for.
+    pub festivals: Vec<Festival>,
     /// Months without an order after which points lapse (none: never), and the days
     /// before the lapse on which the customer is reminded.
     pub expiry_months: Option<u32>,
@@ -90,6 +93,7 @@ impl Default for OutreachRules {
             recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
             welcome_second_after_days: 7,
             make_good: None,
+            festivals: Vec::new(),
             expiry_months: None,
             expiry_reminder_days: vec![30, 7],
         }
@@ -328,6 +332,22 @@ pub fn candidates(
         out.push(planned);
     }
     out.extend(welcome(ctx, rules, now));
+    let language = crate::domain::contact::mail_language(p.locale.as_ref().map(|l| l.as_str()));
+    let segment = ctx.scores.map(|s| s.segment);
+    for festival in rules.festivals.iter().filter(|f| {
+        f.dates.contains(&today)
+            && (f.languages.is_empty() || f.languages.iter().any(|l| l == language))
+            && (f.segments.is_empty() || segment.is_some_and(|s| f.segments.contains(&s)))
+    }) {
+        let mut planned = plan(
+            MessageKind::Festival,
+            format!("{}:{today}", festival.id),
+            160 + clv / 100,
+            format!("{} greeting", festival.name),
+        );
+        planned.reward_points = festival.bonus_points;
+        out.push(planned);
+    }
     if let (Some(make_good), Some(flag)) = (rules.make_good, &p.service_recovery)
         && p.service_recovery_open(now, rules.recovery_expiry_days)
         && (now - flag.opened_at).num_hours() < MAKE_GOOD_WITHIN_HOURS

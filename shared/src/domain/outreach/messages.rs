@@ -31,10 +31,12 @@ pub enum MessageKind {
     /// An apology after a low rating, with the program's make-good (points or a
     /// coupon), within hours of the flag.
     MakeGood,
+    /// A festival or seasonal greeting of the program's calendar.
+    Festival,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 14] = [
+    pub const ALL: [MessageKind; 15] = [
         MessageKind::WinBack,
         MessageKind::VipAppreciation,
         MessageKind::PostPurchase,
@@ -49,6 +51,7 @@ impl MessageKind {
         MessageKind::Welcome,
         MessageKind::WelcomeReferral,
         MessageKind::MakeGood,
+        MessageKind::Festival,
     ];
 
     /// The kind a slug names.
@@ -72,6 +75,7 @@ impl MessageKind {
             MessageKind::Welcome => "welcome",
             MessageKind::WelcomeReferral => "welcome_referral",
             MessageKind::MakeGood => "make_good",
+            MessageKind::Festival => "festival",
         }
     }
 
@@ -100,7 +104,8 @@ impl MessageKind {
             | MessageKind::ReferralAsk
             | MessageKind::PointsExpiring
             | MessageKind::Welcome
-            | MessageKind::WelcomeReferral => true,
+            | MessageKind::WelcomeReferral
+            | MessageKind::Festival => true,
             MessageKind::TierChange | MessageKind::ReferralReward | MessageKind::MakeGood => false,
         }
     }

@@ -2,6 +2,7 @@
 //! remembered about messages ([`messages`]).
 
 pub mod decide;
+pub mod festivals;
 pub mod messages;
 
 pub use decide::{

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use super::loyalty::{Basis, EarningRules, Qualification, Rounding, TierPerks};
 use super::outreach::OutreachRules;
+use super::outreach::festivals::{Festival, calendar_problems};
 use super::{FieldError, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
 
 mod activities;
@@ -66,6 +67,14 @@ pub struct Program {
     /// What customers earn for more than buying; absent: nothing.
     #[serde(default)]
     pub activities: Vec<Activity>,
+    /// Festival and seasonal greetings; absent: the calendar Rapport ships.
+    #[serde(default = "shipped_festivals")]
+    pub festivals: Vec<Festival>,
+}
+
+fn shipped_festivals() -> Vec<Festival> {
+    // Checked by the calendar's own test; a calendar that did not read greets nobody.
+    crate::domain::outreach::festivals::shipped_calendar().unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +231,7 @@ impl Program {
             messages: Messages::from_rules(outreach),
             wording: Wording::new(),
             activities: Vec::new(),
+            festivals: outreach.festivals.clone(),
         }
     }
 
@@ -318,6 +328,7 @@ impl Program {
         problems.extend(self.ladder_problems());
         problems.extend(self.earning_problems());
         problems.extend(self.activity_problems());
+        problems.extend(calendar_problems(&self.festivals, &LANGUAGES));
         problems.extend(self.catalogue_problems());
         problems.extend(self.expiry.problems());
         problems.extend(messages::wording_problems(&self.wording));
@@ -445,6 +456,7 @@ impl Program {
             .iter()
             .filter_map(|t| Some((Tier(t.name.clone()), t.perks.birthday_points?)))
             .collect();
+        rules.festivals = self.festivals.clone();
         rules
     }
 
