@@ -203,6 +203,25 @@ fn anniversaries_count_from_the_first_purchase() {
     };
     assert_eq!(planned.kind, MessageKind::Anniversary);
     assert!(planned.reason.contains("2 years"), "{}", planned.reason);
+    assert_eq!(
+        planned.reward_points, 0,
+        "no gift unless the program gives one"
+    );
+    let generous = OutreachRules {
+        anniversary_points: 75,
+        ..rules()
+    };
+    let ctx = CustomerContext {
+        profile: &p,
+        scores: None,
+        history: &[],
+        address_suppressed: false,
+        tips_catalogue: &BTreeSet::new(),
+    };
+    let Decision::Send(gift) = decide(&ctx, &POP, &generous, at(NOW)) else {
+        panic!()
+    };
+    assert_eq!(gift.reward_points, 75);
 }
 
 #[test]

@@ -133,9 +133,10 @@ fn message_data(
 ) -> MessageData {
     let order = profile.last_order.as_ref();
     let points = match planned.kind {
-        MessageKind::Birthday | MessageKind::MakeGood | MessageKind::Festival => {
-            Some(planned.reward_points).filter(|p| *p > 0)
-        }
+        MessageKind::Birthday
+        | MessageKind::Anniversary
+        | MessageKind::MakeGood
+        | MessageKind::Festival => Some(planned.reward_points).filter(|p| *p > 0),
         MessageKind::ReviewRequest => Some(settings.review_points),
         MessageKind::ReferralReward => Some(profile.points_balance + profile.points_pending),
         MessageKind::PointsExpiring | MessageKind::Welcome => Some(profile.points_balance),

@@ -54,6 +54,8 @@ pub struct OutreachRules {
     /// Points given with a birthday greeting, and the tiers that give other amounts.
     pub birthday_points: i64,
     pub tier_birthday_points: std::collections::BTreeMap<crate::domain::Tier, i64>,
+    /// Points given with the anniversary greeting (0: none).
+    pub anniversary_points: i64,
     /// Days a birthday must have been on file before it earns a reward.
     pub birthday_min_age_days: i64,
     /// Days an uncleared service-recovery flag stays open (the API's
@@ -90,6 +92,7 @@ impl Default for OutreachRules {
             birthday_points: 100,
             tier_birthday_points: Default::default(),
             birthday_min_age_days: 30,
+            anniversary_points: 0,
             recovery_expiry_days: ReviewRules::default().recovery_expiry_days,
             welcome_second_after_days: 7,
             make_good: None,
@@ -300,12 +303,14 @@ pub fn candidates(
         let first_local = local_date(p, first);
         let years = today.year() - first_local.year();
         if years >= 1 && is_recurrence(today, first_local.month(), first_local.day()) {
-            out.push(plan(
+            let mut planned = plan(
                 MessageKind::Anniversary,
                 today.year().to_string(),
                 150 + clv / 100,
                 format!("{years} years a customer"),
-            ));
+            );
+            planned.reward_points = rules.anniversary_points;
+            out.push(planned);
         }
     }
     if let Some(at) = p.tier_changed_at

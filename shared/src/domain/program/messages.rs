@@ -174,6 +174,13 @@ pub struct Messages {
     pub make_good: Option<MakeGood>,
     pub win_back: WinBackRule,
     pub birthday: BirthdayRule,
+    /// Points given with the anniversary greeting; 0 or absent: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub anniversary_points: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +235,7 @@ impl Messages {
                 points: rules.birthday_points,
                 min_days_on_file: rules.birthday_min_age_days,
             },
+            anniversary_points: rules.anniversary_points,
         }
     }
 
@@ -285,6 +293,7 @@ impl Messages {
             90,
         );
         range("birthday.points", self.birthday.points, 0, MAX_POINTS);
+        range("anniversary_points", self.anniversary_points, 0, MAX_POINTS);
         range(
             "birthday.min_days_on_file",
             self.birthday.min_days_on_file,
@@ -347,6 +356,7 @@ impl Messages {
             birthday_points: self.birthday.points,
             tier_birthday_points: Default::default(),
             birthday_min_age_days: self.birthday.min_days_on_file,
+            anniversary_points: self.anniversary_points,
             recovery_expiry_days,
             expiry_months: expiry.after_inactive_months,
             expiry_reminder_days: expiry.reminder_days_before.clone(),

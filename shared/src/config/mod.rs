@@ -3,8 +3,6 @@
 //! Resource names and secrets are never hard-coded, and nothing else reads the
 //! environment.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use thiserror::Error;
 
 use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
@@ -13,11 +11,13 @@ use crate::domain::outreach::OutreachRules;
 use crate::domain::outreach::festivals::shipped_calendar;
 use crate::domain::program::{Program, ProgramRules};
 use crate::domain::{
-    Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
-    TombstoneKey,
+    Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule, TombstoneKey,
 };
-use crate::service::deliver::DeliverySettings;
 use crate::shop_api::{ShopCredentials, ShopEndpoints};
+
+mod job;
+
+pub use job::{JobConfig, read_tips};
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 
@@ -353,29 +353,6 @@ impl Config {
     }
 }
 
-/// The scheduled job's settings, on top of [`Config`].
-#[derive(Debug, Clone)]
-pub struct JobConfig {
-    /// Parallel scan segments (`RAPPORT_SCAN_SEGMENTS`).
-    pub scan_segments: u32,
-    /// CLV horizon (`RAPPORT_HORIZON_WEEKS`).
-    pub horizon_weeks: f64,
-    /// Churn label window and backtest length (`RAPPORT_CHURN_WINDOW_WEEKS`).
-    pub churn_window_weeks: f64,
-    pub rules: OutreachRules,
-    pub delivery: DeliverySettings,
-    /// The loyalty rules (the program's; the settings' until one is saved): what a
-    /// point is worth for the liability in the figures, the tier ladder for demotions.
-    pub loyalty: LoyaltyRules,
-    /// Messages delivered at once (`RAPPORT_SEND_CONCURRENCY`).
-    pub send_concurrency: usize,
-    /// The SES configuration set whose events report bounces and complaints.
-    pub ses_configuration_set: Option<String>,
-    /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`);
-    /// read from its secret when the job starts (bootstrap).
-    pub tombstone_key: TombstoneKey,
-}
-
 /// The outreach policy's settings (`RAPPORT_QUIET_HOURS`, `RAPPORT_MAX_PER_7_DAYS`,
 /// `RAPPORT_MAX_PER_30_DAYS`, `RAPPORT_HOLDOUT_PCT`, and `RAPPORT_FESTIVALS`: `shipped`,
 /// the default, or `none`): the defaults of the program's `messages` and `festivals`
@@ -426,29 +403,6 @@ fn outreach_rules(get: &impl Fn(&str) -> Option<String>) -> Result<OutreachRules
     Ok(rules)
 }
 
-/// The product tips catalogue: a JSON object of sku → list of how-to lines.
-pub fn read_tips(path: &Path) -> Result<BTreeMap<Sku, Vec<String>>, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: "RAPPORT_TIPS_FILE",
-        reason,
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
-    let raw: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|e| {
-        invalid(format!(
-            "{} is not a JSON object of sku → lines: {e}",
-            path.display()
-        ))
-    })?;
-    raw.into_iter()
-        .map(|(sku, lines)| {
-            let sku =
-                Sku::parse("sku", &sku).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-            Ok((sku, lines))
-        })
-        .collect()
-}
-
 impl Config {
     /// The deployment's settings as a program document (version 0).
     pub fn settings_program(&self) -> Program {
@@ -458,84 +412,6 @@ impl Config {
     /// The rules of version 0, until the merchant saves a program.
     pub fn settings_rules(&self) -> ProgramRules {
         ProgramRules::settings(&self.rules, &self.reviews, &self.referrals, &self.outreach)
-    }
-}
-
-impl JobConfig {
-    pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
-        Self::from_lookup(config, env_lookup)
-    }
-
-    /// The job's settings from `get`, on top of the functions' `config`.
-    pub fn from_lookup(
-        config: &Config,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let rules = OutreachRules {
-            recovery_expiry_days: config.reviews.recovery_expiry_days,
-            ..config.outreach.clone()
-        };
-        let tips = match get("RAPPORT_TIPS_FILE").filter(|p| !p.trim().is_empty()) {
-            Some(path) => read_tips(Path::new(&path))?,
-            None => BTreeMap::new(),
-        };
-        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        Ok(Self {
-            scan_segments: setting(&get, "RAPPORT_SCAN_SEGMENTS", 4u32)?.max(1),
-            horizon_weeks: setting(&get, "RAPPORT_HORIZON_WEEKS", 52.0)?,
-            churn_window_weeks: setting(&get, "RAPPORT_CHURN_WINDOW_WEEKS", 13.0)?,
-            rules,
-            delivery: DeliverySettings {
-                shop_name: optional("RAPPORT_SHOP_NAME").unwrap_or_else(|| "Rapport".into()),
-                from: config.sender_email.clone().unwrap_or_default(),
-                public_base_url: optional("RAPPORT_PUBLIC_URL").unwrap_or_default(),
-                unsubscribe_keys: match &config.unsubscribe_keys {
-                    KeySource::Inline(keys) => Some(keys.clone()),
-                    // Read from the secret when the job starts (bootstrap).
-                    KeySource::Secret(_) | KeySource::Absent => None,
-                },
-                coupon_valid_days: config.rules.coupon_valid_days,
-                review_points: config.reviews.body_points,
-                tips,
-                rewards: Vec::new(),
-                festivals: config.outreach.festivals.clone(),
-                points_expiry_months: None,
-                wording: Default::default(),
-                max_send_attempts: 6,
-                claim_lease: chrono::Duration::minutes(setting(
-                    &get,
-                    "RAPPORT_CLAIM_LEASE_MINUTES",
-                    30i64,
-                )?),
-            },
-            send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
-            loyalty: config.rules.clone(),
-            ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
-            tombstone_key: match &config.tombstone_key {
-                KeySource::Inline(key) => key.as_ref().clone(),
-                KeySource::Secret(_) | KeySource::Absent => TombstoneKey::unset(),
-            },
-        })
-    }
-
-    /// Whether mail can be sent: a From address and the public URL unsubscribe links
-    /// point to.
-    pub fn can_send(&self) -> Result<(), ConfigError> {
-        if self.delivery.from.is_empty() {
-            return Err(ConfigError::Missing("RAPPORT_SENDER_EMAIL"));
-        }
-        if self.delivery.public_base_url.is_empty() {
-            return Err(ConfigError::Missing("RAPPORT_PUBLIC_URL"));
-        }
-        if self.delivery.unsubscribe_keys.is_none() {
-            return Err(ConfigError::Missing("RAPPORT_UNSUBSCRIBE_KEYS"));
-        }
-        Ok(())
-    }
-
-    /// The tips catalogue's products, for the rules.
-    pub fn tips_catalogue(&self) -> std::collections::BTreeSet<Sku> {
-        self.delivery.tips.keys().cloned().collect()
     }
 }
 
