@@ -65,7 +65,6 @@ async fn bounces_and_complaints_suppress_their_addresses_and_the_job_honours_the
         &api.store,
         emulator_sender(&api),
         &settings,
-        &BTreeSet::new(),
         Currency::parse("currency", "USD").unwrap(),
         Utc::now(),
     )

@@ -108,17 +108,10 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     let store = &api.store;
     let sender = emulator_sender(&api);
     let settings = job_settings(&api);
-    let first = run(
-        store,
-        Arc::clone(&sender),
-        &settings,
-        &BTreeSet::new(),
-        usd(),
-        now,
-    )
-    .await
-    .unwrap()
-    .summary;
+    let first = run(store, Arc::clone(&sender), &settings, usd(), now)
+        .await
+        .unwrap()
+        .summary;
     assert_eq!(first.customers, 240);
     assert_eq!(first.scored, 240, "{:?}", first.scoring_skipped);
     assert!(first.sent > 0, "{first:?}");
@@ -139,17 +132,10 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     );
 
     // A second run the same day sends nothing new.
-    let second = run(
-        store,
-        sender,
-        &settings,
-        &BTreeSet::new(),
-        usd(),
-        now + Duration::minutes(5),
-    )
-    .await
-    .unwrap()
-    .summary;
+    let second = run(store, sender, &settings, usd(), now + Duration::minutes(5))
+        .await
+        .unwrap()
+        .summary;
     assert_eq!(second.sent, 0, "{second:?}");
     assert_eq!(api.mail_tagged(&tag).await.len(), first.sent);
 }
@@ -165,16 +151,9 @@ async fn the_job_scores_with_the_model_its_backtest_chose_and_reports_why() {
     let now = Utc::now();
     seed(&api, &tag, now).await;
     let settings = job_settings(&api);
-    let report = run(
-        &api.store,
-        emulator_sender(&api),
-        &settings,
-        &BTreeSet::new(),
-        usd(),
-        now,
-    )
-    .await
-    .unwrap();
+    let report = run(&api.store, emulator_sender(&api), &settings, usd(), now)
+        .await
+        .unwrap();
     let summary = &report.summary;
     let backtest = report
         .backtest
@@ -251,7 +230,6 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
         &reference.store,
         emulator_sender(&reference),
         &job_settings(&reference),
-        &BTreeSet::new(),
         usd(),
         now,
     )
@@ -268,9 +246,7 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
         let store = crashed.store.clone();
         let sender = emulator_sender(&crashed);
         let settings = job_settings(&crashed);
-        let job = tokio::spawn(async move {
-            run(&store, sender, &settings, &BTreeSet::new(), usd(), now).await
-        });
+        let job = tokio::spawn(async move { run(&store, sender, &settings, usd(), now).await });
         // Later runs have less left to do, so the window shrinks with each kill; most
         // runs are then cut while they still have mail to send.
         let window = 0.6 * 0.88f64.powi(kill as i32);
@@ -300,7 +276,6 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
         &crashed.store,
         emulator_sender(&crashed),
         &job_settings(&crashed),
-        &BTreeSet::new(),
         usd(),
         later,
     )
@@ -321,7 +296,6 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
         &crashed.store,
         emulator_sender(&crashed),
         &job_settings(&crashed),
-        &BTreeSet::new(),
         usd(),
         later + Duration::minutes(31),
     )
@@ -383,16 +357,9 @@ async fn a_used_up_daily_quota_stops_sending_for_the_run_and_the_summary_says_so
     settings.job.send_concurrency = 1;
     let now = Utc::now();
     let sender = DailyQuota::new(2);
-    let report = run(
-        &api.store,
-        Arc::clone(&sender),
-        &settings,
-        &BTreeSet::new(),
-        usd(),
-        now,
-    )
-    .await
-    .unwrap();
+    let report = run(&api.store, Arc::clone(&sender), &settings, usd(), now)
+        .await
+        .unwrap();
     let s = &report.summary;
     assert_eq!(
         (s.sent, s.stopped, s.failed, s.errors),
@@ -416,7 +383,6 @@ async fn a_used_up_daily_quota_stops_sending_for_the_run_and_the_summary_says_so
         &api.store,
         DailyQuota::new(100),
         &settings,
-        &BTreeSet::new(),
         usd(),
         now + Duration::hours(1),
     )
@@ -451,7 +417,6 @@ async fn a_young_shop_is_scored_and_told_what_stood_in_for_the_models() {
         &api.store,
         emulator_sender(&api),
         &job_settings(&api),
-        &BTreeSet::new(),
         usd(),
         now,
     )

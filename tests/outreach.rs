@@ -6,6 +6,7 @@ use chrono::Duration;
 use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
 use rapport_shared::domain::outreach::festivals::Festival;
+use rapport_shared::domain::outreach::tips::Tip;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MakeGood, MessageKind, OutreachRules, PastMessage, Population,
     SuppressReason, candidates, decide, held_out,
@@ -14,7 +15,6 @@ use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
 };
 use rapport_shared::domain::{Locale, Segment};
-use std::collections::BTreeSet;
 
 /// Noon UTC: outside quiet hours for a UTC customer.
 const NOW: &str = "2026-11-22T12:00:00Z";
@@ -78,6 +78,10 @@ fn rules() -> OutreachRules {
         expiry_months: Some(12),
         make_good: Some(MakeGood::Points { points: 100 }),
         festivals: vec![harvest()],
+        tips: vec![Tip::line(
+            &Sku::parse("s", "TEA").unwrap(),
+            "Steep it for three minutes".into(),
+        )],
         ..OutreachRules::default()
     }
 }
@@ -88,13 +92,11 @@ fn run(
     history: &[PastMessage],
     suppressed: bool,
 ) -> Decision {
-    let tips: BTreeSet<Sku> = [Sku::parse("s", "TEA").unwrap()].into();
     let ctx = CustomerContext {
         profile: p,
         scores: s,
         history,
         address_suppressed: suppressed,
-        tips_catalogue: &tips,
     };
     decide(&ctx, &POP, &rules(), at(NOW))
 }
@@ -179,13 +181,11 @@ fn birthdays_greet_and_reward_only_established_birthdays() {
     // A leap-day birthday is greeted on 28 February in other years.
     let mut leap = customer("c2");
     leap.birthday = Some(Birthday::parse("b", "02-29").unwrap());
-    let tips = BTreeSet::new();
     let ctx = CustomerContext {
         profile: &leap,
         scores: None,
         history: &[],
         address_suppressed: false,
-        tips_catalogue: &tips,
     };
     let kinds: Vec<_> = candidates(&ctx, &POP, &rules(), at("2027-02-28T12:00:00Z"))
         .into_iter()
@@ -216,7 +216,6 @@ fn anniversaries_count_from_the_first_purchase() {
         scores: None,
         history: &[],
         address_suppressed: false,
-        tips_catalogue: &BTreeSet::new(),
     };
     let Decision::Send(gift) = decide(&ctx, &POP, &generous, at(NOW)) else {
         panic!()
@@ -321,7 +320,6 @@ fn a_low_rating_gets_one_apology_with_its_make_good_within_two_days() {
         scores: None,
         history: &[],
         address_suppressed: false,
-        tips_catalogue: &BTreeSet::new(),
     };
     assert!(
         !matches!(decide(&ctx, &POP, &quiet, at(NOW)), Decision::Send(ref m) if m.kind == MessageKind::MakeGood)
@@ -369,7 +367,6 @@ fn festivals_greet_on_their_date_the_customers_whose_language_and_segment_fit() 
         scores: None,
         history: &[],
         address_suppressed: false,
-        tips_catalogue: &BTreeSet::new(),
     };
     let tomorrow = at(NOW) + Duration::days(1);
     assert_eq!(decide(&ctx, &POP, &rules(), tomorrow), Decision::Nothing);
@@ -718,13 +715,11 @@ fn the_control_group_is_deterministic_and_near_its_share() {
     assert!(!held_out("c1", MessageKind::WinBack, "2026-Q4", 0));
     assert!(held_out("c1", MessageKind::WinBack, "2026-Q4", 100));
     let p = with_order(customer("c1"), 7);
-    let tips = BTreeSet::new();
     let ctx = CustomerContext {
         profile: &p,
         scores: None,
         history: &[],
         address_suppressed: false,
-        tips_catalogue: &tips,
     };
     let all_held = OutreachRules {
         holdout_pct: 100,

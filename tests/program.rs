@@ -944,3 +944,49 @@ async fn a_festival_of_the_programs_calendar_greets_on_its_date_once_in_the_cust
         .unwrap();
     assert_eq!(after, before + 30, "the bonus, once");
 }
+
+#[tokio::test]
+async fn tips_of_the_program_follow_the_order_with_their_links_and_video() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["messages"]["holdout_pct"] = json!(0);
+    program["tips"] = json!([
+        {"skus": ["SKU-*"], "title": "Warm the pot first",
+         "text": "A cold pot takes the heat out of the water.",
+         "link": "https://chai.example/guides/pot",
+         "video_url": "https://youtu.be/dQw4w9WgXcQ"},
+        {"skus": ["OTHER"], "title": "Not for this order"}
+    ]);
+    let mut bad = program.clone();
+    bad["tips"][0]["link"] = json!("http://chai.example/guides/pot");
+    let refused = put(&api, &bad, "\"0\"").await;
+    assert_eq!(refused.body["errors"][0]["field"], "tips[0].link");
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let email = format!("tipped-{tag}@example.com");
+    let mut order = rapport_integration::purchase("t-1", "tipped", "t-1", 1_500);
+    order["occurred_at"] = (chrono::Utc::now() - chrono::Duration::days(3))
+        .to_rfc3339()
+        .into();
+    order["email"] = email.clone().into();
+    order["marketing_consent"] = true.into();
+    assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    let settings = rapport_integration::job_settings(&api);
+    rapport_integration::run_job(&api, &settings, chrono::Utc::now()).await;
+    let mail = api.mail_to(&email).await;
+    assert_eq!(mail.len(), 1);
+    let text = mail[0].text.clone().unwrap_or_default();
+    assert!(
+        text.contains("Warm the pot first")
+            && text.contains("https://chai.example/guides/pot")
+            && text.contains("https://youtu.be/dQw4w9WgXcQ")
+            && !text.contains("Not for this order"),
+        "{text}"
+    );
+    let html = mail[0].html.clone().unwrap_or_default();
+    assert!(
+        html.contains("hqdefault.jpg") && !html.contains("<iframe"),
+        "{html}"
+    );
+}

@@ -250,7 +250,6 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         &store,
         sender.clone(),
         &settings,
-        &BTreeSet::new(),
         Currency::parse("currency", "USD").unwrap(),
         now,
     )

@@ -406,7 +406,6 @@ pub async fn run_job(
         &api.store,
         emulator_sender(api),
         settings,
-        &Default::default(),
         rapport_shared::domain::Currency::parse("currency", "USD").expect("USD"),
         now,
     )
@@ -451,7 +450,7 @@ pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
         unsubscribe_keys: Some(unsubscribe_keys()),
         coupon_valid_days: 30,
         review_points: 25,
-        tips: std::collections::BTreeMap::new(),
+        tips: Vec::new(),
         rewards: Vec::new(),
         festivals: Vec::new(),
         points_expiry_months: None,

@@ -281,11 +281,9 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     println!();
     println!("running the scoring-and-outreach job");
     // The demo shows sending whatever the hour; set RAPPORT_QUIET_HOURS to see deferral.
-    let tips = concat!(env!("CARGO_MANIFEST_DIR"), "/demo-tips.json");
     let job = rapport_shared::config::JobConfig::from_lookup(&running.config, |name| {
         std::env::var(name).ok().or(match name {
             "RAPPORT_QUIET_HOURS" => Some("0-0".into()),
-            "RAPPORT_TIPS_FILE" => Some(tips.into()),
             "RAPPORT_SHOP_NAME" => Some("CD Corner".into()),
             _ => None,
         })
@@ -300,12 +298,10 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     let sender = Arc::new(rapport_shared::mail::SesSender::new(
         rapport_shared::bootstrap::ses_client(&sdk),
     ));
-    let catalogue = settings.job.tips_catalogue();
     let report = rapport_job::run::run(
         &store,
         sender,
         &settings,
-        &catalogue,
         running.config.rules.currency,
         chrono::Utc::now(),
     )
@@ -382,6 +378,8 @@ async fn edit_program(running: &Running) -> Result<()> {
     {
         gold["perks"] = serde_json::json!({"free_shipping": true, "welcome_points": 250});
     }
+    // Product tips with links and a video, sent after the order that bought them.
+    program["tips"] = serde_json::from_str(include_str!("../demo-tips.json"))?;
     program["wording"] = serde_json::json!({"en": {"points_expiring": {
         "subject": "{{ points }} points are yours until {{ expires }}"
     }}});
@@ -406,7 +404,7 @@ async fn edit_program(running: &Running) -> Result<()> {
         bail!("PUT {path} answered {status}: {saved}");
     }
     println!(
-        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order (reminders 30 and 7 days before, in the shop's own words), 30 days of grace before a demotion, free shipping and 250 welcome points for the top tier",
+        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order (reminders 30 and 7 days before, in the shop's own words), 30 days of grace before a demotion, free shipping and 250 welcome points for the top tier, product tips with links and a video",
         saved["version"]
     );
     Ok(())

@@ -1,11 +1,8 @@
 //! The scheduled job's settings, read on top of the functions' [`Config`].
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use super::{Config, ConfigError, KeySource, env_lookup, setting};
 use crate::domain::outreach::OutreachRules;
-use crate::domain::{LoyaltyRules, Sku, TombstoneKey};
+use crate::domain::{LoyaltyRules, TombstoneKey};
 use crate::service::deliver::DeliverySettings;
 
 /// The scheduled job's settings, on top of [`Config`].
@@ -31,29 +28,6 @@ pub struct JobConfig {
     pub tombstone_key: TombstoneKey,
 }
 
-/// The product tips catalogue: a JSON object of sku → list of how-to lines.
-pub fn read_tips(path: &Path) -> Result<BTreeMap<Sku, Vec<String>>, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: "RAPPORT_TIPS_FILE",
-        reason,
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid(format!("reading {}: {e}", path.display())))?;
-    let raw: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|e| {
-        invalid(format!(
-            "{} is not a JSON object of sku → lines: {e}",
-            path.display()
-        ))
-    })?;
-    raw.into_iter()
-        .map(|(sku, lines)| {
-            let sku =
-                Sku::parse("sku", &sku).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-            Ok((sku, lines))
-        })
-        .collect()
-}
-
 impl JobConfig {
     pub fn from_env(config: &Config) -> Result<Self, ConfigError> {
         Self::from_lookup(config, env_lookup)
@@ -68,10 +42,7 @@ impl JobConfig {
             recovery_expiry_days: config.reviews.recovery_expiry_days,
             ..config.outreach.clone()
         };
-        let tips = match get("RAPPORT_TIPS_FILE").filter(|p| !p.trim().is_empty()) {
-            Some(path) => read_tips(Path::new(&path))?,
-            None => BTreeMap::new(),
-        };
+        let tips = config.outreach.tips.clone();
         let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         Ok(Self {
             scan_segments: setting(&get, "RAPPORT_SCAN_SEGMENTS", 4u32)?.max(1),
@@ -124,10 +95,5 @@ impl JobConfig {
             return Err(ConfigError::Missing("RAPPORT_UNSUBSCRIBE_KEYS"));
         }
         Ok(())
-    }
-
-    /// The tips catalogue's products, for the rules.
-    pub fn tips_catalogue(&self) -> std::collections::BTreeSet<Sku> {
-        self.delivery.tips.keys().cloned().collect()
     }
 }

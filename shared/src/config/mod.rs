@@ -9,15 +9,17 @@ use crate::auth::keys::{ApiKeys, KeySource, UnsubscribeKeys};
 use crate::auth::webhook::WebhookSecrets;
 use crate::domain::outreach::OutreachRules;
 use crate::domain::outreach::festivals::shipped_calendar;
+use crate::domain::outreach::tips::{Tip, tip_problems};
 use crate::domain::program::{Program, ProgramRules};
 use crate::domain::{
-    Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule, TombstoneKey,
+    Currency, EventWindow, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule,
+    TombstoneKey,
 };
 use crate::shop_api::{ShopCredentials, ShopEndpoints};
 
 mod job;
 
-pub use job::{JobConfig, read_tips};
+pub use job::JobConfig;
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 
@@ -353,6 +355,37 @@ impl Config {
     }
 }
 
+/// A tips catalogue file: the program's `tips` (a JSON array of tips), or a JSON object
+/// of sku → how-to lines, each line a tip with only a title.
+pub fn read_tips(path: &std::path::Path) -> Result<Vec<Tip>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "RAPPORT_TIPS_FILE",
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(format!("reading: {e}")))?;
+    let tips = match serde_json::from_str::<Vec<Tip>>(&text) {
+        Ok(tips) => tips,
+        Err(_) => {
+            let lines: std::collections::BTreeMap<String, Vec<String>> =
+                serde_json::from_str(&text).map_err(|e| {
+                    invalid(format!(
+                        "neither an array of tips nor an object of sku → lines: {e}"
+                    ))
+                })?;
+            let mut tips = Vec::new();
+            for (sku, lines) in lines {
+                let sku = Sku::parse("sku", &sku).map_err(|e| invalid(e.to_string()))?;
+                tips.extend(lines.into_iter().map(|line| Tip::line(&sku, line)));
+            }
+            tips
+        }
+    };
+    match tip_problems(&tips).first() {
+        Some(problem) => Err(invalid(problem.to_string())),
+        None => Ok(tips),
+    }
+}
+
 /// The outreach policy's settings (`RAPPORT_QUIET_HOURS`, `RAPPORT_MAX_PER_7_DAYS`,
 /// `RAPPORT_MAX_PER_30_DAYS`, `RAPPORT_HOLDOUT_PCT`, and `RAPPORT_FESTIVALS`: `shipped`,
 /// the default, or `none`): the defaults of the program's `messages` and `festivals`
@@ -377,6 +410,10 @@ fn outreach_rules(get: &impl Fn(&str) -> Option<String>) -> Result<OutreachRules
         quiet_start,
         quiet_end,
         holdout_pct: setting(get, "RAPPORT_HOLDOUT_PCT", defaults.holdout_pct)?,
+        tips: match get("RAPPORT_TIPS_FILE").filter(|p| !p.trim().is_empty()) {
+            Some(path) => read_tips(std::path::Path::new(&path))?,
+            None => Vec::new(),
+        },
         festivals: match get("RAPPORT_FESTIVALS").as_deref().map(str::trim) {
             None | Some("" | "shipped") => {
                 shipped_calendar().map_err(|e| ConfigError::Invalid {

@@ -64,6 +64,9 @@ struct Language {
     footer: String,
     /// A reward the balance buys, in a list: `{{ name }}`, `{{ points }}`.
     reward_line: String,
+    /// The words of a tip's links.
+    read_more: String,
+    watch_video: String,
     /// The salutation, by first name (`{{ first_name }}`) or without one.
     greeting: String,
     greeting_anonymous: String,
@@ -90,10 +93,21 @@ pub struct MessageData {
     pub tier: Option<String>,
     pub years: Option<i32>,
     pub referral_code: Option<String>,
-    /// How-to lines for products just bought.
-    pub tips: Vec<String>,
+    /// How-to content for products just bought.
+    pub tips: Vec<TipView>,
     /// Rewards the balance buys today, for the reminder that points lapse.
     pub rewards: Vec<RewardLine>,
+}
+
+/// A tip as a mail shows it: the title, its text, a link, and its video as a thumbnail
+/// that links to it (or a plain link where no thumbnail is known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TipView {
+    pub title: String,
+    pub text: Option<String>,
+    pub link: Option<String>,
+    pub video_url: Option<String>,
+    pub thumbnail_url: Option<String>,
 }
 
 /// A reward of the catalogue as a message lists it.
@@ -253,7 +267,7 @@ pub fn render(
             .iter()
             .map(|r| env.render_str(&lang.reward_line, Value::from(Serde(r))))
             .collect::<Result<Vec<_>, _>>()?,
-        _ => data.tips.clone(),
+        _ => Vec::new(),
     };
     let ctx = context! {
         lang => lang.lang.as_str(),
@@ -272,6 +286,9 @@ pub fn render(
             _ => None,
         }),
         bullets => bullets,
+        tips => Value::from(Serde(&data.tips)),
+        read_more => lang.read_more.as_str(),
+        watch_video => lang.watch_video.as_str(),
         signoff => text_of(&lang.signoff)?,
         footer => text_of(&lang.footer)?,
         unsubscribe => lang.unsubscribe.as_str(),
@@ -322,7 +339,7 @@ fn specimen() -> (MessageData, [(&'static str, String); 7]) {
         tier: Some("tier-specimen".into()),
         years: Some(17),
         referral_code: Some("REF-SPECIMEN".into()),
-        tips: vec!["tip".into()],
+        tips: Vec::new(),
         rewards: vec![RewardLine {
             name: "reward".into(),
             points: 1,
@@ -433,7 +450,13 @@ mod tests {
             tier: Some("gold".into()),
             years: Some(2),
             referral_code: Some("AB3K9MNP".into()),
-            tips: vec!["Steep <3> minutes".into()],
+            tips: vec![TipView {
+                title: "Steep <3> minutes".into(),
+                text: Some("Water just off the boil.".into()),
+                link: Some("https://chai.example/brew?a=1&b=2".into()),
+                video_url: Some("https://www.youtube.com/watch?v=dQw4w9WgXcQ".into()),
+                thumbnail_url: Some("https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg".into()),
+            }],
             rewards: vec![RewardLine {
                 name: "Free shipping".into(),
                 points: 500,
@@ -537,6 +560,25 @@ mod tests {
         assert!(!r.html.contains("<b>&</b>"));
         assert!(r.html.contains("Steep &lt;3&gt; minutes"));
         assert!(r.text.contains("Tea <b>&</b> Co") && r.text.contains("- Steep <3> minutes"));
+        // A tip's link and its video: a thumbnail that links to it in HTML, never an
+        // embed; addresses in the text part.
+        // (Attribute values are escaped, `/` included, as browsers read them back.)
+        let attr = |url: &str| url.replace('&', "&amp;").replace('/', "&#x2f;");
+        let link = attr("https://chai.example/brew?a=1&b=2");
+        assert!(r.html.contains(&format!("href=\"{link}\"")), "{}", r.html);
+        let thumbnail = attr("https://img.youtube.com/vi/dQw4w9WgXcQ/hqdefault.jpg");
+        assert!(r.html.contains(&format!("<img src=\"{thumbnail}\"")));
+        assert!(!r.html.contains("<iframe") && !r.html.contains("<video"));
+        assert!(
+            r.text
+                .contains("Read more: https://chai.example/brew?a=1&b=2"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .contains("Watch the video: https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+        );
     }
 
     #[test]

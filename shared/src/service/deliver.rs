@@ -11,15 +11,15 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use thiserror::Error;
 
 use crate::domain::codes::readable_code;
 use crate::domain::outreach::festivals::Festival;
+use crate::domain::outreach::tips::Tip;
 use crate::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Planned};
 use crate::domain::program::{Reward, Wording};
-use crate::domain::{Email, Profile, Sku};
-use crate::mail::render::{MessageData, RenderError, RewardLine, language_for, render};
+use crate::domain::{Email, Profile};
+use crate::mail::render::{MessageData, RenderError, RewardLine, TipView, language_for, render};
 use crate::mail::{Acceptance, MessageSender, OutgoingMail, SendError};
 use crate::retry::Backoff;
 use crate::service::{ServiceError, grant_reward};
@@ -38,8 +38,8 @@ pub struct DeliverySettings {
     pub coupon_valid_days: i64,
     /// Points a written review earns, quoted in review requests.
     pub review_points: i64,
-    /// How-to lines per product.
-    pub tips: BTreeMap<Sku, Vec<String>>,
+    /// How-to content for products.
+    pub tips: Vec<Tip>,
     /// The program's reward catalogue, for the reminder that points lapse, and the
     /// months without an order after which they do.
     pub rewards: Vec<Reward>,
@@ -102,6 +102,9 @@ pub enum DeliveryError {
 
 /// A coupon code that is the same every time this message is built, so a retried send
 /// quotes the code already claimed.
+/// Most tips one mail carries.
+const MAX_TIPS_PER_MAIL: usize = 6;
+
 fn coupon_code(customer: &str, kind: MessageKind, period: &str) -> String {
     let digest = Sha256::digest(format!("coupon|{customer}|{kind}|{period}").as_bytes());
     format!("RW-{}", readable_code(&digest, 10))
@@ -200,13 +203,21 @@ fn message_data(
         tier: Some(profile.tier.to_string()),
         years: profile.first_purchase_at.map(|f| now.year() - f.year()),
         referral_code: profile.referral_code.clone(),
+        // Each tip once, in catalogue order, for the products of the latest order.
         tips: order
             .map(|o| {
-                o.skus
+                settings
+                    .tips
                     .iter()
-                    .filter_map(|s| settings.tips.get(s))
-                    .flatten()
-                    .cloned()
+                    .filter(|t| o.skus.iter().any(|s| t.covers(s.as_str())))
+                    .take(MAX_TIPS_PER_MAIL)
+                    .map(|t| TipView {
+                        title: t.title.clone(),
+                        text: t.text.clone(),
+                        link: t.link.clone(),
+                        video_url: t.video_url.clone(),
+                        thumbnail_url: t.thumbnail(),
+                    })
                     .collect()
             })
             .unwrap_or_default(),

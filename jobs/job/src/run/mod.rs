@@ -15,16 +15,16 @@ mod model;
 mod outreach;
 mod scan;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
+use rapport_shared::domain::Currency;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::stats::StatsTally;
-use rapport_shared::domain::{Currency, Sku};
 use rapport_shared::mail::MessageSender;
 use rapport_shared::store::{JobStore, ProgramReadStore, ProgramStatsStore};
 
@@ -71,6 +71,7 @@ impl RunSettings {
         job.delivery.review_points = program.reviews.body_points;
         job.delivery.rewards = program.rewards.clone();
         job.delivery.festivals = program.festivals.clone();
+        job.delivery.tips = program.tips.clone();
         job.delivery.points_expiry_months = program.expiry.after_inactive_months;
         job.delivery.wording = program.wording.clone();
         settings
@@ -100,7 +101,6 @@ pub async fn run<S, M>(
     store: &S,
     sender: Arc<M>,
     settings: &RunSettings,
-    tips: &BTreeSet<Sku>,
     currency: Currency,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Report>
@@ -194,7 +194,6 @@ where
                 sender.as_ref(),
                 settings,
                 &pop,
-                tips,
                 customer,
                 scores,
                 address_suppressed,
@@ -236,7 +235,6 @@ pub async fn run_from_env(
     if send {
         wiring.job.can_send()?;
     }
-    let tips = wiring.job.tips_catalogue();
     let settings = RunSettings {
         send,
         send_until,
@@ -246,7 +244,6 @@ pub async fn run_from_env(
         &wiring.store,
         Arc::new(wiring.sender),
         &settings,
-        &tips,
         wiring.config.rules.currency,
         Utc::now(),
     )

@@ -1,14 +1,13 @@
 //! The outreach phase: for each customer decide at most one message, deliver it (or
 //! hold it out), and count what happened into the summary.
 
-use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageStatus, PastMessage, Population, decide,
 };
-use rapport_shared::domain::{CustomerScores, JobState, Sku};
+use rapport_shared::domain::{CustomerScores, JobState};
 use rapport_shared::mail::MessageSender;
 use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::store::{JobStore, ScannedCustomer};
@@ -42,7 +41,6 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     sender: &M,
     settings: &RunSettings,
     pop: &Population,
-    tips: &BTreeSet<Sku>,
     customer: ScannedCustomer,
     scores: Option<CustomerScores>,
     address_suppressed: bool,
@@ -62,7 +60,6 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         scores: scores.as_ref(),
         history: &messages,
         address_suppressed,
-        tips_catalogue: tips,
     };
     let decision = decide(&ctx, pop, &settings.job.rules, now);
     let out_of_time = settings

@@ -13,11 +13,11 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
 
 use super::festivals::Festival;
 use super::messages::{MessageKind, Offer, PastMessage, Planned};
-use crate::domain::{CustomerScores, Profile, ReviewRules, Sku};
+use super::tips::Tip;
+use crate::domain::{CustomerScores, Profile, ReviewRules};
 
 /// The make-good of the apology after a low rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,8 @@ pub struct OutreachRules {
     pub make_good: Option<MakeGood>,
     /// The festival calendar: greetings on their dates to the customers they are for.
     pub festivals: Vec<Festival>,
+    /// How-to content for products, sent after the order that bought them.
+    pub tips: Vec<Tip>,
     /// Months without an order after which points lapse (none: never), and the days
     /// before the lapse on which the customer is reminded.
     pub expiry_months: Option<u32>,
@@ -97,6 +99,7 @@ impl Default for OutreachRules {
             welcome_second_after_days: 7,
             make_good: None,
             festivals: Vec::new(),
+            tips: Vec::new(),
             expiry_months: None,
             expiry_reminder_days: vec![30, 7],
         }
@@ -149,8 +152,6 @@ pub struct CustomerContext<'a> {
     pub history: &'a [PastMessage],
     /// The address bounced, complained, or was erased.
     pub address_suppressed: bool,
-    /// Products with how-to content in the catalogue.
-    pub tips_catalogue: &'a BTreeSet<Sku>,
 }
 
 fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> i64 {
@@ -252,7 +253,10 @@ pub fn candidates(
             ));
         }
         if (rules.tips_after_days..rules.tips_after_days + 3).contains(&age)
-            && order.skus.iter().any(|s| ctx.tips_catalogue.contains(s))
+            && order
+                .skus
+                .iter()
+                .any(|s| rules.tips.iter().any(|t| t.covers(s.as_str())))
         {
             out.push(plan(
                 MessageKind::ProductTips,

@@ -348,8 +348,9 @@ impl Messages {
             review_request_after_days: self.review_request_after_days,
             welcome_second_after_days: self.welcome_second_after_days,
             make_good: self.make_good,
-            // The program's calendar, set beside the messages by the document.
+            // The program's calendar and tips, set beside the messages by the document.
             festivals: Vec::new(),
+            tips: Vec::new(),
             win_back_min_churn: f64::from(self.win_back.min_churn_pct) / 100.0,
             win_back_min_discount_pct: self.win_back.min_discount_pct,
             win_back_max_discount_pct: self.win_back.max_discount_pct,

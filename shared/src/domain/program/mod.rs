@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use super::loyalty::{Basis, EarningRules, Qualification, Rounding, TierPerks};
 use super::outreach::OutreachRules;
 use super::outreach::festivals::{Festival, calendar_problems};
+use super::outreach::tips::{Tip, tip_problems};
 use super::{FieldError, LoyaltyRules, ReferralRules, ReviewRules, Sku, Tier, TierRule};
 
 mod activities;
@@ -70,6 +71,9 @@ pub struct Program {
     /// Festival and seasonal greetings; absent: the calendar Rapport ships.
     #[serde(default = "shipped_festivals")]
     pub festivals: Vec<Festival>,
+    /// How-to content mailed after the order that bought a product; absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tips: Vec<Tip>,
 }
 
 fn shipped_festivals() -> Vec<Festival> {
@@ -232,6 +236,7 @@ impl Program {
             wording: Wording::new(),
             activities: Vec::new(),
             festivals: outreach.festivals.clone(),
+            tips: outreach.tips.clone(),
         }
     }
 
@@ -329,6 +334,7 @@ impl Program {
         problems.extend(self.earning_problems());
         problems.extend(self.activity_problems());
         problems.extend(calendar_problems(&self.festivals, &LANGUAGES));
+        problems.extend(tip_problems(&self.tips));
         problems.extend(self.catalogue_problems());
         problems.extend(self.expiry.problems());
         problems.extend(messages::wording_problems(&self.wording));
@@ -457,6 +463,7 @@ impl Program {
             .filter_map(|t| Some((Tier(t.name.clone()), t.perks.birthday_points?)))
             .collect();
         rules.festivals = self.festivals.clone();
+        rules.tips = self.tips.clone();
         rules
     }
 
