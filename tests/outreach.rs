@@ -5,6 +5,7 @@
 use chrono::Duration;
 use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
+use rapport_shared::domain::gifts::GiftGrant;
 use rapport_shared::domain::outreach::festivals::Festival;
 use rapport_shared::domain::outreach::tips::Tip;
 use rapport_shared::domain::outreach::{
@@ -509,6 +510,18 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>, Vec<PastMessage>)
         }
         MessageKind::MakeGood => p.service_recovery = Some(flag(2)),
         MessageKind::Festival => p.locale = Some(Locale::parse("l", "fil-PH").unwrap()),
+        MessageKind::SpendGift => {
+            p.gifts.insert(
+                "gift-300".into(),
+                GiftGrant {
+                    at: at(NOW) - Duration::hours(1),
+                    window: "2026".into(),
+                    coupon_code: "RG-ABC".into(),
+                    expires_at: at(NOW) + Duration::days(60),
+                    reward: "A tea sampler".into(),
+                },
+            );
+        }
     }
     (p, s, Vec::new())
 }
@@ -547,7 +560,8 @@ fn after_the_one_click_unsubscribe_no_marketing_message_of_any_kind_goes() {
         [
             MessageKind::TierChange,
             MessageKind::ReferralReward,
-            MessageKind::MakeGood
+            MessageKind::MakeGood,
+            MessageKind::SpendGift
         ]
     );
 }

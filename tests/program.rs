@@ -990,3 +990,82 @@ async fn tips_of_the_program_follow_the_order_with_their_links_and_video() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn crossing_a_spend_threshold_grants_the_gift_once_per_window_and_says_so() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["messages"]["holdout_pct"] = json!(0);
+    program["qualification"] = json!({"window": "calendar_year"});
+    program["rewards"] = json!([{
+        "id": "sampler", "name": "A tea sampler", "offer": {"type": "free_product", "sku": "TEA-SAMPLER"},
+        "points": 500, "valid_days": 60, "limit_per_customer": 1
+    }]);
+    program["spend_gifts"] =
+        json!([{"id": "gift-300", "min_spend_minor": 30000, "reward_id": "sampler"}]);
+    let mut wrong = program.clone();
+    wrong["spend_gifts"][0]["reward_id"] = json!("nothing");
+    let refused = put(&api, &wrong, "\"0\"").await;
+    assert_eq!(
+        refused.body["errors"][0]["field"],
+        "spend_gifts[0].reward_id"
+    );
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let email = format!("giftee-{tag}@example.com");
+    let mut first = rapport_integration::purchase("g-1", "giftee", "g-1", 20_000);
+    first["email"] = email.clone().into();
+    first["locale"] = "ur-PK".into();
+    let second = rapport_integration::purchase("g-2", "giftee", "g-2", 12_000);
+    // Spent 200.00: below the threshold, nothing.
+    assert_eq!(api.post("/v1/events/purchase", &first).await.status, 200);
+    let settings = rapport_integration::job_settings(&api);
+    let now = chrono::Utc::now();
+    assert_eq!(
+        rapport_integration::run_job(&api, &settings, now)
+            .await
+            .gifts_granted,
+        0
+    );
+    // 320.00: the gift, once, however often the job runs, and the announcement.
+    assert_eq!(api.post("/v1/events/purchase", &second).await.status, 200);
+    let (a, b) = tokio::join!(
+        rapport_integration::run_job(&api, &settings, now),
+        rapport_integration::run_job(&api, &settings, now),
+    );
+    assert_eq!(a.gifts_granted + b.gifts_granted, 1);
+    assert_eq!(
+        rapport_integration::run_job(&api, &settings, now)
+            .await
+            .gifts_granted,
+        0
+    );
+    let export = send(&api, "GET", "/v1/customers/giftee/export", None, None).await;
+    let redemptions = export.body["redemptions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(redemptions.len(), 1, "{}", export.body);
+    assert_eq!(redemptions[0]["points"], 0);
+    let code = redemptions[0]["coupon_code"].as_str().unwrap().to_owned();
+    let coupon = api.get(&format!("/v1/coupons/{code}")).await;
+    assert_eq!(coupon.body["valid"], true, "{}", coupon.body);
+    let mail = api.mail_to(&email).await;
+    let gifts: Vec<_> = mail
+        .iter()
+        .filter(|m| m.subject.contains("A tea sampler"))
+        .collect();
+    assert_eq!(
+        gifts.len(),
+        1,
+        "{:?}",
+        mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    assert!(gifts[0].text.clone().unwrap_or_default().contains(&code));
+    // The customer's points were not touched, and the reward can still be bought once.
+    assert_eq!(
+        api.get("/v1/customers/giftee").await.body["points_balance"],
+        320
+    );
+}

@@ -139,6 +139,7 @@ functions! {
         ProgramReadStore,
         ProgramStatsStore,
         ReferralCodeStore,
+        RedemptionStore,
     ];
 }
 

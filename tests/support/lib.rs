@@ -478,6 +478,7 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
         delivery: delivery_settings(api),
         send_concurrency: 8,
         loyalty: config(&api.table, &[]).rules,
+        spend_gifts: Vec::new(),
         ses_configuration_set: None,
         tombstone_key: rapport_shared::domain::TombstoneKey::new(TOMBSTONE_KEY.as_bytes()),
     });

@@ -24,6 +24,8 @@ pub struct RunSummary {
     /// ladder on points), and how many of them were demotions.
     pub tiers_changed: usize,
     pub tiers_demoted: usize,
+    /// Spend gifts granted in this run.
+    pub gifts_granted: usize,
     /// The program's figures as this run computed them.
     pub program_stats: Option<rapport_shared::domain::stats::ProgramStats>,
     pub customers: usize,

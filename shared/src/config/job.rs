@@ -19,6 +19,8 @@ pub struct JobConfig {
     /// The loyalty rules (the program's; the settings' until one is saved): what a
     /// point is worth for the liability in the figures, the tier ladder for demotions.
     pub loyalty: LoyaltyRules,
+    /// The program's spend gifts (none until a program gives some).
+    pub spend_gifts: Vec<crate::domain::program::SpendGift>,
     /// Messages delivered at once (`RAPPORT_SEND_CONCURRENCY`).
     pub send_concurrency: usize,
     /// The SES configuration set whose events report bounces and complaints.
@@ -74,6 +76,7 @@ impl JobConfig {
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
             loyalty: config.rules.clone(),
+            spend_gifts: Vec::new(),
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),

@@ -17,6 +17,7 @@ pub mod coupons;
 pub mod events;
 pub mod expiry;
 pub mod fields;
+pub mod gifts;
 pub mod ids;
 pub mod ledger;
 pub mod loyalty;

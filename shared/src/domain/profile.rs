@@ -153,6 +153,9 @@ pub struct Profile {
     /// most 100 each, for the program's limits.
     #[serde(default)]
     pub activities: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// The latest grant of each spend gift of the program.
+    #[serde(default)]
+    pub gifts: BTreeMap<String, super::gifts::GiftGrant>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -202,6 +205,7 @@ impl Profile {
             tiers_welcomed: std::collections::BTreeSet::new(),
             first_name: None,
             activities: BTreeMap::new(),
+            gifts: BTreeMap::new(),
             erased_at: None,
             created_at: now,
             updated_at: now,

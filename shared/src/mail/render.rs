@@ -83,6 +83,8 @@ pub struct MessageData {
     pub first_name: Option<String>,
     /// The festival a greeting is for, named in the customer's language.
     pub festival: Option<String>,
+    /// The reward a spend gift grants.
+    pub gift: Option<String>,
     pub unsubscribe_url: String,
     pub order_id: Option<String>,
     pub discount_pct: Option<u32>,
@@ -312,6 +314,7 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
         MessageKind::TierChange => &["tier"],
         MessageKind::Anniversary => &["years"],
         MessageKind::Festival => &["festival"],
+        MessageKind::SpendGift => &["gift"],
         MessageKind::VipAppreciation
         | MessageKind::PostPurchase
         | MessageKind::ReviewRequest
@@ -325,11 +328,12 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
 
 /// A message with every placeholder set to a value found nowhere else, so a rendering
 /// shows which placeholders it used.
-fn specimen() -> (MessageData, [(&'static str, String); 7]) {
+fn specimen() -> (MessageData, [(&'static str, String); 8]) {
     let data = MessageData {
         shop: "Specimen Shop".into(),
         first_name: Some("Specimen".into()),
         festival: Some("Festival-Specimen".into()),
+        gift: Some("Gift-Specimen".into()),
         unsubscribe_url: "https://specimen.invalid/u".into(),
         order_id: Some("ORDER-SPECIMEN".into()),
         discount_pct: Some(37),
@@ -345,7 +349,8 @@ fn specimen() -> (MessageData, [(&'static str, String); 7]) {
             points: 1,
         }],
     };
-    let markers: [(&str, String); 7] = [
+    let markers: [(&str, String); 8] = [
+        ("gift", "Gift-Specimen".to_owned()),
         ("festival", "Festival-Specimen".to_owned()),
         ("discount_pct", "37".to_owned()),
         ("expires", "2031-07-19".to_owned()),
@@ -441,6 +446,7 @@ mod tests {
             shop: "Chai & Co".into(),
             first_name: Some("Asha".into()),
             festival: Some("Diwali".into()),
+            gift: Some("A tea sampler".into()),
             unsubscribe_url: "https://api.example/v1/unsubscribe?token=c.1".into(),
             order_id: Some("A-1".into()),
             discount_pct: Some(15),

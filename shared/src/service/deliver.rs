@@ -145,6 +145,12 @@ fn message_data(
         MessageKind::PointsExpiring | MessageKind::Welcome => Some(profile.points_balance),
         _ => None,
     };
+    // The spend gift a gift's announcement is about: the period is `<gift id>:<window>`.
+    let granted = planned
+        .period
+        .split_once(':')
+        .filter(|_| planned.kind == MessageKind::SpendGift)
+        .and_then(|(id, _)| profile.gifts.get(id));
     let lapses_on = settings
         .points_expiry_months
         .and_then(|months| profile.points_expire_at(months))
@@ -183,6 +189,7 @@ fn message_data(
         shop: settings.shop_name.clone(),
         first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
         festival: festival_name(profile, planned, settings),
+        gift: granted.map(|g| g.reward.clone()),
         unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
             unsubscribe_keys,
@@ -194,10 +201,13 @@ fn message_data(
             _ => order.map(|o| o.order_id.to_string()),
         },
         discount_pct: planned.offer.map(|o| o.discount_pct),
-        coupon_code: coupon.map(|(c, _)| c.to_owned()),
+        coupon_code: coupon
+            .map(|(c, _)| c.to_owned())
+            .or_else(|| granted.map(|g| g.coupon_code.clone())),
         expires: coupon
             .map(|(_, at)| at)
             .or(lapses_on)
+            .or(granted.map(|g| g.expires_at))
             .map(|at| at.date_naive().to_string()),
         points,
         tier: Some(profile.tier.to_string()),

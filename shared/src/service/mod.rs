@@ -17,6 +17,7 @@ pub mod deliver;
 mod driver;
 pub mod expiry;
 pub mod feedback;
+pub mod gifts;
 pub mod import;
 mod privacy;
 pub mod program;

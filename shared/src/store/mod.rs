@@ -535,9 +535,15 @@ pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// What the scheduled job reads and writes: the scan and the scores, message claims,
 /// and the rewards some messages carry.
-pub trait JobStore: ScoreStore + MessageStore + RewardStore + ReferralCodeStore {}
+pub trait JobStore:
+    ScoreStore + MessageStore + RewardStore + ReferralCodeStore + RedemptionStore
+{
+}
 
-impl<T: ScoreStore + MessageStore + RewardStore + ReferralCodeStore> JobStore for T {}
+impl<T: ScoreStore + MessageStore + RewardStore + ReferralCodeStore + RedemptionStore> JobStore
+    for T
+{
+}
 
 /// Declares [`Store`] from the list of capabilities, written once.
 macro_rules! every_capability {

@@ -37,6 +37,7 @@ use model::Modelled;
 use outreach::Outcome;
 
 mod expiry;
+mod gifts;
 mod tiers;
 
 #[derive(Debug, Clone)]
@@ -72,6 +73,7 @@ impl RunSettings {
         job.delivery.rewards = program.rewards.clone();
         job.delivery.festivals = program.festivals.clone();
         job.delivery.tips = program.tips.clone();
+        job.spend_gifts = program.spend_gifts.clone();
         job.delivery.points_expiry_months = program.expiry.after_inactive_months;
         job.delivery.wording = program.wording.clone();
         settings
@@ -133,6 +135,15 @@ where
         tiers::settle_due(store, &mut customers, &settings.job.loyalty, now).await;
     summary.tiers_changed = changed;
     summary.tiers_demoted = demoted;
+    summary.gifts_granted = gifts::grant_due(
+        store,
+        &mut customers,
+        &settings.job.spend_gifts,
+        &settings.job.loyalty,
+        &settings.job.delivery.rewards,
+        now,
+    )
+    .await;
     if let Some(months) = settings.job.rules.expiry_months {
         let (lapsed, points) = expiry::expire_due(store, &mut customers, months, now).await?;
         summary.customers_expired = lapsed;

@@ -327,6 +327,16 @@ pub fn candidates(
             format!("now {}", p.tier),
         ));
     }
+    for (id, gift) in &p.gifts {
+        if days_between(gift.at, now) < 7 {
+            out.push(plan(
+                MessageKind::SpendGift,
+                format!("{id}:{}", gift.window),
+                250,
+                format!("{} for spending in {}", gift.reward, gift.window),
+            ));
+        }
+    }
     if let Some(at) = p.referral_rewarded_at
         && days_between(at, now) < 7
     {

@@ -33,10 +33,12 @@ pub enum MessageKind {
     MakeGood,
     /// A festival or seasonal greeting of the program's calendar.
     Festival,
+    /// A spend gift the customer was just granted, with its coupon.
+    SpendGift,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 15] = [
+    pub const ALL: [MessageKind; 16] = [
         MessageKind::WinBack,
         MessageKind::VipAppreciation,
         MessageKind::PostPurchase,
@@ -52,6 +54,7 @@ impl MessageKind {
         MessageKind::WelcomeReferral,
         MessageKind::MakeGood,
         MessageKind::Festival,
+        MessageKind::SpendGift,
     ];
 
     /// The kind a slug names.
@@ -76,6 +79,7 @@ impl MessageKind {
             MessageKind::WelcomeReferral => "welcome_referral",
             MessageKind::MakeGood => "make_good",
             MessageKind::Festival => "festival",
+            MessageKind::SpendGift => "spend_gift",
         }
     }
 
@@ -106,7 +110,10 @@ impl MessageKind {
             | MessageKind::Welcome
             | MessageKind::WelcomeReferral
             | MessageKind::Festival => true,
-            MessageKind::TierChange | MessageKind::ReferralReward | MessageKind::MakeGood => false,
+            MessageKind::TierChange
+            | MessageKind::ReferralReward
+            | MessageKind::MakeGood
+            | MessageKind::SpendGift => false,
         }
     }
 }

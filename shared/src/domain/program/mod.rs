@@ -29,7 +29,7 @@ pub use activities::{
 pub use messages::{
     BirthdayRule, Expiry, LANGUAGES, MessageWording, Messages, QuietHours, WinBackRule, Wording,
 };
-pub use rewards::{MAX_REWARDS, Reward, RewardOffer};
+pub use rewards::{MAX_REWARDS, MAX_SPEND_GIFTS, Reward, RewardOffer, SpendGift};
 
 /// Most SKUs or prefixes the earning section may exclude.
 const MAX_EXCLUDED: usize = 100;
@@ -71,6 +71,9 @@ pub struct Program {
     /// Festival and seasonal greetings; absent: the calendar Rapport ships.
     #[serde(default = "shipped_festivals")]
     pub festivals: Vec<Festival>,
+    /// Rewards given free for spending a threshold within the qualification window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend_gifts: Vec<SpendGift>,
     /// How-to content mailed after the order that bought a product; absent: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tips: Vec<Tip>,
@@ -237,6 +240,7 @@ impl Program {
             activities: Vec::new(),
             festivals: outreach.festivals.clone(),
             tips: outreach.tips.clone(),
+            spend_gifts: Vec::new(),
         }
     }
 
@@ -335,6 +339,7 @@ impl Program {
         problems.extend(self.activity_problems());
         problems.extend(calendar_problems(&self.festivals, &LANGUAGES));
         problems.extend(tip_problems(&self.tips));
+        problems.extend(self.gift_problems());
         problems.extend(self.catalogue_problems());
         problems.extend(self.expiry.problems());
         problems.extend(messages::wording_problems(&self.wording));
@@ -532,6 +537,7 @@ pub struct ProgramRules {
     pub referrals: ReferralRules,
     pub rewards: Vec<Reward>,
     pub activities: Vec<Activity>,
+    pub spend_gifts: Vec<SpendGift>,
     /// The outreach policy, expiry and its reminders included.
     pub outreach: OutreachRules,
 }
@@ -551,6 +557,7 @@ impl ProgramRules {
             referrals: referrals.clone(),
             rewards: Vec::new(),
             activities: Vec::new(),
+            spend_gifts: Vec::new(),
             outreach: OutreachRules {
                 recovery_expiry_days: reviews.recovery_expiry_days,
                 ..outreach.clone()
@@ -576,6 +583,7 @@ impl ProgramVersion {
             referrals,
             rewards: self.program.rewards.clone(),
             activities: self.program.activities.clone(),
+            spend_gifts: self.program.spend_gifts.clone(),
         })
     }
 }

@@ -87,7 +87,58 @@ impl Reward {
     }
 }
 
+/// A spend gift: the catalogue's reward, free, for spending at least `min_spend_minor`
+/// within the program's qualification window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendGift {
+    /// Lower-case letters, digits, `-`, `_`.
+    pub id: String,
+    pub min_spend_minor: i64,
+    /// The reward of the catalogue it grants.
+    pub reward_id: String,
+}
+
+/// Most spend gifts a program holds.
+pub const MAX_SPEND_GIFTS: usize = 10;
+
 impl Program {
+    /// The spend gifts' rules: ids, thresholds, rewards of the catalogue.
+    pub(super) fn gift_problems(&self) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        if self.spend_gifts.len() > MAX_SPEND_GIFTS {
+            problems.push(FieldError::new(
+                "spend_gifts",
+                format!("must list at most {MAX_SPEND_GIFTS} gifts"),
+            ));
+        }
+        for (n, gift) in self.spend_gifts.iter().enumerate() {
+            let at = |field: &str| format!("spend_gifts[{n}].{field}");
+            if !super::is_activity_id(&gift.id) {
+                problems.push(FieldError::new(
+                    at("id"),
+                    "must be 1 to 40 lower-case letters, digits, '-' or '_'",
+                ));
+            }
+            if self.spend_gifts[..n].iter().any(|g| g.id == gift.id) {
+                problems.push(FieldError::new(at("id"), "is the id of an earlier gift"));
+            }
+            if !(1..=MAX_MINOR).contains(&gift.min_spend_minor) {
+                problems.push(FieldError::new(
+                    at("min_spend_minor"),
+                    format!("must be between 1 and {MAX_MINOR}"),
+                ));
+            }
+            if !self.rewards.iter().any(|r| r.id == gift.reward_id) {
+                problems.push(FieldError::new(
+                    at("reward_id"),
+                    "is not a reward of the catalogue",
+                ));
+            }
+        }
+        problems
+    }
+
     /// The catalogue's rules: ids, prices, offers, tiers of the ladder, dates.
     pub(super) fn catalogue_problems(&self) -> Vec<FieldError> {
         let mut problems = Vec::new();
