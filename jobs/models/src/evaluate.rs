@@ -26,6 +26,7 @@ use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
 use crate::mbgnbd::MbgNbd;
 use crate::metrics::{self, ClvMetrics, DecileTotals, PARETO_SHARE, Pareto};
+use crate::next_order::NextOrderComparison;
 use crate::pareto_nbd::ParetoNbd;
 use crate::score::{ScoreParams, Scored, Segment};
 use crate::value::ValueModel;
@@ -52,6 +53,9 @@ pub struct Evaluation {
     /// The holdout-spend forecast of every candidate model and trivial baseline, side by
     /// side, and the candidate chosen.
     pub clv_metrics: ClvComparison,
+    /// The next-order dates of the customers who bought in the holdout against their
+    /// first purchase there, by method and baseline, and the method chosen.
+    pub next_order: NextOrderComparison,
     /// Predicted and actual holdout spend per decile of the chosen candidate's forecast
     /// (highest first): the calibration behind its `decile_mape`, to be drawn.
     pub chosen_deciles: Vec<DecileTotals>,
@@ -425,6 +429,7 @@ pub fn evaluate(
         Err(error) => fallbacks.push(format!("value_model not compared: {error}")),
     }
     let clv_metrics = ClvComparison::new(compared);
+    let next_order = NextOrderComparison::measure(&cohort, &model.bgnbd.parameters, holdout_end)?;
     let chosen_deciles = forecasts
         .get(clv_metrics.chosen)
         .map(|forecast| metrics::decile_totals(forecast, &actual_spend))
@@ -492,6 +497,7 @@ pub fn evaluate(
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
         clv_metrics,
+        next_order,
         chosen_deciles,
         segments,
         seconds: started.elapsed().as_secs_f64(),

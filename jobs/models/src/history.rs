@@ -193,6 +193,26 @@ impl CustomerHistory {
         })
     }
 
+    /// Weeks between consecutive purchase days up to the end of `cutoff`, oldest first:
+    /// `x` gaps summing to `t_x`; empty for a one-time buyer.
+    pub fn gaps_at(&self, cutoff: NaiveDate) -> Vec<f64> {
+        let cutoff = cutoff.num_days_from_ce();
+        let seen = &self.days[..self.days.partition_point(|p| p.day <= cutoff)];
+        seen.windows(2)
+            .map(|pair| f64::from(pair[1].day - pair[0].day) / DAYS_PER_WEEK)
+            .collect()
+    }
+
+    /// Days from the end of `after` to the first purchase day after it, up to the end of
+    /// `until` (at least 1); `None` without a purchase in that window.
+    pub fn days_to_next_purchase(&self, after: NaiveDate, until: NaiveDate) -> Option<u32> {
+        let (after, until) = (after.num_days_from_ce(), until.num_days_from_ce());
+        let next = self
+            .days
+            .get(self.days.partition_point(|p| p.day <= after))?;
+        (next.day <= until).then(|| (next.day - after).unsigned_abs())
+    }
+
     /// Purchase days and spend after the end of `after` up to the end of `until`.
     pub fn activity_between(&self, after: NaiveDate, until: NaiveDate) -> Activity {
         let (after, until) = (after.num_days_from_ce(), until.num_days_from_ce());
@@ -353,6 +373,23 @@ mod tests {
             }
         );
         assert!(history.summary_at(date("1996-12-31")).is_none());
+        let gaps = history.gaps_at(date("1997-09-30"));
+        assert_eq!(gaps.len(), 2);
+        assert!((gaps.iter().sum::<f64>() - summary.recency).abs() < 1e-12);
+        assert!((gaps[0] - 17.0 / 7.0).abs() < 1e-12);
+        assert!(history.gaps_at(date("1997-01-17")).is_empty());
+        assert_eq!(
+            history.days_to_next_purchase(date("1997-09-30"), date("1998-06-30")),
+            Some(73)
+        );
+        assert_eq!(
+            history.days_to_next_purchase(date("1997-09-30"), date("1997-12-11")),
+            None
+        );
+        assert_eq!(
+            history.days_to_next_purchase(date("1997-08-01"), date("1997-12-31")),
+            Some(1)
+        );
     }
 
     #[test]

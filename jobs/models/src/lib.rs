@@ -10,8 +10,10 @@
 //!   lognormal), trained on the same time split; compared in the backtest;
 //! - [`ScoreParams::fit`] / [`ScoringModel::score`]: all of it per customer, with CLV
 //!   over a horizon and a marketing [`Segment`];
+//! - [`NextOrderForecaster`]: when a customer is due, from BG/NBD's purchase-rate
+//!   posterior or the customer's own gaps between purchases ([`next_order`]);
 //! - [`evaluate()`]: a backtest on a calibration/holdout split, with every CLV forecast
-//!   and trivial baseline compared ([`metrics::ClvMetrics`]);
+//!   and trivial baseline compared ([`metrics::ClvMetrics`]), and the next-order dates;
 //! - [`estimation`]: how a shop too small to fit is scored all the same.
 //!
 //! Time is in weeks. Purchases are bucketed by calendar day. Settings follow linfa's
@@ -54,6 +56,7 @@ pub mod history;
 pub mod io;
 pub mod mbgnbd;
 pub mod metrics;
+pub mod next_order;
 mod optim;
 pub mod pareto_nbd;
 pub mod score;
@@ -74,6 +77,9 @@ pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
 pub use linfa::ParamGuard;
 pub use mbgnbd::{FittedMbgNbd, MbgNbd, MbgNbdParams};
 pub use metrics::PARETO_SHARE;
+pub use next_order::{
+    NextOrder, NextOrderBasis, NextOrderComparison, NextOrderForecaster, NextOrderMethod,
+};
 pub use pareto_nbd::{
     FittedParetoNbd, ParetoNbd, ParetoNbdCoefficients, ParetoNbdParams, ParetoNbdValidParams,
 };

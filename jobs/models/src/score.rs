@@ -60,6 +60,7 @@ use crate::error::ModelError;
 use crate::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
 use crate::history::{RfmSummary, validate_all};
 use crate::metrics::{PARETO_SHARE, top_share_cutoff};
+use crate::next_order::{NextOrder, NextOrderForecaster, NextOrderMethod};
 pub use count::{CountModel, CountModelKind};
 
 /// Weeks per month for discounting.
@@ -442,6 +443,35 @@ impl ScoringModel {
         validate_all(summaries)?;
         let forecasts = self.forecasts(summaries)?;
         Ok(self.finish(summaries, forecasts))
+    }
+
+    /// Forecasts next orders with this model's BG/NBD coefficients and horizon, by
+    /// `method` (the shop's backtest `next_order.chosen`), with `shop_gap_weeks` for
+    /// one-time buyers under `own_gaps` ([`crate::next_order::shop_median_gap_weeks`]);
+    /// see [`crate::next_order`].
+    pub fn next_order_forecaster(
+        &self,
+        method: NextOrderMethod,
+        shop_gap_weeks: Option<f64>,
+    ) -> NextOrderForecaster {
+        NextOrderForecaster::new(self.bgnbd.parameters, method)
+            .horizon_weeks(self.settings.horizon_weeks)
+            .shop_gap_weeks(shop_gap_weeks)
+    }
+
+    /// Days from the cutoff to the next order of the customer summarised by `s`, whose
+    /// gaps between purchase days (weeks, [`crate::CustomerHistory::gaps_at`]) are
+    /// `gaps`, with P(alive) and the probability of an order within the horizon: one
+    /// customer through [`Self::next_order_forecaster`].
+    pub fn next_order(
+        &self,
+        s: &RfmSummary,
+        gaps: &[f64],
+        method: NextOrderMethod,
+        shop_gap_weeks: Option<f64>,
+    ) -> Result<NextOrder, ModelError> {
+        self.next_order_forecaster(method, shop_gap_weeks)
+            .forecast(s, gaps)
     }
 
     fn finish(&self, summaries: &[RfmSummary], forecasts: Vec<Forecast>) -> Vec<CustomerScore> {

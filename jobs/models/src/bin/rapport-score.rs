@@ -339,6 +339,32 @@ fn render_evaluation(e: &Evaluation) -> String {
         ));
     }
     lines.push(format!("chosen: {}", e.clv_metrics.chosen));
+    lines.push(String::new());
+    let n = &e.next_order;
+    lines.push(format!(
+        "next order: {} customers bought in the holdout ({} with one purchase day; shop's \
+         median gap {} days); errors in days against their first holdout purchase",
+        n.customers,
+        n.one_time_buyers,
+        value(n.shop_gap_days, 1)
+    ));
+    lines.push(format!(
+        "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "next order", "MAE", "median", "mean", "spearman", "repeat", "one-time"
+    ));
+    for (name, m) in &n.entries {
+        lines.push(format!(
+            "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            name,
+            value(m.mae_days, 1),
+            value(m.median_absolute_error_days, 1),
+            value(m.mean_error_days, 1),
+            value(m.spearman, 3),
+            value(m.repeat_buyers_mae_days, 1),
+            value(m.one_time_buyers_mae_days, 1)
+        ));
+    }
+    lines.push(format!("chosen: {}", n.chosen));
     let segments: Vec<String> = e
         .segments
         .iter()

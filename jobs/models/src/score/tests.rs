@@ -153,3 +153,38 @@ fn segment_rule_follows_its_order() {
     assert_eq!(model.segment(&old, 0.6, 10.0), Segment::Active);
     assert_eq!(model.segment(&old, 0.1, 60.0), Segment::Active);
 }
+
+#[test]
+fn next_orders_use_the_models_coefficients_and_horizon() {
+    use crate::next_order::{NextOrderBasis, NextOrderForecaster, NextOrderMethod};
+    let summaries = summaries();
+    let scored = ScoreParams::default()
+        .horizon_weeks(26.0)
+        .fit(&summaries, None)
+        .unwrap();
+    let (i, s) = summaries
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.frequency >= 2.0)
+        .unwrap();
+    let order = scored
+        .model
+        .next_order(s, &[], NextOrderMethod::Model, None)
+        .unwrap();
+    let expected = NextOrderForecaster::new(scored.model.bgnbd.parameters, NextOrderMethod::Model)
+        .horizon_weeks(26.0)
+        .forecast(s, &[])
+        .unwrap();
+    assert_eq!(order, expected);
+    assert!((1.0..=26.0 * 7.0).contains(&order.days), "{order:?}");
+    assert_eq!(order.p_alive, scored.scores[i].p_alive);
+    // Under own_gaps a repeat buyer's own median gap decides.
+    let gap = s.recency / s.frequency;
+    let gaps = vec![gap; s.frequency as usize];
+    let own = scored
+        .model
+        .next_order(s, &gaps, NextOrderMethod::OwnGaps, Some(1.0))
+        .unwrap();
+    assert_eq!(own.basis, NextOrderBasis::OwnGaps);
+    assert_eq!(own.days, ((s.recency + gap - s.age) * 7.0).round().max(1.0));
+}

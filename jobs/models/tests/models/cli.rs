@@ -143,6 +143,30 @@ fn evaluate_prints_the_backtest_as_json() {
         ]
         .contains(&clv["chosen"].as_str().unwrap())
     );
+    let next_order = &json["next_order"];
+    assert_eq!(next_order["customers"], 684);
+    assert_eq!(next_order["one_time_buyers"], 193);
+    assert!(next_order["shop_gap_days"].is_f64());
+    for name in [
+        "model",
+        "own_gaps",
+        "last_gap",
+        "mean_gap",
+        "model_unbounded",
+        "hindsight_median",
+    ] {
+        for key in [
+            "mae_days",
+            "median_absolute_error_days",
+            "mean_error_days",
+            "repeat_buyers_mae_days",
+            "one_time_buyers_mae_days",
+        ] {
+            assert!(next_order[name][key].is_f64(), "next_order.{name}.{key}");
+        }
+    }
+    assert!(next_order["hindsight_median"]["spearman"].is_null());
+    assert!(["model", "own_gaps"].contains(&next_order["chosen"].as_str().unwrap()));
     let value = &json["value_model"];
     assert_eq!(value["training_cutoff"], "1997-05-17");
     for key in ["window_weeks", "training_spender_rate", "sigma", "seconds"] {
@@ -157,6 +181,10 @@ fn evaluate_prints_the_backtest_as_json() {
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(
         text.contains("churn AUC") && text.contains("r 0.24259") && text.contains("last_period"),
+        "{text}"
+    );
+    assert!(
+        text.contains("next order: 684 customers") && text.contains("own_gaps"),
         "{text}"
     );
 }
