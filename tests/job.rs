@@ -193,6 +193,16 @@ async fn the_job_scores_with_the_model_its_backtest_chose_and_reports_why() {
         .as_str()
         .unwrap_or_default();
     assert!(version.ends_with(&format!(" {chosen}")), "{profile:?}");
+    // The next order is expected after the run, and an order within the horizon is a
+    // probability.
+    let next = profile.body["scores"]["next_order_on"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(next > now.date_naive().to_string().as_str(), "{profile:?}");
+    let p = profile.body["scores"]["p_order_in_horizon"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&p), "{p}");
 
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["summary"]["scoring_model"], chosen);

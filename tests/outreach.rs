@@ -5,13 +5,13 @@
 use chrono::Duration;
 use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
-use rapport_shared::domain::gifts::GiftGrant;
 use rapport_shared::domain::outreach::festivals::Festival;
 use rapport_shared::domain::outreach::tips::Tip;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MakeGood, MessageKind, OutreachRules, PastMessage, Population,
     SuppressReason, candidates, decide, held_out,
 };
+use rapport_shared::domain::profile::GiftGrant;
 use rapport_shared::domain::{
     Birthday, CustomerId, CustomerScores, Email, OrderId, Profile, ServiceRecovery, Sku, Tier,
 };
@@ -52,6 +52,8 @@ fn scores(p: &Profile, churn: f64, clv: i64) -> CustomerScores {
         horizon_weeks: 52.0,
         model_version: "t".into(),
         scored_at: at(NOW),
+        next_order_on: None,
+        p_order_in_horizon: None,
     }
 }
 

@@ -122,6 +122,8 @@ async fn history(api: &TestApi) -> String {
                 horizon_weeks: 52.0,
                 model_version: "test".into(),
                 scored_at: now,
+                next_order_on: None,
+                p_order_in_horizon: None,
             }),
             messages: Vec::new(),
         }])

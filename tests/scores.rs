@@ -102,6 +102,8 @@ async fn scores_are_written_in_batches_and_shown_in_the_profile() {
             horizon_weeks: 52.0,
             model_version: "test".into(),
             scored_at: Utc::now(),
+            next_order_on: None,
+            p_order_in_horizon: None,
         })
         .collect();
     let states: Vec<JobState> = scores

@@ -733,6 +733,8 @@ fn job_states(customers: usize, now: DateTime<Utc>) -> Vec<JobState> {
                     horizon_weeks: 52.0,
                     model_version: format!("rapport-models {}", rapport_models::VERSION),
                     scored_at: now,
+                    next_order_on: None,
+                    p_order_in_horizon: None,
                 }),
                 customer_id,
                 messages: Vec::new(),

@@ -3,24 +3,12 @@
 //! once a calendar year, once in any 365 days, or once ever — and the customer is told.
 
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::events::redemption::{Redemption, RedemptionOutcome, RedemptionReceipt};
 use super::loyalty::Window;
+use super::profile::GiftGrant;
 use super::program::{Reward, SpendGift};
 use super::{DomainError, LoyaltyRules, Profile, RedemptionId};
-
-/// A gift the customer was granted, as their profile keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GiftGrant {
-    pub at: DateTime<Utc>,
-    /// The window it was granted for (`2027`, `ever`, or the day of a rolling grant).
-    pub window: String,
-    pub coupon_code: String,
-    pub expires_at: DateTime<Utc>,
-    /// The reward's name, as the announcement names it.
-    pub reward: String,
-}
 
 impl Profile {
     /// Net spend in the window that ends on `today`.

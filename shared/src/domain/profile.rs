@@ -155,7 +155,7 @@ pub struct Profile {
     pub activities: BTreeMap<String, Vec<DateTime<Utc>>>,
     /// The latest grant of each spend gift of the program.
     #[serde(default)]
-    pub gifts: BTreeMap<String, super::gifts::GiftGrant>,
+    pub gifts: BTreeMap<String, GiftGrant>,
     /// When the customer's personal data was erased. An erased profile keeps its
     /// accounting (points, orders, aggregates) but never takes contact data again.
     #[serde(default)]
@@ -234,6 +234,18 @@ impl Profile {
         self.first_purchase_at = Some(self.first_purchase_at.map_or(at, |f| f.min(at)));
         self.last_purchase_at = Some(self.last_purchase_at.map_or(at, |l| l.max(at)));
     }
+}
+
+/// A gift the customer was granted, as their profile keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftGrant {
+    pub at: DateTime<Utc>,
+    /// The window it was granted for (`2027`, `ever`, or the day of a rolling grant).
+    pub window: String,
+    pub coupon_code: String,
+    pub expires_at: DateTime<Utc>,
+    /// The reward's name, as the announcement names it.
+    pub reward: String,
 }
 
 /// Where a referee's referral stands, as their profile records it.

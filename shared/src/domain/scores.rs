@@ -56,4 +56,11 @@ pub struct CustomerScores {
     pub horizon_weeks: f64,
     pub model_version: String,
     pub scored_at: DateTime<Utc>,
+    /// When the customer is expected to order next if they are still buying (the
+    /// models' date or their own rhythm, whichever backtested better on the shop), and
+    /// how likely an order within the horizon is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_order_on: Option<chrono::NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_order_in_horizon: Option<f64>,
 }

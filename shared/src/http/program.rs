@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::{Api, ApiError, Operation, json_response, parse_json, query_param};
 use crate::domain::program::{Program, ProgramRules, ProgramVersion, read_program};
-use crate::mail::render::wording_problems;
+use crate::mail::wording::wording_problems;
 use crate::service::program::{self, ProgramError};
 use crate::store::{ProgramReadStore, ProgramStatsStore, ProgramStore};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! SES, and tests read the real thing back from the SES emulator.
 
 pub mod render;
+pub mod wording;
 
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message};

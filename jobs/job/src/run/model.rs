@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
     ChurnModel, CountModelKind, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams,
     Transactions, evaluate, metrics,
@@ -197,12 +198,22 @@ pub(super) fn score_all(
     // The count model goes with every score: the version string says which models
     // made it, and a shop's model can change from one run to the next.
     let model_version = format!("{} {kind}", settings.model_version);
+    // The next order: by the method the backtest chose (the model's date by default).
+    let method = backtest
+        .as_ref()
+        .map(|e| e.next_order.chosen)
+        .unwrap_or_default();
+    let next_orders = scored
+        .model
+        .next_order_forecaster(method, shop_median_gap_weeks(&cohort));
     let scores = cohort
         .members
         .iter()
         .zip(&scored.scores)
-        .map(|(member, s)| {
+        .zip(&cohort.summaries)
+        .map(|((member, s), summary)| {
             let id = member.id().to_owned();
+            let next = next_orders.forecast(summary, &member.gaps_at(today)).ok();
             let scores = CustomerScores {
                 customer_id: CustomerId::parse("customer_id", &id).map_err(|e| e.to_string())?,
                 churn_risk: s.churn_risk,
@@ -213,6 +224,8 @@ pub(super) fn score_all(
                 horizon_weeks: settings.job.horizon_weeks,
                 model_version: model_version.clone(),
                 scored_at: now,
+                next_order_on: next.as_ref().and_then(|n| n.date(today)),
+                p_order_in_horizon: next.map(|n| n.p_order_in_horizon),
             };
             Ok((id, scores))
         })
