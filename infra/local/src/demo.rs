@@ -208,6 +208,77 @@ pub fn stream(now: DateTime<Utc>) -> Vec<Step> {
     ]
 }
 
+/// What customers do besides buying, under the program the merchant just edited: a
+/// signup before any order, a newsletter, follows (the same network twice earns once).
+pub async fn activities(base_url: &str, signer: &Signer) -> Result<()> {
+    let client = reqwest::Client::new();
+    let now = Utc::now().to_rfc3339();
+    let activity = |event: &str, customer: &str, activity: &str, extra: Value| {
+        let mut body = json!({
+            "event_id": event, "customer_id": customer, "activity": activity, "occurred_at": now,
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    let steps = [
+        (
+            activity(
+                "demo-a1",
+                "farah",
+                "signup",
+                json!({"email": "farah@example.com", "first_name": "Farah", "locale": "ur-PK",
+                       "marketing_consent": true}),
+            ),
+            "farah signs up before any order (Urdu)",
+        ),
+        (
+            activity("demo-a2", "maria", "newsletter_signup", json!({})),
+            "maria subscribes to the newsletter",
+        ),
+        (
+            activity(
+                "demo-a3",
+                "asha",
+                "social_follow",
+                json!({"network": "instagram"}),
+            ),
+            "asha follows the shop on Instagram",
+        ),
+        (
+            activity(
+                "demo-a4",
+                "asha",
+                "social_follow",
+                json!({"network": "instagram"}),
+            ),
+            "asha follows again: nothing more",
+        ),
+    ];
+    println!("customers' activities besides buying");
+    for (body, note) in steps {
+        let (status, reply) = signer
+            .send(
+                &client,
+                base_url,
+                "POST",
+                "/v1/events/activity",
+                Some(&body),
+            )
+            .await?;
+        if status != 200 {
+            bail!("POST /v1/events/activity answered {status}: {reply}");
+        }
+        let why = reply["not_earned"].as_str().unwrap_or_default();
+        println!(
+            "  {note:<56} {status} points {:>+5}  {why}",
+            reply["points_delta"].as_i64().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// The customers the stream touches, for the closing summary.
 pub const CUSTOMERS: &[&str] = &["asha", "bilal", "maria", "chen"];
 

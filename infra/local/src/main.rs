@@ -111,7 +111,8 @@ struct Running {
 }
 
 impl Running {
-    async fn start(port: u16) -> Result<Self> {
+    /// The stack on `port`, with `defaults` for settings the environment does not give.
+    async fn start(port: u16, defaults: &'static [(&'static str, &'static str)]) -> Result<Self> {
         let stack = LocalStack::start()
             .await
             .context("starting the local stack")?;
@@ -149,7 +150,12 @@ impl Running {
             "RAPPORT_SUPPORT_EMAIL" => {
                 Some(env_or("RAPPORT_SUPPORT_EMAIL", "support@shop.example"))
             }
-            other => std::env::var(other).ok(),
+            other => std::env::var(other).ok().or_else(|| {
+                defaults
+                    .iter()
+                    .find(|(n, _)| *n == other)
+                    .map(|(_, v)| (*v).to_owned())
+            }),
         })
         .context("configuration")?;
         let signer = match &config.api_keys {
@@ -249,6 +255,7 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
 
     println!();
     edit_program(running).await?;
+    demo::activities(&running.base_url, signer).await?;
     println!();
     let now = chrono::Utc::now();
     let mut customers = shop::cdnow_events(now).context("preparing the CDNOW replay")?;
@@ -280,10 +287,8 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
 
     println!();
     println!("running the scoring-and-outreach job");
-    // The demo shows sending whatever the hour; set RAPPORT_QUIET_HOURS to see deferral.
     let job = rapport_shared::config::JobConfig::from_lookup(&running.config, |name| {
         std::env::var(name).ok().or(match name {
-            "RAPPORT_QUIET_HOURS" => Some("0-0".into()),
             "RAPPORT_SHOP_NAME" => Some("CD Corner".into()),
             _ => None,
         })
@@ -378,6 +383,13 @@ async fn edit_program(running: &Running) -> Result<()> {
     {
         gold["perks"] = serde_json::json!({"free_shipping": true, "welcome_points": 250});
     }
+    // Points for more than buying, and an apology with points after a low rating.
+    program["activities"] = serde_json::json!([
+        {"id": "signup", "points": 100},
+        {"id": "newsletter_signup", "points": 50},
+        {"id": "social_follow", "points": 25, "limit": {"type": "once_per_network"}}
+    ]);
+    program["messages"]["make_good"] = serde_json::json!({"type": "points", "points": 150});
     // Product tips with links and a video, sent after the order that bought them.
     program["tips"] = serde_json::from_str(include_str!("../demo-tips.json"))?;
     program["wording"] = serde_json::json!({"en": {"points_expiring": {
@@ -404,7 +416,7 @@ async fn edit_program(running: &Running) -> Result<()> {
         bail!("PUT {path} answered {status}: {saved}");
     }
     println!(
-        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order (reminders 30 and 7 days before, in the shop's own words), 30 days of grace before a demotion, free shipping and 250 welcome points for the top tier, product tips with links and a video",
+        "the merchant edits the program (PUT {path}, If-Match \"{version}\"): version {} — 2 points per dollar, 50 for a written review, recovery flags lapse after 14 days, a free-shipping reward for 150 points, points lapse after 12 months without an order (reminders 30 and 7 days before, in the shop's own words), 30 days of grace before a demotion, free shipping and 250 welcome points for the top tier, product tips with links and a video, points for signups, newsletters and follows, 150 points with the apology after a low rating",
         saved["version"]
     );
     Ok(())
@@ -562,7 +574,7 @@ async fn main() -> Result<()> {
     });
     match cli.command {
         Command::Up { port } => {
-            let running = Running::start(port).await?;
+            let running = Running::start(port, &[]).await?;
             println!("RAPPORT_API_URL={}", running.base_url);
             for (name, value) in &running.keys {
                 println!("{name}={value}");
@@ -581,7 +593,9 @@ async fn main() -> Result<()> {
             signal
         }
         Command::Demo { report_dir } => {
-            let running = Running::start(0).await?;
+            // The demo shows sending whatever the hour (the program's quiet hours start
+            // from this); set RAPPORT_QUIET_HOURS to see deferral.
+            let running = Running::start(0, &[("RAPPORT_QUIET_HOURS", "0-0")]).await?;
             let outcome = run_demo(&running, &report_dir).await;
             running.stop().await;
             outcome
