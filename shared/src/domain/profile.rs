@@ -248,6 +248,55 @@ pub struct GiftGrant {
     pub reward: String,
 }
 
+/// The contact details an event may bring, each only when it brings it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactDetails<'a> {
+    pub email: Option<&'a Email>,
+    pub first_name: Option<&'a FirstName>,
+    pub locale: Option<&'a Locale>,
+    pub birthday: Option<Birthday>,
+    pub timezone: Option<&'a String>,
+    pub marketing_consent: Option<bool>,
+}
+
+impl Profile {
+    /// Takes the contact details an event brings; `source` names the event as the
+    /// consent decision's origin. An erased customer's events still count for
+    /// accounting, but their contact data is not stored again: erasure must not be
+    /// undone by the next checkout.
+    pub(crate) fn take_contact(
+        &mut self,
+        details: ContactDetails<'_>,
+        source: String,
+        now: DateTime<Utc>,
+    ) {
+        if self.is_erased() {
+            return;
+        }
+        if let Some(tz) = details.timezone {
+            self.timezone = Some(tz.clone());
+        }
+        if let Some(marketing) = details.marketing_consent {
+            self.set_marketing_consent(marketing, source, now);
+        }
+        if let Some(email) = details.email {
+            self.email = Some(email.clone());
+        }
+        if let Some(name) = details.first_name {
+            self.first_name = Some(name.clone());
+        }
+        if let Some(locale) = details.locale {
+            self.locale = Some(locale.clone());
+        }
+        if let Some(birthday) = details.birthday
+            && self.birthday != Some(birthday)
+        {
+            self.birthday = Some(birthday);
+            self.birthday_set_at = Some(now);
+        }
+    }
+}
+
 /// Where a referee's referral stands, as their profile records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

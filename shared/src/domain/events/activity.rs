@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::fields::{parse_time, required};
+use crate::domain::profile::ContactDetails;
 use crate::domain::program::{Activity, ActivityLimit, BUILT_IN_ACTIVITIES, is_activity_id};
 use crate::domain::{
     Birthday, CustomerId, Email, EventId, FieldError, FirstName, LedgerEntry, LedgerReason, Locale,
@@ -242,30 +243,17 @@ impl ActivityEvent {
         }
     }
 
-    /// The contact details the activity brings; an erased customer's are not stored
-    /// again, and consent is recorded with the event as its source.
+    /// The contact details the activity brings, with the event as consent's source.
     fn update_contact(&self, profile: &mut Profile, now: DateTime<Utc>) {
-        if profile.is_erased() {
-            return;
-        }
-        if let Some(email) = &self.email {
-            profile.email = Some(email.clone());
-        }
-        if let Some(name) = &self.first_name {
-            profile.first_name = Some(name.clone());
-        }
-        if let Some(locale) = &self.locale {
-            profile.locale = Some(locale.clone());
-        }
-        if let Some(birthday) = self.birthday
-            && profile.birthday != Some(birthday)
-        {
-            profile.birthday = Some(birthday);
-            profile.birthday_set_at = Some(now);
-        }
-        if let Some(marketing) = self.marketing_consent {
-            profile.set_marketing_consent(marketing, format!("activity:{}", self.event_id), now);
-        }
+        let details = ContactDetails {
+            email: self.email.as_ref(),
+            first_name: self.first_name.as_ref(),
+            locale: self.locale.as_ref(),
+            birthday: self.birthday,
+            timezone: None,
+            marketing_consent: self.marketing_consent,
+        };
+        profile.take_contact(details, format!("activity:{}", self.event_id), now);
     }
 }
 

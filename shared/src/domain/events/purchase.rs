@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::fields::{optional, parse_time, required};
 use crate::domain::loyalty::SELF_REFERRAL_BY_EMAIL;
+use crate::domain::profile::ContactDetails;
 use crate::domain::{
     AttributionStatus, Birthday, CouponOutcome, Currency, CustomerId, DomainError, Email, EventId,
     FieldError, FirstName, LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order,
@@ -624,32 +625,14 @@ impl PurchaseEvent {
     }
 
     fn update_contact(&self, profile: &mut Profile, now: DateTime<Utc>) {
-        // An erased customer's orders still count for accounting, but the contact data
-        // an event carries is not stored again: erasure must not be undone by the next
-        // checkout.
-        if profile.is_erased() {
-            return;
-        }
-        if let Some(tz) = &self.timezone {
-            profile.timezone = Some(tz.clone());
-        }
-        if let Some(marketing) = self.marketing_consent {
-            profile.set_marketing_consent(marketing, format!("purchase:{}", self.event_id), now);
-        }
-        if let Some(email) = &self.email {
-            profile.email = Some(email.clone());
-        }
-        if let Some(name) = &self.first_name {
-            profile.first_name = Some(name.clone());
-        }
-        if let Some(locale) = &self.locale {
-            profile.locale = Some(locale.clone());
-        }
-        if let Some(birthday) = self.birthday
-            && profile.birthday != Some(birthday)
-        {
-            profile.birthday = Some(birthday);
-            profile.birthday_set_at = Some(now);
-        }
+        let details = ContactDetails {
+            email: self.email.as_ref(),
+            first_name: self.first_name.as_ref(),
+            locale: self.locale.as_ref(),
+            birthday: self.birthday,
+            timezone: self.timezone.as_ref(),
+            marketing_consent: self.marketing_consent,
+        };
+        profile.take_contact(details, format!("purchase:{}", self.event_id), now);
     }
 }
