@@ -23,7 +23,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{BgNbdParams, FittedBgNbd};
-use crate::error::ModelError;
+use crate::error::{ModelError, positive};
 use crate::history::{RfmSummary, Transactions};
 use crate::split::TimeSplit;
 
@@ -156,17 +156,6 @@ impl ChurnParams {
         as_of: NaiveDate,
     ) -> Result<FittedChurnModel, ModelError> {
         self.check_ref()?.fit(transactions, as_of)
-    }
-}
-
-fn positive(name: &'static str, value: f64) -> Result<(), ModelError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(ModelError::InvalidParameter {
-            name,
-            reason: format!("must be a positive number, got {value}"),
-        })
     }
 }
 

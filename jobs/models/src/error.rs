@@ -81,3 +81,15 @@ impl InputError {
         }
     }
 }
+
+/// `Ok` for a finite, positive setting `name`; the error names it otherwise.
+pub(crate) fn positive(name: &'static str, value: f64) -> Result<(), ModelError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ModelError::InvalidParameter {
+            name,
+            reason: format!("must be a positive number, got {value}"),
+        })
+    }
+}

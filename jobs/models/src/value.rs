@@ -54,7 +54,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::churn::Standardizer;
-use crate::error::ModelError;
+use crate::error::{ModelError, positive};
 use crate::history::{Cohort, CustomerHistory, RfmSummary, Transactions};
 use crate::optim::{self, FitSettings, Likelihood, Objective};
 use crate::split::TimeSplit;
@@ -230,17 +230,6 @@ impl ValueParams {
         as_of: NaiveDate,
     ) -> Result<FittedValueModel, ModelError> {
         self.check_ref()?.fit(transactions, as_of)
-    }
-}
-
-fn positive(name: &'static str, value: f64) -> Result<(), ModelError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(ModelError::InvalidParameter {
-            name,
-            reason: format!("must be a positive number, got {value}"),
-        })
     }
 }
 
