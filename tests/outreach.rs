@@ -6,6 +6,7 @@ use chrono::Duration;
 use rapport_integration::at;
 use rapport_shared::domain::OrderSummary;
 use rapport_shared::domain::outreach::festivals::Festival;
+use rapport_shared::domain::outreach::replenish::SkuHistory;
 use rapport_shared::domain::outreach::tips::Tip;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MakeGood, MessageKind, OutreachRules, PastMessage, Population,
@@ -95,11 +96,14 @@ fn run(
     history: &[PastMessage],
     suppressed: bool,
 ) -> Decision {
+    // The shop buys TEA again every 30 days.
+    let rhythms = [(Sku::parse("s", "TEA").unwrap(), 30.0)].into();
     let ctx = CustomerContext {
         profile: p,
         scores: s,
         history,
         address_suppressed: suppressed,
+        rhythms: &rhythms,
     };
     decide(&ctx, &POP, &rules(), at(NOW))
 }
@@ -189,6 +193,7 @@ fn birthdays_greet_and_reward_only_established_birthdays() {
         scores: None,
         history: &[],
         address_suppressed: false,
+        rhythms: &Default::default(),
     };
     let kinds: Vec<_> = candidates(&ctx, &POP, &rules(), at("2027-02-28T12:00:00Z"))
         .into_iter()
@@ -219,6 +224,7 @@ fn anniversaries_count_from_the_first_purchase() {
         scores: None,
         history: &[],
         address_suppressed: false,
+        rhythms: &Default::default(),
     };
     let Decision::Send(gift) = decide(&ctx, &POP, &generous, at(NOW)) else {
         panic!()
@@ -323,6 +329,7 @@ fn a_low_rating_gets_one_apology_with_its_make_good_within_two_days() {
         scores: None,
         history: &[],
         address_suppressed: false,
+        rhythms: &Default::default(),
     };
     assert!(
         !matches!(decide(&ctx, &POP, &quiet, at(NOW)), Decision::Send(ref m) if m.kind == MessageKind::MakeGood)
@@ -370,6 +377,7 @@ fn festivals_greet_on_their_date_the_customers_whose_language_and_segment_fit() 
         scores: None,
         history: &[],
         address_suppressed: false,
+        rhythms: &Default::default(),
     };
     let tomorrow = at(NOW) + Duration::days(1);
     assert_eq!(decide(&ctx, &POP, &rules(), tomorrow), Decision::Nothing);
@@ -512,6 +520,17 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>, Vec<PastMessage>)
         }
         MessageKind::MakeGood => p.service_recovery = Some(flag(2)),
         MessageKind::Festival => p.locale = Some(Locale::parse("l", "fil-PH").unwrap()),
+        MessageKind::Replenishment => {
+            let bought = (at(NOW) - Duration::days(29)).date_naive();
+            p.sku_history.insert(
+                Sku::parse("s", "TEA").unwrap(),
+                SkuHistory {
+                    first: bought,
+                    last: bought,
+                    days: 1,
+                },
+            );
+        }
         MessageKind::SpendGift => {
             p.gifts.insert(
                 "gift-300".into(),
@@ -736,6 +755,7 @@ fn the_control_group_is_deterministic_and_near_its_share() {
         scores: None,
         history: &[],
         address_suppressed: false,
+        rhythms: &Default::default(),
     };
     let all_held = OutreachRules {
         holdout_pct: 100,

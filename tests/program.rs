@@ -1069,3 +1069,60 @@ async fn crossing_a_spend_threshold_grants_the_gift_once_per_window_and_says_so(
         320
     );
 }
+
+#[tokio::test]
+async fn a_product_bought_at_a_steady_rhythm_is_remembered_before_it_runs_out() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["messages"]["holdout_pct"] = json!(0);
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let now = chrono::Utc::now();
+    let order = |customer: &str, n: usize, days_ago: i64| {
+        let mut o = rapport_integration::purchase(
+            &format!("r-{customer}-{n}"),
+            customer,
+            &format!("r-{customer}-{n}"),
+            1_000,
+        );
+        o["items"] = json!([{"sku": "TEA-CHAI", "quantity": 1, "unit_price_minor": 1_000}]);
+        o["occurred_at"] = (now - chrono::Duration::days(days_ago)).to_rfc3339().into();
+        o["email"] = format!("{customer}-{tag}@example.com").into();
+        o["marketing_consent"] = true.into();
+        o
+    };
+    // Six regulars buy their tea every 30 days; the last time 35 days ago.
+    for c in 0..6 {
+        for (n, days) in [95, 65, 35].into_iter().enumerate() {
+            let reply = api
+                .post("/v1/events/purchase", &order(&format!("reg{c}"), n, days))
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    }
+    // A newer customer bought it 59 and 29 days ago: due tomorrow.
+    for (n, days) in [59, 29].into_iter().enumerate() {
+        assert_eq!(
+            api.post("/v1/events/purchase", &order("due", n, days))
+                .await
+                .status,
+            200
+        );
+    }
+    let settings = rapport_integration::job_settings(&api);
+    rapport_integration::run_job(&api, &settings, now).await;
+    rapport_integration::run_job(&api, &settings, now).await;
+    let mail = api.mail_to(&format!("due-{tag}@example.com")).await;
+    assert_eq!(mail.len(), 1, "one reminder");
+    assert!(mail[0].subject.contains("TEA-CHAI"), "{}", mail[0].subject);
+    // The regulars' own time passed five days ago: no reminder now.
+    for c in 0..6 {
+        let theirs = api.mail_to(&format!("reg{c}-{tag}@example.com")).await;
+        assert!(
+            theirs.iter().all(|m| !m.subject.contains("TEA-CHAI")),
+            "{:?}",
+            theirs.iter().map(|m| &m.subject).collect::<Vec<_>>()
+        );
+    }
+}

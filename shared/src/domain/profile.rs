@@ -17,6 +17,8 @@ pub const TIER_WINDOW_DAYS: u64 = 365;
 /// Products of the latest order the profile keeps (distinct, in order): enough for the
 /// check-in, tips and review request, and bounded however large an order is.
 pub const LAST_ORDER_SKUS: usize = 50;
+/// Products whose purchase days a profile keeps for replenishment.
+pub const SKU_HISTORY: usize = 100;
 /// Reviewed products the profile remembers, most recent last. Older ones are forgotten:
 /// a customer who buys again a product reviewed that many reviews ago may be asked to
 /// review it again. Each review itself is its own item, kept in full.
@@ -153,6 +155,10 @@ pub struct Profile {
     /// most 100 each, for the program's limits.
     #[serde(default)]
     pub activities: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// Each product's purchase days, for replenishment reminders: at most
+    /// [`SKU_HISTORY`] products, the least recently bought dropped first.
+    #[serde(default)]
+    pub sku_history: BTreeMap<Sku, crate::domain::outreach::replenish::SkuHistory>,
     /// The latest grant of each spend gift of the program.
     #[serde(default)]
     pub gifts: BTreeMap<String, GiftGrant>,
@@ -206,6 +212,7 @@ impl Profile {
             first_name: None,
             activities: BTreeMap::new(),
             gifts: BTreeMap::new(),
+            sku_history: BTreeMap::new(),
             erased_at: None,
             created_at: now,
             updated_at: now,
@@ -227,6 +234,38 @@ impl Profile {
                 .purchase_days
                 .first_key_value()
                 .map_or(0, |(_, first)| *first);
+    }
+
+    /// Notes that `skus` were bought on `day`, for their rhythm.
+    pub(crate) fn note_skus_bought<'a>(
+        &mut self,
+        skus: impl Iterator<Item = &'a Sku>,
+        day: NaiveDate,
+    ) {
+        use crate::domain::outreach::replenish::SkuHistory;
+        for sku in skus {
+            let h = self.sku_history.entry(sku.clone()).or_insert(SkuHistory {
+                first: day,
+                last: day,
+                days: 0,
+            });
+            if h.days == 0 || day > h.last || day < h.first {
+                h.days += 1;
+            }
+            h.first = h.first.min(day);
+            h.last = h.last.max(day);
+        }
+        while self.sku_history.len() > SKU_HISTORY {
+            let oldest = self
+                .sku_history
+                .iter()
+                .min_by_key(|(_, h)| h.last)
+                .map(|(sku, _)| sku.clone());
+            match oldest {
+                Some(sku) => self.sku_history.remove(&sku),
+                None => break,
+            };
+        }
     }
 
     /// Records a purchase's time; events may arrive out of order, so both ends move.

@@ -84,6 +84,8 @@ pub struct MessageData {
     pub festival: Option<String>,
     /// The reward a spend gift grants.
     pub gift: Option<String>,
+    /// The product a replenishment reminder is about.
+    pub product: Option<String>,
     pub unsubscribe_url: String,
     pub order_id: Option<String>,
     pub discount_pct: Option<u32>,
@@ -314,6 +316,7 @@ mod tests {
             first_name: Some("Asha".into()),
             festival: Some("Diwali".into()),
             gift: Some("A tea sampler".into()),
+            product: Some("TEA-CHAI-250".into()),
             unsubscribe_url: "https://api.example/v1/unsubscribe?token=c.1".into(),
             order_id: Some("A-1".into()),
             discount_pct: Some(15),

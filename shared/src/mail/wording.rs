@@ -21,6 +21,7 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
         MessageKind::Anniversary => &["years"],
         MessageKind::Festival => &["festival"],
         MessageKind::SpendGift => &["gift"],
+        MessageKind::Replenishment => &["product"],
         MessageKind::VipAppreciation
         | MessageKind::PostPurchase
         | MessageKind::ReviewRequest
@@ -34,12 +35,13 @@ fn required(kind: MessageKind) -> &'static [&'static str] {
 
 /// A message with every placeholder set to a value found nowhere else, so a rendering
 /// shows which placeholders it used.
-fn specimen() -> (MessageData, [(&'static str, String); 8]) {
+fn specimen() -> (MessageData, [(&'static str, String); 9]) {
     let data = MessageData {
         shop: "Specimen Shop".into(),
         first_name: Some("Specimen".into()),
         festival: Some("Festival-Specimen".into()),
         gift: Some("Gift-Specimen".into()),
+        product: Some("Product-Specimen".into()),
         unsubscribe_url: "https://specimen.invalid/u".into(),
         order_id: Some("ORDER-SPECIMEN".into()),
         discount_pct: Some(37),
@@ -55,7 +57,8 @@ fn specimen() -> (MessageData, [(&'static str, String); 8]) {
             points: 1,
         }],
     };
-    let markers: [(&str, String); 8] = [
+    let markers: [(&str, String); 9] = [
+        ("product", "Product-Specimen".to_owned()),
         ("gift", "Gift-Specimen".to_owned()),
         ("festival", "Festival-Specimen".to_owned()),
         ("discount_pct", "37".to_owned()),

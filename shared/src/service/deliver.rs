@@ -190,6 +190,15 @@ fn message_data(
         first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
         festival: festival_name(profile, planned, settings),
         gift: granted.map(|g| g.reward.clone()),
+        // A reminder's period is `<sku>:<due day>`.
+        product: (planned.kind == MessageKind::Replenishment)
+            .then(|| {
+                planned
+                    .period
+                    .split_once(':')
+                    .map(|(sku, _)| sku.to_owned())
+            })
+            .flatten(),
         unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
             unsubscribe_keys,

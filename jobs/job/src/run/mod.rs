@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
 use rapport_shared::domain::Currency;
+use rapport_shared::domain::outreach::replenish::rhythms;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::stats::StatsTally;
 use rapport_shared::mail::MessageSender;
@@ -188,6 +189,8 @@ where
     summary.scored = scores.len();
     summary.pareto_revenue_share = model::pareto_share(&customers, &scores);
     let pop = model::population(&scores);
+    // The products bought at a steady rhythm, for replenishment reminders.
+    let rhythms = rhythms(customers.iter().map(|c| &c.profile));
     summary.seconds_model = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -205,6 +208,7 @@ where
                 sender.as_ref(),
                 settings,
                 &pop,
+                &rhythms,
                 customer,
                 scores,
                 address_suppressed,

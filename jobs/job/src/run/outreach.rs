@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageStatus, PastMessage, Population, decide,
 };
-use rapport_shared::domain::{CustomerScores, JobState};
+use rapport_shared::domain::{CustomerScores, JobState, Sku};
 use rapport_shared::mail::MessageSender;
 use rapport_shared::service::deliver::{Delivered, deliver};
 use rapport_shared::store::{JobStore, ScannedCustomer};
+use std::collections::BTreeMap;
 
 use super::RunSettings;
 use crate::summary::{Action, RunSummary};
@@ -41,6 +42,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     sender: &M,
     settings: &RunSettings,
     pop: &Population,
+    rhythms: &BTreeMap<Sku, f64>,
     customer: ScannedCustomer,
     scores: Option<CustomerScores>,
     address_suppressed: bool,
@@ -60,6 +62,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         scores: scores.as_ref(),
         history: &messages,
         address_suppressed,
+        rhythms,
     };
     let decision = decide(&ctx, pop, &settings.job.rules, now);
     let out_of_time = settings

@@ -498,6 +498,10 @@ impl PurchaseEvent {
                 let points = rules.points_for_order(self.total.minor, &self.items, &profile.tier);
                 profile.orders += 1;
                 profile.add_to_day(self.occurred_at.date_naive(), self.total.minor);
+                profile.note_skus_bought(
+                    self.items.iter().map(|i| &i.sku),
+                    self.occurred_at.date_naive(),
+                );
                 profile.note_purchase_time(self.occurred_at);
                 if profile
                     .last_order

@@ -152,6 +152,8 @@ pub struct CustomerContext<'a> {
     pub history: &'a [PastMessage],
     /// The address bounced, complained, or was erased.
     pub address_suppressed: bool,
+    /// The shop's products with a steady rhythm, and their median interval in days.
+    pub rhythms: &'a std::collections::BTreeMap<crate::domain::Sku, f64>,
 }
 
 fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> i64 {
@@ -325,6 +327,14 @@ pub fn candidates(
             format!("{}-{}", p.tier, at.date_naive()),
             120,
             format!("now {}", p.tier),
+        ));
+    }
+    if let Some((sku, on)) = super::replenish::due(p, ctx.rhythms, today) {
+        out.push(plan(
+            MessageKind::Replenishment,
+            format!("{sku}:{on}"),
+            130 + clv / 200,
+            format!("{sku} due again around {on}"),
         ));
     }
     for (id, gift) in &p.gifts {

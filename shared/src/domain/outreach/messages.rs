@@ -35,10 +35,12 @@ pub enum MessageKind {
     Festival,
     /// A spend gift the customer was just granted, with its coupon.
     SpendGift,
+    /// A product bought at a steady rhythm is due again.
+    Replenishment,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 16] = [
+    pub const ALL: [MessageKind; 17] = [
         MessageKind::WinBack,
         MessageKind::VipAppreciation,
         MessageKind::PostPurchase,
@@ -55,6 +57,7 @@ impl MessageKind {
         MessageKind::MakeGood,
         MessageKind::Festival,
         MessageKind::SpendGift,
+        MessageKind::Replenishment,
     ];
 
     /// The kind a slug names.
@@ -80,6 +83,7 @@ impl MessageKind {
             MessageKind::MakeGood => "make_good",
             MessageKind::Festival => "festival",
             MessageKind::SpendGift => "spend_gift",
+            MessageKind::Replenishment => "replenishment",
         }
     }
 
@@ -109,7 +113,8 @@ impl MessageKind {
             | MessageKind::PointsExpiring
             | MessageKind::Welcome
             | MessageKind::WelcomeReferral
-            | MessageKind::Festival => true,
+            | MessageKind::Festival
+            | MessageKind::Replenishment => true,
             MessageKind::TierChange
             | MessageKind::ReferralReward
             | MessageKind::MakeGood
