@@ -20,6 +20,7 @@ fn planned(kind: MessageKind, period: &str) -> Planned {
         offer: None,
         reward_points: 0,
         reason: "test".into(),
+        recommendations: Vec::new(),
     }
 }
 

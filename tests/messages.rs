@@ -17,6 +17,7 @@ fn record(customer: &str, kind: MessageKind, period: &str, status: MessageStatus
         offer: None,
         reward_points: 0,
         reason: "test".into(),
+        recommendations: Vec::new(),
     };
     MessageRecord::new(
         &CustomerId::parse("id", customer).unwrap(),

@@ -104,6 +104,7 @@ fn run(
         history,
         address_suppressed: suppressed,
         rhythms: &rhythms,
+        co_purchases: &Default::default(),
     };
     decide(&ctx, &POP, &rules(), at(NOW))
 }
@@ -194,6 +195,7 @@ fn birthdays_greet_and_reward_only_established_birthdays() {
         history: &[],
         address_suppressed: false,
         rhythms: &Default::default(),
+        co_purchases: &Default::default(),
     };
     let kinds: Vec<_> = candidates(&ctx, &POP, &rules(), at("2027-02-28T12:00:00Z"))
         .into_iter()
@@ -225,6 +227,7 @@ fn anniversaries_count_from_the_first_purchase() {
         history: &[],
         address_suppressed: false,
         rhythms: &Default::default(),
+        co_purchases: &Default::default(),
     };
     let Decision::Send(gift) = decide(&ctx, &POP, &generous, at(NOW)) else {
         panic!()
@@ -330,6 +333,7 @@ fn a_low_rating_gets_one_apology_with_its_make_good_within_two_days() {
         history: &[],
         address_suppressed: false,
         rhythms: &Default::default(),
+        co_purchases: &Default::default(),
     };
     assert!(
         !matches!(decide(&ctx, &POP, &quiet, at(NOW)), Decision::Send(ref m) if m.kind == MessageKind::MakeGood)
@@ -378,6 +382,7 @@ fn festivals_greet_on_their_date_the_customers_whose_language_and_segment_fit() 
         history: &[],
         address_suppressed: false,
         rhythms: &Default::default(),
+        co_purchases: &Default::default(),
     };
     let tomorrow = at(NOW) + Duration::days(1);
     assert_eq!(decide(&ctx, &POP, &rules(), tomorrow), Decision::Nothing);
@@ -756,6 +761,7 @@ fn the_control_group_is_deterministic_and_near_its_share() {
         history: &[],
         address_suppressed: false,
         rhythms: &Default::default(),
+        co_purchases: &Default::default(),
     };
     let all_held = OutreachRules {
         holdout_pct: 100,

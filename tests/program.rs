@@ -1126,3 +1126,46 @@ async fn a_product_bought_at_a_steady_rhythm_is_remembered_before_it_runs_out() 
         );
     }
 }
+
+#[tokio::test]
+async fn the_check_in_suggests_what_buyers_of_the_same_products_also_bought() {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
+    let mut program = read.body["program"].clone();
+    program["messages"]["holdout_pct"] = json!(0);
+    assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
+    let now = chrono::Utc::now();
+    let order = |customer: &str, skus: &[&str], days_ago: i64| {
+        let items: Vec<Value> = skus
+            .iter()
+            .map(|s| json!({"sku": s, "quantity": 1, "unit_price_minor": 500}))
+            .collect();
+        json!({
+            "event_id": format!("rec-{customer}"), "kind": "purchase", "customer_id": customer,
+            "order_id": format!("rec-{customer}"), "currency": "USD",
+            "total_minor": 500 * skus.len() as i64, "items": items,
+            "occurred_at": (now - chrono::Duration::days(days_ago)).to_rfc3339(),
+            "email": format!("{customer}-{tag}@example.com"), "marketing_consent": true,
+        })
+    };
+    for n in 0..4 {
+        let o = order(&format!("fan{n}"), &["TEA-CHAI", "MUG-CLAY"], 200);
+        assert_eq!(api.post("/v1/events/purchase", &o).await.status, 200);
+    }
+    let newcomer = order("newcomer", &["TEA-CHAI"], 7);
+    assert_eq!(api.post("/v1/events/purchase", &newcomer).await.status, 200);
+    let settings = rapport_integration::job_settings(&api);
+    rapport_integration::run_job(&api, &settings, now).await;
+    let mail = api.mail_to(&format!("newcomer-{tag}@example.com")).await;
+    assert_eq!(mail.len(), 1);
+    let text = mail[0].text.clone().unwrap_or_default();
+    assert!(
+        text.contains("also liked") && text.contains("MUG-CLAY"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("- TEA-CHAI"),
+        "never what they bought: {text}"
+    );
+}

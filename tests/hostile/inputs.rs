@@ -285,6 +285,7 @@ async fn a_job_under_way_during_an_erasure_neither_mails_nor_keeps_state() {
         offer: None,
         reward_points: 0,
         reason: "now silver".into(),
+        recommendations: Vec::new(),
     };
     for customer in &scanned.customers {
         let delivered = deliver(

@@ -263,6 +263,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         offer: None,
         reward_points: 0,
         reason: "policies".into(),
+        recommendations: Vec::new(),
     };
     let mut offer = planned(MessageKind::WinBack, "policies-offer");
     offer.offer = Some(Offer {

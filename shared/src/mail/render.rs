@@ -63,6 +63,8 @@ pub(super) struct Language {
     footer: String,
     /// A reward the balance buys, in a list: `{{ name }}`, `{{ points }}`.
     reward_line: String,
+    /// The heading of suggested products.
+    also_like: String,
     /// The words of a tip's links.
     read_more: String,
     watch_video: String,
@@ -86,6 +88,8 @@ pub struct MessageData {
     pub gift: Option<String>,
     /// The product a replenishment reminder is about.
     pub product: Option<String>,
+    /// Products to suggest: what the buyers of what the customer bought also bought.
+    pub recommendations: Vec<String>,
     pub unsubscribe_url: String,
     pub order_id: Option<String>,
     pub discount_pct: Option<u32>,
@@ -290,6 +294,8 @@ pub fn render(
         }),
         bullets => bullets,
         tips => Value::from(Serde(&data.tips)),
+        recommendations => Value::from(Serde(&data.recommendations)),
+        also_like => lang.also_like.as_str(),
         read_more => lang.read_more.as_str(),
         watch_video => lang.watch_video.as_str(),
         signoff => text_of(&lang.signoff)?,
@@ -317,6 +323,7 @@ mod tests {
             festival: Some("Diwali".into()),
             gift: Some("A tea sampler".into()),
             product: Some("TEA-CHAI-250".into()),
+            recommendations: vec!["MUG-CLAY".into()],
             unsubscribe_url: "https://api.example/v1/unsubscribe?token=c.1".into(),
             order_id: Some("A-1".into()),
             discount_pct: Some(15),

@@ -42,6 +42,7 @@ fn specimen() -> (MessageData, [(&'static str, String); 9]) {
         festival: Some("Festival-Specimen".into()),
         gift: Some("Gift-Specimen".into()),
         product: Some("Product-Specimen".into()),
+        recommendations: Vec::new(),
         unsubscribe_url: "https://specimen.invalid/u".into(),
         order_id: Some("ORDER-SPECIMEN".into()),
         discount_pct: Some(37),

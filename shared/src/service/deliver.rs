@@ -190,6 +190,11 @@ fn message_data(
         first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
         festival: festival_name(profile, planned, settings),
         gift: granted.map(|g| g.reward.clone()),
+        recommendations: planned
+            .recommendations
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
         // A reminder's period is `<sku>:<due day>`.
         product: (planned.kind == MessageKind::Replenishment)
             .then(|| {

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
 use rapport_shared::domain::Currency;
+use rapport_shared::domain::outreach::recommend::CoPurchases;
 use rapport_shared::domain::outreach::replenish::rhythms;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::stats::StatsTally;
@@ -191,6 +192,8 @@ where
     let pop = model::population(&scores);
     // The products bought at a steady rhythm, for replenishment reminders.
     let rhythms = rhythms(customers.iter().map(|c| &c.profile));
+    // What the buyers of each product also bought, for suggestions in mail.
+    let co_purchases = CoPurchases::from_profiles(customers.iter().map(|c| &c.profile));
     summary.seconds_model = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
@@ -209,6 +212,7 @@ where
                 settings,
                 &pop,
                 &rhythms,
+                &co_purchases,
                 customer,
                 scores,
                 address_suppressed,

@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use rapport_shared::domain::outreach::recommend::CoPurchases;
 use rapport_shared::domain::outreach::{
     CustomerContext, Decision, MessageStatus, PastMessage, Population, decide,
 };
@@ -43,6 +44,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     settings: &RunSettings,
     pop: &Population,
     rhythms: &BTreeMap<Sku, f64>,
+    co_purchases: &CoPurchases,
     customer: ScannedCustomer,
     scores: Option<CustomerScores>,
     address_suppressed: bool,
@@ -63,6 +65,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         history: &messages,
         address_suppressed,
         rhythms,
+        co_purchases,
     };
     let decision = decide(&ctx, pop, &settings.job.rules, now);
     let out_of_time = settings

@@ -154,6 +154,8 @@ pub struct CustomerContext<'a> {
     pub address_suppressed: bool,
     /// The shop's products with a steady rhythm, and their median interval in days.
     pub rhythms: &'a std::collections::BTreeMap<crate::domain::Sku, f64>,
+    /// What the buyers of each product also bought, for suggestions.
+    pub co_purchases: &'a super::recommend::CoPurchases,
 }
 
 fn days_between(earlier: DateTime<Utc>, later: DateTime<Utc>) -> i64 {
@@ -203,6 +205,7 @@ pub fn candidates(
         offer: None,
         reward_points: 0,
         reason,
+        recommendations: Vec::new(),
     };
     let mut out = Vec::new();
 
@@ -435,6 +438,7 @@ fn expiry_reminder(p: &Profile, rules: &OutreachRules, now: DateTime<Utc>) -> Op
         offer: None,
         reward_points: 0,
         reason: format!("{} points lapse on {}", p.points_balance, at.date_naive()),
+        recommendations: Vec::new(),
     })
 }
 
@@ -460,6 +464,7 @@ fn welcome(
         offer: None,
         reward_points: 0,
         reason: reason.into(),
+        recommendations: Vec::new(),
     };
     if recent(p.created_at) && p.first_purchase_at.is_none_or(recent) {
         return Some(plan(MessageKind::Welcome, 300, "new customer"));
@@ -564,13 +569,21 @@ pub fn decide(
         .service_recovery_open(now, rules.recovery_expiry_days);
     let consent = ctx.profile.marketing_allowed();
     let allowed = |c: &Planned| !c.kind.marketing() || (consent && !recovery);
-    let Some(chosen) = due.iter().find(|c| allowed(c)).cloned() else {
+    let Some(mut chosen) = due.iter().find(|c| allowed(c)).cloned() else {
         return suppressed(if recovery && consent {
             SuppressReason::ServiceRecovery
         } else {
             SuppressReason::NoConsent
         });
     };
+    // The check-in, the win-back and the welcome suggest what the buyers of what the
+    // customer bought also bought.
+    if matches!(
+        chosen.kind,
+        MessageKind::PostPurchase | MessageKind::WinBack | MessageKind::Welcome
+    ) {
+        chosen.recommendations = ctx.co_purchases.for_customer(ctx.profile);
+    }
     if held_out(
         ctx.profile.customer_id.as_str(),
         chosen.kind,

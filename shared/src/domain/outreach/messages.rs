@@ -162,6 +162,9 @@ pub struct Planned {
     pub reward_points: i64,
     /// For the report: what triggered it.
     pub reason: String,
+    /// Products to suggest with it (customers who bought what they bought also bought).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recommendations: Vec<crate::domain::Sku>,
 }
 
 /// Where a message stands. A message is claimed (`sending`) before it is handed to SES,

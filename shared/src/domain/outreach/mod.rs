@@ -4,6 +4,7 @@
 pub mod decide;
 pub mod festivals;
 pub mod messages;
+pub mod recommend;
 pub mod replenish;
 pub mod tips;
 
