@@ -56,6 +56,7 @@ async fn seed(api: &TestApi, tag: &str, now: chrono::DateTime<Utc>) {
                     sku: Some("TEA".into()),
                     quantity: Some(1),
                     unit_price_minor: Some(amount),
+                    name: None,
                 }]),
                 email: Some(format!("c{c}-{tag}@example.com")),
                 marketing_consent: Some(c % 3 != 0),

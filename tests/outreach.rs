@@ -533,6 +533,7 @@ fn due(kind: MessageKind) -> (Profile, Option<CustomerScores>, Vec<PastMessage>)
                     first: bought,
                     last: bought,
                     days: 1,
+                    name: None,
                 },
             );
         }

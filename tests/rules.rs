@@ -45,6 +45,7 @@ fn purchase(event: &str, customer: &str, order: &str, when: &str, total: i64) ->
             sku: Some("SKU-1".into()),
             quantity: Some(1),
             unit_price_minor: Some(total),
+            name: None,
         }]),
         ..Default::default()
     }
@@ -397,6 +398,7 @@ fn validation_names_the_field() {
             sku: Some("s".into()),
             quantity: Some(1),
             unit_price_minor: Some(100),
+            name: None,
         }]),
         ..Default::default()
     };
@@ -456,7 +458,8 @@ fn validation_names_the_field() {
             items: Some(vec![LineItemInput {
                 sku: Some("s".into()),
                 quantity: Some(0),
-                unit_price_minor: Some(100)
+                unit_price_minor: Some(100),
+                name: None,
             }]),
             ..base()
         }),

@@ -253,6 +253,7 @@ fn line_items(rng: &mut SmallRng, total: i64) -> Vec<LineItemInput> {
                 sku: Some(format!("SKU-{:03}", (u * u * SKUS) as u32)),
                 quantity: Some(1),
                 unit_price_minor: Some(w[1] - w[0]),
+                name: None,
             }
         })
         .collect()

@@ -12,6 +12,7 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::DateTime;
+use rapport_shared::domain::ProductName;
 use rapport_shared::domain::storefront::{guest_id, woocommerce};
 use rapport_shared::domain::{
     Currency, CustomerId, FieldError, LineItemInput, Money, PurchaseEvent, PurchaseInput,
@@ -262,7 +263,8 @@ fn shopify_order(
             sku => sku.to_owned(),
         };
         if quantity > 0 {
-            lines.push((sku, quantity, price.minor * quantity));
+            let name = ProductName::lenient(Some(rows.get(row, "Lineitem name")));
+            lines.push((sku, quantity, price.minor * quantity, name));
         }
     }
     let gross: i64 = lines.iter().map(|l| l.2).sum();
@@ -282,10 +284,11 @@ fn shopify_order(
         .iter()
         .zip(nets)
         .map(
-            |((sku, quantity, _), net)| rapport_shared::domain::storefront::GoodsLine {
+            |((sku, quantity, _, name), net)| rapport_shared::domain::storefront::GoodsLine {
                 sku: sku.clone(),
                 quantity: *quantity,
                 net,
+                name: name.clone(),
             },
         )
         .collect();
@@ -443,6 +446,7 @@ fn rapport_csv(name: &str, text: &[u8], events: &mut Located, bad: &mut Vec<BadR
                 sku: Some(get("sku").to_owned()),
                 quantity: number(get("quantity"), "quantity")?,
                 unit_price_minor: number(get("unit_price_minor"), "unit_price_minor")?,
+                name: Some(get("name").to_owned()).filter(|n| !n.is_empty()),
             })
         })();
         match (line_item, current.as_mut()) {

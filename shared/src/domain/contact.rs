@@ -363,3 +363,32 @@ pub fn mail_language(locale: Option<&str>) -> &'static str {
         _ => "en",
     }
 }
+
+/// A product's name as customers know it, for mail that names it: 1 to 200 characters
+/// of any script after trimming, without control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProductName(String);
+
+impl ProductName {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let name = raw.trim();
+        if (1..=200).contains(&name.chars().count()) && !name.chars().any(char::is_control) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(FieldError::new(
+                field,
+                "must be 1 to 200 characters, without control characters",
+            ))
+        }
+    }
+
+    /// A name a platform sent, if it is one (an unusable one is dropped, the order kept).
+    pub fn lenient(raw: Option<&str>) -> Option<Self> {
+        raw.and_then(|r| Self::parse("name", r).ok())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

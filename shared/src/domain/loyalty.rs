@@ -401,6 +401,7 @@ pub(crate) mod tests {
             sku: crate::domain::Sku::parse("sku", sku).unwrap(),
             quantity: 1,
             unit_price_minor: price,
+            name: None,
         };
         let with = |rounding, min_order_minor, excluded: &[&str]| {
             rules().with_earning(

@@ -32,7 +32,7 @@ pub mod storefront;
 pub mod suppression;
 pub mod tiers;
 
-pub use contact::{Birthday, Email, FirstName, Locale};
+pub use contact::{Birthday, Email, FirstName, Locale, ProductName};
 pub use coupons::{
     Coupon, CouponOutcome, CouponOutcomeKind, CouponProblem, CouponRefusal, CouponTerms, CouponUse,
 };

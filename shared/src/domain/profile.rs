@@ -10,7 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{Birthday, CustomerId, Email, EventId, FirstName, Locale, OrderId, Sku, Tier};
+use super::{
+    Birthday, CustomerId, Email, EventId, FirstName, Locale, OrderId, ProductName, Sku, Tier,
+};
 
 /// Days in the trailing window that decides the tier.
 pub const TIER_WINDOW_DAYS: u64 = 365;
@@ -237,18 +239,21 @@ impl Profile {
     }
 
     /// Notes that `skus` were bought on `day`, for their rhythm.
-    pub(crate) fn note_skus_bought<'a>(
-        &mut self,
-        skus: impl Iterator<Item = &'a Sku>,
-        day: NaiveDate,
-    ) {
+    pub(crate) fn note_skus_bought(&mut self, items: &[LineItem], day: NaiveDate) {
         use crate::domain::outreach::replenish::SkuHistory;
-        for sku in skus {
-            let h = self.sku_history.entry(sku.clone()).or_insert(SkuHistory {
-                first: day,
-                last: day,
-                days: 0,
-            });
+        for item in items {
+            let h = self
+                .sku_history
+                .entry(item.sku.clone())
+                .or_insert(SkuHistory {
+                    first: day,
+                    last: day,
+                    days: 0,
+                    name: None,
+                });
+            if item.name.is_some() && day >= h.last {
+                h.name = item.name.clone();
+            }
             if h.days == 0 || day > h.last || day < h.first {
                 h.days += 1;
             }
@@ -482,6 +487,8 @@ pub struct LineItem {
     pub sku: Sku,
     pub quantity: u32,
     pub unit_price_minor: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<ProductName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -190,20 +190,17 @@ fn message_data(
         first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
         festival: festival_name(profile, planned, settings),
         gift: granted.map(|g| g.reward.clone()),
-        recommendations: planned
-            .recommendations
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
+        recommendations: planned.recommendations.clone(),
         // A reminder's period is `<sku>:<due day>`.
         product: (planned.kind == MessageKind::Replenishment)
-            .then(|| {
-                planned
-                    .period
-                    .split_once(':')
-                    .map(|(sku, _)| sku.to_owned())
-            })
-            .flatten(),
+            .then(|| planned.period.split_once(':'))
+            .flatten()
+            .map(|(sku, _)| {
+                let named = profile.sku_history.iter().find(|(s, _)| s.as_str() == sku);
+                named
+                    .and_then(|(_, h)| h.name.as_ref())
+                    .map_or_else(|| sku.to_owned(), |n| n.as_str().to_owned())
+            }),
         unsubscribe_url: crate::auth::unsubscribe::url(
             &settings.public_base_url,
             unsubscribe_keys,

@@ -10,7 +10,7 @@ use crate::domain::profile::ContactDetails;
 use crate::domain::{
     AttributionStatus, Birthday, CouponOutcome, Currency, CustomerId, DomainError, Email, EventId,
     FieldError, FirstName, LedgerEntry, LedgerReason, LineItem, Locale, LoyaltyRules, Money, Order,
-    OrderId, OrderSummary, Profile, ReferralRules, ReferralStatus, Sku, Tier,
+    OrderId, OrderSummary, ProductName, Profile, ReferralRules, ReferralStatus, Sku, Tier,
 };
 
 /// Most line items one order may carry.
@@ -47,6 +47,8 @@ pub struct LineItemInput {
     pub sku: Option<String>,
     pub quantity: Option<i64>,
     pub unit_price_minor: Option<i64>,
+    /// The product's name as customers know it, for mail that names it.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,10 +221,15 @@ fn validate_items(
                 })?;
             let price = required(&field("unit_price_minor"), item.unit_price_minor)?;
             let price = Money::new(&field("unit_price_minor"), price, currency)?;
+            let name = item
+                .name
+                .map(|n| ProductName::parse(&field("name"), &n))
+                .transpose()?;
             Ok(LineItem {
                 sku,
                 quantity,
                 unit_price_minor: price.minor,
+                name,
             })
         })
         .collect()
@@ -498,10 +505,7 @@ impl PurchaseEvent {
                 let points = rules.points_for_order(self.total.minor, &self.items, &profile.tier);
                 profile.orders += 1;
                 profile.add_to_day(self.occurred_at.date_naive(), self.total.minor);
-                profile.note_skus_bought(
-                    self.items.iter().map(|i| &i.sku),
-                    self.occurred_at.date_naive(),
-                );
+                profile.note_skus_bought(&self.items, self.occurred_at.date_naive());
                 profile.note_purchase_time(self.occurred_at);
                 if profile
                     .last_order

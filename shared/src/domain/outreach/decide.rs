@@ -582,7 +582,9 @@ pub fn decide(
         chosen.kind,
         MessageKind::PostPurchase | MessageKind::WinBack | MessageKind::Welcome
     ) {
-        chosen.recommendations = ctx.co_purchases.for_customer(ctx.profile);
+        chosen.recommendations = (ctx.co_purchases.for_customer(ctx.profile).iter())
+            .map(|sku| ctx.co_purchases.display(sku))
+            .collect();
     }
     if held_out(
         ctx.profile.customer_id.as_str(),

@@ -164,7 +164,7 @@ pub struct Planned {
     pub reason: String,
     /// Products to suggest with it (customers who bought what they bought also bought).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recommendations: Vec<crate::domain::Sku>,
+    pub recommendations: Vec<String>,
 }
 
 /// Where a message stands. A message is claimed (`sending`) before it is handed to SES,

@@ -19,13 +19,21 @@ pub const SUGGESTED: usize = 3;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CoPurchases {
     also: BTreeMap<Sku, Vec<(Sku, u32)>>,
+    /// Products' names, as their buyers' latest orders gave them.
+    names: BTreeMap<Sku, String>,
 }
 
 impl CoPurchases {
     /// Counted over `profiles`.
     pub fn from_profiles<'a>(profiles: impl Iterator<Item = &'a Profile>) -> Self {
         let mut pairs: BTreeMap<(&Sku, &Sku), u32> = BTreeMap::new();
+        let mut names = BTreeMap::new();
         for p in profiles {
+            for (sku, h) in &p.sku_history {
+                if let Some(name) = &h.name {
+                    names.insert(sku.clone(), name.as_str().to_owned());
+                }
+            }
             let mut recent: Vec<(&Sku, chrono::NaiveDate)> =
                 p.sku_history.iter().map(|(sku, h)| (sku, h.last)).collect();
             recent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -47,7 +55,15 @@ impl CoPurchases {
             list.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
             list.truncate(KEPT_PER_PRODUCT);
         }
-        Self { also }
+        Self { also, names }
+    }
+
+    /// How a mail names `sku`: its product name where an order gave one.
+    pub fn display(&self, sku: &Sku) -> String {
+        self.names
+            .get(sku)
+            .cloned()
+            .unwrap_or_else(|| sku.as_str().to_owned())
     }
 
     /// At most [`SUGGESTED`] products this customer has not bought, that the buyers of
@@ -83,8 +99,16 @@ mod tests {
             Tier("bronze".into()),
             "2026-01-01T00:00:00Z".parse().unwrap(),
         );
-        let sku: Vec<Sku> = skus.iter().map(|s| Sku::parse("s", s).unwrap()).collect();
-        p.note_skus_bought(sku.iter(), "2026-02-01".parse().unwrap());
+        let items: Vec<crate::domain::LineItem> = skus
+            .iter()
+            .map(|s| crate::domain::LineItem {
+                sku: Sku::parse("s", s).unwrap(),
+                quantity: 1,
+                unit_price_minor: 100,
+                name: None,
+            })
+            .collect();
+        p.note_skus_bought(&items, "2026-02-01".parse().unwrap());
         p
     }
 

@@ -10,12 +10,15 @@ use std::collections::BTreeMap;
 use crate::domain::{Profile, Sku};
 
 /// A product's purchases by one customer, as their profile keeps them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuHistory {
     pub first: NaiveDate,
     pub last: NaiveDate,
     /// Distinct days it was bought on.
     pub days: u32,
+    /// Its name as the latest order gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<crate::domain::ProductName>,
 }
 
 impl SkuHistory {
@@ -110,6 +113,7 @@ mod tests {
                 first: day(first),
                 last: day(last),
                 days,
+                name: None,
             },
         );
         p

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Currency, CustomerId, Email, FieldError, FirstName, LineItemInput, Locale, LoyaltyRules,
-    Profile, PurchaseEvent, PurchaseInput, TombstoneKey,
+    ProductName, Profile, PurchaseEvent, PurchaseInput, TombstoneKey,
 };
 
 /// A line of an order at what its goods cost after discounts, in minor units.
@@ -23,6 +23,8 @@ pub struct GoodsLine {
     pub sku: String,
     pub quantity: i64,
     pub net: i64,
+    /// The product's name, when the platform gives a usable one.
+    pub name: Option<ProductName>,
 }
 
 /// The lines as Rapport line items whose amounts add up exactly to the goods' total:
@@ -39,6 +41,7 @@ pub fn line_items(lines: &[GoodsLine]) -> (Vec<LineItemInput>, i64) {
                 sku: Some(line.sku.clone()),
                 quantity: Some(rest),
                 unit_price_minor: Some(unit + 1),
+                name: line.name.as_ref().map(|n| n.as_str().to_owned()),
             });
         }
         if line.quantity > rest {
@@ -46,6 +49,7 @@ pub fn line_items(lines: &[GoodsLine]) -> (Vec<LineItemInput>, i64) {
                 sku: Some(line.sku.clone()),
                 quantity: Some(line.quantity - rest),
                 unit_price_minor: Some(unit),
+                name: line.name.as_ref().map(|n| n.as_str().to_owned()),
             });
         }
         total += line.net;

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use super::{ContactUpdate, GoodsLine, guest_id, line_items, read, refund_event};
 use crate::domain::fields::parse_time;
 use crate::domain::{
-    Currency, CustomerId, Email, FieldError, FirstName, Locale, Money, PurchaseEvent,
+    Currency, CustomerId, Email, FieldError, FirstName, Locale, Money, ProductName, PurchaseEvent,
     PurchaseInput, TombstoneKey,
 };
 
@@ -103,6 +103,7 @@ struct DiscountCode {
 struct Line {
     sku: Option<String>,
     variant_id: Option<u64>,
+    title: Option<String>,
     /// A gift card sold is money kept for later, not a purchase: it earns nothing
     /// (what it buys later does).
     #[serde(default)]
@@ -293,6 +294,7 @@ fn lines(lines: &[Line], shop: Currency) -> Result<Vec<GoodsLine>, FieldError> {
             sku,
             quantity: line.quantity,
             net,
+            name: ProductName::lenient(line.title.as_deref()),
         });
     }
     Ok(goods)

@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::{ContactUpdate, GoodsLine, guest_id, line_items, read, refund_event};
 use crate::domain::{
-    Currency, CustomerId, Email, FieldError, FirstName, Money, PurchaseEvent, PurchaseInput,
-    TombstoneKey,
+    Currency, CustomerId, Email, FieldError, FirstName, Money, ProductName, PurchaseEvent,
+    PurchaseInput, TombstoneKey,
 };
 
 /// The topics Rapport acts on (`X-WC-Webhook-Topic`); any other is acknowledged.
@@ -83,6 +83,7 @@ struct Billing {
 #[derive(Debug, Clone, Deserialize)]
 struct Line {
     sku: Option<String>,
+    name: Option<String>,
     product_id: Option<u64>,
     variation_id: Option<u64>,
     quantity: i64,
@@ -156,6 +157,7 @@ fn goods(order: &Order, shop: Currency) -> Result<Vec<GoodsLine>, FieldError> {
                 sku,
                 quantity: line.quantity,
                 net,
+                name: ProductName::lenient(line.name.as_deref()),
             })
         })
         .collect()
