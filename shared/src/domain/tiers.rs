@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 
 use super::loyalty::{Basis, Qualification, Window};
-use super::{LedgerEntry, LedgerReason, LoyaltyRules, Profile};
+use super::{LedgerEntry, LedgerReason, LoyaltyRules, Profile, TierRule};
 
 /// Days of earned points a profile keeps: enough for a rolling year and for this
 /// calendar year and the last.
@@ -58,18 +58,14 @@ impl Profile {
 
     /// Brings the tier up to date on `as_of` (the day the decision is about) under
     /// `rules`; the welcome points of a tier reached for the first time, if it gives any.
-    pub fn settle_tier(
-        &mut self,
-        rules: &LoyaltyRules,
-        as_of: NaiveDate,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Option<LedgerEntry> {
+    /// The rung the customer holds on `as_of`: the one they reach, or above it the one
+    /// they hold while the grace since they last qualified for it lasts.
+    pub fn settled_tier<'r>(&self, rules: &'r LoyaltyRules, as_of: NaiveDate) -> &'r TierRule {
         let rule = &rules.qualification;
         let tiers = rules.tiers();
         let rank = |name: &super::Tier| tiers.iter().position(|t| &t.tier == name);
         let reached = rules.tier_for(self.qualifying(rule, as_of));
-        let next = match rank(&self.tier) {
+        match rank(&self.tier) {
             // Below the tier held: it holds while they qualified for it in the grace.
             Some(held) if rank(&reached.tier).is_some_and(|r| r < held) => {
                 let best_in_grace = (1..=rule.grace_days.max(0) as u64)
@@ -80,7 +76,20 @@ impl Profile {
                 &tiers[best_in_grace.clamp(rank(&reached.tier).unwrap_or(0), held)]
             }
             _ => reached,
-        };
+        }
+    }
+
+    /// Moves the customer to their [`Self::settled_tier`]; the welcome points of a tier
+    /// reached for the first time, if it gives any.
+    pub fn settle_tier(
+        &mut self,
+        rules: &LoyaltyRules,
+        as_of: NaiveDate,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Option<LedgerEntry> {
+        let rank = |name: &super::Tier| rules.tiers().iter().position(|t| &t.tier == name);
+        let next = self.settled_tier(rules, as_of);
         if next.tier == self.tier {
             return None;
         }

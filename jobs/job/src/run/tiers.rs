@@ -22,11 +22,7 @@ pub(super) async fn settle_due<S: RewardStore>(
     let due: Vec<usize> = customers
         .iter()
         .enumerate()
-        .filter(|(_, c)| {
-            let mut settled = c.profile.clone();
-            settled.settle_tier(rules, today, "preview", now);
-            settled.tier != c.profile.tier
-        })
+        .filter(|(_, c)| c.profile.settled_tier(rules, today).tier != c.profile.tier)
         .map(|(n, _)| n)
         .collect();
     let results = each_due(due, |n| {
