@@ -7,7 +7,7 @@ use rapport_integration::TestApi;
 use rapport_shared::store::LedgerStore;
 use serde_json::{Value, json};
 
-use crate::program::{put, send};
+use crate::program::{put, settings_program};
 
 fn activity(event: &str, customer: &str, activity: &str, extra: Value) -> Value {
     let mut body = json!({
@@ -25,8 +25,7 @@ fn activity(event: &str, customer: &str, activity: &str, extra: Value) -> Value 
 /// A shop whose program gives points for a signup, follows, and watching a video.
 async fn shop() -> TestApi {
     let api = TestApi::start().await;
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     program["activities"] = json!([
         {"id": "signup", "points": 100},
         {"id": "social_follow", "points": 25, "limit": {"type": "once_per_network"}},
@@ -157,8 +156,7 @@ async fn follows_earn_once_per_network_and_videos_twice_a_week() {
 #[tokio::test]
 async fn a_signup_is_welcomed_in_its_language_then_given_a_code_unless_it_ordered_again() {
     let api = TestApi::start().await;
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     program["activities"] = json!([{"id": "signup", "points": 50}]);
     program["messages"]["holdout_pct"] = json!(0);
     program["rewards"] = json!([{

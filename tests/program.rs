@@ -37,6 +37,22 @@ pub(crate) async fn send(
     Reply::read(request.send().await.unwrap()).await
 }
 
+/// The program in force as `GET /v1/admin/program` answers it: the deployment's
+/// settings (version 0) until a test saves one.
+pub(crate) async fn settings_program(api: &TestApi) -> Value {
+    let read = send(api, "GET", "/v1/admin/program", None, None).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    read.body["program"].clone()
+}
+
+/// The settings' program without a control group, for tests that count the mail each
+/// customer gets.
+pub(crate) async fn without_holdout(api: &TestApi) -> Value {
+    let mut program = settings_program(api).await;
+    program["messages"]["holdout_pct"] = json!(0);
+    program
+}
+
 /// `PUT /v1/admin/program` of `program` over the version `tag` names.
 pub(crate) async fn put(api: &TestApi, program: &Value, tag: &str) -> Reply {
     send(api, "PUT", "/v1/admin/program", Some(program), Some(tag)).await
@@ -316,8 +332,7 @@ async fn the_view_and_the_job_take_the_service_recovery_lapse_from_the_program()
 #[tokio::test]
 async fn rewards_of_the_catalogue_redeem_into_coupons_with_their_terms_and_limits() {
     let api = TestApi::start().await;
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     let future = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
     program["rewards"] = json!([
         {"id": "ship-free", "name": "Free shipping", "offer": {"type": "free_shipping"},
@@ -607,8 +622,7 @@ async fn points_lapse_once_after_the_programs_months_and_a_late_refund_takes_not
     use rapport_shared::domain::LedgerReason;
     use rapport_shared::store::LedgerStore;
     let api = TestApi::start().await;
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     program["expiry"] = json!({"after_inactive_months": 12});
     assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
     let now = chrono::Utc::now();
@@ -670,8 +684,7 @@ async fn points_lapse_once_after_the_programs_months_and_a_late_refund_takes_not
 async fn the_expiry_reminder_goes_once_in_the_customers_language_and_only_with_consent() {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     program["expiry"] = json!({"after_inactive_months": 12, "reminder_days_before": [30, 7]});
     program["messages"]["holdout_pct"] = json!(0);
     program["rewards"] = json!([{
@@ -764,8 +777,7 @@ async fn earning_rules_and_a_ladder_with_grace_and_perks_decide_points_and_tiers
     use rapport_shared::domain::LedgerReason;
     use rapport_shared::store::LedgerStore;
     let api = TestApi::start().await;
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     program["earning"] = json!({
         "points_per_unit": 1, "rounding": "nearest", "min_order_minor": 1000,
         "excluded_skus": ["GIFT-*"]
@@ -883,8 +895,7 @@ async fn earning_rules_and_a_ladder_with_grace_and_perks_decide_points_and_tiers
 async fn a_festival_of_the_programs_calendar_greets_on_its_date_once_in_the_customers_language() {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
+    let mut program = settings_program(&api).await;
     // The clock of the run is the festival's day, 40 days from now.
     let day = chrono::Utc::now() + chrono::Duration::days(40);
     program["messages"]["holdout_pct"] = json!(0);
@@ -949,9 +960,7 @@ async fn a_festival_of_the_programs_calendar_greets_on_its_date_once_in_the_cust
 async fn tips_of_the_program_follow_the_order_with_their_links_and_video() {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
-    program["messages"]["holdout_pct"] = json!(0);
+    let mut program = without_holdout(&api).await;
     program["tips"] = json!([
         {"skus": ["SKU-*"], "title": "Warm the pot first",
          "text": "A cold pot takes the heat out of the water.",
@@ -995,9 +1004,7 @@ async fn tips_of_the_program_follow_the_order_with_their_links_and_video() {
 async fn crossing_a_spend_threshold_grants_the_gift_once_per_window_and_says_so() {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
-    program["messages"]["holdout_pct"] = json!(0);
+    let mut program = without_holdout(&api).await;
     program["qualification"] = json!({"window": "calendar_year"});
     program["rewards"] = json!([{
         "id": "sampler", "name": "A tea sampler", "offer": {"type": "free_product", "sku": "TEA-SAMPLER"},
@@ -1074,9 +1081,7 @@ async fn crossing_a_spend_threshold_grants_the_gift_once_per_window_and_says_so(
 async fn a_product_bought_at_a_steady_rhythm_is_remembered_before_it_runs_out() {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
-    program["messages"]["holdout_pct"] = json!(0);
+    let program = without_holdout(&api).await;
     assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
     let now = chrono::Utc::now();
     let order = |customer: &str, n: usize, days_ago: i64| {
@@ -1136,9 +1141,7 @@ async fn a_product_bought_at_a_steady_rhythm_is_remembered_before_it_runs_out() 
 async fn the_check_in_suggests_what_buyers_of_the_same_products_also_bought() {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
-    program["messages"]["holdout_pct"] = json!(0);
+    let program = without_holdout(&api).await;
     assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
     let now = chrono::Utc::now();
     let order = |customer: &str, skus: &[&str], days_ago: i64| {

@@ -423,11 +423,9 @@ async fn the_job_resumes_marketing_when_the_api_says_the_flag_has_lapsed() {
 
 #[tokio::test]
 async fn a_low_rating_gets_one_apology_with_the_programs_make_good_in_the_customers_language() {
-    use crate::program::{put, send};
+    use crate::program::{put, without_holdout};
     let api = TestApi::start().await;
-    let read = send(&api, "GET", "/v1/admin/program", None, None).await;
-    let mut program = read.body["program"].clone();
-    program["messages"]["holdout_pct"] = json!(0);
+    let mut program = without_holdout(&api).await;
     program["messages"]["make_good"] = json!({"type": "points", "points": 150});
     assert_eq!(put(&api, &program, "\"0\"").await.status, 200);
     let tag = uuid::Uuid::new_v4().simple().to_string();
