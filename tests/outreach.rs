@@ -248,12 +248,11 @@ fn points_about_to_lapse_get_one_reminder_per_reminder_day_and_an_order_cancels_
     assert_eq!(first.period, "2026-12-20-30d");
     assert!(first.reason.contains("250 points"), "{}", first.reason);
     // Sent: not again for the same date and reminder.
-    let sent = PastMessage {
-        kind: MessageKind::PointsExpiring,
-        period: first.period.clone(),
-        at: at(NOW) - Duration::days(8),
-        held_out: false,
-    };
+    let sent = sent(
+        MessageKind::PointsExpiring,
+        first.period.clone(),
+        Duration::days(8),
+    );
     assert_eq!(
         run(&p, None, std::slice::from_ref(&sent), false),
         Decision::Nothing
@@ -307,12 +306,11 @@ fn a_low_rating_gets_one_apology_with_its_make_good_within_two_days() {
         apology.reason
     );
     // Not to the same flag twice; not once two days have passed.
-    let sent = PastMessage {
-        kind: MessageKind::MakeGood,
-        period: apology.period.clone(),
-        at: at(NOW) - Duration::hours(1),
-        held_out: false,
-    };
+    let sent = sent(
+        MessageKind::MakeGood,
+        apology.period.clone(),
+        Duration::hours(1),
+    );
     assert_eq!(
         run(&p, None, std::slice::from_ref(&sent), false),
         Decision::Nothing
@@ -363,12 +361,11 @@ fn festivals_greet_on_their_date_the_customers_whose_language_and_segment_fit() 
     assert_eq!(greeting.period, "harvest:2026-11-22");
     assert_eq!(greeting.reward_points, 20);
     // Once a year; not to other languages; not on another day.
-    let sent = PastMessage {
-        kind: MessageKind::Festival,
-        period: greeting.period.clone(),
-        at: at(NOW) - Duration::hours(1),
-        held_out: false,
-    };
+    let sent = sent(
+        MessageKind::Festival,
+        greeting.period.clone(),
+        Duration::hours(1),
+    );
     assert_eq!(
         run(&p, None, std::slice::from_ref(&sent), false),
         Decision::Nothing
@@ -410,14 +407,19 @@ fn festivals_greet_on_their_date_the_customers_whose_language_and_segment_fit() 
     );
 }
 
-/// The welcome, sent `days` ago.
-fn welcomed(days: i64) -> PastMessage {
+/// A message of `kind` for `period`, sent `ago` before [`NOW`].
+fn sent(kind: MessageKind, period: impl Into<String>, ago: Duration) -> PastMessage {
     PastMessage {
-        kind: MessageKind::Welcome,
-        period: "once".into(),
-        at: at(NOW) - Duration::days(days),
+        kind,
+        period: period.into(),
+        at: at(NOW) - ago,
         held_out: false,
     }
+}
+
+/// The welcome, sent `days` ago.
+fn welcomed(days: i64) -> PastMessage {
+    sent(MessageKind::Welcome, "once", Duration::days(days))
 }
 
 #[test]
@@ -717,12 +719,7 @@ fn the_frequency_cap_counts_sent_and_held_out_messages() {
 #[test]
 fn one_message_per_kind_and_period() {
     let p = with_order(customer("c1"), 7);
-    let already = PastMessage {
-        kind: MessageKind::PostPurchase,
-        period: "o-1".into(),
-        at: at(NOW) - Duration::days(40),
-        held_out: false,
-    };
+    let already = sent(MessageKind::PostPurchase, "o-1", Duration::days(40));
     assert_eq!(run(&p, None, &[already], false), Decision::Nothing);
 }
 
