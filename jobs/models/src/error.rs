@@ -53,6 +53,10 @@ pub enum ModelError {
     /// finite.
     #[error("value model: {0}")]
     ValueTraining(String),
+    /// The count models' correction cannot be trained on its time split (too few
+    /// customers, or too few who spent in the window), or its forecast is not finite.
+    #[error("hybrid: {0}")]
+    HybridTraining(String),
     /// The classifier library failed.
     #[error("churn: logistic regression failed: {0}")]
     Logistic(#[from] linfa_logistic::error::Error),

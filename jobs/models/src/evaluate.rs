@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
 use crate::history::{DAYS_PER_WEEK, Transactions};
+use crate::hybrid::{CountModels, Hybrid};
 use crate::mbgnbd::MbgNbd;
 use crate::metrics::{self, ClvMetrics, DecileTotals, PARETO_SHARE, Pareto};
 use crate::next_order::NextOrderComparison;
@@ -45,6 +46,9 @@ pub struct Evaluation {
     /// The spend regression's training; `None` when it could not be trained (see
     /// `fallbacks`) and `value_model` is not compared.
     pub value_model: Option<ValueModelReport>,
+    /// The count models' correction's training; `None` when it could not be trained
+    /// (see `fallbacks`) and `hybrid` is not compared.
+    pub hybrid: Option<HybridReport>,
     /// Every model that fell back instead of being fitted, with the reason (see
     /// [`crate::estimation`]); empty when all were fitted.
     pub fallbacks: Vec<String>,
@@ -97,9 +101,25 @@ pub struct ValueModelReport {
     pub training_customers: usize,
     /// Share of the training customers who spent something in the window.
     pub training_spender_rate: f64,
-    /// The standard deviation of log spend around its predicted mean.
+    /// The standard deviation of log spend around its predicted mean, for a customer
+    /// with the average (standardised) expected purchases.
     pub sigma: f64,
+    /// The weight of the standardised `ln(1 + expected purchases)` in `ln σ`.
+    pub ln_sigma_slope: f64,
     pub log_likelihood: f64,
+    pub iterations: u64,
+    /// Wall time of training it and forecasting the holdout.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HybridReport {
+    pub window_weeks: f64,
+    pub training_cutoff: NaiveDate,
+    pub training_customers: usize,
+    /// `exp(c₀)`: the factor on the count models' forecast for a customer with average
+    /// features.
+    pub level: f64,
     pub iterations: u64,
     /// Wall time of training it and forecasting the holdout.
     pub seconds: f64,
@@ -171,11 +191,15 @@ impl FrequencyBucket {
 }
 
 /// [`ClvMetrics`] of each way of forecasting a customer's spend in the holdout, keyed by
-/// name, and `chosen`: the candidate model with the highest normalised Gini (ranking
-/// customers is what the segments and the VIP cut-off use), a tie going to the lower
-/// `decile_mape` (the better calibrated total per decile), then to the earlier name in
-/// [`ClvComparison::CANDIDATES`]. Baselines are there to be read against and are never
-/// chosen.
+/// name, and `chosen`: among the candidates at least as accurate as the most accurate
+/// count model (RMSE no higher than the lowest of `bgnbd`, `bgnbd_churn`, `pareto_nbd`,
+/// `mbgnbd`), the one with the highest normalised Gini (ranking customers is what the
+/// segments and the VIP cut-off use), a tie going to the lower `decile_mape` (the
+/// better calibrated total per decile), then to the earlier name in
+/// [`ClvComparison::CANDIDATES`]. A candidate that ranks better only by forecasting
+/// individual customers worse is not chosen; the most accurate count model always
+/// qualifies, so there is always a choice. Baselines are there to be read against and
+/// are never chosen.
 ///
 /// Candidates, each × Gamma-Gamma for the spend per purchase:
 /// - `bgnbd`: BG/NBD's conditional expected purchases;
@@ -186,9 +210,11 @@ impl FrequencyBucket {
 /// - `mbgnbd`: MBG/NBD's conditional expected purchases;
 /// - `value_model`: not a count model but a direct regression of each customer's spend
 ///   on calibration-period features, zero-inflated lognormal ([`crate::value`]), trained
-///   on the churn classifier's time split inside the calibration period and scaled to
-///   the holdout length (left out, with the reason in `fallbacks`, when it cannot be
-///   trained).
+///   on the churn classifier's time split inside the calibration period and carried to
+///   the holdout by BG/NBD's time shape (left out, with the reason in `fallbacks`, when
+///   it cannot be trained);
+/// - `hybrid`: BG/NBD × Gamma-Gamma's forecast times a log-linear correction trained on
+///   the same split ([`crate::hybrid`]; left out like `value_model`).
 ///
 /// Baselines:
 /// - `zero_forecast`: nobody spends anything;
@@ -203,24 +229,42 @@ pub struct ClvComparison {
 
 impl ClvComparison {
     /// The candidate models, in the order ties are broken.
-    pub const CANDIDATES: [&'static str; 5] = [
+    pub const CANDIDATES: [&'static str; 6] = [
         "bgnbd",
         "bgnbd_churn",
         "pareto_nbd",
         "mbgnbd",
         "value_model",
+        "hybrid",
     ];
     /// The trivial baselines.
     pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];
+    /// The count models, whose lowest RMSE a chosen candidate must match.
+    pub const COUNT_MODELS: [&'static str; 4] = ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"];
 
     fn new(entries: BTreeMap<&'static str, ClvMetrics>) -> Self {
-        let chosen = best_of(&entries, &Self::CANDIDATES);
+        let floor = Self::COUNT_MODELS
+            .iter()
+            .filter_map(|name| entries.get(name))
+            .map(|m| m.rmse)
+            .fold(f64::INFINITY, f64::min);
+        let accurate: Vec<&'static str> = Self::CANDIDATES
+            .iter()
+            .copied()
+            .filter(|name| entries.get(name).is_some_and(|m| m.rmse <= floor))
+            .collect();
+        let chosen = if accurate.is_empty() {
+            best_of(&entries, &Self::CANDIDATES)
+        } else {
+            best_of(&entries, &accurate)
+        };
         ClvComparison { entries, chosen }
     }
 
-    /// The one of `candidates` that `chosen`'s rule ranks first (the first of them if
-    /// none was measured): for a caller that can use only some of the candidates, such
-    /// as scoring, which has no `value_model`.
+    /// The one of `candidates` with the highest normalised Gini, a tie going to the lower
+    /// decile MAPE (the first of them if none was measured): `chosen`'s ranking without
+    /// its accuracy condition, for a caller that can use only some of the candidates,
+    /// such as scoring, which has no `value_model` or `hybrid`.
     pub fn best_among(&self, candidates: &[&'static str]) -> Option<&'static str> {
         (!candidates.is_empty()).then(|| best_of(&self.entries, candidates))
     }
@@ -410,8 +454,12 @@ pub fn evaluate(
     match ValueModel::params()
         .max_window_weeks(holdout_weeks)
         .fit(transactions, calibration_end)
-        .and_then(|value| Ok((value.expected_spend(&cohort, holdout_weeks)?, value)))
-    {
+        .and_then(|value| {
+            Ok((
+                value.expected_spend(&cohort, &model.bgnbd, holdout_weeks)?,
+                value,
+            ))
+        }) {
         Ok((forecast, value)) => {
             compared.insert("value_model", ClvMetrics::of(&forecast, &actual_spend));
             forecasts.insert("value_model", forecast);
@@ -421,12 +469,43 @@ pub fn evaluate(
                 training_customers: value.training_customers,
                 training_spender_rate: value.training_spender_rate,
                 sigma: value.coefficients.sigma,
+                ln_sigma_slope: value.coefficients.ln_sigma_slope,
                 log_likelihood: value.log_likelihood,
                 iterations: value.iterations,
                 seconds: value_started.elapsed().as_secs_f64(),
             });
         }
         Err(error) => fallbacks.push(format!("value_model not compared: {error}")),
+    }
+    // The count models' forecast corrected on the same split.
+    let hybrid_started = Instant::now();
+    let mut hybrid_report = None;
+    let count_models = CountModels {
+        bgnbd: &model.bgnbd,
+        gamma_gamma: &model.gamma_gamma,
+    };
+    match Hybrid::params()
+        .max_window_weeks(holdout_weeks)
+        .fit(transactions, calibration_end)
+        .and_then(|hybrid| {
+            Ok((
+                hybrid.expected_spend(&cohort, count_models, holdout_weeks)?,
+                hybrid,
+            ))
+        }) {
+        Ok((forecast, hybrid)) => {
+            compared.insert("hybrid", ClvMetrics::of(&forecast, &actual_spend));
+            forecasts.insert("hybrid", forecast);
+            hybrid_report = Some(HybridReport {
+                window_weeks: hybrid.window_weeks,
+                training_cutoff: hybrid.training_cutoff,
+                training_customers: hybrid.training_customers,
+                level: hybrid.coefficients[0].exp(),
+                iterations: hybrid.iterations,
+                seconds: hybrid_started.elapsed().as_secs_f64(),
+            });
+        }
+        Err(error) => fallbacks.push(format!("hybrid not compared: {error}")),
     }
     let clv_metrics = ClvComparison::new(compared);
     let next_order = NextOrderComparison::measure(&cohort, &model.bgnbd.parameters, holdout_end)?;
@@ -493,6 +572,7 @@ pub fn evaluate(
         },
         churn: churn_report,
         value_model: value_report,
+        hybrid: hybrid_report,
         fallbacks,
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),
@@ -539,6 +619,17 @@ mod tests {
         );
         assert_eq!(comparison.best_among(&["pareto_nbd"]), Some("pareto_nbd"));
         assert_eq!(comparison.best_among(&[]), None);
+        // A perfect ranking ten times too large is less accurate than every count
+        // model: not chosen, though it ranks best.
+        let mut entries = comparison.entries;
+        let inflated: Vec<f64> = actual.iter().map(|a| 10.0 * a).collect();
+        entries.insert("value_model", ClvMetrics::of(&inflated, &actual));
+        let comparison = ClvComparison::new(entries);
+        assert_eq!(comparison.chosen, "mbgnbd");
+        assert_eq!(
+            comparison.best_among(&ClvComparison::CANDIDATES),
+            Some("value_model")
+        );
     }
 
     #[test]

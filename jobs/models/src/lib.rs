@@ -53,6 +53,7 @@ pub mod estimation;
 pub mod evaluate;
 pub mod gamma_gamma;
 pub mod history;
+pub mod hybrid;
 pub mod io;
 pub mod mbgnbd;
 pub mod metrics;
@@ -74,6 +75,7 @@ pub use gamma_gamma::{
     FittedGammaGamma, GammaGamma, GammaGammaCoefficients, GammaGammaParams, GammaGammaValidParams,
 };
 pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
+pub use hybrid::{FittedHybrid, Hybrid, HybridParams};
 pub use linfa::ParamGuard;
 pub use mbgnbd::{FittedMbgNbd, MbgNbd, MbgNbdParams};
 pub use metrics::PARETO_SHARE;

@@ -53,6 +53,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::bgnbd::{BgNbd, FittedBgNbd};
 use crate::churn::Standardizer;
 use crate::error::{ModelError, positive};
 use crate::history::{Cohort, CustomerHistory, RfmSummary, Transactions};
@@ -68,17 +69,26 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "ln_monetary",
     "ln_first_spend",
     "ln_repeat_spend_per_week",
+    "ln_expected_purchases",
+    "p_alive",
 ];
 
-pub const FEATURES: usize = 7;
+pub const FEATURES: usize = 9;
 
 /// Coefficients of one linear predictor: the intercept, then a weight per feature.
 pub const TERMS: usize = FEATURES + 1;
 
-/// Everything the fit estimates: the two linear predictors and `ln σ`.
-const PARAMETERS: usize = 2 * TERMS + 1;
+/// The feature the log scale `ln σ` depends on: BG/NBD's expected purchases in the
+/// window (a spend summed over more purchases varies less, relative to its mean).
+const SCALE_FEATURE: usize = 7;
 
-/// Position of `ln σ` among the parameters.
+/// Coefficients of `ln σ`: its intercept and the weight of [`SCALE_FEATURE`].
+const SCALE_TERMS: usize = 2;
+
+/// Everything the fit estimates: the two linear predictors and the two of `ln σ`.
+const PARAMETERS: usize = 2 * TERMS + SCALE_TERMS;
+
+/// Position of the intercept of `ln σ` among the parameters; its weight follows.
 const LN_SIGMA: usize = 2 * TERMS;
 
 /// Pseudo-spenders of the prior on `σ`, and the squared residual of each (log units).
@@ -99,15 +109,23 @@ const HALF_LN_TWO_PI: f64 = 0.918_938_533_204_672_8;
 /// value does not depend on the thread count.
 const BLOCK: usize = 4096;
 
-/// The features of a customer with this history and this summary at a cutoff.
-pub fn value_features(history: &CustomerHistory, s: &RfmSummary) -> [f64; FEATURES] {
+/// The features of a customer with this history and this summary at a cutoff, with
+/// BG/NBD fitted at that cutoff and a window of `window` weeks.
+pub fn value_features(
+    history: &CustomerHistory,
+    s: &RfmSummary,
+    bgnbd: &FittedBgNbd,
+    window: f64,
+) -> Result<[f64; FEATURES], ModelError> {
     let first_spend = history.purchase_days().first().map_or(0.0, |p| p.amount);
     let spend_per_week = if s.age > 0.0 {
         s.frequency * s.monetary / s.age
     } else {
         0.0
     };
-    [
+    let p_alive = bgnbd.p_alive(s);
+    let expected = p_alive * bgnbd.expected_purchases_if_alive(s.frequency, s.age, window)?;
+    Ok([
         s.frequency.ln_1p(),
         s.recency.ln_1p(),
         s.age.ln_1p(),
@@ -115,22 +133,29 @@ pub fn value_features(history: &CustomerHistory, s: &RfmSummary) -> [f64; FEATUR
         s.monetary.ln_1p(),
         first_spend.ln_1p(),
         spend_per_week.ln_1p(),
-    ]
+        expected.ln_1p(),
+        p_alive,
+    ])
 }
 
-fn feature_matrix(cohort: &Cohort<'_>) -> Array2<f64> {
-    let mut matrix = Array2::zeros((cohort.summaries.len(), FEATURES));
-    for ((mut row, history), s) in matrix
-        .rows_mut()
-        .into_iter()
-        .zip(&cohort.members)
+fn feature_matrix(
+    cohort: &Cohort<'_>,
+    bgnbd: &FittedBgNbd,
+    window: f64,
+) -> Result<Array2<f64>, ModelError> {
+    let rows = cohort
+        .members
+        .par_iter()
         .zip(&cohort.summaries)
-    {
-        for (cell, value) in row.iter_mut().zip(value_features(history, s)) {
+        .map(|(history, s)| value_features(history, s, bgnbd, window))
+        .collect::<Result<Vec<_>, ModelError>>()?;
+    let mut matrix = Array2::zeros((rows.len(), FEATURES));
+    for (mut row, values) in matrix.rows_mut().into_iter().zip(rows) {
+        for (cell, value) in row.iter_mut().zip(values) {
             *cell = value;
         }
     }
-    matrix
+    Ok(matrix)
 }
 
 /// Standardised feature rows.
@@ -310,7 +335,8 @@ impl ValueValidParams {
                 split.window_days
             )));
         }
-        let features = feature_matrix(&cohort);
+        let bgnbd = BgNbd::fit(&cohort.summaries)?;
+        let features = feature_matrix(&cohort, &bgnbd, split.window_weeks())?;
         let scaler = Standardizer::fit(&features);
         let rows: Vec<Row> = rows_of(features, &scaler)
             .into_iter()
@@ -320,6 +346,13 @@ impl ValueValidParams {
                 ln_spend: (y > 0.0).then(|| y.ln()),
             })
             .collect();
+        let mut range = [(f64::INFINITY, f64::NEG_INFINITY); FEATURES];
+        for row in &rows {
+            for ((low, high), z) in range.iter_mut().zip(row.z) {
+                *low = low.min(z);
+                *high = high.max(z);
+            }
+        }
         let start = initial_guess(&rows);
         let settings = self.settings();
         let likelihood = Ziln { rows };
@@ -350,6 +383,7 @@ impl ValueValidParams {
         let mut ln_spend = [0.0; TERMS];
         purchase.copy_from_slice(&theta[..TERMS]);
         ln_spend.copy_from_slice(&theta[TERMS..LN_SIGMA]);
+        let ln_sigma_slope = theta[LN_SIGMA + 1];
         Ok(FittedValueModel {
             window_weeks: split.window_weeks(),
             training_cutoff: cutoff,
@@ -359,10 +393,12 @@ impl ValueValidParams {
                 purchase,
                 ln_spend,
                 sigma: theta[LN_SIGMA].exp(),
+                ln_sigma_slope,
             },
             log_likelihood: -mean_loss * customers as f64,
             iterations: estimate.iterations,
             scaler,
+            range,
         })
     }
 }
@@ -390,8 +426,11 @@ pub struct ValueCoefficients {
     pub purchase: [f64; TERMS],
     /// `μ`, the mean log spend of a customer who spends: the intercept, then the weights.
     pub ln_spend: [f64; TERMS],
-    /// The standard deviation of log spend around `μ`.
+    /// The standard deviation of log spend around `μ` at the mean of the standardised
+    /// [`SCALE_FEATURE`] (BG/NBD's expected purchases in the window, in logarithms).
     pub sigma: f64,
+    /// `ln σ = ln sigma + ln_sigma_slope · z`, with `z` that feature standardised.
+    pub ln_sigma_slope: f64,
 }
 
 /// A trained spend regression; serialisable like the other fitted models.
@@ -409,26 +448,49 @@ pub struct FittedValueModel {
     pub log_likelihood: f64,
     pub iterations: u64,
     scaler: Standardizer,
+    /// Each standardised feature's range over the training customers: forecasts clamp
+    /// the features to it, so neither predictor extrapolates beyond what it was fitted
+    /// on (in a small shop a feature that barely varied at the training cutoff, such as
+    /// P(alive), can lie many of its standard deviations away at `as_of`).
+    range: [(f64, f64); FEATURES],
 }
 
 impl FittedValueModel {
-    /// Expected spend in the `weeks` after the cohort's cutoff, per member: the
-    /// window's `p · exp(μ + σ²/2)` times `weeks / window_weeks`.
-    pub fn expected_spend(&self, cohort: &Cohort<'_>, weeks: f64) -> Result<Vec<f64>, ModelError> {
+    /// Expected spend in the `weeks` after the cohort's cutoff, per member, with
+    /// `bgnbd` fitted on the cohort's summaries: the window's `p · exp(μ + σ²/2)`
+    /// times BG/NBD's ratio of the customer's expected purchases in `weeks` to those in
+    /// the window (the count model's time shape, which for a shrinking cohort is less
+    /// than `weeks / window_weeks`).
+    pub fn expected_spend(
+        &self,
+        cohort: &Cohort<'_>,
+        bgnbd: &FittedBgNbd,
+        weeks: f64,
+    ) -> Result<Vec<f64>, ModelError> {
         positive("weeks", weeks)?;
         let ValueCoefficients {
             purchase,
             ln_spend,
             sigma,
+            ln_sigma_slope,
         } = self.coefficients;
-        let scale = weeks / self.window_weeks;
-        let half_variance = 0.5 * sigma * sigma;
-        rows_of(feature_matrix(cohort), &self.scaler)
-            .iter()
+        let window = self.window_weeks;
+        let rows = rows_of(feature_matrix(cohort, bgnbd, window)?, &self.scaler);
+        rows.par_iter()
+            .zip(&cohort.summaries)
             .enumerate()
-            .map(|(index, z)| {
+            .map(|(index, (z, s))| {
                 let p = sigmoid(linear(&purchase, z));
-                let forecast = p * (linear(&ln_spend, z) + half_variance).exp() * scale;
+                let mut z = *z;
+                for (value, (low, high)) in z.iter_mut().zip(self.range) {
+                    *value = value.clamp(low, high);
+                }
+                let z = &z;
+                let sigma_i = sigma * (ln_sigma_slope * z[SCALE_FEATURE]).exp();
+                let in_window = p * (linear(&ln_spend, z) + 0.5 * sigma_i * sigma_i).exp();
+                let over_window = bgnbd.expected_purchases_if_alive(s.frequency, s.age, window)?;
+                let over_weeks = bgnbd.expected_purchases_if_alive(s.frequency, s.age, weeks)?;
+                let forecast = in_window * over_weeks / over_window;
                 if forecast.is_finite() {
                     Ok(forecast)
                 } else {
@@ -497,7 +559,7 @@ impl Ziln {
         let (loss, d_logit) = match row.ln_spend {
             None => (softplus(logit), sigmoid(logit)),
             Some(ln_y) => {
-                let ln_sigma = theta[LN_SIGMA];
+                let ln_sigma = theta[LN_SIGMA] + theta[LN_SIGMA + 1] * row.z[SCALE_FEATURE];
                 let inverse_variance = (-2.0 * ln_sigma).exp();
                 let residual = ln_y - linear(&theta[TERMS..LN_SIGMA], &row.z);
                 let scaled = residual * residual * inverse_variance;
@@ -507,6 +569,7 @@ impl Ziln {
                     *g += d_mu * z;
                 }
                 gradient[LN_SIGMA] += 1.0 - scaled;
+                gradient[LN_SIGMA + 1] += (1.0 - scaled) * row.z[SCALE_FEATURE];
                 (
                     softplus(-logit) + ln_y + ln_sigma + HALF_LN_TWO_PI + 0.5 * scaled,
                     -sigmoid(-logit),
@@ -557,28 +620,41 @@ impl Objective for Ziln {
     }
 }
 
-/// The mean loss with the L2 penalty `λ/2 · Σ` (feature weight)² (intercepts and `σ`
-/// exempt) and the prior on `σ` (see the module header), the latter divided by the
-/// number of customers as the loss is.
-struct Penalised<'a, L> {
-    inner: &'a L,
+/// The mean loss with the L2 penalty `λ/2 · Σ` (feature weight)² (intercepts exempt)
+/// and the prior on `σ` (see the module header): worth one more spender whose log spend
+/// lies one unit from its mean, spread evenly over the spenders' own `σᵢ`, i.e.
+/// `(1/k) Σ (ln σᵢ + 1/(2σᵢ²))` over the `k` spenders, divided by the number of
+/// customers as the loss is. With one `σ` for everybody it is `ln σ + 1/(2σ²)`; with
+/// `σᵢ` depending on a feature it keeps every `σᵢ` away from 0, where a spender fitted
+/// exactly would make the likelihood unbounded.
+struct Penalised<'a> {
+    inner: &'a Ziln,
     l2_penalty: f64,
 }
 
-impl<L: Likelihood> Objective for Penalised<'_, L> {
+impl Objective for Penalised<'_> {
     fn value_and_gradient(&self, theta: &[f64], gradient: &mut [f64]) -> f64 {
         let mut value = self.inner.value_and_gradient(theta, gradient);
-        let weights = (1..TERMS).chain(TERMS + 1..LN_SIGMA);
+        let weights = (1..TERMS)
+            .chain(TERMS + 1..LN_SIGMA)
+            .chain(LN_SIGMA + 1..PARAMETERS);
         for i in weights {
             value += 0.5 * self.l2_penalty * theta[i] * theta[i];
             gradient[i] += self.l2_penalty * theta[i];
         }
-        // ν (ln σ + s²/(2σ²)) in u = ln σ: derivative ν (1 − s² e^(−2u)).
-        let per_customer = SIGMA_PRIOR_WEIGHT / self.inner.total_weight().max(1.0);
-        let ln_sigma = theta[LN_SIGMA];
-        let scaled = SIGMA_PRIOR_SQUARED_RESIDUAL * (-2.0 * ln_sigma).exp();
-        value += per_customer * (ln_sigma + 0.5 * scaled);
-        gradient[LN_SIGMA] += per_customer * (1.0 - scaled);
+        // ν (u + s²/(2e^(2u))) per unit of prior, u = ln σᵢ: derivative ν (1 − s² e^(−2u)).
+        let spenders = self.inner.rows.iter().filter(|row| row.ln_spend.is_some());
+        let k = spenders.clone().count().max(1) as f64;
+        let per_spender = SIGMA_PRIOR_WEIGHT / (k * self.inner.total_weight().max(1.0));
+        for row in spenders {
+            let z = row.z[SCALE_FEATURE];
+            let ln_sigma = theta[LN_SIGMA] + theta[LN_SIGMA + 1] * z;
+            let scaled = SIGMA_PRIOR_SQUARED_RESIDUAL * (-2.0 * ln_sigma).exp();
+            value += per_spender * (ln_sigma + 0.5 * scaled);
+            let d = per_spender * (1.0 - scaled);
+            gradient[LN_SIGMA] += d;
+            gradient[LN_SIGMA + 1] += d * z;
+        }
         value
     }
 }

@@ -68,10 +68,10 @@ fn the_likelihood_is_the_zero_inflated_lognormal_density() {
     for theta in thetas() {
         let mut gradient = [0.0; PARAMETERS];
         let mean = likelihood.value_and_gradient(&theta, &mut gradient);
-        let sigma = theta[LN_SIGMA].exp();
         let direct: f64 = rows
             .iter()
             .map(|row| {
+                let sigma = (theta[LN_SIGMA] + theta[LN_SIGMA + 1] * row.z[SCALE_FEATURE]).exp();
                 let p = 1.0 / (1.0 + (-linear(&theta[..TERMS], &row.z)).exp());
                 match row.ln_spend {
                     None => -(1.0 - p).ln(),
@@ -147,7 +147,8 @@ fn trained_forecast_ranks_and_totals_a_simulated_holdout() {
     assert!(model.training_spender_rate > 0.0 && model.training_spender_rate < 1.0);
     assert!(model.coefficients.sigma > 0.0 && model.log_likelihood.is_finite());
     let cohort = shop.cohort_at(as_of);
-    let forecast = model.expected_spend(&cohort, weeks).unwrap();
+    let bgnbd = BgNbd::fit(&cohort.summaries).unwrap();
+    let forecast = model.expected_spend(&cohort, &bgnbd, weeks).unwrap();
     let actual: Vec<f64> = cohort.activity_until(end).iter().map(|a| a.spend).collect();
     let m = ClvMetrics::of(&forecast, &actual);
     let (total, gini) = (m.total_error_pct.unwrap(), m.normalized_gini.unwrap());
@@ -162,8 +163,19 @@ fn trained_forecast_ranks_and_totals_a_simulated_holdout() {
     .unwrap();
     let lapsed = CustomerHistory::new("lapsed", [(date("2023-03-01"), 30.0)]).unwrap();
     let pair = Transactions::new(vec![regular, lapsed]);
-    let values = model.expected_spend(&pair.cohort_at(as_of), weeks).unwrap();
+    let values = model
+        .expected_spend(&pair.cohort_at(as_of), &bgnbd, weeks)
+        .unwrap();
     assert!(values[0] > 5.0 * values[1], "{values:?}");
+    // Carried over a longer horizon by BG/NBD's time shape: more, but less than in
+    // proportion, since some customers leave meanwhile.
+    let longer = model.expected_spend(&cohort, &bgnbd, 2.0 * weeks).unwrap();
+    for (one, two) in forecast.iter().zip(&longer) {
+        assert!(
+            *two > *one && *two < 2.0 * *one,
+            "{one} over {weeks} weeks, {two} over twice that"
+        );
+    }
     assert_eq!(model.weights().len(), FEATURES);
 }
 
@@ -195,16 +207,16 @@ fn training_never_sees_what_happened_after_as_of() {
 #[test]
 fn shops_that_cannot_train_it_are_told_why() {
     let day = |d: u32| date("2024-01-01") + chrono::Duration::days(i64::from(d));
-    // Twenty customers, none of whom buys again: one class.
+    // Thirty customers, none of whom buys again: one class.
     let quiet = Transactions::new(
-        (0..20)
+        (0..30)
             .map(|i| CustomerHistory::new(format!("c{i}"), [(day(i), 10.0)]).unwrap())
             .collect(),
     );
     let as_of = day(200);
     let error = ValueModel::params().fit(&quiet, as_of).unwrap_err();
     assert!(
-        matches!(&error, ModelError::ValueTraining(reason) if reason.contains("0 of the 20")),
+        matches!(&error, ModelError::ValueTraining(reason) if reason.contains("0 of the 30")),
         "{error}"
     );
     // Five customers: fewer than the coefficients.

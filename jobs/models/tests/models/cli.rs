@@ -106,6 +106,7 @@ fn evaluate_prints_the_backtest_as_json() {
         "pareto_nbd",
         "mbgnbd",
         "value_model",
+        "hybrid",
         "zero_forecast",
         "last_period",
     ] {
@@ -128,20 +129,15 @@ fn evaluate_prints_the_backtest_as_json() {
         "pareto_nbd",
         "mbgnbd",
         "value_model",
+        "hybrid",
         "last_period",
     ] {
         let gini = clv[name]["normalized_gini"].as_f64().unwrap();
         assert!(gini > 0.0 && gini <= 1.0, "{name}: {gini}");
     }
     assert!(
-        [
-            "bgnbd",
-            "bgnbd_churn",
-            "pareto_nbd",
-            "mbgnbd",
-            "value_model"
-        ]
-        .contains(&clv["chosen"].as_str().unwrap())
+        rapport_models::evaluate::ClvComparison::CANDIDATES
+            .contains(&clv["chosen"].as_str().unwrap())
     );
     let next_order = &json["next_order"];
     assert_eq!(next_order["customers"], 684);
@@ -169,8 +165,19 @@ fn evaluate_prints_the_backtest_as_json() {
     assert!(["model", "own_gaps"].contains(&next_order["chosen"].as_str().unwrap()));
     let value = &json["value_model"];
     assert_eq!(value["training_cutoff"], "1997-05-17");
-    for key in ["window_weeks", "training_spender_rate", "sigma", "seconds"] {
+    for key in [
+        "window_weeks",
+        "training_spender_rate",
+        "sigma",
+        "ln_sigma_slope",
+        "seconds",
+    ] {
         assert!(value[key].is_f64(), "value_model.{key}");
+    }
+    let hybrid = &json["hybrid"];
+    assert_eq!(hybrid["training_cutoff"], "1997-05-17");
+    for key in ["window_weeks", "level", "seconds"] {
+        assert!(hybrid[key].is_f64(), "hybrid.{key}");
     }
     assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
