@@ -6,7 +6,7 @@ use chrono::Utc;
 use futures::future::join_all;
 use rapport_integration::{TestApi, purchase, refund};
 use rapport_shared::domain::{CustomerId, CustomerScores, JobState};
-use rapport_shared::store::{DynamoStore, ScanCursor, ScoreStore};
+use rapport_shared::store::{DynamoStore, ScanCursor, ScanRead, ScoreStore};
 use std::collections::HashSet;
 
 #[tokio::test]
@@ -41,7 +41,11 @@ async fn a_parallel_scan_visits_every_profile_once_and_nothing_else() {
 
     // Full pages, and pages of 3 items that split customers from their job state.
     for store in [api.store.clone(), api.store.clone().with_scan_page_limit(3)] {
-        let seen = scan_all(&store, 4).await;
+        let (seen, read) = scan_all(&store, 4).await;
+        // The customer index holds profiles and job states, not orders, ledger
+        // entries, events or message records.
+        assert_eq!(read.items, 120 + 60, "{read:?}");
+        assert!(read.capacity_units > 0.0, "{read:?}");
         let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
         let unique: HashSet<&str> = ids.iter().copied().collect();
         assert_eq!(ids.len(), customers.len(), "each profile once");
@@ -56,9 +60,11 @@ async fn a_parallel_scan_visits_every_profile_once_and_nothing_else() {
     }
 }
 
-/// Every customer of a parallel scan: id and whether job state came with it.
-async fn scan_all(store: &DynamoStore, segments: u32) -> Vec<(String, bool)> {
+/// Every customer of a parallel scan: id and whether job state came with it; and what
+/// the scan read.
+async fn scan_all(store: &DynamoStore, segments: u32) -> (Vec<(String, bool)>, ScanRead) {
     let mut seen = Vec::new();
+    let mut read = ScanRead::default();
     for segment in 0..segments {
         let mut cursor: Option<ScanCursor> = None;
         loop {
@@ -66,6 +72,7 @@ async fn scan_all(store: &DynamoStore, segments: u32) -> Vec<(String, bool)> {
                 .scan_customers(segment, segments, cursor)
                 .await
                 .unwrap();
+            read += page.read;
             seen.extend(
                 page.customers
                     .into_iter()
@@ -77,7 +84,7 @@ async fn scan_all(store: &DynamoStore, segments: u32) -> Vec<(String, bool)> {
             }
         }
     }
-    seen
+    (seen, read)
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use rapport_local::shared_dynamodb;
 use rapport_local::tables::{self, TableSpec};
 use rapport_shared::domain::CustomerId;
 use rapport_shared::store::dynamo::keys::{
-    GSI1, GSI1PK, GSI1SK, PK, PROFILE, SK, customer_pk, refcode_pk,
+    GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, PROFILE, SK, customer_pk, refcode_pk,
 };
 
 #[tokio::test]
@@ -35,11 +35,28 @@ async fn creates_the_template_table_idempotently() -> Result<()> {
         table.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&BillingMode::PayPerRequest)
     );
-    let gsi = &table.global_secondary_indexes()[0];
-    assert_eq!(gsi.index_name(), Some(GSI1));
-    let projection = gsi.projection().unwrap();
+    let index = |name: &str| {
+        table
+            .global_secondary_indexes()
+            .iter()
+            .find(|i| i.index_name() == Some(name))
+            .unwrap_or_else(|| panic!("no index {name}"))
+    };
+    let projection = index(GSI1).projection().unwrap();
     assert_eq!(projection.projection_type(), Some(&ProjectionType::Include));
     assert_eq!(projection.non_key_attributes(), ["customer_id"]);
+    // The customer index keeps whole items: the job reads nothing else.
+    let customers = index(GSI2);
+    let keys: Vec<_> = customers
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().clone()))
+        .collect();
+    assert_eq!(keys, [(GSI2PK, KeyType::Hash), (GSI2SK, KeyType::Range)]);
+    assert_eq!(
+        customers.projection().unwrap().projection_type(),
+        Some(&ProjectionType::All)
+    );
     // New coupons reach the coupon-sync function through the stream: keys only.
     let stream = table.stream_specification().unwrap();
     assert_eq!(

@@ -245,15 +245,20 @@ fn dynamodb(operation: &str, body: &[u8]) -> Vec<Access> {
                 }
                 _ => Reach::Unknown(condition.into()),
             };
-            let resource = match request["IndexName"].as_str() {
-                None => Ok(Resource::Table),
-                Some(keys::GSI1) => Ok(Resource::Index(keys::GSI1)),
-                Some(other) => Err(format!("index {other}")),
-            };
-            vec![(Ok(Action::Query), resource, reach)]
+            vec![(Ok(Action::Query), resource_of(&request), reach)]
         }
-        "Scan" => vec![table(Action::Scan, Reach::All)],
+        "Scan" => vec![(Ok(Action::Scan), resource_of(&request), Reach::All)],
         other => vec![(Err(other.into()), Ok(Resource::Table), Reach::Nothing)],
+    }
+}
+
+/// The table, or the index a query or scan names.
+fn resource_of(request: &Value) -> Result<Resource, String> {
+    match request["IndexName"].as_str() {
+        None => Ok(Resource::Table),
+        Some(keys::GSI1) => Ok(Resource::Index(keys::GSI1)),
+        Some(keys::GSI2) => Ok(Resource::Index(keys::GSI2)),
+        Some(other) => Err(format!("index {other}")),
     }
 }
 

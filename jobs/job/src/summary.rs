@@ -64,6 +64,11 @@ pub struct RunSummary {
     /// Share of net spend from the top [`rapport_models::PARETO_SHARE`] (a fifth) of
     /// customers by CLV.
     pub pareto_revenue_share: Option<f64>,
+    /// Items the scan read (the customer index's profiles, job states and suppressed
+    /// addresses) and the read capacity that consumed (0 for a store that does not
+    /// count it).
+    pub items_read: u64,
+    pub read_capacity_units: f64,
     pub seconds_scan: f64,
     pub seconds_model: f64,
     pub seconds_outreach: f64,

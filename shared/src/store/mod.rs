@@ -273,6 +273,24 @@ pub struct CustomerPage {
     pub suppressed: Vec<String>,
     /// `None` when the segment is exhausted.
     pub next: Option<ScanCursor>,
+    /// What reading the page cost.
+    pub read: ScanRead,
+}
+
+/// What a scan read: the items the store examined and the read capacity it consumed
+/// (DynamoDB's `ScannedCount` and `ConsumedCapacity`; an eventually consistent read
+/// costs half a unit per 4 KiB of items, so one unit is about 8 KiB read).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScanRead {
+    pub items: u64,
+    pub capacity_units: f64,
+}
+
+impl std::ops::AddAssign for ScanRead {
+    fn add_assign(&mut self, other: Self) {
+        self.items += other.items;
+        self.capacity_units += other.capacity_units;
+    }
 }
 
 /// What the scoring job reads and writes.

@@ -130,8 +130,11 @@ where
     let Scanned {
         mut customers,
         suppressed,
+        read,
     } = scan_all(store, settings.job.scan_segments).await?;
     summary.customers = customers.len();
+    summary.items_read = read.items;
+    summary.read_capacity_units = read.capacity_units;
     summary.seconds_scan = started.elapsed().as_secs_f64();
     let (changed, demoted) =
         tiers::settle_due(store, &mut customers, &settings.job.loyalty, now).await;

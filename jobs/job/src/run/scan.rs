@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use rapport_shared::store::{ScannedCustomer, ScoreStore, StoreError};
+use rapport_shared::store::{ScanRead, ScannedCustomer, ScoreStore, StoreError};
 
 /// Everything the scan read.
 #[derive(Debug, Default)]
@@ -11,6 +11,8 @@ pub struct Scanned {
     pub customers: Vec<ScannedCustomer>,
     /// Address keys of suppressed addresses.
     pub suppressed: HashSet<String>,
+    /// What the scan read.
+    pub read: ScanRead,
 }
 
 /// Reads every customer but the erased, and the suppression list, with one task per
@@ -34,6 +36,7 @@ pub async fn scan_all<S: ScoreStore + Clone + 'static>(
                         .filter(|c| !c.profile.is_erased()),
                 );
                 out.suppressed.extend(page.suppressed);
+                out.read += page.read;
                 match page.next {
                     Some(next) => cursor = Some(next),
                     None => return Ok::<_, StoreError>(out),
@@ -46,6 +49,7 @@ pub async fn scan_all<S: ScoreStore + Clone + 'static>(
         let part = task.map_err(|e| StoreError::Internal(format!("scan task: {e}")))??;
         all.customers.extend(part.customers);
         all.suppressed.extend(part.suppressed);
+        all.read += part.read;
     }
     Ok(all)
 }

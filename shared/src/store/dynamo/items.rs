@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 use std::collections::HashMap;
 
-use super::keys::{self, EVENT, GSI1PK, GSI1SK, PK, PROFILE, SCORES, SK};
+use super::keys::{self, EVENT, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, PROFILE, SCORES, SK};
 use crate::domain::outreach::MessageRecord;
 use crate::domain::{
     Coupon, CustomerId, ErasureRecord, JobState, LedgerEntry, Order, Profile, Redemption,
@@ -40,9 +40,24 @@ pub fn item(pk: String, sk: impl Into<String>, body: &impl Serialize) -> Result<
     Ok(item)
 }
 
-/// The profile at `version`, with the code index's keys when it has a referral code.
+/// `body` serialised with its keys, and the same keys again as the customer index's
+/// ([`keys::GSI2`]).
+fn indexed_item(pk: String, sk: &str, body: &impl Serialize) -> Result<Item, StoreError> {
+    let mut item = item(pk.clone(), sk, body)?;
+    item.insert(GSI2PK.into(), AttributeValue::S(pk));
+    item.insert(GSI2SK.into(), AttributeValue::S(sk.into()));
+    Ok(item)
+}
+
+/// The profile at `version`, with the code index's keys when it has a referral code,
+/// and in the customer index unless it is erased.
 pub fn profile_item(profile: &Profile, version: u64) -> Result<Item, StoreError> {
-    let mut body = item(keys::customer_pk(&profile.customer_id), PROFILE, profile)?;
+    let pk = keys::customer_pk(&profile.customer_id);
+    let mut body = if profile.is_erased() {
+        item(pk, PROFILE, profile)?
+    } else {
+        indexed_item(pk, PROFILE, profile)?
+    };
     if let Some(code) = &profile.referral_code {
         body.insert(GSI1PK.into(), AttributeValue::S(keys::refcode_pk(code)));
         body.insert(GSI1SK.into(), AttributeValue::S(PROFILE.into()));
@@ -67,8 +82,9 @@ pub fn ledger_item(customer: &CustomerId, entry: &LedgerEntry) -> Result<Item, S
     )
 }
 
+/// The job's state, in the customer index.
 pub fn job_state_item(state: &JobState) -> Result<Item, StoreError> {
-    item(keys::customer_pk(&state.customer_id), SCORES, state)
+    indexed_item(keys::customer_pk(&state.customer_id), SCORES, state)
 }
 
 pub(super) fn redemption_item(
@@ -110,8 +126,9 @@ pub(super) fn suppression_key(address_key: &str) -> Item {
     key(keys::suppressed_pk(address_key), keys::SUPPRESSED)
 }
 
+/// A suppressed address, in the customer index.
 pub(super) fn suppression_item(suppression: &Suppression) -> Result<Item, StoreError> {
-    item(
+    indexed_item(
         keys::suppressed_pk(&suppression.address_key),
         keys::SUPPRESSED,
         suppression,

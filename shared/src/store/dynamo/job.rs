@@ -3,13 +3,16 @@
 //! (the exactly-once guard of outreach) and suppressed addresses.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use super::items::{
-    Item, coupon_item, customer_attr, job_state_item, key, key_of, keyed, message_item, parse,
-    suppression_item, to_attr,
+    Item, coupon_item, customer_attr, job_state_item, keyed, message_item, parse, suppression_item,
+    to_attr,
 };
 use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
 use super::transaction::{Refusal, Role};
@@ -18,28 +21,35 @@ use crate::access::{Grants, port};
 use crate::domain::outreach::{MessageRecord, MessageStatus};
 use crate::domain::{CustomerId, CustomerScores, JobState, Profile, Suppression};
 use crate::store::{
-    Claim, CustomerPage, MessageStore, ProfileViewStore, ScanCursor, ScannedCustomer, ScoreStore,
-    StoreError, SuppressionStore, Versioned,
+    Claim, CustomerPage, MessageStore, ProfileViewStore, ScanCursor, ScanRead, ScannedCustomer,
+    ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 
 /// Job states written at once.
 const WRITE_CONCURRENCY: usize = 32;
 
 /// What a [`ScanCursor`] of this store holds: DynamoDB's `LastEvaluatedKey` (of a scan
-/// of the table, the item's key) and a profile whose job state may start the next
-/// page (a customer's items are adjacent in a scan, but a page can split them).
+/// of the customer index, the item's table and index keys, all strings) and a profile
+/// whose job state may start the next page (a customer's items are adjacent in a scan
+/// of the index, as in one of the table, but a page can split them).
 #[derive(Serialize, Deserialize)]
 struct Resume {
-    pk: String,
-    sk: String,
+    key: BTreeMap<String, String>,
     carried: Option<Profile>,
 }
 
 impl Resume {
-    fn cursor(last_key: &Item, carried: Option<Profile>) -> Result<ScanCursor, StoreError> {
-        let (pk, sk) = key_of(last_key)
-            .ok_or_else(|| StoreError::Internal("scan stopped at an item without a key".into()))?;
-        let token = serde_json::to_string(&Self { pk, sk, carried })
+    fn cursor(last_key: Item, carried: Option<Profile>) -> Result<ScanCursor, StoreError> {
+        let key = last_key
+            .into_iter()
+            .map(|(name, value)| match value {
+                AttributeValue::S(text) => Ok((name, text)),
+                _ => Err(StoreError::Internal(format!(
+                    "scan stopped at an item whose key {name} is not a string"
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        let token = serde_json::to_string(&Self { key, carried })
             .map_err(|e| StoreError::Internal(format!("scan cursor: {e}")))?;
         Ok(ScanCursor::from_token(token))
     }
@@ -48,7 +58,12 @@ impl Resume {
     fn read(cursor: &ScanCursor) -> Result<(Item, Option<Profile>), StoreError> {
         let resume: Self = serde_json::from_str(cursor.as_token())
             .map_err(|e| StoreError::Internal(format!("not a scan cursor of this store: {e}")))?;
-        Ok((key(resume.pk, resume.sk), resume.carried))
+        let key = resume
+            .key
+            .into_iter()
+            .map(|(name, text)| (name, AttributeValue::S(text)))
+            .collect();
+        Ok((key, resume.carried))
     }
 }
 
@@ -117,21 +132,28 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
             .map_err(|_| StoreError::Internal("segment out of range".into()))?;
         let total = i32::try_from(total)
             .map_err(|_| StoreError::Internal("segments out of range".into()))?;
+        // The customer index holds nothing else: what is read is what is kept.
         let out = self
             .client
             .scan()
             .table_name(&self.table)
+            .index_name(keys::GSI2)
             .segment(segment)
             .total_segments(total)
-            .filter_expression(expr::SCANNED)
-            .expression_attribute_values(":profile", AttributeValue::S(PROFILE.into()))
-            .expression_attribute_values(":job", AttributeValue::S(SCORES.into()))
-            .expression_attribute_values(":suppressed", AttributeValue::S(SUPPRESSED.into()))
             .set_exclusive_start_key(start)
             .set_limit(self.scan_page_limit)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
+        let read = ScanRead {
+            items: u64::try_from(out.scanned_count).unwrap_or_default(),
+            capacity_units: out
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or_default(),
+        };
         // A customer's PROFILE and SCORES items are adjacent, PROFILE first (sort key
         // order), so a profile is complete once its SCORES item or another customer's
         // item follows — or the segment ends.
@@ -165,7 +187,7 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
             }
         }
         let next = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-            Some(last_key) => Some(Resume::cursor(&last_key, carried)?),
+            Some(last_key) => Some(Resume::cursor(last_key, carried)?),
             None => {
                 customers.extend(carried.map(|profile| ScannedCustomer { profile, job: None }));
                 None
@@ -175,6 +197,7 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
             customers,
             suppressed,
             next,
+            read,
         })
     }
 
@@ -321,8 +344,11 @@ mod tests {
         profile.birthday = Some(Birthday::parse("birthday", "07-31").unwrap());
         profile.referral_code = Some("ASHA-7".into());
         profile.purchase_days.insert(chrono::NaiveDate::MIN, 12_000);
-        let last = key(keys::customer_pk(&customer), PROFILE);
-        let cursor = Resume::cursor(&last, Some(profile.clone())).unwrap();
+        let pk = keys::customer_pk(&customer);
+        let mut last = super::super::items::key(pk.clone(), PROFILE);
+        last.insert(keys::GSI2PK.into(), AttributeValue::S(pk));
+        last.insert(keys::GSI2SK.into(), AttributeValue::S(PROFILE.into()));
+        let cursor = Resume::cursor(last.clone(), Some(profile.clone())).unwrap();
         let again: ScanCursor =
             serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap();
         let (start, carried) = Resume::read(&again).unwrap();
@@ -332,7 +358,7 @@ mod tests {
 
     #[test]
     fn a_token_this_store_did_not_make_is_an_internal_error() {
-        for token in ["", "memory:3", "{\"pk\":1}", "garbage"] {
+        for token in ["", "memory:3", "{\"key\":1}", "garbage"] {
             let read = Resume::read(&ScanCursor::from_token(token));
             assert!(matches!(read, Err(StoreError::Internal(_))), "{token}");
         }

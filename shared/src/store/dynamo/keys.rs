@@ -24,6 +24,12 @@
 //! A profile with a referral code also carries `GSI1PK = REFCODE#<code>` and
 //! `GSI1SK = PROFILE`, so the `GSI1` index finds the referrer by code.
 //!
+//! The customer state the scoring job reads — live profiles, job state and suppressed
+//! addresses — also carries `GSI2PK` and `GSI2SK`, copies of its `PK` and `SK`, so the
+//! sparse `GSI2` index (every attribute projected) holds those items and nothing else:
+//! the job scans it, and its reads do not grow with orders, ledger entries, messages or
+//! idempotency records. An erased profile carries neither.
+//!
 //! Sort keys order a customer's items: `PROFILE` sorts before `SCORES`, so a scan meets
 //! a customer's profile first, and the 12 zero-padded digits of a ledger sequence keep
 //! the ledger in the order it was written.
@@ -41,6 +47,12 @@ pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 /// Sort key attribute of [`GSI1`].
 pub const GSI1SK: &str = "GSI1SK";
+/// The sparse index of the customer state the scoring job reads.
+pub const GSI2: &str = "GSI2";
+/// Partition key attribute of [`GSI2`]: the item's own `PK`.
+pub const GSI2PK: &str = "GSI2PK";
+/// Sort key attribute of [`GSI2`]: the item's own `SK`.
+pub const GSI2SK: &str = "GSI2SK";
 
 /// Sort key of a customer's profile (and its `GSI1SK`).
 pub const PROFILE: &str = "PROFILE";
@@ -222,9 +234,6 @@ pub(crate) mod expr {
     /// A profile that exists and is not erased (`:null` = `NULL`: an unset `erased_at`
     /// is stored as a null attribute).
     pub(crate) const LIVE_CUSTOMER: &str = "attribute_exists(PK) AND (attribute_not_exists(erased_at) OR attribute_type(erased_at, :null))";
-    /// The items a scan of customers keeps: profiles (`:profile`), job state (`:job`)
-    /// and suppressed addresses (`:suppressed`).
-    pub(crate) const SCANNED: &str = "SK IN (:profile, :job, :suppressed)";
 }
 
 #[cfg(test)]

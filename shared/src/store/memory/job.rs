@@ -51,10 +51,17 @@ impl ScoreStore for MemoryStore {
         } else {
             Vec::new()
         };
+        // The items a table would hold for them; no capacity is consumed here.
+        let items = customers.len() + customers.iter().filter(|c| c.job.is_some()).count();
+        let read = ScanRead {
+            items: (items + suppressed.len()) as u64,
+            capacity_units: 0.0,
+        };
         Ok(CustomerPage {
             customers,
             suppressed,
             next,
+            read,
         })
     }
 

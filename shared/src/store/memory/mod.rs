@@ -12,7 +12,7 @@ use super::{
     MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramReadStore,
     ProgramStatsStore, ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore,
     RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot,
-    ReviewStore, RewardStore, ScanCursor, ScannedCustomer, ScoreStore, StoreError,
+    ReviewStore, RewardStore, ScanCursor, ScanRead, ScannedCustomer, ScoreStore, StoreError,
     SuppressionStore, Versioned,
 };
 use crate::domain::program::ProgramVersion;
