@@ -13,6 +13,7 @@ use rapport_shared::domain::Currency;
 use rapport_shared::domain::{LineItemInput, PurchaseInput, ReferralRules};
 use rapport_shared::mail::{MessageSender, OutgoingMail, SendError};
 use rapport_shared::service::record_purchase;
+use rapport_shared::store::ScoreStore;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -459,4 +460,111 @@ async fn a_young_shop_is_scored_and_told_what_stood_in_for_the_models() {
     let profile = api.get("/v1/customers/y-3").await;
     let risk = profile.body["scores"]["churn_risk"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&risk), "{risk}");
+}
+
+/// A sender that passes the first `passing` messages to the emulator, then never
+/// answers: a run stuck there is as good as killed.
+struct Stalling {
+    inner: Arc<rapport_local::ses::EmulatorSender>,
+    passing: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl MessageSender for Stalling {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.passing {
+            self.inner.send(mail).await
+        } else {
+            std::future::pending().await
+        }
+    }
+}
+
+/// Every customer's job state: (customer, whether it holds scores, the messages its
+/// history says were sent — held-out ones aside).
+async fn job_states(api: &TestApi) -> Vec<(String, bool, usize)> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = api.store.scan_customers(0, 1, cursor).await.unwrap();
+        out.extend(page.customers.into_iter().filter_map(|c| {
+            let job = c.job?;
+            let sent = job.messages.iter().filter(|m| !m.held_out).count();
+            Some((
+                c.profile.customer_id.to_string(),
+                job.scores.is_some(),
+                sent,
+            ))
+        }));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_outreach_has_written_back_every_batch_it_finished() {
+    let _load_test = load_test_turn().await;
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let now = Utc::now();
+    seed(&api, &tag, now).await;
+    let mut settings = job_settings(&api);
+    // One customer after another, in batches of 8: the write-back is exact.
+    settings.job.send_concurrency = 1;
+    settings.job.write_batch = 8;
+    let passing = 20;
+    let sender = Arc::new(Stalling {
+        inner: emulator_sender(&api),
+        passing,
+        calls: Default::default(),
+    });
+    let job = {
+        let (store, sender, settings) = (api.store.clone(), Arc::clone(&sender), settings.clone());
+        tokio::spawn(async move { run(&store, sender, &settings, usd(), now).await })
+    };
+    let waited = std::time::Instant::now();
+    while sender.calls.load(std::sync::atomic::Ordering::SeqCst) <= passing {
+        assert!(!job.is_finished(), "the run ended before it stalled");
+        assert!(waited.elapsed().as_secs() < 300, "the run never stalled");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    job.abort();
+    assert!(job.await.is_err(), "the run was killed");
+    assert_eq!(sent(&api, &tag).await.len(), passing);
+
+    // Whole batches were written, each with its scores and what it sent; only the
+    // batch in progress (at most 7 customers before the stuck one) is not.
+    let states = job_states(&api).await;
+    assert!(
+        !states.is_empty() && states.len() % 8 == 0,
+        "{}",
+        states.len()
+    );
+    assert!(states.iter().all(|(_, scored, _)| *scored));
+    let recorded: usize = states.iter().map(|(_, _, sent)| sent).sum();
+    assert!(
+        (passing - 7..=passing).contains(&recorded),
+        "{recorded} of {passing} sends in the written history"
+    );
+
+    // Once the stuck claim is in doubt, the next run finishes the work: every customer
+    // scored once, and every message sent in the history of the customer who got it.
+    let later = now + Duration::minutes(31);
+    let resumed = run(&api.store, emulator_sender(&api), &settings, usd(), later)
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!(resumed.errors + resumed.failed, 0, "{resumed:?}");
+    let mails = sent(&api, &tag).await;
+    let recipients: BTreeSet<&String> = mails.iter().map(|(c, _)| c).collect();
+    assert_eq!(recipients.len(), mails.len(), "one message per customer");
+    let states = job_states(&api).await;
+    assert_eq!(states.len(), 240);
+    assert!(states.iter().all(|(_, scored, sent)| *scored && *sent <= 1));
+    let recorded: usize = states.iter().map(|(_, _, sent)| sent).sum();
+    assert_eq!(recorded, mails.len());
 }

@@ -477,6 +477,8 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
         },
         delivery: delivery_settings(api),
         send_concurrency: 8,
+        // Many batches in a test's few hundred customers.
+        write_batch: 16,
         loyalty: config(&api.table, &[]).rules,
         spend_gifts: Vec::new(),
         ses_configuration_set: None,

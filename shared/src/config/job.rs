@@ -23,6 +23,10 @@ pub struct JobConfig {
     pub spend_gifts: Vec<crate::domain::program::SpendGift>,
     /// Messages delivered at once (`RAPPORT_SEND_CONCURRENCY`).
     pub send_concurrency: usize,
+    /// Customers whose outreach is done before their job state (scores and message
+    /// history) is written back (`RAPPORT_WRITE_BATCH`): a run stopped at any point
+    /// has written all but at most one batch of what it did.
+    pub write_batch: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
     /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`);
@@ -75,6 +79,7 @@ impl JobConfig {
                 )?),
             },
             send_concurrency: setting(&get, "RAPPORT_SEND_CONCURRENCY", 8usize)?.max(1),
+            write_batch: setting(&get, "RAPPORT_WRITE_BATCH", 200usize)?.max(1),
             loyalty: config.rules.clone(),
             spend_gifts: Vec::new(),
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),

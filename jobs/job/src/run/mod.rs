@@ -201,7 +201,7 @@ where
 
     let started = Instant::now();
     let sending_stopped = outreach::SendingStopped::new();
-    let outcomes: Vec<Outcome> = stream::iter(customers)
+    let mut batches = stream::iter(customers)
         .map(|customer| {
             let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
             // Under any of its keys: a bounce's, a tombstone's, an old tombstone's.
@@ -224,11 +224,17 @@ where
             )
         })
         .buffer_unordered(settings.job.send_concurrency.max(1))
-        .collect()
-        .await;
-    let states = outreach::tally(outcomes, &mut summary, settings.send);
+        .chunks(settings.job.write_batch.max(1));
+    // Each batch's history is written as soon as its customers are done, so a run
+    // stopped at any point leaves the caps seeing all but at most one batch of what it
+    // sent (and that batch's messages are claimed: a run that decides one of them
+    // again records it from its claim instead of sending it).
+    while let Some(outcomes) = batches.next().await {
+        let states = outreach::tally(outcomes, &mut summary, settings.send);
+        store.write_job_states(&states).await?;
+    }
+    drop(batches);
     summary.sending_stopped = sending_stopped.into_inner();
-    store.write_job_states(&states).await?;
     summary.seconds_outreach = started.elapsed().as_secs_f64();
     summary.peak_memory_bytes = peak_memory_bytes();
     let (backtest, backtest_skipped) = match backtest {
