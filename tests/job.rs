@@ -568,3 +568,35 @@ async fn a_run_killed_mid_outreach_has_written_back_every_batch_it_finished() {
     let recorded: usize = states.iter().map(|(_, _, sent)| sent).sum();
     assert_eq!(recorded, mails.len());
 }
+
+/// A run paced to an account with three messages left of its daily quota sends three,
+/// then stops as if SES had refused the fourth — without asking it.
+#[tokio::test]
+async fn a_run_paced_to_the_quota_left_sends_that_many_and_stops() {
+    use rapport_shared::mail::pace::{Paced, Pacing, SendQuota};
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    for c in 0..6 {
+        let mut order = purchase(&format!("p-{c}"), &format!("c-{c}"), "o-1", 60_000);
+        order["email"] = format!("c{c}-{tag}@example.com").into();
+        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
+    }
+    let mut settings = job_settings(&api);
+    settings.job.rules.holdout_pct = 0;
+    let quota = SendQuota {
+        max_send_rate: 50.0,
+        max_24_hour_send: 200.0,
+        sent_last_24_hours: 197.0,
+        sending_enabled: true,
+    };
+    let pacing = Pacing::from_quota(quota, 1.0, None, 1);
+    let sender = Arc::new(Paced::new(emulator_sender(&api), pacing));
+    let s = run(&api.store, sender, &settings, usd(), Utc::now())
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!((s.sent, s.stopped, s.errors), (3, 3, 0), "{s:?}");
+    assert_eq!(sent(&api, &tag).await.len(), 3);
+    let why = s.sending_stopped.unwrap_or_default();
+    assert!(why.contains("daily quota"), "{why}");
+}

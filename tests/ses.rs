@@ -294,3 +294,53 @@ async fn a_used_up_daily_quota_stops_sending_and_a_busy_moment_is_throttling() {
         .await;
     assert!(matches!(sent, Err(SendError::QuotaExceeded(_))), "{sent:?}");
 }
+
+/// The account's limits as the emulator describes them (SES v2 `GetAccount`), and the
+/// share of them a job run takes.
+#[tokio::test]
+async fn the_job_paces_its_mail_to_the_account_the_emulator_describes() -> Result<()> {
+    use rapport_shared::mail::pace::{QuotaSource, SesAccount};
+    let ses = shared_ses().await?;
+    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", &ses.endpoint());
+    let account = SesAccount::new(aws_sdk_sesv2::Client::new(&sdk));
+    let quota = account.send_quota().await?;
+    assert_eq!(quota.max_send_rate, 14.0);
+    assert_eq!(quota.max_24_hour_send, 50_000.0);
+    assert_eq!(quota.sent_last_24_hours, 0.0);
+    assert!(quota.sending_enabled);
+
+    let mut job = job_config();
+    job.ses_rate_share = 0.5;
+    let pacing = rapport_job::run::pacing(&account, &job).await;
+    assert_eq!(pacing.rate, Some(7.0));
+    assert_eq!(pacing.budget, Some(50_000));
+    // The operator's cap is kept when lower.
+    job.ses_max_send_rate = Some(2.0);
+    assert_eq!(
+        rapport_job::run::pacing(&account, &job).await.rate,
+        Some(2.0)
+    );
+    Ok(())
+}
+
+/// Where SES does not answer, the run goes unpaced (SES's own throttling and quota
+/// answers still stop it) at the operator's cap, if any.
+#[tokio::test]
+async fn an_account_ses_does_not_describe_leaves_the_run_unpaced() {
+    use rapport_shared::mail::pace::SesAccount;
+    let sdk = rapport_local::sdk_config("http://127.0.0.1:9", "http://127.0.0.1:9");
+    let account = SesAccount::new(aws_sdk_sesv2::Client::new(&sdk));
+    let mut job = job_config();
+    job.ses_max_send_rate = Some(3.0);
+    let pacing = rapport_job::run::pacing(&account, &job).await;
+    assert_eq!(
+        (pacing.rate, pacing.budget, pacing.quota),
+        (Some(3.0), None, None)
+    );
+}
+
+/// The job's settings as the environment would give them with nothing set.
+fn job_config() -> rapport_shared::config::JobConfig {
+    let config = rapport_integration::config("unused", &[]);
+    rapport_shared::config::JobConfig::from_lookup(&config, |_| None).unwrap()
+}

@@ -17,6 +17,7 @@ use crate::auth::keys::{KeySource, Keys, SecretReader};
 use crate::config::JobConfig;
 use crate::domain::TombstoneKey;
 use crate::http::Api;
+use crate::mail::pace::SesAccount;
 use crate::mail::{SesAlerts, SesSender};
 use crate::store::DynamoStore;
 use crate::wiring;
@@ -285,6 +286,8 @@ pub struct JobWiring {
     pub job: JobConfig,
     pub store: DynamoStore<wiring::job::Ports>,
     pub sender: SesSender,
+    /// Where the sender's pace comes from: the account's quota.
+    pub account: SesAccount,
 }
 
 /// The job's configuration, store and sender from the environment.
@@ -308,10 +311,12 @@ pub async fn job_from_env() -> anyhow::Result<JobWiring> {
         .wired::<wiring::job::Ports>();
     let sender =
         SesSender::new(ses_client(&sdk)).with_configuration_set(job.ses_configuration_set.clone());
+    let account = SesAccount::new(aws_sdk_sesv2::Client::new(&sdk));
     Ok(JobWiring {
         config,
         job,
         store,
         sender,
+        account,
     })
 }

@@ -482,6 +482,8 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
         loyalty: config(&api.table, &[]).rules,
         spend_gifts: Vec::new(),
         ses_configuration_set: None,
+        ses_rate_share: 1.0,
+        ses_max_send_rate: None,
         tombstone_key: rapport_shared::domain::TombstoneKey::new(TOMBSTONE_KEY.as_bytes()),
     });
     settings.model_version = "test".into();

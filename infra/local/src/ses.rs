@@ -18,6 +18,11 @@
 
 use std::time::Duration;
 
+/// The SES account the emulator describes (v2 `GetAccount`), in the shape it checks:
+/// out of the sandbox at SES's usual first production limits, 14 messages a second and
+/// 50,000 a day, none sent yet (the emulator does not count what it takes).
+pub const EMULATED_ACCOUNT: &str = r#"{"DedicatedIpAutoWarmupEnabled":false,"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"MARKETING","ReviewDetails":{"CaseId":"local","Status":"GRANTED"},"UseCaseDescription":"Rapport local stack","WebsiteURL":"https://shop.example"},"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,"SendQuota":{"Max24HourSend":50000,"MaxSendRate":14,"SentLast24Hours":0},"SuppressionAttributes":{"SuppressedReasons":[]}}"#;
+
 use anyhow::{Context, Result};
 use base64::Engine;
 use serde::Deserialize;

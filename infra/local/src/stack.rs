@@ -294,6 +294,7 @@ pub fn env_vars(endpoint_dynamodb: &str, endpoint_ses: &str) -> Vec<(&'static st
             endpoint_dynamodb.to_owned(),
         ),
         (SES_ENDPOINT_ENV, endpoint_ses.to_owned()),
+        ("AWS_ENDPOINT_URL_SESV2", endpoint_ses.to_owned()),
         ("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY_ID.to_owned()),
         ("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_ACCESS_KEY.to_owned()),
         ("AWS_REGION", LOCAL_REGION.to_owned()),
@@ -325,8 +326,10 @@ impl LoadServiceConfig for LocalEndpoints {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
         let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
         // DynamoDB Local serves the table's streams on its own endpoint.
+        // The SES emulator serves SES v1 and v2 alike.
         let service = match service.as_str() {
             "DYNAMODB_STREAMS" => "DYNAMODB".to_owned(),
+            "SESV2" => "SES".to_owned(),
             _ => service,
         };
         self.0
@@ -389,6 +392,9 @@ fn dynamodb_command(installation: &Installation, port: u16) -> (OsString, Vec<Os
 
 fn ses_command(installation: &Installation, port: u16) -> (OsString, Vec<OsString>) {
     let args = vec![
+        // The account SES v2 `GetAccount` describes: the job paces its mail to it.
+        format!("AWS_SES_ACCOUNT={}", crate::ses::EMULATED_ACCOUNT).into(),
+        "node".into(),
         installation.ses_emulator_cli.clone().into(),
         // The emulator listens on every interface by default.
         "--host".into(),
@@ -396,7 +402,7 @@ fn ses_command(installation: &Installation, port: u16) -> (OsString, Vec<OsStrin
         "--port".into(),
         port.to_string().into(),
     ];
-    ("node".into(), args)
+    ("env".into(), args)
 }
 
 /// The directories services write to, created (and pruned) before each start.

@@ -52,6 +52,9 @@ pub struct RunSummary {
     /// Why SES stopped taking mail during the run (its daily quota used up, sending
     /// paused), if it did. No send was started after it.
     pub sending_stopped: Option<String>,
+    /// The pace sending kept: the share of the SES account's send rate and daily quota
+    /// the run used, and the account's limits as SES told them (`None` in a dry run).
+    pub pacing: Option<rapport_shared::mail::pace::Pacing>,
     /// Customers erased while the run was under way: nothing was sent to them and no
     /// state written for them.
     pub erased: usize,

@@ -29,6 +29,13 @@ pub struct JobConfig {
     pub write_batch: usize,
     /// The SES configuration set whose events report bounces and complaints.
     pub ses_configuration_set: Option<String>,
+    /// The share of the SES account's send rate the job uses (`RAPPORT_SES_RATE_SHARE`,
+    /// 0–1): the rest is left to the functions' alerts and anything else that sends
+    /// from the account.
+    pub ses_rate_share: f64,
+    /// A send rate, messages per second, the job never exceeds whatever the account
+    /// allows (`RAPPORT_SES_MAX_SEND_RATE`).
+    pub ses_max_send_rate: Option<f64>,
     /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`);
     /// read from its secret when the job starts (bootstrap).
     pub tombstone_key: TombstoneKey,
@@ -83,6 +90,11 @@ impl JobConfig {
             loyalty: config.rules.clone(),
             spend_gifts: Vec::new(),
             ses_configuration_set: optional("RAPPORT_SES_CONFIGURATION_SET"),
+            ses_rate_share: setting(&get, "RAPPORT_SES_RATE_SHARE", 0.9f64)?.clamp(0.01, 1.0),
+            ses_max_send_rate: optional("RAPPORT_SES_MAX_SEND_RATE")
+                .map(|_| setting(&get, "RAPPORT_SES_MAX_SEND_RATE", 0.0f64))
+                .transpose()?
+                .filter(|r| *r > 0.0),
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),
                 KeySource::Secret(_) | KeySource::Absent => TombstoneKey::unset(),

@@ -3,6 +3,7 @@
 //! sent with SES `SendRawEmail`. Sending goes through traits so callers do not depend on
 //! SES, and tests read the real thing back from the SES emulator.
 
+pub mod pace;
 pub mod render;
 pub mod wording;
 
@@ -300,6 +301,22 @@ pub trait MessageSender: Send + Sync {
         _since: DateTime<Utc>,
     ) -> Result<Acceptance, SendError> {
         Ok(Acceptance::Unknown)
+    }
+}
+
+/// A shared sender sends as the sender it shares.
+#[async_trait]
+impl<M: MessageSender + ?Sized> MessageSender for std::sync::Arc<M> {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError> {
+        (**self).send(mail).await
+    }
+
+    async fn accepted(
+        &self,
+        mail: &OutgoingMail,
+        since: DateTime<Utc>,
+    ) -> Result<Acceptance, SendError> {
+        (**self).accepted(mail, since).await
     }
 }
 

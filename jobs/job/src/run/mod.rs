@@ -28,6 +28,7 @@ use rapport_shared::domain::outreach::replenish::rhythms;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::stats::StatsTally;
 use rapport_shared::mail::MessageSender;
+use rapport_shared::mail::pace::{Paced, Pacing, QuotaSource};
 use rapport_shared::store::{JobStore, ProgramReadStore, ProgramStatsStore};
 
 pub use crate::summary::RunSummary;
@@ -36,7 +37,6 @@ pub use scan::{Scanned, scan_all};
 
 use crate::summary::Report;
 use model::Modelled;
-use outreach::Outcome;
 
 mod expiry;
 mod gifts;
@@ -263,17 +263,43 @@ pub async fn run_from_env(
     if send {
         wiring.job.can_send()?;
     }
+    let pacing = if send {
+        pacing(&wiring.account, &wiring.job).await
+    } else {
+        Pacing::UNPACED
+    };
     let settings = RunSettings {
         send,
         send_until,
         ..RunSettings::new(wiring.job)
     };
-    run(
+    let mut report = run(
         &wiring.store,
-        Arc::new(wiring.sender),
+        Arc::new(Paced::new(wiring.sender, pacing)),
         &settings,
         wiring.config.rules.currency,
         Utc::now(),
     )
-    .await
+    .await?;
+    report.summary.pacing = send.then_some(pacing);
+    Ok(report)
+}
+
+/// The run's share of the SES account's limits; unpaced, with a warning, when SES does
+/// not tell them (its throttling and quota answers then pace the run).
+pub async fn pacing(account: &impl QuotaSource, job: &JobConfig) -> Pacing {
+    match account.send_quota().await {
+        Ok(quota) => {
+            let pacing = Pacing::from_quota(quota, job.ses_rate_share, job.ses_max_send_rate, 1);
+            tracing::info!(?pacing, "sending paced to the SES account's quota");
+            pacing
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the SES account's quota is unknown; sending unpaced");
+            Pacing {
+                rate: job.ses_max_send_rate,
+                ..Pacing::UNPACED
+            }
+        }
+    }
 }
