@@ -200,6 +200,9 @@ ports!(
     RewardStore,
     /// `store::ScoreStore`
     ScoreStore,
+    /// `store::CustomerIndexStore`: wired by no deployed binary (`rapport-job
+    /// index-customers`, from a shell).
+    CustomerIndexStore,
     /// `store::MessageStore`
     MessageStore,
     /// `store::SuppressionStore`

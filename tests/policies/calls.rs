@@ -27,12 +27,13 @@ use rapport_shared::mail::{
 };
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
-    Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
-    IdempotencyRecord, IdempotencyStore, ImportSnapshot, ImportStore, ImportWrite, LedgerStore,
-    MessageStore, PrivacyStore, ProductRating, ProfileStore, ProfileViewStore, ProgramReadStore,
-    ProgramStatsStore, ProgramStore, PurchaseSnapshot, PurchaseStore, ReadBackStore,
-    RedemptionStore, ReferralCodeStore, ReferralSnapshot, ReferralStore, ReviewSnapshot,
-    ReviewStore, RewardStore, ScanCursor, ScoreStore, StoreError, SuppressionStore, Versioned,
+    Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore,
+    CustomerIndexStore, CustomerPage, IdempotencyRecord, IdempotencyStore, ImportSnapshot,
+    ImportStore, ImportWrite, IndexPage, LedgerStore, MessageStore, PrivacyStore, ProductRating,
+    ProfileStore, ProfileViewStore, ProgramReadStore, ProgramStatsStore, ProgramStore,
+    PurchaseSnapshot, PurchaseStore, ReadBackStore, RedemptionStore, ReferralCodeStore,
+    ReferralSnapshot, ReferralStore, ReviewSnapshot, ReviewStore, RewardStore, ScanCursor,
+    ScoreStore, StoreError, SuppressionStore, Versioned,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -604,6 +605,20 @@ impl<S: ScoreStore> ScoreStore for Traced<S> {
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
         let call = self.inner.write_job_states(states);
         self.run(Port::ScoreStore, "write_job_states", call).await
+    }
+}
+
+#[async_trait]
+impl<S: CustomerIndexStore> CustomerIndexStore for Traced<S> {
+    async fn index_customers(
+        &self,
+        segment: u32,
+        total: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<IndexPage, StoreError> {
+        let call = self.inner.index_customers(segment, total, cursor);
+        self.run(Port::CustomerIndexStore, "index_customers", call)
+            .await
     }
 }
 

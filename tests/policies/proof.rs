@@ -51,6 +51,7 @@ fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
 
 #[tokio::test]
 async fn every_port_method_calls_exactly_what_it_declares() {
+    use aws_sdk_dynamodb::types::AttributeValue;
     use rapport_shared::domain::outreach::Planned;
     use rapport_shared::domain::outreach::{MessageKind, MessageRecord, MessageStatus, Offer};
     use rapport_shared::domain::{
@@ -58,9 +59,10 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     };
     use rapport_shared::mail::{AlertSender, SesAlerts, SesSender};
     use rapport_shared::service::{self, deliver::deliver, feedback};
+    use rapport_shared::store::dynamo::keys;
     use rapport_shared::store::{
-        CodeRepairStore, LedgerStore, MessageStore, PrivacyStore, ProfileStore, ProfileViewStore,
-        ProgramStatsStore, ProgramStore, ReadBackStore,
+        CodeRepairStore, CustomerIndexStore, LedgerStore, MessageStore, PrivacyStore, ProfileStore,
+        ProfileViewStore, ProgramStatsStore, ProgramStore, ReadBackStore,
     };
     use serde_json::json;
     use std::sync::Arc;
@@ -382,6 +384,38 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         .await
         .unwrap();
     assert!(gone.is_some());
+
+    // rapport-job index-customers, from a shell: a profile and a suppressed address as
+    // they were written before the customer index existed (through a client that does
+    // not record) are given its keys.
+    let raw = api.store.client();
+    for (pk, sk) in [
+        (keys::customer_pk(&cid("imported")), keys::PROFILE),
+        (
+            keys::suppressed_pk(&address_key(&email("gone"))),
+            keys::SUPPRESSED,
+        ),
+    ] {
+        raw.update_item()
+            .table_name(&table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk.into()))
+            .update_expression("REMOVE GSI2PK, GSI2SK")
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut indexed = 0;
+    let mut cursor = None;
+    loop {
+        let page = setup.index_customers(0, 1, cursor).await.unwrap();
+        indexed += page.tally.indexed;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(indexed, 2);
 
     let problems = proof_problems(&log);
     assert!(

@@ -312,6 +312,52 @@ pub trait ScoreStore: Send + Sync {
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError>;
 }
 
+/// What re-indexing found and did: the items read, those the customer index should
+/// hold but that lacked its keys (`examined`), and of those, the ones given the keys
+/// (`indexed`) and the ones left as they were (`skipped`: an erased profile, or an item
+/// deleted, erased or rewritten with the keys since the scan read it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexTally {
+    pub scanned: u64,
+    pub examined: u64,
+    pub indexed: u64,
+    pub skipped: u64,
+}
+
+impl std::ops::AddAssign for IndexTally {
+    fn add_assign(&mut self, other: Self) {
+        self.scanned += other.scanned;
+        self.examined += other.examined;
+        self.indexed += other.indexed;
+        self.skipped += other.skipped;
+    }
+}
+
+/// One page of a segment of re-indexing.
+#[derive(Debug, Clone, Default)]
+pub struct IndexPage {
+    pub tally: IndexTally,
+    /// `None` when the segment is exhausted.
+    pub next: Option<ScanCursor>,
+}
+
+/// Bringing the customer index up to date with items written before it existed
+/// (`rapport-job index-customers`, run from a shell; wired by no deployed binary).
+#[async_trait]
+pub trait CustomerIndexStore: Send + Sync {
+    /// One page of scan segment `segment` of `total_segments` of everything stored,
+    /// giving each live profile, job state and suppressed address that lacks the
+    /// scoring job's index keys those keys; `cursor` continues. An item that changed
+    /// since it was read is skipped, not overwritten, and an item that has the keys is
+    /// not touched, so running it again changes nothing.
+    async fn index_customers(
+        &self,
+        segment: u32,
+        total_segments: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<IndexPage, StoreError>;
+}
+
 /// What `GET /v1/customers/{id}` shows: a profile and the job's latest scores.
 #[async_trait]
 pub trait ProfileViewStore: Send + Sync {
@@ -589,6 +635,7 @@ every_capability!(
     ReferralStore,
     LedgerStore,
     ScoreStore,
+    CustomerIndexStore,
     ProfileViewStore,
     MessageStore,
     RewardStore,

@@ -206,6 +206,16 @@ pub const METHODS: &[MethodGrants] = &[
             Grant::table(ConditionCheckItem, &[CUSTOMER]),
         ],
     ),
+    // CustomerIndexStore: a scan of the whole table; the items it finds are given the
+    // customer index's keys in place, customers' and suppressed addresses'.
+    MethodGrants::new(
+        Port::CustomerIndexStore,
+        "index_customers",
+        &[
+            Grant::table(Scan, &[]),
+            Grant::table(UpdateItem, &[CUSTOMER, SUPPRESSED]),
+        ],
+    ),
     // MessageStore: an offer's coupon code is claimed with the message; a claim, and
     // the takeover of a stale one, check that the customer is not erased.
     MethodGrants::new(

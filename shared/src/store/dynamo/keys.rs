@@ -234,6 +234,15 @@ pub(crate) mod expr {
     /// A profile that exists and is not erased (`:null` = `NULL`: an unset `erased_at`
     /// is stored as a null attribute).
     pub(crate) const LIVE_CUSTOMER: &str = "attribute_exists(PK) AND (attribute_not_exists(erased_at) OR attribute_type(erased_at, :null))";
+    /// The items the customer index ([`GSI2`](super::GSI2)) should hold — profiles
+    /// (`:profile`), job state (`:job`) and suppressed addresses (`:suppressed`) — that
+    /// lack its keys: written before it existed.
+    pub(crate) const UNINDEXED: &str =
+        "SK IN (:profile, :job, :suppressed) AND attribute_not_exists(GSI2PK)";
+    /// An item that (still) lacks the customer index's keys.
+    pub(crate) const NOT_INDEXED: &str = "attribute_not_exists(GSI2PK)";
+    /// Gives an item the customer index's keys, copies of its own (`:pk`, `:sk`).
+    pub(crate) const SET_INDEX_KEYS: &str = "SET GSI2PK = :pk, GSI2SK = :sk";
 }
 
 #[cfg(test)]

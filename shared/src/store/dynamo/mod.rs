@@ -9,7 +9,8 @@
 //! This module holds the store itself and its calls to DynamoDB: error
 //! classification, batch reads, queries and single puts; the transaction
 //! builder is in `transaction`, the ports in `events` (what the API's events write),
-//! `job` (what the scoring job reads and writes) and `privacy` (export and erasure).
+//! `job` (what the scoring job reads and writes), `privacy` (export and erasure) and
+//! `reindex` (the customer index's keys for items written before it).
 //! `access` lists the IAM actions each port method calls, and on which partitions.
 //!
 //! The store is typed by its wiring (`DynamoStore<W>`): it implements a port only
@@ -26,6 +27,7 @@ mod import;
 mod job;
 mod privacy;
 mod program;
+mod reindex;
 mod transaction;
 
 use aws_sdk_dynamodb::Client;

@@ -1,8 +1,10 @@
-//! The scoring job's ports of the in-memory store: the customer scan, job state, message claims and suppressions.
+//! The scoring job's ports of the in-memory store: the customer scan (and its index, which
+//! needs no re-indexing here), job state, message claims and suppressions.
 
 use async_trait::async_trait;
 
 use super::*;
+use crate::store::{CustomerIndexStore, IndexPage};
 
 #[async_trait]
 impl ScoreStore for MemoryStore {
@@ -73,6 +75,26 @@ impl ScoreStore for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+/// This store keeps no index: its scan of customers reads its maps, which hold every
+/// profile, job state and suppression written, so there is never anything to index.
+#[async_trait]
+impl CustomerIndexStore for MemoryStore {
+    async fn index_customers(
+        &self,
+        _segment: u32,
+        _total: u32,
+        cursor: Option<ScanCursor>,
+    ) -> Result<IndexPage, StoreError> {
+        // It never ends a page early, so no cursor is one of its own.
+        match cursor {
+            Some(_) => Err(StoreError::Internal(
+                "not a re-indexing cursor of this store".into(),
+            )),
+            None => Ok(IndexPage::default()),
+        }
     }
 }
 
