@@ -37,6 +37,7 @@ mod program;
 mod purchase;
 mod redemption;
 mod referral;
+mod reindex;
 mod report;
 mod review;
 mod rules;

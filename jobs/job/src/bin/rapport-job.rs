@@ -5,7 +5,8 @@
 //! the scores and message history are always written back, and whatever was left is
 //! sent by the next run; the summary is the invocation's result and one JSON log line.
 //! From a shell, `rapport-job run` does the same run against whatever the environment
-//! names (`RAPPORT_TABLE`, `AWS_ENDPOINT_URL_*`).
+//! names (`RAPPORT_TABLE`, `AWS_ENDPOINT_URL_*`), and `rapport-job index-customers`
+//! gives the items of a table written before the customer index existed its keys.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -42,6 +43,17 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Add the customer index's keys to the profiles, job states and suppressed
+    /// addresses of `RAPPORT_TABLE` written before the index existed (once, after
+    /// deploying the version that added it; safe to stop and run again).
+    IndexCustomers {
+        /// Parallel scan segments, one task each.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        segments: u32,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> Result<(), Error> {
@@ -49,11 +61,14 @@ fn main() -> Result<(), Error> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return serve();
     }
-    let Command::Run {
-        dry_run,
-        json,
-        report,
-    } = Cli::parse().command;
+    let (dry_run, json, report) = match Cli::parse().command {
+        Command::Run {
+            dry_run,
+            json,
+            report,
+        } => (dry_run, json, report),
+        Command::IndexCustomers { segments, json } => return index_customers(segments, json),
+    };
     rapport_shared::telemetry::init_with_default("warn");
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let done = runtime.block_on(rapport_job::run::run_from_env(!dry_run, None))?;
@@ -84,6 +99,21 @@ fn main() -> Result<(), Error> {
                 s.stopped
             );
         }
+    }
+    Ok(())
+}
+
+fn index_customers(segments: u32, json: bool) -> Result<(), Error> {
+    rapport_shared::telemetry::init_with_default("warn");
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let tally = runtime.block_on(rapport_job::reindex::index_from_env(segments))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tally)?);
+    } else {
+        println!(
+            "scanned={} examined={} indexed={} skipped={}",
+            tally.scanned, tally.examined, tally.indexed, tally.skipped
+        );
     }
     Ok(())
 }
