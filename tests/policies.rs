@@ -51,6 +51,8 @@ enum Target {
     Index(String),
     SenderIdentity,
     ConfigurationSet,
+    /// `*`, for an action IAM scopes to no resource.
+    Account,
     /// An SQS queue of the template, by logical id.
     Queue(String),
     /// A Secrets Manager secret, by the template parameter naming it.
@@ -64,6 +66,7 @@ impl From<Resource> for Target {
             Resource::Index(name) => Target::Index(name.to_owned()),
             Resource::SenderIdentity => Target::SenderIdentity,
             Resource::ConfigurationSet => Target::ConfigurationSet,
+            Resource::Account => Target::Account,
         }
     }
 }
@@ -250,6 +253,9 @@ impl<'t> Template<'t> {
 
     /// What a statement's `Resource` entry names, or why it is not scoped.
     fn target(&self, resource: &Value) -> Result<Target, String> {
+        if resource.as_str() == Some("*") {
+            return Ok(Target::Account);
+        }
         match intrinsic(resource) {
             Some((f, arg)) if f == "GetAtt" => {
                 let (logical, attribute) = match arg {
@@ -340,6 +346,9 @@ fn covers(pattern: &str, kind: &str) -> bool {
     }
 }
 
+/// Actions IAM authorises on no resource but `*`.
+const ACCOUNT_ACTIONS: &[&str] = &["ses:GetAccount"];
+
 /// Services whose grants are compared with the code both ways.
 fn compared(action: &str) -> bool {
     ["dynamodb:", "ses:", "sqs:", "secretsmanager:"]
@@ -352,6 +361,8 @@ fn fits(action: &str, target: &Target) -> bool {
     match target {
         Target::Table | Target::Index(_) => action.starts_with("dynamodb:"),
         Target::SenderIdentity | Target::ConfigurationSet => action.starts_with("ses:"),
+        // `*` only for what IAM cannot scope: anything else on it is a wildcard grant.
+        Target::Account => ACCOUNT_ACTIONS.contains(&action),
         Target::Queue(_) => action.starts_with("sqs:"),
         Target::Secret(_) => action.starts_with("secretsmanager:"),
     }
@@ -790,14 +801,14 @@ fn the_comparison_catches_what_it_is_for() {
         })
     );
 
-    // Wildcards are never scoped.
+    // Wildcards are never scoped: `*` is for what IAM cannot scope (the account).
     let mut doc = clean.clone();
     statement_mut(&mut doc, "ReviewFunction", "ses:SendEmail")["Resource"] = "*".into();
     let findings = compare(&doc, &code);
     assert!(
         findings.contains(&Finding::Unscoped {
             function: "ReviewFunction".into(),
-            what: "ses:SendEmail on '*'".into(),
+            what: "ses:SendEmail on Account".into(),
         }),
         "{}",
         report(&findings)

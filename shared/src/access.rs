@@ -24,11 +24,12 @@ pub enum Action {
     BatchWriteItem,
     SendEmail,
     SendRawEmail,
+    GetAccount,
 }
 
 impl Action {
     /// Every action, in order.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::GetItem,
         Action::BatchGetItem,
         Action::Query,
@@ -40,6 +41,7 @@ impl Action {
         Action::BatchWriteItem,
         Action::SendEmail,
         Action::SendRawEmail,
+        Action::GetAccount,
     ];
 
     /// The action as an IAM policy names it (`dynamodb:GetItem`).
@@ -56,6 +58,7 @@ impl Action {
             Action::BatchWriteItem => "dynamodb:BatchWriteItem",
             Action::SendEmail => "ses:SendEmail",
             Action::SendRawEmail => "ses:SendRawEmail",
+            Action::GetAccount => "ses:GetAccount",
         }
     }
 
@@ -76,6 +79,9 @@ pub enum Resource {
     SenderIdentity,
     /// The SES configuration set the job's mail goes through.
     ConfigurationSet,
+    /// The account itself (`*`): an action IAM scopes to no resource, such as reading
+    /// the SES account's sending quota.
+    Account,
 }
 
 /// One action on one resource, and on a DynamoDB resource the partitions it reaches,
@@ -217,6 +223,8 @@ ports!(
     AlertSender,
     /// `mail::MessageSender` over SES.
     MessageSender,
+    /// `mail::pace::QuotaSource` over SES (v2 `GetAccount`).
+    SendQuota,
 );
 
 /// What a binary is wired with: its ports, as a list and (through [`Grants`]) as types.

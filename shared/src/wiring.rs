@@ -128,7 +128,8 @@ functions! {
     /// SES bounces and complaints from SNS.
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward
-    /// (read by `prior` and `profile`, written by `commit_reward`), customer mail.
+    /// (read by `prior` and `profile`, written by `commit_reward`), customer mail paced
+    /// to the account's quota.
     job = "rapport-job": [
         ScoreStore,
         MessageStore,
@@ -136,6 +137,7 @@ functions! {
         IdempotencyStore,
         ProfileStore,
         MessageSender,
+        SendQuota,
         ProgramReadStore,
         ProgramStatsStore,
         ReferralCodeStore,

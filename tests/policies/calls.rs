@@ -25,6 +25,7 @@ use rapport_shared::mail::{
     Acceptance, AlertSender, MailError, MerchantNotice, MessageSender, OutgoingMail, RecoveryAlert,
     SendError,
 };
+use rapport_shared::mail::pace::{QuotaSource, SendQuota};
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore,
@@ -132,6 +133,10 @@ impl Intercept for Recorder {
         let accesses = match metadata.service() {
             "DynamoDB" => dynamodb(metadata.name(), body),
             "SES" => ses(metadata.name(), body),
+            "SESv2" => vec![match metadata.name() {
+                "GetAccount" => (Ok(Action::GetAccount), Ok(Resource::Account), Reach::Nothing),
+                other => (Err(other.to_owned()), Ok(Resource::Account), Reach::Nothing),
+            }],
             other => vec![(
                 Err(format!("{other}:{}", metadata.name())),
                 Err(other.into()),
@@ -716,6 +721,14 @@ impl<A: AlertSender> AlertSender for Traced<A> {
     async fn send_notice(&self, notice: &MerchantNotice) -> Result<(), MailError> {
         let call = self.inner.send_notice(notice);
         self.run(Port::AlertSender, "send_notice", call).await
+    }
+}
+
+#[async_trait]
+impl<Q: QuotaSource> QuotaSource for Traced<Q> {
+    async fn send_quota(&self) -> Result<SendQuota, SendError> {
+        let call = self.inner.send_quota();
+        self.run(Port::SendQuota, "send_quota", call).await
     }
 }
 

@@ -84,6 +84,11 @@ async fn every_port_method_calls_exactly_what_it_declares() {
             .interceptor(log.recorder())
             .build(),
     );
+    let sesv2 = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&sdk)
+            .interceptor(log.recorder())
+            .build(),
+    );
     let table = api.store.table().to_owned();
     let base = rapport_shared::store::DynamoStore::new(client, &table);
     let config = rapport_integration::config(&table, &[]);
@@ -248,6 +253,14 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     ));
     let mut settings = rapport_integration::job_settings(&api);
     settings.job.rules.holdout_pct = 0;
+    // The pace its mail keeps, from the account's quota.
+    let account = Traced::new(
+        rapport_shared::mail::pace::SesAccount::new(sesv2),
+        &log,
+        Some("rapport-job"),
+    );
+    let pacing = rapport_job::run::pacing(&account, &settings.job).await;
+    assert!(pacing.quota.is_some(), "{pacing:?}");
     rapport_job::run::run(
         &store,
         sender.clone(),

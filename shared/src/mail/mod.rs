@@ -20,7 +20,8 @@ use crate::domain::{CustomerId, Email, OrderId, Sku};
 /// store; `tests/policies.rs` proves it against the SES emulator. Alerts go out with
 /// `SendEmail` from the sender identity; customer mail with `SendRawEmail` from the
 /// sender identity, through the configuration set. SES keeps no log the sender could
-/// ask, so [`MessageSender::accepted`] calls nothing.
+/// ask, so [`MessageSender::accepted`] calls nothing. The job reads the account's
+/// sending quota ([`pace::SesAccount`]).
 pub const SES_METHODS: &[MethodGrants] = &[
     MethodGrants::new(
         Port::AlertSender,
@@ -41,6 +42,12 @@ pub const SES_METHODS: &[MethodGrants] = &[
         ],
     ),
     MethodGrants::new(Port::MessageSender, "accepted", &[]),
+    // The job paces its mail to the account's quota.
+    MethodGrants::new(
+        Port::SendQuota,
+        "send_quota",
+        &[Grant::on(Action::GetAccount, Resource::Account)],
+    ),
 ];
 
 #[derive(Debug, Error)]
