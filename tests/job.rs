@@ -353,16 +353,22 @@ impl MessageSender for DailyQuota {
     }
 }
 
-#[tokio::test]
-async fn a_used_up_daily_quota_stops_sending_for_the_run_and_the_summary_says_so() {
+/// A shop where six customers reach silver at once, so a tier-change notice is due for
+/// each; the addresses carry the returned tag.
+async fn six_notices_due() -> (TestApi, String) {
     let api = TestApi::start().await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    // Six customers reach silver at once: a tier-change notice is due for each.
     for c in 0..6 {
         let mut order = purchase(&format!("p-{c}"), &format!("c-{c}"), "o-1", 60_000);
         order["email"] = format!("c{c}-{tag}@example.com").into();
         assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
     }
+    (api, tag)
+}
+
+#[tokio::test]
+async fn a_used_up_daily_quota_stops_sending_for_the_run_and_the_summary_says_so() {
+    let (api, _) = six_notices_due().await;
     let mut settings = job_settings(&api);
     settings.job.rules.holdout_pct = 0;
     // One customer after another, so the count of sends is exact.
@@ -574,13 +580,7 @@ async fn a_run_killed_mid_outreach_has_written_back_every_batch_it_finished() {
 #[tokio::test]
 async fn a_run_paced_to_the_quota_left_sends_that_many_and_stops() {
     use rapport_shared::mail::pace::{Paced, Pacing, SendQuota};
-    let api = TestApi::start().await;
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    for c in 0..6 {
-        let mut order = purchase(&format!("p-{c}"), &format!("c-{c}"), "o-1", 60_000);
-        order["email"] = format!("c{c}-{tag}@example.com").into();
-        assert_eq!(api.post("/v1/events/purchase", &order).await.status, 200);
-    }
+    let (api, tag) = six_notices_due().await;
     let mut settings = job_settings(&api);
     settings.job.rules.holdout_pct = 0;
     let quota = SendQuota {

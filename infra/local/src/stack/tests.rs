@@ -28,7 +28,12 @@ fn endpoints_resolve_like_the_standard_environment_variables() {
         endpoints.load_config(key("SES")).as_deref(),
         Some("http://127.0.0.1:2")
     );
-    assert_eq!(endpoints.load_config(key("SESv2")), None);
+    // The emulator serves SES v2 (the account's quota) on the same endpoint.
+    assert_eq!(
+        endpoints.load_config(key("SESv2")).as_deref(),
+        Some("http://127.0.0.1:2")
+    );
+    assert_eq!(endpoints.load_config(key("S3")), None);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use super::items::{
 };
 use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
 use super::transaction::{Refusal, Role};
-use super::{DynamoStore, batch_backoff, classify};
+use super::{DynamoStore, batch_backoff, classify, scan_segment};
 use crate::access::{Grants, port};
 use crate::domain::outreach::{MessageRecord, MessageStatus};
 use crate::domain::{CustomerId, CustomerScores, JobState, Profile, Suppression};
@@ -128,10 +128,7 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
             }
             None => (None, None),
         };
-        let segment = i32::try_from(segment)
-            .map_err(|_| StoreError::Internal("segment out of range".into()))?;
-        let total = i32::try_from(total)
-            .map_err(|_| StoreError::Internal("segments out of range".into()))?;
+        let (segment, total) = scan_segment(segment, total)?;
         // The customer index holds nothing else: what is read is what is kept.
         let out = self
             .client

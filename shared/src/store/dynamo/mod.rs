@@ -77,6 +77,15 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 /// throttled), or cancels the transaction of a first job state (throttled, or an item
 /// busy in another transaction): nine calls in all, the waits doubling from about 20 ms, about five
 /// seconds before giving up.
+/// Segment `segment` of `total` as a parallel `Scan` takes them.
+fn scan_segment(segment: u32, total: u32) -> Result<(i32, i32), StoreError> {
+    let segment =
+        i32::try_from(segment).map_err(|_| StoreError::Internal("segment out of range".into()))?;
+    let total =
+        i32::try_from(total).map_err(|_| StoreError::Internal("segments out of range".into()))?;
+    Ok((segment, total))
+}
+
 fn batch_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(20), Duration::from_millis(2_560), 9)
 }

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::items::{Item, key, key_of};
 use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
-use super::{DynamoStore, classify};
+use super::{DynamoStore, classify, scan_segment};
 use crate::access::{Grants, port};
 use crate::store::{CustomerIndexStore, IndexPage, IndexTally, ScanCursor, StoreError};
 
@@ -92,10 +92,7 @@ impl<W: Grants<port::CustomerIndexStore>> CustomerIndexStore for DynamoStore<W> 
         cursor: Option<ScanCursor>,
     ) -> Result<IndexPage, StoreError> {
         let start = cursor.as_ref().map(start_of).transpose()?;
-        let segment = i32::try_from(segment)
-            .map_err(|_| StoreError::Internal("segment out of range".into()))?;
-        let total = i32::try_from(total)
-            .map_err(|_| StoreError::Internal("segments out of range".into()))?;
+        let (segment, total) = scan_segment(segment, total)?;
         let out = self
             .client
             .scan()
