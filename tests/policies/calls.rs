@@ -21,11 +21,11 @@ use rapport_shared::domain::{
     JobState, LedgerEntry, OrderId, Profile, PurchaseOutcome, RedemptionOutcome, ReferralOutcome,
     ReferralRecord, Review, ReviewOutcome, Sku, Suppression, TombstoneKey,
 };
+use rapport_shared::mail::pace::{QuotaSource, SendQuota};
 use rapport_shared::mail::{
     Acceptance, AlertSender, MailError, MerchantNotice, MessageSender, OutgoingMail, RecoveryAlert,
     SendError,
 };
-use rapport_shared::mail::pace::{QuotaSource, SendQuota};
 use rapport_shared::store::dynamo::keys;
 use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore,
@@ -134,7 +134,11 @@ impl Intercept for Recorder {
             "DynamoDB" => dynamodb(metadata.name(), body),
             "SES" => ses(metadata.name(), body),
             "SESv2" => vec![match metadata.name() {
-                "GetAccount" => (Ok(Action::GetAccount), Ok(Resource::Account), Reach::Nothing),
+                "GetAccount" => (
+                    Ok(Action::GetAccount),
+                    Ok(Resource::Account),
+                    Reach::Nothing,
+                ),
                 other => (Err(other.to_owned()), Ok(Resource::Account), Reach::Nothing),
             }],
             other => vec![(
