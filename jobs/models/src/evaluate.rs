@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::churn::ChurnModel;
 use crate::error::ModelError;
@@ -32,7 +32,7 @@ use crate::pareto_nbd::ParetoNbd;
 use crate::score::{ScoreParams, Scored, Segment};
 use crate::value::ValueModel;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evaluation {
     pub customers: usize,
     pub calibration_end: NaiveDate,
@@ -63,12 +63,13 @@ pub struct Evaluation {
     /// Predicted and actual holdout spend per decile of the chosen candidate's forecast
     /// (highest first): the calibration behind its `decile_mape`, to be drawn.
     pub chosen_deciles: Vec<DecileTotals>,
+    #[serde(deserialize_with = "crate::names::keys")]
     pub segments: BTreeMap<&'static str, usize>,
     /// Wall time of the modelling (fits, classifier, forecasts, metrics), not of reading.
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BgNbdReport {
     pub r: f64,
     pub alpha: f64,
@@ -78,7 +79,7 @@ pub struct BgNbdReport {
     pub iterations: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GammaGammaReport {
     pub p: f64,
     pub q: f64,
@@ -86,7 +87,7 @@ pub struct GammaGammaReport {
     pub customers: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChurnReport {
     pub window_weeks: f64,
     pub training_cutoff: NaiveDate,
@@ -94,7 +95,7 @@ pub struct ChurnReport {
     pub training_churn_rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValueModelReport {
     pub window_weeks: f64,
     pub training_cutoff: NaiveDate,
@@ -112,7 +113,7 @@ pub struct ValueModelReport {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HybridReport {
     pub window_weeks: f64,
     pub training_cutoff: NaiveDate,
@@ -125,7 +126,7 @@ pub struct HybridReport {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HoldoutReport {
     /// Purchase days in the holdout of customers known at the calibration end.
     pub actual_repeat_purchases: u64,
@@ -150,7 +151,7 @@ pub struct HoldoutReport {
 
 /// Customers with the same number of calibration repeat purchases (the last bucket
 /// holding [`FrequencyBucket::LAST`] and more).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrequencyBucket {
     /// Calibration repeat purchases; [`FrequencyBucket::LAST`] stands for that many or more.
     pub frequency: u32,
@@ -227,6 +228,32 @@ pub struct ClvComparison {
     pub chosen: &'static str,
 }
 
+/// A [`ClvComparison`] as stored, before its names are checked.
+#[derive(Deserialize)]
+struct StoredClvComparison {
+    #[serde(flatten)]
+    entries: BTreeMap<String, ClvMetrics>,
+    chosen: String,
+}
+
+impl<'de> Deserialize<'de> for ClvComparison {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredClvComparison::deserialize(d)?;
+        Self::try_from(stored).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<StoredClvComparison> for ClvComparison {
+    type Error = String;
+
+    fn try_from(stored: StoredClvComparison) -> Result<Self, String> {
+        Ok(ClvComparison {
+            entries: crate::names::known_keys(stored.entries)?,
+            chosen: crate::names::known(&stored.chosen)?,
+        })
+    }
+}
+
 impl ClvComparison {
     /// The candidate models, in the order ties are broken.
     pub const CANDIDATES: [&'static str; 6] = [
@@ -298,7 +325,7 @@ fn best_of(
     chosen
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BaselineReport {
     pub predicted_repeat_purchases: f64,
     pub purchases_mae: f64,

@@ -57,6 +57,7 @@ pub mod hybrid;
 pub mod io;
 pub mod mbgnbd;
 pub mod metrics;
+mod names;
 pub mod next_order;
 mod optim;
 pub mod pareto_nbd;

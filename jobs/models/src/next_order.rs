@@ -381,6 +381,40 @@ pub struct NextOrderComparison {
     pub chosen: NextOrderMethod,
 }
 
+/// A [`NextOrderComparison`] as stored, before its names are checked.
+#[derive(Deserialize)]
+struct StoredNextOrderComparison {
+    customers: usize,
+    one_time_buyers: usize,
+    horizon_weeks: f64,
+    shop_gap_days: Option<f64>,
+    #[serde(flatten)]
+    entries: BTreeMap<String, NextOrderErrors>,
+    chosen: NextOrderMethod,
+}
+
+impl<'de> Deserialize<'de> for NextOrderComparison {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredNextOrderComparison::deserialize(d)?;
+        Self::try_from(stored).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<StoredNextOrderComparison> for NextOrderComparison {
+    type Error = String;
+
+    fn try_from(s: StoredNextOrderComparison) -> Result<Self, String> {
+        Ok(NextOrderComparison {
+            customers: s.customers,
+            one_time_buyers: s.one_time_buyers,
+            horizon_weeks: s.horizon_weeks,
+            shop_gap_days: s.shop_gap_days,
+            entries: crate::names::known_keys(s.entries)?,
+            chosen: s.chosen,
+        })
+    }
+}
+
 impl NextOrderComparison {
     /// The baselines: never chosen.
     pub const BASELINES: [&'static str; 4] = [
