@@ -45,8 +45,9 @@ pub struct ProgramStats {
     pub referral_conversion_rate: Option<f64>,
 }
 
-/// Adds up profiles into [`ProgramStats`].
-#[derive(Debug, Clone)]
+/// Adds up profiles into [`ProgramStats`]; tallies of parts of the customers (scan
+/// segments) merge into the tally of all of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatsTally {
     stats: ProgramStats,
     point_value_minor: i64,
@@ -115,6 +116,25 @@ impl StatsTally {
         }
     }
 
+    /// Adds `other`'s profiles (a tally under the same program) to this one.
+    pub fn merge(&mut self, other: StatsTally) {
+        let (s, o) = (&mut self.stats, other.stats);
+        s.members += o.members;
+        for (tier, n) in o.members_by_tier {
+            *s.members_by_tier.entry(tier).or_default() += n;
+        }
+        s.points_outstanding += o.points_outstanding;
+        s.points_pending += o.points_pending;
+        s.points_earned_30d += o.points_earned_30d;
+        s.points_redeemed_30d += o.points_redeemed_30d;
+        s.points_expired_30d += o.points_expired_30d;
+        s.redeemers_30d += o.redeemers_30d;
+        for (status, n) in o.referrals {
+            *s.referrals.entry(status).or_default() += n;
+        }
+        self.active += other.active;
+    }
+
     pub fn finish(mut self) -> ProgramStats {
         let s = &mut self.stats;
         s.liability_minor = s.points_outstanding.saturating_mul(self.point_value_minor);
@@ -123,5 +143,52 @@ impl StatsTally {
         let ended = count("converted") + count("rejected") + count("cancelled");
         s.referral_conversion_rate = (ended > 0).then(|| count("converted") as f64 / ended as f64);
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::profile::DayPoints;
+    use crate::domain::{CustomerId, Tier};
+
+    #[test]
+    fn tallies_of_parts_merge_into_the_tally_of_the_whole() {
+        let rules = crate::domain::loyalty::tests::rules();
+        let now: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        let shop: Vec<Profile> = (0..9)
+            .map(|n| {
+                let tier = if n % 3 == 0 { "gold" } else { "bronze" };
+                let mut p = Profile::new(
+                    CustomerId::parse("c", &format!("c{n}")).unwrap(),
+                    Tier(tier.into()),
+                    "2026-01-01T00:00:00Z".parse().unwrap(),
+                );
+                p.points_balance = 100 * n;
+                let redeemed = if n % 2 == 0 { 50 } else { 0 };
+                p.recent_points.insert(
+                    "2026-05-20".parse().unwrap(),
+                    DayPoints {
+                        earned: 10 * n,
+                        redeemed,
+                        expired: 0,
+                    },
+                );
+                p
+            })
+            .collect();
+        let mut whole = StatsTally::new(now, 3, &rules);
+        shop.iter().for_each(|p| whole.add(p));
+        let mut merged = StatsTally::new(now, 3, &rules);
+        for part in shop.chunks(4) {
+            let mut tally = StatsTally::new(now, 3, &rules);
+            part.iter().for_each(|p| tally.add(p));
+            let stored = serde_json::to_string(&tally).unwrap();
+            merged.merge(serde_json::from_str(&stored).unwrap());
+        }
+        let (whole, merged) = (whole.finish(), merged.finish());
+        assert_eq!(merged, whole);
+        assert_eq!((whole.members, whole.redeemers_30d), (9, 5));
+        assert!(whole.redemption_rate.is_some());
     }
 }

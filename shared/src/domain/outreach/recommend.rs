@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::{Profile, Sku};
 
 /// Products of one customer paired with each other: the most recent ones only, so a
@@ -23,15 +25,23 @@ pub struct CoPurchases {
     names: BTreeMap<Sku, String>,
 }
 
-impl CoPurchases {
+/// How many customers bought each pair of products, and the products' names: what
+/// [`CoPurchases`] are found from, counted per part of the customers (scan segments)
+/// and merged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairCounts {
+    pairs: BTreeMap<Sku, BTreeMap<Sku, u32>>,
+    names: BTreeMap<Sku, String>,
+}
+
+impl PairCounts {
     /// Counted over `profiles`.
     pub fn from_profiles<'a>(profiles: impl Iterator<Item = &'a Profile>) -> Self {
-        let mut pairs: BTreeMap<(&Sku, &Sku), u32> = BTreeMap::new();
-        let mut names = BTreeMap::new();
+        let mut counts = PairCounts::default();
         for p in profiles {
             for (sku, h) in &p.sku_history {
                 if let Some(name) = &h.name {
-                    names.insert(sku.clone(), name.as_str().to_owned());
+                    counts.names.insert(sku.clone(), name.as_str().to_owned());
                 }
             }
             let mut recent: Vec<(&Sku, chrono::NaiveDate)> =
@@ -40,22 +50,61 @@ impl CoPurchases {
             recent.truncate(PAIRED_PER_CUSTOMER);
             for (i, (a, _)) in recent.iter().enumerate() {
                 for (b, _) in &recent[i + 1..] {
-                    *pairs.entry((a, b)).or_default() += 1;
-                    *pairs.entry((b, a)).or_default() += 1;
+                    counts.add(a, b, 1);
+                    counts.add(b, a, 1);
                 }
             }
         }
-        let mut also: BTreeMap<Sku, Vec<(Sku, u32)>> = BTreeMap::new();
-        for ((a, b), n) in pairs {
-            if n >= MIN_SUPPORT {
-                also.entry(a.clone()).or_default().push((b.clone(), n));
+        counts
+    }
+
+    fn add(&mut self, a: &Sku, b: &Sku, n: u32) {
+        let row = match self.pairs.get_mut(a) {
+            Some(row) => row,
+            None => self.pairs.entry(a.clone()).or_default(),
+        };
+        match row.get_mut(b) {
+            Some(count) => *count += n,
+            None => {
+                row.insert(b.clone(), n);
             }
         }
-        for list in also.values_mut() {
-            list.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-            list.truncate(KEPT_PER_PRODUCT);
+    }
+
+    /// Adds `other`'s customers' pairs and names (a name `other` knows wins).
+    pub fn merge(&mut self, other: PairCounts) {
+        for (a, row) in other.pairs {
+            for (b, n) in row {
+                self.add(&a, &b, n);
+            }
         }
-        Self { also, names }
+        self.names.extend(other.names);
+    }
+
+    /// The pairs bought by at least [`MIN_SUPPORT`] customers, most often first.
+    pub fn finish(self) -> CoPurchases {
+        let also = self
+            .pairs
+            .into_iter()
+            .filter_map(|(a, row)| {
+                let mut list: Vec<(Sku, u32)> =
+                    row.into_iter().filter(|(_, n)| *n >= MIN_SUPPORT).collect();
+                list.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+                list.truncate(KEPT_PER_PRODUCT);
+                (!list.is_empty()).then_some((a, list))
+            })
+            .collect();
+        CoPurchases {
+            also,
+            names: self.names,
+        }
+    }
+}
+
+impl CoPurchases {
+    /// Counted over `profiles`.
+    pub fn from_profiles<'a>(profiles: impl Iterator<Item = &'a Profile>) -> Self {
+        PairCounts::from_profiles(profiles).finish()
     }
 
     /// How a mail names `sku`: its product name where an order gave one.
@@ -134,5 +183,21 @@ mod tests {
         let has_mug = buyer("m", &["TEA", "MUG"]);
         assert_eq!(names(co.for_customer(&has_mug)), ["STRAINER", "HONEY"]);
         assert!(co.for_customer(&buyer("z", &["SOAP"])).is_empty());
+    }
+
+    #[test]
+    fn pairs_counted_in_parts_and_merged_suggest_what_the_whole_does() {
+        let mut shop: Vec<Profile> = (0..4)
+            .map(|n| buyer(&format!("a{n}"), &["TEA", "MUG", "STRAINER"]))
+            .collect();
+        shop.extend((0..3).map(|n| buyer(&format!("b{n}"), &["TEA", "HONEY"])));
+        shop.push(buyer("c0", &["TEA", "KETTLE"]));
+        let whole = CoPurchases::from_profiles(shop.iter());
+        let mut merged = PairCounts::default();
+        for part in shop.chunks(3) {
+            let stored = serde_json::to_string(&PairCounts::from_profiles(part.iter())).unwrap();
+            merged.merge(serde_json::from_str(&stored).unwrap());
+        }
+        assert_eq!(merged.finish(), whole);
     }
 }

@@ -48,27 +48,53 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
 }
 
+/// Each product's intervals between buying it, one per customer who bought it at least
+/// twice: what [`rhythms`] are found from, gathered per part of the customers (scan
+/// segments) and merged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Intervals(BTreeMap<Sku, Vec<f64>>);
+
+impl Intervals {
+    /// The intervals of `profiles`.
+    pub fn from_profiles<'a>(profiles: impl Iterator<Item = &'a Profile>) -> Self {
+        let mut intervals = Intervals::default();
+        for p in profiles {
+            for (sku, history) in &p.sku_history {
+                if let Some(days) = history.interval_days().filter(|d| *d >= 1.0) {
+                    intervals.0.entry(sku.clone()).or_default().push(days);
+                }
+            }
+        }
+        intervals
+    }
+
+    /// Adds `other`'s customers' intervals.
+    pub fn merge(&mut self, other: Intervals) {
+        for (sku, days) in other.0 {
+            self.0.entry(sku).or_default().extend(days);
+        }
+    }
+
+    /// The products with a steady rhythm across these customers, with their median
+    /// interval in days.
+    pub fn rhythms(self) -> BTreeMap<Sku, f64> {
+        self.0
+            .into_iter()
+            .filter(|(_, v)| v.len() >= MIN_REPEAT_BUYERS)
+            .filter_map(|(sku, mut v)| {
+                let m = median(&mut v)?;
+                let mut deviations: Vec<f64> = v.iter().map(|d| (d - m).abs()).collect();
+                let spread = median(&mut deviations)? / m;
+                (spread <= MAX_SPREAD).then_some((sku, m))
+            })
+            .collect()
+    }
+}
+
 /// The products with a steady rhythm across the shop, with their median interval in
 /// days.
 pub fn rhythms<'a>(profiles: impl Iterator<Item = &'a Profile>) -> BTreeMap<Sku, f64> {
-    let mut intervals: BTreeMap<&Sku, Vec<f64>> = BTreeMap::new();
-    for p in profiles {
-        for (sku, history) in &p.sku_history {
-            if let Some(days) = history.interval_days().filter(|d| *d >= 1.0) {
-                intervals.entry(sku).or_default().push(days);
-            }
-        }
-    }
-    intervals
-        .into_iter()
-        .filter(|(_, v)| v.len() >= MIN_REPEAT_BUYERS)
-        .filter_map(|(sku, mut v)| {
-            let m = median(&mut v)?;
-            let mut deviations: Vec<f64> = v.iter().map(|d| (d - m).abs()).collect();
-            let spread = median(&mut deviations)? / m;
-            (spread <= MAX_SPREAD).then(|| (sku.clone(), m))
-        })
-        .collect()
+    Intervals::from_profiles(profiles).rhythms()
 }
 
 /// The product this customer is due to buy again around `today`, and the due day:
@@ -164,5 +190,24 @@ mod tests {
         let fast = buyer("fast", "TEA", "2026-02-01", "2026-03-01", 3);
         assert!(due(&fast, &rhythms, day("2026-03-15")).is_some());
         assert_eq!(due(&fast, &rhythms, day("2026-03-29")), None);
+    }
+
+    #[test]
+    fn rhythms_found_from_merged_parts_are_the_rhythms_of_the_whole() {
+        let shop: Vec<Profile> = (0..12)
+            .map(|n| {
+                let sku = if n % 3 == 0 { "MUG" } else { "TEA" };
+                let last = format!("2026-0{}-{:02}", 3 + n % 2, 1 + n);
+                buyer(&format!("c{n}"), sku, "2026-01-01", &last, 3 + n % 2)
+            })
+            .collect();
+        let whole = rhythms(shop.iter());
+        assert!(!whole.is_empty());
+        let mut merged = Intervals::default();
+        for part in shop.chunks(5) {
+            let stored = serde_json::to_string(&Intervals::from_profiles(part.iter())).unwrap();
+            merged.merge(serde_json::from_str(&stored).unwrap());
+        }
+        assert_eq!(merged.rhythms(), whole);
     }
 }
