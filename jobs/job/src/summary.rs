@@ -10,10 +10,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rapport_models::Evaluation;
 use rapport_shared::domain::outreach::{Decision, MessageKind, SuppressReason};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What a run did, for the report and the logs.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunSummary {
     /// The program version the run decided under (0: the deployment's settings).
     pub program_version: u64,
@@ -77,6 +77,42 @@ pub struct RunSummary {
     pub seconds_outreach: f64,
     /// Peak resident memory of the process so far (Linux), for the logs and the benchmark.
     pub peak_memory_bytes: Option<u64>,
+}
+
+impl RunSummary {
+    /// Adds what the outreach of another part of the customers (a scan segment) did:
+    /// its decisions and deliveries, what its scan read, and its time (the parts run
+    /// side by side: the longest counts) and peak memory (the largest).
+    pub fn absorb_outreach(&mut self, part: RunSummary) {
+        self.sent += part.sent;
+        self.held_out += part.held_out;
+        self.deferred += part.deferred;
+        self.out_of_time += part.out_of_time;
+        self.failed += part.failed;
+        self.stopped += part.stopped;
+        self.erased += part.erased;
+        self.already_done += part.already_done;
+        self.errors += part.errors;
+        if self.sending_stopped.is_none() {
+            self.sending_stopped = part.sending_stopped;
+        }
+        if self.pacing.is_none() {
+            self.pacing = part.pacing;
+        }
+        for (reason, n) in part.suppressed {
+            *self.suppressed.entry(reason).or_default() += n;
+        }
+        for (segment, actions) in part.actions {
+            let counts = self.actions.entry(segment).or_default();
+            for (action, n) in actions {
+                *counts.entry(action).or_default() += n;
+            }
+        }
+        self.items_read += part.items_read;
+        self.read_capacity_units += part.read_capacity_units;
+        self.seconds_outreach = self.seconds_outreach.max(part.seconds_outreach);
+        self.peak_memory_bytes = self.peak_memory_bytes.max(part.peak_memory_bytes);
+    }
 }
 
 /// What the rules decided for one customer, as the summary counts it: `send:win_back`,
@@ -155,6 +191,35 @@ impl Serialize for Action {
     }
 }
 
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Action::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown action {name:?}")))
+    }
+}
+
+impl Action {
+    /// The action `name` (as [`fmt::Display`] writes it) stands for.
+    pub fn from_name(name: &str) -> Option<Action> {
+        let (verb, detail) = match name.split_once(':') {
+            Some((verb, detail)) => (verb, Some(detail)),
+            None => (name, None),
+        };
+        let kind = || detail.and_then(MessageKind::from_slug);
+        match verb {
+            "send" => kind().map(Action::Send),
+            "held_out" => kind().map(Action::HeldOut),
+            "deferred" => kind().map(Action::Deferred),
+            "suppressed" => detail
+                .and_then(|d| serde_json::from_value(serde_json::Value::from(d)).ok())
+                .map(Action::Suppressed),
+            "nothing" if detail.is_none() => Some(Action::Nothing),
+            _ => None,
+        }
+    }
+}
+
 impl Ord for Action {
     /// As the names compare. No verb is the start of another, so comparing the verbs
     /// first and the details second is the same, without writing the names out.
@@ -201,7 +266,7 @@ pub struct Report {
 }
 
 /// A scored customer, as the charts need it.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ScoredPoint {
     pub churn_risk: f64,
     /// Over the horizon, in major units.
@@ -210,8 +275,20 @@ pub struct ScoredPoint {
     pub net_spend: f64,
 }
 
+impl ControlRow {
+    /// Adds another part of the customers' messages of the same kind.
+    pub fn absorb(&mut self, part: &ControlRow) {
+        self.sent += part.sent;
+        self.sent_purchased += part.sent_purchased;
+        self.sent_redeemed += part.sent_redeemed;
+        self.held_out += part.held_out;
+        self.held_out_purchased += part.held_out_purchased;
+        self.held_out_redeemed += part.held_out_redeemed;
+    }
+}
+
 /// Sent against held-out messages of one kind, decided at least `window_days` ago.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ControlRow {
     pub kind: String,
     pub window_days: i64,
@@ -284,6 +361,16 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn every_action_reads_back_from_its_name() {
+        for action in every_action() {
+            assert_eq!(Action::from_name(&action.to_string()), Some(action));
+        }
+        for name in ["send", "send:nope", "nothing:else", "suppressed:nope", ""] {
+            assert_eq!(Action::from_name(name), None, "{name}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use super::{Acceptance, MessageSender, OutgoingMail, SendError};
 
 /// The account's sending limits, as SES reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SendQuota {
     /// Messages per second.
     pub max_send_rate: f64,
@@ -90,7 +90,7 @@ impl QuotaSource for SesAccount {
 }
 
 /// How fast, and how much, one sender may send: its share of the account's limits.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pacing {
     /// Messages per second; `None` for no spacing.
     pub rate: Option<f64>,
@@ -127,6 +127,17 @@ impl Pacing {
                 .left_today()
                 .map(|left| (left as f64 / workers).floor() as u64),
             quota: Some(quota),
+        }
+    }
+
+    /// This pace shared by `workers` concurrent senders: the rate and the budget each
+    /// divided among them.
+    pub fn shared_by(self, workers: u32) -> Self {
+        let workers = workers.max(1);
+        Self {
+            rate: self.rate.map(|r| r / f64::from(workers)),
+            budget: self.budget.map(|b| b / u64::from(workers)),
+            quota: self.quota,
         }
     }
 }

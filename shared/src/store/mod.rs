@@ -10,10 +10,12 @@
 //! Adapters never decide business rules: they load state, and commit an outcome the
 //! domain computed, atomically and only if nothing changed in between.
 
+pub mod artifacts;
 pub mod dynamo;
 #[cfg(any(test, feature = "testing"))]
 mod memory;
 
+pub use artifacts::{ArtifactStore, MemoryArtifacts};
 pub use dynamo::DynamoStore;
 #[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryStore;
@@ -280,7 +282,7 @@ pub struct CustomerPage {
 /// What a scan read: the items the store examined and the read capacity it consumed
 /// (DynamoDB's `ScannedCount` and `ConsumedCapacity`; an eventually consistent read
 /// costs half a unit per 4 KiB of items, so one unit is about 8 KiB read).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScanRead {
     pub items: u64,
     pub capacity_units: f64,

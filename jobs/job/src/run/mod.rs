@@ -13,30 +13,26 @@
 mod control;
 mod model;
 mod outreach;
+pub mod phases;
 mod scan;
+pub mod segments;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use rapport_shared::config::JobConfig;
 use rapport_shared::domain::Currency;
-use rapport_shared::domain::outreach::recommend::CoPurchases;
-use rapport_shared::domain::outreach::replenish::rhythms;
 use rapport_shared::domain::program::ProgramVersion;
-use rapport_shared::domain::stats::StatsTally;
 use rapport_shared::mail::MessageSender;
 use rapport_shared::mail::pace::{Paced, Pacing, QuotaSource};
 use rapport_shared::store::{JobStore, ProgramReadStore, ProgramStatsStore};
 
 pub use crate::summary::RunSummary;
 pub use control::CONTROL_WINDOW_DAYS;
-pub use scan::{Scanned, scan_all};
+pub use scan::{Scanned, scan_all, scan_segment};
 
 use crate::summary::Report;
-use model::Modelled;
 
 mod expiry;
 mod gifts;
@@ -81,6 +77,14 @@ impl RunSettings {
         settings
     }
 
+    /// These settings under `program`, when there is one.
+    pub fn under(&self, program: Option<&ProgramVersion>) -> Self {
+        match program {
+            Some(version) => self.under_program(version),
+            None => self.clone(),
+        }
+    }
+
     /// A run that sends, under `job`'s settings.
     pub fn new(job: JobConfig) -> Self {
         Self {
@@ -100,7 +104,7 @@ fn peak_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// One full run; what it did, with everything the report shows.
+/// One full run in this process; what it did, with everything the report shows.
 pub async fn run<S, M>(
     store: &S,
     sender: Arc<M>,
@@ -114,143 +118,32 @@ where
 {
     // The run decides under the program in force when it starts.
     let program = store.current_program().await?;
-    let under_program;
-    let settings = match &program {
-        Some(version) => {
-            under_program = settings.under_program(version);
-            &under_program
-        }
-        None => settings,
-    };
-    let mut summary = RunSummary {
-        program_version: program.as_ref().map_or(0, |v| v.version),
-        ..RunSummary::default()
-    };
+    let settings = settings.under(program.as_ref());
+    let program_version = program.as_ref().map_or(0, |v| v.version);
     let started = Instant::now();
-    let Scanned {
-        mut customers,
-        suppressed,
-        read,
-    } = scan_all(store, settings.job.scan_segments).await?;
-    summary.customers = customers.len();
-    summary.items_read = read.items;
-    summary.read_capacity_units = read.capacity_units;
-    summary.seconds_scan = started.elapsed().as_secs_f64();
-    let (changed, demoted) =
-        tiers::settle_due(store, &mut customers, &settings.job.loyalty, now).await;
-    summary.tiers_changed = changed;
-    summary.tiers_demoted = demoted;
-    summary.gifts_granted = gifts::grant_due(
+    let mut scanned = scan_all(store, settings.job.scan_segments).await?;
+    let suppressed = std::mem::take(&mut scanned.suppressed);
+    let (digest, customers) =
+        phases::summarise(store, &settings, program_version, scanned, started, now).await?;
+    let model = phases::fit(store, &settings, program_version, digest, currency, now).await;
+    let outreach = phases::deliver(
         store,
-        &mut customers,
-        &settings.job.spend_gifts,
-        &settings.job.loyalty,
-        &settings.job.delivery.rewards,
+        sender.as_ref(),
+        &settings,
+        &model,
+        customers,
+        &suppressed,
+        currency,
         now,
     )
-    .await;
-    if let Some(months) = settings.job.rules.expiry_months {
-        let (lapsed, points) = expiry::expire_due(store, &mut customers, months, now).await?;
-        summary.customers_expired = lapsed;
-        summary.points_expired = points;
-    }
-    // The program's figures, from the profiles just read.
-    let mut tally = StatsTally::new(now, summary.program_version, &settings.job.loyalty);
-    for customer in &customers {
-        tally.add(&customer.profile);
-    }
-    let stats = tally.finish();
-    if let Err(e) = store.save_program_stats(&stats).await {
-        // The figures wait for the next run; the customers' messages do not.
-        tracing::warn!(error = %e, "the program's figures were not saved");
-    }
-    summary.program_stats = Some(stats);
-
-    let started = Instant::now();
-    let today = now.date_naive();
-    let minor_per_major = currency.minor_per_major() as f64;
-    let (scores, backtest) =
-        match model::score_all(&customers, settings, minor_per_major, today, now) {
-            Ok(Modelled {
-                scores,
-                model: (kind, why),
-                backtest,
-                fallbacks,
-            }) => {
-                summary.scoring_fallbacks = fallbacks;
-                summary.scoring_model = Some(kind.as_str().to_owned());
-                summary.scoring_model_reason = Some(why);
-                (scores, backtest)
-            }
-            Err(reason) => {
-                tracing::warn!(%reason, "scoring skipped; deciding without scores");
-                summary.scoring_skipped = Some(reason.clone());
-                (BTreeMap::new(), Err(reason))
-            }
-        };
-    let points = model::scored_points(&customers, &scores, minor_per_major);
-    let control = control::control_groups(&customers, now);
-    summary.scored = scores.len();
-    summary.pareto_revenue_share = model::pareto_share(&customers, &scores);
-    let pop = model::population(&scores);
-    // The products bought at a steady rhythm, for replenishment reminders.
-    let rhythms = rhythms(customers.iter().map(|c| &c.profile));
-    // What the buyers of each product also bought, for suggestions in mail.
-    let co_purchases = CoPurchases::from_profiles(customers.iter().map(|c| &c.profile));
-    summary.seconds_model = started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    let sending_stopped = outreach::SendingStopped::new();
-    let mut batches = stream::iter(customers)
-        .map(|customer| {
-            let scores = scores.get(customer.profile.customer_id.as_str()).cloned();
-            // Under any of its keys: a bounce's, a tombstone's, an old tombstone's.
-            let address_suppressed = customer.profile.email.as_ref().is_some_and(|e| {
-                let keys = settings.job.tombstone_key.lookups(e);
-                keys.iter().any(|k| suppressed.contains(k))
-            });
-            outreach::outreach(
-                store,
-                sender.as_ref(),
-                settings,
-                &pop,
-                &rhythms,
-                &co_purchases,
-                customer,
-                scores,
-                address_suppressed,
-                &sending_stopped,
-                now,
-            )
-        })
-        .buffer_unordered(settings.job.send_concurrency.max(1))
-        .chunks(settings.job.write_batch.max(1));
-    // Each batch's history is written as soon as its customers are done, so a run
-    // stopped at any point leaves the caps seeing all but at most one batch of what it
-    // sent (and that batch's messages are claimed: a run that decides one of them
-    // again records it from its claim instead of sending it).
-    while let Some(outcomes) = batches.next().await {
-        let states = outreach::tally(outcomes, &mut summary, settings.send);
-        store.write_job_states(&states).await?;
-    }
-    drop(batches);
-    summary.sending_stopped = sending_stopped.into_inner();
-    summary.seconds_outreach = started.elapsed().as_secs_f64();
-    summary.peak_memory_bytes = peak_memory_bytes();
-    let (backtest, backtest_skipped) = match backtest {
-        Ok(b) => (Some(b), None),
-        Err(reason) => (None, Some(reason)),
-    };
-    Ok(Report {
-        generated_at: now,
-        shop_name: settings.job.delivery.shop_name.clone(),
-        currency: currency.code().to_owned(),
-        summary,
-        backtest,
-        backtest_skipped,
-        customers: points,
-        control,
-    })
+    .await?;
+    Ok(phases::report(
+        model,
+        vec![outreach],
+        &settings,
+        currency,
+        now,
+    ))
 }
 
 /// A run against the store and SES the environment names — what the Lambda and

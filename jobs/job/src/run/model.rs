@@ -20,25 +20,16 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
-    ChurnModel, CountModelKind, CustomerHistory, Evaluation, PARETO_SHARE, ScoreParams,
-    Transactions, evaluate, metrics,
+    ChurnModel, CountModelKind, CustomerHistory, Evaluation, NextOrderForecaster, PARETO_SHARE,
+    ScoreParams, ScoringModel, Transactions, evaluate, metrics,
 };
 use rapport_shared::domain::outreach::Population;
 use rapport_shared::domain::{CustomerId, CustomerScores, Profile, Segment};
 use rapport_shared::store::ScannedCustomer;
+use serde::{Deserialize, Serialize};
 
 use super::RunSettings;
 use crate::summary::ScoredPoint;
-
-/// The customer's purchase history in major currency units, fully refunded days left out.
-fn history_of(profile: &Profile, minor_per_major: f64) -> Option<CustomerHistory> {
-    let days = profile
-        .purchase_days
-        .iter()
-        .filter(|(_, net)| **net > 0)
-        .map(|(day, net)| (*day, *net as f64 / minor_per_major));
-    CustomerHistory::new(profile.customer_id.as_str(), days).ok()
-}
 
 /// Fewest customers at the backtest's calibration end for its choice of model to count.
 pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
@@ -116,40 +107,127 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
     }
 }
 
-/// What the models made of the shop's history.
-pub(super) struct Modelled {
-    pub scores: BTreeMap<String, CustomerScores>,
-    /// The count model that scored the shop (its backtest name) and why it was used.
-    pub model: (CountModelKind, String),
-    pub backtest: Result<Evaluation, String>,
+/// A customer's purchases as the models read them: what a scan segment passes on to
+/// the fit, in minor units, fully refunded days left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Buyer {
+    pub id: String,
+    /// Net spend to date (the report's charts, the Pareto share).
+    pub net_spend_minor: i64,
+    pub days: Vec<(NaiveDate, i64)>,
+}
+
+impl Buyer {
+    /// The buyer `profile` is; `None` for a customer without a purchase that counts.
+    pub fn of(profile: &Profile) -> Option<Buyer> {
+        let days: Vec<(NaiveDate, i64)> = profile
+            .purchase_days
+            .iter()
+            .filter(|(_, net)| **net > 0)
+            .map(|(day, net)| (*day, *net))
+            .collect();
+        (!days.is_empty()).then(|| Buyer {
+            id: profile.customer_id.as_str().to_owned(),
+            net_spend_minor: profile.net_spend_minor,
+            days,
+        })
+    }
+
+    fn history(&self, minor_per_major: f64) -> Option<CustomerHistory> {
+        let days = (self.days.iter()).map(|(day, net)| (*day, *net as f64 / minor_per_major));
+        CustomerHistory::new(&self.id, days).ok()
+    }
+}
+
+/// The models a run fitted, to score any part of its customers with; stored between
+/// the phases of a run by segments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fitted {
+    pub model: ScoringModel,
+    pub next_orders: NextOrderForecaster,
+    /// The count model that scores the shop and why it was used.
+    pub kind: CountModelKind,
+    pub why: String,
     /// What was not estimated from the shop's data, and what stood in for it.
     pub fallbacks: Vec<String>,
+    /// Recorded with every score.
+    pub model_version: String,
+    pub horizon_weeks: f64,
+}
+
+/// What the run needs of every customer's score at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Overview {
+    pub scored: usize,
+    pub population: Population,
+    /// Share of net spend from the Pareto top by CLV; `None` when nobody spent.
+    pub pareto_share: Option<f64>,
+    /// One point per scored customer, for the report's charts.
+    pub points: Vec<ScoredPoint>,
+}
+
+/// What the models made of the shop's history.
+pub(super) struct Modelled {
+    pub fitted: Result<Fitted, String>,
+    pub overview: Overview,
+    pub backtest: Result<Evaluation, String>,
 }
 
 /// Backtests the candidate models on the churn window that just ended, then fits the
-/// chosen one on everyone's history and scores every customer with a purchase.
-pub(super) fn score_all(
-    customers: &[ScannedCustomer],
+/// chosen one on every buyer's history and scores them all for the overview.
+pub(super) fn fit_all(
+    mut buyers: Vec<Buyer>,
     settings: &RunSettings,
     minor_per_major: f64,
     today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Modelled, String> {
-    let histories: Vec<CustomerHistory> = customers
-        .iter()
-        .filter_map(|c| history_of(&c.profile, minor_per_major))
+) -> Modelled {
+    // The same customers fit the same models however the scan split them.
+    buyers.sort_by(|a, b| a.id.cmp(&b.id));
+    let histories: Vec<CustomerHistory> = (buyers.iter())
+        .filter_map(|b| b.history(minor_per_major))
         .collect();
     let shop = Transactions::new(histories);
     let window_days = (settings.job.churn_window_weeks * 7.0).round() as i64;
     let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
         .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
-    let (mut kind, mut why) = choose_model(&backtest);
+    let mut overview = overview_of(&[], minor_per_major);
+    let fitted = fit_chosen(&shop, &backtest, settings, today).map(|(fitted, scores)| {
+        let spend: BTreeMap<&str, i64> = (buyers.iter())
+            .map(|b| (b.id.as_str(), b.net_spend_minor))
+            .collect();
+        let cohort = shop.cohort_at(today);
+        let rows: Vec<(f64, f64, f64)> = (cohort.members.iter().zip(&scores))
+            .map(|(member, s)| {
+                let clv_minor = (s.clv * minor_per_major).round();
+                let spent = spend.get(member.id()).copied().unwrap_or(0) as f64;
+                (clv_minor, s.churn_risk, spent)
+            })
+            .collect();
+        overview = overview_of(&rows, minor_per_major);
+        fitted
+    });
+    Modelled {
+        fitted,
+        overview,
+        backtest,
+    }
+}
+
+/// Fits the count model the backtest chose (the default when it cannot be fitted) and
+/// the churn classifier; the fit's own scores of `shop`'s cohort at `today`.
+fn fit_chosen(
+    shop: &Transactions,
+    backtest: &Result<Evaluation, String>,
+    settings: &RunSettings,
+    today: NaiveDate,
+) -> Result<(Fitted, Vec<rapport_models::CustomerScore>), String> {
+    let (mut kind, mut why) = choose_model(backtest);
     let mut fallbacks = Vec::new();
     // A shop too young or too small for the classifier's time split still gets scores:
     // churn risk is then BG/NBD's probability of no purchase in the window.
     let churn = match ChurnModel::params()
         .max_window_weeks(settings.job.churn_window_weeks)
-        .fit(&shop, today)
+        .fit(shop, today)
     {
         Ok(model) => Some(model),
         Err(e) => {
@@ -195,9 +273,6 @@ pub(super) fn score_all(
     for fallback in &fallbacks {
         tracing::warn!(%fallback, "a model fell back");
     }
-    // The count model goes with every score: the version string says which models
-    // made it, and a shop's model can change from one run to the next.
-    let model_version = format!("{} {kind}", settings.model_version);
     // The next order: by the method the backtest chose (the model's date by default).
     let method = backtest
         .as_ref()
@@ -206,14 +281,46 @@ pub(super) fn score_all(
     let next_orders = scored
         .model
         .next_order_forecaster(method, shop_median_gap_weeks(&cohort));
-    let scores = cohort
+    tracing::info!(model = %kind, %why, "fitted");
+    let fitted = Fitted {
+        next_orders,
+        kind,
+        why,
+        fallbacks,
+        // The count model goes with every score: the version string says which models
+        // made it, and a shop's model can change from one run to the next.
+        model_version: format!("{} {kind}", settings.model_version),
+        horizon_weeks: settings.job.horizon_weeks,
+        model: scored.model,
+    };
+    Ok((fitted, scored.scores))
+}
+
+/// Scores `customers` with the run's fitted models: those with a purchase that counts.
+pub(super) fn score(
+    fitted: &Fitted,
+    customers: &[ScannedCustomer],
+    minor_per_major: f64,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, CustomerScores>, String> {
+    let histories: Vec<CustomerHistory> = (customers.iter())
+        .filter_map(|c| Buyer::of(&c.profile)?.history(minor_per_major))
+        .collect();
+    let shop = Transactions::new(histories);
+    let cohort = shop.cohort_at(today);
+    let scored = (fitted.model.score(&cohort.summaries)).map_err(|e| format!("scoring: {e}"))?;
+    cohort
         .members
         .iter()
-        .zip(&scored.scores)
+        .zip(&scored)
         .zip(&cohort.summaries)
         .map(|((member, s), summary)| {
             let id = member.id().to_owned();
-            let next = next_orders.forecast(summary, &member.gaps_at(today)).ok();
+            let next = fitted
+                .next_orders
+                .forecast(summary, &member.gaps_at(today))
+                .ok();
             let scores = CustomerScores {
                 customer_id: CustomerId::parse("customer_id", &id).map_err(|e| e.to_string())?,
                 churn_risk: s.churn_risk,
@@ -221,72 +328,44 @@ pub(super) fn score_all(
                 expected_purchases: s.expected_purchases,
                 clv_minor: (s.clv * minor_per_major).round() as i64,
                 segment: segment_of(s.segment),
-                horizon_weeks: settings.job.horizon_weeks,
-                model_version: model_version.clone(),
+                horizon_weeks: fitted.horizon_weeks,
+                model_version: fitted.model_version.clone(),
                 scored_at: now,
                 next_order_on: next.as_ref().and_then(|n| n.date(today)),
                 p_order_in_horizon: next.map(|n| n.p_order_in_horizon),
             };
             Ok((id, scores))
         })
-        .collect::<Result<_, String>>()?;
-    tracing::info!(model = %kind, %why, "scored");
-    Ok(Modelled {
-        scores,
-        model: (kind, why),
-        backtest,
-        fallbacks,
-    })
-}
-
-/// One point per scored customer, in major units, for the report's charts.
-pub(super) fn scored_points(
-    customers: &[ScannedCustomer],
-    scores: &BTreeMap<String, CustomerScores>,
-    minor_per_major: f64,
-) -> Vec<ScoredPoint> {
-    customers
-        .iter()
-        .filter_map(|c| {
-            scores
-                .get(c.profile.customer_id.as_str())
-                .map(|s| ScoredPoint {
-                    churn_risk: s.churn_risk,
-                    clv: s.clv_minor as f64 / minor_per_major,
-                    net_spend: c.profile.net_spend_minor as f64 / minor_per_major,
-                })
-        })
         .collect()
 }
 
-/// The CLV from which a customer is in the Pareto top, and the median: the CLV from
-/// which they are in the top half.
-pub(super) fn population(scores: &BTreeMap<String, CustomerScores>) -> Population {
+/// The overview of customers scored `(CLV in minor units, churn risk, net spend in
+/// minor units)`: the CLV from which a customer is in the Pareto top and the median
+/// (the CLV from which they are in the top half), the share of net spend the Pareto top
+/// brought, and the report's points in major units.
+fn overview_of(rows: &[(f64, f64, f64)], minor_per_major: f64) -> Overview {
     // Minor units are exact in an f64 far beyond any CLV; no CLV makes the cut-off
     // infinite, which saturates to `i64::MAX`: nobody is above it.
-    let clv: Vec<f64> = scores.values().map(|s| s.clv_minor as f64).collect();
-    Population {
-        vip_clv_minor: metrics::top_share_cutoff(&clv, PARETO_SHARE) as i64,
-        median_clv_minor: metrics::top_share_cutoff(&clv, 0.5) as i64,
-    }
-}
-
-/// Share of net spend brought by the Pareto top of customers by CLV; `None` when no
-/// scored customer has spent.
-pub(super) fn pareto_share(
-    customers: &[ScannedCustomer],
-    scores: &BTreeMap<String, CustomerScores>,
-) -> Option<f64> {
-    let (clv, spend): (Vec<f64>, Vec<f64>) = customers
-        .iter()
-        .filter_map(|c| {
-            scores
-                .get(c.profile.customer_id.as_str())
-                .map(|s| (s.clv_minor as f64, c.profile.net_spend_minor.max(0) as f64))
-        })
-        .unzip();
+    let clv: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let spend: Vec<f64> = rows.iter().map(|r| r.2.max(0.0)).collect();
     let total: f64 = spend.iter().sum();
-    (total > 0.0).then(|| metrics::pareto(&clv, &spend, PARETO_SHARE).revenue_share)
+    Overview {
+        scored: rows.len(),
+        population: Population {
+            vip_clv_minor: metrics::top_share_cutoff(&clv, PARETO_SHARE) as i64,
+            median_clv_minor: metrics::top_share_cutoff(&clv, 0.5) as i64,
+        },
+        pareto_share: (total > 0.0)
+            .then(|| metrics::pareto(&clv, &spend, PARETO_SHARE).revenue_share),
+        points: rows
+            .iter()
+            .map(|(clv, churn_risk, spent)| ScoredPoint {
+                churn_risk: *churn_risk,
+                clv: clv / minor_per_major,
+                net_spend: spent / minor_per_major,
+            })
+            .collect(),
+    }
 }
 
 /// The models' segment as the domain stores it.

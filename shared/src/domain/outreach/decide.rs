@@ -107,7 +107,7 @@ impl Default for OutreachRules {
 }
 
 /// What the job knows about the whole customer base when it decides for one customer.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Population {
     /// CLV from which a customer is in the Pareto top 20 %.
     pub vip_clv_minor: i64,

@@ -18,7 +18,7 @@ const KEPT_PER_PRODUCT: usize = 10;
 pub const SUGGESTED: usize = 3;
 
 /// For each product, the products its buyers also bought, most often first.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CoPurchases {
     also: BTreeMap<Sku, Vec<(Sku, u32)>>,
     /// Products' names, as their buyers' latest orders gave them.
