@@ -19,7 +19,7 @@ use crate::domain::TombstoneKey;
 use crate::http::Api;
 use crate::mail::pace::SesAccount;
 use crate::mail::{SesAlerts, SesSender};
-use crate::store::DynamoStore;
+use crate::store::{DynamoStore, S3Artifacts};
 use crate::wiring;
 use crate::{Config, telemetry};
 
@@ -46,6 +46,23 @@ const DYNAMODB_MAX_BACKOFF: Duration = Duration::from_secs(1);
 const JOB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const JOB_OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The timeouts set in `sdk`, the bounds filling in the rest (the SDK's defaults leave
+/// a call free to wait forever).
+fn bounded_timeouts(
+    sdk: &aws_config::SdkConfig,
+    attempt: Duration,
+    operation: Duration,
+) -> TimeoutConfig {
+    let bounds = TimeoutConfig::builder()
+        .connect_timeout(DYNAMODB_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation);
+    match sdk.timeout_config() {
+        Some(configured) => configured.to_builder().take_unset_from(bounds).build(),
+        None => bounds.build(),
+    }
+}
+
 /// A DynamoDB client with these bounds: timeouts set in `sdk` win, the bounds fill in
 /// the rest (the SDK's defaults leave a call free to wait forever); the retry mode and
 /// attempts stay as configured, with `backoff` (initial, most) when given.
@@ -55,14 +72,7 @@ fn bounded_dynamodb_client(
     operation: Duration,
     backoff: Option<(Duration, Duration)>,
 ) -> aws_sdk_dynamodb::Client {
-    let bounds = TimeoutConfig::builder()
-        .connect_timeout(DYNAMODB_CONNECT_TIMEOUT)
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(operation);
-    let timeouts = match sdk.timeout_config() {
-        Some(configured) => configured.to_builder().take_unset_from(bounds).build(),
-        None => bounds.build(),
-    };
+    let timeouts = bounded_timeouts(sdk, attempt, operation);
     let mut retry = sdk
         .retry_config()
         .cloned()
@@ -96,6 +106,51 @@ pub fn background_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamo
 /// The SES client every sender uses.
 pub fn ses_client(sdk: &aws_config::SdkConfig) -> aws_sdk_ses::Client {
     aws_sdk_ses::Client::new(sdk)
+}
+
+/// The variable naming the bucket of the job's run artifacts and reports.
+pub const RUN_BUCKET_ENV: &str = "RAPPORT_RUN_BUCKET";
+
+/// The S3 endpoint `sdk` names for S3 (`AWS_ENDPOINT_URL_S3`, or `AWS_ENDPOINT_URL`),
+/// the way the S3 client resolves it; `None` for AWS's own.
+fn s3_endpoint_override(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|config| config.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
+
+/// The S3 client of the job's run bucket, with the job's bounds. An endpoint other
+/// than AWS's (an emulator on 127.0.0.1) is addressed path-style (`/bucket/key`): a
+/// bucket name as a subdomain of `127.0.0.1` resolves nowhere.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .timeout_config(bounded_timeouts(
+            sdk,
+            JOB_ATTEMPT_TIMEOUT,
+            JOB_OPERATION_TIMEOUT,
+        ))
+        .force_path_style(s3_endpoint_override(sdk).is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The job's run artifacts in the bucket `RAPPORT_RUN_BUCKET` names, through the
+/// shared SDK configuration; `None` when it names none (a run in one process keeps
+/// them in memory).
+pub async fn run_artifacts_from_env() -> anyhow::Result<Option<S3Artifacts>> {
+    let bucket = match std::env::var(RUN_BUCKET_ENV) {
+        Ok(bucket) if !bucket.trim().is_empty() => bucket.trim().to_owned(),
+        Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {RUN_BUCKET_ENV}")),
+    };
+    let sdk = aws_config().await;
+    Ok(Some(S3Artifacts::new(s3_client(&sdk), bucket)))
 }
 
 /// Reads secrets from AWS Secrets Manager (the key sets of [`crate::auth::keys`]).

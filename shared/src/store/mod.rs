@@ -14,11 +14,13 @@ pub mod artifacts;
 pub mod dynamo;
 #[cfg(any(test, feature = "testing"))]
 mod memory;
+pub mod s3;
 
 pub use artifacts::{ArtifactStore, MemoryArtifacts};
 pub use dynamo::DynamoStore;
 #[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryStore;
+pub use s3::S3Artifacts;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
