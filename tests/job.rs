@@ -35,7 +35,7 @@ impl Lcg {
 
 /// 240 customers with 1-12 orders each over two years; two thirds consented. The same
 /// ids and history for every `tag`; the tag only goes into the addresses.
-async fn seed(api: &TestApi, tag: &str, now: chrono::DateTime<Utc>) {
+pub(crate) async fn seed(api: &TestApi, tag: &str, now: chrono::DateTime<Utc>) {
     let rules = config("unused", &[]).rules;
     let mut rng = Lcg(42);
     let mut events = Vec::new();
@@ -81,12 +81,12 @@ async fn seed(api: &TestApi, tag: &str, now: chrono::DateTime<Utc>) {
     );
 }
 
-fn usd() -> Currency {
+pub(crate) fn usd() -> Currency {
     Currency::parse("currency", "USD").unwrap()
 }
 
 /// (customer, subject) of every mail sent to this tag's addresses.
-async fn sent(api: &TestApi, tag: &str) -> Vec<(String, String)> {
+pub(crate) async fn sent(api: &TestApi, tag: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = api
         .mail_tagged(tag)
         .await

@@ -45,6 +45,7 @@ mod samples;
 mod schemathesis;
 mod scores;
 mod secrets;
+mod segments;
 mod ses;
 mod shopify;
 mod signatures;

@@ -1,9 +1,11 @@
 //! `rapport-job`: the scheduled scoring-and-outreach run.
 //!
-//! Started by the Lambda runtime (EventBridge schedule in template.yaml) it serves one
-//! run per invocation: new messages stop two minutes before the function's deadline so
-//! the scores and message history are always written back, and whatever was left is
-//! sent by the next run; the summary is the invocation's result and one JSON log line.
+//! Started by the Lambda runtime it serves one step of a run per invocation, as the
+//! job's state machine (infra/job.asl.json, started on the schedule in template.yaml)
+//! asks with `{"phase": …}`, or a whole run for an event without a phase. New messages
+//! stop two minutes before the function's deadline so the scores and message history
+//! are always written back, and whatever was left is sent by the next run; the answer
+//! is the invocation's result and one JSON log line.
 //! From a shell, `rapport-job run` does the same run against whatever the environment
 //! names (`RAPPORT_TABLE`, `AWS_ENDPOINT_URL_*`), and `rapport-job index-customers`
 //! gives the items of a table written before the customer index existed its keys.
@@ -11,6 +13,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use rapport_job::run::steps::Step;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,6 +45,12 @@ enum Command {
         /// Write report.html and summary.json into this directory.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Run by this many scan segments, step by step as the state machine does
+        /// (plan, summarise each segment, fit, deliver to each segment, report), the
+        /// segments in parallel tasks; the steps' results go to `RAPPORT_RUN_BUCKET`
+        /// when set, memory otherwise.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        segments: Option<u32>,
     },
     /// Add the customer index's keys to the profiles, job states and suppressed
     /// addresses of `RAPPORT_TABLE` written before the index existed (once, after
@@ -61,17 +70,23 @@ fn main() -> Result<(), Error> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return serve();
     }
-    let (dry_run, json, report) = match Cli::parse().command {
+    let (dry_run, json, report, segments) = match Cli::parse().command {
         Command::Run {
             dry_run,
             json,
             report,
-        } => (dry_run, json, report),
+            segments,
+        } => (dry_run, json, report, segments),
         Command::IndexCustomers { segments, json } => return index_customers(segments, json),
     };
     rapport_shared::telemetry::init_with_default("warn");
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let done = runtime.block_on(rapport_job::run::run_from_env(!dry_run, None))?;
+    let done = runtime.block_on(async {
+        match segments {
+            Some(n) => rapport_job::run::run_segmented_from_env(n, !dry_run).await,
+            None => rapport_job::run::run_from_env(!dry_run, None).await,
+        }
+    })?;
     let s = &done.summary;
     if json {
         println!("{}", serde_json::to_string_pretty(s)?);
@@ -124,9 +139,14 @@ async fn serve() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<serde_json::Value>| async move {
             let send_until = event.context.deadline().checked_sub(WRITE_BACK_MARGIN);
+            if let Some(step) = Step::of_event(&event.payload)? {
+                let answer = rapport_job::run::steps::take_from_env(step, send_until).await?;
+                tracing::info!(answer = %answer, "step finished");
+                return Ok::<_, Error>(answer);
+            }
             let report = rapport_job::run::run_from_env(true, send_until).await?;
             tracing::info!(summary = %serde_json::to_string(&report.summary)?, "run finished");
-            Ok::<_, Error>(report.summary)
+            Ok(serde_json::to_value(report.summary)?)
         },
     ))
     .await

@@ -16,6 +16,7 @@ mod outreach;
 pub mod phases;
 mod scan;
 pub mod segments;
+pub mod steps;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -176,6 +177,56 @@ pub async fn run_from_env(
     .await?;
     report.summary.pacing = send.then_some(pacing);
     Ok(report)
+}
+
+/// A run by `segments` segments in this process against what the environment names —
+/// `rapport-job run --segments N`: the steps the state machine takes, with the same
+/// code, the segments in parallel tasks; their results in the run bucket when
+/// `RAPPORT_RUN_BUCKET` names one, in memory otherwise.
+pub async fn run_segmented_from_env(segments: u32, send: bool) -> anyhow::Result<Report> {
+    let wiring = rapport_shared::bootstrap::job_from_env().await?;
+    if send {
+        wiring.job.can_send()?;
+    }
+    let pace = if send {
+        pacing(&wiring.account, &wiring.job).await
+    } else {
+        Pacing::UNPACED
+    };
+    let now = Utc::now();
+    let run = segments::RunRef {
+        run_id: format!("local-{}", now.format("%Y%m%dT%H%M%S%.3fZ")),
+        started_at: now,
+    };
+    let settings = RunSettings {
+        send,
+        ..RunSettings::new(wiring.job)
+    };
+    let (store, sender) = (wiring.store, Arc::new(wiring.sender));
+    let currency = wiring.config.rules.currency;
+    match rapport_shared::bootstrap::run_artifacts_from_env().await? {
+        Some(artifacts) => {
+            let steps = segments::Segmented {
+                store,
+                sender,
+                artifacts,
+                settings,
+                currency,
+            };
+            Arc::new(steps).run_all(&run, Some(segments), pace).await
+        }
+        None => {
+            let artifacts = rapport_shared::store::MemoryArtifacts::default();
+            let steps = segments::Segmented {
+                store,
+                sender,
+                artifacts,
+                settings,
+                currency,
+            };
+            Arc::new(steps).run_all(&run, Some(segments), pace).await
+        }
+    }
 }
 
 /// The run's share of the SES account's limits; unpaced, with a warning, when SES does
