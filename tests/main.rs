@@ -5,16 +5,18 @@
 //! the IAM policies against the calls the code makes (policies), and the layout of the
 //! code itself (architecture).
 //!
-//! The tests run as threads of one process and share one DynamoDB Local and one SES
-//! emulator (`rapport_integration`, in tests/support): each works in a table of its own
-//! and reads back only the mail it addressed; the fault and stack tests start the
-//! instances they stop or kill. The load tests take turns (`load_test_turn`).
+//! The tests run as threads of one process and share one DynamoDB Local, one SES
+//! emulator and one S3 emulator (moto; `rapport_integration`, in tests/support): each
+//! works in a table and a bucket of its own and reads back only the mail it addressed;
+//! the fault and stack tests start the instances they stop or kill. The load tests take
+//! turns (`load_test_turn`). The job's run artifacts are tested in S3 (artifacts).
 //! `cargo test --test integration purchase::` runs one area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod activity;
 mod architecture;
+mod artifacts;
 mod bad_input;
 mod code_sync;
 mod contract;

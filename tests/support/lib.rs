@@ -498,3 +498,19 @@ pub fn emulator_sender(api: &TestApi) -> Arc<rapport_local::ses::EmulatorSender>
         api.ses_endpoint.clone(),
     ))
 }
+
+/// A fresh bucket of its own on the shared S3 emulator, as the job's run bucket: the
+/// store over it (built as the job builds it) and the bucket's name.
+pub async fn run_bucket() -> (rapport_shared::store::S3Artifacts, String) {
+    let s3 = rapport_local::shared_s3().await.expect("S3 emulator");
+    // Bucket names are lowercase and at most 63 characters.
+    let bucket = format!(
+        "rapport-runs-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    );
+    s3.create_bucket(&bucket).await.expect("create the bucket");
+    (
+        rapport_shared::store::S3Artifacts::new(s3.client(), &bucket),
+        bucket,
+    )
+}

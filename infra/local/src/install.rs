@@ -467,9 +467,11 @@ pub const CARGO_LAMBDA: PythonTool = PythonTool {
     command: "cargo-lambda",
 };
 
-/// moto's server, for its Secrets Manager: the functions read their keys from a secret
-/// in AWS, and the tests read them from this one. Only the server's own dependencies
-/// (Flask) are installed, not every service's.
+/// moto's server, for its Secrets Manager and its S3: the functions read their keys
+/// from a secret in AWS, and the tests read them from this one; the job keeps its run's
+/// artifacts in an S3 bucket, and the tests keep them in one of moto's. Only the
+/// server's own dependencies (Flask) are installed, not every service's: S3's extra
+/// (the parser of S3 Select) is not needed for `GetObject` and `PutObject`.
 pub const MOTO: PythonTool = PythonTool {
     venv: "moto-venv",
     requirements: &["moto==5.2.5", "flask==3.1.2", "flask-cors==6.0.1"],

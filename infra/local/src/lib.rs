@@ -2,8 +2,9 @@
 //! git-ignored cache, the application's table created from template.yaml, and access
 //! to the mail the emulator has accepted.
 //!
-//! Tests use [`stack::shared_dynamodb`] / [`stack::shared_ses`] (one instance per test
-//! process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SES`);
+//! Tests use [`stack::shared_dynamodb`] / [`stack::shared_ses`] / [`stack::shared_s3`]
+//! (one instance per test process, or the one named by `AWS_ENDPOINT_URL_DYNAMODB` /
+//! `AWS_ENDPOINT_URL_SES` / `AWS_ENDPOINT_URL_S3`);
 //! `rapport-local up` uses [`stack::LocalStack`] and [`tables::create_table`].
 
 pub mod client;
@@ -22,6 +23,7 @@ pub mod streams;
 pub mod tables;
 
 pub use stack::{
-    DynamoDbLocal, LocalStack, SesEmulator, env_vars, sdk_config, shared_dynamodb, shared_ses,
+    DynamoDbLocal, LocalStack, S3Emulator, SesEmulator, env_vars, sdk_config, shared_dynamodb,
+    shared_s3, shared_ses,
 };
 pub use tables::create_table;
