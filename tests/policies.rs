@@ -17,8 +17,8 @@
 //!    compares, per function resource, the actions its wiring needs with its policy
 //!    statements, both ways (missing and unused), and checks least privilege: no `*`
 //!    action, resources scoped to the table, the index only where it is queried, the
-//!    sender identity and configuration set, the dead-letter queue only where it is the
-//!    function's destination. `the_comparison_catches_what_it_is_for` proves that the
+//!    sender identity and configuration set, the run bucket's objects by prefix, the
+//!    dead-letter queue only where it is the function's destination. `the_comparison_catches_what_it_is_for` proves that the
 //!    comparison fails when a policy loses an action or the code gains one.
 //!
 //! `dynamodb:LeadingKeys` (`ForAllValues:StringLike`) is required exactly where a
@@ -57,7 +57,17 @@ enum Target {
     Queue(String),
     /// A Secrets Manager secret, by the template parameter naming it.
     Secret(String),
+    /// An S3 bucket of the template, by logical id: what is done to the bucket itself.
+    Bucket(String),
+    /// The objects of an S3 bucket of the template under a key prefix (`runs/`).
+    Objects {
+        bucket: String,
+        prefix: String,
+    },
 }
+
+/// The bucket the job keeps its run's artifacts in (`RAPPORT_RUN_BUCKET`).
+const RUN_BUCKET: &str = "RunBucket";
 
 impl From<Resource> for Target {
     fn from(resource: Resource) -> Self {
@@ -67,6 +77,11 @@ impl From<Resource> for Target {
             Resource::SenderIdentity => Target::SenderIdentity,
             Resource::ConfigurationSet => Target::ConfigurationSet,
             Resource::Account => Target::Account,
+            Resource::RunBucket => Target::Bucket(RUN_BUCKET.to_owned()),
+            Resource::RunObjects(prefix) => Target::Objects {
+                bucket: RUN_BUCKET.to_owned(),
+                prefix: prefix.to_owned(),
+            },
         }
     }
 }
@@ -269,6 +284,7 @@ impl<'t> Template<'t> {
                 match (self.resource_type(logical), attribute) {
                     (Some("AWS::DynamoDB::Table"), "Arn") => Ok(Target::Table),
                     (Some("AWS::SQS::Queue"), "Arn") => Ok(Target::Queue(logical.to_owned())),
+                    (Some("AWS::S3::Bucket"), "Arn") => Ok(Target::Bucket(logical.to_owned())),
                     _ => Err(text(resource)),
                 }
             }
@@ -301,6 +317,15 @@ impl<'t> Template<'t> {
         }
         if let Some(rest) = pattern.strip_prefix("${") {
             let (logical, after) = rest.split_once(".Arn}")?;
+            if self.resource_type(logical) == Some("AWS::S3::Bucket") {
+                // Objects under one prefix, a folder: `/runs/*`, never the whole bucket.
+                let prefix = after.strip_prefix('/')?.strip_suffix('*')?;
+                let scoped = prefix.ends_with('/') && prefix.len() > 1;
+                return (scoped && !prefix.contains(['*', '?', '$'])).then(|| Target::Objects {
+                    bucket: logical.to_owned(),
+                    prefix: prefix.to_owned(),
+                });
+            }
             if self.resource_type(logical) != Some("AWS::DynamoDB::Table") {
                 return None;
             }
@@ -349,9 +374,12 @@ fn covers(pattern: &str, kind: &str) -> bool {
 /// Actions IAM authorises on no resource but `*`.
 const ACCOUNT_ACTIONS: &[&str] = &["ses:GetAccount"];
 
+/// S3 actions on a bucket itself; the others act on its objects.
+const BUCKET_ACTIONS: &[&str] = &["s3:ListBucket"];
+
 /// Services whose grants are compared with the code both ways.
 fn compared(action: &str) -> bool {
-    ["dynamodb:", "ses:", "sqs:", "secretsmanager:"]
+    ["dynamodb:", "ses:", "sqs:", "secretsmanager:", "s3:"]
         .iter()
         .any(|service| action.starts_with(service))
 }
@@ -365,6 +393,8 @@ fn fits(action: &str, target: &Target) -> bool {
         Target::Account => ACCOUNT_ACTIONS.contains(&action),
         Target::Queue(_) => action.starts_with("sqs:"),
         Target::Secret(_) => action.starts_with("secretsmanager:"),
+        Target::Bucket(_) => BUCKET_ACTIONS.contains(&action),
+        Target::Objects { .. } => action.starts_with("s3:") && !BUCKET_ACTIONS.contains(&action),
     }
 }
 
@@ -908,6 +938,47 @@ fn the_comparison_catches_what_it_is_for() {
         })
     );
 
+    // The job's run bucket: a prefix lost, and the whole bucket instead of a prefix.
+    let mut doc = clean.clone();
+    statement_mut(&mut doc, "JobFunction", "s3:PutObject")["Resource"]
+        .as_sequence_mut()
+        .unwrap()
+        .retain(|r| !text(r).contains("/reports/"));
+    let reports = Target::Objects {
+        bucket: RUN_BUCKET.into(),
+        prefix: "reports/".into(),
+    };
+    assert_eq!(
+        compare(&doc, &code),
+        BTreeSet::from([
+            missing("JobFunction", Action::GetObject, reports.clone()),
+            missing("JobFunction", Action::PutObject, reports),
+        ])
+    );
+    let mut doc = clean.clone();
+    statement_mut(&mut doc, "JobFunction", "s3:PutObject")["Resource"]
+        .as_sequence_mut()
+        .unwrap()
+        .push(serde_yaml::from_str("!Sub \"${RunBucket.Arn}/*\"").unwrap());
+    let findings = compare(&doc, &code);
+    assert!(
+        findings.iter().any(|f| matches!(f, Finding::Unscoped { function, what }
+            if function == "JobFunction" && what.starts_with("s3:PutObject on ") && what.contains("${RunBucket.Arn}/*"))),
+        "{}",
+        report(&findings)
+    );
+    // The listing that makes a missing object a 404 rather than a 403.
+    let mut doc = clean.clone();
+    statements_mut(&mut doc, "JobFunction").retain(|s| !grants(s, "s3:ListBucket"));
+    assert_eq!(
+        compare(&doc, &code),
+        one(missing(
+            "JobFunction",
+            Action::ListBucket,
+            Target::Bucket(RUN_BUCKET.into())
+        ))
+    );
+
     // A binary deployed without wiring, a wiring deployed nowhere.
     let mut less = code.clone();
     less.remove("ses-feedback");
@@ -1061,6 +1132,39 @@ fn each_function_binary_runs_on_its_own_wiring() {
             source.contains(&expected),
             "{} does not call {expected}",
             file.display()
+        );
+    }
+}
+
+#[test]
+fn the_job_keeps_its_artifacts_in_the_bucket_it_is_told_under_prefixes_that_expire() {
+    use rapport_shared::store::s3::PREFIXES;
+    let doc = template();
+    // The bucket the grants name is the one the function is told to use.
+    let job = &doc["Resources"]["JobFunction"]["Properties"];
+    assert!(
+        is_ref_to(
+            &job["Environment"]["Variables"][rapport_shared::bootstrap::RUN_BUCKET_ENV],
+            RUN_BUCKET
+        ),
+        "JobFunction's RAPPORT_RUN_BUCKET is not !Ref {RUN_BUCKET}"
+    );
+    assert_eq!(
+        doc["Resources"][RUN_BUCKET]["Type"].as_str(),
+        Some("AWS::S3::Bucket")
+    );
+    // Every prefix the code writes under has a lifecycle: nothing is kept forever.
+    let rules = doc["Resources"][RUN_BUCKET]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("lifecycle rules");
+    for prefix in PREFIXES {
+        assert!(
+            rules.iter().any(|rule| {
+                rule["Status"].as_str() == Some("Enabled")
+                    && rule["Prefix"].as_str() == Some(prefix)
+                    && !rule["ExpirationInDays"].is_null()
+            }),
+            "no enabled expiry for {prefix}"
         );
     }
 }

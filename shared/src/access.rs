@@ -3,7 +3,8 @@
 //! grant ([`Grants`]) that lets a store implement only the ports its binary declares.
 //!
 //! The DynamoDB adapter lists, beside its code, the grants of every port method
-//! (`store::dynamo::access`); the SES senders do the same (`mail::access`);
+//! (`store::dynamo::access`); the SES senders (`mail::SES_METHODS`) and the S3 store
+//! (`store::s3::S3_METHODS`) do the same;
 //! [`crate::wiring`] names the ports of each deployed binary. `tests/policies.rs`
 //! proves the lists against the SDK calls the code really makes and compares them with
 //! the policies in template.yaml, both ways.
@@ -25,11 +26,14 @@ pub enum Action {
     SendEmail,
     SendRawEmail,
     GetAccount,
+    PutObject,
+    GetObject,
+    ListBucket,
 }
 
 impl Action {
     /// Every action, in order.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 15] = [
         Action::GetItem,
         Action::BatchGetItem,
         Action::Query,
@@ -42,6 +46,9 @@ impl Action {
         Action::SendEmail,
         Action::SendRawEmail,
         Action::GetAccount,
+        Action::PutObject,
+        Action::GetObject,
+        Action::ListBucket,
     ];
 
     /// The action as an IAM policy names it (`dynamodb:GetItem`).
@@ -59,6 +66,9 @@ impl Action {
             Action::SendEmail => "ses:SendEmail",
             Action::SendRawEmail => "ses:SendRawEmail",
             Action::GetAccount => "ses:GetAccount",
+            Action::PutObject => "s3:PutObject",
+            Action::GetObject => "s3:GetObject",
+            Action::ListBucket => "s3:ListBucket",
         }
     }
 
@@ -82,6 +92,10 @@ pub enum Resource {
     /// The account itself (`*`): an action IAM scopes to no resource, such as reading
     /// the SES account's sending quota.
     Account,
+    /// The job's run bucket (`RunBucket`) itself.
+    RunBucket,
+    /// The run bucket's objects under a key prefix (`runs/`).
+    RunObjects(&'static str),
 }
 
 /// One action on one resource, and on a DynamoDB resource the partitions it reaches,
@@ -116,7 +130,7 @@ impl Grant {
         }
     }
 
-    /// `action` on `resource`, which has no partitions (an SES resource).
+    /// `action` on `resource`, which has no partitions (an SES or S3 resource).
     pub const fn on(action: Action, resource: Resource) -> Self {
         Self {
             action,
@@ -225,6 +239,8 @@ ports!(
     MessageSender,
     /// `mail::pace::QuotaSource` over SES (v2 `GetAccount`).
     SendQuota,
+    /// `store::ArtifactStore` over S3 (`store::S3Artifacts`).
+    ArtifactStore,
 );
 
 /// What a binary is wired with: its ports, as a list and (through [`Grants`]) as types.

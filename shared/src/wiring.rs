@@ -3,9 +3,9 @@
 //! A binary runs on `DynamoStore<its::Ports>`, which implements only the store ports
 //! listed here (a handler that needs another does not compile), and gets an SES client
 //! only when a sender port is listed. The actions are those the ports' methods declare
-//! (`store::dynamo::access`, `mail::SES_METHODS`); `tests/policies.rs` compares them
-//! with each function's policy in template.yaml, and proves the declarations against
-//! the calls the code makes.
+//! (`store::dynamo::access`, `mail::SES_METHODS`, `store::s3::S3_METHODS`);
+//! `tests/policies.rs` compares them with each function's policy in template.yaml, and
+//! proves the declarations against the calls the code makes.
 
 use crate::access::{MethodGrants, Port};
 
@@ -28,11 +28,13 @@ impl Function {
     }
 }
 
-/// Every port method of the DynamoDB store and the SES senders, with what it calls.
+/// Every port method of the DynamoDB store, the SES senders and the S3 store, with
+/// what it calls.
 pub fn methods() -> impl Iterator<Item = &'static MethodGrants> {
     crate::store::dynamo::access::METHODS
         .iter()
         .chain(crate::mail::SES_METHODS)
+        .chain(crate::store::s3::S3_METHODS)
 }
 
 /// Declares a module per binary with its wiring type `Ports`, and [`FUNCTIONS`].
@@ -129,7 +131,7 @@ functions! {
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward
     /// (read by `prior` and `profile`, written by `commit_reward`), customer mail paced
-    /// to the account's quota.
+    /// to the account's quota, and what its phases pass on in the run bucket.
     job = "rapport-job": [
         ScoreStore,
         MessageStore,
@@ -138,6 +140,7 @@ functions! {
         ProfileStore,
         MessageSender,
         SendQuota,
+        ArtifactStore,
         ProgramReadStore,
         ProgramStatsStore,
         ReferralCodeStore,

@@ -1,7 +1,7 @@
 //! What the code calls in AWS, as seen on the way out: an SDK interceptor on the
-//! DynamoDB and SES clients records every operation once it is serialised — the
+//! DynamoDB, SES and S3 clients records every operation once it is serialised — the
 //! operation's name from the config bag, the table or index, the partition key of
-//! every item it touches — and [`Traced`] ports say which port method (of which
+//! every item it touches, the prefix of the object's key — and [`Traced`] ports say which port method (of which
 //! function) made it. A transaction is recorded as the item actions IAM authorises it
 //! by.
 
@@ -27,6 +27,7 @@ use rapport_shared::mail::{
     SendError,
 };
 use rapport_shared::store::dynamo::keys;
+use rapport_shared::store::{ArtifactStore, s3::PREFIXES};
 use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore,
     CustomerIndexStore, CustomerPage, IdempotencyRecord, IdempotencyStore, ImportSnapshot,
@@ -133,6 +134,7 @@ impl Intercept for Recorder {
         let accesses = match metadata.service() {
             "DynamoDB" => dynamodb(metadata.name(), body),
             "SES" => ses(metadata.name(), body),
+            "S3" => s3(metadata.name(), context.request().uri()),
             "SESv2" => vec![match metadata.name() {
                 "GetAccount" => (
                     Ok(Action::GetAccount),
@@ -289,6 +291,38 @@ fn ses(operation: &str, body: &[u8]) -> Vec<Access> {
         accesses.push((action, Ok(Resource::ConfigurationSet), Reach::Nothing));
     }
     accesses
+}
+
+/// The accesses of one S3 request: the objects under the key's prefix, and for a read
+/// the bucket too — its `ListBucket` decides whether a missing object is a 404 or a
+/// 403. Once serialised, before the endpoint (and with it the bucket) is applied, the
+/// request's path is the object's key.
+fn s3(operation: &str, uri: &str) -> Vec<Access> {
+    let path = uri
+        .split_once("://")
+        .map_or(uri, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let key = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    let objects = PREFIXES
+        .iter()
+        .find(|p| key.starts_with(*p))
+        .map(|p| Resource::RunObjects(p))
+        .ok_or_else(|| format!("the object {key}"));
+    match operation {
+        "PutObject" => vec![(Ok(Action::PutObject), objects, Reach::Nothing)],
+        "GetObject" => vec![
+            (Ok(Action::GetObject), objects, Reach::Nothing),
+            (
+                Ok(Action::ListBucket),
+                Ok(Resource::RunBucket),
+                Reach::Nothing,
+            ),
+        ],
+        other => vec![(Err(other.to_owned()), objects, Reach::Nothing)],
+    }
 }
 
 /// A port (a store or a sender) that records which of its methods is calling, and
@@ -725,6 +759,19 @@ impl<A: AlertSender> AlertSender for Traced<A> {
     async fn send_notice(&self, notice: &MerchantNotice) -> Result<(), MailError> {
         let call = self.inner.send_notice(notice);
         self.run(Port::AlertSender, "send_notice", call).await
+    }
+}
+
+#[async_trait]
+impl<A: ArtifactStore> ArtifactStore for Traced<A> {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        let call = self.inner.put(key, body, content_type);
+        self.run(Port::ArtifactStore, "put", call).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(Port::ArtifactStore, "get", self.inner.get(key))
+            .await
     }
 }
 

@@ -1,5 +1,5 @@
 //! The declarations proven against the calls the code makes: every port method runs
-//! against DynamoDB Local and the SES emulator as the functions run it — each on its
+//! against DynamoDB Local, the SES emulator and moto's S3 as the functions run it — each on its
 //! own function's wiring, through the services the handlers call — while the
 //! interceptor of `calls` records what reaches AWS. A call no declaration names fails,
 //! and so does a declaration no call needed, or a method the run never called.
@@ -61,8 +61,9 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     use rapport_shared::service::{self, deliver::deliver, feedback};
     use rapport_shared::store::dynamo::keys;
     use rapport_shared::store::{
-        CodeRepairStore, CustomerIndexStore, LedgerStore, MessageStore, PrivacyStore, ProfileStore,
-        ProfileViewStore, ProgramStatsStore, ProgramStore, ReadBackStore,
+        ArtifactStore, CodeRepairStore, CustomerIndexStore, LedgerStore, MessageStore,
+        PrivacyStore, ProfileStore, ProfileViewStore, ProgramStatsStore, ProgramStore,
+        ReadBackStore,
     };
     use serde_json::json;
     use std::sync::Arc;
@@ -310,6 +311,33 @@ async fn every_port_method_calls_exactly_what_it_declares() {
             matches!(delivered, service::deliver::Delivered::Sent(_)),
             "{delivered:?}"
         );
+    }
+
+    // rapport-job's phases: each looks for its stored result (none yet), stores it
+    // under the run, and the next reads it back; the report goes under reports/.
+    let s3 = rapport_local::shared_s3().await.expect("S3 emulator");
+    let (_, bucket) = rapport_integration::run_bucket().await;
+    let recording = s3
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(log.recorder())
+        .build();
+    let artifacts = Traced::new(
+        rapport_shared::store::S3Artifacts::new(aws_sdk_s3::Client::from_conf(recording), bucket),
+        &log,
+        Some("rapport-job"),
+    );
+    for (key, content_type) in [
+        ("runs/policies/plan.json", "application/json"),
+        ("reports/policies/report.html", "text/html; charset=utf-8"),
+    ] {
+        assert_eq!(artifacts.get(key).await.unwrap(), None);
+        artifacts
+            .put(key, b"{}".to_vec(), content_type)
+            .await
+            .unwrap();
+        assert_eq!(artifacts.get(key).await.unwrap(), Some(b"{}".to_vec()));
     }
 
     // privacy: the referee's export reads the referral under the referrer and the

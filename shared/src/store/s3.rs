@@ -5,7 +5,8 @@
 //! Keys live under the prefixes the bucket's lifecycle knows ([`PREFIXES`]: `runs/`
 //! kept a week, `reports/` kept `ReportRetentionDays`), and the job's role may read
 //! and write objects there only; a key outside them is refused here, before S3 would
-//! refuse it.
+//! refuse it. [`S3_METHODS`] lists what each method calls, as `store::dynamo::access`
+//! does for the table; `tests/policies.rs` proves it against the S3 emulator.
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -15,6 +16,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::StoreError;
 use super::artifacts::ArtifactStore;
+use crate::access::{Action, Grant, MethodGrants, Port, Resource};
 
 /// The key prefixes of the run bucket: a run's intermediate results, and reports.
 pub const PREFIXES: &[&str] = &[RUNS, REPORTS];
@@ -22,6 +24,30 @@ pub const PREFIXES: &[&str] = &[RUNS, REPORTS];
 pub const RUNS: &str = "runs/";
 /// What the merchant reads (`reports/<run id>/…`).
 pub const REPORTS: &str = "reports/";
+
+/// What each method of [`S3Artifacts`] calls. S3 answers a `GetObject` of a key that
+/// does not exist with 404 only to a caller that may `ListBucket` the bucket, and with
+/// 403 (access denied) to any other: `get`, which answers `None` for a missing key,
+/// needs both.
+pub const S3_METHODS: &[MethodGrants] = &[
+    MethodGrants::new(
+        Port::ArtifactStore,
+        "put",
+        &[
+            Grant::on(Action::PutObject, Resource::RunObjects(RUNS)),
+            Grant::on(Action::PutObject, Resource::RunObjects(REPORTS)),
+        ],
+    ),
+    MethodGrants::new(
+        Port::ArtifactStore,
+        "get",
+        &[
+            Grant::on(Action::GetObject, Resource::RunObjects(RUNS)),
+            Grant::on(Action::GetObject, Resource::RunObjects(REPORTS)),
+            Grant::on(Action::ListBucket, Resource::RunBucket),
+        ],
+    ),
+];
 
 /// Error codes after which the same request may succeed later. The SDK retries them
 /// itself first (standard mode); what is left is the caller's to retry.
