@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use rapport_shared::domain::Currency;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::mail::MessageSender;
@@ -25,6 +24,7 @@ use rapport_shared::mail::pace::{Paced, Pacing};
 use rapport_shared::store::{ArtifactStore, JobStore, ProgramReadStore, ProgramStatsStore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 
 use super::phases::{self, Digest, Outreach, RunModel};
 use super::{RunSettings, scan_segment};
@@ -373,7 +373,8 @@ where
     A: ArtifactStore + 'static,
 {
     /// Every step of run `run` in this process: the segments summarised in parallel
-    /// tasks, then delivered as many at once as the plan says.
+    /// tasks, then delivered as many at once as the plan says. Dropped, it ends its
+    /// tasks with it, as a killed process would.
     pub async fn run_all(
         self: Arc<Self>,
         run: &RunRef,
@@ -381,25 +382,40 @@ where
         pacing: Pacing,
     ) -> anyhow::Result<Report> {
         let plan = self.plan(run, segments, pacing).await?;
-        let each = |concurrency: u32, deliver: bool| {
-            let this = self.clone();
-            stream::iter(plan.segments.clone())
-                .map(move |segment| {
-                    let (this, run) = (this.clone(), run.clone());
-                    tokio::spawn(async move {
-                        match deliver {
-                            true => this.deliver(&run, segment, None).await,
-                            false => this.summarise(&run, segment).await,
-                        }
-                    })
-                })
-                .buffer_unordered(concurrency.max(1) as usize)
-                .map(|joined| joined.context("a segment's task")?)
-                .try_collect::<Vec<_>>()
+        let summarise = |segment| {
+            let (this, run) = (self.clone(), run.clone());
+            async move { this.summarise(&run, segment).await }
         };
-        each(plan.of, false).await?;
+        each(&plan.segments, plan.of, summarise).await?;
         self.fit(run).await?;
-        each(plan.deliver_concurrency, true).await?;
+        let deliver = |segment| {
+            let (this, run) = (self.clone(), run.clone());
+            async move { this.deliver(&run, segment, None).await }
+        };
+        each(&plan.segments, plan.deliver_concurrency, deliver).await?;
         self.report(run).await
     }
+}
+
+/// `step` for every one of `segments`, `concurrency` at once, each a task of its own;
+/// the first error ends them all. Dropped, it aborts the tasks still running, as a
+/// killed process would.
+async fn each<F, Fut>(segments: &[u32], concurrency: u32, step: F) -> anyhow::Result<()>
+where
+    F: Fn(u32) -> Fut,
+    Fut: Future<Output = anyhow::Result<SegmentAnswer>> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    for &segment in segments {
+        if tasks.len() >= concurrency.max(1) as usize
+            && let Some(done) = tasks.join_next().await
+        {
+            done.context("a segment's task")??;
+        }
+        tasks.spawn(step(segment));
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("a segment's task")??;
+    }
+    Ok(())
 }
