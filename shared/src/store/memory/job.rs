@@ -1,6 +1,8 @@
 //! The scoring job's ports of the in-memory store: the customer scan (and its index, which
 //! needs no re-indexing here), job state, message claims and suppressions.
 
+use std::ops::Bound;
+
 use async_trait::async_trait;
 
 use super::*;
@@ -16,39 +18,34 @@ impl ScoreStore for MemoryStore {
     ) -> Result<CustomerPage, StoreError> {
         const PAGE: usize = 100;
         let state = self.lock()?;
-        let mut ids: Vec<&CustomerId> = state
-            .profiles
-            .keys()
-            .filter(|id| {
-                // A stable split of customers over segments, like DynamoDB's hash ranges.
-                let hash = id
-                    .as_str()
-                    .bytes()
-                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-                hash % total.max(1) == segment
-            })
-            .collect();
-        ids.sort();
-        let start = match &cursor {
-            Some(cursor) => offset_of(cursor)?,
-            None => 0,
+        let after = match &cursor {
+            Some(cursor) => Bound::Excluded(id_of(cursor)?),
+            None => Bound::Unbounded,
         };
-        let customers: Vec<ScannedCustomer> = ids
-            .iter()
-            .skip(start)
+        // A stable split of customers over segments, like DynamoDB's hash ranges.
+        let in_segment = |id: &CustomerId| {
+            let hash = (id.as_str().bytes())
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+            hash % total.max(1) == segment
+        };
+        let mut page = (state.profiles.range((after, Bound::Unbounded)))
+            .filter(|(id, _)| in_segment(id))
+            .take(PAGE + 1);
+        let customers: Vec<ScannedCustomer> = (&mut page)
             .take(PAGE)
-            .filter_map(|id| {
-                let profile = state.profiles.get(*id)?.value.clone();
-                Some(ScannedCustomer {
-                    profile,
-                    job: state.jobs.get(*id).cloned(),
-                })
+            .map(|(id, profile)| ScannedCustomer {
+                profile: profile.value.clone(),
+                job: state.jobs.get(id).cloned(),
             })
             .collect();
-        let end = start + customers.len();
-        let next = (end < ids.len()).then(|| cursor_at(end));
+        let next = match page.next() {
+            Some(_) => customers
+                .last()
+                .map(|c| cursor_after(&c.profile.customer_id)),
+            None => None,
+        };
         // The whole list once, with the first page of the first segment.
-        let suppressed = if segment == 0 && start == 0 {
+        let suppressed = if segment == 0 && cursor.is_none() {
             state.suppressed.keys().cloned().collect()
         } else {
             Vec::new()
@@ -111,15 +108,13 @@ impl ProfileViewStore for MemoryStore {
 }
 
 /// A scan cursor of this store: the offset into the sorted customers.
-fn cursor_at(offset: usize) -> ScanCursor {
-    ScanCursor::from_token(format!("{CURSOR_PREFIX}{offset}"))
+fn cursor_after(id: &CustomerId) -> ScanCursor {
+    ScanCursor::from_token(format!("{CURSOR_PREFIX}{id}"))
 }
 
-fn offset_of(cursor: &ScanCursor) -> Result<usize, StoreError> {
-    cursor
-        .as_token()
-        .strip_prefix(CURSOR_PREFIX)
-        .and_then(|offset| offset.parse().ok())
+fn id_of(cursor: &ScanCursor) -> Result<CustomerId, StoreError> {
+    (cursor.as_token().strip_prefix(CURSOR_PREFIX))
+        .and_then(|id| CustomerId::parse("cursor", id).ok())
         .ok_or_else(|| StoreError::Internal("not a scan cursor of this store".into()))
 }
 
@@ -211,5 +206,42 @@ impl SuppressionStore for MemoryStore {
             .entry(suppression.address_key.clone())
             .or_insert_with(|| suppression.clone());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Tier;
+
+    #[tokio::test]
+    async fn segments_page_through_every_customer_exactly_once() {
+        let store = MemoryStore::new();
+        let now = "2026-01-01T00:00:00Z".parse().unwrap();
+        store
+            .load_profiles((0..1_000).map(|i| {
+                let id = CustomerId::parse("c", &format!("c{i}")).unwrap();
+                Profile::new(id, Tier("bronze".into()), now)
+            }))
+            .unwrap();
+        let mut seen = Vec::new();
+        for segment in 0..3 {
+            let mut cursor = None;
+            loop {
+                let page = store.scan_customers(segment, 3, cursor).await.unwrap();
+                assert!(page.customers.len() <= 100);
+                seen.extend(page.customers.into_iter().map(|c| c.profile.customer_id));
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        assert_eq!(seen.len(), 1_000);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 1_000, "no customer twice");
+        let foreign = ScanCursor::from_token("elsewhere");
+        assert!(store.scan_customers(0, 3, Some(foreign)).await.is_err());
     }
 }

@@ -3,8 +3,8 @@
 //! behaviour is also tested against DynamoDB Local.
 
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore, CustomerPage,
@@ -28,7 +28,8 @@ use crate::domain::{
 
 #[derive(Default)]
 struct State {
-    profiles: HashMap<CustomerId, Versioned<Profile>>,
+    /// In id order, so a scan pages through them by the last id it returned.
+    profiles: BTreeMap<CustomerId, Versioned<Profile>>,
     orders: HashMap<(CustomerId, OrderId), Order>,
     ledger: HashMap<CustomerId, Vec<LedgerEntry>>,
     records: HashMap<String, IdempotencyRecord>,
@@ -140,14 +141,34 @@ fn sorted<T, K: Ord>(items: impl IntoIterator<Item = T>, key: impl FnMut(&T) -> 
     items
 }
 
-#[derive(Default)]
+/// Clones share one store, as clones of a database client share its tables.
+#[derive(Default, Clone)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Puts `profiles` in as they are (version 1), as a shop's table loaded from
+    /// elsewhere would hold them: for benchmarks and tests that need many customers.
+    pub fn load_profiles(
+        &self,
+        profiles: impl IntoIterator<Item = Profile>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        for profile in profiles {
+            let versioned = Versioned {
+                value: profile,
+                version: 1,
+            };
+            state
+                .profiles
+                .insert(versioned.value.customer_id.clone(), versioned);
+        }
+        Ok(())
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
