@@ -443,10 +443,15 @@ pub fn refund(event: &str, customer: &str, order: &str, amount: i64) -> Value {
 
 /// Delivery settings for tests: mail from a fixed shop through this API's links.
 pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
+    delivery_settings_at(&api.base_url)
+}
+
+/// Delivery settings for tests: mail from a fixed shop with links to `base_url`.
+pub fn delivery_settings_at(base_url: &str) -> DeliverySettings {
     DeliverySettings {
         shop_name: "Chai & Co".into(),
         from: "Chai & Co <hello@chai.example>".into(),
-        public_base_url: api.base_url.clone(),
+        public_base_url: base_url.to_owned(),
         unsubscribe_keys: Some(unsubscribe_keys()),
         coupon_valid_days: 30,
         review_points: 25,
@@ -463,6 +468,11 @@ pub fn delivery_settings(api: &TestApi) -> DeliverySettings {
 /// Job settings for tests: no quiet hours (tests must not depend on the hour they run
 /// at), a 10 % control group, and the [`delivery_settings`].
 pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
+    job_settings_for(&api.table, delivery_settings(api))
+}
+
+/// [`job_settings`] for the table `table`, delivering with `delivery`.
+pub fn job_settings_for(table: &str, delivery: DeliverySettings) -> rapport_job::run::RunSettings {
     use rapport_shared::config::JobConfig;
     use rapport_shared::domain::outreach::OutreachRules;
     let mut settings = rapport_job::run::RunSettings::new(JobConfig {
@@ -475,11 +485,11 @@ pub fn job_settings(api: &TestApi) -> rapport_job::run::RunSettings {
             holdout_pct: 10,
             ..OutreachRules::default()
         },
-        delivery: delivery_settings(api),
+        delivery,
         send_concurrency: 8,
         // Many batches in a test's few hundred customers.
         write_batch: 16,
-        loyalty: config(&api.table, &[]).rules,
+        loyalty: config(table, &[]).rules,
         spend_gifts: Vec::new(),
         ses_configuration_set: None,
         ses_rate_share: 1.0,
