@@ -1,10 +1,11 @@
 # Developer and CI entry points. `make test` is what CI runs (via .ci/run).
 #
-# Tests start DynamoDB Local and the SES emulator themselves (installed on first use
-# into .cache/ by the rapport-local crate) and stop them when they exit, so nothing is
-# left running: one of each for all the integration tests, plus the instances the fault
-# and stack tests start, stop and kill on purpose. Set AWS_ENDPOINT_URL_DYNAMODB /
-# AWS_ENDPOINT_URL_SES to have the tests use an already running instance instead.
+# Tests start DynamoDB Local, the SES emulator and moto's S3 themselves (installed on
+# first use into .cache/ by the rapport-local crate) and stop them when they exit, so
+# nothing is left running: one of each for all the integration tests, plus the
+# instances the fault and stack tests start, stop and kill on purpose. Set
+# AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL_S3 to have the
+# tests use an already running instance instead.
 #
 # The test step builds a test harness only for the libraries and the integration-test
 # binaries (tests/ and jobs/models/tests/models/): the Lambda binaries have no tests of

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use rapport_local::{DynamoDbLocal, SesEmulator, sdk_config};
+use rapport_local::{DynamoDbLocal, S3Emulator, SesEmulator, sdk_config};
 
 /// Set for the child process of [`a_killed_parent_leaves_nothing_running`].
 const HELPER_ENV: &str = "RAPPORT_LOCAL_LIFELINE_HELPER";
@@ -87,6 +87,35 @@ async fn ses_emulator_answers_the_sdk_and_stops_on_drop() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn s3_emulator_answers_the_sdk_and_stops_on_drop() -> Result<()> {
+    let s3 = S3Emulator::start().await?;
+    let endpoint = s3.endpoint();
+    assert!(s3.log_file().is_some_and(|p| p.is_file()));
+    // The client the job builds: path-style, since the endpoint is overridden.
+    let client = s3.client();
+    assert!(
+        client.list_buckets().send().await?.buckets().is_empty(),
+        "a fresh instance is empty"
+    );
+    s3.create_bucket("rapport-stack").await?;
+    s3.create_bucket("rapport-stack").await?;
+    client
+        .put_object()
+        .bucket("rapport-stack")
+        .key("runs/r/plan.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await?;
+
+    drop(s3);
+    assert!(
+        wait_until_closed(&endpoint, Duration::from_secs(5)),
+        "the S3 emulator still listens after drop"
+    );
+    Ok(())
+}
+
 /// The helper's name as the test harness knows it: its path in the test crate.
 fn helper_test_name() -> String {
     let module = module_path!()
@@ -105,6 +134,7 @@ fn a_killed_parent_leaves_nothing_running() -> Result<()> {
         // The helper must start services of its own, not attach to configured ones.
         .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
         .env_remove("AWS_ENDPOINT_URL_SES")
+        .env_remove("AWS_ENDPOINT_URL_S3")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -116,11 +146,11 @@ fn a_killed_parent_leaves_nothing_running() -> Result<()> {
         if let Some(endpoint) = line.strip_prefix("ENDPOINT ") {
             endpoints.push(endpoint.to_owned());
         }
-        if endpoints.len() == 2 {
+        if endpoints.len() == 3 {
             break;
         }
     }
-    assert_eq!(endpoints.len(), 2, "the helper did not report its services");
+    assert_eq!(endpoints.len(), 3, "the helper did not report its services");
     for endpoint in &endpoints {
         assert!(port_open(endpoint), "{endpoint} is not up in the helper");
     }
@@ -145,8 +175,10 @@ async fn helper_holds_services_until_killed() -> Result<()> {
     }
     let dynamodb = rapport_local::shared_dynamodb().await?;
     let ses = rapport_local::shared_ses().await?;
+    let s3 = rapport_local::shared_s3().await?;
     println!("ENDPOINT {}", dynamodb.endpoint());
     println!("ENDPOINT {}", ses.endpoint());
+    println!("ENDPOINT {}", s3.endpoint());
     tokio::time::sleep(Duration::from_secs(600)).await;
     Ok(())
 }

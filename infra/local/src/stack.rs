@@ -290,29 +290,50 @@ impl SesEmulator {
     }
 }
 
-/// Both services, for `rapport-local up` and end-to-end tests.
+/// The run bucket `rapport-local up` creates on its S3 emulator.
+pub const LOCAL_RUN_BUCKET: &str = "rapport-runs";
+
+/// The three services, for `rapport-local up` and end-to-end tests; the S3 emulator
+/// holds the run bucket ([`LOCAL_RUN_BUCKET`]).
 #[derive(Debug)]
 pub struct LocalStack {
     pub dynamodb: DynamoDbLocal,
     pub ses: SesEmulator,
+    pub s3: S3Emulator,
 }
 
 impl LocalStack {
-    /// Starts both services side by side.
+    /// Starts the services side by side and creates the run bucket.
     pub async fn start() -> Result<Self> {
-        let (dynamodb, ses) = tokio::try_join!(DynamoDbLocal::start(), SesEmulator::start())?;
-        Ok(Self { dynamodb, ses })
+        let (dynamodb, ses, s3) = tokio::try_join!(
+            DynamoDbLocal::start(),
+            SesEmulator::start(),
+            S3Emulator::start()
+        )?;
+        s3.create_bucket(LOCAL_RUN_BUCKET).await?;
+        Ok(Self { dynamodb, ses, s3 })
     }
 
     /// Configuration for SDK clients in this process.
     pub fn sdk_config(&self) -> SdkConfig {
-        sdk_config(&self.dynamodb.endpoint(), &self.ses.endpoint())
+        local_sdk_config([
+            (DYNAMODB_ENDPOINT_ENV, self.dynamodb.endpoint()),
+            (SES_ENDPOINT_ENV, self.ses.endpoint()),
+            (S3_ENDPOINT_ENV, self.s3.endpoint()),
+        ])
     }
 
-    /// Variables for a child process (e.g. a function binary) so that the SDK's default
-    /// configuration chain, untouched, reaches this stack.
+    /// Variables for a child process (e.g. a function binary, `rapport-job run
+    /// --segments N`) so that the SDK's default configuration chain, untouched, reaches
+    /// this stack, and the job keeps its run's artifacts in the run bucket.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        env_vars(&self.dynamodb.endpoint(), &self.ses.endpoint())
+        let mut env = env_vars(&self.dynamodb.endpoint(), &self.ses.endpoint());
+        env.extend(self.s3.env());
+        env.push((
+            rapport_shared::bootstrap::RUN_BUCKET_ENV,
+            LOCAL_RUN_BUCKET.to_owned(),
+        ));
+        env
     }
 }
 

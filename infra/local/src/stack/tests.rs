@@ -34,6 +34,11 @@ fn endpoints_resolve_like_the_standard_environment_variables() {
         Some("http://127.0.0.1:2")
     );
     assert_eq!(endpoints.load_config(key("S3")), None);
+    let endpoints = LocalEndpoints([(S3_ENDPOINT_ENV, "http://127.0.0.1:3".to_owned())].into());
+    assert_eq!(
+        endpoints.load_config(key("S3")).as_deref(),
+        Some("http://127.0.0.1:3")
+    );
 }
 
 #[test]
