@@ -52,9 +52,10 @@ lint:
 	$(MAKE) --no-print-directory $(CFN_LINT_STAMP) $(ASL_VALIDATOR_STAMP)
 	$(lints)
 
-# The API on 127.0.0.1 backed by DynamoDB Local and the SES emulator.
+# The API on 127.0.0.1 backed by DynamoDB Local and the SES emulator, with moto's S3
+# holding the run bucket.
 up:
-	infra/require-tools.sh cargo java node npm
+	infra/require-tools.sh cargo java node npm python3
 	$(CARGO) run -p rapport-local --bin rapport-local -- up
 
 # Replays a shop's history (a scripted stream, storefront webhooks, a code created at the
