@@ -4,6 +4,8 @@
 //! answers the sample event in `infra/events/` that `cargo lambda invoke --data-file`
 //! delivers, against DynamoDB Local and the SES emulator. Responses and the resulting
 //! table state are checked, and each binary's start-to-first-response time is printed.
+//! The job also takes a run's steps as its state machine invokes them, keeping their
+//! results in a run bucket on moto's S3, where the report is read back.
 //!
 //! The binaries are the debug builds beside this test (`cargo build --workspace --bins`,
 //! which `make test` runs first), or the deployable ones when `RAPPORT_LAMBDA_ARTIFACTS`
@@ -228,6 +230,13 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         .await
         .expect("the shops' stand-in");
     env.extend(shops.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+    // The run bucket the job's steps keep their results in.
+    let (runs, bucket) = rapport_integration::run_bucket().await;
+    let s3 = rapport_local::shared_s3().await.expect("S3 emulator");
+    env.extend([
+        ("AWS_ENDPOINT_URL_S3".to_owned(), s3.endpoint()),
+        ("RAPPORT_RUN_BUCKET".to_owned(), bucket),
+    ]);
     let emulator = Emulator::start().await;
 
     // Each binary in turn: started, invoked with its samples, left running (a warm
@@ -351,6 +360,60 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
         .find(|c| c.profile.customer_id == customer)
         .and_then(|c| c.job.clone());
     assert!(job_state.is_some(), "the job wrote its state back");
+
+    // The same job as the state machine invokes it, step by step, with the payloads of
+    // infra/job.asl.json: the steps' results go to the run bucket.
+    let run = serde_json::json!({
+        "run_id": format!("runtime-{}", &table[table.len() - 12..]),
+        "started_at": chrono::Utc::now(),
+    });
+    let mut step = async |event: Value| -> Value {
+        let file = std::env::temp_dir().join(format!("step-{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&file, event.to_string()).expect("writing the step's event");
+        let answer = call("rapport-job", file.to_str().expect("a path")).await;
+        let _ = std::fs::remove_file(&file);
+        answer
+    };
+    let plan =
+        step(serde_json::json!({"phase": "plan", "run": run, "input": {"segments": 2}})).await;
+    assert_eq!(plan["segments"], serde_json::json!([0, 1]), "{plan}");
+    assert!(
+        plan["deliver_concurrency"]
+            .as_u64()
+            .is_some_and(|k| (1..=2).contains(&k)),
+        "{plan}"
+    );
+    for segment in 0..2 {
+        let answer = step(
+            serde_json::json!({"phase": "summarise", "run": run, "segment": segment, "of": 2}),
+        )
+        .await;
+        assert_eq!(answer["segment"], segment, "{answer}");
+    }
+    let fit = step(serde_json::json!({"phase": "fit", "run": run, "of": 2})).await;
+    assert!(fit["scored"].is_u64(), "{fit}");
+    for segment in 0..2 {
+        step(serde_json::json!({"phase": "deliver", "run": run, "segment": segment, "of": 2}))
+            .await;
+    }
+    let summary = step(serde_json::json!({"phase": "report", "run": run, "of": 2})).await;
+    assert_eq!(summary["customers"], 2, "{summary}");
+    let id = run["run_id"].as_str().expect("run id");
+    let stored =
+        rapport_shared::store::ArtifactStore::get(&runs, &format!("reports/{id}/summary.json"))
+            .await
+            .expect("reading the bucket")
+            .expect("the report step stored the summary");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&stored).expect("JSON"),
+        summary
+    );
+    let html =
+        rapport_shared::store::ArtifactStore::get(&runs, &format!("reports/{id}/report.html"))
+            .await
+            .expect("reading the bucket")
+            .expect("the report step stored the report");
+    assert!(String::from_utf8_lossy(&html).contains("<html"));
 
     let (status, body) = http(&call("privacy", "export.json").await);
     assert_eq!(status, 200, "{body}");

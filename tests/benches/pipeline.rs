@@ -15,7 +15,9 @@
 //! own: wall time, CPU time per customer, peak RSS, and the peak above the loaded
 //! store (what the run itself held), with the sizes of the steps' stored results —
 //! what a segment worker on Lambda reads and writes. `BENCH_SEGMENTS` lists the segment
-//! counts (default `8`); `one process` and 1 segment always run.
+//! counts (default `8`); `one process` and 1 segment always run. Each count N > 1 also
+//! runs one step at a time (`N steps`), each step timed and its peak memory above the
+//! process's before it measured alone: what one Lambda running that step needs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -168,6 +170,58 @@ fn settings() -> RunSettings {
     settings
 }
 
+/// Forgets the peak resident set so far (Linux: `clear_refs` 5), so `VmHWM` is the peak
+/// from now on.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The steps of a run by `segments` segments one at a time, each step's wall time and
+/// its peak resident memory above what the process held when it started (what a
+/// Lambda running that step alone would need beyond the store's data): the slowest
+/// and largest of each kind of step.
+async fn one_step_at_a_time(
+    steps: &Segmented<MemoryStore, Counting, MemoryArtifacts>,
+    run: &RunRef,
+    segments: u32,
+    measured: &mut serde_json::Map<String, serde_json::Value>,
+) -> rapport_job::summary::Report {
+    let mut record = |kind: &str, seconds: f64, above_kib: u64| {
+        let entry = measured
+            .entry(kind.to_owned())
+            .or_insert_with(|| serde_json::json!({"max_s": 0.0, "max_above_mib": 0.0, "count": 0}));
+        let max_s = entry["max_s"].as_f64().unwrap_or(0.0).max(seconds);
+        let above = entry["max_above_mib"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .max(above_kib as f64 / 1024.0);
+        let count = entry["count"].as_u64().unwrap_or(0) + 1;
+        *entry = serde_json::json!({"max_s": max_s, "max_above_mib": above, "count": count});
+    };
+    macro_rules! step {
+        ($kind:expr, $call:expr) => {{
+            reset_peak();
+            let (start_kib, started) = (rss_kib("VmRSS:"), Instant::now());
+            let out = $call.await.unwrap();
+            record(
+                $kind,
+                started.elapsed().as_secs_f64(),
+                rss_kib("VmHWM:").saturating_sub(start_kib),
+            );
+            out
+        }};
+    }
+    step!("plan", steps.plan(run, Some(segments), Pacing::UNPACED));
+    for segment in 0..segments {
+        step!("summarise", steps.summarise(run, segment));
+    }
+    step!("fit", steps.fit(run));
+    for segment in 0..segments {
+        step!("deliver", steps.deliver(run, segment, None));
+    }
+    step!("report", steps.report(run))
+}
+
 /// One configuration, in this (child) process; prints one JSON line.
 async fn child(config: &str, customers: usize) {
     let settings = settings();
@@ -179,7 +233,24 @@ async fn child(config: &str, customers: usize) {
     let usd = Currency::parse("currency", "USD").unwrap();
     let artifacts = MemoryArtifacts::default();
     let (cpu, started) = (cpu_seconds(), Instant::now());
+    let mut steps_measured = serde_json::Map::new();
     let report = match config.parse::<u32>() {
+        Err(_) if config.ends_with(" steps") => {
+            let segments: u32 = config.trim_end_matches(" steps").parse().unwrap();
+            let steps = Segmented {
+                store: store.clone(),
+                sender: sender.clone(),
+                artifacts: artifacts.clone(),
+                settings,
+                currency: usd,
+            };
+            let run = RunRef {
+                run_id: format!("bench-steps-{segments}"),
+                started_at: now(),
+            };
+            let report = one_step_at_a_time(&steps, &run, segments, &mut steps_measured).await;
+            report
+        }
         Ok(segments) => {
             let steps = Arc::new(Segmented {
                 store: store.clone(),
@@ -225,6 +296,7 @@ async fn child(config: &str, customers: usize) {
         "loaded_mib": loaded_kib as f64 / 1024.0,
         "peak_mib": rss_kib("VmHWM:") as f64 / 1024.0,
         "stored_bytes": stored,
+        "steps": steps_measured,
     });
     println!("RESULT {line}");
 }
@@ -238,12 +310,9 @@ fn main() {
     }
     let segments = std::env::var("BENCH_SEGMENTS").unwrap_or_else(|_| "8".into());
     let mut configs = vec!["one process".to_owned(), "1".to_owned()];
-    configs.extend(
-        segments
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| s != "1"),
-    );
+    for n in segments.split(',').map(str::trim).filter(|s| *s != "1") {
+        configs.extend([n.to_owned(), format!("{n} steps")]);
+    }
     let exe = std::env::current_exe().unwrap();
     println!("pipeline benchmark: {customers} customers, configurations {configs:?}");
     let mut results = Vec::new();
@@ -278,6 +347,7 @@ fn main() {
         };
         let name = match r["config"].as_str() {
             Some("one process") => "one process".to_owned(),
+            Some(k) if k.ends_with(" steps") => format!("{k} one at a time"),
             Some(k) => format!("{k} segments"),
             None => "?".into(),
         };
@@ -296,5 +366,23 @@ fn main() {
             r["scored"],
             r["sent"],
         );
+    }
+    for r in &results {
+        let Some(steps) = r["steps"].as_object().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        println!();
+        println!("{}, one step at a time:", r["config"]);
+        println!("| step | runs | slowest s | most memory above the store MiB |");
+        println!("|---|---|---|---|");
+        for kind in ["plan", "summarise", "fit", "deliver", "report"] {
+            let m = &steps[kind];
+            println!(
+                "| {kind} | {} | {:.1} | {:.0} |",
+                m["count"],
+                m["max_s"].as_f64().unwrap_or(0.0),
+                m["max_above_mib"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
 }
