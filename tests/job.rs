@@ -263,17 +263,10 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
         // runs are then cut while they still have mail to send.
         let window = 0.6 * 0.88f64.powi(kill as i32);
         let at = full_run.mul_f64(window * rng.below(1000) as f64 / 1000.0);
-        tokio::time::sleep(at).await;
-        job.abort();
-        let ended = job.await;
-        killed += usize::from(ended.is_err());
+        let was_running = kill_after(job, at).await;
+        killed += usize::from(was_running);
         eprintln!(
-            "kill {kill} (seed {seed_value}) after {at:?}: {}",
-            if ended.is_ok() {
-                "run had finished"
-            } else {
-                "killed"
-            }
+            "kill {kill} (seed {seed_value}) after {at:?}: killed while running: {was_running}"
         );
     }
     eprintln!("{killed} of {KILLS} runs killed before they finished");
@@ -316,6 +309,16 @@ async fn a_run_killed_at_random_points_then_resumed_sends_each_due_message_exact
     .summary;
     assert_eq!(again.sent, 0, "{again:?}");
     assert_eq!(sent(&crashed, &tag).await, expected);
+}
+
+/// Lets `job` run for `at`, then kills it: whether it was still running.
+pub(crate) async fn kill_after<T>(
+    job: tokio::task::JoinHandle<T>,
+    at: std::time::Duration,
+) -> bool {
+    tokio::time::sleep(at).await;
+    job.abort();
+    job.await.is_err()
 }
 
 /// A sender that takes `quota` messages, then answers as SES does once the account's

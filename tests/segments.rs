@@ -19,7 +19,7 @@ use rapport_shared::mail::pace::{Pacing, QuotaSource, SendQuota};
 use rapport_shared::store::{DynamoStore, MemoryArtifacts};
 use serde_json::json;
 
-use crate::job::{Lcg, seed, sent, usd};
+use crate::job::{Lcg, kill_after, seed, sent, usd};
 
 type Steps = Segmented<DynamoStore, EmulatorSender, MemoryArtifacts>;
 
@@ -303,18 +303,11 @@ async fn a_run_by_segments_killed_at_random_points_across_its_steps_sends_each_d
         // die summarising or fitting, the later ones delivering.
         let window = (kill + 1) as f64 / KILLS as f64 * 0.5;
         let at = full_run.mul_f64(window * rng.below(1000) as f64 / 1000.0);
-        tokio::time::sleep(at).await;
-        job.abort();
-        let ended = job.await;
-        killed += usize::from(ended.is_err());
+        let was_running = kill_after(job, at).await;
+        killed += usize::from(was_running);
+        let stored = artifacts.keys().len();
         eprintln!(
-            "kill {kill} (seed {seed_value}) after {at:?}: {} ({} objects stored)",
-            if ended.is_ok() {
-                "run had finished"
-            } else {
-                "killed"
-            },
-            artifacts.keys().len()
+            "kill {kill} (seed {seed_value}) after {at:?}: killed while running: {was_running}, {stored} stored"
         );
     }
     assert!(

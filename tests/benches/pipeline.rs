@@ -234,41 +234,29 @@ async fn child(config: &str, customers: usize) {
     let artifacts = MemoryArtifacts::default();
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let mut steps_measured = serde_json::Map::new();
-    let report = match config.parse::<u32>() {
-        Err(_) if config.ends_with(" steps") => {
-            let segments: u32 = config.trim_end_matches(" steps").parse().unwrap();
-            let steps = Segmented {
-                store: store.clone(),
-                sender: sender.clone(),
-                artifacts: artifacts.clone(),
-                settings,
-                currency: usd,
-            };
-            let run = RunRef {
-                run_id: format!("bench-steps-{segments}"),
-                started_at: now(),
-            };
-            let report = one_step_at_a_time(&steps, &run, segments, &mut steps_measured).await;
-            report
+    let steps = Arc::new(Segmented {
+        store: store.clone(),
+        sender: sender.clone(),
+        artifacts: artifacts.clone(),
+        settings: settings.clone(),
+        currency: usd,
+    });
+    let run_ref = |segments: u32| RunRef {
+        run_id: format!("bench-{segments}"),
+        started_at: now(),
+    };
+    let report = match (config.strip_suffix(" steps"), config.parse::<u32>()) {
+        (Some(segments), _) => {
+            let segments: u32 = segments.parse().unwrap();
+            let run = run_ref(segments);
+            one_step_at_a_time(&steps, &run, segments, &mut steps_measured).await
         }
-        Ok(segments) => {
-            let steps = Arc::new(Segmented {
-                store: store.clone(),
-                sender: sender.clone(),
-                artifacts: artifacts.clone(),
-                settings,
-                currency: usd,
-            });
-            let run = RunRef {
-                run_id: format!("bench-{segments}"),
-                started_at: now(),
-            };
-            steps
-                .run_all(&run, Some(segments), Pacing::UNPACED)
-                .await
-                .unwrap()
+        (None, Ok(segments)) => {
+            let run = run_ref(segments);
+            let all = steps.run_all(&run, Some(segments), Pacing::UNPACED);
+            all.await.unwrap()
         }
-        Err(_) => run(&store, sender.clone(), &settings, usd, now())
+        (None, Err(_)) => run(&store, sender.clone(), &settings, usd, now())
             .await
             .unwrap(),
     };

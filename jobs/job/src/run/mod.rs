@@ -147,21 +147,25 @@ where
     ))
 }
 
+/// The job's store, sender and settings from the environment, and the pace of a run
+/// that sends (`send`: checked that it can), unpaced for a dry run.
+async fn wired(send: bool) -> anyhow::Result<(rapport_shared::bootstrap::JobWiring, Pacing)> {
+    let wiring = rapport_shared::bootstrap::job_from_env().await?;
+    if !send {
+        return Ok((wiring, Pacing::UNPACED));
+    }
+    wiring.job.can_send()?;
+    let pace = pacing(&wiring.account, &wiring.job).await;
+    Ok((wiring, pace))
+}
+
 /// A run against the store and SES the environment names — what the Lambda and
 /// `rapport-job run` do.
 pub async fn run_from_env(
     send: bool,
     send_until: Option<std::time::SystemTime>,
 ) -> anyhow::Result<Report> {
-    let wiring = rapport_shared::bootstrap::job_from_env().await?;
-    if send {
-        wiring.job.can_send()?;
-    }
-    let pacing = if send {
-        pacing(&wiring.account, &wiring.job).await
-    } else {
-        Pacing::UNPACED
-    };
+    let (wiring, pacing) = wired(send).await?;
     let settings = RunSettings {
         send,
         send_until,
@@ -184,15 +188,7 @@ pub async fn run_from_env(
 /// code, the segments in parallel tasks; their results in the run bucket when
 /// `RAPPORT_RUN_BUCKET` names one, in memory otherwise.
 pub async fn run_segmented_from_env(segments: u32, send: bool) -> anyhow::Result<Report> {
-    let wiring = rapport_shared::bootstrap::job_from_env().await?;
-    if send {
-        wiring.job.can_send()?;
-    }
-    let pace = if send {
-        pacing(&wiring.account, &wiring.job).await
-    } else {
-        Pacing::UNPACED
-    };
+    let (wiring, pace) = wired(send).await?;
     let now = Utc::now();
     let run = segments::RunRef {
         run_id: format!("local-{}", now.format("%Y%m%dT%H%M%S%.3fZ")),
