@@ -63,10 +63,19 @@ pub struct Evaluation {
     /// Predicted and actual holdout spend per decile of the chosen candidate's forecast
     /// (highest first): the calibration behind its `decile_mape`, to be drawn.
     pub chosen_deciles: Vec<DecileTotals>,
-    #[serde(deserialize_with = "crate::names::keys")]
+    #[serde(deserialize_with = "segment_counts")]
     pub segments: BTreeMap<&'static str, usize>,
     /// Wall time of the modelling (fits, classifier, forecasts, metrics), not of reading.
     pub seconds: f64,
+}
+
+/// Counts keyed by segment name, read back.
+fn segment_counts<'de, D>(d: D) -> Result<BTreeMap<&'static str, usize>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let names = Segment::ALL.map(Segment::as_str);
+    crate::names::known_keys(BTreeMap::deserialize(d)?, &names).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,9 +256,10 @@ impl TryFrom<StoredClvComparison> for ClvComparison {
     type Error = String;
 
     fn try_from(stored: StoredClvComparison) -> Result<Self, String> {
+        let names = [Self::CANDIDATES.as_slice(), &Self::BASELINES].concat();
         Ok(ClvComparison {
-            entries: crate::names::known_keys(stored.entries)?,
-            chosen: crate::names::known(&stored.chosen)?,
+            entries: crate::names::known_keys(stored.entries, &names)?,
+            chosen: crate::names::known(&stored.chosen, &names)?,
         })
     }
 }

@@ -404,12 +404,14 @@ impl TryFrom<StoredNextOrderComparison> for NextOrderComparison {
     type Error = String;
 
     fn try_from(s: StoredNextOrderComparison) -> Result<Self, String> {
+        let methods = NextOrderMethod::ALL.map(NextOrderMethod::as_str);
+        let names = [methods.as_slice(), &Self::BASELINES].concat();
         Ok(NextOrderComparison {
             customers: s.customers,
             one_time_buyers: s.one_time_buyers,
             horizon_weeks: s.horizon_weeks,
             shop_gap_days: s.shop_gap_days,
-            entries: crate::names::known_keys(s.entries)?,
+            entries: crate::names::known_keys(s.entries, &names)?,
             chosen: s.chosen,
         })
     }

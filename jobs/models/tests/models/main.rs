@@ -9,4 +9,5 @@ mod cli;
 mod complete_journey;
 mod recovery;
 mod small_shops;
+mod stored;
 mod support;
