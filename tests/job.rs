@@ -133,13 +133,39 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
         "{p:?}"
     );
 
-    // A second run the same day sends nothing new.
-    let second = run(store, sender, &settings, usd(), now + Duration::minutes(5))
+    // A second run the same day sends nothing new, and writes no state: every stored
+    // one already says what it found.
+    assert_eq!(first.states_unchanged, 0, "first states are all written");
+    let second = run(
+        store,
+        sender.clone(),
+        &settings,
+        usd(),
+        now + Duration::minutes(5),
+    )
+    .await
+    .unwrap()
+    .summary;
+    assert_eq!(second.sent, 0, "{second:?}");
+    assert_eq!(api.mail_tagged(&tag).await.len(), first.sent);
+    assert_eq!(second.states_unchanged, 240, "{second:?}");
+    // A day on, every customer's scores are written again.
+    let later = now + Duration::hours(25);
+    let third = run(store, sender, &settings, usd(), later)
         .await
         .unwrap()
         .summary;
-    assert_eq!(second.sent, 0, "{second:?}");
-    assert_eq!(api.mail_tagged(&tag).await.len(), first.sent);
+    assert_eq!(third.states_unchanged, 0, "{third:?}");
+    let p = api.get("/v1/customers/c-4").await;
+    let scored_at: chrono::DateTime<Utc> = p.body["scores"]["scored_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (scored_at - later).num_milliseconds().abs() < 1000,
+        "{scored_at}"
+    );
 }
 
 /// The backtest over the last churn window picks the count model: with enough history

@@ -67,6 +67,11 @@ pub struct RunSummary {
     /// Share of net spend from the top [`rapport_models::PARETO_SHARE`] (a fifth) of
     /// customers by CLV.
     pub pareto_revenue_share: Option<f64>,
+    /// Customers whose stored scores and history already said what this run found
+    /// (scores within their rounding and less than a day old, the same history): not
+    /// written again.
+    #[serde(default)]
+    pub states_unchanged: usize,
     /// Items the scan read (the customer index's profiles, job states and suppressed
     /// addresses) and the read capacity that consumed (0 for a store that does not
     /// count it).
@@ -108,6 +113,7 @@ impl RunSummary {
                 *counts.entry(action).or_default() += n;
             }
         }
+        self.states_unchanged += part.states_unchanged;
         self.items_read += part.items_read;
         self.read_capacity_units += part.read_capacity_units;
         self.seconds_outreach = self.seconds_outreach.max(part.seconds_outreach);

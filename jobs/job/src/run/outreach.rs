@@ -29,6 +29,8 @@ pub(super) struct Outcome {
     out_of_time: bool,
     /// Due, but not sent: SES had stopped taking mail earlier in the run.
     stopped: bool,
+    /// The stored state says all `state` does (see `CustomerScores::same_as`).
+    unchanged: bool,
     state: JobState,
 }
 
@@ -51,12 +53,11 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     sending_stopped: &SendingStopped,
     now: DateTime<Utc>,
 ) -> Outcome {
-    let mut messages: Vec<PastMessage> = customer
-        .job
-        .map(|j| j.messages)
-        .unwrap_or_default()
-        .into_iter()
+    let stored = customer.job;
+    let stored_messages = stored.as_ref().map_or(&[][..], |j| &j.messages[..]);
+    let mut messages: Vec<PastMessage> = (stored_messages.iter())
         .filter(|m| (now - m.at).num_days() < HISTORY_DAYS)
+        .cloned()
         .collect();
     let profile = customer.profile;
     let ctx = CustomerContext {
@@ -119,7 +120,16 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         }
         _ => {}
     }
+    // A state that would say what the stored one says is not written again.
+    let unchanged = stored.as_ref().is_some_and(|stored| {
+        let same_scores = match (&scores, &stored.scores) {
+            (Some(new), Some(old)) => new.same_as(old, now),
+            (new, old) => new.is_none() && old.is_none(),
+        };
+        same_scores && messages == stored.messages
+    });
     Outcome {
+        unchanged,
         segment: scores
             .as_ref()
             .map_or("unscored", |s| s.segment.as_str())
@@ -136,8 +146,8 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     }
 }
 
-/// Counts every outcome into `summary`; the job states to write back. A send that
-/// delivered nothing is an error only in a run that sends.
+/// Counts every outcome into `summary`; the job states to write back (those that
+/// changed). A send that delivered nothing is an error only in a run that sends.
 pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool) -> Vec<JobState> {
     let mut states = Vec::with_capacity(outcomes.len());
     for Outcome {
@@ -146,6 +156,7 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
         delivered,
         out_of_time,
         stopped,
+        unchanged,
         state,
     } in outcomes
     {
@@ -173,7 +184,10 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
             (Decision::Send(_) | Decision::HoldOut(_), None) if send => summary.errors += 1,
             _ => {}
         }
-        states.push(state);
+        match unchanged {
+            true => summary.states_unchanged += 1,
+            false => states.push(state),
+        }
     }
     states
 }
