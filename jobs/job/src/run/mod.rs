@@ -27,7 +27,9 @@ use rapport_shared::domain::Currency;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::mail::MessageSender;
 use rapport_shared::mail::pace::{Paced, Pacing, QuotaSource};
-use rapport_shared::store::{JobStore, ProgramReadStore, ProgramStatsStore};
+use rapport_shared::store::{
+    ArtifactStore, JobStore, MemoryArtifacts, ProgramReadStore, ProgramStatsStore,
+};
 
 pub use crate::summary::RunSummary;
 pub use control::CONTROL_WINDOW_DAYS;
@@ -198,31 +200,19 @@ pub async fn run_segmented_from_env(segments: u32, send: bool) -> anyhow::Result
         send,
         ..RunSettings::new(wiring.job)
     };
-    let (store, sender) = (wiring.store, Arc::new(wiring.sender));
-    let currency = wiring.config.rules.currency;
-    match rapport_shared::bootstrap::run_artifacts_from_env().await? {
-        Some(artifacts) => {
-            let steps = segments::Segmented {
-                store,
-                sender,
-                artifacts,
-                settings,
-                currency,
-            };
-            Arc::new(steps).run_all(&run, Some(segments), pace).await
-        }
-        None => {
-            let artifacts = rapport_shared::store::MemoryArtifacts::default();
-            let steps = segments::Segmented {
-                store,
-                sender,
-                artifacts,
-                settings,
-                currency,
-            };
-            Arc::new(steps).run_all(&run, Some(segments), pace).await
-        }
-    }
+    let artifacts: Arc<dyn ArtifactStore> =
+        match rapport_shared::bootstrap::run_artifacts_from_env().await? {
+            Some(bucket) => Arc::new(bucket),
+            None => Arc::new(MemoryArtifacts::default()),
+        };
+    let steps = segments::Segmented {
+        store: wiring.store,
+        sender: Arc::new(wiring.sender),
+        artifacts,
+        settings,
+        currency: wiring.config.rules.currency,
+    };
+    Arc::new(steps).run_all(&run, Some(segments), pace).await
 }
 
 /// The run's share of the SES account's limits; unpaced, with a warning, when SES does
