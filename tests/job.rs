@@ -349,20 +349,20 @@ pub(crate) async fn kill_after<T>(
 
 /// A sender that takes `quota` messages, then answers as SES does once the account's
 /// daily quota is used up.
-struct DailyQuota {
+pub(crate) struct DailyQuota {
     quota: usize,
     calls: std::sync::atomic::AtomicUsize,
 }
 
 impl DailyQuota {
-    fn new(quota: usize) -> Arc<Self> {
+    pub(crate) fn new(quota: usize) -> Arc<Self> {
         Arc::new(Self {
             quota,
             calls: Default::default(),
         })
     }
 
-    fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.calls.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

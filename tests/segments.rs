@@ -19,7 +19,7 @@ use rapport_shared::mail::pace::{Pacing, QuotaSource, SendQuota};
 use rapport_shared::store::{DynamoStore, MemoryArtifacts};
 use serde_json::json;
 
-use crate::job::{Lcg, kill_after, seed, sent, usd};
+use crate::job::{DailyQuota, Lcg, kill_after, seed, sent, usd};
 
 type Steps = Segmented<DynamoStore, EmulatorSender, MemoryArtifacts>;
 
@@ -340,4 +340,36 @@ async fn a_run_by_segments_killed_at_random_points_across_its_steps_sends_each_d
         expected,
         "seed {seed_value}: the killed run must end with exactly the straight run's mail"
     );
+}
+
+#[tokio::test]
+async fn a_used_up_daily_quota_found_by_one_segment_stops_the_segments_after_it() {
+    let now = Utc::now();
+    let api = TestApi::start().await;
+    seed(&api, &uuid::Uuid::new_v4().simple().to_string(), now).await;
+    let quota = DailyQuota::new(5);
+    // One send at a time, so the segment that meets the refusal makes one refused call.
+    let mut settings = job_settings(&api);
+    settings.job.send_concurrency = 1;
+    let steps = Arc::new(Segmented {
+        store: api.store.clone(),
+        sender: quota.clone(),
+        artifacts: MemoryArtifacts::default(),
+        settings,
+        currency: usd(),
+    });
+    // 5 a second keeps one segment busy: the four deliver one after another.
+    let pace = Pacing {
+        rate: Some(5.0),
+        ..Pacing::UNPACED
+    };
+    let run = run_ref("quota", now);
+    let plan = steps.plan(&run, Some(4), pace).await.unwrap();
+    assert_eq!(plan.deliver_concurrency, 1);
+    let summary = steps.run_all(&run, Some(4), pace).await.unwrap().summary;
+    assert_eq!(summary.sent, 5, "{summary:?}");
+    assert!(summary.stopped > 0, "{summary:?}");
+    assert!(summary.sending_stopped.is_some(), "{summary:?}");
+    // The segment that met the refusal asked SES once more; those after it, never.
+    assert_eq!(quota.calls(), 6);
 }

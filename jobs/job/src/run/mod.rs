@@ -136,6 +136,7 @@ where
         &model,
         customers,
         &suppressed,
+        None,
         currency,
         now,
     )

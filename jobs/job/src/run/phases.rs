@@ -204,7 +204,8 @@ pub struct Outreach {
 
 /// Scores `customers` with the run's models, decides at most one message for each,
 /// delivers it (or holds it out) and writes scores and message history back in
-/// batches.
+/// batches. `stopped` is why SES stopped taking the run's mail before this part began,
+/// if it did: nothing is sent then, and the due messages wait for the next run.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn deliver<S: JobStore, M: MessageSender>(
     store: &S,
@@ -213,6 +214,7 @@ pub(super) async fn deliver<S: JobStore, M: MessageSender>(
     model: &RunModel,
     customers: Vec<ScannedCustomer>,
     suppressed: &HashSet<String>,
+    stopped: Option<String>,
     currency: Currency,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Outreach> {
@@ -229,6 +231,9 @@ pub(super) async fn deliver<S: JobStore, M: MessageSender>(
     };
     let control = control::control_groups(&customers, now);
     let sending_stopped = outreach::SendingStopped::new();
+    if let Some(reason) = stopped {
+        let _ = sending_stopped.set(reason);
+    }
     let mut batches = stream::iter(customers)
         .map(|customer| {
             let scores = scores.get(customer.profile.customer_id.as_str()).cloned();

@@ -306,6 +306,10 @@ where
                 let mut scanned = scan_segment(&self.store, segment, plan.of).await?;
                 let suppressed = std::mem::take(&mut scanned.suppressed);
                 let sender = Paced::new(self.sender.clone(), plan.pacing);
+                // A segment that found SES's quota used up stops the later ones too.
+                let stopped_key = run.key("sending-stopped")?;
+                let stopped = (self.artifacts.get(&stopped_key).await?)
+                    .map(|reason| String::from_utf8_lossy(&reason).into_owned());
                 let mut outreach = phases::deliver(
                     &self.store,
                     &sender,
@@ -313,10 +317,17 @@ where
                     &model,
                     scanned.customers,
                     &suppressed,
+                    stopped.clone(),
                     self.currency,
                     run.started_at,
                 )
                 .await?;
+                if let Some(reason) = &outreach.summary.sending_stopped
+                    && stopped.is_none()
+                {
+                    let body = reason.clone().into_bytes();
+                    self.artifacts.put(&stopped_key, body, "text/plain").await?;
+                }
                 outreach.summary.items_read += scanned.read.items;
                 outreach.summary.read_capacity_units += scanned.read.capacity_units;
                 outreach.summary.pacing = settings.send.then_some(plan.pacing);
