@@ -364,7 +364,8 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
     // The same job as the state machine invokes it, step by step, with the payloads of
     // infra/job.asl.json: the steps' results go to the run bucket.
     let run = serde_json::json!({
-        "run_id": format!("runtime-{}", &table[table.len() - 12..]),
+        // The samples of the report function name this run; the bucket is the test's own.
+        "run_id": "sample-run",
         "started_at": chrono::Utc::now(),
     });
     let mut step = async |event: Value| -> Value {
@@ -414,6 +415,26 @@ async fn every_binary_answers_its_sample_event_through_the_runtime_api() {
             .expect("reading the bucket")
             .expect("the report step stored the report");
     assert!(String::from_utf8_lossy(&html).contains("<html"));
+    // The merchant's tools read the summary and a link; the link opens the page.
+    let (status, body) = http(&call("report", "report.json").await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["summary"], summary, "{body}");
+    let link = body["link"]["url"].as_str().expect("a link").to_owned();
+    let token = link
+        .strip_prefix("https://api.shop.example/v1/reports/sample-run?token=")
+        .expect("the link names the run under the public URL");
+    let event = std::fs::read_to_string(sample("report-page.json"))
+        .expect("infra/events/report-page.json")
+        .replace("SAMPLE-TOKEN", token);
+    let event_file = std::env::temp_dir().join(format!("report-page-{table}.json"));
+    std::fs::write(&event_file, event).expect("writing the page's event");
+    let page = call("report", event_file.to_str().expect("a path")).await;
+    let _ = std::fs::remove_file(&event_file);
+    assert_eq!(page["statusCode"], 200, "{page}");
+    assert_eq!(
+        page["body"].as_str().map(str::as_bytes),
+        Some(html.as_slice())
+    );
 
     let (status, body) = http(&call("privacy", "export.json").await);
     assert_eq!(status, 200, "{body}");

@@ -41,6 +41,7 @@ mod redemption;
 mod referral;
 mod reindex;
 mod report;
+mod report_link;
 mod review;
 mod rules;
 mod samples;

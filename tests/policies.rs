@@ -1073,6 +1073,8 @@ fn leading_keys_confine_the_functions_that_reach_one_kind_of_partition() {
             "rapport-job".to_owned(),
             kinds(&["COUPON#", "CUSTOMER#", "EVENT#", "PROGRAM#", "REFCODE#"]),
         ),
+        // Reads reports in the run bucket only.
+        ("report".to_owned(), kinds(&[])),
     ]);
     assert_eq!(reach, expected);
 }

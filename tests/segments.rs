@@ -30,6 +30,7 @@ fn steps(api: &TestApi, artifacts: MemoryArtifacts) -> Arc<Steps> {
         artifacts,
         settings: job_settings(api),
         currency: usd(),
+        report_mail: None,
     })
 }
 
@@ -251,12 +252,7 @@ async fn each_step_taken_twice_changes_nothing_and_a_run_started_again_finishes_
     assert!(String::from_utf8(html).unwrap().contains("<html"));
     // A run id that could name other objects is refused.
     let bad = take(json!({"phase": "plan", "run": {"run_id": "../x", "started_at": now}}));
-    assert!(
-        bad.await
-            .unwrap_err()
-            .to_string()
-            .contains("run_id must be")
-    );
+    assert!(bad.await.unwrap_err().to_string().contains("run_id: "));
 }
 
 async fn artifacts_get(artifacts: &MemoryArtifacts, key: &str) -> Vec<u8> {
@@ -357,6 +353,7 @@ async fn a_used_up_daily_quota_found_by_one_segment_stops_the_segments_after_it(
         artifacts: MemoryArtifacts::default(),
         settings,
         currency: usd(),
+        report_mail: None,
     });
     // 5 a second keeps one segment busy: the four deliver one after another.
     let pace = Pacing {

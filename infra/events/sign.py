@@ -3,7 +3,7 @@
 
 Each sample's `rapport-signature` header is made as a storefront makes it: HMAC-SHA256
 with the key's secret over "<t>.<METHOD>.<path?query>.<raw body>", sent as
-`t=<t>,k=<key id>,v1=<hex>`. Admin routes (export, erase, recovery, the program) are signed with the
+`t=<t>,k=<key id>,v1=<hex>`. Admin routes (export, erase, recovery, the program, reports) are signed with the
 admin key, the rest with the events key. A Shopify or WooCommerce webhook's signature
 (`x-shopify-hmac-sha256`, `x-wc-webhook-signature`) is the base64 HMAC-SHA256 of the
 body with the shop's webhook secret. Run it after changing
@@ -22,7 +22,7 @@ TIMESTAMP = 1795000000  # fixed, so the files do not change; env.json widens the
 ADMIN_ROUTES = ("GET /v1/customers/{id}/export", "DELETE /v1/customers/{id}",
                 "POST /v1/customers/{id}/recovery", "GET /v1/admin/program",
                 "PUT /v1/admin/program", "GET /v1/admin/program/versions",
-                "POST /v1/admin/program/rollback")
+                "POST /v1/admin/program/rollback", "GET /v1/admin/reports/{run_id}")
 
 
 def sign(key, method, path_and_query, body, t=TIMESTAMP):

@@ -241,6 +241,8 @@ ports!(
     SendQuota,
     /// `store::ArtifactStore` over S3 (`store::S3Artifacts`).
     ArtifactStore,
+    /// `store::ReportStore` over S3: reading the reports the job stored.
+    ReportStore,
 );
 
 /// What a binary is wired with: its ports, as a list and (through [`Grants`]) as types.

@@ -18,7 +18,7 @@ use crate::config::JobConfig;
 use crate::domain::TombstoneKey;
 use crate::http::Api;
 use crate::mail::pace::SesAccount;
-use crate::mail::{SesAlerts, SesSender};
+use crate::mail::{AlertSender, SesAlerts, SesSender};
 use crate::store::{DynamoStore, S3Artifacts};
 use crate::wiring;
 use crate::{Config, telemetry};
@@ -198,11 +198,22 @@ pub fn wired_api<W: Wiring>(sdk: &aws_config::SdkConfig, config: Config) -> Api<
         }
         _ => None,
     };
-    let api = Api::new(store, config).with_secret_reader(Arc::new(SecretsManagerReader::new(sdk)));
-    match alerts {
-        Some(alerts) => api.with_alerts(Arc::new(alerts)),
-        None => api,
+    // Reports only for a binary that reads them, from the run bucket it is told.
+    let reports = match std::env::var(RUN_BUCKET_ENV) {
+        Ok(bucket) if W::wires(Port::ReportStore) && !bucket.trim().is_empty() => {
+            Some(S3Artifacts::new(s3_client(sdk), bucket.trim()))
+        }
+        _ => None,
+    };
+    let mut api =
+        Api::new(store, config).with_secret_reader(Arc::new(SecretsManagerReader::new(sdk)));
+    if let Some(alerts) = alerts {
+        api = api.with_alerts(Arc::new(alerts));
     }
+    if let Some(reports) = reports {
+        api = api.with_reports(Arc::new(reports));
+    }
+    api
 }
 
 /// The API wired with `W`, configured from the environment; logging initialised.
@@ -343,6 +354,9 @@ pub struct JobWiring {
     pub sender: SesSender,
     /// Where the sender's pace comes from: the account's quota.
     pub account: SesAccount,
+    /// Mails the merchant the link to a run's report (`RAPPORT_REPORT_EMAIL`); `None`
+    /// when no address is configured.
+    pub report_mail: Option<Arc<dyn AlertSender>>,
 }
 
 /// The job's configuration, store and sender from the environment.
@@ -367,11 +381,18 @@ pub async fn job_from_env() -> anyhow::Result<JobWiring> {
     let sender =
         SesSender::new(ses_client(&sdk)).with_configuration_set(job.ses_configuration_set.clone());
     let account = SesAccount::new(aws_sdk_sesv2::Client::new(&sdk));
+    let report_mail = match (&config.sender_email, &job.report_to) {
+        (Some(from), Some(to)) => Some(
+            Arc::new(SesAlerts::new(ses_client(&sdk), from, to.as_str())) as Arc<dyn AlertSender>,
+        ),
+        _ => None,
+    };
     Ok(JobWiring {
         config,
         job,
         store,
         sender,
         account,
+        report_mail,
     })
 }

@@ -100,6 +100,9 @@ functions! {
     coupon = "coupon": [CouponStore];
     /// `GET`/`PUT /v1/admin/program`, its versions and rollback.
     program = "program": [ProgramReadStore, ProgramStore, ProgramStatsStore];
+    /// `GET /v1/reports/{run_id}` (a mailed link) and `GET /v1/admin/reports/{run_id}`:
+    /// the reports the job stored in the run bucket.
+    report = "report": [ReportStore];
     /// `POST /v1/webhooks/shopify`: orders and refunds (`prior` finds a refund's
     /// customer), contact updates (`commit_reward`), erasure at the shop's request, and
     /// data and shop erasure requests mailed to the merchant.
@@ -131,8 +134,10 @@ functions! {
     feedback = "ses-feedback": [SuppressionStore];
     /// The scheduled job: the scan and scores, message claims, the birthday reward
     /// (read by `prior` and `profile`, written by `commit_reward`), customer mail paced
-    /// to the account's quota, and what its phases pass on in the run bucket.
+    /// to the account's quota, what its phases pass on in the run bucket, and the
+    /// report's link mailed to the merchant.
     job = "rapport-job": [
+        AlertSender,
         ScoreStore,
         MessageStore,
         RewardStore,

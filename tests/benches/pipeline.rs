@@ -240,6 +240,7 @@ async fn child(config: &str, customers: usize) {
         artifacts: artifacts.clone(),
         settings: settings.clone(),
         currency: usd,
+        report_mail: None,
     });
     let run_ref = |segments: u32| RunRef {
         run_id: format!("bench-{segments}"),

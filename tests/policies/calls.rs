@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use chrono::{DateTime, Utc};
 use rapport_shared::access::{Action, Port, Resource};
+use rapport_shared::domain::RunId;
 use rapport_shared::domain::outreach::MessageRecord;
 use rapport_shared::domain::program::ProgramVersion;
 use rapport_shared::domain::stats::ProgramStats;
@@ -27,7 +28,7 @@ use rapport_shared::mail::{
     SendError,
 };
 use rapport_shared::store::dynamo::keys;
-use rapport_shared::store::{ArtifactStore, s3::PREFIXES};
+use rapport_shared::store::{ArtifactStore, ReportFile, ReportStore, s3::PREFIXES};
 use rapport_shared::store::{
     Claim, CodeRepairStore, CodeSyncStore, CommitError, CouponStore, CouponUseStore,
     CustomerIndexStore, CustomerPage, IdempotencyRecord, IdempotencyStore, ImportSnapshot,
@@ -772,6 +773,18 @@ impl<A: ArtifactStore> ArtifactStore for Traced<A> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.run(Port::ArtifactStore, "get", self.inner.get(key))
             .await
+    }
+}
+
+#[async_trait]
+impl<R: ReportStore> ReportStore for Traced<R> {
+    async fn report_file(
+        &self,
+        run: &RunId,
+        file: ReportFile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let call = self.inner.report_file(run, file);
+        self.run(Port::ReportStore, "report_file", call).await
     }
 }
 

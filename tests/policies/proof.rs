@@ -63,7 +63,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     use rapport_shared::store::{
         ArtifactStore, CodeRepairStore, CustomerIndexStore, LedgerStore, MessageStore,
         PrivacyStore, ProfileStore, ProfileViewStore, ProgramStatsStore, ProgramStore,
-        ReadBackStore,
+        ReadBackStore, ReportFile, ReportStore,
     };
     use serde_json::json;
     use std::sync::Arc;
@@ -324,7 +324,10 @@ async fn every_port_method_calls_exactly_what_it_declares() {
         .interceptor(log.recorder())
         .build();
     let artifacts = Traced::new(
-        rapport_shared::store::S3Artifacts::new(aws_sdk_s3::Client::from_conf(recording), bucket),
+        rapport_shared::store::S3Artifacts::new(
+            aws_sdk_s3::Client::from_conf(recording),
+            bucket.clone(),
+        ),
         &log,
         Some("rapport-job"),
     );
@@ -339,6 +342,40 @@ async fn every_port_method_calls_exactly_what_it_declares() {
             .unwrap();
         assert_eq!(artifacts.get(key).await.unwrap(), Some(b"{}".to_vec()));
     }
+    // rapport-job mails the merchant the report's link.
+    let report_mail = Traced::new(
+        SesAlerts::new(ses.clone(), "rapport@shop.example", email("merchant")),
+        &log,
+        Some("rapport-job"),
+    );
+    report_mail.send_notice(&notice).await.unwrap();
+    // report: the HTML report of a run, and a run without one.
+    let recording = s3
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(log.recorder())
+        .build();
+    let reports = Traced::new(
+        rapport_shared::store::S3Artifacts::new(aws_sdk_s3::Client::from_conf(recording), bucket),
+        &log,
+        Some("report"),
+    );
+    let run = |id: &str| rapport_shared::domain::RunId::parse("run_id", id).unwrap();
+    assert_eq!(
+        reports
+            .report_file(&run("policies"), ReportFile::Html)
+            .await
+            .unwrap(),
+        Some(b"{}".to_vec())
+    );
+    assert_eq!(
+        reports
+            .report_file(&run("none"), ReportFile::Summary)
+            .await
+            .unwrap(),
+        None
+    );
 
     // privacy: the referee's export reads the referral under the referrer and the
     // suppression of her address; the referrer's erasure redacts her review (and the

@@ -220,16 +220,29 @@ impl TestApi {
 
     /// Starts the API over a new table with extra configuration variables.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
-        Self::start_on(extra, false).await
+        Self::start_on(extra, false, None).await
+    }
+
+    /// Starts the API with extra configuration variables, serving the reports
+    /// `reports` holds.
+    pub async fn start_with_reports(
+        extra: &[(&str, &str)],
+        reports: Arc<dyn rapport_shared::store::ReportStore>,
+    ) -> Self {
+        Self::start_on(extra, false, Some(reports)).await
     }
 
     /// Starts the API over a new table that has the template's stream, for tests that
     /// read it (tables without one keep the shared DynamoDB Local quick).
     pub async fn start_with_stream() -> Self {
-        Self::start_on(&[], true).await
+        Self::start_on(&[], true, None).await
     }
 
-    async fn start_on(extra: &[(&str, &str)], stream: bool) -> Self {
+    async fn start_on(
+        extra: &[(&str, &str)],
+        stream: bool,
+        reports: Option<Arc<dyn rapport_shared::store::ReportStore>>,
+    ) -> Self {
         let dynamodb = rapport_local::shared_dynamodb()
             .await
             .expect("DynamoDB Local");
@@ -252,7 +265,11 @@ impl TestApi {
             }
         };
         created.expect("create table");
-        let api = Arc::new(rapport_shared::bootstrap::api(&sdk, config));
+        let mut api = rapport_shared::bootstrap::api(&sdk, config);
+        if let Some(reports) = reports {
+            api = api.with_reports(reports);
+        }
+        let api = Arc::new(api);
         let store = api.store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -494,6 +511,8 @@ pub fn job_settings_for(table: &str, delivery: DeliverySettings) -> rapport_job:
         ses_configuration_set: None,
         ses_rate_share: 1.0,
         ses_max_send_rate: None,
+        report_to: None,
+        report_link_days: 30,
         tombstone_key: rapport_shared::domain::TombstoneKey::new(TOMBSTONE_KEY.as_bytes()),
     });
     settings.model_version = "test".into();

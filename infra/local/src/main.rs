@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use rapport_local::client::Signer;
 use rapport_local::shop_admin::ShopAdmin;
+use rapport_local::stack::LOCAL_RUN_BUCKET;
 use rapport_local::streams::CouponStream;
 use rapport_local::{LocalStack, create_table, demo, server, shop, storefront};
 use rapport_shared::auth::keys::{self, KeySource};
@@ -162,11 +163,23 @@ impl Running {
             KeySource::Inline(keys) => Signer::new((**keys).clone()),
             _ => bail!("the local stack needs RAPPORT_EVENTS_KEY and RAPPORT_ADMIN_KEY"),
         };
-        let api = Arc::new(rapport_shared::bootstrap::api(
-            &stack.sdk_config(),
-            config.clone(),
-        ));
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .context("binding the API port")?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        // Links to a run's report point here unless a public URL is configured.
+        let config = rapport_shared::Config {
+            public_url: config.public_url.or_else(|| Some(base_url.clone())),
+            ..config
+        };
         let sdk = stack.sdk_config();
+        let reports = rapport_shared::store::S3Artifacts::new(
+            rapport_shared::bootstrap::s3_client(&sdk),
+            LOCAL_RUN_BUCKET,
+        );
+        let api = Arc::new(
+            rapport_shared::bootstrap::api(&sdk, config.clone()).with_reports(Arc::new(reports)),
+        );
         let secrets = Arc::new(rapport_shared::bootstrap::SecretsManagerReader::new(&sdk));
         let apis = rapport_shared::bootstrap::shop_apis(&config, secrets).await?;
         let stream = match apis.is_empty() {
@@ -179,10 +192,6 @@ impl Running {
             }
         };
 
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .context("binding the API port")?;
-        let base_url = format!("http://{}", listener.local_addr()?);
         let (stop_server, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server::serve(listener, api, async {
             let _ = stopped.await;

@@ -2,7 +2,7 @@
 
 use super::{Config, ConfigError, KeySource, env_lookup, setting};
 use crate::domain::outreach::OutreachRules;
-use crate::domain::{LoyaltyRules, TombstoneKey};
+use crate::domain::{Email, LoyaltyRules, TombstoneKey};
 use crate::service::deliver::DeliverySettings;
 
 /// The scheduled job's settings, on top of [`Config`].
@@ -36,6 +36,11 @@ pub struct JobConfig {
     /// A send rate, messages per second, the job never exceeds whatever the account
     /// allows (`RAPPORT_SES_MAX_SEND_RATE`).
     pub ses_max_send_rate: Option<f64>,
+    /// Where the link to each run's report is mailed (`RAPPORT_REPORT_EMAIL`); unset:
+    /// none is mailed. Only a run by steps stores its report where a link can reach it.
+    pub report_to: Option<Email>,
+    /// How long that link works, in days (`RAPPORT_REPORT_LINK_DAYS`).
+    pub report_link_days: i64,
     /// To look up erased customers' tombstones (the functions' `RAPPORT_TOMBSTONE_KEY`);
     /// read from its secret when the job starts (bootstrap).
     pub tombstone_key: TombstoneKey,
@@ -95,6 +100,17 @@ impl JobConfig {
                 .map(|_| setting(&get, "RAPPORT_SES_MAX_SEND_RATE", 0.0f64))
                 .transpose()?
                 .filter(|r| *r > 0.0),
+            report_to: optional("RAPPORT_REPORT_EMAIL")
+                .map(|raw| {
+                    Email::parse("RAPPORT_REPORT_EMAIL", raw.trim()).map_err(|e| {
+                        ConfigError::Invalid {
+                            name: "RAPPORT_REPORT_EMAIL",
+                            reason: e.reason,
+                        }
+                    })
+                })
+                .transpose()?,
+            report_link_days: config.report_link_days,
             tombstone_key: match &config.tombstone_key {
                 KeySource::Inline(key) => key.as_ref().clone(),
                 KeySource::Secret(_) | KeySource::Absent => TombstoneKey::unset(),

@@ -56,6 +56,10 @@ pub struct Config {
     pub sender_email: Option<String>,
     /// Where service-recovery alerts go (`RAPPORT_SUPPORT_EMAIL`); unset: logged only.
     pub support_email: Option<String>,
+    /// The API's public base URL (`RAPPORT_PUBLIC_URL`), that links in mail point to.
+    pub public_url: Option<String>,
+    /// How long a link to a run's report works, in days (`RAPPORT_REPORT_LINK_DAYS`).
+    pub report_link_days: i64,
     /// The most an export page may hold, in bytes (`RAPPORT_EXPORT_PAGE_BYTES`): under
     /// the 6 MB a Lambda function may answer, with room for headers.
     pub export_page_bytes: usize,
@@ -93,6 +97,8 @@ impl std::fmt::Debug for Config {
             .field("referrals", &self.referrals)
             .field("sender_email", &self.sender_email)
             .field("support_email", &self.support_email)
+            .field("public_url", &self.public_url)
+            .field("report_link_days", &self.report_link_days)
             .field("export_page_bytes", &self.export_page_bytes)
             .field("tombstone_key", &self.tombstone_key)
             .field("webhook_secrets", &self.webhook_secrets)
@@ -339,6 +345,12 @@ impl Config {
             outreach: outreach_rules(&get)?,
             sender_email: optional("RAPPORT_SENDER_EMAIL"),
             support_email: optional("RAPPORT_SUPPORT_EMAIL"),
+            public_url: optional("RAPPORT_PUBLIC_URL"),
+            report_link_days: number(
+                "RAPPORT_REPORT_LINK_DAYS",
+                crate::auth::report_link::DEFAULT_LINK_DAYS,
+            )?
+            .clamp(1, 366),
             export_page_bytes: setting(&get, "RAPPORT_EXPORT_PAGE_BYTES", 4usize << 20)?
                 .clamp(1024, 5 << 20),
             tombstone_key,

@@ -81,9 +81,69 @@ id_type!(
     RedemptionId
 );
 
+/// A scheduled job run's id: it names the run's objects in the run bucket
+/// (`runs/<id>/…`, `reports/<id>/…`) and a Step Functions execution, so 1 to 80
+/// letters, digits, `-`, `_`, `.` or `:`, not starting with `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    pub const MAX_LEN: usize = 80;
+
+    /// Validates `raw` as the value of the field `field`.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || raw.starts_with('.') {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "must be 1 to {} characters, not starting with '.'",
+                    Self::MAX_LEN
+                ),
+            ));
+        }
+        if let Some(bad) = raw.chars().find(|c| !allowed(*c)) {
+            return Err(FieldError::new(
+                field,
+                format!("contains {bad:?}; allowed are letters, digits and - _ . :"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        RunId::parse("run_id", &raw).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_name_objects_safely() {
+        for ok in ["2026-12-03T07:00:00Z", "run_1", "a.b"] {
+            assert_eq!(RunId::parse("run_id", ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", ".hidden", "a/b", "../x", &"a".repeat(81), "a b"] {
+            assert!(RunId::parse("run_id", bad).is_err(), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<RunId>("\"a/b\"").is_err());
+    }
 
     #[test]
     fn accepts_typical_ids() {

@@ -48,7 +48,7 @@ pub use events::referral::{
 };
 pub use events::review::{Review, ReviewEvent, ReviewInput, ReviewOutcome, ReviewReceipt};
 pub use fields::{EventWindow, FieldError};
-pub use ids::{CustomerId, EventId, OrderId, RedemptionId, Sku};
+pub use ids::{CustomerId, EventId, OrderId, RedemptionId, RunId, Sku};
 pub use ledger::{LedgerEntry, LedgerReason};
 pub use loyalty::{LoyaltyRules, ReferralRules, ReviewRules, Tier, TierRule};
 pub use money::{Currency, Money};

@@ -12,6 +12,7 @@ mod coupons;
 mod privacy;
 mod problem;
 mod program;
+mod reports;
 mod unsubscribe;
 mod views;
 mod webhooks;
@@ -49,7 +50,8 @@ pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 /// caller can cause before the signature is checked.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The v1 API's operations, one per Lambda function.
+/// The v1 API's operations, one per Lambda function (the two report operations share
+/// one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Purchase,
@@ -74,12 +76,16 @@ pub enum Operation {
     /// What a customer did besides buying: a signup, a follow, an activity of the
     /// merchant's own.
     Activity,
+    /// A run's HTML report, opened from the link mailed to the merchant.
+    ReportPage,
+    /// A run's summary, for the merchant's tools.
+    Report,
 }
 
 impl Operation {
-    /// The scope a key needs for it; `None` for the unsubscribe link, which carries its
-    /// own token instead of a signature, and for platforms' webhooks, signed the
-    /// platform's way.
+    /// The scope a key needs for it; `None` for the unsubscribe and report links, which
+    /// carry their own tokens instead of a signature, and for platforms' webhooks,
+    /// signed the platform's way.
     pub fn scope(self) -> Option<Scope> {
         match self {
             Operation::Purchase
@@ -90,10 +96,13 @@ impl Operation {
             | Operation::Referral
             | Operation::Activity
             | Operation::Coupon => Some(Scope::Events),
-            Operation::Recovery | Operation::Privacy | Operation::Program => Some(Scope::Admin),
-            Operation::Unsubscribe | Operation::ShopifyWebhook | Operation::WooCommerceWebhook => {
-                None
+            Operation::Recovery | Operation::Privacy | Operation::Program | Operation::Report => {
+                Some(Scope::Admin)
             }
+            Operation::Unsubscribe
+            | Operation::ReportPage
+            | Operation::ShopifyWebhook
+            | Operation::WooCommerceWebhook => None,
         }
     }
 }
@@ -132,6 +141,8 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/admin/program/stats", Operation::Program),
     ("POST", "/v1/admin/program/rollback", Operation::Program),
     ("POST", "/v1/events/activity", Operation::Activity),
+    ("GET", "/v1/reports/{run_id}", Operation::ReportPage),
+    ("GET", "/v1/admin/reports/{run_id}", Operation::Report),
 ];
 
 /// The operation serving `method` on `path` (without the query), if any.
@@ -159,6 +170,8 @@ pub struct Api<S> {
     pub webhook_secrets: Arc<Keys<WebhookSecrets>>,
     /// The program in force, read again at most every `RAPPORT_PROGRAM_CACHE_SECS`.
     pub(crate) program: program::ProgramCache,
+    /// The reports the job stored; none until attached ([`Api::with_reports`]).
+    pub reports: Option<Arc<dyn crate::store::ReportStore>>,
 }
 
 /// Marks a response as one no cache may keep (see the module's header).
@@ -297,6 +310,7 @@ impl<S> Api<S> {
             tombstone_key,
             webhook_secrets,
             program: program::ProgramCache::default(),
+            reports: None,
         }
     }
 
@@ -337,6 +351,14 @@ impl<S> Api<S> {
 
     pub fn with_alerts(self, alerts: Arc<dyn AlertSender>) -> Self {
         Self { alerts, ..self }
+    }
+
+    /// Serves the reports `reports` holds.
+    pub fn with_reports(self, reports: Arc<dyn crate::store::ReportStore>) -> Self {
+        Self {
+            reports: Some(reports),
+            ..self
+        }
     }
 
     /// Checks size, signature, the key's scope for `operation` and the media type;
@@ -629,6 +651,7 @@ impl<S: Store> Api<S> {
             Operation::WooCommerceWebhook => self.woocommerce(req).await,
             Operation::Program => self.program(req).await,
             Operation::Activity => self.activity(req).await,
+            Operation::ReportPage | Operation::Report => self.report(req).await,
         }
     }
 

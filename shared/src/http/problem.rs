@@ -42,7 +42,7 @@ pub enum ApiError {
     },
     UnknownOrder(String),
     UnknownReferralCode,
-    /// A missing or forged unsubscribe token.
+    /// A missing, forged or expired link token (unsubscribe, report).
     InvalidToken,
     OrderExists(String),
     KeyReused(&'static str),
@@ -165,7 +165,7 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "invalid-token",
                 "The link is not valid",
-                "the unsubscribe link is incomplete or was altered".into(),
+                "the link is incomplete, was altered or has expired".into(),
                 Some("token"),
             ),
             UnknownReferralCode => (

@@ -9,6 +9,33 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::domain::RunId;
+
+/// What a run's report is made of, each an object under `reports/<run id>/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFile {
+    /// The run summary, JSON.
+    Summary,
+    /// The report the merchant reads, HTML.
+    Html,
+    /// A note that the merchant was mailed the link, so a retried step mails once.
+    Mailed,
+}
+
+impl ReportFile {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFile::Summary => "summary.json",
+            ReportFile::Html => "report.html",
+            ReportFile::Mailed => "mailed.json",
+        }
+    }
+
+    /// The key of this part of `run`'s report.
+    pub fn key(self, run: &RunId) -> String {
+        format!("reports/{run}/{}", self.name())
+    }
+}
 
 /// Objects by key; a put replaces what was there, so writing a phase's result again
 /// (a retried phase) changes nothing.
@@ -18,6 +45,18 @@ pub trait ArtifactStore: Send + Sync {
 
     /// The object at `key`; `None` when there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// The reports the job stored, read by run: what the report function may do, and no
+/// more (it writes nothing, and reads nothing of a run's intermediate results).
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// `file` of run `run`'s report; `None` when there is none.
+    async fn report_file(
+        &self,
+        run: &RunId,
+        file: ReportFile,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Objects kept in the process, for a run that does every phase itself.
@@ -47,6 +86,28 @@ impl ArtifactStore for MemoryArtifacts {
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl ReportStore for MemoryArtifacts {
+    async fn report_file(
+        &self,
+        run: &RunId,
+        file: ReportFile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(&file.key(run)).await
+    }
+}
+
+#[async_trait]
+impl<T: ReportStore + ?Sized> ReportStore for Arc<T> {
+    async fn report_file(
+        &self,
+        run: &RunId,
+        file: ReportFile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).report_file(run, file).await
     }
 }
 

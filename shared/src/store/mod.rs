@@ -16,7 +16,7 @@ pub mod dynamo;
 mod memory;
 pub mod s3;
 
-pub use artifacts::{ArtifactStore, MemoryArtifacts};
+pub use artifacts::{ArtifactStore, MemoryArtifacts, ReportFile, ReportStore};
 pub use dynamo::DynamoStore;
 #[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryStore;

@@ -15,8 +15,9 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::StoreError;
-use super::artifacts::ArtifactStore;
+use super::artifacts::{ArtifactStore, ReportFile, ReportStore};
 use crate::access::{Action, Grant, MethodGrants, Port, Resource};
+use crate::domain::RunId;
 
 /// The key prefixes of the run bucket: a run's intermediate results, and reports.
 pub const PREFIXES: &[&str] = &[RUNS, REPORTS];
@@ -43,6 +44,15 @@ pub const S3_METHODS: &[MethodGrants] = &[
         "get",
         &[
             Grant::on(Action::GetObject, Resource::RunObjects(RUNS)),
+            Grant::on(Action::GetObject, Resource::RunObjects(REPORTS)),
+            Grant::on(Action::ListBucket, Resource::RunBucket),
+        ],
+    ),
+    // The report function reads reports, and only reports.
+    MethodGrants::new(
+        Port::ReportStore,
+        "report_file",
+        &[
             Grant::on(Action::GetObject, Resource::RunObjects(REPORTS)),
             Grant::on(Action::ListBucket, Resource::RunBucket),
         ],
@@ -154,6 +164,17 @@ impl ArtifactStore for S3Artifacts {
             ))
         })?;
         Ok(Some(body.into_bytes().to_vec()))
+    }
+}
+
+#[async_trait]
+impl ReportStore for S3Artifacts {
+    async fn report_file(
+        &self,
+        run: &RunId,
+        file: ReportFile,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(&file.key(run)).await
     }
 }
 

@@ -212,6 +212,7 @@ pub async fn run_segmented_from_env(segments: u32, send: bool) -> anyhow::Result
         artifacts,
         settings,
         currency: wiring.config.rules.currency,
+        report_mail: wiring.report_mail,
     };
     Arc::new(steps).run_all(&run, Some(segments), pace).await
 }

@@ -17,11 +17,14 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use rapport_shared::domain::Currency;
+use rapport_shared::auth::report_link;
 use rapport_shared::domain::program::ProgramVersion;
-use rapport_shared::mail::MessageSender;
+use rapport_shared::domain::{Currency, RunId};
 use rapport_shared::mail::pace::{Paced, Pacing};
-use rapport_shared::store::{ArtifactStore, JobStore, ProgramReadStore, ProgramStatsStore};
+use rapport_shared::mail::{AlertSender, MerchantNotice, MessageSender};
+use rapport_shared::store::{
+    ArtifactStore, JobStore, ProgramReadStore, ProgramStatsStore, ReportFile,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
@@ -48,15 +51,8 @@ pub struct RunRef {
 
 impl RunRef {
     /// The run's id, checked: it names the run's objects.
-    fn id(&self) -> anyhow::Result<&str> {
-        let id = self.run_id.as_str();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
-        if id.is_empty() || id.len() > 80 || id.starts_with('.') || !id.chars().all(allowed) {
-            bail!(
-                "run_id must be 1 to 80 letters, digits, '-', '_', '.' or ':', not starting with '.'"
-            );
-        }
-        Ok(id)
+    fn id(&self) -> anyhow::Result<RunId> {
+        Ok(RunId::parse("run_id", &self.run_id)?)
     }
 
     fn key(&self, name: &str) -> anyhow::Result<String> {
@@ -119,6 +115,8 @@ pub struct Segmented<S, M, A> {
     /// The deployment's settings (the program's are applied per run).
     pub settings: RunSettings,
     pub currency: Currency,
+    /// Mails the merchant the link to each run's report; `None`: no address is set.
+    pub report_mail: Option<Arc<dyn AlertSender>>,
 }
 
 impl<S, M, A> Segmented<S, M, A>
@@ -364,16 +362,82 @@ where
         let report = phases::report(model, parts, &settings, self.currency, run.started_at);
         let html = crate::report::render_html(&report)?;
         let id = run.id()?;
-        self.save(&format!("reports/{id}/summary.json"), &report.summary)
+        self.save(&ReportFile::Summary.key(&id), &report.summary)
             .await?;
         (self.artifacts)
             .put(
-                &format!("reports/{id}/report.html"),
+                &ReportFile::Html.key(&id),
                 html.into_bytes(),
                 "text/html; charset=utf-8",
             )
             .await?;
+        self.mail_link(&id, &report).await?;
         Ok(report)
+    }
+
+    /// Mails the merchant the link to run `run`'s stored report, once per run: a
+    /// report step taken again finds the note it left and mails nothing (one that died
+    /// between the mail and the note mails again). A mail SES refuses fails the step,
+    /// so the state machine retries it and its history shows it.
+    async fn mail_link(&self, run: &RunId, report: &Report) -> anyhow::Result<()> {
+        let Some(mail) = &self.report_mail else {
+            return Ok(());
+        };
+        let delivery = &self.settings.job.delivery;
+        let keys = delivery
+            .unsubscribe_keys
+            .as_ref()
+            .context("the report link is signed with the unsubscribe keys: none are set")?;
+        let mailed = ReportFile::Mailed.key(run);
+        if self.artifacts.get(&mailed).await?.is_some() {
+            return Ok(());
+        }
+        let link = report_link::link(
+            &delivery.public_base_url,
+            keys,
+            run,
+            Utc::now(),
+            self.settings.job.report_link_days,
+        );
+        mail.send_notice(&report_notice(run, report, &link))
+            .await
+            .context("mailing the report's link")?;
+        self.save(&mailed, &link.expires_at).await
+    }
+}
+
+/// The mail that tells the merchant a run is done: what it did, and the link.
+fn report_notice(run: &RunId, report: &Report, link: &report_link::ReportLink) -> MerchantNotice {
+    let s = &report.summary;
+    let mut text = format!(
+        "The scheduled run {run} of {shop} finished at {at}.\n\n\
+         Customers: {customers}, scored: {scored}\n\
+         Messages sent: {sent}, held out for comparison: {held_out}, deferred: {deferred}\n\
+         Errors: {errors}\n",
+        shop = report.shop_name,
+        at = report.generated_at.format("%Y-%m-%d %H:%M UTC"),
+        customers = s.customers,
+        scored = s.scored,
+        sent = s.sent,
+        held_out = s.held_out,
+        deferred = s.deferred,
+        errors = s.errors,
+    );
+    if let Some(why) = &s.sending_stopped {
+        text.push_str(&format!(
+            "Sending stopped: {why}. The rest waits for the next run.\n"
+        ));
+    }
+    text.push_str(&format!(
+        "\nThe report, with the scores, the model's backtest and the messages' results:\n{}\n\n\
+         The link works until {}. GET /v1/admin/reports/{run} with an admin key gives the \
+         summary and a new link.\n",
+        link.url,
+        link.expires_at.format("%Y-%m-%d %H:%M UTC"),
+    ));
+    MerchantNotice {
+        subject: format!("{}: report of the run {run}", report.shop_name),
+        text,
     }
 }
 

@@ -128,6 +128,7 @@ pub async fn take_from_env(
         artifacts,
         settings: RunSettings::new(wiring.job),
         currency: wiring.config.rules.currency,
+        report_mail: wiring.report_mail,
     };
     segmented.take(step, &wiring.account, send_until).await
 }
