@@ -323,17 +323,35 @@ impl FittedChurnModel {
         let records = self
             .scaler
             .transform(feature_matrix(summaries, bgnbd, self.window_weeks)?);
-        // The positive class of a boolean target is `true`, the larger value: "churned".
-        Ok(self.logistic.predict_probabilities(&records).to_vec())
+        let sign = self.churn_sign();
+        let logits = records.dot(self.logistic.params()) + self.logistic.intercept();
+        Ok(logits
+            .iter()
+            .map(|&z| 1.0 / (1.0 + (-sign * z).exp()))
+            .collect())
     }
 
-    /// Feature weights on the standardised scale, by name.
+    /// Feature weights on the standardised scale, by name; a positive weight raises the
+    /// churn risk.
     pub fn coefficients(&self) -> Vec<(&'static str, f64)> {
+        let sign = self.churn_sign();
         FEATURE_NAMES
             .iter()
             .copied()
-            .zip(self.logistic.params().iter().copied())
+            .zip(self.logistic.params().iter().map(|w| sign * w))
             .collect()
+    }
+
+    /// +1 if the logistic model's positive class is "churned", −1 if it is "bought
+    /// again". linfa-logistic makes the more frequent label of the training data its
+    /// positive class (the first one seen on a tie), whatever its value, so which
+    /// outcome its probabilities and weights refer to depends on the shop's churn rate.
+    fn churn_sign(&self) -> f64 {
+        if self.logistic.labels().pos.class {
+            1.0
+        } else {
+            -1.0
+        }
     }
 }
 
@@ -398,6 +416,59 @@ mod tests {
         let lapsed = RfmSummary::new(1.0, 2.0, 90.0, 20.0);
         let risks = model.churn_risks(&[regular, lapsed], &bgnbd).unwrap();
         assert!(risks[0] < 0.5 && risks[1] > 0.5, "{risks:?}");
+    }
+
+    #[test]
+    fn risk_is_of_churning_whichever_outcome_is_more_frequent() {
+        // A lapsing shop, where most customers buy nothing in the window, and a shop of
+        // regulars, where few do: the risk must mean "no purchase" in both.
+        let regulars = BgNbdCoefficients {
+            r: 2.0,
+            alpha: 2.0,
+            a: 0.05,
+            b: 5.0,
+        };
+        let shops = [
+            simulated_shop(),
+            Simulation::new(regulars, date("2024-01-01"), date("2024-12-31"))
+                .seed(11)
+                .transactions(2000)
+                .unwrap(),
+        ];
+        let as_of = date("2024-12-31");
+        let mut rates = Vec::new();
+        for shop in &shops {
+            let model = ChurnModel::params()
+                .window_weeks(13.0)
+                .fit(shop, as_of)
+                .unwrap();
+            let cohort = shop.cohort_at(model.training_cutoff);
+            let bgnbd = BgNbdParams::default().fit(&cohort.summaries).unwrap();
+            let risks = model.churn_risks(&cohort.summaries, &bgnbd).unwrap();
+            let churned: Vec<bool> = cohort
+                .activity_until(as_of)
+                .iter()
+                .map(|a| a.purchase_days == 0)
+                .collect();
+            let auc = crate::metrics::roc_auc(&risks, &churned).unwrap();
+            assert!(auc > 0.7, "AUC {auc}");
+            // With an unpenalised intercept the fitted risks average the churn rate.
+            let mean = risks.iter().sum::<f64>() / risks.len() as f64;
+            assert!(
+                (mean - model.training_churn_rate).abs() < 1e-3,
+                "{mean} against {}",
+                model.training_churn_rate
+            );
+            let weight = model
+                .coefficients()
+                .into_iter()
+                .find(|(name, _)| *name == "logit_no_purchase")
+                .map(|(_, w)| w)
+                .unwrap();
+            assert!(weight > 0.0, "{:?}", model.coefficients());
+            rates.push(model.training_churn_rate);
+        }
+        assert!(rates[0] > 0.5 && rates[1] < 0.5, "{rates:?}");
     }
 
     #[test]
