@@ -1,9 +1,11 @@
 //! A customer with a very long history keeps working: the profile item does not grow
 //! with the number of reviews or the size of orders (DynamoDB refuses items over
-//! 400 KB, which once turned every review past the 3,379th into a 500), and the export
-//! comes in pages however long the history.
+//! 400 KB, which once turned every review past the 3,379th into a 500) nor with the
+//! years of purchase days, and the export comes in pages however long the history.
 
-use rapport_integration::{TestApi, purchase};
+use rapport_integration::{TestApi, cid, purchase, refund};
+use rapport_shared::domain::profile::PURCHASE_DAYS_KEPT;
+use rapport_shared::store::ProfileStore;
 use serde_json::{Value, json};
 
 /// A 120-character product code, distinct per `i`.
@@ -67,6 +69,67 @@ async fn the_profile_stays_the_same_size_however_many_reviews_and_items() {
     let profile = api.get(&format!("/v1/customers/{customer}")).await;
     assert_eq!(profile.status, 200);
     assert_eq!(profile.body["orders"], 1);
+}
+
+#[tokio::test]
+async fn five_years_of_weekly_orders_keep_the_purchase_days_bounded_and_the_figures_exact() {
+    let api = TestApi::start_with(&[("RAPPORT_EVENT_MAX_AGE_DAYS", "2000")]).await;
+    let customer = "weekly";
+    let today = chrono::Utc::now();
+    let weeks = 5 * 52;
+    let mut spent = 0;
+    for n in 0..weeks {
+        let total = 1_000 + 7 * n;
+        let mut order = purchase(&format!("e-{n}"), customer, &format!("o-{n}"), total);
+        order["occurred_at"] = (today - chrono::Duration::weeks(weeks - n))
+            .to_rfc3339()
+            .into();
+        let r = api.post("/v1/events/purchase", &order).await;
+        assert_eq!(r.status, 200, "order {n}: {:?}", r.body);
+        spent += total;
+    }
+    // A refund of the very first order (a folded day by now) and of a recent one.
+    for (n, amount) in [(0, 400), (weeks - 2, 1_000)] {
+        let body = refund(&format!("r-{n}"), customer, &format!("o-{n}"), amount);
+        let r = api.post("/v1/events/purchase", &body).await;
+        assert_eq!(r.status, 200, "refund {n}: {:?}", r.body);
+        spent -= amount;
+    }
+
+    let p = api
+        .store
+        .profile(&cid(customer))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let (first, last) = (
+        *p.purchase_days.keys().next().unwrap(),
+        *p.purchase_days.keys().next_back().unwrap(),
+    );
+    assert!((last - first).num_days() as u64 <= PURCHASE_DAYS_KEPT);
+    assert!(
+        p.purchase_days.len() as u64 <= PURCHASE_DAYS_KEPT / 7 + 1,
+        "{} days kept",
+        p.purchase_days.len()
+    );
+    let folded = p.earlier_days.expect("the oldest days are folded");
+    assert!(folded.last_day < first);
+    assert_eq!(folded.first_minor, 1_000 - 400);
+    assert_eq!(p.purchase_day_count(), weeks as usize);
+    assert_eq!(p.net_spend_minor, spent);
+    assert_eq!(p.repeat_spend_minor, spent - 600);
+    assert_eq!(
+        folded.net_minor() + p.purchase_days.values().sum::<i64>(),
+        spent
+    );
+
+    let view = api.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(view.status, 200, "{:?}", view.body);
+    assert_eq!(view.body["purchase_days"], weeks);
+    assert_eq!(view.body["orders"], weeks);
+    assert_eq!(view.body["net_spend_minor"], spent);
+    assert_eq!(view.body["repeat_spend_minor"], spent - 600);
 }
 
 #[tokio::test]

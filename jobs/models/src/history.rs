@@ -3,6 +3,10 @@
 //! Purchases are bucketed by calendar day: several orders on one day are one purchase
 //! with the amounts summed, because the models count purchase occasions, and a split
 //! basket is not a second visit. Time is measured in weeks.
+//!
+//! A history may start with its oldest days folded into one aggregate ([`EarlierDays`]),
+//! as a store that bounds what it keeps per customer hands them over; see
+//! [`CustomerHistory::with_earlier`] for what is exact then.
 
 use std::collections::HashMap;
 
@@ -11,6 +15,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+
+mod earlier;
+
+pub use earlier::EarlierDays;
 
 pub const DAYS_PER_WEEK: f64 = 7.0;
 
@@ -120,11 +128,38 @@ pub struct Activity {
     pub spend: f64,
 }
 
-/// One customer's purchases, bucketed by day and sorted.
+/// One customer's purchases, bucketed by day and sorted, the oldest possibly folded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerHistory {
     id: String,
+    /// Days before the listed ones, folded together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    earlier: Option<EarlierDays>,
+    /// The days listed one by one, all after the folded ones.
     days: Vec<PurchaseDay>,
+}
+
+/// The summary of a customer first buying on `first`, last on `last`, with `repeats`
+/// purchase days after the first that spent `repeat_spend`, at the end of `cutoff`.
+fn summary(first: i32, last: i32, cutoff: i32, repeats: usize, repeat_spend: f64) -> RfmSummary {
+    RfmSummary {
+        frequency: repeats as f64,
+        recency: f64::from(last - first) / DAYS_PER_WEEK,
+        age: f64::from(cutoff - first) / DAYS_PER_WEEK,
+        monetary: if repeats == 0 {
+            0.0
+        } else {
+            repeat_spend / repeats as f64
+        },
+    }
+}
+
+/// The summary of the days `seen` (sorted) at the end of `cutoff`.
+fn summary_of(seen: &[PurchaseDay], cutoff: i32) -> Option<RfmSummary> {
+    let (first, last) = (seen.first()?, seen.last()?);
+    let repeats = &seen[1..];
+    let spend = repeats.iter().map(|p| p.amount).sum();
+    Some(summary(first.day, last.day, cutoff, repeats.len(), spend))
 }
 
 impl CustomerHistory {
@@ -158,71 +193,163 @@ impl CustomerHistory {
             }
             same_day
         });
-        Ok(CustomerHistory { id, days })
+        Ok(CustomerHistory {
+            id,
+            earlier: None,
+            days,
+        })
+    }
+
+    /// A history whose days before `purchases` are folded into `earlier`; `purchases`
+    /// are bucketed as by [`Self::new`] and must all come after `earlier.last`.
+    ///
+    /// [`Self::summary_at`] is exact at every cutoff on or after the folded span's last
+    /// day, and so are [`Self::first_purchase`] and [`Self::first_spend`]. Whatever
+    /// needs single days inside the span reads its repeat days as evenly spread over it
+    /// ([`EarlierDays::spread`]): a summary at a cutoff inside it, the gaps inside it
+    /// ([`Self::gaps_at`]: still `x` gaps summing to `t_x`), activity and the next
+    /// purchase after a date inside it. [`Self::purchase_days`] lists only the days
+    /// after it.
+    pub fn with_earlier(
+        id: impl Into<String>,
+        earlier: Option<EarlierDays>,
+        purchases: impl IntoIterator<Item = (NaiveDate, f64)>,
+    ) -> Result<Self, ModelError> {
+        let mut history = Self::new(id, purchases)?;
+        if let Some(earlier) = earlier {
+            earlier.check(&history.id)?;
+            if let Some(inside) = (history.days.first()).filter(|p| p.day <= earlier.last_day()) {
+                return Err(ModelError::InvalidPurchase {
+                    customer: history.id,
+                    reason: format!(
+                        "a purchase listed on {} is not after the folded days (to {})",
+                        inside
+                            .date()
+                            .map_or_else(|| inside.day.to_string(), |d| d.to_string()),
+                        earlier.last
+                    ),
+                });
+            }
+            history.earlier = Some(earlier);
+        }
+        Ok(history)
     }
 
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// The purchase days listed one by one: all of them, or with a folded span
+    /// ([`Self::earlier`]) those after it.
     pub fn purchase_days(&self) -> &[PurchaseDay] {
         &self.days
     }
 
+    /// The purchase days folded before the listed ones, if any.
+    pub fn earlier(&self) -> Option<&EarlierDays> {
+        self.earlier.as_ref()
+    }
+
     pub fn first_purchase(&self) -> Option<NaiveDate> {
-        self.days.first().and_then(PurchaseDay::date)
+        match &self.earlier {
+            Some(earlier) => Some(earlier.first),
+            None => self.days.first().and_then(PurchaseDay::date),
+        }
+    }
+
+    /// Spend on the first purchase day.
+    pub fn first_spend(&self) -> Option<f64> {
+        match &self.earlier {
+            Some(earlier) => Some(earlier.first_amount),
+            None => self.days.first().map(|p| p.amount),
+        }
+    }
+
+    /// Every purchase day, the folded ones as [`EarlierDays::spread`] gives them.
+    fn all_days(&self) -> impl Iterator<Item = PurchaseDay> + '_ {
+        (self.earlier.into_iter().flat_map(EarlierDays::spread)).chain(self.days.iter().copied())
+    }
+
+    /// The listed days up to the end of `cutoff`.
+    fn listed_until(&self, cutoff: i32) -> &[PurchaseDay] {
+        &self.days[..self.days.partition_point(|p| p.day <= cutoff)]
     }
 
     /// The summary at the end of `cutoff` (purchases on the cutoff day count), or `None`
     /// if the customer had not bought by then.
     pub fn summary_at(&self, cutoff: NaiveDate) -> Option<RfmSummary> {
         let cutoff = cutoff.num_days_from_ce();
-        let seen = &self.days[..self.days.partition_point(|p| p.day <= cutoff)];
-        let (first, last) = (seen.first()?, seen.last()?);
-        let repeats = &seen[1..];
-        let monetary = if repeats.is_empty() {
-            0.0
-        } else {
-            repeats.iter().map(|p| p.amount).sum::<f64>() / repeats.len() as f64
-        };
-        Some(RfmSummary {
-            frequency: repeats.len() as f64,
-            recency: f64::from(last.day - first.day) / DAYS_PER_WEEK,
-            age: f64::from(cutoff - first.day) / DAYS_PER_WEEK,
-            monetary,
-        })
+        match &self.earlier {
+            None => summary_of(self.listed_until(cutoff), cutoff),
+            Some(earlier) if cutoff >= earlier.last_day() => {
+                let seen = self.listed_until(cutoff);
+                let last = seen.last().map_or(earlier.last_day(), |p| p.day);
+                let repeats = earlier.repeat_days as usize + seen.len();
+                let spend = earlier.repeat_amount + seen.iter().map(|p| p.amount).sum::<f64>();
+                Some(summary(earlier.first_day(), last, cutoff, repeats, spend))
+            }
+            Some(earlier) => {
+                let seen: Vec<PurchaseDay> =
+                    (earlier.spread()).take_while(|p| p.day <= cutoff).collect();
+                summary_of(&seen, cutoff)
+            }
+        }
     }
 
     /// Weeks between consecutive purchase days up to the end of `cutoff`, oldest first:
-    /// `x` gaps summing to `t_x`; empty for a one-time buyer.
+    /// `x` gaps summing to `t_x`; empty for a one-time buyer. Inside a folded span the
+    /// gaps are those of its days evenly spread.
     pub fn gaps_at(&self, cutoff: NaiveDate) -> Vec<f64> {
         let cutoff = cutoff.num_days_from_ce();
-        let seen = &self.days[..self.days.partition_point(|p| p.day <= cutoff)];
-        seen.windows(2)
-            .map(|pair| f64::from(pair[1].day - pair[0].day) / DAYS_PER_WEEK)
-            .collect()
+        let seen = self
+            .all_days()
+            .take_while(|p| p.day <= cutoff)
+            .map(|p| p.day);
+        let mut gaps = Vec::new();
+        let mut previous = None;
+        for day in seen {
+            if let Some(previous) = previous {
+                gaps.push(f64::from(day - previous) / DAYS_PER_WEEK);
+            }
+            previous = Some(day);
+        }
+        gaps
     }
 
     /// Days from the end of `after` to the first purchase day after it, up to the end of
-    /// `until` (at least 1); `None` without a purchase in that window.
+    /// `until` (at least 1); `None` without a purchase in that window. After a date
+    /// inside a folded span, its days are taken as evenly spread.
     pub fn days_to_next_purchase(&self, after: NaiveDate, until: NaiveDate) -> Option<u32> {
         let (after, until) = (after.num_days_from_ce(), until.num_days_from_ce());
-        let next = self
-            .days
-            .get(self.days.partition_point(|p| p.day <= after))?;
+        let next = match &self.earlier {
+            Some(earlier) if after < earlier.last_day() => {
+                earlier.spread().find(|p| p.day > after)?
+            }
+            _ => *self
+                .days
+                .get(self.days.partition_point(|p| p.day <= after))?,
+        };
         (next.day <= until).then(|| (next.day - after).unsigned_abs())
     }
 
-    /// Purchase days and spend after the end of `after` up to the end of `until`.
+    /// Purchase days and spend after the end of `after` up to the end of `until`. From a
+    /// date inside a folded span, its days are taken as evenly spread.
     pub fn activity_between(&self, after: NaiveDate, until: NaiveDate) -> Activity {
         let (after, until) = (after.num_days_from_ce(), until.num_days_from_ce());
         let start = self.days.partition_point(|p| p.day <= after);
         let end = self.days.partition_point(|p| p.day <= until);
         let window = &self.days[start..end.max(start)];
-        Activity {
+        let mut activity = Activity {
             purchase_days: window.len() as u32,
             spend: window.iter().map(|p| p.amount).sum(),
+        };
+        if let Some(earlier) = self.earlier.filter(|e| after < e.last_day()) {
+            for p in earlier.spread().filter(|p| p.day > after && p.day <= until) {
+                activity.purchase_days += 1;
+                activity.spend += p.amount;
+            }
         }
+        activity
     }
 }
 

@@ -75,7 +75,7 @@ pub use evaluate::{Evaluation, evaluate};
 pub use gamma_gamma::{
     FittedGammaGamma, GammaGamma, GammaGammaCoefficients, GammaGammaParams, GammaGammaValidParams,
 };
-pub use history::{Activity, Cohort, CustomerHistory, RfmSummary, Transactions};
+pub use history::{Activity, Cohort, CustomerHistory, EarlierDays, RfmSummary, Transactions};
 pub use hybrid::{FittedHybrid, Hybrid, HybridParams};
 pub use linfa::ParamGuard;
 pub use mbgnbd::{FittedMbgNbd, MbgNbd, MbgNbdParams};

@@ -117,7 +117,7 @@ pub fn value_features(
     bgnbd: &FittedBgNbd,
     window: f64,
 ) -> Result<[f64; FEATURES], ModelError> {
-    let first_spend = history.purchase_days().first().map_or(0.0, |p| p.amount);
+    let first_spend = history.first_spend().unwrap_or(0.0);
     let spend_per_week = if s.age > 0.0 {
         s.frequency * s.monetary / s.age
     } else {

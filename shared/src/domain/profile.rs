@@ -2,9 +2,10 @@
 //! customer, rewards still held.
 //!
 //! The profile carries the aggregates the scoring job needs (first/last purchase, the
-//! distinct purchase days with their net spend, order count, net and repeat spend) so
-//! that one scan of profiles is enough to score every customer. Changes of the points
-//! balance are in [`super::ledger`], the only place that moves it.
+//! distinct purchase days with their net spend, the oldest folded into [`FoldedDays`];
+//! order count, net and repeat spend) so that one scan of profiles is enough to score
+//! every customer. Changes of the points balance are in [`super::ledger`], the only
+//! place that moves it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,13 @@ use super::{
     Birthday, CustomerId, Email, EventId, FirstName, Locale, OrderId, ProductName, Sku, Tier,
 };
 
+mod days;
+pub use days::{DaySpend, FoldedDays, PURCHASE_DAYS_KEPT, SpendSpan};
+
 /// Days in the trailing window that decides the tier.
 pub const TIER_WINDOW_DAYS: u64 = 365;
+/// The longest grace a program may give a tier after its holder last qualified for it.
+pub const MAX_GRACE_DAYS: u64 = 365;
 /// Products of the latest order the profile keeps (distinct, in order): enough for the
 /// check-in, tips and review request, and bounded however large an order is.
 pub const LAST_ORDER_SKUS: usize = 50;
@@ -74,11 +80,18 @@ pub struct Profile {
     pub repeat_spend_minor: i64,
     pub first_purchase_at: Option<DateTime<Utc>>,
     pub last_purchase_at: Option<DateTime<Utc>>,
-    /// Net spend per distinct purchase day (UTC). Its length is the number of purchase
-    /// days; it also gives the trailing-window spend for tiers and the time-split
-    /// history for the churn model, without reading orders.
+    /// Net spend per distinct purchase day (UTC) of the last [`PURCHASE_DAYS_KEPT`] days
+    /// before the latest purchase day; older days are folded into `earlier_days`. It
+    /// gives the window spend for tiers and spend gifts and, with `earlier_days`, the
+    /// number of purchase days ([`Profile::purchase_day_count`]) and the history the
+    /// models read, without reading orders.
     #[serde(default)]
     pub purchase_days: BTreeMap<NaiveDate, i64>,
+    /// The purchase days older than `purchase_days` keeps, folded into one aggregate;
+    /// absent until a customer's history is that long (and on profiles stored before
+    /// there was folding, until they next change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_days: Option<FoldedDays>,
     pub email: Option<Email>,
     pub locale: Option<Locale>,
     pub birthday: Option<Birthday>,
@@ -186,6 +199,7 @@ impl Profile {
             first_purchase_at: None,
             last_purchase_at: None,
             purchase_days: BTreeMap::new(),
+            earlier_days: None,
             email: None,
             locale: None,
             birthday: None,
@@ -224,18 +238,6 @@ impl Profile {
     /// Whether the customer's personal data was erased.
     pub fn is_erased(&self) -> bool {
         self.erased_at.is_some()
-    }
-
-    /// Adds `amount_minor` (negative for refunds) to the purchase day `day`, keeping
-    /// the derived aggregates in step.
-    pub(crate) fn add_to_day(&mut self, day: NaiveDate, amount_minor: i64) {
-        *self.purchase_days.entry(day).or_insert(0) += amount_minor;
-        self.net_spend_minor += amount_minor;
-        self.repeat_spend_minor = self.net_spend_minor
-            - self
-                .purchase_days
-                .first_key_value()
-                .map_or(0, |(_, first)| *first);
     }
 
     /// Notes that `skus` were bought on `day`, for their rhythm.

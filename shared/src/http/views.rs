@@ -106,7 +106,7 @@ impl ProfileView {
             net_spend_minor: p.net_spend_minor,
             repeat_spend_minor: p.repeat_spend_minor,
             currency,
-            purchase_days: p.purchase_days.len(),
+            purchase_days: p.purchase_day_count(),
             first_purchase_at: p.first_purchase_at,
             last_purchase_at: p.last_purchase_at,
             email: p.email.clone(),

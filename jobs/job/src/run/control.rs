@@ -24,6 +24,9 @@ pub(super) fn control_groups(customers: &[ScannedCustomer], now: DateTime<Utc>) 
             let from = m.at.date_naive();
             let until = from + chrono::Duration::days(CONTROL_WINDOW_DAYS);
             let after = |d: &NaiveDate| *d > from && *d <= until;
+            // Messages are kept for `outreach::HISTORY_DAYS`, far fewer than the days
+            // before the latest purchase whose spend the profile keeps one by one
+            // (`PURCHASE_DAYS_KEPT`): no window reaches the folded days.
             let bought = c
                 .profile
                 .purchase_days

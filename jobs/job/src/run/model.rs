@@ -20,10 +20,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
-    ChurnModel, CountModelKind, CustomerHistory, Evaluation, NextOrderForecaster, PARETO_SHARE,
-    ScoreParams, ScoringModel, Transactions, evaluate, metrics,
+    ChurnModel, CountModelKind, CustomerHistory, EarlierDays, Evaluation, NextOrderForecaster,
+    PARETO_SHARE, ScoreParams, ScoringModel, Transactions, evaluate, metrics,
 };
 use rapport_shared::domain::outreach::Population;
+use rapport_shared::domain::profile::SpendSpan;
 use rapport_shared::domain::{CustomerId, CustomerScores, Profile, Segment};
 use rapport_shared::store::ScannedCustomer;
 use serde::{Deserialize, Serialize};
@@ -114,7 +115,12 @@ pub struct Buyer {
     pub id: String,
     /// Net spend to date (the report's charts, the Pareto share).
     pub net_spend_minor: i64,
+    /// The days the profile keeps one by one, those with net spend.
     pub days: Vec<(NaiveDate, i64)>,
+    /// The older days the profile folded, those with net spend (`FoldedDays::spent`);
+    /// absent for a customer whose history is not that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<SpendSpan>,
 }
 
 impl Buyer {
@@ -126,16 +132,27 @@ impl Buyer {
             .filter(|(_, net)| **net > 0)
             .map(|(day, net)| (*day, *net))
             .collect();
-        (!days.is_empty()).then(|| Buyer {
+        let earlier = profile.earlier_days.and_then(|folded| folded.spent());
+        (earlier.is_some() || !days.is_empty()).then(|| Buyer {
             id: profile.customer_id.as_str().to_owned(),
             net_spend_minor: profile.net_spend_minor,
             days,
+            earlier,
         })
     }
 
+    /// The buyer's history in major units; `None` if the models would refuse it.
     fn history(&self, minor_per_major: f64) -> Option<CustomerHistory> {
-        let days = (self.days.iter()).map(|(day, net)| (*day, *net as f64 / minor_per_major));
-        CustomerHistory::new(&self.id, days).ok()
+        let major = |minor: i64| minor as f64 / minor_per_major;
+        let days = (self.days.iter()).map(|(day, net)| (*day, major(*net)));
+        let earlier = self.earlier.map(|span| EarlierDays {
+            first: span.first_day,
+            first_amount: major(span.first_minor),
+            last: span.last_day,
+            repeat_days: span.repeat_days,
+            repeat_amount: major(span.repeat_minor),
+        });
+        CustomerHistory::with_earlier(&self.id, earlier, days).ok()
     }
 }
 
@@ -448,6 +465,128 @@ mod tests {
             why.contains("pareto_nbd ranked only 0.005 above it"),
             "{why}"
         );
+    }
+
+    /// A profile built through the purchase path: an order every 9 to 15 days from
+    /// 2018 to mid-2024, the first and every seventh refunded in full, every fifth in
+    /// part; and the net spend of each of its days.
+    fn long_profile() -> (Profile, BTreeMap<NaiveDate, i64>) {
+        use rapport_shared::domain::loyalty::TierPerks;
+        use rapport_shared::domain::{
+            Currency, LoyaltyRules, PurchaseInput, ReferralRules, Tier, TierRule,
+        };
+        let rules = LoyaltyRules::new(
+            Currency::parse("c", "USD").unwrap(),
+            1,
+            vec![TierRule {
+                tier: Tier("bronze".into()),
+                threshold: 0,
+                multiplier_pct: 100,
+                perks: TierPerks::default(),
+            }],
+            1,
+            90,
+        )
+        .unwrap();
+        let referrals = ReferralRules::default();
+        let (mut profile, mut days) = (None, BTreeMap::new());
+        let mut at: DateTime<Utc> = "2018-01-03T10:00:00Z".parse().unwrap();
+        for n in 0..200i64 {
+            let total = 1_000 + (n * 37) % 900;
+            let event = |kind: &str, id: String, minor: i64| {
+                let mut body = serde_json::json!({
+                    "event_id": id, "kind": kind, "customer_id": "long", "order_id": format!("o{n}"),
+                    "occurred_at": at.to_rfc3339(), "currency": "USD", "total_minor": minor,
+                });
+                if kind == "purchase" {
+                    body["items"] = serde_json::json!([{"sku": "TEA", "quantity": 1, "unit_price_minor": minor}]);
+                }
+                serde_json::from_value::<PurchaseInput>(body)
+                    .unwrap()
+                    .validate()
+                    .unwrap()
+            };
+            let bought = event("purchase", format!("p{n}"), total)
+                .apply(profile, None, None, &rules, &referrals, at)
+                .unwrap();
+            let refund = match n {
+                _ if n % 7 == 0 => total,
+                _ if n % 5 == 0 => total / 3,
+                _ => 0,
+            };
+            *days.entry(at.date_naive()).or_insert(0) += total - refund;
+            profile = Some(bought.profile);
+            if refund > 0 {
+                let refunded = event("refund", format!("r{n}"), refund)
+                    .apply(profile, Some(bought.order), None, &rules, &referrals, at)
+                    .unwrap();
+                profile = Some(refunded.profile);
+            }
+            at += chrono::Duration::days(9 + n % 7);
+        }
+        (profile.unwrap(), days)
+    }
+
+    #[test]
+    fn a_buyer_with_folded_days_scores_as_with_every_day() {
+        let (folded, days) = long_profile();
+        assert!(folded.earlier_days.is_some(), "seven years fold");
+        assert_eq!(folded.purchase_day_count(), days.len());
+        let mut whole = folded.clone();
+        whole.purchase_days = days;
+        whole.earlier_days = None;
+        let (a, b) = (Buyer::of(&folded).unwrap(), Buyer::of(&whole).unwrap());
+        assert!(a.earlier.is_some() && b.earlier.is_none());
+        assert!(a.days.len() < b.days.len());
+        let (a, b) = (a.history(100.0).unwrap(), b.history(100.0).unwrap());
+        assert_eq!(a.first_purchase(), b.first_purchase());
+        assert_eq!(a.first_spend(), b.first_spend());
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(1.0);
+
+        // The model of a shop, applied to both: the same scores at every cutoff the job
+        // uses (today, the backtest's calibration end, training cutoffs).
+        let truth = BgNbdCoefficients {
+            r: 0.6,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let today = day("2025-02-28");
+        let shop = Simulation::new(truth, day("2023-01-01"), today)
+            .seed(3)
+            .transactions(400)
+            .unwrap();
+        let model = ScoreParams::default()
+            .fit(&shop.cohort_at(today).summaries, None)
+            .unwrap()
+            .model;
+        for weeks_back in [0, 13, 26, 52] {
+            let cutoff = today - chrono::Duration::weeks(weeks_back);
+            let (x, y) = (a.summary_at(cutoff).unwrap(), b.summary_at(cutoff).unwrap());
+            assert_eq!(
+                (x.frequency, x.recency, x.age),
+                (y.frequency, y.recency, y.age)
+            );
+            assert!(close(x.monetary, y.monetary), "{x:?} {y:?}");
+            let scores = model.score(&[x, y]).unwrap();
+            assert!(close(scores[0].clv, scores[1].clv), "{scores:?}");
+            assert!(close(scores[0].p_alive, scores[1].p_alive));
+            assert_eq!(scores[0].segment, scores[1].segment);
+            let (p, q) = (
+                a.activity_between(cutoff, today),
+                b.activity_between(cutoff, today),
+            );
+            assert_eq!(p.purchase_days, q.purchase_days);
+            assert!(close(p.spend, q.spend));
+        }
+        // A digest without folded days is as before.
+        let plain = Buyer {
+            earlier: None,
+            ..Buyer::of(&whole).unwrap()
+        };
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(!text.contains("earlier"), "{text}");
+        assert_eq!(serde_json::from_str::<Buyer>(&text).unwrap(), plain);
     }
 
     #[test]

@@ -419,10 +419,11 @@ impl Program {
                 MAX_POINTS,
             );
         }
-        if !(0..=365).contains(&self.qualification.grace_days) {
+        let max_grace = super::profile::MAX_GRACE_DAYS as i64;
+        if !(0..=max_grace).contains(&self.qualification.grace_days) {
             problems.push(FieldError::new(
                 "qualification.grace_days",
-                "must be between 0 and 365",
+                format!("must be between 0 and {max_grace}"),
             ));
         }
         problems
