@@ -9,8 +9,9 @@ use super::loyalty::{Basis, Qualification, Window};
 use super::{LedgerEntry, LedgerReason, LoyaltyRules, Profile, TierRule};
 
 /// Days of earned points a profile keeps: enough for a rolling year and for this
-/// calendar year and the last.
-const EARNED_DAYS_KEPT: u64 = 2 * 366;
+/// calendar year and the last, seen from any day of the longest grace (as purchase
+/// days, `profile::days::PURCHASE_DAYS_KEPT`).
+const EARNED_DAYS_KEPT: u64 = 2 * 366 + super::profile::MAX_GRACE_DAYS;
 
 impl Profile {
     /// Notes points the customer earned (orders, reviews, referrals; a refund takes
@@ -219,6 +220,39 @@ mod tests {
         assert_eq!(p.settle_tier(&rules, day("2026-07-11"), "e2", now()), None);
         assert_eq!(p.tier.0, "gold");
         assert_eq!(p.points_balance, 200);
+    }
+
+    #[test]
+    fn a_points_tier_held_through_its_grace_on_the_year_before_last_keeps_its_points() {
+        // Gold on points earned early in 2024 alone, then a few points now and then:
+        // whether gold still holds may depend, through the grace, on the calendar year
+        // before last, so those points must still be there.
+        let big = day("2024-01-05");
+        let grace = super::super::profile::MAX_GRACE_DAYS as i64;
+        let rules = ladder(Qualification {
+            basis: Basis::Points,
+            window: Window::CalendarYear,
+            grace_days: grace,
+        });
+        for gap in (700..1_100).step_by(7) {
+            let latest = big + chrono::Duration::days(gap);
+            let mut p = customer();
+            p.note_earned(big, 1_500);
+            p.note_earned(latest, 10);
+            let mut full = customer();
+            full.earned_days = [(big, 1_500), (latest, 10)].into();
+            full.earned_points = 1_510;
+            p.tier = Tier("gold".into());
+            full.tier = Tier("gold".into());
+            for offset in [0, 30, 200] {
+                let today = latest + chrono::Duration::days(offset);
+                assert_eq!(
+                    p.settled_tier(&rules, today).tier,
+                    full.settled_tier(&rules, today).tier,
+                    "latest {latest}, on {today}"
+                );
+            }
+        }
     }
 
     #[test]
