@@ -317,20 +317,17 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     // under the run, and the next reads it back; the report goes under reports/.
     let s3 = rapport_local::shared_s3().await.expect("S3 emulator");
     let (_, bucket) = rapport_integration::run_bucket().await;
-    let recording = s3
-        .client()
-        .config()
-        .to_builder()
-        .interceptor(log.recorder())
-        .build();
-    let artifacts = Traced::new(
-        rapport_shared::store::S3Artifacts::new(
-            aws_sdk_s3::Client::from_conf(recording),
-            bucket.clone(),
-        ),
-        &log,
-        Some("rapport-job"),
-    );
+    // The bucket through a client whose calls the log records.
+    let recorded = |bucket: String| {
+        let recording = s3
+            .client()
+            .config()
+            .to_builder()
+            .interceptor(log.recorder())
+            .build();
+        rapport_shared::store::S3Artifacts::new(aws_sdk_s3::Client::from_conf(recording), bucket)
+    };
+    let artifacts = Traced::new(recorded(bucket.clone()), &log, Some("rapport-job"));
     for (key, content_type) in [
         ("runs/policies/plan.json", "application/json"),
         ("reports/policies/report.html", "text/html; charset=utf-8"),
@@ -350,17 +347,7 @@ async fn every_port_method_calls_exactly_what_it_declares() {
     );
     report_mail.send_notice(&notice).await.unwrap();
     // report: the HTML report of a run, and a run without one.
-    let recording = s3
-        .client()
-        .config()
-        .to_builder()
-        .interceptor(log.recorder())
-        .build();
-    let reports = Traced::new(
-        rapport_shared::store::S3Artifacts::new(aws_sdk_s3::Client::from_conf(recording), bucket),
-        &log,
-        Some("report"),
-    );
+    let reports = Traced::new(recorded(bucket), &log, Some("report"));
     let run = |id: &str| rapport_shared::domain::RunId::parse("run_id", id).unwrap();
     assert_eq!(
         reports

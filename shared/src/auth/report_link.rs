@@ -10,24 +10,17 @@
 //! [`RETIRED_KEY_GRACE_DAYS`](super::keys::RETIRED_KEY_GRACE_DAYS)).
 
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 use super::keys::{UnsubscribeKey, UnsubscribeKeys};
+use super::unsubscribe::{HmacSha256, derived_mac};
 use crate::domain::RunId;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// How long a mailed link works unless configured otherwise (`RAPPORT_REPORT_LINK_DAYS`).
 pub const DEFAULT_LINK_DAYS: i64 = 30;
 
 fn mac(key: &UnsubscribeKey, run: &RunId, expires: i64) -> HmacSha256 {
-    let mut derive = <HmacSha256 as Mac>::new_from_slice(key.secret())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    derive.update(b"rapport-report-link-v1");
-    let derived = derive.finalize().into_bytes();
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(&derived)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = derived_mac(key, b"rapport-report-link-v1");
     mac.update(run.as_str().as_bytes());
     mac.update(b"\n");
     mac.update(expires.to_string().as_bytes());

@@ -16,15 +16,21 @@ use sha2::Sha256;
 use super::keys::{UnsubscribeKey, UnsubscribeKeys};
 use crate::domain::CustomerId;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(super) type HmacSha256 = Hmac<Sha256>;
 
-fn mac(key: &UnsubscribeKey, customer: &str) -> HmacSha256 {
+/// An HMAC keyed by `key` derived under `label`: each kind of token the unsubscribe key
+/// signs has a label of its own, so no token of one kind verifies as another.
+pub(super) fn derived_mac(key: &UnsubscribeKey, label: &[u8]) -> HmacSha256 {
     let mut derive = <HmacSha256 as Mac>::new_from_slice(key.secret())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    derive.update(b"rapport-unsubscribe-v1");
+    derive.update(label);
     let derived = derive.finalize().into_bytes();
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(&derived)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    <HmacSha256 as Mac>::new_from_slice(&derived)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
+fn mac(key: &UnsubscribeKey, customer: &str) -> HmacSha256 {
+    let mut mac = derived_mac(key, b"rapport-unsubscribe-v1");
     mac.update(customer.as_bytes());
     mac
 }
