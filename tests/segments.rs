@@ -250,6 +250,15 @@ async fn each_step_taken_twice_changes_nothing_and_a_run_started_again_finishes_
     assert_eq!(stored, summary);
     let html = artifacts_get(&artifacts, "reports/twice/report.html").await;
     assert!(String::from_utf8(html).unwrap().contains("<html"));
+    // The deliver steps read the models without the report's points, one per customer
+    // scored, which only the report step reads.
+    let model: Value =
+        serde_json::from_slice(&artifacts_get(&artifacts, "runs/twice/model.json").await).unwrap();
+    assert_eq!(model["overview"]["points"], json!([]));
+    let points: Vec<Value> =
+        serde_json::from_slice(&artifacts_get(&artifacts, "runs/twice/points.json").await).unwrap();
+    assert_eq!(points.len(), report.summary.scored);
+    assert_eq!(report.customers.len(), report.summary.scored);
     // A run id that could name other objects is refused.
     let bad = take(json!({"phase": "plan", "run": {"run_id": "../x", "started_at": now}}));
     assert!(bad.await.unwrap_err().to_string().contains("run_id: "));

@@ -324,7 +324,7 @@ fn main() {
     }
     println!();
     println!(
-        "| run | wall s | CPU µs/customer | scan s | model s | outreach s | peak RSS MiB | run above store MiB | stored per customer (digests / model / outreach) | scored | sent |"
+        "| run | wall s | CPU µs/customer | scan s | model s | outreach s | peak RSS MiB | run above store MiB | stored per customer (digests / model / points / outreach) | scored | sent |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
@@ -341,7 +341,7 @@ fn main() {
             None => "?".into(),
         };
         println!(
-            "| {name} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} / {} / {} | {} | {} |",
+            "| {name} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} / {} / {} / {} | {} | {} |",
             f("wall_s"),
             f("cpu_s") / n * 1e6,
             f("seconds_scan"),
@@ -351,6 +351,7 @@ fn main() {
             f("peak_mib") - f("loaded_mib"),
             per("digests"),
             per("model.json"),
+            per("points.json"),
             per("outreach"),
             r["scored"],
             r["sent"],

@@ -270,6 +270,12 @@ where
                     run.started_at,
                 )
                 .await;
+                // The report's points (one per customer scored) only the report step
+                // reads: every deliver step reads the models without them. Saved
+                // first, so a stored model always has its points.
+                let mut model = model;
+                let points = std::mem::take(&mut model.overview.points);
+                self.save(&run.key("points.json")?, &points).await?;
                 self.save(&key, &model).await?;
                 model
             }
@@ -345,10 +351,13 @@ where
     /// must be there), stored as `reports/<run id>/summary.json` and `report.html`.
     pub async fn report(&self, run: &RunRef) -> anyhow::Result<Report> {
         let plan = self.plan_of(run).await?;
-        let model: RunModel = self
+        let mut model: RunModel = self
             .load(&run.key("model.json")?)
             .await?
             .context("the run's models are not fitted")?;
+        if let Some(points) = self.load(&run.key("points.json")?).await? {
+            model.overview.points = points;
+        }
         let mut parts = Vec::new();
         for segment in 0..plan.of {
             let key = Self::segment_key(run, "outreach", segment, &plan)?;
@@ -384,10 +393,15 @@ where
             return Ok(());
         };
         let delivery = &self.settings.job.delivery;
-        let keys = delivery
+        // A run that sends has both (`JobConfig::can_send`); a dry run may lack them.
+        let Some(keys) = delivery
             .unsubscribe_keys
             .as_ref()
-            .context("the report link is signed with the unsubscribe keys: none are set")?;
+            .filter(|_| !delivery.public_base_url.is_empty())
+        else {
+            tracing::warn!(run = %run, "no report link mailed: it needs RAPPORT_PUBLIC_URL and the unsubscribe keys");
+            return Ok(());
+        };
         let mailed = ReportFile::Mailed.key(run);
         if self.artifacts.get(&mailed).await?.is_some() {
             return Ok(());
