@@ -543,7 +543,7 @@ async fn writeback_alone(
     now: DateTime<Utc>,
 ) -> (f64, f64) {
     let scratch = format!("{table}-writeback");
-    rapport_local::tables::create_table_without_stream(&client, &scratch)
+    rapport_local::tables::create_table_without_stream(client, &scratch)
         .await
         .expect("scratch table");
     let states = job_states(customers, now);
