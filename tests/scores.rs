@@ -1,12 +1,15 @@
 //! What the scoring job needs from the store, against DynamoDB Local: a parallel scan
 //! that visits every profile exactly once, score writes in batches that the profile
-//! view shows, and consent recorded from events.
+//! view shows, first states written many to a transaction without bringing back an
+//! erased customer, and consent recorded from events.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use futures::future::join_all;
 use rapport_integration::{TestApi, purchase, refund};
 use rapport_shared::domain::{CustomerId, CustomerScores, JobState};
-use rapport_shared::store::{DynamoStore, ScanCursor, ScanRead, ScoreStore};
+use rapport_shared::store::dynamo::keys;
+use rapport_shared::store::{DynamoStore, ProfileViewStore, ScanCursor, ScanRead, ScoreStore};
 use std::collections::HashSet;
 
 #[tokio::test]
@@ -146,6 +149,91 @@ async fn scores_are_written_in_batches_and_shown_in_the_profile() {
     )
     .await;
     assert!(api.get("/v1/customers/new").await.body["scores"].is_null());
+}
+
+fn scored_by(customer: &str, model: &str) -> JobState {
+    let id = CustomerId::parse("id", customer).unwrap();
+    JobState {
+        customer_id: id.clone(),
+        scores: Some(CustomerScores {
+            customer_id: id,
+            churn_risk: 0.5,
+            p_alive: 0.5,
+            expected_purchases: 1.0,
+            clv_minor: 1_000,
+            segment: rapport_shared::domain::Segment::Active,
+            horizon_weeks: 52.0,
+            model_version: model.into(),
+            scored_at: Utc::now(),
+            next_order_on: None,
+            p_order_in_horizon: None,
+        }),
+        messages: Vec::new(),
+    }
+}
+
+/// Whether the customer's job state item is in the table at all.
+async fn has_state_item(api: &TestApi, customer: &str) -> bool {
+    let id = CustomerId::parse("id", customer).unwrap();
+    api.store
+        .client()
+        .get_item()
+        .table_name(api.store.table())
+        .key("PK", AttributeValue::S(keys::customer_pk(&id)))
+        .key("SK", AttributeValue::S(keys::SCORES.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .is_some()
+}
+
+#[tokio::test]
+async fn first_states_share_transactions_and_an_erasure_or_another_run_in_one_changes_only_that_customer()
+ {
+    let api = &TestApi::start().await;
+    // 130 customers scored for the first time: three transactions of first states.
+    let customers: Vec<String> = (0..130).map(|i| format!("f-{i:03}")).collect();
+    for chunk in customers.chunks(20) {
+        join_all(chunk.iter().map(|c| {
+            let body = purchase(&format!("e-{c}"), c, &format!("o-{c}"), 1_000);
+            async move { api.post("/v1/events/purchase", &body).await }
+        }))
+        .await;
+    }
+    // After the run read them, two are erased (in different transactions), and an
+    // overlapping run gives a third its state first.
+    for erased in ["f-007", "f-075"] {
+        let r = api
+            .send("DELETE", &format!("/v1/customers/{erased}"), None)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    api.store
+        .write_job_states(&[scored_by("f-060", "overlapping run")])
+        .await
+        .unwrap();
+
+    let states: Vec<JobState> = customers.iter().map(|c| scored_by(c, "this run")).collect();
+    api.store.write_job_states(&states).await.unwrap();
+
+    for c in &customers {
+        let id = CustomerId::parse("id", c).unwrap();
+        let (_, scores) = api.store.profile_and_scores(&id).await.unwrap();
+        if c == "f-007" || c == "f-075" {
+            assert!(scores.is_none(), "{c}");
+            assert!(!has_state_item(api, c).await, "{c}'s state came back");
+        } else {
+            // The overlapping run's state is replaced, like any state there is.
+            let model = scores.map(|s| s.model_version);
+            assert_eq!(model.as_deref(), Some("this run"), "{c}");
+        }
+    }
+    // Again (a retried batch): every state is replaced, still none for the erased.
+    api.store.write_job_states(&states).await.unwrap();
+    assert!(!has_state_item(api, "f-007").await);
+    assert!(has_state_item(api, "f-129").await);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use super::items::{
     to_attr,
 };
 use super::keys::{self, PROFILE, SCORES, SUPPRESSED, expr};
-use super::transaction::{Refusal, Role};
+use super::transaction::{Refusal, Role, TRANSACT_MAX};
 use super::{DynamoStore, batch_backoff, classify, scan_segment};
 use crate::access::{Grants, port};
 use crate::domain::outreach::{MessageRecord, MessageStatus};
@@ -27,6 +27,11 @@ use crate::store::{
 
 /// Job states written at once.
 const WRITE_CONCURRENCY: usize = 32;
+/// First job states in one transaction: each takes two actions, a check of the
+/// customer's profile and the put.
+const FIRST_STATES_PER_TRANSACTION: usize = TRANSACT_MAX / 2;
+/// Transactions of first states in flight at once.
+const FIRST_STATES_CONCURRENCY: usize = 4;
 
 /// What a [`ScanCursor`] of this store holds: DynamoDB's `LastEvaluatedKey` (of a scan
 /// of the customer index, the item's table and index keys, all strings) and a profile
@@ -78,13 +83,7 @@ impl<W> DynamoStore<W> {
         let item = job_state_item(state)?;
         let mut backoff = batch_backoff();
         loop {
-            let replace = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression(expr::PRESENT)
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            if self.put_if(replace).await? {
+            if self.replace_state(&item).await? {
                 return Ok(());
             }
             let first = self
@@ -108,6 +107,52 @@ impl<W> DynamoStore<W> {
                 return Err(StoreError::Unavailable(
                     "writing a job state kept being cancelled".into(),
                 ));
+            }
+        }
+    }
+
+    /// Replaces a customer's job state if they have one (`false`: they have none).
+    async fn replace_state(&self, item: &Item) -> Result<bool, StoreError> {
+        let replace = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()))
+            .condition_expression(expr::PRESENT)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.put_if(replace).await
+    }
+
+    /// Replaces the customer's job state if they have one; if not, the state to write as
+    /// their first.
+    async fn replaced<'s>(
+        &self,
+        state: &'s JobState,
+    ) -> Result<Option<(&'s JobState, Item)>, StoreError> {
+        let item = job_state_item(state)?;
+        Ok((!self.replace_state(&item).await?).then_some((state, item)))
+    }
+
+    /// Writes the first job states of customers who had none, up to
+    /// [`FIRST_STATES_PER_TRANSACTION`] in one transaction that checks each profile, so
+    /// a shop's first run costs one request per fifty customers rather than one each.
+    /// When the transaction is cancelled — a customer erased or given a state meanwhile,
+    /// another writer on one of the profiles — each of its customers goes the way of
+    /// [`Self::write_state`], which tells those cases apart.
+    async fn write_first_states(&self, states: &[(&JobState, Item)]) -> Result<(), StoreError> {
+        let transaction = states
+            .iter()
+            .try_fold(self.transaction(), |tx, (state, item)| {
+                tx.live_customer(&state.customer_id)?.insert(item.clone())
+            })?;
+        match transaction.send().await {
+            Ok(()) => Ok(()),
+            Err(Refusal::Failed(e)) => Err(e),
+            Err(Refusal::Cancelled(_) | Refusal::InProgress(_)) => {
+                stream::iter(states.iter().map(Ok))
+                    .try_for_each_concurrent(WRITE_CONCURRENCY, |(state, _)| {
+                        self.write_state(state)
+                    })
+                    .await
             }
         }
     }
@@ -199,11 +244,23 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
     }
 
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
-        // One conditional put per customer (`BatchWriteItem` takes no conditions), many
-        // in flight at once: one at a time, the write-back of a large shop would take
-        // longer than its scan.
-        futures::stream::iter(states.iter().map(Ok))
-            .try_for_each_concurrent(WRITE_CONCURRENCY, |state| self.write_state(state))
+        // A state the customer has is replaced by one conditional put (`BatchWriteItem`
+        // takes no conditions), many in flight at once: one at a time, the write-back
+        // of a large shop would take longer than its scan.
+        let replaced: Vec<_> = states.iter().map(|s| self.replaced(s)).collect();
+        let firsts: Vec<Option<(&JobState, Item)>> = stream::iter(replaced)
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let firsts: Vec<(&JobState, Item)> = firsts.into_iter().flatten().collect();
+        // The rest have none yet: their states go in transactions of many customers.
+        let transactions: Vec<_> = firsts
+            .chunks(FIRST_STATES_PER_TRANSACTION)
+            .map(|chunk| self.write_first_states(chunk))
+            .collect();
+        stream::iter(transactions)
+            .buffer_unordered(FIRST_STATES_CONCURRENCY)
+            .try_collect::<()>()
             .await
     }
 }
