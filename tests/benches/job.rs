@@ -19,8 +19,10 @@
 //!
 //! `--dry-run` leaves out sending email; held-out claims and the batched write-back of
 //! scores and job state stay in, inside `seconds_outreach`. The second job run finds the
-//! first run's job state. The write-back alone is measured once more at the end, on a
-//! scratch table, so `seconds_outreach` can be split.
+//! first run's job state. Each round is printed as it ends. The write-back alone is
+//! measured once more at the end, on a scratch table holding a profile per customer —
+//! every customer's first state, the same states replaced, and the same items as plain
+//! batches — so `seconds_outreach` can be split.
 //!
 //! Targets: the job within 1.5× of the bare scan of the table, email sending excluded,
 //! and the job's scan within 1.2× of the bare scan of the customer index.
@@ -55,7 +57,9 @@ use rapport_shared::store::dynamo::items::{
     Item, job_state_item, ledger_item, order_item, profile_item,
 };
 use rapport_shared::store::dynamo::keys;
-use rapport_shared::store::{DynamoStore, LedgerStore, ProfileStore, PurchaseStore, ScoreStore};
+use rapport_shared::store::{
+    DynamoStore, LedgerStore, ProfileStore, ProfileViewStore, PurchaseStore, ScoreStore,
+};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -534,26 +538,63 @@ struct ScanRun {
     server_cpu: Option<f64>,
 }
 
-/// Seconds the store's `write_job_states` takes for every customer's first job state,
-/// on a scratch table, and the same items from concurrent writers.
+/// The write-back alone, on a scratch table holding a profile for every customer.
+struct Writeback {
+    /// The store's `write_job_states` for every customer's first job state, s.
+    first: f64,
+    /// The same again, every state replaced, s.
+    replaced: f64,
+    /// The same items as unconditional `BatchWriteItem`s from concurrent writers, s.
+    batches: f64,
+}
+
+/// Times the write-back alone (see [`Writeback`]).
 async fn writeback_alone(
     client: &Client,
     table: &str,
     customers: usize,
+    rules: &LoyaltyRules,
     now: DateTime<Utc>,
-) -> (f64, f64) {
+) -> Writeback {
     let scratch = format!("{table}-writeback");
     rapport_local::tables::create_table_without_stream(client, &scratch)
         .await
         .expect("scratch table");
+    // A profile each: a first state is written only for a customer who has one.
+    let profiles: Vec<Vec<WriteRequest>> = (0..customers)
+        .map(|i| {
+            let id = CustomerId::parse("customer_id", &customer_id(i)).expect("id");
+            let profile = Profile::new(id, rules.base_tier().clone(), now);
+            put(profile_item(&profile, 1).expect("profile item"))
+        })
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(<[WriteRequest]>::to_vec)
+        .collect();
+    write_all(client, &scratch, profiles, WRITERS).await;
+
     let states = job_states(customers, now);
     let scratch_store = DynamoStore::new(client.clone(), scratch.clone());
-    let started = Instant::now();
-    scratch_store
-        .write_job_states(&states)
-        .await
-        .expect("write_job_states");
-    let writeback_store = started.elapsed().as_secs_f64();
+    let timed = async || {
+        let started = Instant::now();
+        scratch_store
+            .write_job_states(&states)
+            .await
+            .expect("write_job_states");
+        started.elapsed().as_secs_f64()
+    };
+    let first = timed().await;
+    let last = CustomerId::parse("customer_id", &customer_id(customers - 1)).expect("id");
+    assert!(
+        scratch_store
+            .profile_and_scores(&last)
+            .await
+            .expect("profile read")
+            .1
+            .is_some(),
+        "the first write-back wrote every state"
+    );
+    let replaced = timed().await;
     let batches: Vec<Vec<WriteRequest>> = states
         .chunks(BATCH)
         .map(|chunk| {
@@ -565,14 +606,18 @@ async fn writeback_alone(
         .collect();
     let started = Instant::now();
     write_all(client, &scratch, batches, WRITERS).await;
-    let writeback_concurrent = started.elapsed().as_secs_f64();
+    let batches = started.elapsed().as_secs_f64();
     client
         .delete_table()
         .table_name(&scratch)
         .send()
         .await
         .expect("delete scratch table");
-    (writeback_store, writeback_concurrent)
+    Writeback {
+        first,
+        replaced,
+        batches,
+    }
 }
 
 impl ScanRun {
@@ -840,6 +885,25 @@ struct Round {
     job: JobRun,
 }
 
+impl Round {
+    fn print(&self, n: usize) {
+        let job = &self.job;
+        println!(
+            "round {n}: bare table scan {:.1} s, filtered {:.1} s; customer index scan {:.1} s ({} items); \
+             job {:.1} s (scan {:.1} / model {:.1} / outreach {:.1}), job's scan / index scan {:.2}",
+            self.bare.seconds,
+            self.filtered.seconds,
+            self.index.seconds,
+            self.index.scanned,
+            job.wall,
+            job.number("seconds_scan"),
+            job.number("seconds_model"),
+            job.number("seconds_outreach"),
+            job.number("seconds_scan") / self.index.seconds,
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let customers = env_usize("BENCH_CUSTOMERS", 100_000);
@@ -1011,12 +1075,15 @@ async fn main() {
         };
         let index = bare_scan(&client, &table, Scanned::CustomerIndex, &server).await;
         let job = run_job(&binary, &env, &server).await;
-        runs.push(Round {
+        let round = Round {
             bare,
             filtered,
             index,
             job,
-        });
+        };
+        // As it finishes: at the default size a round takes the better part of an hour.
+        round.print(runs.len() + 1);
+        runs.push(round);
     }
     if table_scans {
         assert_eq!(
@@ -1033,7 +1100,7 @@ async fn main() {
     // scratch table, and the same items with concurrent writers (`BENCH_WRITEBACK=0`
     // leaves it out).
     let writeback = if env_usize("BENCH_WRITEBACK", 1) != 0 {
-        Some(writeback_alone(&client, &table, customers, now).await)
+        Some(writeback_alone(&client, &table, customers, &settings.rules, now).await)
     } else {
         None
     };
@@ -1143,7 +1210,7 @@ async fn main() {
         per(&|r| format!("{:.2}", r.job.number("seconds_outreach"))),
     );
     row(
-        "  rest (start-up, configuration, exit), s",
+        "  rest (start-up, tiers, gifts, points expiry, exit), s",
         per(&|r| {
             let phases = r.job.number("seconds_scan")
                 + r.job.number("seconds_model")
@@ -1218,10 +1285,11 @@ async fn main() {
     if let Some(reason) = runs[0].job.summary["scoring_skipped"].as_str() {
         println!("scoring skipped in run 1: {reason}");
     }
-    if let Some((writeback_store, writeback_concurrent)) = writeback {
+    if let Some(w) = writeback {
         println!(
-            "write-back alone, {customers} SCORES items on a scratch table: the store's write_job_states {writeback_store:.2} s; \
-             the same items from {WRITERS} concurrent writers of {BATCH} in this process {writeback_concurrent:.2} s"
+            "write-back alone, {customers} SCORES items on a scratch table of {customers} profiles: the store's write_job_states \
+             {:.2} s for first states, {:.2} s replacing them; the same items as plain BatchWriteItem from {WRITERS} concurrent writers of {BATCH} {:.2} s",
+            w.first, w.replaced, w.batches
         );
     }
     println!(
