@@ -248,8 +248,9 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
         // takes no conditions), many in flight at once: one at a time, the write-back
         // of a large shop would take longer than its scan.
         let replaced: Vec<_> = states.iter().map(|s| self.replaced(s)).collect();
+        // In order, so that the same states make the same transactions.
         let firsts: Vec<Option<(&JobState, Item)>> = stream::iter(replaced)
-            .buffer_unordered(WRITE_CONCURRENCY)
+            .buffered(WRITE_CONCURRENCY)
             .try_collect()
             .await?;
         let firsts: Vec<(&JobState, Item)> = firsts.into_iter().flatten().collect();
