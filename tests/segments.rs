@@ -149,6 +149,73 @@ async fn a_run_by_segments_scores_and_sends_what_the_run_in_one_process_does() {
 }
 
 #[tokio::test]
+async fn a_shop_beyond_the_fit_sample_is_fitted_on_the_same_sample_however_split_and_every_customer_is_scored()
+ {
+    let now = Utc::now();
+    let (one, split) = (TestApi::start().await, TestApi::start().await);
+    let (tag_one, tag_split) = (
+        uuid::Uuid::new_v4().simple().to_string(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+    seed(&one, &tag_one, now).await;
+    seed(&split, &tag_split, now).await;
+    // A sample of half the 240 buyers.
+    let sampled = |api: &TestApi| {
+        let mut settings = job_settings(api);
+        settings.job.fit_sample = 120;
+        settings
+    };
+    let whole = run(
+        &one.store,
+        emulator_sender(&one),
+        &sampled(&one),
+        usd(),
+        now,
+    )
+    .await
+    .unwrap();
+    let mut steps = steps(&split, MemoryArtifacts::default());
+    Arc::get_mut(&mut steps).unwrap().settings = sampled(&split);
+    let parts = steps
+        .run_all(&run_ref("sampled-by-five", now), Some(5), Pacing::UNPACED)
+        .await
+        .unwrap();
+
+    let (w, p) = (&whole.summary, &parts.summary);
+    let drawn = rapport_job::summary::FitSample {
+        buyers: 120,
+        of: 240,
+    };
+    assert_eq!((w.fit_sample, p.fit_sample), (Some(drawn), Some(drawn)));
+    // Every customer is scored and decided for, not only the sample.
+    assert_eq!((w.scored, p.scored), (240, 240), "{:?}", w.scoring_skipped);
+    let (s_one, s_split) = (scores(&one).await, scores(&split).await);
+    assert_eq!(s_split.len(), 240);
+    assert_eq!(s_split, s_one);
+    assert_eq!(p.actions, w.actions);
+    assert_eq!(p.pareto_revenue_share, w.pareto_revenue_share);
+    assert_eq!(sent(&split, &tag_split).await, sent(&one, &tag_one).await);
+    // The fit, its backtest and the report's points are the sample's.
+    assert_eq!(parts.customers.len(), 120);
+    assert_eq!(whole.customers.len(), 120);
+    let backtested = |r: &rapport_job::summary::Report| r.backtest.as_ref().map(|b| b.customers);
+    assert_eq!(backtested(&parts), backtested(&whole));
+    assert!(backtested(&whole).is_some_and(|n| n <= 120));
+    // The model is not the one every buyer gives: the sample is what it was fitted on.
+    let everyone = run(
+        &one.store,
+        emulator_sender(&one),
+        &job_settings(&one),
+        usd(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(everyone.summary.fit_sample, None);
+    assert_eq!(everyone.customers.len(), 240);
+}
+
+#[tokio::test]
 async fn each_step_taken_twice_changes_nothing_and_a_run_started_again_finishes_what_is_missing() {
     let now = Utc::now();
     let api = TestApi::start().await;

@@ -18,6 +18,8 @@
 //! counts (default `8`); `one process` and 1 segment always run. Each count N > 1 also
 //! runs one step at a time (`N steps`), each step timed and its peak memory above the
 //! process's before it measured alone: what one Lambda running that step needs.
+//! `N whole fit` (for the largest N) fits the models on every buyer instead of the
+//! job's sample of `RAPPORT_FIT_SAMPLE` (default 200,000): what the sample changes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -224,7 +226,14 @@ async fn one_step_at_a_time(
 
 /// One configuration, in this (child) process; prints one JSON line.
 async fn child(config: &str, customers: usize) {
-    let settings = settings();
+    let mut settings = settings();
+    let config = match config.strip_suffix(" whole fit") {
+        Some(base) => {
+            settings.job.fit_sample = usize::MAX;
+            base
+        }
+        None => config,
+    };
     let tier = settings.job.loyalty.tiers()[0].tier.clone();
     let store = MemoryStore::new();
     store.load_profiles(shop(customers, &tier)).unwrap();
@@ -269,8 +278,12 @@ async fn child(config: &str, customers: usize) {
         *stored.entry(kind).or_default() += size;
     }
     let s = &report.summary;
+    let vip: usize = s.actions.get("vip").map_or(0, |a| a.values().sum());
     let line = serde_json::json!({
-        "config": config,
+        "config": if settings.job.fit_sample == usize::MAX { format!("{config} whole fit") } else { config.to_owned() },
+        "fit_sample": s.fit_sample.map(|f| f.buyers),
+        "vip": vip,
+        "pareto_share": s.pareto_revenue_share,
         "customers": s.customers,
         "scored": s.scored,
         "sent": s.sent,
@@ -302,6 +315,11 @@ fn main() {
     for n in segments.split(',').map(str::trim).filter(|s| *s != "1") {
         configs.extend([n.to_owned(), format!("{n} steps")]);
     }
+    if let Some(largest) =
+        (segments.split(',').map(str::trim)).max_by_key(|n| n.parse::<u32>().unwrap_or(0))
+    {
+        configs.push(format!("{largest} whole fit"));
+    }
     let exe = std::env::current_exe().unwrap();
     println!("pipeline benchmark: {customers} customers, configurations {configs:?}");
     let mut results = Vec::new();
@@ -324,9 +342,9 @@ fn main() {
     }
     println!();
     println!(
-        "| run | wall s | CPU µs/customer | scan s | model s | outreach s | peak RSS MiB | run above store MiB | stored per customer (digests / model / points / outreach) | scored | sent |"
+        "| run | wall s | CPU µs/customer | scan s | model s | outreach s | peak RSS MiB | run above store MiB | stored per customer (digests / model / points / outreach) | fitted on | scored | sent | VIP | Pareto share |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         let n = r["customers"].as_f64().unwrap_or(1.0).max(1.0);
         let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
@@ -337,11 +355,17 @@ fn main() {
         let name = match r["config"].as_str() {
             Some("one process") => "one process".to_owned(),
             Some(k) if k.ends_with(" steps") => format!("{k} one at a time"),
+            Some(k) if k.ends_with(" whole fit") => {
+                format!(
+                    "{} segments, fitted on every buyer",
+                    k.trim_end_matches(" whole fit")
+                )
+            }
             Some(k) => format!("{k} segments"),
             None => "?".into(),
         };
         println!(
-            "| {name} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} / {} / {} / {} | {} | {} |",
+            "| {name} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {} / {} / {} / {} | {} | {} | {} | {} | {:.4} |",
             f("wall_s"),
             f("cpu_s") / n * 1e6,
             f("seconds_scan"),
@@ -353,8 +377,13 @@ fn main() {
             per("model.json"),
             per("points.json"),
             per("outreach"),
+            r["fit_sample"]
+                .as_u64()
+                .map_or("all".to_owned(), |n| n.to_string()),
             r["scored"],
             r["sent"],
+            r["vip"],
+            f("pareto_share"),
         );
     }
     for r in &results {

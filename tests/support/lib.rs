@@ -496,6 +496,7 @@ pub fn job_settings_for(table: &str, delivery: DeliverySettings) -> rapport_job:
         scan_segments: 3,
         horizon_weeks: 52.0,
         churn_window_weeks: 13.0,
+        fit_sample: rapport_shared::config::DEFAULT_FIT_SAMPLE,
         rules: OutreachRules {
             quiet_start: 0,
             quiet_end: 0,

@@ -30,6 +30,10 @@ pub struct RunSummary {
     pub program_stats: Option<rapport_shared::domain::stats::ProgramStats>,
     pub customers: usize,
     pub scored: usize,
+    /// The buyers the models were fitted on when the shop has more than the job's
+    /// `fit_sample`; `None`: on every buyer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_sample: Option<FitSample>,
     /// Why scoring was skipped, if it was (e.g. too little history to fit).
     pub scoring_skipped: Option<String>,
     /// Models not estimated from the shop's data (too little of it), and what stood in.
@@ -89,6 +93,7 @@ impl RunSummary {
     /// its decisions and deliveries, what its scan read, and its time (the parts run
     /// side by side: the longest counts) and peak memory (the largest).
     pub fn absorb_outreach(&mut self, part: RunSummary) {
+        self.scored += part.scored;
         self.sent += part.sent;
         self.held_out += part.held_out;
         self.deferred += part.deferred;
@@ -269,6 +274,22 @@ pub struct Report {
     pub customers: Vec<ScoredPoint>,
     /// Outcomes of earlier runs' messages, sent against held out, per message kind.
     pub control: Vec<ControlRow>,
+}
+
+/// The sample of buyers the models were fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FitSample {
+    /// Buyers in the sample.
+    pub buyers: usize,
+    /// Buyers it was drawn from.
+    pub of: usize,
+}
+
+impl FitSample {
+    /// How many buyers each one in the sample stands for.
+    pub fn scale(&self) -> f64 {
+        self.of as f64 / self.buyers.max(1) as f64
+    }
 }
 
 /// A scored customer, as the charts need it.

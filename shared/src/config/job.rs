@@ -5,6 +5,12 @@ use crate::domain::outreach::OutreachRules;
 use crate::domain::{Email, LoyaltyRules, TombstoneKey};
 use crate::service::deliver::DeliverySettings;
 
+/// Buyers the models are fitted on at most, unless `RAPPORT_FIT_SAMPLE` says otherwise:
+/// enough that the parameters and the CLV cut-offs move less than a day's new data
+/// moves them, few enough that the fit takes seconds and a few hundred MB whatever the
+/// shop's size.
+pub const DEFAULT_FIT_SAMPLE: usize = 200_000;
+
 /// The scheduled job's settings, on top of [`Config`].
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -14,6 +20,10 @@ pub struct JobConfig {
     pub horizon_weeks: f64,
     /// Churn label window and backtest length (`RAPPORT_CHURN_WINDOW_WEEKS`).
     pub churn_window_weeks: f64,
+    /// Most buyers the models are fitted on (`RAPPORT_FIT_SAMPLE`): a shop with more
+    /// is fitted on a sample of this many, the same whatever the scan's split, and every
+    /// customer is still scored.
+    pub fit_sample: usize,
     pub rules: OutreachRules,
     pub delivery: DeliverySettings,
     /// The loyalty rules (the program's; the settings' until one is saved): what a
@@ -66,6 +76,7 @@ impl JobConfig {
             scan_segments: setting(&get, "RAPPORT_SCAN_SEGMENTS", 4u32)?.max(1),
             horizon_weeks: setting(&get, "RAPPORT_HORIZON_WEEKS", 52.0)?,
             churn_window_weeks: setting(&get, "RAPPORT_CHURN_WINDOW_WEEKS", 13.0)?,
+            fit_sample: setting(&get, "RAPPORT_FIT_SAMPLE", DEFAULT_FIT_SAMPLE)?.max(1),
             rules,
             delivery: DeliverySettings {
                 shop_name: optional("RAPPORT_SHOP_NAME").unwrap_or_else(|| "Rapport".into()),

@@ -19,7 +19,7 @@ use crate::shop_api::{ShopCredentials, ShopEndpoints};
 
 mod job;
 
-pub use job::JobConfig;
+pub use job::{DEFAULT_FIT_SAMPLE, JobConfig};
 
 pub const DEFAULT_TIERS: &str = "bronze:0:100,silver:50000:125,gold:150000:150";
 

@@ -86,11 +86,16 @@ struct Page<'a> {
     program: Option<sections::Program>,
     /// What the points outstanding are worth, in major units.
     liability: Option<f64>,
+    /// The sample of buyers the models and the charts were drawn from, if any.
+    fit_sample: Option<crate::summary::FitSample>,
 }
 
 impl<'a> Page<'a> {
     fn of(report: &'a Report) -> Self {
         let summary = &report.summary;
+        // The charts' points are the fit's sample when it drew one: each stands for
+        // `scale` customers in the counts and totals printed.
+        let scale = summary.fit_sample.map_or(1.0, |s| s.scale());
         Page {
             shop_name: &report.shop_name,
             currency: &report.currency,
@@ -103,8 +108,8 @@ impl<'a> Page<'a> {
             top_percent: format!("{:.0}", rapport_models::PARETO_SHARE * 100.0),
             palette: charts::Palette::new(),
             pareto: sections::pareto(report),
-            churn: sections::churn(&report.customers),
-            clv: sections::clv(&report.customers, &report.currency),
+            churn: sections::churn(&report.customers, scale),
+            clv: sections::clv(&report.customers, &report.currency, scale),
             actions: sections::actions(&summary.actions),
             messages: sections::messages(summary),
             backtest: report
@@ -118,6 +123,7 @@ impl<'a> Page<'a> {
                 .program_stats
                 .as_ref()
                 .map(|s| s.liability_minor as f64 / s.currency.minor_per_major() as f64),
+            fit_sample: summary.fit_sample,
         }
     }
 }

@@ -57,7 +57,9 @@ pub(super) struct Churn {
     figure: Option<Figure>,
 }
 
-pub(super) fn churn(customers: &[ScoredPoint]) -> Churn {
+/// The churn section from `customers`, the points of a sample when each stands for
+/// `scale` customers (1 when they are every buyer): its counts are scaled to the shop.
+pub(super) fn churn(customers: &[ScoredPoint], scale: f64) -> Churn {
     let risks: Vec<f64> = customers
         .iter()
         .map(|c| c.churn_risk)
@@ -65,12 +67,17 @@ pub(super) fn churn(customers: &[ScoredPoint]) -> Churn {
         .collect();
     let high = risks.iter().filter(|&&r| r >= charts::HIGH_RISK).count();
     Churn {
-        scored: risks.len(),
-        high,
+        scored: scaled(risks.len(), scale),
+        high: scaled(high, scale),
         high_share: high as f64 / risks.len() as f64,
         mean: risks.iter().sum::<f64>() / risks.len() as f64,
         figure: (!risks.is_empty()).then(|| Figure::of(charts::churn_chart(&risks))),
     }
+}
+
+/// `n` of a sample's points, in customers of the shop.
+fn scaled(n: usize, scale: f64) -> usize {
+    (n as f64 * scale).round() as usize
 }
 
 #[derive(Debug, Serialize)]
@@ -83,7 +90,8 @@ pub(super) struct Clv {
     figure: Option<Figure>,
 }
 
-pub(super) fn clv(customers: &[ScoredPoint], currency: &str) -> Clv {
+/// The CLV section, scaled as [`churn`]'s.
+pub(super) fn clv(customers: &[ScoredPoint], currency: &str, scale: f64) -> Clv {
     let mut values: Vec<f64> = customers
         .iter()
         .map(|c| c.clv)
@@ -101,10 +109,10 @@ pub(super) fn clv(customers: &[ScoredPoint], currency: &str) -> Clv {
     };
     let cap = quantile(&values, charts::CLV_QUANTILE);
     Clv {
-        total: values.iter().sum(),
+        total: values.iter().sum::<f64>() * scale,
         median,
         cap,
-        above: values.len() - values.partition_point(|&v| v <= cap),
+        above: scaled(values.len() - values.partition_point(|&v| v <= cap), scale),
         figure: Some(Figure::of(charts::clv_chart(&values, cap, currency))),
     }
 }

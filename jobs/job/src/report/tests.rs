@@ -222,6 +222,49 @@ fn every_section_and_one_svg_per_chart() {
 }
 
 #[test]
+fn a_report_from_the_fits_sample_says_so_and_scales_its_counts() {
+    let whole = synthetic("Sampled");
+    let page = render_html(&whole).unwrap();
+    assert!(!page.contains("the sample the models were fitted on"));
+    let points = whole.customers.len();
+    let high = (whole.customers.iter())
+        .filter(|c| c.churn_risk >= charts::HIGH_RISK)
+        .count();
+    assert!(high > 10, "{high} of {points}");
+    // The same points as a sample of a shop four times the size.
+    let mut sampled = whole.clone();
+    sampled.summary.fit_sample = Some(crate::summary::FitSample {
+        buyers: points,
+        of: 4 * points,
+    });
+    let html = render_html(&sampled).unwrap();
+    let note = format!(
+        "the sample the models were fitted on, {} of {} buyers",
+        number(points as f64, 0),
+        number(4.0 * points as f64, 0)
+    );
+    assert_eq!(html.matches(&note).count(), 3, "pareto, churn and CLV");
+    let lead = |n: usize, of: usize| {
+        format!(
+            "<strong>{}</strong> of {} scored customers",
+            number(n as f64, 0),
+            number(of as f64, 0)
+        )
+    };
+    assert!(page.contains(&lead(high, points)));
+    assert!(html.contains(&lead(4 * high, 4 * points)), "{html}");
+    // Shares and medians are the sample's, the total four times the sample's.
+    let total: f64 = whole.customers.iter().map(|c| c.clv).sum();
+    for (html, total) in [(&page, total), (&html, 4.0 * total)] {
+        let printed = super::format::money(total, &whole.currency);
+        assert!(
+            html.contains(&format!("<strong>{printed}</strong> in total")),
+            "{total}"
+        );
+    }
+}
+
+#[test]
 fn strings_from_the_data_are_escaped() {
     let mut report = synthetic("<script>alert(\"x\")</script> & Co");
     report.backtest = None;

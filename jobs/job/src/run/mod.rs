@@ -14,6 +14,7 @@ mod control;
 mod model;
 mod outreach;
 pub mod phases;
+pub mod sample;
 mod scan;
 pub mod segments;
 pub mod steps;

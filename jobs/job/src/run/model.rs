@@ -30,7 +30,8 @@ use rapport_shared::store::ScannedCustomer;
 use serde::{Deserialize, Serialize};
 
 use super::RunSettings;
-use crate::summary::ScoredPoint;
+use super::sample::BuyerSample;
+use crate::summary::{FitSample, ScoredPoint};
 
 /// Fewest customers at the backtest's calibration end for its choice of model to count.
 pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
@@ -175,11 +176,16 @@ pub struct Fitted {
 /// What the run needs of every customer's score at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Overview {
+    /// Buyers the fit scored: every buyer, or the sample's (see `sample`).
     pub scored: usize,
+    /// The sample the models were fitted on, and the figures below drawn from, when the
+    /// shop has more buyers than the job's `fit_sample`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<FitSample>,
     pub population: Population,
     /// Share of net spend from the Pareto top by CLV; `None` when nobody spent.
     pub pareto_share: Option<f64>,
-    /// One point per scored customer, for the report's charts.
+    /// One point per customer the fit scored, for the report's charts.
     pub points: Vec<ScoredPoint>,
 }
 
@@ -191,13 +197,19 @@ pub(super) struct Modelled {
 }
 
 /// Backtests the candidate models on the churn window that just ended, then fits the
-/// chosen one on every buyer's history and scores them all for the overview.
+/// chosen one on the sample's buyers (every buyer of a shop within the job's
+/// `fit_sample`) and scores them for the overview.
 pub(super) fn fit_all(
-    mut buyers: Vec<Buyer>,
+    sample: BuyerSample,
     settings: &RunSettings,
     minor_per_major: f64,
     today: NaiveDate,
 ) -> Modelled {
+    let drawn = (!sample.is_whole()).then_some(FitSample {
+        buyers: sample.buyers.len(),
+        of: sample.seen,
+    });
+    let mut buyers = sample.buyers;
     // The same customers fit the same models however the scan split them.
     buyers.sort_by(|a, b| a.id.cmp(&b.id));
     let histories: Vec<CustomerHistory> = (buyers.iter())
@@ -223,6 +235,7 @@ pub(super) fn fit_all(
         overview = overview_of(&rows, minor_per_major);
         fitted
     });
+    overview.sample = drawn;
     Modelled {
         fitted,
         overview,
@@ -368,6 +381,7 @@ fn overview_of(rows: &[(f64, f64, f64)], minor_per_major: f64) -> Overview {
     let total: f64 = spend.iter().sum();
     Overview {
         scored: rows.len(),
+        sample: None,
         population: Population {
             vip_clv_minor: metrics::top_share_cutoff(&clv, PARETO_SHARE) as i64,
             median_clv_minor: metrics::top_share_cutoff(&clv, 0.5) as i64,

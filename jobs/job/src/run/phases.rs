@@ -29,6 +29,7 @@ use rapport_shared::store::{JobStore, ProgramStatsStore, ScanRead, ScannedCustom
 use serde::{Deserialize, Serialize};
 
 use super::model::{self, Buyer, Fitted, Overview};
+use super::sample::BuyerSample;
 use super::{RunSettings, Scanned, control, expiry, gifts, outreach, tiers};
 use crate::summary::{ControlRow, Report, RunSummary};
 
@@ -46,7 +47,8 @@ pub struct Digest {
     pub customers_expired: usize,
     pub points_expired: i64,
     pub stats: StatsTally,
-    pub buyers: Vec<Buyer>,
+    /// The buyers the fit reads: all of them, or a sample of `fit_sample`.
+    pub buyers: BuyerSample,
     pub intervals: Intervals,
     pub pairs: PairCounts,
 }
@@ -63,7 +65,7 @@ impl Digest {
         self.customers_expired += part.customers_expired;
         self.points_expired += part.points_expired;
         self.stats.merge(part.stats);
-        self.buyers.extend(part.buyers);
+        self.buyers.merge(part.buyers);
         self.intervals.merge(part.intervals);
         self.pairs.merge(part.pairs);
     }
@@ -116,7 +118,7 @@ pub(super) async fn summarise<S: JobStore>(
         customers_expired,
         points_expired,
         stats,
-        buyers: profiles().filter_map(Buyer::of).collect(),
+        buyers: BuyerSample::new(job.fit_sample, profiles().filter_map(Buyer::of)),
         intervals: Intervals::from_profiles(profiles()),
         pairs: PairCounts::from_profiles(profiles()),
     };
@@ -178,7 +180,7 @@ pub(super) async fn fit<S: ProgramStatsStore>(
             summary.scoring_skipped = Some(reason.clone());
         }
     }
-    summary.scored = modelled.overview.scored;
+    summary.fit_sample = modelled.overview.sample;
     summary.pareto_revenue_share = modelled.overview.pareto_share;
     let rhythms = digest.intervals.rhythms();
     let co_purchases = digest.pairs.finish();
@@ -229,6 +231,7 @@ pub(super) async fn deliver<S: JobStore, M: MessageSender>(
             }),
         Err(_) => BTreeMap::new(),
     };
+    summary.scored = scores.len();
     let control = control::control_groups(&customers, now);
     let sending_stopped = outreach::SendingStopped::new();
     if let Some(reason) = stopped {

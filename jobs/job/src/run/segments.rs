@@ -93,6 +93,8 @@ pub struct SegmentAnswer {
 /// What `fit` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FitAnswer {
+    /// The buyers the fit scored: every buyer, or its sample of the job's `fit_sample`
+    /// (the deliver steps score every customer).
     pub scored: usize,
     pub model: Option<String>,
 }
@@ -281,7 +283,7 @@ where
             }
         };
         Ok(FitAnswer {
-            scored: model.summary.scored,
+            scored: model.overview.scored,
             model: model.summary.scoring_model,
         })
     }

@@ -1,0 +1,158 @@
+//! The buyers the models are fitted on: every buyer up to a capacity, beyond it the
+//! `capacity` buyers whose customer ids hash lowest (a bottom-k sample).
+//!
+//! The hash is SHA-256 of the id, so the sample is a uniform draw that does not depend
+//! on the order customers were scanned in, on how the scan was split, or on the order
+//! the parts are merged in: the lowest `capacity` of a union are the lowest `capacity`
+//! of the parts' lowest `capacity`. Each scan segment keeps at most `capacity` buyers,
+//! and so does their merge, however large the shop. A customer stays in the sample from
+//! run to run while the shop's size stays the same, so the fit moves with the shop's
+//! history, not with the draw.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::model::Buyer;
+
+/// A bottom-k sample of buyers, with how many it was drawn from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuyerSample {
+    /// The most buyers it keeps.
+    pub capacity: usize,
+    /// Buyers it was drawn from: every buyer of the parts merged into it.
+    pub seen: usize,
+    /// The buyers kept, ordered by their hash.
+    pub buyers: Vec<Buyer>,
+}
+
+impl BuyerSample {
+    /// The sample of at most `capacity` of `buyers`.
+    pub fn new(capacity: usize, buyers: impl IntoIterator<Item = Buyer>) -> Self {
+        let mut sample = BuyerSample {
+            capacity: capacity.max(1),
+            seen: 0,
+            buyers: Vec::new(),
+        };
+        let buyers: Vec<Buyer> = buyers.into_iter().collect();
+        sample.seen = buyers.len();
+        sample.keep_lowest(buyers);
+        sample
+    }
+
+    /// Adds another part's sample: the result is the sample of both parts' buyers
+    /// (with the smaller of the two capacities).
+    pub fn merge(&mut self, part: BuyerSample) {
+        self.capacity = self.capacity.min(part.capacity);
+        self.seen += part.seen;
+        let mut buyers = std::mem::take(&mut self.buyers);
+        buyers.extend(part.buyers);
+        self.keep_lowest(buyers);
+    }
+
+    /// Whether it holds every buyer it was drawn from.
+    pub fn is_whole(&self) -> bool {
+        self.buyers.len() == self.seen
+    }
+
+    fn keep_lowest(&mut self, buyers: Vec<Buyer>) {
+        let mut ranked: Vec<(u64, Buyer)> = buyers.into_iter().map(|b| (rank(&b.id), b)).collect();
+        // Ids are unique among customers; the id breaks a tie of hashes all the same.
+        let order =
+            |x: &(u64, Buyer), y: &(u64, Buyer)| x.0.cmp(&y.0).then_with(|| x.1.id.cmp(&y.1.id));
+        if ranked.len() > self.capacity {
+            ranked.select_nth_unstable_by(self.capacity, order);
+            ranked.truncate(self.capacity);
+        }
+        ranked.sort_unstable_by(order);
+        self.buyers = ranked.into_iter().map(|(_, b)| b).collect();
+    }
+}
+
+/// Where a customer id falls in the draw: the first 8 bytes of its SHA-256.
+fn rank(id: &str) -> u64 {
+    let hash = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn buyer(n: usize) -> Buyer {
+        let day =
+            NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Duration::days(n as i64 % 300);
+        Buyer {
+            id: format!("c{n}"),
+            net_spend_minor: 1_000 + n as i64,
+            days: vec![(day, 1_000 + n as i64)],
+            earlier: None,
+        }
+    }
+
+    fn ids(sample: &BuyerSample) -> Vec<&str> {
+        sample.buyers.iter().map(|b| b.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_sample_is_the_same_however_the_buyers_are_split_and_merged() {
+        let all: Vec<Buyer> = (0..1_000).map(buyer).collect();
+        let whole = BuyerSample::new(100, all.clone());
+        assert_eq!((whole.seen, whole.buyers.len()), (1_000, 100));
+        assert!(!whole.is_whole());
+        for parts in [2, 3, 8, 1_000] {
+            // Parts as a scan's segments would give them, merged in reverse.
+            let mut samples: Vec<BuyerSample> = (0..parts)
+                .map(|p| {
+                    BuyerSample::new(
+                        100,
+                        all.iter()
+                            .filter(|b| rank(&b.id) % parts as u64 == p as u64)
+                            .cloned(),
+                    )
+                })
+                .collect();
+            assert!(samples.iter().all(|s| s.buyers.len() <= 100));
+            let mut merged = samples.pop().unwrap();
+            while let Some(part) = samples.pop() {
+                merged.merge(part);
+            }
+            assert_eq!(merged, whole, "{parts} parts");
+        }
+        // The kept buyers are those whose ids hash lowest, whole.
+        let mut ranks: Vec<(u64, &str)> =
+            all.iter().map(|b| (rank(&b.id), b.id.as_str())).collect();
+        ranks.sort();
+        let lowest: Vec<&str> = ranks[..100].iter().map(|r| r.1).collect();
+        assert_eq!(ids(&whole), lowest);
+        assert_eq!(
+            whole.buyers[0],
+            all[whole.buyers[0].id[1..].parse::<usize>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_shop_within_the_capacity_is_kept_whole_and_a_sample_is_spread_evenly() {
+        let small = BuyerSample::new(500, (0..300).map(buyer));
+        assert!(small.is_whole());
+        assert_eq!(small.buyers.len(), 300);
+        // A tenth of 20,000 buyers: each fifth of the ids (by number) holds close to a
+        // fifth of the sample, as a uniform draw would (the expected 400 ± 4 sd).
+        let sample = BuyerSample::new(2_000, (0..20_000).map(buyer));
+        let mut fifths = [0usize; 5];
+        for b in &sample.buyers {
+            fifths[b.id[1..].parse::<usize>().unwrap() / 4_000] += 1;
+        }
+        assert!(
+            fifths.iter().all(|&n| (320..=480).contains(&n)),
+            "{fifths:?}"
+        );
+        // Merging a sample of a smaller capacity keeps to it.
+        let mut a = BuyerSample::new(50, (0..200).map(buyer));
+        a.merge(BuyerSample::new(10, (200..400).map(buyer)));
+        assert_eq!((a.capacity, a.seen, a.buyers.len()), (10, 400, 10));
+        assert_eq!(a, BuyerSample::new(10, (0..400).map(buyer)));
+    }
+}
