@@ -192,6 +192,30 @@ async fn has_state_item(api: &TestApi, customer: &str) -> bool {
 #[tokio::test]
 async fn first_states_share_transactions_and_an_erasure_or_another_run_in_one_changes_only_that_customer()
  {
+    first_states_with(|store, states| Box::pin(store.write_job_states(states))).await;
+}
+
+/// The same through the method for states the run knows to be first: it goes straight
+/// to the transactions, and falls back where one is cancelled.
+#[tokio::test]
+async fn first_states_known_to_be_first_skip_the_put_and_an_erasure_or_another_run_changes_only_that_customer()
+ {
+    first_states_with(|store, states| Box::pin(store.write_first_job_states(states))).await;
+}
+
+type Write = for<'a> fn(
+    &'a rapport_shared::store::DynamoStore,
+    &'a [JobState],
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<(), rapport_shared::store::StoreError>> + Send + 'a,
+    >,
+>;
+
+/// 130 customers scored for the first time (three transactions of first states), two
+/// erased and one given a state by an overlapping run after the run read them; written
+/// by `write`, then written again.
+async fn first_states_with(write: Write) {
     let api = &TestApi::start().await;
     // 130 customers scored for the first time: three transactions of first states.
     let customers: Vec<String> = (0..130).map(|i| format!("f-{i:03}")).collect();
@@ -216,7 +240,7 @@ async fn first_states_share_transactions_and_an_erasure_or_another_run_in_one_ch
         .unwrap();
 
     let states: Vec<JobState> = customers.iter().map(|c| scored_by(c, "this run")).collect();
-    api.store.write_job_states(&states).await.unwrap();
+    write(&api.store, &states).await.unwrap();
 
     for c in &customers {
         let id = CustomerId::parse("id", c).unwrap();
@@ -231,7 +255,11 @@ async fn first_states_share_transactions_and_an_erasure_or_another_run_in_one_ch
         }
     }
     // Again (a retried batch): every state is replaced, still none for the erased.
-    api.store.write_job_states(&states).await.unwrap();
+    let again: Vec<JobState> = customers.iter().map(|c| scored_by(c, "retried")).collect();
+    write(&api.store, &again).await.unwrap();
+    let id = CustomerId::parse("id", "f-129").unwrap();
+    let (_, scores) = api.store.profile_and_scores(&id).await.unwrap();
+    assert_eq!(scores.map(|s| s.model_version).as_deref(), Some("retried"));
     assert!(!has_state_item(api, "f-007").await);
     assert!(has_state_item(api, "f-129").await);
 }

@@ -650,6 +650,12 @@ impl<S: ScoreStore> ScoreStore for Traced<S> {
         let call = self.inner.write_job_states(states);
         self.run(Port::ScoreStore, "write_job_states", call).await
     }
+
+    async fn write_first_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
+        let call = self.inner.write_first_job_states(states);
+        self.run(Port::ScoreStore, "write_first_job_states", call)
+            .await
+    }
 }
 
 #[async_trait]

@@ -314,6 +314,12 @@ pub trait ScoreStore: Send + Sync {
     /// not erased: a customer erased while the run was under way keeps no state, and
     /// the others are written all the same.
     async fn write_job_states(&self, states: &[JobState]) -> Result<(), StoreError>;
+
+    /// As [`Self::write_job_states`], for customers the run found without a state: it
+    /// does not first look for one to replace, so a shop's first run writes its states
+    /// in fewer requests. A state written meanwhile (by an overlapping run) is replaced
+    /// all the same.
+    async fn write_first_job_states(&self, states: &[JobState]) -> Result<(), StoreError>;
 }
 
 /// What re-indexing found and did: the items read, those the customer index should

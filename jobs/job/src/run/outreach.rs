@@ -31,6 +31,8 @@ pub(super) struct Outcome {
     stopped: bool,
     /// The stored state says all `state` does (see `CustomerScores::same_as`).
     unchanged: bool,
+    /// The scan found no stored state: `state` is the customer's first.
+    first: bool,
     state: JobState,
 }
 
@@ -54,6 +56,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     now: DateTime<Utc>,
 ) -> Outcome {
     let stored = customer.job;
+    let first = stored.is_none();
     let stored_messages = stored.as_ref().map_or(&[][..], |j| &j.messages[..]);
     let mut messages: Vec<PastMessage> = (stored_messages.iter())
         .filter(|m| (now - m.at).num_days() < HISTORY_DAYS)
@@ -138,6 +141,7 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
         delivered,
         out_of_time,
         stopped,
+        first,
         state: JobState {
             customer_id: profile.customer_id.clone(),
             scores,
@@ -146,10 +150,18 @@ pub(super) async fn outreach<S: JobStore, M: MessageSender + ?Sized>(
     }
 }
 
+/// The job states a batch writes back: those that replace a stored state, and the
+/// first states of customers the scan found without one.
+#[derive(Default)]
+pub(super) struct StateWrites {
+    pub replacing: Vec<JobState>,
+    pub first: Vec<JobState>,
+}
+
 /// Counts every outcome into `summary`; the job states to write back (those that
 /// changed). A send that delivered nothing is an error only in a run that sends.
-pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool) -> Vec<JobState> {
-    let mut states = Vec::with_capacity(outcomes.len());
+pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool) -> StateWrites {
+    let mut states = StateWrites::default();
     for Outcome {
         segment,
         decision,
@@ -157,6 +169,7 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
         out_of_time,
         stopped,
         unchanged,
+        first,
         state,
     } in outcomes
     {
@@ -184,9 +197,10 @@ pub(super) fn tally(outcomes: Vec<Outcome>, summary: &mut RunSummary, send: bool
             (Decision::Send(_) | Decision::HoldOut(_), None) if send => summary.errors += 1,
             _ => {}
         }
-        match unchanged {
-            true => summary.states_unchanged += 1,
-            false => states.push(state),
+        match (unchanged, first) {
+            (true, _) => summary.states_unchanged += 1,
+            (false, true) => states.first.push(state),
+            (false, false) => states.replacing.push(state),
         }
     }
     states

@@ -267,7 +267,12 @@ pub(super) async fn deliver<S: JobStore, M: MessageSender>(
     // again records it from its claim instead of sending it).
     while let Some(outcomes) = batches.next().await {
         let states = outreach::tally(outcomes, &mut summary, settings.send);
-        store.write_job_states(&states).await?;
+        if !states.replacing.is_empty() {
+            store.write_job_states(&states.replacing).await?;
+        }
+        if !states.first.is_empty() {
+            store.write_first_job_states(&states.first).await?;
+        }
     }
     drop(batches);
     summary.sending_stopped = sending_stopped.into_inner();

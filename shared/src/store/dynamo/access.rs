@@ -206,6 +206,15 @@ pub const METHODS: &[MethodGrants] = &[
             Grant::table(ConditionCheckItem, &[CUSTOMER]),
         ],
     ),
+    // Straight to those transactions; a cancelled one falls back to the put.
+    MethodGrants::new(
+        Port::ScoreStore,
+        "write_first_job_states",
+        &[
+            Grant::table(PutItem, &[CUSTOMER]),
+            Grant::table(ConditionCheckItem, &[CUSTOMER]),
+        ],
+    ),
     // CustomerIndexStore: a scan of the whole table; the items it finds are given the
     // customer index's keys in place, customers' and suppressed addresses'.
     MethodGrants::new(

@@ -132,6 +132,19 @@ impl<W> DynamoStore<W> {
         Ok((!self.replace_state(&item).await?).then_some((state, item)))
     }
 
+    /// Writes the first job states of customers who had none, in transactions of
+    /// [`FIRST_STATES_PER_TRANSACTION`], [`FIRST_STATES_CONCURRENCY`] at once.
+    async fn write_all_first(&self, firsts: &[(&JobState, Item)]) -> Result<(), StoreError> {
+        let transactions: Vec<_> = firsts
+            .chunks(FIRST_STATES_PER_TRANSACTION)
+            .map(|chunk| self.write_first_states(chunk))
+            .collect();
+        stream::iter(transactions)
+            .buffer_unordered(FIRST_STATES_CONCURRENCY)
+            .try_collect::<()>()
+            .await
+    }
+
     /// Writes the first job states of customers who had none, up to
     /// [`FIRST_STATES_PER_TRANSACTION`] in one transaction that checks each profile, so
     /// a shop's first run costs one request per fifty customers rather than one each.
@@ -255,14 +268,14 @@ impl<W: Grants<port::ScoreStore>> ScoreStore for DynamoStore<W> {
             .await?;
         let firsts: Vec<(&JobState, Item)> = firsts.into_iter().flatten().collect();
         // The rest have none yet: their states go in transactions of many customers.
-        let transactions: Vec<_> = firsts
-            .chunks(FIRST_STATES_PER_TRANSACTION)
-            .map(|chunk| self.write_first_states(chunk))
-            .collect();
-        stream::iter(transactions)
-            .buffer_unordered(FIRST_STATES_CONCURRENCY)
-            .try_collect::<()>()
-            .await
+        self.write_all_first(&firsts).await
+    }
+
+    async fn write_first_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
+        let firsts = (states.iter())
+            .map(|state| Ok((state, job_state_item(state)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_all_first(&firsts).await
     }
 }
 

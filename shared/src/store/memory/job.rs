@@ -73,6 +73,10 @@ impl ScoreStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn write_first_job_states(&self, states: &[JobState]) -> Result<(), StoreError> {
+        self.write_job_states(states).await
+    }
 }
 
 /// This store keeps no index: its scan of customers reads its maps, which hold every
