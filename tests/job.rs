@@ -118,6 +118,9 @@ async fn the_job_scores_everyone_and_sends_each_message_once() {
     assert_eq!(first.scored, 240, "{:?}", first.scoring_skipped);
     assert!(first.sent > 0, "{first:?}");
     assert!(first.pareto_revenue_share.unwrap() > 0.2);
+    // Settling tiers, gifts and expiry is timed apart from the scan and the outreach.
+    assert!(first.seconds_settle > 0.0, "{first:?}");
+    assert_eq!(first.fit_sample, None, "240 buyers are within the sample");
 
     let mails = api.mail_tagged(&tag).await;
     assert_eq!(mails.len(), first.sent);

@@ -1213,6 +1213,10 @@ async fn main() {
         per(&|r| format!("{:.2}", r.job.number("seconds_scan"))),
     );
     row(
+        "  tiers, gifts, points expiry, s",
+        per(&|r| format!("{:.2}", r.job.number("seconds_settle"))),
+    );
+    row(
         "  model, s",
         per(&|r| format!("{:.2}", r.job.number("seconds_model"))),
     );
@@ -1221,9 +1225,10 @@ async fn main() {
         per(&|r| format!("{:.2}", r.job.number("seconds_outreach"))),
     );
     row(
-        "  rest (start-up, tiers, gifts, points expiry, exit), s",
+        "  rest (start-up, the program's figures, exit), s",
         per(&|r| {
             let phases = r.job.number("seconds_scan")
+                + r.job.number("seconds_settle")
                 + r.job.number("seconds_model")
                 + r.job.number("seconds_outreach");
             format!("{:.2}", r.job.wall - phases)

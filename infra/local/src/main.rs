@@ -322,11 +322,12 @@ async fn run_demo(running: &Running, report_dir: &std::path::Path) -> Result<()>
     .await?;
     let s = &report.summary;
     println!(
-        "  {} customers, {} scored in {:.2} s (scan {:.2} s, models {:.2} s, outreach {:.2} s)",
+        "  {} customers, {} scored in {:.2} s (scan {:.2} s, tiers, gifts and expiry {:.2} s, models {:.2} s, outreach {:.2} s)",
         s.customers,
         s.scored,
-        s.seconds_scan + s.seconds_model + s.seconds_outreach,
+        s.seconds_scan + s.seconds_settle + s.seconds_model + s.seconds_outreach,
         s.seconds_scan,
+        s.seconds_settle,
         s.seconds_model,
         s.seconds_outreach
     );

@@ -82,6 +82,10 @@ pub struct RunSummary {
     pub items_read: u64,
     pub read_capacity_units: f64,
     pub seconds_scan: f64,
+    /// Bringing the customers' tiers, spend gifts and points expiry up to date (the
+    /// longest part's, as for the scan).
+    #[serde(default)]
+    pub seconds_settle: f64,
     pub seconds_model: f64,
     pub seconds_outreach: f64,
     /// Peak resident memory of the process so far (Linux), for the logs and the benchmark.

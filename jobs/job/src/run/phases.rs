@@ -41,6 +41,9 @@ pub struct Digest {
     pub read: ScanRead,
     /// The longest scan of the parts (they run side by side).
     pub seconds_scan: f64,
+    /// The longest settling of tiers, gifts and expiry of the parts.
+    #[serde(default)]
+    pub seconds_settle: f64,
     pub tiers_changed: usize,
     pub tiers_demoted: usize,
     pub gifts_granted: usize,
@@ -59,6 +62,7 @@ impl Digest {
         self.customers += part.customers;
         self.read += part.read;
         self.seconds_scan = self.seconds_scan.max(part.seconds_scan);
+        self.seconds_settle = self.seconds_settle.max(part.seconds_settle);
         self.tiers_changed += part.tiers_changed;
         self.tiers_demoted += part.tiers_demoted;
         self.gifts_granted += part.gifts_granted;
@@ -87,6 +91,7 @@ pub(super) async fn summarise<S: JobStore>(
         ..
     } = scanned;
     let seconds_scan = scan_started.elapsed().as_secs_f64();
+    let settle_started = Instant::now();
     let job = &settings.job;
     let (tiers_changed, tiers_demoted) =
         tiers::settle_due(store, &mut customers, &job.loyalty, now).await;
@@ -103,6 +108,7 @@ pub(super) async fn summarise<S: JobStore>(
         Some(months) => expiry::expire_due(store, &mut customers, months, now).await?,
         None => (0, 0),
     };
+    let seconds_settle = settle_started.elapsed().as_secs_f64();
     let mut stats = StatsTally::new(now, program_version, &job.loyalty);
     for customer in &customers {
         stats.add(&customer.profile);
@@ -112,6 +118,7 @@ pub(super) async fn summarise<S: JobStore>(
         customers: customers.len(),
         read,
         seconds_scan,
+        seconds_settle,
         tiers_changed,
         tiers_demoted,
         gifts_granted,
@@ -159,6 +166,7 @@ pub(super) async fn fit<S: ProgramStatsStore>(
         items_read: digest.read.items,
         read_capacity_units: digest.read.capacity_units,
         seconds_scan: digest.seconds_scan,
+        seconds_settle: digest.seconds_settle,
         tiers_changed: digest.tiers_changed,
         tiers_demoted: digest.tiers_demoted,
         gifts_granted: digest.gifts_granted,
