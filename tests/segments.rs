@@ -76,16 +76,19 @@ async fn scores(api: &TestApi) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A store seeded with the same shop as every other (see `seed`), and the tag of its
+/// customers' addresses.
+async fn twin(now: DateTime<Utc>) -> (TestApi, String) {
+    let api = TestApi::start().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    seed(&api, &tag, now).await;
+    (api, tag)
+}
+
 #[tokio::test]
 async fn a_run_by_segments_scores_and_sends_what_the_run_in_one_process_does() {
     let now = Utc::now();
-    let (one, split) = (TestApi::start().await, TestApi::start().await);
-    let (tag_one, tag_split) = (
-        uuid::Uuid::new_v4().simple().to_string(),
-        uuid::Uuid::new_v4().simple().to_string(),
-    );
-    seed(&one, &tag_one, now).await;
-    seed(&split, &tag_split, now).await;
+    let [(one, tag_one), (split, tag_split)] = [twin(now).await, twin(now).await];
 
     let whole = run(
         &one.store,
@@ -152,13 +155,7 @@ async fn a_run_by_segments_scores_and_sends_what_the_run_in_one_process_does() {
 async fn a_shop_beyond_the_fit_sample_is_fitted_on_the_same_sample_however_split_and_every_customer_is_scored()
  {
     let now = Utc::now();
-    let (one, split) = (TestApi::start().await, TestApi::start().await);
-    let (tag_one, tag_split) = (
-        uuid::Uuid::new_v4().simple().to_string(),
-        uuid::Uuid::new_v4().simple().to_string(),
-    );
-    seed(&one, &tag_one, now).await;
-    seed(&split, &tag_split, now).await;
+    let [(one, tag_one), (split, tag_split)] = [twin(now).await, twin(now).await];
     // A sample of half the 240 buyers.
     let sampled = |api: &TestApi| {
         let mut settings = job_settings(api);
