@@ -5,7 +5,8 @@
 //!    expiry up to date, and tally what the fit and the rules need of all customers —
 //!    the buyers' purchases, the program's figures, the products' rhythms and
 //!    co-purchases ([`Digest`], merged across parts);
-//! 2. [`fit`] the models once on every buyer ([`RunModel`]);
+//! 2. [`fit`] the models once on the buyers — every one, or a sample of them
+//!    ([`super::sample`]) — ([`RunModel`]);
 //! 3. [`deliver`] to a part of the customers: score them with the fitted models, decide,
 //!    deliver and write back in batches ([`Outreach`]);
 //! 4. [`report`]: the run summary and the report from the model and every part's
@@ -132,8 +133,8 @@ pub(super) async fn summarise<S: JobStore>(
     Ok((digest, customers))
 }
 
-/// The models fitted on every buyer, what the rules need of all customers, and the run
-/// summary so far.
+/// The models fitted on the buyers (or their sample), what the rules need of all
+/// customers, and the run summary so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunModel {
     /// The models, or why scoring was skipped.
@@ -145,7 +146,8 @@ pub struct RunModel {
     pub summary: RunSummary,
 }
 
-/// Fits the models on every buyer of `digest` and saves the program's figures.
+/// Fits the models on the buyers of `digest` (its sample) and saves the program's
+/// figures.
 pub(super) async fn fit<S: ProgramStatsStore>(
     store: &S,
     settings: &RunSettings,
