@@ -10,11 +10,11 @@
 //! The run is idempotent: a message is claimed before it is sent, so a re-run, an
 //! overlapping run or a run after a crash never sends a message twice.
 
+mod buyers;
 mod control;
 mod model;
 mod outreach;
 pub mod phases;
-pub mod sample;
 mod scan;
 pub mod segments;
 pub mod steps;

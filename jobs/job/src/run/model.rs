@@ -20,17 +20,16 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
-    ChurnModel, CountModelKind, CustomerHistory, EarlierDays, Evaluation, NextOrderForecaster,
-    PARETO_SHARE, ScoreParams, ScoringModel, Transactions, evaluate, metrics,
+    ChurnModel, CountModelKind, CustomerHistory, Evaluation, NextOrderForecaster, PARETO_SHARE,
+    ScoreParams, ScoringModel, Transactions, evaluate, metrics,
 };
 use rapport_shared::domain::outreach::Population;
-use rapport_shared::domain::profile::SpendSpan;
-use rapport_shared::domain::{CustomerId, CustomerScores, Profile, Segment};
+use rapport_shared::domain::{CustomerId, CustomerScores, Segment};
 use rapport_shared::store::ScannedCustomer;
 use serde::{Deserialize, Serialize};
 
 use super::RunSettings;
-use super::sample::BuyerSample;
+use super::buyers::{Buyer, BuyerSample};
 use crate::summary::{FitSample, ScoredPoint};
 
 /// Fewest customers at the backtest's calibration end for its choice of model to count.
@@ -106,54 +105,6 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
             default,
             format!("default: the backtest ranked no candidate (chosen {chosen:?})"),
         ),
-    }
-}
-
-/// A customer's purchases as the models read them: what a scan segment passes on to
-/// the fit, in minor units, fully refunded days left out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Buyer {
-    pub id: String,
-    /// Net spend to date (the report's charts, the Pareto share).
-    pub net_spend_minor: i64,
-    /// The days the profile keeps one by one, those with net spend.
-    pub days: Vec<(NaiveDate, i64)>,
-    /// The older days the profile folded, those with net spend (`FoldedDays::spent`);
-    /// absent for a customer whose history is not that long.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub earlier: Option<SpendSpan>,
-}
-
-impl Buyer {
-    /// The buyer `profile` is; `None` for a customer without a purchase that counts.
-    pub fn of(profile: &Profile) -> Option<Buyer> {
-        let days: Vec<(NaiveDate, i64)> = profile
-            .purchase_days
-            .iter()
-            .filter(|(_, net)| **net > 0)
-            .map(|(day, net)| (*day, *net))
-            .collect();
-        let earlier = profile.earlier_days.and_then(|folded| folded.spent());
-        (earlier.is_some() || !days.is_empty()).then(|| Buyer {
-            id: profile.customer_id.as_str().to_owned(),
-            net_spend_minor: profile.net_spend_minor,
-            days,
-            earlier,
-        })
-    }
-
-    /// The buyer's history in major units; `None` if the models would refuse it.
-    fn history(&self, minor_per_major: f64) -> Option<CustomerHistory> {
-        let major = |minor: i64| minor as f64 / minor_per_major;
-        let days = (self.days.iter()).map(|(day, net)| (*day, major(*net)));
-        let earlier = self.earlier.map(|span| EarlierDays {
-            first: span.first_day,
-            first_amount: major(span.first_minor),
-            last: span.last_day,
-            repeat_days: span.repeat_days,
-            repeat_amount: major(span.repeat_minor),
-        });
-        CustomerHistory::with_earlier(&self.id, earlier, days).ok()
     }
 }
 
@@ -416,6 +367,7 @@ mod tests {
     use super::*;
     use rapport_models::BgNbdCoefficients;
     use rapport_models::simulate::Simulation;
+    use rapport_shared::domain::Profile;
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -6,7 +6,7 @@
 //!    the buyers' purchases, the program's figures, the products' rhythms and
 //!    co-purchases ([`Digest`], merged across parts);
 //! 2. [`fit`] the models once on the buyers — every one, or a sample of them
-//!    ([`super::sample`]) — ([`RunModel`]);
+//!    ([`super::buyers`]) — ([`RunModel`]);
 //! 3. [`deliver`] to a part of the customers: score them with the fitted models, decide,
 //!    deliver and write back in batches ([`Outreach`]);
 //! 4. [`report`]: the run summary and the report from the model and every part's
@@ -29,8 +29,8 @@ use rapport_shared::mail::MessageSender;
 use rapport_shared::store::{JobStore, ProgramStatsStore, ScanRead, ScannedCustomer};
 use serde::{Deserialize, Serialize};
 
-use super::model::{self, Buyer, Fitted, Overview};
-use super::sample::BuyerSample;
+use super::buyers::{Buyer, BuyerSample};
+use super::model::{self, Fitted, Overview};
 use super::{RunSettings, Scanned, control, expiry, gifts, outreach, tiers};
 use crate::summary::{ControlRow, Report, RunSummary};
 

@@ -1,5 +1,6 @@
-//! The buyers the models are fitted on: every buyer up to a capacity, beyond it the
-//! `capacity` buyers whose customer ids hash lowest (a bottom-k sample).
+//! The buyers the models are fitted on ([`Buyer`]): every buyer up to a capacity,
+//! beyond it the `capacity` buyers whose customer ids hash lowest (a bottom-k sample,
+//! [`BuyerSample`]).
 //!
 //! The hash is SHA-256 of the id, so the sample is a uniform draw that does not depend
 //! on the order customers were scanned in, on how the scan was split, or on the order
@@ -9,10 +10,60 @@
 //! run to run while the shop's size stays the same, so the fit moves with the shop's
 //! history, not with the draw.
 
+use chrono::NaiveDate;
+use rapport_models::{CustomerHistory, EarlierDays};
+use rapport_shared::domain::Profile;
+use rapport_shared::domain::profile::SpendSpan;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::model::Buyer;
+/// A customer's purchases as the models read them: what a scan segment passes on to
+/// the fit, in minor units, fully refunded days left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Buyer {
+    pub id: String,
+    /// Net spend to date (the report's charts, the Pareto share).
+    pub net_spend_minor: i64,
+    /// The days the profile keeps one by one, those with net spend.
+    pub days: Vec<(NaiveDate, i64)>,
+    /// The older days the profile folded, those with net spend (`FoldedDays::spent`);
+    /// absent for a customer whose history is not that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<SpendSpan>,
+}
+
+impl Buyer {
+    /// The buyer `profile` is; `None` for a customer without a purchase that counts.
+    pub fn of(profile: &Profile) -> Option<Buyer> {
+        let days: Vec<(NaiveDate, i64)> = profile
+            .purchase_days
+            .iter()
+            .filter(|(_, net)| **net > 0)
+            .map(|(day, net)| (*day, *net))
+            .collect();
+        let earlier = profile.earlier_days.and_then(|folded| folded.spent());
+        (earlier.is_some() || !days.is_empty()).then(|| Buyer {
+            id: profile.customer_id.as_str().to_owned(),
+            net_spend_minor: profile.net_spend_minor,
+            days,
+            earlier,
+        })
+    }
+
+    /// The buyer's history in major units; `None` if the models would refuse it.
+    pub(super) fn history(&self, minor_per_major: f64) -> Option<CustomerHistory> {
+        let major = |minor: i64| minor as f64 / minor_per_major;
+        let days = (self.days.iter()).map(|(day, net)| (*day, major(*net)));
+        let earlier = self.earlier.map(|span| EarlierDays {
+            first: span.first_day,
+            first_amount: major(span.first_minor),
+            last: span.last_day,
+            repeat_days: span.repeat_days,
+            repeat_amount: major(span.repeat_minor),
+        });
+        CustomerHistory::with_earlier(&self.id, earlier, days).ok()
+    }
+}
 
 /// A bottom-k sample of buyers, with how many it was drawn from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,7 +130,6 @@ fn rank(id: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
 
     fn buyer(n: usize) -> Buyer {
         let day =
