@@ -85,20 +85,23 @@ async fn twin(now: DateTime<Utc>) -> (TestApi, String) {
     (api, tag)
 }
 
+/// The run in one process on `api`'s store, mailing through its SES emulator.
+async fn in_one_process(
+    api: &TestApi,
+    settings: &rapport_job::run::RunSettings,
+    now: DateTime<Utc>,
+) -> rapport_job::summary::Report {
+    run(&api.store, emulator_sender(api), settings, usd(), now)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_run_by_segments_scores_and_sends_what_the_run_in_one_process_does() {
     let now = Utc::now();
     let [(one, tag_one), (split, tag_split)] = [twin(now).await, twin(now).await];
 
-    let whole = run(
-        &one.store,
-        emulator_sender(&one),
-        &job_settings(&one),
-        usd(),
-        now,
-    )
-    .await
-    .unwrap();
+    let whole = in_one_process(&one, &job_settings(&one), now).await;
     let artifacts = MemoryArtifacts::default();
     let parts = steps(&split, artifacts.clone())
         .run_all(&run_ref("by-four", now), Some(4), Pacing::UNPACED)
@@ -162,15 +165,7 @@ async fn a_shop_beyond_the_fit_sample_is_fitted_on_the_same_sample_however_split
         settings.job.fit_sample = 120;
         settings
     };
-    let whole = run(
-        &one.store,
-        emulator_sender(&one),
-        &sampled(&one),
-        usd(),
-        now,
-    )
-    .await
-    .unwrap();
+    let whole = in_one_process(&one, &sampled(&one), now).await;
     let mut steps = steps(&split, MemoryArtifacts::default());
     Arc::get_mut(&mut steps).unwrap().settings = sampled(&split);
     let parts = steps
@@ -199,15 +194,7 @@ async fn a_shop_beyond_the_fit_sample_is_fitted_on_the_same_sample_however_split
     assert_eq!(backtested(&parts), backtested(&whole));
     assert!(backtested(&whole).is_some_and(|n| n <= 120));
     // The model is not the one every buyer gives: the sample is what it was fitted on.
-    let everyone = run(
-        &one.store,
-        emulator_sender(&one),
-        &job_settings(&one),
-        usd(),
-        now,
-    )
-    .await
-    .unwrap();
+    let everyone = in_one_process(&one, &job_settings(&one), now).await;
     assert_eq!(everyone.summary.fit_sample, None);
     assert_eq!(everyone.customers.len(), 240);
 }
