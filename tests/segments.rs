@@ -166,9 +166,10 @@ async fn a_shop_beyond_the_fit_sample_is_fitted_on_the_same_sample_however_split
         settings
     };
     let whole = in_one_process(&one, &sampled(&one), now).await;
-    let mut steps = steps(&split, MemoryArtifacts::default());
+    let artifacts = MemoryArtifacts::default();
+    let mut steps = steps(&split, artifacts.clone());
     Arc::get_mut(&mut steps).unwrap().settings = sampled(&split);
-    let parts = steps
+    let parts = (steps.clone())
         .run_all(&run_ref("sampled-by-five", now), Some(5), Pacing::UNPACED)
         .await
         .unwrap();
@@ -197,6 +198,42 @@ async fn a_shop_beyond_the_fit_sample_is_fitted_on_the_same_sample_however_split
     let everyone = in_one_process(&one, &job_settings(&one), now).await;
     assert_eq!(everyone.summary.fit_sample, None);
     assert_eq!(everyone.customers.len(), 240);
+
+    // The fit left the shop's buyer count, so the next run's plan sets a hash below
+    // which its segments keep buyers (1.5 × 120 of 240): they store fewer, and the
+    // sample, the models and the scores are the same.
+    let json = |bytes: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap();
+    let record = json(artifacts_get(&artifacts, "runs/shop-buyers.json").await);
+    assert_eq!(record["buyers"], 240);
+    let kept = |run: &'static str| {
+        let artifacts = artifacts.clone();
+        async move {
+            let mut kept = 0;
+            for segment in 0..5 {
+                let key = format!("runs/{run}/digests/{segment}-of-5.json");
+                let digest = json(artifacts_get(&artifacts, &key).await);
+                kept += digest["buyers"]["buyers"].as_array().unwrap().len();
+            }
+            kept
+        }
+    };
+    let again = steps
+        .run_all(&run_ref("sampled-again", now), Some(5), Pacing::UNPACED)
+        .await
+        .unwrap();
+    let plan = json(artifacts_get(&artifacts, "runs/sampled-again/plan.json").await);
+    assert!(plan["fit_below"].is_u64(), "{plan}");
+    assert!(
+        json(artifacts_get(&artifacts, "runs/sampled-by-five/plan.json").await)
+            .get("fit_below")
+            .is_none()
+    );
+    let (first, next) = (kept("sampled-by-five").await, kept("sampled-again").await);
+    assert_eq!(first, 240);
+    assert!((120..240).contains(&next), "{next} kept");
+    assert_eq!(again.summary.fit_sample, Some(drawn));
+    assert_eq!(again.customers, parts.customers);
+    assert_eq!(scores(&split).await, s_split);
 }
 
 #[tokio::test]

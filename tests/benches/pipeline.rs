@@ -20,6 +20,10 @@
 //! process's before it measured alone: what one Lambda running that step needs.
 //! `N whole fit` (for the largest N) fits the models on every buyer instead of the
 //! job's sample of `RAPPORT_FIT_SAMPLE` (default 200,000): what the sample changes.
+//! `N steps again` takes a whole run by N segments first (not measured), so the run
+//! measured has its predecessor's buyer count and keeps only the buyers below its
+//! plan's hash threshold: what the segments store and the fit reads in a shop's
+//! second and later runs (its outreach then finds the first run's messages claimed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -227,6 +231,10 @@ async fn one_step_at_a_time(
 /// One configuration, in this (child) process; prints one JSON line.
 async fn child(config: &str, customers: usize) {
     let mut settings = settings();
+    let (config, again) = match config.strip_suffix(" again") {
+        Some(base) => (base, true),
+        None => (config, false),
+    };
     let config = match config.strip_suffix(" whole fit") {
         Some(base) => {
             settings.job.fit_sample = usize::MAX;
@@ -241,8 +249,6 @@ async fn child(config: &str, customers: usize) {
     let sender = Arc::new(Counting::default());
     let usd = Currency::parse("currency", "USD").unwrap();
     let artifacts = MemoryArtifacts::default();
-    let (cpu, started) = (cpu_seconds(), Instant::now());
-    let mut steps_measured = serde_json::Map::new();
     let steps = Arc::new(Segmented {
         store: store.clone(),
         sender: sender.clone(),
@@ -255,6 +261,20 @@ async fn child(config: &str, customers: usize) {
         run_id: format!("bench-{segments}"),
         started_at: now(),
     };
+    if again {
+        let segments: u32 = config.trim_end_matches(" steps").parse().unwrap();
+        let before = RunRef {
+            run_id: format!("before-{segments}"),
+            ..run_ref(segments)
+        };
+        let first = steps
+            .clone()
+            .run_all(&before, Some(segments), Pacing::UNPACED);
+        first.await.unwrap();
+        reset_peak();
+    }
+    let (cpu, started) = (cpu_seconds(), Instant::now());
+    let mut steps_measured = serde_json::Map::new();
     let report = match (config.strip_suffix(" steps"), config.parse::<u32>()) {
         (Some(segments), _) => {
             let segments: u32 = segments.parse().unwrap();
@@ -272,7 +292,11 @@ async fn child(config: &str, customers: usize) {
     };
     let (wall, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
-    for key in artifacts.keys() {
+    for key in artifacts
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains("/bench-"))
+    {
         let kind = key.split('/').nth(2).unwrap_or("report").to_owned();
         let size = artifacts.get(&key).await.unwrap().map_or(0, |b| b.len());
         *stored.entry(kind).or_default() += size;
@@ -280,7 +304,11 @@ async fn child(config: &str, customers: usize) {
     let s = &report.summary;
     let vip: usize = s.actions.get("vip").map_or(0, |a| a.values().sum());
     let line = serde_json::json!({
-        "config": if settings.job.fit_sample == usize::MAX { format!("{config} whole fit") } else { config.to_owned() },
+        "config": match (settings.job.fit_sample == usize::MAX, again) {
+            (true, _) => format!("{config} whole fit"),
+            (false, true) => format!("{config} again"),
+            (false, false) => config.to_owned(),
+        },
         "fit_sample": s.fit_sample.map(|f| f.buyers),
         "vip": vip,
         "pareto_share": s.pareto_revenue_share,
@@ -319,6 +347,9 @@ fn main() {
         (segments.split(',').map(str::trim)).max_by_key(|n| n.parse::<u32>().unwrap_or(0))
     {
         configs.push(format!("{largest} whole fit"));
+        if largest != "1" {
+            configs.push(format!("{largest} steps again"));
+        }
     }
     let exe = std::env::current_exe().unwrap();
     println!("pipeline benchmark: {customers} customers, configurations {configs:?}");
@@ -355,6 +386,12 @@ fn main() {
         let name = match r["config"].as_str() {
             Some("one process") => "one process".to_owned(),
             Some(k) if k.ends_with(" steps") => format!("{k} one at a time"),
+            Some(k) if k.ends_with(" steps again") => {
+                format!(
+                    "{} one at a time, a later run",
+                    k.trim_end_matches(" again")
+                )
+            }
             Some(k) if k.ends_with(" whole fit") => {
                 format!(
                     "{} segments, fitted on every buyer",

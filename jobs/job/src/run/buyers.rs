@@ -79,14 +79,28 @@ pub struct BuyerSample {
 impl BuyerSample {
     /// The sample of at most `capacity` of `buyers`.
     pub fn new(capacity: usize, buyers: impl IntoIterator<Item = Buyer>) -> Self {
+        Self::below(capacity, None, buyers)
+    }
+
+    /// The sample of at most `capacity` of those of `buyers` whose hash is below
+    /// `threshold` (all of them with `None`; see [`threshold`]), drawn from all of them.
+    pub fn below(
+        capacity: usize,
+        threshold: Option<u64>,
+        buyers: impl IntoIterator<Item = Buyer>,
+    ) -> Self {
+        let mut seen = 0;
+        let ranked: Vec<(u64, Buyer)> = (buyers.into_iter())
+            .inspect(|_| seen += 1)
+            .map(|b| (rank(&b.id), b))
+            .filter(|(rank, _)| threshold.is_none_or(|t| *rank < t))
+            .collect();
         let mut sample = BuyerSample {
             capacity: capacity.max(1),
-            seen: 0,
+            seen,
             buyers: Vec::new(),
         };
-        let buyers: Vec<Buyer> = buyers.into_iter().collect();
-        sample.seen = buyers.len();
-        sample.keep_lowest(buyers);
+        sample.keep_lowest_ranked(ranked);
         sample
     }
 
@@ -106,7 +120,10 @@ impl BuyerSample {
     }
 
     fn keep_lowest(&mut self, buyers: Vec<Buyer>) {
-        let mut ranked: Vec<(u64, Buyer)> = buyers.into_iter().map(|b| (rank(&b.id), b)).collect();
+        self.keep_lowest_ranked(buyers.into_iter().map(|b| (rank(&b.id), b)).collect());
+    }
+
+    fn keep_lowest_ranked(&mut self, mut ranked: Vec<(u64, Buyer)>) {
         // Ids are unique among customers; the id breaks a tie of hashes all the same.
         let order =
             |x: &(u64, Buyer), y: &(u64, Buyer)| x.0.cmp(&y.0).then_with(|| x.1.id.cmp(&y.1.id));
@@ -117,6 +134,21 @@ impl BuyerSample {
         ranked.sort_unstable_by(order);
         self.buyers = ranked.into_iter().map(|(_, b)| b).collect();
     }
+}
+
+/// How many times a sample's capacity a run's [`threshold`] lets through, reckoned on
+/// the buyers of the run before: room for the shop to grow by half between two runs
+/// before its sample holds fewer than the capacity.
+pub const THRESHOLD_MARGIN: f64 = 1.5;
+
+/// The hash below which a run's segments keep buyers, so that what they store and the
+/// fit reads stays near the sample's size, not each segment's: `None` (keep up to the
+/// capacity) when the shop had no more than [`THRESHOLD_MARGIN`] × `capacity` buyers
+/// at its last run, or no run is on record. The run's plan fixes it, so every segment
+/// keeps by the same rule and the sample is still the same however the scan is split.
+pub fn threshold(capacity: usize, buyers_last_run: Option<usize>) -> Option<u64> {
+    let share = THRESHOLD_MARGIN * capacity.max(1) as f64 / buyers_last_run? as f64;
+    (share < 1.0).then_some((share * u64::MAX as f64) as u64)
 }
 
 /// Where a customer id falls in the draw: the first 8 bytes of its SHA-256.
@@ -204,5 +236,46 @@ mod tests {
         a.merge(BuyerSample::new(10, (200..400).map(buyer)));
         assert_eq!((a.capacity, a.seen, a.buyers.len()), (10, 400, 10));
         assert_eq!(a, BuyerSample::new(10, (0..400).map(buyer)));
+    }
+
+    #[test]
+    fn a_threshold_from_the_last_run_keeps_fewer_per_part_and_the_same_sample() {
+        assert_eq!(threshold(100, None), None);
+        // Up to one and a half times the capacity, each part keeps up to the capacity.
+        assert_eq!(threshold(100, Some(150)), None);
+        let below = threshold(100, Some(1_000));
+        let share = below.unwrap() as f64 / u64::MAX as f64;
+        assert!((share - 0.15).abs() < 1e-9, "{share}");
+
+        let all: Vec<Buyer> = (0..1_000).map(buyer).collect();
+        let whole = BuyerSample::new(100, all.clone());
+        let kept = BuyerSample::below(100, below, all.clone());
+        assert_eq!(
+            kept, whole,
+            "150 expected below the threshold, the lowest 100 of them"
+        );
+        for parts in [4, 10] {
+            let samples: Vec<BuyerSample> = (0..parts)
+                .map(|p| {
+                    let part = all.iter().skip(p).step_by(parts).cloned();
+                    BuyerSample::below(100, below, part)
+                })
+                .collect();
+            // Each part keeps only what is below the threshold: about 150 / parts.
+            let stored: usize = samples.iter().map(|s| s.buyers.len()).sum();
+            assert!(
+                (100..=200).contains(&stored),
+                "{stored} kept in {parts} parts"
+            );
+            let mut merged = samples.into_iter().reduce(|mut a, b| {
+                a.merge(b);
+                a
+            });
+            assert_eq!(merged.take(), Some(whole.clone()));
+        }
+        // A shop that shrank keeps fewer than the capacity, drawn from every buyer.
+        let shrunk = BuyerSample::below(100, threshold(100, Some(5_000)), all);
+        assert!(shrunk.buyers.len() < 100 && shrunk.seen == 1_000);
+        assert!(!shrunk.is_whole());
     }
 }

@@ -127,8 +127,16 @@ where
     let started = Instant::now();
     let mut scanned = scan_all(store, settings.job.scan_segments).await?;
     let suppressed = std::mem::take(&mut scanned.suppressed);
-    let (digest, customers) =
-        phases::summarise(store, &settings, program_version, scanned, started, now).await?;
+    let (digest, customers) = phases::summarise(
+        store,
+        &settings,
+        program_version,
+        None,
+        scanned,
+        started,
+        now,
+    )
+    .await?;
     let model = phases::fit(store, &settings, program_version, digest, currency, now).await;
     let outreach = phases::deliver(
         store,

@@ -77,11 +77,14 @@ impl Digest {
 }
 
 /// Brings the scanned customers' tiers, spend gifts and points expiry up to date and
-/// tallies what the fit needs of them; the customers as they now are.
+/// tallies what the fit needs of them — of the buyers, the sample of those whose hash
+/// is below `fit_below` (see [`super::buyers::threshold`]); the customers as they now
+/// are.
 pub(super) async fn summarise<S: JobStore>(
     store: &S,
     settings: &RunSettings,
     program_version: u64,
+    fit_below: Option<u64>,
     scanned: Scanned,
     scan_started: Instant,
     now: DateTime<Utc>,
@@ -126,7 +129,7 @@ pub(super) async fn summarise<S: JobStore>(
         customers_expired,
         points_expired,
         stats,
-        buyers: BuyerSample::new(job.fit_sample, profiles().filter_map(Buyer::of)),
+        buyers: BuyerSample::below(job.fit_sample, fit_below, profiles().filter_map(Buyer::of)),
         intervals: Intervals::from_profiles(profiles()),
         pairs: PairCounts::from_profiles(profiles()),
     };

@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use super::buyers;
 use super::phases::{self, Digest, Outreach, RunModel};
 use super::{RunSettings, scan_segment};
 use crate::summary::Report;
@@ -71,6 +72,21 @@ pub struct Plan {
     pub pacing: Pacing,
     /// The program in force when the run started: every step decides under it.
     pub program: Option<ProgramVersion>,
+    /// Segments keep for the fit only buyers whose hash is below this
+    /// ([`buyers::threshold`], from the buyers of the run before); `None`: up to the
+    /// sample's capacity each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_below: Option<u64>,
+}
+
+/// How many buyers the last fitted run drew its sample from, for the next plan's
+/// [`buyers::threshold`]; kept under `runs/`, rewritten by every run's fit.
+const SHOP_BUYERS_KEY: &str = "runs/shop-buyers.json";
+
+/// What [`SHOP_BUYERS_KEY`] holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct ShopBuyers {
+    buyers: usize,
 }
 
 /// What `plan` answers the state machine: the segments to map over.
@@ -184,11 +200,22 @@ where
                     bail!("segments must be between 1 and {MAX_SEGMENTS}, not {of}");
                 }
                 let concurrency = deliver_concurrency(pacing.rate, of);
+                // A record that does not read is no record: the segments then keep up
+                // to the sample's size each, as on a first run.
+                let last = self
+                    .load::<ShopBuyers>(SHOP_BUYERS_KEY)
+                    .await
+                    .ok()
+                    .flatten();
                 let plan = Plan {
                     of,
                     deliver_concurrency: concurrency,
                     pacing: pacing.shared_by(concurrency),
                     program: self.store.current_program().await?,
+                    fit_below: buyers::threshold(
+                        self.settings.job.fit_sample,
+                        last.map(|l| l.buyers),
+                    ),
                 };
                 self.save(&key, &plan).await?;
                 plan
@@ -225,6 +252,7 @@ where
                     &self.store,
                     &settings,
                     version,
+                    plan.fit_below,
                     scanned,
                     started,
                     run.started_at,
@@ -261,6 +289,10 @@ where
                     }
                 }
                 let digest = all.context("the run has no segments")?;
+                let buyers = ShopBuyers {
+                    buyers: digest.buyers.seen,
+                };
+                self.save(SHOP_BUYERS_KEY, &buyers).await?;
                 let settings = self.settings_of(&plan);
                 let version = plan.program.as_ref().map_or(0, |v| v.version);
                 let model = phases::fit(
