@@ -15,8 +15,8 @@ use chrono::NaiveDate;
 use rapport_models::io::{self, CustomerIds};
 use rapport_models::simulate::Simulation;
 use rapport_models::{
-    BgNbd, BgNbdCoefficients, FittedBgNbd, FittedGammaGamma, GammaGamma, GammaGammaCoefficients,
-    ParetoNbd, RfmSummary, ScoreParams,
+    BgNbd, BgNbdCoefficients, CountModelKind, FittedBgNbd, FittedGammaGamma, GammaGamma,
+    GammaGammaCoefficients, Hybrid, ParetoNbd, RfmSummary, ScoreParams,
 };
 
 const TRUTH: BgNbdCoefficients = BgNbdCoefficients {
@@ -48,7 +48,6 @@ fn main() {
     let summaries = cohort.summaries.clone();
     let ids: CustomerIds = cohort.members.iter().map(|c| c.id()).collect();
     drop(cohort);
-    drop(shop);
     println!(
         "simulated in {:.2} s (not part of the timings)\n",
         clock.elapsed().as_secs_f64()
@@ -81,6 +80,28 @@ fn main() {
         io::write_scores(std::io::BufWriter::new(file), &parsed.ids, &scored.scores)
             .expect("scores write");
     });
+    // When a shop's backtest chooses the hybrid: its correction is trained on the
+    // shop's time split (a 13-week window, the job's default churn window), and it
+    // scores from each customer's history.
+    let correction = timed("train the hybrid's correction (Hybrid::fit)", || {
+        Hybrid::params()
+            .max_window_weeks(13.0)
+            .fit(&shop, end)
+            .expect("the hybrid trains")
+    });
+    let cohort = shop.cohort_at(end);
+    let hybrid = timed(
+        "fit both + score everyone with the hybrid (fit_cohort)",
+        || {
+            ScoreParams::default()
+                .count_model(CountModelKind::Hybrid)
+                .fit_cohort(&cohort, None, Some(correction))
+                .expect("hybrid scoring")
+        },
+    );
+    assert_eq!(hybrid.scores.len(), scored.scores.len());
+    drop((hybrid, cohort));
+    drop(shop);
     // Not part of scoring: the backtest fits it to compare its forecast (clv_metrics).
     let pareto_nbd = timed("fit Pareto/NBD (backtest comparison only)", || {
         ParetoNbd::fit(&parsed.summaries).expect("Pareto/NBD fits")

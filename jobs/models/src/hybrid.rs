@@ -370,25 +370,34 @@ impl FittedHybrid {
         weeks: f64,
     ) -> Result<Vec<f64>, ModelError> {
         positive("weeks", weeks)?;
-        let features = feature_matrix(cohort, models.bgnbd, self.window_weeks)?;
-        let rows = rows_of(features, &self.scaler);
+        let factors = self.factors(cohort, models.bgnbd)?;
         let anchors = ln_anchors(cohort, models, weeks)?;
-        rows.iter()
+        factors
+            .iter()
             .zip(anchors)
             .enumerate()
-            .map(|(index, (z, ln_anchor))| {
+            .map(|(index, (factor, ln_anchor))| finite(index, ln_anchor.exp() * factor))
+            .collect()
+    }
+
+    /// Each member's correction `exp(c₀ + c·z)`, the features clamped to their training
+    /// range, with `bgnbd` fitted on the cohort's summaries: what the count models'
+    /// forecast of the member's spend is multiplied by.
+    pub fn factors(
+        &self,
+        cohort: &Cohort<'_>,
+        bgnbd: &FittedBgNbd,
+    ) -> Result<Vec<f64>, ModelError> {
+        let features = feature_matrix(cohort, bgnbd, self.window_weeks)?;
+        rows_of(features, &self.scaler)
+            .iter()
+            .enumerate()
+            .map(|(index, z)| {
                 let mut clamped = *z;
                 for (value, (low, high)) in clamped.iter_mut().zip(self.range) {
                     *value = value.clamp(low, high);
                 }
-                let forecast = (ln_anchor + linear(&self.coefficients, &clamped)).exp();
-                if forecast.is_finite() {
-                    Ok(forecast)
-                } else {
-                    Err(ModelError::HybridTraining(format!(
-                        "the forecast of customer #{index} is not finite"
-                    )))
-                }
+                finite(index, linear(&self.coefficients, &clamped).exp())
             })
             .collect()
     }
@@ -400,6 +409,17 @@ impl FittedHybrid {
             .zip(&self.coefficients[1..])
             .map(|(name, c)| (*name, *c))
             .collect()
+    }
+}
+
+/// `value`, or an error naming the member whose forecast it is when it is not finite.
+fn finite(index: usize, value: f64) -> Result<f64, ModelError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ModelError::HybridTraining(format!(
+            "the forecast of customer #{index} is not finite"
+        )))
     }
 }
 

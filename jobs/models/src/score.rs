@@ -23,11 +23,15 @@
 //! # Which model counts the purchases
 //! [`CountModel`]: by default BG/NBD with the classifier's P(no purchase) (the backtest's
 //! `bgnbd_churn`); the job may pick another of the backtest's candidates — BG/NBD alone,
-//! Pareto/NBD or MBG/NBD — when the shop's own backtest ranks it higher
+//! Pareto/NBD, MBG/NBD or `hybrid` — when the shop's own backtest ranks it higher
 //! ([`ScoreParams::count_model`]). The chosen model gives P(alive), expected purchases
 //! and so CLV; churn risk stays the classifier's (or BG/NBD's no-purchase probability):
 //! it is judged by its own AUC, not by the CLV ranking that picks the count model, and
-//! the classifier's features are BG/NBD's.
+//! the classifier's features are BG/NBD's. `hybrid` counts with BG/NBD and multiplies
+//! each customer's CLV by the correction [`crate::hybrid`] trained on the shop's time
+//! split; that correction reads the customer's history (their first purchase's spend),
+//! so a `hybrid` model is fitted with [`ScoreParams::fit_cohort`] and scores with
+//! [`ScoringModel::score_cohort`].
 //!
 //! # Segments
 //! Decided in this order, first match wins:
@@ -44,24 +48,22 @@
 
 use std::fmt;
 
-use linfa::ParamGuard;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::bgnbd::{BgNbdParams, FittedBgNbd, no_purchase_probability};
-use crate::mbgnbd::MbgNbdParams;
-use crate::pareto_nbd::ParetoNbd;
+use crate::bgnbd::{FittedBgNbd, no_purchase_probability};
 
 mod count;
+mod params;
 use crate::churn::FittedChurnModel;
 use crate::distinct::Distinct;
 use crate::error::ModelError;
-use crate::gamma_gamma::{FittedGammaGamma, GammaGammaParams};
-use crate::history::{RfmSummary, validate_all};
-use crate::metrics::{PARETO_SHARE, top_share_cutoff};
+use crate::gamma_gamma::FittedGammaGamma;
+use crate::history::{Cohort, RfmSummary, validate_all};
 use crate::next_order::{NextOrder, NextOrderForecaster, NextOrderMethod};
 pub use count::{CountModel, CountModelKind};
+pub use params::{ScoreParams, ScoreValidParams, Scored};
 
 /// Weeks per month for discounting.
 pub const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
@@ -118,256 +120,6 @@ pub struct CustomerScore {
     pub segment: Segment,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreValidParams {
-    horizon_weeks: f64,
-    monthly_discount_rate: f64,
-    churn_window_weeks: Option<f64>,
-    vip_share: f64,
-    valuable_share: f64,
-    at_risk_churn: f64,
-    lost_churn: f64,
-    new_customer_weeks: f64,
-    bgnbd: BgNbdParams,
-    gamma_gamma: GammaGammaParams,
-    /// Which model forecasts purchases; absent in models stored before there was a
-    /// choice, which all used the default.
-    #[serde(default)]
-    count_model: CountModelKind,
-}
-
-/// Unchecked scoring settings; `check()` (from [`ParamGuard`]) validates them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreParams(ScoreValidParams);
-
-impl Default for ScoreParams {
-    fn default() -> Self {
-        ScoreParams(ScoreValidParams {
-            horizon_weeks: 52.0,
-            monthly_discount_rate: 0.0,
-            churn_window_weeks: None,
-            vip_share: PARETO_SHARE,
-            valuable_share: 0.5,
-            at_risk_churn: 0.5,
-            lost_churn: 0.9,
-            new_customer_weeks: 4.0,
-            bgnbd: BgNbdParams::default(),
-            gamma_gamma: GammaGammaParams::default(),
-            count_model: CountModelKind::default(),
-        })
-    }
-}
-
-impl ScoreParams {
-    /// Weeks ahead that expected purchases and CLV cover (default 52).
-    pub fn horizon_weeks(mut self, weeks: f64) -> Self {
-        self.0.horizon_weeks = weeks;
-        self
-    }
-
-    /// Monthly discount rate for CLV (default 0: undiscounted).
-    pub fn monthly_discount_rate(mut self, rate: f64) -> Self {
-        self.0.monthly_discount_rate = rate;
-        self
-    }
-
-    /// Window of the model-based churn risk (default: half the oldest customer's age, at
-    /// most the horizon). A trained classifier brings its own window.
-    pub fn churn_window_weeks(mut self, weeks: f64) -> Self {
-        self.0.churn_window_weeks = Some(weeks);
-        self
-    }
-
-    pub fn vip_share(mut self, share: f64) -> Self {
-        self.0.vip_share = share;
-        self
-    }
-
-    pub fn valuable_share(mut self, share: f64) -> Self {
-        self.0.valuable_share = share;
-        self
-    }
-
-    pub fn at_risk_churn(mut self, risk: f64) -> Self {
-        self.0.at_risk_churn = risk;
-        self
-    }
-
-    pub fn lost_churn(mut self, risk: f64) -> Self {
-        self.0.lost_churn = risk;
-        self
-    }
-
-    pub fn new_customer_weeks(mut self, weeks: f64) -> Self {
-        self.0.new_customer_weeks = weeks;
-        self
-    }
-
-    pub fn bgnbd(mut self, params: BgNbdParams) -> Self {
-        self.0.bgnbd = params;
-        self
-    }
-
-    pub fn gamma_gamma(mut self, params: GammaGammaParams) -> Self {
-        self.0.gamma_gamma = params;
-        self
-    }
-
-    /// Which model forecasts purchases (default `bgnbd_churn`; see the module header).
-    /// MBG/NBD is fitted with BG/NBD's settings, Pareto/NBD with its defaults.
-    pub fn count_model(mut self, kind: CountModelKind) -> Self {
-        self.0.count_model = kind;
-        self
-    }
-
-    pub fn fit(
-        &self,
-        summaries: &[RfmSummary],
-        churn: Option<FittedChurnModel>,
-    ) -> Result<Scored, ModelError> {
-        self.check_ref()?.fit(summaries, churn)
-    }
-}
-
-fn in_range(
-    name: &'static str,
-    value: f64,
-    low: f64,
-    high: f64,
-    low_inclusive: bool,
-) -> Result<(), ModelError> {
-    let above_low = if low_inclusive {
-        value >= low
-    } else {
-        value > low
-    };
-    if value.is_finite() && above_low && value <= high {
-        Ok(())
-    } else {
-        let bracket = if low_inclusive { '[' } else { '(' };
-        Err(ModelError::InvalidParameter {
-            name,
-            reason: format!("must be in {bracket}{low}, {high}], got {value}"),
-        })
-    }
-}
-
-impl ParamGuard for ScoreParams {
-    type Checked = ScoreValidParams;
-    type Error = ModelError;
-
-    fn check_ref(&self) -> Result<&ScoreValidParams, ModelError> {
-        let s = &self.0;
-        in_range("horizon_weeks", s.horizon_weeks, 0.0, 5200.0, false)?;
-        in_range(
-            "monthly_discount_rate",
-            s.monthly_discount_rate,
-            0.0,
-            1.0,
-            true,
-        )?;
-        if let Some(window) = s.churn_window_weeks {
-            in_range("churn_window_weeks", window, 0.0, 5200.0, false)?;
-        }
-        in_range("vip_share", s.vip_share, 0.0, 1.0, false)?;
-        in_range("valuable_share", s.valuable_share, 0.0, 1.0, false)?;
-        in_range("at_risk_churn", s.at_risk_churn, 0.0, 1.0, true)?;
-        in_range("lost_churn", s.lost_churn, 0.0, 1.0, true)?;
-        in_range(
-            "new_customer_weeks",
-            s.new_customer_weeks,
-            0.0,
-            5200.0,
-            true,
-        )?;
-        s.bgnbd.check_ref()?;
-        s.gamma_gamma.check_ref()?;
-        Ok(s)
-    }
-
-    fn check(self) -> Result<ScoreValidParams, ModelError> {
-        self.check_ref()?;
-        Ok(self.0)
-    }
-}
-
-/// A fitted scoring model and the scores of the customers it was fitted on.
-#[derive(Debug, Clone)]
-pub struct Scored {
-    pub model: ScoringModel,
-    pub scores: Vec<CustomerScore>,
-}
-
-impl ScoreValidParams {
-    /// Weeks ahead that expected purchases and CLV cover.
-    pub fn horizon(&self) -> f64 {
-        self.horizon_weeks
-    }
-
-    /// The purchase-count model asked for.
-    pub fn count_model_kind(&self) -> CountModelKind {
-        self.count_model
-    }
-
-    /// Fits the count model asked for; a Pareto/NBD fit that fails is an error (it has
-    /// no small-shop fallback), MBG/NBD falls back as BG/NBD does.
-    fn fit_count_model(&self, summaries: &[RfmSummary]) -> Result<CountModel, ModelError> {
-        Ok(match self.count_model {
-            CountModelKind::Bgnbd => CountModel::Bgnbd,
-            CountModelKind::BgnbdChurn => CountModel::BgnbdChurn,
-            CountModelKind::ParetoNbd => CountModel::ParetoNbd(ParetoNbd::fit(summaries)?),
-            CountModelKind::Mbgnbd => {
-                CountModel::Mbgnbd(MbgNbdParams(self.bgnbd.clone()).fit_valid(summaries)?)
-            }
-        })
-    }
-
-    /// Fits BG/NBD and Gamma-Gamma on `summaries`, takes `churn` as the churn scorer (or
-    /// the model-based risk without one), fixes the segment cut-offs on these customers
-    /// and scores them.
-    pub fn fit(
-        &self,
-        summaries: &[RfmSummary],
-        churn: Option<FittedChurnModel>,
-    ) -> Result<Scored, ModelError> {
-        validate_all(summaries)?;
-        let bgnbd = self.bgnbd.check_ref()?.fit_valid(summaries)?;
-        let gamma_gamma = self.gamma_gamma.check_ref()?.fit_valid(summaries)?;
-        let count = self.fit_count_model(summaries)?;
-        let churn = match churn {
-            Some(model) => ChurnScorer::Classifier(model),
-            None => {
-                let oldest = summaries.iter().map(|s| s.age).fold(0.0, f64::max);
-                let window = self
-                    .churn_window_weeks
-                    .unwrap_or_else(|| (oldest / 2.0).min(self.horizon_weeks));
-                ChurnScorer::NoPurchaseProbability {
-                    window_weeks: window.max(1.0 / 7.0),
-                }
-            }
-        };
-        let mut model = ScoringModel {
-            bgnbd,
-            count,
-            gamma_gamma,
-            churn,
-            settings: self.clone(),
-            cutoffs: SegmentCutoffs {
-                vip_clv: f64::INFINITY,
-                valuable_clv: f64::INFINITY,
-            },
-        };
-        let forecasts = model.forecasts(summaries)?;
-        let clv: Vec<f64> = forecasts.iter().map(|f| f.clv).collect();
-        model.cutoffs = SegmentCutoffs {
-            vip_clv: top_share_cutoff(&clv, self.vip_share),
-            valuable_clv: top_share_cutoff(&clv, self.valuable_share),
-        };
-        let scores = model.finish(summaries, forecasts);
-        Ok(Scored { model, scores })
-    }
-}
-
 /// Where churn risk comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -408,6 +160,16 @@ pub struct ScoringModel {
     pub cutoffs: SegmentCutoffs,
 }
 
+/// The error of a `hybrid` model fitted or scored without the customers' histories.
+fn needs_histories() -> ModelError {
+    ModelError::InvalidParameter {
+        name: "count_model",
+        reason: "hybrid corrects each customer's CLV from their history: fit it with \
+                 `fit_cohort` and a trained correction, score with `score_cohort`"
+            .to_owned(),
+    }
+}
+
 /// Largest (x, T) grid kept dense when numbering the pairs in use.
 const DENSE_CELLS: usize = 1 << 22;
 
@@ -438,11 +200,20 @@ struct Forecast {
 }
 
 impl ScoringModel {
-    /// Scores `summaries` (taken at the same cutoff the model describes).
+    /// Scores `summaries` (taken at the same cutoff the model describes); a `hybrid`
+    /// model needs the customers' histories ([`Self::score_cohort`]).
     pub fn score(&self, summaries: &[RfmSummary]) -> Result<Vec<CustomerScore>, ModelError> {
         validate_all(summaries)?;
-        let forecasts = self.forecasts(summaries)?;
+        let forecasts = self.forecasts(summaries, None)?;
         Ok(self.finish(summaries, forecasts))
+    }
+
+    /// Scores a cohort's members (taken at the same cutoff the model describes): every
+    /// model, `hybrid` included.
+    pub fn score_cohort(&self, cohort: &Cohort<'_>) -> Result<Vec<CustomerScore>, ModelError> {
+        validate_all(&cohort.summaries)?;
+        let forecasts = self.forecasts(&cohort.summaries, Some(cohort))?;
+        Ok(self.finish(&cohort.summaries, forecasts))
     }
 
     /// Forecasts next orders with this model's BG/NBD coefficients and horizon, by
@@ -508,7 +279,18 @@ impl ScoringModel {
         }
     }
 
-    fn forecasts(&self, summaries: &[RfmSummary]) -> Result<Vec<Forecast>, ModelError> {
+    fn forecasts(
+        &self,
+        summaries: &[RfmSummary],
+        cohort: Option<&Cohort<'_>>,
+    ) -> Result<Vec<Forecast>, ModelError> {
+        // The hybrid's correction of each customer's CLV, from their history.
+        let factors = match &self.count {
+            CountModel::Hybrid(hybrid) => {
+                Some(hybrid.factors(cohort.ok_or_else(needs_histories)?, &self.bgnbd)?)
+            }
+            _ => None,
+        };
         let (keys, shared) = self.alive_forecasts(summaries)?;
         let classifier_risk = match &self.churn {
             ChurnScorer::Classifier(model) => Some(model.churn_risks(summaries, &self.bgnbd)?),
@@ -523,13 +305,16 @@ impl ScoringModel {
                 let alive = shared[keys[i] as usize];
                 let bgnbd_p_alive = self.bgnbd.p_alive(s);
                 let p_alive = match &self.count {
-                    CountModel::Bgnbd | CountModel::BgnbdChurn => bgnbd_p_alive,
+                    CountModel::Bgnbd | CountModel::BgnbdChurn | CountModel::Hybrid(_) => {
+                        bgnbd_p_alive
+                    }
                     CountModel::ParetoNbd(model) => model.p_alive(s),
                     CountModel::Mbgnbd(model) => model.p_alive(s),
                 };
                 let expected_purchases = p_alive * alive.expected_purchases;
                 let discounted = p_alive * alive.discounted_purchases;
                 let expected_spend = self.gamma_gamma.expected_spend(s);
+                let correction = factors.as_ref().map_or(1.0, |f| f[i]);
                 let (churn_risk, expected_purchases, discounted) = match &classifier_risk {
                     Some(risks) if self.count == CountModel::BgnbdChurn => {
                         // The classifier's P(no purchase in its window) replaces BG/NBD's
@@ -556,7 +341,7 @@ impl ScoringModel {
                     expected_purchases,
                     expected_spend,
                     churn_risk,
-                    clv: discounted * expected_spend,
+                    clv: discounted * expected_spend * correction,
                 })
             })
             .collect()
@@ -624,7 +409,7 @@ impl ScoringModel {
         horizon: f64,
     ) -> Result<f64, ModelError> {
         match &self.count {
-            CountModel::Bgnbd | CountModel::BgnbdChurn => {
+            CountModel::Bgnbd | CountModel::BgnbdChurn | CountModel::Hybrid(_) => {
                 self.bgnbd.expected_purchases_if_alive(x, age, horizon)
             }
             CountModel::ParetoNbd(model) => Ok(model.expected_purchases_if_alive(x, age, horizon)),

@@ -34,6 +34,7 @@ use rapport_shared::store::{
 
 pub use crate::summary::RunSummary;
 pub use control::CONTROL_WINDOW_DAYS;
+pub use model::CHOICE_MARGIN;
 pub use scan::{Scanned, scan_all, scan_segment};
 
 use crate::summary::Report;

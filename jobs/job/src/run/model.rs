@@ -5,9 +5,12 @@
 //!
 //! # Which model scores the shop
 //! The backtest fits every candidate at `today − churn window` and compares its
-//! forecast of each customer's spend since with what happened (`clv_metrics`). Its
-//! `chosen` candidate — the highest normalised Gini, a tie going to the lower decile
-//! MAPE — scores the shop when the backtest ran and rests on enough data: at least
+//! forecast of each customer's spend since with what happened (`clv_metrics`). Of the
+//! candidates that give counts and P(alive) — the count models and `hybrid` (BG/NBD's
+//! counts, its CLV corrected on the shop's own time split) — the one its rule chooses
+//! (the highest normalised Gini among those whose RMSE is at most the best count
+//! model's, a tie going to the lower decile MAPE) scores the shop when the backtest ran
+//! and rests on enough data: at least
 //! [`MIN_BACKTEST_CUSTOMERS`] customers at its calibration end and
 //! [`MIN_HOLDOUT_PURCHASES`] repeat purchases in its holdout; a ranking measured on
 //! fewer says more about chance than about the models — and when it ranks at least
@@ -20,8 +23,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
-    ChurnModel, CountModelKind, CustomerHistory, Evaluation, NextOrderForecaster, PARETO_SHARE,
-    ScoreParams, ScoringModel, Transactions, evaluate, metrics,
+    ChurnModel, CountModelKind, CustomerHistory, Evaluation, FittedChurnModel, Hybrid, ModelError,
+    NextOrderForecaster, PARETO_SHARE, ScoreParams, Scored, ScoringModel, Transactions, evaluate,
+    metrics,
 };
 use rapport_shared::domain::outreach::Population;
 use rapport_shared::domain::{CustomerId, CustomerScores, Segment};
@@ -63,12 +67,12 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
             ),
         );
     }
-    // The job scores with a count model: the best of those, by the backtest's rule (a
-    // direct value regression may rank best overall, but gives no P(alive) or counts).
+    // The job scores with a model that gives counts: the backtest's choice among those
+    // (a direct value regression may rank best overall, but gives no P(alive) or counts).
     let names = CountModelKind::ALL.map(CountModelKind::as_str);
     let chosen = e
         .clv_metrics
-        .best_among(&names)
+        .choice_among(&names)
         .unwrap_or(e.clv_metrics.chosen);
     let metrics = e.clv_metrics.entries.get(chosen);
     match (
@@ -222,20 +226,16 @@ fn fit_chosen(
     let params = ScoreParams::default()
         .horizon_weeks(settings.job.horizon_weeks)
         .churn_window_weeks(settings.job.churn_window_weeks);
-    let scored = match params
-        .clone()
-        .count_model(kind)
-        .fit(&cohort.summaries, churn.clone())
-    {
+    let window = settings.job.churn_window_weeks;
+    let fit_kind = |kind| fit_model(shop, today, &params, kind, churn.clone(), window);
+    let scored = match fit_kind(kind) {
         Ok(scored) => scored,
         // The default is what every shop could be scored with before there was a
         // choice: a chosen model that fails on the whole history gives way to it.
         Err(e) if kind != CountModelKind::default() => {
             why = format!("default: {kind} was chosen but could not be fitted ({e})");
             kind = CountModelKind::default();
-            params
-                .fit(&cohort.summaries, churn)
-                .map_err(|e| format!("CLV models: {e}"))?
+            fit_kind(kind).map_err(|e| format!("CLV models: {e}"))?
         }
         Err(e) => return Err(format!("CLV models: {e}")),
     };
@@ -277,6 +277,29 @@ fn fit_chosen(
     Ok((fitted, scored.scores))
 }
 
+/// Fits `kind` on `shop`'s cohort at `today`, with `churn` as its churn scorer; the
+/// hybrid's correction is trained first, on the time split the backtest trained it on
+/// (a window of at most `window_weeks`).
+fn fit_model(
+    shop: &Transactions,
+    today: NaiveDate,
+    params: &ScoreParams,
+    kind: CountModelKind,
+    churn: Option<FittedChurnModel>,
+    window_weeks: f64,
+) -> Result<Scored, ModelError> {
+    let correction = if kind.needs_histories() {
+        Some(
+            Hybrid::params()
+                .max_window_weeks(window_weeks)
+                .fit(shop, today)?,
+        )
+    } else {
+        None
+    };
+    (params.clone().count_model(kind)).fit_cohort(&shop.cohort_at(today), churn, correction)
+}
+
 /// Scores `customers` with the run's fitted models: those with a purchase that counts.
 pub(super) fn score(
     fitted: &Fitted,
@@ -290,7 +313,7 @@ pub(super) fn score(
         .collect();
     let shop = Transactions::new(histories);
     let cohort = shop.cohort_at(today);
-    let scored = (fitted.model.score(&cohort.summaries)).map_err(|e| format!("scoring: {e}"))?;
+    let scored = (fitted.model.score_cohort(&cohort)).map_err(|e| format!("scoring: {e}"))?;
     cohort
         .members
         .iter()
@@ -365,8 +388,9 @@ fn segment_of(segment: rapport_models::Segment) -> Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rapport_models::BgNbdCoefficients;
+    use rapport_models::evaluate::ClvComparison;
     use rapport_models::simulate::Simulation;
+    use rapport_models::{BgNbdCoefficients, CountModel};
     use rapport_shared::domain::Profile;
 
     fn day(s: &str) -> NaiveDate {
@@ -388,6 +412,14 @@ mod tests {
         evaluate(&shop, day("2024-11-29"), day("2025-02-28")).unwrap()
     }
 
+    /// The lowest RMSE of the count models: a chosen candidate's may be no higher.
+    fn count_floor(e: &Evaluation) -> f64 {
+        (e.clv_metrics.entries.iter())
+            .filter(|(name, _)| ClvComparison::COUNT_MODELS.contains(name))
+            .map(|(_, m)| m.rmse)
+            .fold(f64::INFINITY, f64::min)
+    }
+
     #[test]
     fn the_backtests_choice_scores_a_shop_with_enough_history() {
         let shop = backtest(600);
@@ -395,9 +427,15 @@ mod tests {
         let default_gini = shop.clv_metrics.entries["bgnbd_churn"]
             .normalized_gini
             .unwrap();
-        for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "bgnbd_churn"] {
-            // Each count model in turn ranks best, with a clear lead over the default.
+        assert!(shop.clv_metrics.entries.contains_key("hybrid"));
+        for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "hybrid", "bgnbd_churn"] {
+            // Each candidate with counts in turn ranks best, with a clear lead over the
+            // default and an RMSE no worse than the best count model's.
             let mut e = shop.clone();
+            let floor = count_floor(&e);
+            if let Some(m) = e.clv_metrics.entries.get_mut(candidate) {
+                m.rmse = floor;
+            }
             for (name, m) in e.clv_metrics.entries.iter_mut() {
                 if *name != candidate && *name != "bgnbd_churn" {
                     m.normalized_gini = Some(default_gini - CHOICE_MARGIN);
@@ -416,14 +454,73 @@ mod tests {
     }
 
     #[test]
+    fn a_candidate_less_accurate_than_the_count_models_is_not_chosen() {
+        let mut e = backtest(600);
+        let default_gini = e.clv_metrics.entries["bgnbd_churn"]
+            .normalized_gini
+            .unwrap();
+        let floor = count_floor(&e);
+        // The hybrid ranks far best but forecasts worse than every count model.
+        let hybrid = e.clv_metrics.entries.get_mut("hybrid").unwrap();
+        hybrid.normalized_gini = Some(default_gini + 5.0 * CHOICE_MARGIN);
+        hybrid.rmse = floor * 1.01;
+        let (kind, _) = choose_model(&Ok(e.clone()));
+        assert_ne!(kind, CountModelKind::Hybrid);
+        // As accurate as the best of them, it scores the shop.
+        e.clv_metrics.entries.get_mut("hybrid").unwrap().rmse = floor;
+        let (kind, why) = choose_model(&Ok(e));
+        assert_eq!(kind, CountModelKind::Hybrid, "{why}");
+    }
+
+    #[test]
+    fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
+        let truth = BgNbdCoefficients {
+            r: 0.6,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let today = day("2025-02-28");
+        let shop = Simulation::new(truth, day("2023-01-01"), today)
+            .seed(3)
+            .transactions(600)
+            .unwrap();
+        let params = ScoreParams::default().horizon_weeks(52.0);
+        let scored = fit_model(&shop, today, &params, CountModelKind::Hybrid, None, 13.0).unwrap();
+        let CountModel::Hybrid(correction) = &scored.model.count else {
+            panic!("{:?}", scored.model.count.kind());
+        };
+        // Trained on the backtest's split: a window of at most the churn window.
+        assert!(
+            correction.window_weeks <= 13.0,
+            "{}",
+            correction.window_weeks
+        );
+        let cohort = shop.cohort_at(today);
+        assert_eq!(scored.scores.len(), cohort.summaries.len());
+        assert_eq!(scored.model.score_cohort(&cohort).unwrap(), scored.scores);
+        // The same settings without the correction: the same counts, another CLV.
+        let plain = fit_model(&shop, today, &params, CountModelKind::Bgnbd, None, 13.0).unwrap();
+        let moved = (scored.scores.iter().zip(&plain.scores))
+            .filter(|(h, p)| {
+                assert_eq!(h.expected_purchases, p.expected_purchases);
+                (h.clv - p.clv).abs() > 1e-9 * p.clv.max(1.0)
+            })
+            .count();
+        assert!(moved > 0);
+    }
+
+    #[test]
     fn a_lead_within_the_margin_keeps_the_default() {
         let mut e = backtest(600);
         let default_gini = e.clv_metrics.entries["bgnbd_churn"]
             .normalized_gini
             .unwrap();
         e.clv_metrics.chosen = "pareto_nbd";
+        let floor = count_floor(&e);
         if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
             m.normalized_gini = Some(default_gini + CHOICE_MARGIN / 2.0);
+            m.rmse = floor;
         }
         let (kind, why) = choose_model(&Ok(e));
         assert_eq!(kind, CountModelKind::BgnbdChurn);

@@ -1,15 +1,16 @@
-//! Which model counts a shop's purchases: the candidates of the backtest, by name, and
-//! their fits (see the module header of `score`).
+//! Which model scores a shop: the candidates of the backtest that give counts, by name,
+//! and their fits (see the module header of `score`).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hybrid::FittedHybrid;
 use crate::mbgnbd::FittedMbgNbd;
 use crate::pareto_nbd::FittedParetoNbd;
 
-/// The purchase-count models a shop can be scored with: the candidates of the
-/// backtest's `clv_metrics`, by the same names.
+/// The models a shop can be scored with: the candidates of the backtest's
+/// `clv_metrics` that forecast purchases and P(alive), by the same names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CountModelKind {
@@ -22,14 +23,18 @@ pub enum CountModelKind {
     ParetoNbd,
     /// MBG/NBD.
     Mbgnbd,
+    /// BG/NBD counting the purchases, its CLV corrected by the shop's own time split
+    /// ([`crate::hybrid`]); fitted from each customer's history, not from summaries.
+    Hybrid,
 }
 
 impl CountModelKind {
-    pub const ALL: [CountModelKind; 4] = [
+    pub const ALL: [CountModelKind; 5] = [
         CountModelKind::Bgnbd,
         CountModelKind::BgnbdChurn,
         CountModelKind::ParetoNbd,
         CountModelKind::Mbgnbd,
+        CountModelKind::Hybrid,
     ];
 
     /// The candidate's name in the backtest's `clv_metrics`.
@@ -39,7 +44,15 @@ impl CountModelKind {
             CountModelKind::BgnbdChurn => "bgnbd_churn",
             CountModelKind::ParetoNbd => "pareto_nbd",
             CountModelKind::Mbgnbd => "mbgnbd",
+            CountModelKind::Hybrid => "hybrid",
         }
+    }
+
+    /// Whether the model is trained on each customer's history (a time split), so that
+    /// it is fitted with [`crate::ScoreParams::fit_cohort`] and scores with
+    /// [`crate::ScoringModel::score_cohort`], never from summaries alone.
+    pub fn needs_histories(self) -> bool {
+        self == CountModelKind::Hybrid
     }
 
     /// The kind a backtest candidate's name stands for; `None` for a baseline or an
@@ -66,6 +79,8 @@ pub enum CountModel {
     BgnbdChurn,
     ParetoNbd(FittedParetoNbd),
     Mbgnbd(FittedMbgNbd),
+    /// BG/NBD's counts and P(alive); CLV times the correction.
+    Hybrid(FittedHybrid),
 }
 
 impl CountModel {
@@ -75,6 +90,7 @@ impl CountModel {
             CountModel::BgnbdChurn => CountModelKind::BgnbdChurn,
             CountModel::ParetoNbd(_) => CountModelKind::ParetoNbd,
             CountModel::Mbgnbd(_) => CountModelKind::Mbgnbd,
+            CountModel::Hybrid(_) => CountModelKind::Hybrid,
         }
     }
 }

@@ -2,8 +2,11 @@
 
 use super::*;
 use crate::bgnbd::BgNbdCoefficients;
+use crate::bgnbd::BgNbdParams;
+use crate::metrics::{PARETO_SHARE, top_share_cutoff};
 use crate::simulate::Simulation;
 use chrono::NaiveDate;
+use linfa::ParamGuard;
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -94,10 +97,16 @@ fn discounting_lowers_clv_and_a_stored_model_scores_alike() {
 fn each_count_model_forecasts_with_its_own_fit() {
     let summaries = summaries();
     for kind in CountModelKind::ALL {
-        let Scored { model, scores } = ScoreParams::default()
+        let fitted = ScoreParams::default()
             .count_model(kind)
-            .fit(&summaries, None)
-            .unwrap();
+            .fit(&summaries, None);
+        if kind.needs_histories() {
+            // Summaries alone cannot train or apply the correction.
+            let error = fitted.unwrap_err().to_string();
+            assert!(error.contains("fit_cohort"), "{error}");
+            continue;
+        }
+        let Scored { model, scores } = fitted.unwrap();
         assert_eq!(model.count.kind(), kind);
         assert_eq!(CountModelKind::from_name(kind.as_str()), Some(kind));
         for (s, score) in summaries.iter().zip(&scores).step_by(37) {
@@ -108,6 +117,7 @@ fn each_count_model_forecasts_with_its_own_fit() {
                 ),
                 CountModel::ParetoNbd(m) => (m.p_alive(s), m.expected_purchases(s, 52.0)),
                 CountModel::Mbgnbd(m) => (m.p_alive(s), m.expected_purchases(s, 52.0).unwrap()),
+                CountModel::Hybrid(_) => unreachable!("fitted from histories"),
             };
             assert!((score.p_alive - p_alive).abs() < 1e-12, "{kind}");
             assert!((score.expected_purchases - direct).abs() < 1e-9, "{kind}");
@@ -187,4 +197,74 @@ fn next_orders_use_the_models_coefficients_and_horizon() {
         .unwrap();
     assert_eq!(own.basis, NextOrderBasis::OwnGaps);
     assert_eq!(own.days, ((s.recency + gap - s.age) * 7.0).round().max(1.0));
+}
+
+#[test]
+fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
+    use crate::hybrid::{CountModels, Hybrid};
+    let truth = BgNbdCoefficients {
+        r: 0.5,
+        alpha: 8.0,
+        a: 0.7,
+        b: 2.5,
+    };
+    let today = date("2024-12-31");
+    let shop = Simulation::new(truth, date("2023-01-01"), today)
+        .seed(5)
+        .transactions(1500)
+        .unwrap();
+    let cohort = shop.cohort_at(today);
+    let correction = Hybrid::params()
+        .max_window_weeks(13.0)
+        .fit(&shop, today)
+        .unwrap();
+    let params = ScoreParams::default().horizon_weeks(26.0);
+    let plain = params
+        .clone()
+        .count_model(CountModelKind::Bgnbd)
+        .fit_cohort(&cohort, None, None)
+        .unwrap();
+    let hybrid = params
+        .clone()
+        .count_model(CountModelKind::Hybrid)
+        .fit_cohort(&cohort, None, Some(correction.clone()))
+        .unwrap();
+    assert_eq!(hybrid.model.count.kind(), CountModelKind::Hybrid);
+    // CLV is the hybrid's own forecast over the horizon; counts, P(alive) and churn
+    // risk are BG/NBD's.
+    let models = CountModels {
+        bgnbd: &hybrid.model.bgnbd,
+        gamma_gamma: &hybrid.model.gamma_gamma,
+    };
+    let forecast = correction.expected_spend(&cohort, models, 26.0).unwrap();
+    let mut changed = 0;
+    for ((h, p), f) in hybrid.scores.iter().zip(&plain.scores).zip(&forecast) {
+        assert!((h.clv - f).abs() <= 1e-9 * f.abs().max(1.0), "{h:?} {f}");
+        assert_eq!(
+            (h.p_alive, h.expected_purchases, h.churn_risk),
+            (p.p_alive, p.expected_purchases, p.churn_risk)
+        );
+        changed += usize::from((h.clv - p.clv).abs() > 1e-9 * p.clv.max(1.0));
+    }
+    assert!(changed > cohort.summaries.len() / 2, "{changed}");
+    // The segments' cut-offs are the corrected CLV's.
+    let clv: Vec<f64> = hybrid.scores.iter().map(|s| s.clv).collect();
+    assert_eq!(
+        hybrid.model.cutoffs.vip_clv,
+        top_share_cutoff(&clv, PARETO_SHARE)
+    );
+    // Stored and read back, it scores the cohort alike; from summaries alone it refuses.
+    let json = serde_json::to_string(&hybrid.model).unwrap();
+    let stored: ScoringModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(stored, hybrid.model);
+    assert_eq!(stored.score_cohort(&cohort).unwrap(), hybrid.scores);
+    let error = stored.score(&cohort.summaries).unwrap_err().to_string();
+    assert!(error.contains("score_cohort"), "{error}");
+    // Asked for without a trained correction, the fit says so.
+    let error = params
+        .count_model(CountModelKind::Hybrid)
+        .fit_cohort(&cohort, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("hybrid corrects"), "{error}");
 }
