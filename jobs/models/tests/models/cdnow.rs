@@ -4,7 +4,10 @@
 use chrono::NaiveDate;
 use rapport_models::evaluate::ClvComparison;
 use rapport_models::io::{TransactionFormat, read_transactions};
-use rapport_models::{Evaluation, MbgNbd, ParetoNbd, RfmSummary, evaluate};
+use rapport_models::metrics::ClvMetrics;
+use rapport_models::{
+    CountModelKind, Evaluation, Hybrid, MbgNbd, ParetoNbd, RfmSummary, ScoreParams, evaluate,
+};
 
 use crate::support;
 
@@ -238,6 +241,53 @@ fn sample_trained_candidates_forecast_the_holdout_spend() {
     assert_trained_candidate(&e, "value_model", 0.30);
     assert_trained_candidate(&e, "hybrid", 0.30);
     assert_chosen_beats_lifetimes(&e, &SAMPLE_LIFETIMES);
+}
+
+/// The backtest chooses the hybrid on the sample among the models a shop can be scored
+/// with, and scoring with it forecasts what the backtest measured: its CLV over the
+/// holdout, from a model fitted at the calibration end, has the backtest's `hybrid`
+/// figures.
+#[test]
+fn sample_scored_with_the_hybrid_forecasts_what_the_backtest_measured() {
+    let (calibration_end, holdout_end) = (date("1997-09-30"), date("1998-06-30"));
+    let transactions = read_transactions(
+        &support::lifetimes_dataset("CDNOW_sample.txt"),
+        TransactionFormat::Cdnow,
+    )
+    .unwrap();
+    let e = evaluate(&transactions, calibration_end, holdout_end).unwrap();
+    let with_counts = CountModelKind::ALL.map(CountModelKind::as_str);
+    assert_eq!(e.clv_metrics.choice_among(&with_counts), Some("hybrid"));
+
+    let correction = Hybrid::params()
+        .max_window_weeks(e.holdout_weeks)
+        .fit(&transactions, calibration_end)
+        .unwrap();
+    let cohort = transactions.cohort_at(calibration_end);
+    let scored = ScoreParams::default()
+        .horizon_weeks(e.holdout_weeks)
+        .count_model(CountModelKind::Hybrid)
+        .fit_cohort(&cohort, None, Some(correction))
+        .unwrap();
+    let clv: Vec<f64> = scored.scores.iter().map(|s| s.clv).collect();
+    let actual: Vec<f64> = (cohort.activity_until(holdout_end).iter())
+        .map(|a| a.spend)
+        .collect();
+    let scoring = ClvMetrics::of(&clv, &actual);
+    let backtest = &e.clv_metrics.entries["hybrid"];
+    assert_within("RMSE", scoring.rmse, backtest.rmse, 1e-9);
+    assert_within(
+        "normalised Gini",
+        scoring.normalized_gini.unwrap(),
+        backtest.normalized_gini.unwrap(),
+        1e-9,
+    );
+    assert_within(
+        "total error",
+        scoring.total_error_pct.unwrap(),
+        backtest.total_error_pct.unwrap(),
+        1e-9,
+    );
 }
 
 #[test]
