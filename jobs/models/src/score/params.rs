@@ -252,16 +252,6 @@ impl ScoreValidParams {
         self.fit_with(summaries, None, churn, None)
     }
 
-    /// As [`ScoreParams::fit_cohort`].
-    pub fn fit_cohort(
-        &self,
-        cohort: &Cohort<'_>,
-        churn: Option<FittedChurnModel>,
-        hybrid: Option<FittedHybrid>,
-    ) -> Result<Scored, ModelError> {
-        self.fit_with(&cohort.summaries, Some(cohort), churn, hybrid)
-    }
-
     /// `summaries` are the cohort's when there is one.
     fn fit_with(
         &self,

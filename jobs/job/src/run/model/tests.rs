@@ -10,19 +10,26 @@ fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-/// A shop from the models' own process, backtested over its last 13 weeks.
-fn backtest(customers: usize) -> Evaluation {
+/// The day the simulated shops' histories end on.
+const TODAY: &str = "2025-02-28";
+
+/// A shop of `customers` from the models' own process, from 2023 up to [`TODAY`].
+fn simulated_shop(customers: usize) -> Transactions {
     let truth = BgNbdCoefficients {
         r: 0.6,
         alpha: 4.0,
         a: 0.8,
         b: 2.5,
     };
-    let shop = Simulation::new(truth, day("2023-01-01"), day("2025-02-28"))
+    Simulation::new(truth, day("2023-01-01"), day(TODAY))
         .seed(3)
         .transactions(customers)
-        .unwrap();
-    evaluate(&shop, day("2024-11-29"), day("2025-02-28")).unwrap()
+        .unwrap()
+}
+
+/// A shop from the models' own process, backtested over its last 13 weeks.
+fn backtest(customers: usize) -> Evaluation {
+    evaluate(&simulated_shop(customers), day("2024-11-29"), day(TODAY)).unwrap()
 }
 
 /// The lowest RMSE of the count models: a chosen candidate's may be no higher.
@@ -87,17 +94,7 @@ fn a_candidate_less_accurate_than_the_count_models_is_not_chosen() {
 
 #[test]
 fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
-    let truth = BgNbdCoefficients {
-        r: 0.6,
-        alpha: 4.0,
-        a: 0.8,
-        b: 2.5,
-    };
-    let today = day("2025-02-28");
-    let shop = Simulation::new(truth, day("2023-01-01"), today)
-        .seed(3)
-        .transactions(600)
-        .unwrap();
+    let (shop, today) = (simulated_shop(600), day(TODAY));
     let params = ScoreParams::default().horizon_weeks(52.0);
     let scored = fit_model(&shop, today, &params, CountModelKind::Hybrid, None, 13.0).unwrap();
     let CountModel::Hybrid(correction) = &scored.model.count else {
@@ -256,17 +253,7 @@ fn a_buyer_with_folded_days_scores_as_with_every_day() {
 
     // The model of a shop, applied to both: the same scores at every cutoff the job
     // uses (today, the backtest's calibration end, training cutoffs).
-    let truth = BgNbdCoefficients {
-        r: 0.6,
-        alpha: 4.0,
-        a: 0.8,
-        b: 2.5,
-    };
-    let today = day("2025-02-28");
-    let shop = Simulation::new(truth, day("2023-01-01"), today)
-        .seed(3)
-        .transactions(400)
-        .unwrap();
+    let (shop, today) = (simulated_shop(400), day(TODAY));
     let model = ScoreParams::default()
         .fit(&shop.cohort_at(today).summaries, None)
         .unwrap()
