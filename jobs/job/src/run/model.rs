@@ -23,9 +23,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
-    ChurnModel, CountModelKind, CustomerHistory, Evaluation, FittedChurnModel, Hybrid, ModelError,
-    NextOrderForecaster, PARETO_SHARE, ScoreParams, Scored, ScoringModel, Transactions, evaluate,
-    metrics,
+    ChurnModel, Cohort, CountModelKind, CustomerHistory, Evaluation, FittedChurnModel, Hybrid,
+    ModelError, NextOrderForecaster, PARETO_SHARE, ScoreParams, Scored, ScoringModel, Transactions,
+    evaluate, metrics,
 };
 use rapport_shared::domain::outreach::Population;
 use rapport_shared::domain::{CustomerId, CustomerScores, Segment};
@@ -227,7 +227,7 @@ fn fit_chosen(
         .horizon_weeks(settings.job.horizon_weeks)
         .churn_window_weeks(settings.job.churn_window_weeks);
     let window = settings.job.churn_window_weeks;
-    let fit_kind = |kind| fit_model(shop, today, &params, kind, churn.clone(), window);
+    let fit_kind = |kind| fit_model(shop, &cohort, &params, kind, churn.clone(), window);
     let scored = match fit_kind(kind) {
         Ok(scored) => scored,
         // The default is what every shop could be scored with before there was a
@@ -277,12 +277,12 @@ fn fit_chosen(
     Ok((fitted, scored.scores))
 }
 
-/// Fits `kind` on `shop`'s cohort at `today`, with `churn` as its churn scorer; the
-/// hybrid's correction is trained first, on the time split the backtest trained it on
-/// (a window of at most `window_weeks`).
+/// Fits `kind` on `cohort`, `shop`'s customers at its cutoff, with `churn` as its churn
+/// scorer; the hybrid's correction is trained first, on the time split the backtest
+/// trained it on (a window of at most `window_weeks`).
 fn fit_model(
     shop: &Transactions,
-    today: NaiveDate,
+    cohort: &Cohort<'_>,
     params: &ScoreParams,
     kind: CountModelKind,
     churn: Option<FittedChurnModel>,
@@ -292,12 +292,12 @@ fn fit_model(
         Some(
             Hybrid::params()
                 .max_window_weeks(window_weeks)
-                .fit(shop, today)?,
+                .fit(shop, cohort.cutoff)?,
         )
     } else {
         None
     };
-    (params.clone().count_model(kind)).fit_cohort(&shop.cohort_at(today), churn, correction)
+    (params.clone().count_model(kind)).fit_cohort(cohort, churn, correction)
 }
 
 /// Scores `customers` with the run's fitted models: those with a purchase that counts.

@@ -95,8 +95,9 @@ fn a_candidate_less_accurate_than_the_count_models_is_not_chosen() {
 #[test]
 fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
     let (shop, today) = (simulated_shop(600), day(TODAY));
+    let cohort = shop.cohort_at(today);
     let params = ScoreParams::default().horizon_weeks(52.0);
-    let scored = fit_model(&shop, today, &params, CountModelKind::Hybrid, None, 13.0).unwrap();
+    let scored = fit_model(&shop, &cohort, &params, CountModelKind::Hybrid, None, 13.0).unwrap();
     let CountModel::Hybrid(correction) = &scored.model.count else {
         panic!("{:?}", scored.model.count.kind());
     };
@@ -106,11 +107,10 @@ fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
         "{}",
         correction.window_weeks
     );
-    let cohort = shop.cohort_at(today);
     assert_eq!(scored.scores.len(), cohort.summaries.len());
     assert_eq!(scored.model.score_cohort(&cohort).unwrap(), scored.scores);
     // The same settings without the correction: the same counts, another CLV.
-    let plain = fit_model(&shop, today, &params, CountModelKind::Bgnbd, None, 13.0).unwrap();
+    let plain = fit_model(&shop, &cohort, &params, CountModelKind::Bgnbd, None, 13.0).unwrap();
     let moved = (scored.scores.iter().zip(&plain.scores))
         .filter(|(h, p)| {
             assert_eq!(h.expected_purchases, p.expected_purchases);
