@@ -67,13 +67,7 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
             ),
         );
     }
-    // The job scores with a model that gives counts: the backtest's choice among those
-    // (a direct value regression may rank best overall, but gives no P(alive) or counts).
-    let names = CountModelKind::ALL.map(CountModelKind::as_str);
-    let chosen = e
-        .clv_metrics
-        .choice_among(&names)
-        .unwrap_or(e.clv_metrics.chosen);
+    let chosen = e.clv_metrics.chosen;
     let metrics = e.clv_metrics.entries.get(chosen);
     match (
         CountModelKind::from_name(chosen),
@@ -105,9 +99,13 @@ pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModel
                 ),
             )
         }
-        _ => (
+        (Some(_), None) => (
             default,
-            format!("default: the backtest ranked no candidate (chosen {chosen:?})"),
+            format!("default: the backtest could not rank {chosen} (no normalised Gini)"),
+        ),
+        (None, _) => (
+            default,
+            format!("default: the backtest chose {chosen}, which scores no shop"),
         ),
     }
 }

@@ -6,17 +6,20 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::ClvMetrics;
+use crate::score::CountModelKind;
 
 /// [`ClvMetrics`] of each way of forecasting a customer's spend in the holdout, keyed by
-/// name, and `chosen`: among the candidates at least as accurate as the most accurate
-/// count model (RMSE no higher than the lowest of `bgnbd`, `bgnbd_churn`, `pareto_nbd`,
-/// `mbgnbd`), the one with the highest normalised Gini (ranking customers is what the
-/// segments and the VIP cut-off use), a tie going to the lower `decile_mape` (the
-/// better calibrated total per decile), then to the earlier name in
+/// name, and `chosen`, the candidate the shop would be scored with: among the
+/// candidates a shop can be scored with ([`CountModelKind`]: all but `value_model`,
+/// which forecasts no P(alive) or purchases) and at least as accurate as the most
+/// accurate count model (RMSE no higher than the lowest of `bgnbd`, `bgnbd_churn`,
+/// `pareto_nbd`, `mbgnbd`), the one with the highest normalised Gini (ranking customers
+/// is what the segments and the VIP cut-off use), a tie going to the lower
+/// `decile_mape` (the better calibrated total per decile), then to the earlier name in
 /// [`ClvComparison::CANDIDATES`]. A candidate that ranks better only by forecasting
 /// individual customers worse is not chosen; the most accurate count model always
-/// qualifies, so there is always a choice. Baselines are there to be read against and
-/// are never chosen.
+/// qualifies, so there is always a choice. `value_model` and the baselines are there to
+/// be read against and are never chosen.
 ///
 /// Candidates, each × Gamma-Gamma for the spend per purchase:
 /// - `bgnbd`: BG/NBD's conditional expected purchases;
@@ -91,7 +94,8 @@ impl ClvComparison {
             entries,
             chosen: Self::CANDIDATES[0],
         };
-        if let Some(chosen) = comparison.choice_among(&Self::CANDIDATES) {
+        let scorable = CountModelKind::ALL.map(CountModelKind::as_str);
+        if let Some(chosen) = comparison.choice_among(&scorable) {
             comparison.chosen = chosen;
         }
         comparison
@@ -179,11 +183,16 @@ mod tests {
         calibrated.decile_mape = calibrated.decile_mape.map(|m| m / 2.0);
         tied.insert("mbgnbd", calibrated);
         assert_eq!(ClvComparison::new(tied.clone()).chosen, "mbgnbd");
-        // Among fewer candidates, the same rule.
+        // The value model, which no shop is scored with, is never chosen, however well
+        // it ranks; the hybrid, which a shop can be scored with, is.
         let mut with_value = tied;
         with_value.insert("value_model", ClvMetrics::of(&actual, &actual));
-        let comparison = ClvComparison::new(with_value);
-        assert_eq!(comparison.chosen, "value_model");
+        let comparison = ClvComparison::new(with_value.clone());
+        assert_eq!(comparison.chosen, "mbgnbd");
+        let mut with_hybrid = with_value.clone();
+        with_hybrid.insert("hybrid", ClvMetrics::of(&actual, &actual));
+        assert_eq!(ClvComparison::new(with_hybrid).chosen, "hybrid");
+        // Among fewer candidates, the same rule.
         assert_eq!(
             comparison.best_among(&["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"]),
             Some("mbgnbd")
@@ -201,6 +210,7 @@ mod tests {
         let mut entries = comparison.entries;
         let inflated: Vec<f64> = actual.iter().map(|a| 10.0 * a).collect();
         entries.insert("value_model", ClvMetrics::of(&inflated, &actual));
+        entries.insert("hybrid", ClvMetrics::of(&inflated, &actual));
         let comparison = ClvComparison::new(entries);
         assert_eq!(comparison.chosen, "mbgnbd");
         assert_eq!(

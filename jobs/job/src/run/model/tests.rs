@@ -1,7 +1,6 @@
 //! Unit tests of the model phase in `model.rs`.
 
 use super::*;
-use rapport_models::evaluate::ClvComparison;
 use rapport_models::simulate::Simulation;
 use rapport_models::{BgNbdCoefficients, CountModel};
 use rapport_shared::domain::Profile;
@@ -32,14 +31,6 @@ fn backtest(customers: usize) -> Evaluation {
     evaluate(&simulated_shop(customers), day("2024-11-29"), day(TODAY)).unwrap()
 }
 
-/// The lowest RMSE of the count models: a chosen candidate's may be no higher.
-fn count_floor(e: &Evaluation) -> f64 {
-    (e.clv_metrics.entries.iter())
-        .filter(|(name, _)| ClvComparison::COUNT_MODELS.contains(name))
-        .map(|(_, m)| m.rmse)
-        .fold(f64::INFINITY, f64::min)
-}
-
 #[test]
 fn the_backtests_choice_scores_a_shop_with_enough_history() {
     let shop = backtest(600);
@@ -49,13 +40,9 @@ fn the_backtests_choice_scores_a_shop_with_enough_history() {
         .unwrap();
     assert!(shop.clv_metrics.entries.contains_key("hybrid"));
     for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "hybrid", "bgnbd_churn"] {
-        // Each candidate with counts in turn ranks best, with a clear lead over the
-        // default and an RMSE no worse than the best count model's.
+        // Each candidate a shop can be scored with in turn is chosen, with a clear lead
+        // over the default.
         let mut e = shop.clone();
-        let floor = count_floor(&e);
-        if let Some(m) = e.clv_metrics.entries.get_mut(candidate) {
-            m.rmse = floor;
-        }
         for (name, m) in e.clv_metrics.entries.iter_mut() {
             if *name != candidate && *name != "bgnbd_churn" {
                 m.normalized_gini = Some(default_gini - CHOICE_MARGIN);
@@ -74,22 +61,19 @@ fn the_backtests_choice_scores_a_shop_with_enough_history() {
 }
 
 #[test]
-fn a_candidate_less_accurate_than_the_count_models_is_not_chosen() {
+fn a_backtest_choice_that_scores_no_shop_keeps_the_default() {
+    // The backtest never chooses the value model; a stored backtest that names it, or
+    // a baseline, gets the default.
     let mut e = backtest(600);
-    let default_gini = e.clv_metrics.entries["bgnbd_churn"]
-        .normalized_gini
-        .unwrap();
-    let floor = count_floor(&e);
-    // The hybrid ranks far best but forecasts worse than every count model.
-    let hybrid = e.clv_metrics.entries.get_mut("hybrid").unwrap();
-    hybrid.normalized_gini = Some(default_gini + 5.0 * CHOICE_MARGIN);
-    hybrid.rmse = floor * 1.01;
-    let (kind, _) = choose_model(&Ok(e.clone()));
-    assert_ne!(kind, CountModelKind::Hybrid);
-    // As accurate as the best of them, it scores the shop.
-    e.clv_metrics.entries.get_mut("hybrid").unwrap().rmse = floor;
-    let (kind, why) = choose_model(&Ok(e));
-    assert_eq!(kind, CountModelKind::Hybrid, "{why}");
+    for name in ["value_model", "last_period"] {
+        e.clv_metrics.chosen = name;
+        let (kind, why) = choose_model(&Ok(e.clone()));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(
+            why.contains(&format!("chose {name}, which scores no shop")),
+            "{why}"
+        );
+    }
 }
 
 #[test]
@@ -161,10 +145,8 @@ fn a_lead_within_the_margin_keeps_the_default() {
         .normalized_gini
         .unwrap();
     e.clv_metrics.chosen = "pareto_nbd";
-    let floor = count_floor(&e);
     if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
         m.normalized_gini = Some(default_gini + CHOICE_MARGIN / 2.0);
-        m.rmse = floor;
     }
     let (kind, why) = choose_model(&Ok(e));
     assert_eq!(kind, CountModelKind::BgnbdChurn);
