@@ -6,7 +6,7 @@ use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -394,6 +394,14 @@ fn run_score(
         Some(path) => {
             let model: ScoringModel = serde_json::from_slice(&read(path)?)
                 .with_context(|| format!("{} is not a saved scoring model", path.display()))?;
+            let kind = model.count.kind();
+            if kind.needs_histories() {
+                bail!(
+                    "{} is a {kind} model, which scores each customer from their purchase \
+                     history; a summary file does not hold it",
+                    path.display()
+                );
+            }
             let scores = model.score(&table.summaries)?;
             (model, scores)
         }

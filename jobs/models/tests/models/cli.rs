@@ -310,6 +310,42 @@ fn score_writes_one_row_per_customer_and_reuses_a_saved_model() {
 }
 
 #[test]
+fn a_saved_hybrid_model_does_not_score_a_summary_file() {
+    use rapport_models::{CountModelKind, Hybrid, ScoreParams};
+    let transactions = read_transactions(
+        &support::lifetimes_dataset("CDNOW_sample.txt"),
+        TransactionFormat::Cdnow,
+    )
+    .unwrap();
+    let cutoff = NaiveDate::from_ymd_opt(1997, 9, 30).unwrap();
+    let correction = Hybrid::params().fit(&transactions, cutoff).unwrap();
+    let scored = ScoreParams::default()
+        .count_model(CountModelKind::Hybrid)
+        .fit_cohort(&transactions.cohort_at(cutoff), None, Some(correction))
+        .unwrap();
+    let model = write(
+        "hybrid_model.json",
+        &serde_json::to_vec(&scored.model).unwrap(),
+    );
+    let summary = sample_summary_file();
+    let out = scratch("hybrid_scores.csv");
+    let _ = std::fs::remove_file(&out);
+    assert_fails_with(
+        &[
+            "score",
+            "--summary",
+            path(&summary),
+            "--out",
+            path(&out),
+            "--model",
+            path(&model),
+        ],
+        "is a hybrid model, which scores each customer from their purchase history",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn malformed_input_fails_with_the_line_number() {
     let out = scratch("never.csv");
     let bad_date = write(
