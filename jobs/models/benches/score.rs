@@ -15,8 +15,8 @@ use chrono::NaiveDate;
 use rapport_models::io::{self, CustomerIds};
 use rapport_models::simulate::Simulation;
 use rapport_models::{
-    BgNbd, BgNbdCoefficients, CountModelKind, FittedBgNbd, FittedGammaGamma, GammaGamma,
-    GammaGammaCoefficients, Hybrid, ParetoNbd, RfmSummary, ScoreParams,
+    BgNbd, BgNbdCoefficients, ChurnModel, CountModelKind, FittedBgNbd, FittedGammaGamma,
+    GammaGamma, GammaGammaCoefficients, Hybrid, ParetoNbd, RfmSummary, ScoreParams,
 };
 
 const TRUTH: BgNbdCoefficients = BgNbdCoefficients {
@@ -80,6 +80,25 @@ fn main() {
         io::write_scores(std::io::BufWriter::new(file), &parsed.ids, &scored.scores)
             .expect("scores write");
     });
+    // The job's default, `bgnbd_churn`: the churn classifier trained on the shop's
+    // time split (a 13-week window, the job's default churn window) gives each
+    // customer's risk and the forecast's P(no purchase in the window).
+    let churn = timed("train the churn classifier (ChurnModel::fit)", || {
+        ChurnModel::params()
+            .max_window_weeks(13.0)
+            .fit(&shop, end)
+            .expect("the classifier trains")
+    });
+    let classified = timed(
+        "fit both + score everyone with the classifier (the job's default)",
+        || {
+            ScoreParams::default()
+                .fit(&parsed.summaries, Some(churn))
+                .expect("scoring with the classifier")
+        },
+    );
+    assert_eq!(classified.scores.len(), scored.scores.len());
+    drop(classified);
     // When a shop's backtest chooses the hybrid: its correction is trained on the
     // shop's time split (a 13-week window, the job's default churn window), and it
     // scores from each customer's history.

@@ -14,7 +14,7 @@ use linfa::ParamGuard;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::distinct::Distinct;
+use crate::distinct::{Distinct, Pairs};
 use crate::error::ModelError;
 use crate::estimation::Estimation;
 use crate::history::{RfmSummary, validate_all};
@@ -324,6 +324,17 @@ impl FittedBgNbd {
     pub fn prob_no_purchase_if_alive(&self, frequency: f64, age: f64, horizon: f64) -> f64 {
         let BgNbdCoefficients { r, alpha, .. } = self.parameters;
         (-(r + frequency) * (horizon / (alpha + age)).ln_1p()).exp()
+    }
+
+    /// [`Self::expected_purchases_if_alive`] of every summary, computed once per distinct
+    /// `(x, T)`.
+    pub(crate) fn expected_purchases_if_alive_each(
+        &self,
+        summaries: &[RfmSummary],
+        horizon: f64,
+    ) -> Result<Vec<f64>, ModelError> {
+        Pairs::new(summaries, |s| (s.frequency, s.age))
+            .map(|x, age| self.expected_purchases_if_alive(x, age, horizon))
     }
 
     /// E[purchases in the next `horizon` weeks | alive at T, x, T]; times P(alive) this is

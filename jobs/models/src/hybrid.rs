@@ -81,8 +81,8 @@ fn hybrid_features(
     history: &CustomerHistory,
     s: &RfmSummary,
     bgnbd: &FittedBgNbd,
-    window: f64,
-) -> Result<[f64; FEATURES], ModelError> {
+    if_alive: f64,
+) -> [f64; FEATURES] {
     let [
         _frequency,
         _recency,
@@ -93,16 +93,16 @@ fn hybrid_features(
         ln_spend_per_week,
         ln_expected,
         p_alive,
-    ] = value::value_features(history, s, bgnbd, window)?;
+    ] = value::value_features(history, s, bgnbd, if_alive);
     let share = if s.age > 0.0 { s.recency / s.age } else { 0.0 };
-    Ok([
+    [
         ln_expected,
         p_alive,
         share,
         ln_monetary,
         ln_first_spend,
         ln_spend_per_week,
-    ])
+    ]
 }
 
 fn feature_matrix(
@@ -110,12 +110,14 @@ fn feature_matrix(
     bgnbd: &FittedBgNbd,
     window: f64,
 ) -> Result<Array2<f64>, ModelError> {
-    let rows = cohort
+    let if_alive = bgnbd.expected_purchases_if_alive_each(&cohort.summaries, window)?;
+    let rows: Vec<_> = cohort
         .members
         .par_iter()
         .zip(&cohort.summaries)
-        .map(|(history, s)| hybrid_features(history, s, bgnbd, window))
-        .collect::<Result<Vec<_>, ModelError>>()?;
+        .zip(if_alive)
+        .map(|((history, s), if_alive)| hybrid_features(history, s, bgnbd, if_alive))
+        .collect();
     let mut matrix = Array2::zeros((rows.len(), FEATURES));
     for (mut row, values) in matrix.rows_mut().into_iter().zip(rows) {
         for (cell, value) in row.iter_mut().zip(values) {
@@ -333,15 +335,19 @@ fn ln_anchors(
     models: CountModels<'_>,
     weeks: f64,
 ) -> Result<Vec<f64>, ModelError> {
-    cohort
+    let if_alive = models
+        .bgnbd
+        .expected_purchases_if_alive_each(&cohort.summaries, weeks)?;
+    Ok(cohort
         .summaries
         .par_iter()
-        .map(|s| {
-            let purchases = models.bgnbd.expected_purchases(s, weeks)?;
+        .zip(if_alive)
+        .map(|(s, if_alive)| {
+            let purchases = models.bgnbd.p_alive(s) * if_alive;
             let anchor = purchases * models.gamma_gamma.expected_spend(s);
-            Ok(anchor.max(ANCHOR_FLOOR).ln())
+            anchor.max(ANCHOR_FLOOR).ln()
         })
-        .collect()
+        .collect())
 }
 
 /// A trained correction; serialisable like the other fitted models.

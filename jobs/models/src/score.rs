@@ -49,7 +49,6 @@
 use std::fmt;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bgnbd::{FittedBgNbd, no_purchase_probability};
@@ -57,7 +56,7 @@ use crate::bgnbd::{FittedBgNbd, no_purchase_probability};
 mod count;
 mod params;
 use crate::churn::FittedChurnModel;
-use crate::distinct::Distinct;
+use crate::distinct::Pairs;
 use crate::error::ModelError;
 use crate::gamma_gamma::FittedGammaGamma;
 use crate::history::{Cohort, RfmSummary, validate_all};
@@ -168,18 +167,6 @@ fn needs_histories() -> ModelError {
                  `fit_cohort` and a trained correction, score with `score_cohort`"
             .to_owned(),
     }
-}
-
-/// Largest (x, T) grid kept dense when numbering the pairs in use.
-const DENSE_CELLS: usize = 1 << 22;
-
-/// The number of `cell` in `slot`, handing out the next one on first sight.
-fn number_cell(slot: &mut u32, cell: usize, pairs: &mut Vec<usize>) -> u32 {
-    if *slot == u32::MAX {
-        *slot = pairs.len() as u32;
-        pairs.push(cell);
-    }
-    *slot
 }
 
 /// The parts of a forecast that depend only on (x, T), shared by every customer with
@@ -354,38 +341,13 @@ impl ScoringModel {
         &self,
         summaries: &[RfmSummary],
     ) -> Result<(Vec<u32>, Vec<AliveForecast>), ModelError> {
-        let frequencies = Distinct::new(summaries, |s| [s.frequency]);
-        let ages = Distinct::new(summaries, |s| [s.age]);
-        let columns = ages.values.len();
-        let cell_of: Vec<usize> = summaries
-            .par_iter()
-            .map(|s| {
-                frequencies.position(s.frequency) as usize * columns + ages.position(s.age) as usize
-            })
-            .collect();
-        // Number the (x, T) cells in use, in order of first appearance: a dense grid
-        // while it is small (it is with day-resolution data), a hash map otherwise.
-        let mut pairs: Vec<usize> = Vec::new();
-        let keys: Vec<u32> = if frequencies.values.len() * columns <= DENSE_CELLS {
-            let mut grid = vec![u32::MAX; frequencies.values.len() * columns];
-            cell_of
-                .iter()
-                .map(|&cell| number_cell(&mut grid[cell], cell, &mut pairs))
-                .collect()
-        } else {
-            let mut numbers: FxHashMap<usize, u32> = FxHashMap::default();
-            cell_of
-                .iter()
-                .map(|&cell| number_cell(numbers.entry(cell).or_insert(u32::MAX), cell, &mut pairs))
-                .collect()
-        };
+        let pairs = Pairs::new(summaries, |s| (s.frequency, s.age));
         let horizon = self.settings.horizon_weeks;
         let window = self.churn.window_weeks();
         let shared = pairs
+            .values
             .par_iter()
-            .map(|&cell| {
-                let x = frequencies.values[cell / columns];
-                let age = ages.values[cell % columns];
+            .map(|&(x, age)| {
                 let expected_purchases = self.expected_purchases_if_alive(x, age, horizon)?;
                 Ok(AliveForecast {
                     expected_purchases,
@@ -398,7 +360,7 @@ impl ScoringModel {
                 })
             })
             .collect::<Result<_, ModelError>>()?;
-        Ok((keys, shared))
+        Ok((pairs.keys, shared))
     }
 
     /// E[purchases in `horizon` weeks | alive, x, T] under the count model.

@@ -110,13 +110,14 @@ const HALF_LN_TWO_PI: f64 = 0.918_938_533_204_672_8;
 const BLOCK: usize = 4096;
 
 /// The features of a customer with this history and this summary at a cutoff, with
-/// BG/NBD fitted at that cutoff and a window of `window` weeks.
+/// BG/NBD fitted at that cutoff and `if_alive` its expected purchases in the window if
+/// the customer is alive ([`FittedBgNbd::expected_purchases_if_alive`]).
 pub fn value_features(
     history: &CustomerHistory,
     s: &RfmSummary,
     bgnbd: &FittedBgNbd,
-    window: f64,
-) -> Result<[f64; FEATURES], ModelError> {
+    if_alive: f64,
+) -> [f64; FEATURES] {
     let first_spend = history.first_spend().unwrap_or(0.0);
     let spend_per_week = if s.age > 0.0 {
         s.frequency * s.monetary / s.age
@@ -124,8 +125,8 @@ pub fn value_features(
         0.0
     };
     let p_alive = bgnbd.p_alive(s);
-    let expected = p_alive * bgnbd.expected_purchases_if_alive(s.frequency, s.age, window)?;
-    Ok([
+    let expected = p_alive * if_alive;
+    [
         s.frequency.ln_1p(),
         s.recency.ln_1p(),
         s.age.ln_1p(),
@@ -135,7 +136,7 @@ pub fn value_features(
         spend_per_week.ln_1p(),
         expected.ln_1p(),
         p_alive,
-    ])
+    ]
 }
 
 fn feature_matrix(
@@ -143,12 +144,14 @@ fn feature_matrix(
     bgnbd: &FittedBgNbd,
     window: f64,
 ) -> Result<Array2<f64>, ModelError> {
-    let rows = cohort
+    let if_alive = bgnbd.expected_purchases_if_alive_each(&cohort.summaries, window)?;
+    let rows: Vec<_> = cohort
         .members
         .par_iter()
         .zip(&cohort.summaries)
-        .map(|(history, s)| value_features(history, s, bgnbd, window))
-        .collect::<Result<Vec<_>, ModelError>>()?;
+        .zip(if_alive)
+        .map(|((history, s), if_alive)| value_features(history, s, bgnbd, if_alive))
+        .collect();
     let mut matrix = Array2::zeros((rows.len(), FEATURES));
     for (mut row, values) in matrix.rows_mut().into_iter().zip(rows) {
         for (cell, value) in row.iter_mut().zip(values) {
