@@ -14,6 +14,9 @@
 //!   posterior or the customer's own gaps between purchases ([`next_order`]);
 //! - [`evaluate()`]: a backtest on a calibration/holdout split, with every CLV forecast
 //!   and trivial baseline compared ([`metrics::ClvMetrics`]), and the next-order dates;
+//! - [`ShopParams`]: one shop end to end — the backtest over the churn window that just
+//!   ended, the count model it chooses ([`shop::choose_model`]), the classifier, the fit
+//!   and the next-order method, as the scheduled job runs them;
 //! - [`estimation`]: how a shop too small to fit is scored all the same.
 //!
 //! Time is in weeks. Purchases are bucketed by calendar day. Settings follow linfa's
@@ -62,6 +65,7 @@ pub mod next_order;
 mod optim;
 pub mod pareto_nbd;
 pub mod score;
+pub mod shop;
 pub mod simulate;
 pub mod special;
 mod split;
@@ -90,4 +94,5 @@ pub use score::{
     ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoreParams, ScoreValidParams, Scored,
     ScoringModel, Segment,
 };
+pub use shop::{ShopFit, ShopParams};
 pub use value::{FittedValueModel, ValueCoefficients, ValueModel, ValueParams, ValueValidParams};

@@ -3,29 +3,16 @@
 //! history, score every customer, and derive what the rules and the report need from
 //! the scores.
 //!
-//! # Which model scores the shop
-//! The backtest fits every candidate at `today − churn window` and compares its
-//! forecast of each customer's spend since with what happened (`clv_metrics`). Of the
-//! candidates that give counts and P(alive) — the count models and `hybrid` (BG/NBD's
-//! counts, its CLV corrected on the shop's own time split) — the one its rule chooses
-//! (the highest normalised Gini among those whose RMSE is at most the best count
-//! model's, a tie going to the lower decile MAPE) scores the shop when the backtest ran
-//! and rests on enough data: at least
-//! [`MIN_BACKTEST_CUSTOMERS`] customers at its calibration end and
-//! [`MIN_HOLDOUT_PURCHASES`] repeat purchases in its holdout; a ranking measured on
-//! fewer says more about chance than about the models — and when it ranks at least
-//! [`CHOICE_MARGIN`] above the default in normalised Gini, so that the model does not
-//! swap from run to run on noise. Otherwise, or when the chosen model cannot be fitted
-//! on the whole history, the default `bgnbd_churn` scores it and the summary says why.
+//! Which model scores the shop, and why, is [`rapport_models::shop`]'s rule: the one
+//! the backtest chooses when it rests on enough data and leads the default by
+//! [`CHOICE_MARGIN`]; otherwise the default `bgnbd_churn`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rapport_models::next_order::shop_median_gap_weeks;
 use rapport_models::{
-    ChurnModel, Cohort, CountModelKind, CustomerHistory, Evaluation, FittedChurnModel, Hybrid,
-    ModelError, NextOrderForecaster, PARETO_SHARE, ScoreParams, Scored, ScoringModel, Transactions,
-    evaluate, metrics,
+    CountModelKind, CustomerHistory, Evaluation, NextOrderForecaster, PARETO_SHARE, ScoringModel,
+    ShopFit, ShopParams, Transactions, metrics,
 };
 use rapport_shared::domain::outreach::Population;
 use rapport_shared::domain::{CustomerId, CustomerScores, Segment};
@@ -36,79 +23,7 @@ use super::RunSettings;
 use super::buyers::{Buyer, BuyerSample};
 use crate::summary::{FitSample, ScoredPoint};
 
-/// Fewest customers at the backtest's calibration end for its choice of model to count.
-pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
-
-/// Fewest repeat purchases in the backtest's holdout for its choice of model to count:
-/// a ranking of customers by forecast spend is measured on those who bought.
-pub const MIN_HOLDOUT_PURCHASES: u64 = 20;
-
-/// How much higher a candidate's normalised Gini must be than the default's for it to
-/// score the shop: smaller leads change with the day's data (0.004 on the demo's shop)
-/// and would swap models from run to run for no gain.
-pub const CHOICE_MARGIN: f64 = 0.01;
-
-/// The count model that scores the shop and why (see the module header).
-pub(super) fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, String) {
-    let default = CountModelKind::default();
-    let e = match backtest {
-        Ok(e) => e,
-        Err(reason) => return (default, format!("default: no backtest ({reason})")),
-    };
-    if e.customers < MIN_BACKTEST_CUSTOMERS
-        || e.holdout.actual_repeat_purchases < MIN_HOLDOUT_PURCHASES
-    {
-        return (
-            default,
-            format!(
-                "default: the backtest had {} customers and {} holdout repeat purchases, \
-                 too few to choose by (at least {MIN_BACKTEST_CUSTOMERS} and {MIN_HOLDOUT_PURCHASES})",
-                e.customers, e.holdout.actual_repeat_purchases
-            ),
-        );
-    }
-    let chosen = e.clv_metrics.chosen;
-    let metrics = e.clv_metrics.entries.get(chosen);
-    match (
-        CountModelKind::from_name(chosen),
-        metrics.and_then(|m| m.normalized_gini),
-    ) {
-        (Some(kind), Some(gini)) => {
-            let default_gini =
-                (e.clv_metrics.entries.get(default.as_str())).and_then(|m| m.normalized_gini);
-            if let Some(lead) = default_gini.map(|d| gini - d)
-                && kind != default
-                && lead < CHOICE_MARGIN
-            {
-                return (
-                    default,
-                    format!(
-                        "default: {chosen} ranked only {lead:.3} above it in normalised Gini \
-                         (a lead of {CHOICE_MARGIN} is needed)"
-                    ),
-                );
-            }
-            let mape = metrics
-                .and_then(|m| m.decile_mape)
-                .map_or_else(|| "–".to_owned(), |m| format!("{m:.3}"));
-            (
-                kind,
-                format!(
-                    "chosen by the backtest over {} customers: normalised Gini {gini:.3}, decile MAPE {mape}",
-                    e.customers
-                ),
-            )
-        }
-        (Some(_), None) => (
-            default,
-            format!("default: the backtest could not rank {chosen} (no normalised Gini)"),
-        ),
-        (None, _) => (
-            default,
-            format!("default: the backtest chose {chosen}, which scores no shop"),
-        ),
-    }
-}
+pub use rapport_models::shop::CHOICE_MARGIN;
 
 /// The models a run fitted, to score any part of its customers with; stored between
 /// the phases of a run by segments.
@@ -169,9 +84,7 @@ pub(super) fn fit_all(
         .filter_map(|b| b.history(minor_per_major))
         .collect();
     let shop = Transactions::new(histories);
-    let window_days = (settings.job.churn_window_weeks * 7.0).round() as i64;
-    let backtest = evaluate(&shop, today - chrono::Duration::days(window_days), today)
-        .map_err(|e| format!("backtest over the last {window_days} days: {e}"));
+    let backtest = shop_params(settings).backtest(&shop, today);
     let mut overview = overview_of(&[], minor_per_major);
     let fitted = fit_chosen(&shop, &backtest, settings, today).map(|(fitted, scores)| {
         let spend: BTreeMap<&str, i64> = (buyers.iter())
@@ -196,6 +109,14 @@ pub(super) fn fit_all(
     }
 }
 
+/// The shop's horizon and churn window, from the job's settings.
+fn shop_params(settings: &RunSettings) -> ShopParams {
+    ShopParams {
+        horizon_weeks: settings.job.horizon_weeks,
+        churn_window_weeks: settings.job.churn_window_weeks,
+    }
+}
+
 /// Fits the count model the backtest chose (the default when it cannot be fitted) and
 /// the churn classifier; the fit's own scores of `shop`'s cohort at `today`.
 fn fit_chosen(
@@ -204,63 +125,19 @@ fn fit_chosen(
     settings: &RunSettings,
     today: NaiveDate,
 ) -> Result<(Fitted, Vec<rapport_models::CustomerScore>), String> {
-    let (mut kind, mut why) = choose_model(backtest);
-    let mut fallbacks = Vec::new();
-    // A shop too young or too small for the classifier's time split still gets scores:
-    // churn risk is then BG/NBD's probability of no purchase in the window.
-    let churn = match ChurnModel::params()
-        .max_window_weeks(settings.job.churn_window_weeks)
-        .fit(shop, today)
-    {
-        Ok(model) => Some(model),
-        Err(e) => {
-            fallbacks.push(format!(
-                "churn classifier not trained ({e}); churn risk is BG/NBD's probability of no purchase"
-            ));
-            None
-        }
-    };
-    let cohort = shop.cohort_at(today);
-    let params = ScoreParams::default()
-        .horizon_weeks(settings.job.horizon_weeks)
-        .churn_window_weeks(settings.job.churn_window_weeks);
-    let window = settings.job.churn_window_weeks;
-    let fit_kind = |kind| fit_model(shop, &cohort, &params, kind, churn.clone(), window);
-    let scored = match fit_kind(kind) {
-        Ok(scored) => scored,
-        // The default is what every shop could be scored with before there was a
-        // choice: a chosen model that fails on the whole history gives way to it.
-        Err(e) if kind != CountModelKind::default() => {
-            why = format!("default: {kind} was chosen but could not be fitted ({e})");
-            kind = CountModelKind::default();
-            fit_kind(kind).map_err(|e| format!("CLV models: {e}"))?
-        }
-        Err(e) => return Err(format!("CLV models: {e}")),
-    };
-    let mut estimations = vec![
-        ("BG/NBD", &scored.model.bgnbd.estimation),
-        ("Gamma-Gamma", &scored.model.gamma_gamma.estimation),
-    ];
-    if let rapport_models::CountModel::Mbgnbd(model) = &scored.model.count {
-        estimations.push(("MBG/NBD", &model.estimation));
-    }
-    for (name, estimation) in estimations {
-        if let Some(reason) = estimation.fallback_reason() {
-            fallbacks.push(format!("{name}: {reason}"));
-        }
-    }
-    for fallback in &fallbacks {
+    let fit = (shop_params(settings).fit(shop, backtest, today))
+        .map_err(|e| format!("CLV models: {e}"))?;
+    for fallback in &fit.fallbacks {
         tracing::warn!(%fallback, "a model fell back");
     }
-    // The next order: by the method the backtest chose (the model's date by default).
-    let method = backtest
-        .as_ref()
-        .map(|e| e.next_order.chosen)
-        .unwrap_or_default();
-    let next_orders = scored
-        .model
-        .next_order_forecaster(method, shop_median_gap_weeks(&cohort));
-    tracing::info!(model = %kind, %why, "fitted");
+    tracing::info!(model = %fit.kind, why = %fit.why, "fitted");
+    let ShopFit {
+        kind,
+        why,
+        fallbacks,
+        scored,
+        next_orders,
+    } = fit;
     let fitted = Fitted {
         next_orders,
         kind,
@@ -273,29 +150,6 @@ fn fit_chosen(
         model: scored.model,
     };
     Ok((fitted, scored.scores))
-}
-
-/// Fits `kind` on `cohort`, `shop`'s customers at its cutoff, with `churn` as its churn
-/// scorer; the hybrid's correction is trained first, on the time split the backtest
-/// trained it on (a window of at most `window_weeks`).
-fn fit_model(
-    shop: &Transactions,
-    cohort: &Cohort<'_>,
-    params: &ScoreParams,
-    kind: CountModelKind,
-    churn: Option<FittedChurnModel>,
-    window_weeks: f64,
-) -> Result<Scored, ModelError> {
-    let correction = if kind.needs_histories() {
-        Some(
-            Hybrid::params()
-                .max_window_weeks(window_weeks)
-                .fit(shop, cohort.cutoff)?,
-        )
-    } else {
-        None
-    };
-    (params.clone().count_model(kind)).fit_cohort(cohort, churn, correction)
 }
 
 /// Scores `customers` with the run's fitted models: those with a purchase that counts.

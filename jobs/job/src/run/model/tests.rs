@@ -2,7 +2,7 @@
 
 use super::*;
 use rapport_models::simulate::Simulation;
-use rapport_models::{BgNbdCoefficients, CountModel};
+use rapport_models::{BgNbdCoefficients, ScoreParams};
 use rapport_shared::domain::Profile;
 
 fn day(s: &str) -> NaiveDate {
@@ -26,82 +26,13 @@ fn simulated_shop(customers: usize) -> Transactions {
         .unwrap()
 }
 
-/// A shop from the models' own process, backtested over its last 13 weeks.
-fn backtest(customers: usize) -> Evaluation {
-    evaluate(&simulated_shop(customers), day("2024-11-29"), day(TODAY)).unwrap()
-}
-
 #[test]
-fn the_backtests_choice_scores_a_shop_with_enough_history() {
-    let shop = backtest(600);
-    assert!(shop.customers >= MIN_BACKTEST_CUSTOMERS);
-    let default_gini = shop.clv_metrics.entries["bgnbd_churn"]
-        .normalized_gini
-        .unwrap();
-    assert!(shop.clv_metrics.entries.contains_key("hybrid"));
-    for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "hybrid", "bgnbd_churn"] {
-        // Each candidate a shop can be scored with in turn is chosen, with a clear lead
-        // over the default.
-        let mut e = shop.clone();
-        for (name, m) in e.clv_metrics.entries.iter_mut() {
-            if *name != candidate && *name != "bgnbd_churn" {
-                m.normalized_gini = Some(default_gini - CHOICE_MARGIN);
-            }
-        }
-        e.clv_metrics.chosen = candidate;
-        if let Some(m) = e.clv_metrics.entries.get_mut(candidate)
-            && candidate != "bgnbd_churn"
-        {
-            m.normalized_gini = Some(default_gini + 2.0 * CHOICE_MARGIN);
-        }
-        let (kind, why) = choose_model(&Ok(e.clone()));
-        assert_eq!(kind.as_str(), candidate);
-        assert!(why.starts_with("chosen by the backtest"), "{why}");
-    }
-}
-
-#[test]
-fn a_backtest_choice_that_scores_no_shop_keeps_the_default() {
-    // The backtest never chooses the value model; a stored backtest that names it, or
-    // a baseline, gets the default.
-    let mut e = backtest(600);
-    for name in ["value_model", "last_period"] {
-        e.clv_metrics.chosen = name;
-        let (kind, why) = choose_model(&Ok(e.clone()));
-        assert_eq!(kind, CountModelKind::BgnbdChurn);
-        assert!(
-            why.contains(&format!("chose {name}, which scores no shop")),
-            "{why}"
-        );
-    }
-}
-
-#[test]
-fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
+fn a_stored_hybrid_fit_scores_a_scanned_customer_as_the_model_does() {
     let (shop, today) = (simulated_shop(600), day(TODAY));
     let cohort = shop.cohort_at(today);
-    let params = ScoreParams::default().horizon_weeks(52.0);
-    let scored = fit_model(&shop, &cohort, &params, CountModelKind::Hybrid, None, 13.0).unwrap();
-    let CountModel::Hybrid(correction) = &scored.model.count else {
-        panic!("{:?}", scored.model.count.kind());
-    };
-    // Trained on the backtest's split: a window of at most the churn window.
-    assert!(
-        correction.window_weeks <= 13.0,
-        "{}",
-        correction.window_weeks
-    );
-    assert_eq!(scored.scores.len(), cohort.summaries.len());
-    assert_eq!(scored.model.score_cohort(&cohort).unwrap(), scored.scores);
-    // The same settings without the correction: the same counts, another CLV.
-    let plain = fit_model(&shop, &cohort, &params, CountModelKind::Bgnbd, None, 13.0).unwrap();
-    let moved = (scored.scores.iter().zip(&plain.scores))
-        .filter(|(h, p)| {
-            assert_eq!(h.expected_purchases, p.expected_purchases);
-            (h.clv - p.clv).abs() > 1e-9 * p.clv.max(1.0)
-        })
-        .count();
-    assert!(moved > 0);
+    let scored =
+        (ShopParams::default().fit_model(&shop, &cohort, CountModelKind::Hybrid, None)).unwrap();
+    assert_eq!(scored.model.count.kind(), CountModelKind::Hybrid);
 
     // Stored between the fit and the deliver steps and read back, it scores a
     // scanned customer from the profile's purchase days as the model does.
@@ -136,24 +67,6 @@ fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
     assert_eq!(got.clv_minor, (expected[0].clv * 100.0).round() as i64);
     assert!(got.clv_minor > 0, "{got:?}");
     assert_eq!(got.model_version, "m hybrid");
-}
-
-#[test]
-fn a_lead_within_the_margin_keeps_the_default() {
-    let mut e = backtest(600);
-    let default_gini = e.clv_metrics.entries["bgnbd_churn"]
-        .normalized_gini
-        .unwrap();
-    e.clv_metrics.chosen = "pareto_nbd";
-    if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
-        m.normalized_gini = Some(default_gini + CHOICE_MARGIN / 2.0);
-    }
-    let (kind, why) = choose_model(&Ok(e));
-    assert_eq!(kind, CountModelKind::BgnbdChurn);
-    assert!(
-        why.contains("pareto_nbd ranked only 0.005 above it"),
-        "{why}"
-    );
 }
 
 /// A profile built through the purchase path: an order every 9 to 15 days from
@@ -267,16 +180,4 @@ fn a_buyer_with_folded_days_scores_as_with_every_day() {
     let text = serde_json::to_string(&plain).unwrap();
     assert!(!text.contains("earlier"), "{text}");
     assert_eq!(serde_json::from_str::<Buyer>(&text).unwrap(), plain);
-}
-
-#[test]
-fn too_little_history_or_no_backtest_gets_the_default() {
-    let mut e = backtest(60);
-    e.clv_metrics.chosen = "mbgnbd";
-    let (kind, why) = choose_model(&Ok(e));
-    assert_eq!(kind, CountModelKind::BgnbdChurn);
-    assert!(why.contains("too few to choose by"), "{why}");
-    let (kind, why) = choose_model(&Err("no history".into()));
-    assert_eq!(kind, CountModelKind::BgnbdChurn);
-    assert!(why.contains("no history"), "{why}");
 }

@@ -1,0 +1,214 @@
+//! Unit tests of the shop's model choice and fit in `shop.rs`.
+
+use super::*;
+use crate::bgnbd::BgNbdCoefficients;
+use crate::simulate::Simulation;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// The day the simulated shops' histories end on.
+const TODAY: &str = "2025-02-28";
+
+/// A shop of `customers` from the models' own process, from 2023 up to [`TODAY`].
+fn simulated_shop(customers: usize) -> Transactions {
+    let truth = BgNbdCoefficients {
+        r: 0.6,
+        alpha: 4.0,
+        a: 0.8,
+        b: 2.5,
+    };
+    Simulation::new(truth, day("2023-01-01"), day(TODAY))
+        .seed(3)
+        .transactions(customers)
+        .unwrap()
+}
+
+/// A shop from the models' own process, backtested over its last 13 weeks.
+fn backtest(customers: usize) -> Evaluation {
+    ShopParams::default()
+        .backtest(&simulated_shop(customers), day(TODAY))
+        .unwrap()
+}
+
+#[test]
+fn the_backtest_covers_the_churn_window_that_just_ended() {
+    let e = backtest(600);
+    assert_eq!(e.calibration_end, day("2024-11-29"));
+    assert_eq!(e.holdout_end, day(TODAY));
+    let short = ShopParams {
+        churn_window_weeks: 4.0,
+        ..ShopParams::default()
+    };
+    let e = short.backtest(&simulated_shop(600), day(TODAY)).unwrap();
+    assert_eq!(e.calibration_end, day("2025-01-31"));
+    let empty = Transactions::new(Vec::new());
+    let error = ShopParams::default()
+        .backtest(&empty, day(TODAY))
+        .unwrap_err();
+    assert!(
+        error.starts_with("backtest over the last 91 days: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_backtests_choice_scores_a_shop_with_enough_history() {
+    let shop = backtest(600);
+    assert!(shop.customers >= MIN_BACKTEST_CUSTOMERS);
+    let default_gini = shop.clv_metrics.entries["bgnbd_churn"]
+        .normalized_gini
+        .unwrap();
+    assert!(shop.clv_metrics.entries.contains_key("hybrid"));
+    for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "hybrid", "bgnbd_churn"] {
+        // Each candidate a shop can be scored with in turn is chosen, with a clear lead
+        // over the default.
+        let mut e = shop.clone();
+        for (name, m) in e.clv_metrics.entries.iter_mut() {
+            if *name != candidate && *name != "bgnbd_churn" {
+                m.normalized_gini = Some(default_gini - CHOICE_MARGIN);
+            }
+        }
+        e.clv_metrics.chosen = candidate;
+        if let Some(m) = e.clv_metrics.entries.get_mut(candidate)
+            && candidate != "bgnbd_churn"
+        {
+            m.normalized_gini = Some(default_gini + 2.0 * CHOICE_MARGIN);
+        }
+        let (kind, why) = choose_model(&Ok(e.clone()));
+        assert_eq!(kind.as_str(), candidate);
+        assert!(why.starts_with("chosen by the backtest"), "{why}");
+    }
+}
+
+#[test]
+fn a_backtest_choice_that_scores_no_shop_keeps_the_default() {
+    // The backtest never chooses the value model; a stored backtest that names it, or
+    // a baseline, gets the default.
+    let mut e = backtest(600);
+    for name in ["value_model", "last_period"] {
+        e.clv_metrics.chosen = name;
+        let (kind, why) = choose_model(&Ok(e.clone()));
+        assert_eq!(kind, CountModelKind::BgnbdChurn);
+        assert!(
+            why.contains(&format!("chose {name}, which scores no shop")),
+            "{why}"
+        );
+    }
+}
+
+#[test]
+fn a_lead_within_the_margin_keeps_the_default() {
+    let mut e = backtest(600);
+    let default_gini = e.clv_metrics.entries["bgnbd_churn"]
+        .normalized_gini
+        .unwrap();
+    e.clv_metrics.chosen = "pareto_nbd";
+    if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
+        m.normalized_gini = Some(default_gini + CHOICE_MARGIN / 2.0);
+    }
+    let (kind, why) = choose_model(&Ok(e));
+    assert_eq!(kind, CountModelKind::BgnbdChurn);
+    assert!(
+        why.contains("pareto_nbd ranked only 0.005 above it"),
+        "{why}"
+    );
+}
+
+#[test]
+fn too_little_history_or_no_backtest_gets_the_default() {
+    let mut e = backtest(60);
+    e.clv_metrics.chosen = "mbgnbd";
+    let (kind, why) = choose_model(&Ok(e));
+    assert_eq!(kind, CountModelKind::BgnbdChurn);
+    assert!(why.contains("too few to choose by"), "{why}");
+    let (kind, why) = choose_model(&Err("no history".into()));
+    assert_eq!(kind, CountModelKind::BgnbdChurn);
+    assert!(why.contains("no history"), "{why}");
+}
+
+#[test]
+fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
+    let (shop, today) = (simulated_shop(600), day(TODAY));
+    let cohort = shop.cohort_at(today);
+    let params = ShopParams::default();
+    let scored = (params.fit_model(&shop, &cohort, CountModelKind::Hybrid, None)).unwrap();
+    let CountModel::Hybrid(correction) = &scored.model.count else {
+        panic!("{:?}", scored.model.count.kind());
+    };
+    // Trained on the backtest's split: a window of at most the churn window.
+    assert!(
+        correction.window_weeks <= 13.0,
+        "{}",
+        correction.window_weeks
+    );
+    assert_eq!(scored.scores.len(), cohort.summaries.len());
+    assert_eq!(scored.model.score_cohort(&cohort).unwrap(), scored.scores);
+    // The same settings without the correction: the same counts, another CLV.
+    let plain = (params.fit_model(&shop, &cohort, CountModelKind::Bgnbd, None)).unwrap();
+    let moved = (scored.scores.iter().zip(&plain.scores))
+        .filter(|(h, p)| {
+            assert_eq!(h.expected_purchases, p.expected_purchases);
+            (h.clv - p.clv).abs() > 1e-9 * p.clv.max(1.0)
+        })
+        .count();
+    assert!(moved > 0);
+}
+
+#[test]
+fn a_shop_is_fitted_with_the_backtests_choice_and_its_classifier() {
+    let (shop, today) = (simulated_shop(600), day(TODAY));
+    let params = ShopParams::default();
+    let backtest = params.backtest(&shop, today);
+    let fit = params.fit(&shop, &backtest, today).unwrap();
+    let (kind, why) = choose_model(&backtest);
+    assert_eq!((fit.kind, &fit.why), (kind, &why));
+    assert_eq!(fit.scored.model.count.kind(), kind);
+    assert!(
+        matches!(
+            fit.scored.model.churn,
+            crate::score::ChurnScorer::Classifier(_)
+        ),
+        "the classifier scores churn"
+    );
+    assert!(fit.fallbacks.is_empty(), "{:?}", fit.fallbacks);
+    assert_eq!(fit.scored.scores.len(), shop.cohort_at(today).members.len());
+    assert_eq!(
+        fit.next_orders.method,
+        backtest.as_ref().unwrap().next_order.chosen
+    );
+
+    // A chosen model that cannot be fitted gives way to the default, with the reason:
+    // a shop of five customers is too small to train the hybrid's correction (and the
+    // classifier), not to be scored.
+    let tiny = Transactions::new(
+        (0..5)
+            .map(|i| {
+                let first = day("2024-06-01") + chrono::Duration::days(7 * i);
+                let days = [(first, 20.0), (first + chrono::Duration::days(40), 35.0)];
+                crate::history::CustomerHistory::new(format!("c{i}"), days).unwrap()
+            })
+            .collect(),
+    );
+    let mut chose_hybrid = backtest.clone().unwrap();
+    chose_hybrid.clv_metrics.chosen = "hybrid";
+    if let Some(m) = chose_hybrid.clv_metrics.entries.get_mut("hybrid") {
+        m.normalized_gini = Some(1.0);
+    }
+    let fit = params.fit(&tiny, &Ok(chose_hybrid), today).unwrap();
+    assert_eq!(fit.kind, CountModelKind::BgnbdChurn);
+    assert!(
+        fit.why
+            .starts_with("default: hybrid was chosen but could not be fitted"),
+        "{}",
+        fit.why
+    );
+    assert!(
+        fit.fallbacks
+            .iter()
+            .any(|f| f.starts_with("churn classifier not trained")),
+        "{:?}",
+        fit.fallbacks
+    );
+}
