@@ -412,6 +412,14 @@ impl Transactions {
             .min()
     }
 
+    /// The latest purchase day in the data.
+    pub fn last_purchase(&self) -> Option<NaiveDate> {
+        self.customers
+            .iter()
+            .filter_map(|c| c.purchase_days().last()?.date())
+            .max()
+    }
+
     /// The customers who had bought by the end of `cutoff`, with their summaries there.
     pub fn cohort_at(&self, cutoff: NaiveDate) -> Cohort<'_> {
         let (members, summaries) = self
@@ -558,6 +566,8 @@ mod tests {
             .collect();
         assert_eq!(ids, ["b", "a"]);
         assert_eq!(transactions.first_purchase(), Some(date("2024-01-01")));
+        assert_eq!(transactions.last_purchase(), Some(date("2024-01-03")));
+        assert_eq!(Transactions::new(Vec::new()).last_purchase(), None);
         let cohort = transactions.cohort_at(date("2024-01-01"));
         assert_eq!(cohort.members.len(), 1);
         assert_eq!(

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::error::InputError;
 use crate::history::{RfmSummary, Transactions};
+use crate::next_order::NextOrder;
 use crate::score::CustomerScore;
 
 /// Layouts of a transactions file.
@@ -458,14 +459,51 @@ const WRITE_BATCH: usize = 1 << 18;
 
 pub const SCORE_HEADER: &str = "customer_id,p_alive,expected_purchases,churn_risk,clv,segment\n";
 
+/// [`SCORE_HEADER`] with each customer's next order, when scored from their history.
+pub const SCORE_NEXT_ORDER_HEADER: &str = "customer_id,p_alive,expected_purchases,churn_risk,clv,segment,\
+     next_order_on,p_order_in_horizon\n";
+
 /// Writes one CSV row per customer. Formatting runs in parallel, a bounded batch at a
 /// time so memory stays flat however many customers there are.
 pub fn write_scores<W: Write>(
-    mut out: W,
+    out: W,
     ids: &CustomerIds,
     scores: &[CustomerScore],
 ) -> io::Result<()> {
-    out.write_all(SCORE_HEADER.as_bytes())?;
+    write_rows(out, SCORE_HEADER, ids, scores, |_, _| {})
+}
+
+/// [`write_scores`] with two more columns: the day of each customer's next order (empty
+/// when none is forecast, [`NextOrder::date`] from `cutoff`) and the probability of an
+/// order within the horizon (empty when there is no forecast).
+pub fn write_scores_with_next_orders<W: Write>(
+    out: W,
+    ids: &CustomerIds,
+    scores: &[CustomerScore],
+    next_orders: &[Option<NextOrder>],
+    cutoff: NaiveDate,
+) -> io::Result<()> {
+    write_rows(out, SCORE_NEXT_ORDER_HEADER, ids, scores, |buffer, i| {
+        let next = next_orders.get(i).and_then(Option::as_ref);
+        buffer.push(b',');
+        if let Some(date) = next.and_then(|n| n.date(cutoff)) {
+            let _ = write!(buffer, "{date}");
+        }
+        buffer.push(b',');
+        if let Some(n) = next {
+            push_fixed(buffer, n.p_order_in_horizon);
+        }
+    })
+}
+
+fn write_rows<W: Write>(
+    mut out: W,
+    header: &str,
+    ids: &CustomerIds,
+    scores: &[CustomerScore],
+    more: impl Fn(&mut Vec<u8>, usize) + Sync,
+) -> io::Result<()> {
+    out.write_all(header.as_bytes())?;
     let rows: Vec<usize> = (0..scores.len().min(ids.len())).collect();
     for batch in rows.chunks(WRITE_BATCH) {
         let buffers: Vec<Vec<u8>> = batch
@@ -486,6 +524,7 @@ pub fn write_scores<W: Write>(
                     }
                     buffer.push(b',');
                     buffer.extend_from_slice(score.segment.as_str().as_bytes());
+                    more(&mut buffer, i);
                     buffer.push(b'\n');
                 }
                 buffer

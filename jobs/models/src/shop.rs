@@ -46,14 +46,17 @@ pub const CHOICE_MARGIN: f64 = 0.01;
 pub struct ShopParams {
     pub horizon_weeks: f64,
     pub churn_window_weeks: f64,
+    /// Monthly discount rate of the CLV ([`ScoreParams::monthly_discount_rate`]).
+    pub monthly_discount_rate: f64,
 }
 
 impl Default for ShopParams {
-    /// A year ahead, a 13-week churn window: the job's defaults.
+    /// A year ahead, a 13-week churn window, no discounting: the job's defaults.
     fn default() -> Self {
         ShopParams {
             horizon_weeks: 52.0,
             churn_window_weeks: 13.0,
+            monthly_discount_rate: 0.0,
         }
     }
 }
@@ -173,6 +176,7 @@ impl ShopParams {
         ScoreParams::default()
             .horizon_weeks(self.horizon_weeks)
             .churn_window_weeks(self.churn_window_weeks)
+            .monthly_discount_rate(self.monthly_discount_rate)
             .count_model(kind)
             .fit_cohort(cohort, churn, correction)
     }

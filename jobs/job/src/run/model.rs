@@ -114,6 +114,7 @@ fn shop_params(settings: &RunSettings) -> ShopParams {
     ShopParams {
         horizon_weeks: settings.job.horizon_weeks,
         churn_window_weeks: settings.job.churn_window_weeks,
+        ..ShopParams::default()
     }
 }
 

@@ -1,5 +1,5 @@
-//! `rapport-score`: backtest the churn and CLV models on exported transactions, or score
-//! a summary file.
+//! `rapport-score`: backtest the churn and CLV models on exported transactions, score
+//! them as the scheduled job scores a shop, or score a summary file.
 
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
@@ -11,8 +11,12 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapport_models::evaluate::Evaluation;
-use rapport_models::io::{self, TransactionFormat};
-use rapport_models::{PARETO_SHARE, ScoreParams, ScoringModel, Segment, evaluate, metrics};
+use rapport_models::io::{self, CustomerIds, TransactionFormat};
+use rapport_models::next_order::shop_median_gap_weeks;
+use rapport_models::{
+    CustomerScore, NextOrder, NextOrderMethod, PARETO_SHARE, ScoreParams, ScoringModel, Segment,
+    ShopParams, evaluate, metrics,
+};
 
 #[derive(Parser)]
 #[command(
@@ -45,12 +49,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Score every customer of a summary file (lifetimes' format) and write a CSV.
+    /// Score every customer of a summary file (lifetimes' format), or of a transactions
+    /// file as the scheduled job does, and write a CSV.
     Score {
         /// CSV with customer_id,frequency,recency,T,monetary_value (weeks), any order.
+        #[arg(long, required_unless_present = "transactions", conflicts_with_all = ["transactions", "format", "as_of"])]
+        summary: Option<PathBuf>,
+        /// Transactions file, scored as the scheduled job scores a shop: the candidates
+        /// backtested over the churn window that just ended, the model the backtest
+        /// chooses, the churn classifier trained on the shop's time split, and each
+        /// customer's next order (two more columns).
+        #[arg(long, requires = "format")]
+        transactions: Option<PathBuf>,
+        /// Layout of --transactions: `cdnow` or `csv` (customer_id,timestamp,amount).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Day the transactions are scored as of (YYYY-MM-DD; default: the last purchase day in the file).
         #[arg(long)]
-        summary: PathBuf,
-        /// Output CSV: customer_id,p_alive,expected_purchases,churn_risk,clv,segment.
+        as_of: Option<NaiveDate>,
+        /// Output CSV: customer_id,p_alive,expected_purchases,churn_risk,clv,segment
+        /// (with --transactions also next_order_on,p_order_in_horizon).
         #[arg(long)]
         out: PathBuf,
         /// Weeks ahead for expected purchases and CLV.
@@ -59,7 +77,8 @@ enum Command {
         /// Monthly discount rate for CLV.
         #[arg(long, default_value_t = 0.0)]
         discount_rate: f64,
-        /// Window of the churn risk (default: half the oldest customer's age, at most the horizon).
+        /// Window of the churn risk (summaries: default half the oldest customer's age, at
+        /// most the horizon; transactions: default 13, as the job's, also the backtest's holdout).
         #[arg(long)]
         churn_window_weeks: Option<f64>,
         /// Score with a model saved by --save-model instead of fitting.
@@ -97,15 +116,18 @@ fn main() -> Result<()> {
             calibration_end,
             holdout_end,
             json,
-        } => {
-            let format = match format {
-                Format::Cdnow => TransactionFormat::Cdnow,
-                Format::Csv => TransactionFormat::Csv,
-            };
-            run_evaluate(&transactions, format, calibration_end, holdout_end, json)
-        }
+        } => run_evaluate(
+            &transactions,
+            format.into(),
+            calibration_end,
+            holdout_end,
+            json,
+        ),
         Command::Score {
             summary,
+            transactions,
+            format,
+            as_of,
             out,
             horizon_weeks,
             discount_rate,
@@ -113,19 +135,42 @@ fn main() -> Result<()> {
             model,
             save_model,
         } => {
-            let mut settings = ScoreParams::default()
-                .horizon_weeks(horizon_weeks)
-                .monthly_discount_rate(discount_rate);
-            if let Some(window) = churn_window_weeks {
-                settings = settings.churn_window_weeks(window);
+            let saving = Saving {
+                out: &out,
+                stored: model.as_deref(),
+                save_model: save_model.as_deref(),
+            };
+            match (summary, transactions, format) {
+                (_, Some(path), Some(format)) => {
+                    let params = ShopParams {
+                        horizon_weeks,
+                        churn_window_weeks: churn_window_weeks
+                            .unwrap_or(ShopParams::default().churn_window_weeks),
+                        monthly_discount_rate: discount_rate,
+                    };
+                    run_score_transactions(&path, format.into(), as_of, params, &saving)
+                }
+                (Some(path), _, _) => {
+                    let mut settings = ScoreParams::default()
+                        .horizon_weeks(horizon_weeks)
+                        .monthly_discount_rate(discount_rate);
+                    if let Some(window) = churn_window_weeks {
+                        settings = settings.churn_window_weeks(window);
+                    }
+                    run_score(&path, settings, &saving)
+                }
+                // clap requires one of the files, and a format with transactions.
+                _ => bail!("give --summary, or --transactions with --format"),
             }
-            run_score(
-                &summary,
-                &out,
-                settings,
-                model.as_deref(),
-                save_model.as_deref(),
-            )
+        }
+    }
+}
+
+impl From<Format> for TransactionFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Cdnow => TransactionFormat::Cdnow,
+            Format::Csv => TransactionFormat::Csv,
         }
     }
 }
@@ -376,13 +421,45 @@ fn render_evaluation(e: &Evaluation) -> String {
     lines.join("\n")
 }
 
-fn run_score(
-    summary: &Path,
-    out: &Path,
-    settings: ScoreParams,
-    stored: Option<&Path>,
-    save_model: Option<&Path>,
-) -> Result<()> {
+/// Where the scores go, and the model scored with or saved.
+struct Saving<'a> {
+    out: &'a Path,
+    stored: Option<&'a Path>,
+    save_model: Option<&'a Path>,
+}
+
+impl Saving<'_> {
+    /// The saved model to score with, when one was given.
+    fn stored_model(&self) -> Result<Option<ScoringModel>> {
+        let Some(path) = self.stored else {
+            return Ok(None);
+        };
+        let model = serde_json::from_slice(&read(path)?)
+            .with_context(|| format!("{} is not a saved scoring model", path.display()))?;
+        Ok(Some(model))
+    }
+
+    fn create_out(&self) -> Result<BufWriter<File>> {
+        let file = File::create(self.out)
+            .with_context(|| format!("cannot create {}", self.out.display()))?;
+        Ok(BufWriter::with_capacity(1 << 20, file))
+    }
+
+    fn written(&self, result: std::io::Result<()>) -> Result<()> {
+        result.with_context(|| format!("cannot write {}", self.out.display()))
+    }
+
+    fn save(&self, model: &ScoringModel) -> Result<()> {
+        if let Some(path) = self.save_model {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            serde_json::to_writer_pretty(BufWriter::new(file), model)?;
+        }
+        Ok(())
+    }
+}
+
+fn run_score(summary: &Path, settings: ScoreParams, saving: &Saving<'_>) -> Result<()> {
     let started = Instant::now();
     let progress = Progress::new(3);
     progress.phase("reading summaries");
@@ -390,16 +467,14 @@ fn run_score(
         io::read_summaries(&read(summary)?).with_context(|| format!("{}", summary.display()))?;
     progress.done();
     progress.phase("fitting and scoring");
-    let (model, scores) = match stored {
-        Some(path) => {
-            let model: ScoringModel = serde_json::from_slice(&read(path)?)
-                .with_context(|| format!("{} is not a saved scoring model", path.display()))?;
+    let (model, scores) = match saving.stored_model()? {
+        Some(model) => {
             let kind = model.count.kind();
             if kind.needs_histories() {
                 bail!(
                     "{} is a {kind} model, which scores each customer from their purchase \
-                     history; a summary file does not hold it",
-                    path.display()
+                     history; a summary file does not hold it (score --transactions does)",
+                    saving.stored.unwrap_or(summary).display()
                 );
             }
             let scores = model.score(&table.summaries)?;
@@ -412,17 +487,103 @@ fn run_score(
     };
     progress.done();
     progress.phase("writing scores");
-    let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    io::write_scores(BufWriter::with_capacity(1 << 20, file), &table.ids, &scores)
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    if let Some(path) = save_model {
-        let file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer_pretty(BufWriter::new(file), &model)?;
-    }
+    saving.written(io::write_scores(saving.create_out()?, &table.ids, &scores))?;
+    saving.save(&model)?;
     progress.done();
     progress.finish();
+    let fallbacks = estimation_fallbacks(&model);
+    report_scores(&model, &scores, started, &fallbacks);
+    Ok(())
+}
 
+/// Scores a transactions file as the scheduled job scores a shop (see
+/// `rapport_models::shop`), or with a saved model; each customer's next order too.
+fn run_score_transactions(
+    path: &Path,
+    format: TransactionFormat,
+    as_of: Option<NaiveDate>,
+    params: ShopParams,
+    saving: &Saving<'_>,
+) -> Result<()> {
+    let started = Instant::now();
+    let progress = Progress::new(3);
+    progress.phase("reading transactions");
+    let transactions = io::read_transactions(&read(path)?, format)
+        .with_context(|| format!("{}", path.display()))?;
+    let Some(today) = as_of.or_else(|| transactions.last_purchase()) else {
+        bail!("{} holds no purchase", path.display());
+    };
+    let cohort = transactions.cohort_at(today);
+    if cohort.members.is_empty() {
+        bail!("nobody in {} had bought by {today}", path.display());
+    }
+    progress.done();
+    progress.phase("backtesting, fitting and scoring");
+    let (model, scores, next_orders, mut notes) = match saving.stored_model()? {
+        Some(model) => {
+            let scores = model.score_cohort(&cohort)?;
+            let next_orders = model
+                .next_order_forecaster(NextOrderMethod::default(), shop_median_gap_weeks(&cohort));
+            let note = format!(
+                "model: {} as saved in {}",
+                model.count.kind(),
+                saving.stored.unwrap_or(path).display()
+            );
+            let mut notes = vec![note];
+            notes.extend(estimation_fallbacks(&model));
+            (model, scores, next_orders, notes)
+        }
+        None => {
+            let backtest = params.backtest(&transactions, today);
+            let fit = params.fit(&transactions, &backtest, today)?;
+            let mut notes = vec![format!("model: {}, {}", fit.kind, fit.why)];
+            notes.extend(fit.fallbacks.iter().map(|f| format!("fallback: {f}")));
+            (fit.scored.model, fit.scored.scores, fit.next_orders, notes)
+        }
+    };
+    let next: Vec<Option<NextOrder>> = (cohort.members.iter().zip(&cohort.summaries))
+        .map(|(member, s)| next_orders.forecast(s, &member.gaps_at(today)).ok())
+        .collect();
+    let ids: CustomerIds = cohort.members.iter().map(|m| m.id()).collect();
+    progress.done();
+    progress.phase("writing scores");
+    saving.written(io::write_scores_with_next_orders(
+        saving.create_out()?,
+        &ids,
+        &scores,
+        &next,
+        today,
+    ))?;
+    saving.save(&model)?;
+    progress.done();
+    progress.finish();
+    notes.insert(0, format!("as of {today}"));
+    report_scores(&model, &scores, started, &notes);
+    Ok(())
+}
+
+/// What the fits of `model` did not estimate from the data, one line each.
+fn estimation_fallbacks(model: &ScoringModel) -> Vec<String> {
+    [
+        ("bg/nbd", model.bgnbd.estimation.fallback_reason()),
+        (
+            "gamma-gamma",
+            model.gamma_gamma.estimation.fallback_reason(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, reason)| reason.map(|reason| format!("{name} fallback: {reason}")))
+    .collect()
+}
+
+/// The fit's parameters, the Pareto share and the segments' sizes on stderr, then
+/// `notes`, one a line.
+fn report_scores(
+    model: &ScoringModel,
+    scores: &[CustomerScore],
+    started: Instant,
+    notes: &[String],
+) {
     let p = model.bgnbd.parameters;
     let g = model.gamma_gamma.parameters;
     let clv: Vec<f64> = scores.iter().map(|s| s.clv).collect();
@@ -454,17 +615,7 @@ fn run_score(
         100.0 * pareto.revenue_share,
         counts.join(", ")
     );
-    let fallbacks: String = [
-        ("bg/nbd", model.bgnbd.estimation.fallback_reason()),
-        (
-            "gamma-gamma",
-            model.gamma_gamma.estimation.fallback_reason(),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(name, reason)| reason.map(|reason| format!("\n{name} fallback: {reason}")))
-    .collect();
+    let notes: String = notes.iter().map(|note| format!("\n{note}")).collect();
     // Diagnostics only: with stderr gone there is nowhere left to report a failure.
-    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}{fallbacks}");
-    Ok(())
+    let _ = writeln!(std::io::stderr(), "{summary}\n{shares}{notes}");
 }

@@ -203,3 +203,41 @@ fn writes_scores_with_fixed_decimals_and_quoted_ids() {
         )
     );
 }
+
+#[test]
+fn scores_with_next_orders_add_the_day_and_the_probability() {
+    use crate::next_order::{NextOrder, NextOrderBasis};
+    let ids: CustomerIds = ["a", "b", "c"].into_iter().collect();
+    let score = CustomerScore {
+        p_alive: 0.5,
+        expected_purchases: 2.0,
+        expected_spend: 5.0,
+        churn_risk: 0.25,
+        clv: 10.0,
+        segment: Segment::Active,
+    };
+    let due = |days: f64| NextOrder {
+        days,
+        basis: NextOrderBasis::Model,
+        p_alive: 0.5,
+        p_order_in_horizon: 0.4,
+    };
+    let cutoff = NaiveDate::from_ymd_opt(2024, 12, 30).unwrap();
+    let mut out = Vec::new();
+    write_scores_with_next_orders(
+        &mut out,
+        &ids,
+        &[score; 3],
+        &[Some(due(3.0)), None, Some(due(f64::INFINITY))],
+        cutoff,
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!(
+            "{SCORE_NEXT_ORDER_HEADER}a,0.500000,2.000000,0.250000,10.000000,active,2025-01-02,0.400000\n\
+             b,0.500000,2.000000,0.250000,10.000000,active,,\n\
+             c,0.500000,2.000000,0.250000,10.000000,active,,0.400000\n"
+        )
+    );
+}

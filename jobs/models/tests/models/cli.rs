@@ -425,3 +425,184 @@ fn score_reports_the_fallback_of_a_shop_too_small_to_fit() {
     let scores = std::fs::read_to_string(&out).unwrap();
     assert_eq!(scores.lines().count(), 4);
 }
+
+/// The first six columns of a scores file, and the rest of each row.
+fn score_columns(scores: &str) -> (Vec<String>, Vec<String>) {
+    scores
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[..6].join(","), fields[6..].join(","))
+        })
+        .unzip()
+}
+
+#[test]
+fn score_transactions_scores_as_the_job_does_with_next_orders() {
+    use rapport_models::{CountModelKind, Hybrid, ScoreParams, ShopParams};
+    let data = support::lifetimes_dataset("CDNOW_sample.txt");
+    let file = write("sample_transactions.txt", &data);
+    let (out, model) = (scratch("tx_scores.csv"), scratch("tx_model.json"));
+    let output = run(&[
+        "score",
+        "--transactions",
+        path(&file),
+        "--format",
+        "cdnow",
+        "--as-of",
+        "1997-09-30",
+        "--out",
+        path(&out),
+        "--save-model",
+        path(&model),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+
+    // The library's shop fit at the same day: the backtest over the 13 weeks that just
+    // ended, its choice, the classifier.
+    let transactions = read_transactions(&data, TransactionFormat::Cdnow).unwrap();
+    let cutoff = NaiveDate::from_ymd_opt(1997, 9, 30).unwrap();
+    let params = ShopParams::default();
+    let backtest = params.backtest(&transactions, cutoff);
+    let fit = params.fit(&transactions, &backtest, cutoff).unwrap();
+    assert!(
+        stderr.contains(&format!("model: {}, {}", fit.kind, fit.why)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("as of 1997-09-30"), "{stderr}");
+    let scores = std::fs::read_to_string(&out).unwrap();
+    let mut lines = scores.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "customer_id,p_alive,expected_purchases,churn_risk,clv,segment,\
+             next_order_on,p_order_in_horizon"
+        )
+    );
+    let cohort = transactions.cohort_at(cutoff);
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), cohort.members.len());
+    let mut dated = 0;
+    let members = cohort.members.iter().zip(&cohort.summaries);
+    for ((row, (member, summary)), score) in rows.iter().zip(members).zip(&fit.scored.scores) {
+        assert_eq!(row[0], member.id());
+        let value = |i: usize| row[i].parse::<f64>().unwrap();
+        assert!((value(4) - score.clv).abs() < 1e-6, "{row:?} {score:?}");
+        assert!((value(3) - score.churn_risk).abs() < 1e-6, "{row:?}");
+        assert_eq!(row[5], score.segment.as_str());
+        let next = (fit.next_orders)
+            .forecast(summary, &member.gaps_at(cutoff))
+            .unwrap();
+        let on = next.date(cutoff).map(|d| d.to_string()).unwrap_or_default();
+        assert_eq!(row[6], on, "{row:?}");
+        if !on.is_empty() {
+            assert!(on.as_str() > "1997-09-30", "{row:?}");
+            dated += 1;
+        }
+        assert!((value(7) - next.p_order_in_horizon).abs() < 1e-6, "{row:?}");
+    }
+    assert!(dated > rows.len() / 2, "{dated} of {} dated", rows.len());
+
+    // The saved model scores the file again alike (the next orders by the model's
+    // method, which a saved model keeps no backtest to choose).
+    let again = scratch("tx_scores_again.csv");
+    let args = |out: &Path, model: &Path| {
+        run(&[
+            "score",
+            "--transactions",
+            path(&file),
+            "--format",
+            "cdnow",
+            "--as-of",
+            "1997-09-30",
+            "--out",
+            path(out),
+            "--model",
+            path(model),
+        ])
+    };
+    let output = args(&again, &model);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (first, _) = score_columns(&scores);
+    let (second, _) = score_columns(&std::fs::read_to_string(&again).unwrap());
+    assert_eq!(first, second);
+
+    // A saved hybrid model, which a summary file cannot feed, scores transactions.
+    let correction = Hybrid::params().fit(&transactions, cutoff).unwrap();
+    let hybrid = ScoreParams::default()
+        .count_model(CountModelKind::Hybrid)
+        .fit_cohort(&cohort, None, Some(correction))
+        .unwrap();
+    let saved = write(
+        "tx_hybrid_model.json",
+        &serde_json::to_vec(&hybrid.model).unwrap(),
+    );
+    let hybrid_out = scratch("tx_hybrid_scores.csv");
+    let output = args(&hybrid_out, &saved);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("model: hybrid as saved in"), "{stderr}");
+    let written = std::fs::read_to_string(&hybrid_out).unwrap();
+    for (line, score) in written.lines().skip(1).zip(&hybrid.scores) {
+        let clv: f64 = line.split(',').nth(4).unwrap().parse().unwrap();
+        assert!((clv - score.clv).abs() < 1e-6, "{line} {score:?}");
+    }
+}
+
+#[test]
+fn score_transactions_refuses_what_it_cannot_score() {
+    let file = write(
+        "few.csv",
+        b"customer_id,timestamp,amount\na,2024-03-01,10\nb,2024-03-04,12.5\n",
+    );
+    let out = scratch("few_scores.csv");
+    assert_fails_with(
+        &["score", "--transactions", path(&file), "--out", path(&out)],
+        "--format",
+    );
+    assert_fails_with(
+        &[
+            "score",
+            "--transactions",
+            path(&file),
+            "--format",
+            "csv",
+            "--as-of",
+            "2024-02-01",
+            "--out",
+            path(&out),
+        ],
+        "had bought by 2024-02-01",
+    );
+    let empty = write("empty.csv", b"customer_id,timestamp,amount\n");
+    assert_fails_with(
+        &[
+            "score",
+            "--transactions",
+            path(&empty),
+            "--format",
+            "csv",
+            "--out",
+            path(&out),
+        ],
+        "the input is empty",
+    );
+    let summary = sample_summary_file();
+    assert_fails_with(
+        &[
+            "score",
+            "--summary",
+            path(&summary),
+            "--as-of",
+            "2024-02-01",
+            "--out",
+            path(&out),
+        ],
+        "cannot be used with",
+    );
+}
