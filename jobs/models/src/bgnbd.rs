@@ -297,14 +297,43 @@ impl FittedBgNbd {
         window: f64,
         prob_no_purchase: f64,
     ) -> Result<f64, ModelError> {
-        let expected = self.expected_purchases(s, horizon)?;
+        let if_alive = self.expected_purchases_if_alive(s.frequency, s.age, horizon)?;
+        let later_if_alive = if horizon > window {
+            self.expected_purchases_if_alive(s.frequency, s.age + window, horizon - window)?
+        } else {
+            0.0
+        };
+        Ok(self.given_no_purchase(
+            s,
+            horizon,
+            window,
+            prob_no_purchase,
+            if_alive,
+            later_if_alive,
+        ))
+    }
+
+    /// [`Self::expected_purchases_given_no_purchase`] from the two expectations that
+    /// depend on `(x, T)` alone, for a scorer that shares them between customers:
+    /// `if_alive` = E[Y_h | alive, x, T] and `later_if_alive` = E[Y_{h−w} | alive, x,
+    /// T + w] (0 when `h ≤ w`).
+    pub(crate) fn given_no_purchase(
+        &self,
+        s: &RfmSummary,
+        horizon: f64,
+        window: f64,
+        prob_no_purchase: f64,
+        if_alive: f64,
+        later_if_alive: f64,
+    ) -> f64 {
+        let expected = self.p_alive(s) * if_alive;
         let model_p0 = self.prob_no_purchase(s, window);
         let if_quiet = if horizon > window {
             let later = RfmSummary {
                 age: s.age + window,
                 ..*s
             };
-            self.expected_purchases(&later, horizon - window)?
+            self.p_alive(&later) * later_if_alive
         } else {
             0.0
         };
@@ -316,7 +345,7 @@ impl FittedBgNbd {
         } else {
             floor + if_quiet
         };
-        Ok((1.0 - prob_no_purchase) * if_active + prob_no_purchase * if_quiet)
+        (1.0 - prob_no_purchase) * if_active + prob_no_purchase * if_quiet
     }
 
     /// `((α + T) / (α + T + t))^(r + x)`: the alive part of [`Self::prob_no_purchase`],

@@ -176,6 +176,9 @@ struct AliveForecast {
     expected_purchases: f64,
     discounted_purchases: f64,
     no_purchase: f64,
+    /// E[purchases in the horizon after the churn window | alive, x, T + window], for
+    /// `bgnbd_churn`'s forecast from a quiet window; 0 when not needed.
+    later_if_quiet: f64,
 }
 
 struct Forecast {
@@ -306,9 +309,14 @@ impl ScoringModel {
                     Some(risks) if self.count == CountModel::BgnbdChurn => {
                         // The classifier's P(no purchase in its window) replaces BG/NBD's
                         // in the forecast; discounting scales along.
-                        let adjusted = self
-                            .bgnbd
-                            .expected_purchases_given_no_purchase(s, horizon, window, risks[i])?;
+                        let adjusted = self.bgnbd.given_no_purchase(
+                            s,
+                            horizon,
+                            window,
+                            risks[i],
+                            alive.expected_purchases,
+                            alive.later_if_quiet,
+                        );
                         let scale = if expected_purchases > 0.0 {
                             adjusted / expected_purchases
                         } else {
@@ -344,6 +352,9 @@ impl ScoringModel {
         let pairs = Pairs::new(summaries, |s| (s.frequency, s.age));
         let horizon = self.settings.horizon_weeks;
         let window = self.churn.window_weeks();
+        // Only `bgnbd_churn` with a classifier forecasts from a quiet window.
+        let quiet_forecast = self.count == CountModel::BgnbdChurn
+            && matches!(self.churn, ChurnScorer::Classifier(_));
         let shared = pairs
             .values
             .par_iter()
@@ -357,6 +368,12 @@ impl ScoringModel {
                         expected_purchases,
                     )?,
                     no_purchase: self.bgnbd.prob_no_purchase_if_alive(x, age, window),
+                    later_if_quiet: if quiet_forecast && horizon > window {
+                        self.bgnbd
+                            .expected_purchases_if_alive(x, age + window, horizon - window)?
+                    } else {
+                        0.0
+                    },
                 })
             })
             .collect::<Result<_, ModelError>>()?;

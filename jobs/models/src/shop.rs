@@ -214,10 +214,17 @@ pub fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, S
                 && kind != default
                 && lead < CHOICE_MARGIN
             {
+                // `chosen` can rank below the default when the default is less accurate
+                // than the best count model (`ClvComparison::chosen`).
+                let standing = if lead < 0.0 {
+                    format!("{:.3} below it", -lead)
+                } else {
+                    format!("only {lead:.3} above it")
+                };
                 return (
                     default,
                     format!(
-                        "default: {chosen} ranked only {lead:.3} above it in normalised Gini \
+                        "default: {chosen} ranked {standing} in normalised Gini \
                          (a lead of {CHOICE_MARGIN} is needed)"
                     ),
                 );

@@ -268,3 +268,45 @@ fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
         .to_string();
     assert!(error.contains("hybrid corrects"), "{error}");
 }
+
+#[test]
+fn the_classifiers_forecast_is_bgnbds_given_its_no_purchase_probability() {
+    use crate::churn::ChurnModel;
+    let truth = BgNbdCoefficients {
+        r: 0.5,
+        alpha: 8.0,
+        a: 0.7,
+        b: 2.5,
+    };
+    let today = date("2024-12-31");
+    let shop = Simulation::new(truth, date("2023-01-01"), today)
+        .seed(9)
+        .transactions(1500)
+        .unwrap();
+    let cohort = shop.cohort_at(today);
+    let churn = ChurnModel::params()
+        .max_window_weeks(13.0)
+        .fit(&shop, today)
+        .unwrap();
+    for horizon in [52.0, 8.0] {
+        // Per distinct (x, T) in the scorer, per customer here.
+        let scored = ScoreParams::default()
+            .horizon_weeks(horizon)
+            .fit(&cohort.summaries, Some(churn.clone()))
+            .unwrap();
+        let window = scored.model.churn.window_weeks();
+        assert_eq!(window, churn.window_weeks);
+        for (s, score) in cohort.summaries.iter().zip(&scored.scores) {
+            let expected = scored
+                .model
+                .bgnbd
+                .expected_purchases_given_no_purchase(s, horizon, window, score.churn_risk)
+                .unwrap();
+            assert!(
+                (score.expected_purchases - expected).abs() <= 1e-12 * expected.max(1.0),
+                "{s:?}: {} against {expected}",
+                score.expected_purchases
+            );
+        }
+    }
+}

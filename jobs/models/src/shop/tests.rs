@@ -108,10 +108,20 @@ fn a_lead_within_the_margin_keeps_the_default() {
     if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
         m.normalized_gini = Some(default_gini + CHOICE_MARGIN / 2.0);
     }
-    let (kind, why) = choose_model(&Ok(e));
+    let (kind, why) = choose_model(&Ok(e.clone()));
     assert_eq!(kind, CountModelKind::BgnbdChurn);
     assert!(
         why.contains("pareto_nbd ranked only 0.005 above it"),
+        "{why}"
+    );
+    // The backtest's choice ranks below a default that was less accurate.
+    if let Some(m) = e.clv_metrics.entries.get_mut("pareto_nbd") {
+        m.normalized_gini = Some(default_gini - 0.002);
+    }
+    let (kind, why) = choose_model(&Ok(e));
+    assert_eq!(kind, CountModelKind::BgnbdChurn);
+    assert!(
+        why.contains("pareto_nbd ranked 0.002 below it in normalised Gini"),
         "{why}"
     );
 }
