@@ -205,11 +205,13 @@ async fn the_job_scores_with_the_model_its_backtest_chose_and_reports_why() {
     assert!(with_counts.contains(&best), "{best}");
     let gini = |name: &str| backtest.clv_metrics.entries[name].normalized_gini.unwrap();
     let lead = gini(best) - gini("bgnbd_churn");
-    let chosen = if lead >= rapport_job::run::CHOICE_MARGIN {
-        best
-    } else {
-        "bgnbd_churn"
-    };
+    let lead_se = (backtest.clv_metrics.chosen_lead.get("bgnbd_churn")).map_or(0.0, |l| {
+        assert!((l.gini - lead).abs() < 1e-9, "{l:?} against {lead}");
+        l.gini_se
+    });
+    let clear = lead >= rapport_job::run::CHOICE_MARGIN
+        && lead >= rapport_models::shop::LEAD_STANDARD_ERRORS * lead_se;
+    let chosen = if clear { best } else { "bgnbd_churn" };
     assert_eq!(
         summary.scoring_model.as_deref(),
         Some(chosen),
@@ -219,7 +221,7 @@ async fn the_job_scores_with_the_model_its_backtest_chose_and_reports_why() {
     if chosen == best {
         assert!(reason.starts_with("chosen by the backtest"), "{reason}");
     } else {
-        assert!(reason.contains("ranked only"), "{reason}");
+        assert!(reason.contains(&format!("{best} ranked")), "{reason}");
     }
     // No candidate with counts as accurate as the best count model ranks better.
     let floor = (backtest.clv_metrics.entries.iter())

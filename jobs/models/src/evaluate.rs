@@ -412,7 +412,9 @@ pub fn evaluate(
         }
         Err(error) => fallbacks.push(format!("hybrid not compared: {error}")),
     }
-    let clv_metrics = ClvComparison::new(compared);
+    let mut clv_metrics = ClvComparison::new(compared);
+    forecasts.insert("last_period", last_period);
+    clv_metrics.measure_leads(&forecasts, &actual_spend);
     let next_order = NextOrderComparison::measure(&cohort, &model.bgnbd.parameters, holdout_end)?;
     let chosen_deciles = forecasts
         .get(clv_metrics.chosen)

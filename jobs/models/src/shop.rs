@@ -13,8 +13,9 @@
 //! and rests on enough data: at least [`MIN_BACKTEST_CUSTOMERS`] customers at its
 //! calibration end and [`MIN_HOLDOUT_PURCHASES`] repeat purchases in its holdout; a
 //! ranking measured on fewer says more about chance than about the models — and when it
-//! ranks at least [`CHOICE_MARGIN`] above the default in normalised Gini, so that the
-//! model does not swap from run to run on noise. Otherwise, or when the chosen model
+//! ranks at least [`CHOICE_MARGIN`] above the default in normalised Gini, and at least
+//! [`LEAD_STANDARD_ERRORS`] standard errors of that lead (the backtest's jackknife), so
+//! that the model does not swap from run to run on noise. Otherwise, or when the chosen model
 //! cannot be fitted on the whole history, the default `bgnbd_churn` scores it and
 //! [`ShopFit::why`] says why.
 
@@ -39,6 +40,11 @@ pub const MIN_HOLDOUT_PURCHASES: u64 = 20;
 /// score the shop: smaller leads change with the day's data (0.004 on the demo's shop)
 /// and would swap models from run to run for no gain.
 pub const CHOICE_MARGIN: f64 = 0.01;
+
+/// How many of its standard errors the lead over the default must also be (the
+/// backtest's jackknife, `ClvComparison::chosen_lead`): in a small shop a lead of 0.03
+/// can be the chance of which customers it has.
+pub const LEAD_STANDARD_ERRORS: f64 = 2.0;
 
 /// The horizon of the scores and the churn window; the window is also the backtest's
 /// holdout and caps the time split's.
@@ -210,24 +216,12 @@ pub fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, S
         (Some(kind), Some(gini)) => {
             let default_gini =
                 (e.clv_metrics.entries.get(default.as_str())).and_then(|m| m.normalized_gini);
+            let lead_se = (e.clv_metrics.chosen_lead.get(default.as_str())).map(|l| l.gini_se);
             if let Some(lead) = default_gini.map(|d| gini - d)
                 && kind != default
-                && lead < CHOICE_MARGIN
+                && let Some(reason) = unclear_lead(chosen, lead, lead_se)
             {
-                // `chosen` can rank below the default when the default is less accurate
-                // than the best count model (`ClvComparison::chosen`).
-                let standing = if lead < 0.0 {
-                    format!("{:.3} below it", -lead)
-                } else {
-                    format!("only {lead:.3} above it")
-                };
-                return (
-                    default,
-                    format!(
-                        "default: {chosen} ranked {standing} in normalised Gini \
-                         (a lead of {CHOICE_MARGIN} is needed)"
-                    ),
-                );
+                return (default, format!("default: {reason}"));
             }
             let mape = metrics
                 .and_then(|m| m.decile_mape)
@@ -249,6 +243,28 @@ pub fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, S
             format!("default: the backtest chose {chosen}, which scores no shop"),
         ),
     }
+}
+
+/// Why a lead of `lead` (± `se`) over the default in normalised Gini is not enough for
+/// `chosen` to score the shop; `None` when it is.
+fn unclear_lead(chosen: &str, lead: f64, se: Option<f64>) -> Option<String> {
+    if lead < CHOICE_MARGIN {
+        // `chosen` can rank below the default when the default is less accurate than
+        // the best count model (`ClvComparison::chosen`).
+        let standing = if lead < 0.0 {
+            format!("{:.3} below it", -lead)
+        } else {
+            format!("only {lead:.3} above it")
+        };
+        return Some(format!(
+            "{chosen} ranked {standing} in normalised Gini (a lead of {CHOICE_MARGIN} is needed)"
+        ));
+    }
+    let se = se.filter(|se| lead < LEAD_STANDARD_ERRORS * se)?;
+    Some(format!(
+        "{chosen} ranked {lead:.3} ± {se:.3} above it in normalised Gini, less than \
+         {LEAD_STANDARD_ERRORS} standard errors"
+    ))
 }
 
 #[cfg(test)]

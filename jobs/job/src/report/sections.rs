@@ -282,8 +282,9 @@ struct CandidateRow {
     baseline: bool,
     chosen: bool,
     /// RMSE, MAE, total %, normalised Gini, Spearman, top 10 %, top 20 %, decile MAPE,
-    /// as printed.
-    cells: [String; 8],
+    /// and the chosen forecast's lead over this one in normalised Gini with its
+    /// standard error, as printed.
+    cells: [String; 9],
 }
 
 #[derive(Debug, Serialize)]
@@ -327,6 +328,10 @@ fn candidate_rows(e: &Evaluation, currency: &str) -> Vec<CandidateRow> {
                     share(m.top_decile_capture),
                     share(m.top20_capture),
                     optional(m.decile_mape, 3),
+                    e.clv_metrics.chosen_lead.get(name).map_or_else(
+                        || "–".to_owned(),
+                        |l| format!("{:+.3} ± {:.3}", l.gini, l.gini_se),
+                    ),
                 ],
             })
         })

@@ -206,8 +206,16 @@ fn every_section_and_one_svg_per_chart() {
     // program's points flow and members by tier.
     assert_eq!(html.matches("<svg").count(), 8);
     assert!(html.contains("Holdout spend by forecast decile"));
-    let chosen = report.backtest.as_ref().unwrap().clv_metrics.chosen;
+    let clv = &report.backtest.as_ref().unwrap().clv_metrics;
+    let chosen = clv.chosen;
     assert!(html.contains(&format!("<strong>{chosen}</strong>")));
+    // The chosen forecast's lead over each other, with its standard error.
+    assert!(html.contains("<th>Chosen leads by</th>"));
+    let lead = clv.chosen_lead["last_period"];
+    assert!(
+        html.contains(&format!("<td>{:+.3} ± {:.3}</td>", lead.gini, lead.gini_se)),
+        "{lead:?}"
+    );
     assert!(!html.contains("Chart unavailable"));
     assert!(
         html.contains("61.0 %"),

@@ -384,6 +384,12 @@ fn render_evaluation(e: &Evaluation) -> String {
         ));
     }
     lines.push(format!("chosen: {}", e.clv_metrics.chosen));
+    for (name, lead) in &e.clv_metrics.chosen_lead {
+        lines.push(format!(
+            "  lead over {name:<14} gini {:+.4} ± {:.4}  top 20% {:+.4} ± {:.4}",
+            lead.gini, lead.gini_se, lead.top20, lead.top20_se
+        ));
+    }
     lines.push(String::new());
     let n = &e.next_order;
     lines.push(format!(

@@ -65,6 +65,7 @@ fn the_backtests_choice_scores_a_shop_with_enough_history() {
         // Each candidate a shop can be scored with in turn is chosen, with a clear lead
         // over the default.
         let mut e = shop.clone();
+        e.clv_metrics.chosen_lead.clear();
         for (name, m) in e.clv_metrics.entries.iter_mut() {
             if *name != candidate && *name != "bgnbd_churn" {
                 m.normalized_gini = Some(default_gini - CHOICE_MARGIN);
@@ -221,4 +222,43 @@ fn a_shop_is_fitted_with_the_backtests_choice_and_its_classifier() {
         "{:?}",
         fit.fallbacks
     );
+}
+
+#[test]
+fn a_lead_within_twice_its_standard_error_keeps_the_default() {
+    use crate::metrics::Lead;
+    let mut e = backtest(600);
+    let default_gini = e.clv_metrics.entries["bgnbd_churn"]
+        .normalized_gini
+        .unwrap();
+    e.clv_metrics.chosen = "mbgnbd";
+    let lead = 2.0 * CHOICE_MARGIN;
+    if let Some(m) = e.clv_metrics.entries.get_mut("mbgnbd") {
+        m.normalized_gini = Some(default_gini + lead);
+    }
+    let with_se = |se: f64| {
+        let mut e = e.clone();
+        let measured = Lead {
+            gini: lead,
+            gini_se: se,
+            top20: 0.0,
+            top20_se: 0.0,
+        };
+        e.clv_metrics.chosen_lead = [("bgnbd_churn", measured)].into();
+        choose_model(&Ok(e))
+    };
+    let (kind, why) = with_se(0.015);
+    assert_eq!(kind, CountModelKind::BgnbdChurn);
+    assert!(
+        why.contains(
+            "mbgnbd ranked 0.020 ± 0.015 above it in normalised Gini, less than 2 standard errors"
+        ),
+        "{why}"
+    );
+    let (kind, why) = with_se(0.005);
+    assert_eq!(kind, CountModelKind::Mbgnbd);
+    assert!(why.starts_with("chosen by the backtest"), "{why}");
+    // A backtest stored before the leads were measured: the margin alone.
+    e.clv_metrics.chosen_lead.clear();
+    assert_eq!(choose_model(&Ok(e)).0, CountModelKind::Mbgnbd);
 }

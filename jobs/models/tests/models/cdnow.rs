@@ -231,6 +231,7 @@ fn assert_chosen_beats_lifetimes(e: &Evaluation, lifetimes: &LifetimesBest) {
     );
     assert!(gini > lifetimes.gini.max(last.normalized_gini.unwrap()));
     assert!(top20 > lifetimes.top20.max(last.top20_capture.unwrap()));
+    support::assert_chosen_leads(e);
     assert!(chosen.rmse < lifetimes.rmse.min(last.rmse));
     assert!(total.abs() <= 10.0);
 }

@@ -120,6 +120,13 @@ fn evaluate_prints_the_backtest_as_json() {
             assert!(clv[name][key].is_f64(), "clv_metrics.{name}.{key}");
         }
     }
+    // The chosen forecast's lead over the others, with its standard error.
+    for key in ["gini", "gini_se", "top20", "top20_se"] {
+        assert!(
+            clv["chosen_lead"]["last_period"][key].is_f64(),
+            "clv_metrics.chosen_lead.last_period.{key}"
+        );
+    }
     // The zero forecast misses the whole total and ranks nobody.
     assert_eq!(clv["zero_forecast"]["total_error_pct"], -100.0);
     assert!(clv["zero_forecast"]["spearman"].is_null());

@@ -90,6 +90,7 @@ fn complete_journey_backtest_fits_and_measures_every_candidate() {
         e.clv_metrics.chosen
     );
     assert!(e.next_order.customers > 2000);
+    support::assert_chosen_leads(e);
 }
 
 #[test]

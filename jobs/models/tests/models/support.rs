@@ -168,3 +168,32 @@ fn cached(name: &str, make: impl FnOnce(&Path) -> PathBuf) -> PathBuf {
     let _ = std::fs::remove_dir_all(&private);
     target
 }
+
+/// The chosen candidate's leads: over every other candidate measured and over
+/// `last_period` (not over `zero_forecast`), each the difference of the two entries'
+/// measures with a positive, finite standard error. Prints them.
+pub fn assert_chosen_leads(e: &rapport_models::Evaluation) {
+    let clv = &e.clv_metrics;
+    let chosen = &clv.entries[clv.chosen];
+    for (name, m) in &clv.entries {
+        if *name == clv.chosen || *name == "zero_forecast" {
+            assert!(!clv.chosen_lead.contains_key(name), "{name}");
+            continue;
+        }
+        let lead = clv.chosen_lead[name];
+        let gini = chosen.normalized_gini.unwrap() - m.normalized_gini.unwrap();
+        let top20 = chosen.top20_capture.unwrap() - m.top20_capture.unwrap();
+        assert!((lead.gini - gini).abs() < 1e-9, "{name}: {lead:?} {gini}");
+        assert!(
+            (lead.top20 - top20).abs() < 1e-9,
+            "{name}: {lead:?} {top20}"
+        );
+        for se in [lead.gini_se, lead.top20_se] {
+            assert!(se.is_finite() && se > 0.0, "{name}: {lead:?}");
+        }
+        println!(
+            "{} customers: {} leads {name} by {:+.4} ± {:.4} in Gini, {:+.4} ± {:.4} in top-20 % capture",
+            e.customers, clv.chosen, lead.gini, lead.gini_se, lead.top20, lead.top20_se
+        );
+    }
+}
