@@ -1,5 +1,6 @@
 //! Unit tests of the BG/NBD model in `bgnbd.rs`.
 
+use super::expectations::expected_purchases_by_quadrature;
 use super::*;
 use crate::optim;
 use crate::special::hyp2f1;
