@@ -199,20 +199,27 @@ fn next_orders_use_the_models_coefficients_and_horizon() {
     assert_eq!(own.days, ((s.recency + gap - s.age) * 7.0).round().max(1.0));
 }
 
-#[test]
-fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
-    use crate::hybrid::{CountModels, Hybrid};
+/// The day [`two_year_shop`]'s histories end on.
+const TODAY: &str = "2024-12-31";
+
+/// 1,500 customers from BG/NBD's process over 2023 and 2024.
+fn two_year_shop(seed: u64) -> crate::history::Transactions {
     let truth = BgNbdCoefficients {
         r: 0.5,
         alpha: 8.0,
         a: 0.7,
         b: 2.5,
     };
-    let today = date("2024-12-31");
-    let shop = Simulation::new(truth, date("2023-01-01"), today)
-        .seed(5)
+    Simulation::new(truth, date("2023-01-01"), date(TODAY))
+        .seed(seed)
         .transactions(1500)
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
+    use crate::hybrid::{CountModels, Hybrid};
+    let (shop, today) = (two_year_shop(5), date(TODAY));
     let cohort = shop.cohort_at(today);
     let correction = Hybrid::params()
         .max_window_weeks(13.0)
@@ -272,17 +279,7 @@ fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
 #[test]
 fn the_classifiers_forecast_is_bgnbds_given_its_no_purchase_probability() {
     use crate::churn::ChurnModel;
-    let truth = BgNbdCoefficients {
-        r: 0.5,
-        alpha: 8.0,
-        a: 0.7,
-        b: 2.5,
-    };
-    let today = date("2024-12-31");
-    let shop = Simulation::new(truth, date("2023-01-01"), today)
-        .seed(9)
-        .transactions(1500)
-        .unwrap();
+    let (shop, today) = (two_year_shop(9), date(TODAY));
     let cohort = shop.cohort_at(today);
     let churn = ChurnModel::params()
         .max_window_weeks(13.0)
