@@ -226,10 +226,17 @@ pub fn choose_model(backtest: &Result<Evaluation, String>) -> (CountModelKind, S
             let mape = metrics
                 .and_then(|m| m.decile_mape)
                 .map_or_else(|| "–".to_owned(), |m| format!("{m:.3}"));
+            // How far and how surely it leads the default it replaces.
+            let lead = (kind != default)
+                .then(|| e.clv_metrics.chosen_lead.get(default.as_str()))
+                .flatten()
+                .map_or_else(String::new, |l| {
+                    format!(" ({:+.3} ± {:.3} over {default})", l.gini, l.gini_se)
+                });
             (
                 kind,
                 format!(
-                    "chosen by the backtest over {} customers: normalised Gini {gini:.3}, decile MAPE {mape}",
+                    "chosen by the backtest over {} customers: normalised Gini {gini:.3}{lead}, decile MAPE {mape}",
                     e.customers
                 ),
             )

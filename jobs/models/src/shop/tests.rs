@@ -258,6 +258,7 @@ fn a_lead_within_twice_its_standard_error_keeps_the_default() {
     let (kind, why) = with_se(0.005);
     assert_eq!(kind, CountModelKind::Mbgnbd);
     assert!(why.starts_with("chosen by the backtest"), "{why}");
+    assert!(why.contains("(+0.020 ± 0.005 over bgnbd_churn)"), "{why}");
     // A backtest stored before the leads were measured: the margin alone.
     e.clv_metrics.chosen_lead.clear();
     assert_eq!(choose_model(&Ok(e)).0, CountModelKind::Mbgnbd);
