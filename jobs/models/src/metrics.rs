@@ -210,36 +210,65 @@ impl Lead {
     /// `None` with fewer than two customers per jackknife group or when nothing actual
     /// was spent in some replicate.
     pub fn of(a: &[f64], b: &[f64], actual: &[f64]) -> Option<Lead> {
-        let n = a.len().min(b.len()).min(actual.len());
-        if n < 2 * JACKKNIFE_GROUPS {
-            return None;
-        }
-        let (a, b, actual) = (&a[..n], &b[..n], &actual[..n]);
-        let orders = [a, b, actual].map(rank_descending);
-        let measure = |left_out: Option<usize>| -> Option<(f64, f64)> {
-            let keep = |i: usize| left_out != Some(i % JACKKNIFE_GROUPS);
-            let [by_a, by_b, best] = [(&orders[0], a), (&orders[1], b), (&orders[2], actual)]
-                .map(|(order, score)| Ranking::ordered(order, score, actual, keep));
-            let best_gini = best.gini().filter(|g| *g > 0.0)?;
-            let top20 = |r: &Ranking| r.actual_between(0.0, 0.2 * r.customers) / r.total_actual;
-            Some((
-                (by_a.gini()? - by_b.gini()?) / best_gini,
-                top20(&by_a) - top20(&by_b),
-            ))
-        };
-        let (gini, top20) = measure(None)?;
-        let replicates = (0..JACKKNIFE_GROUPS)
-            .into_par_iter()
-            .map(|group| measure(Some(group)))
-            .collect::<Option<Vec<(f64, f64)>>>()?;
-        let (ginis, top20s): (Vec<f64>, Vec<f64>) = replicates.into_iter().unzip();
-        Some(Lead {
-            gini,
-            gini_se: jackknife_se(&ginis),
-            top20,
-            top20_se: jackknife_se(&top20s),
-        })
+        Self::over_each(a, [b], actual).pop().flatten()
     }
+
+    /// [`Lead::of`] `a` over each of `others`, `a`'s and the actual values' rankings
+    /// measured once for all of them.
+    pub fn over_each<'o>(
+        a: &[f64],
+        others: impl IntoIterator<Item = &'o [f64]>,
+        actual: &[f64],
+    ) -> Vec<Option<Lead>> {
+        let others: Vec<&[f64]> = others.into_iter().collect();
+        let n = (others.iter().map(|b| b.len())).fold(a.len().min(actual.len()), usize::min);
+        let actual = &actual[..n];
+        let best = (n >= 2 * JACKKNIFE_GROUPS)
+            .then(|| replicate_measures(actual, actual))
+            .flatten();
+        // Each forecast's measures, its Gini normalised by the best ranking's in the
+        // same replicate.
+        let normalised = |score: &[f64]| -> Option<Vec<(f64, f64)>> {
+            let best = best.as_ref()?;
+            let measures = replicate_measures(&score[..n], actual)?;
+            (measures.iter().zip(best))
+                .map(|(&(gini, top20), &(best, _))| (best > 0.0).then(|| (gini / best, top20)))
+                .collect()
+        };
+        let by_a = normalised(a);
+        others
+            .iter()
+            .map(|b| {
+                let differences: Vec<(f64, f64)> = (by_a.as_ref()?.iter().zip(normalised(b)?))
+                    .map(|(&(ga, ta), (gb, tb))| (ga - gb, ta - tb))
+                    .collect();
+                let (ginis, top20s): (Vec<f64>, Vec<f64>) =
+                    differences[1..].iter().copied().unzip();
+                Some(Lead {
+                    gini: differences[0].0,
+                    gini_se: jackknife_se(&ginis),
+                    top20: differences[0].1,
+                    top20_se: jackknife_se(&top20s),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The Gini (not normalised) and top-20 % capture of the ranking of `actual` by
+/// `score`: over everyone first, then with each jackknife group left out in turn;
+/// `None` when nothing actual was spent in one of them.
+fn replicate_measures(score: &[f64], actual: &[f64]) -> Option<Vec<(f64, f64)>> {
+    let order = rank_descending(score);
+    (0..=JACKKNIFE_GROUPS)
+        .into_par_iter()
+        .map(|replicate| {
+            let keep = |i: usize| replicate == 0 || i % JACKKNIFE_GROUPS != replicate - 1;
+            let ranking = Ranking::ordered(&order, score, actual, keep);
+            let top20 = ranking.actual_between(0.0, 0.2 * ranking.customers) / ranking.total_actual;
+            Some((ranking.gini()?, top20))
+        })
+        .collect()
 }
 
 /// `√((G−1)/G · Σ (θ₍g₎ − θ̄)²)` over the `G` leave-one-group-out estimates.

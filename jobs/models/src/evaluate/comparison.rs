@@ -122,10 +122,13 @@ impl ClvComparison {
         let Some(chosen) = forecasts.get(self.chosen) else {
             return;
         };
-        self.chosen_lead = forecasts
-            .iter()
+        let others: Vec<(&'static str, &[f64])> = (forecasts.iter())
             .filter(|(name, _)| **name != self.chosen && **name != "zero_forecast")
-            .filter_map(|(name, other)| Some((*name, Lead::of(chosen, other, actual)?)))
+            .map(|(name, other)| (*name, other.as_slice()))
+            .collect();
+        let leads = Lead::over_each(chosen, others.iter().map(|(_, other)| *other), actual);
+        self.chosen_lead = (others.iter().zip(leads))
+            .filter_map(|((name, _), lead)| Some((*name, lead?)))
             .collect();
     }
 
