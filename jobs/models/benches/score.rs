@@ -114,7 +114,7 @@ fn main() {
         || {
             ScoreParams::default()
                 .count_model(CountModelKind::Hybrid)
-                .fit_cohort(&cohort, None, Some(correction))
+                .fit_cohort(&cohort, None, Some(correction.into()))
                 .expect("hybrid scoring")
         },
     );

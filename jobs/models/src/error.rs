@@ -57,6 +57,10 @@ pub enum ModelError {
     /// customers, or too few who spent in the window), or its forecast is not finite.
     #[error("hybrid: {0}")]
     HybridTraining(String),
+    /// The recent-rate model's memory cannot be chosen on its time split (too few
+    /// customers, or too few who bought in the window), or its forecast is not finite.
+    #[error("recent rate: {0}")]
+    RecentRateTraining(String),
     /// The classifier library failed.
     #[error("churn: logistic regression failed: {0}")]
     Logistic(#[from] linfa_logistic::error::Error),

@@ -29,6 +29,7 @@ use crate::mbgnbd::MbgNbd;
 use crate::metrics::{self, ClvMetrics, DecileTotals, PARETO_SHARE, Pareto};
 use crate::next_order::NextOrderComparison;
 use crate::pareto_nbd::ParetoNbd;
+use crate::recent_rate::RecentRate;
 use crate::score::{ScoreParams, Scored, Segment};
 use crate::value::ValueModel;
 
@@ -52,6 +53,10 @@ pub struct Evaluation {
     /// The count models' correction's training; `None` when it could not be trained
     /// (see `fallbacks`) and `hybrid` is not compared.
     pub hybrid: Option<HybridReport>,
+    /// The recent-rate model's choice of memory; `None` when it could not be made (see
+    /// `fallbacks`) and `recent_rate` is not compared, or in a backtest stored before it.
+    #[serde(default)]
+    pub recent_rate: Option<RecentRateReport>,
     /// Every model that fell back instead of being fitted, with the reason (see
     /// [`crate::estimation`]); empty when all were fitted.
     pub fallbacks: Vec<String>,
@@ -135,6 +140,17 @@ pub struct HybridReport {
     pub level: f64,
     pub iterations: u64,
     /// Wall time of training it and forecasting the holdout.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecentRateReport {
+    /// `τ`, the weeks over which old purchases fade by `1/e`.
+    pub memory_weeks: f64,
+    pub window_weeks: f64,
+    pub training_cutoff: NaiveDate,
+    pub training_customers: usize,
+    /// Wall time of choosing the memory and forecasting the holdout.
     pub seconds: f64,
 }
 
@@ -412,6 +428,31 @@ pub fn evaluate(
         }
         Err(error) => fallbacks.push(format!("hybrid not compared: {error}")),
     }
+    // Each customer's recent rate, its memory chosen on the same split.
+    let recent_started = Instant::now();
+    let mut recent_report = None;
+    match RecentRate::params()
+        .max_window_weeks(holdout_weeks)
+        .fit(transactions, calibration_end)
+        .and_then(|recent| {
+            Ok((
+                recent.expected_spend(&cohort, count_models, holdout_weeks)?,
+                recent,
+            ))
+        }) {
+        Ok((forecast, recent)) => {
+            compared.insert("recent_rate", ClvMetrics::of(&forecast, &actual_spend));
+            forecasts.insert("recent_rate", forecast);
+            recent_report = Some(RecentRateReport {
+                memory_weeks: recent.memory_weeks,
+                window_weeks: recent.window_weeks,
+                training_cutoff: recent.training_cutoff,
+                training_customers: recent.training_customers,
+                seconds: recent_started.elapsed().as_secs_f64(),
+            });
+        }
+        Err(error) => fallbacks.push(format!("recent_rate not compared: {error}")),
+    }
     let mut clv_metrics = ClvComparison::new(compared);
     forecasts.insert("last_period", last_period);
     clv_metrics.measure_leads(&forecasts, &actual_spend);
@@ -480,6 +521,7 @@ pub fn evaluate(
         churn: churn_report,
         value_model: value_report,
         hybrid: hybrid_report,
+        recent_rate: recent_report,
         fallbacks,
         holdout,
         pareto: metrics::pareto(&clv, &actual_spend, PARETO_SHARE),

@@ -316,6 +316,33 @@ impl CustomerHistory {
         gaps
     }
 
+    /// The repeat purchase days up to the end of `cutoff` and the weeks observed, each
+    /// weighted by `e^(−age/memory)` (age in weeks before `cutoff`): `(Σ e^(−aⱼ/τ),
+    /// τ·(1 − e^(−T/τ)))` for repeat days `j` and customer age `T`; `None` if the
+    /// customer had not bought by then. With an infinite memory it is `(x, T)`. Inside a
+    /// folded span the days are taken as evenly spread.
+    pub fn recent_repeat_days(&self, cutoff: NaiveDate, memory_weeks: f64) -> Option<(f64, f64)> {
+        let first = self.first_purchase()?;
+        let cutoff_day = cutoff.num_days_from_ce();
+        let age = f64::from(cutoff_day - first.num_days_from_ce()) / DAYS_PER_WEEK;
+        if age < 0.0 {
+            return None;
+        }
+        let weight = |day: i32| (-f64::from(cutoff_day - day) / DAYS_PER_WEEK / memory_weeks).exp();
+        let repeats: f64 = self
+            .all_days()
+            .skip(1)
+            .take_while(|p| p.day <= cutoff_day)
+            .map(|p| weight(p.day))
+            .sum();
+        let exposure = if memory_weeks.is_finite() {
+            -memory_weeks * (-age / memory_weeks).exp_m1()
+        } else {
+            age
+        };
+        Some((repeats, exposure))
+    }
+
     /// Days from the end of `after` to the first purchase day after it, up to the end of
     /// `until` (at least 1); `None` without a purchase in that window. After a date
     /// inside a folded span, its days are taken as evenly spread.

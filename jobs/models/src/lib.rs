@@ -64,6 +64,7 @@ mod names;
 pub mod next_order;
 mod optim;
 pub mod pareto_nbd;
+pub mod recent_rate;
 pub mod score;
 pub mod shop;
 pub mod simulate;
@@ -90,9 +91,10 @@ pub use next_order::{
 pub use pareto_nbd::{
     FittedParetoNbd, ParetoNbd, ParetoNbdCoefficients, ParetoNbdParams, ParetoNbdValidParams,
 };
+pub use recent_rate::{FittedRecentRate, RecentRate, RecentRateParams};
 pub use score::{
     ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoreParams, ScoreValidParams, Scored,
-    ScoringModel, Segment,
+    ScoringModel, Segment, Trained,
 };
 pub use shop::{ShopFit, ShopParams};
 pub use value::{FittedValueModel, ValueCoefficients, ValueModel, ValueParams, ValueValidParams};

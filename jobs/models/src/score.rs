@@ -61,7 +61,7 @@ use crate::error::ModelError;
 use crate::gamma_gamma::FittedGammaGamma;
 use crate::history::{Cohort, RfmSummary, validate_all};
 use crate::next_order::{NextOrder, NextOrderForecaster, NextOrderMethod};
-pub use count::{CountModel, CountModelKind};
+pub use count::{CountModel, CountModelKind, Trained};
 pub use params::{ScoreParams, ScoreValidParams, Scored};
 
 /// Weeks per month for discounting.
@@ -159,12 +159,14 @@ pub struct ScoringModel {
     pub cutoffs: SegmentCutoffs,
 }
 
-/// The error of a `hybrid` model fitted or scored without the customers' histories.
+/// The error of a `hybrid` or `recent_rate` model fitted or scored without the
+/// customers' histories.
 fn needs_histories() -> ModelError {
     ModelError::InvalidParameter {
         name: "count_model",
-        reason: "hybrid corrects each customer's CLV from their history: fit it with \
-                 `fit_cohort` and a trained correction, score with `score_cohort`"
+        reason: "hybrid and recent_rate forecast each customer from their history: fit \
+                 them with `fit_cohort` and what they learnt on the time split, score \
+                 with `score_cohort`"
             .to_owned(),
     }
 }
@@ -281,6 +283,14 @@ impl ScoringModel {
             }
             _ => None,
         };
+        // The recent-rate model's purchases per week, from each customer's history.
+        let rates = match &self.count {
+            CountModel::RecentRate(memory) => {
+                Some(memory.rates(cohort.ok_or_else(needs_histories)?, &self.bgnbd))
+            }
+            _ => None,
+        };
+        let horizon_discount = self.discounted_weeks();
         let (keys, shared) = self.alive_forecasts(summaries)?;
         let classifier_risk = match &self.churn {
             ChurnScorer::Classifier(model) => Some(model.churn_risks(summaries, &self.bgnbd)?),
@@ -295,14 +305,21 @@ impl ScoringModel {
                 let alive = shared[keys[i] as usize];
                 let bgnbd_p_alive = self.bgnbd.p_alive(s);
                 let p_alive = match &self.count {
-                    CountModel::Bgnbd | CountModel::BgnbdChurn | CountModel::Hybrid(_) => {
-                        bgnbd_p_alive
-                    }
+                    CountModel::Bgnbd
+                    | CountModel::BgnbdChurn
+                    | CountModel::Hybrid(_)
+                    | CountModel::RecentRate(_) => bgnbd_p_alive,
                     CountModel::ParetoNbd(model) => model.p_alive(s),
                     CountModel::Mbgnbd(model) => model.p_alive(s),
                 };
-                let expected_purchases = p_alive * alive.expected_purchases;
-                let discounted = p_alive * alive.discounted_purchases;
+                // The recent rate carries lapsing in the rate itself, not in P(alive).
+                let (expected_purchases, discounted) = match &rates {
+                    Some(rates) => (rates[i] * horizon, rates[i] * horizon_discount),
+                    None => (
+                        p_alive * alive.expected_purchases,
+                        p_alive * alive.discounted_purchases,
+                    ),
+                };
                 let expected_spend = self.gamma_gamma.expected_spend(s);
                 let correction = factors.as_ref().map_or(1.0, |f| f[i]);
                 let (churn_risk, expected_purchases, discounted) = match &classifier_risk {
@@ -388,11 +405,35 @@ impl ScoringModel {
         horizon: f64,
     ) -> Result<f64, ModelError> {
         match &self.count {
-            CountModel::Bgnbd | CountModel::BgnbdChurn | CountModel::Hybrid(_) => {
-                self.bgnbd.expected_purchases_if_alive(x, age, horizon)
-            }
+            CountModel::Bgnbd
+            | CountModel::BgnbdChurn
+            | CountModel::Hybrid(_)
+            | CountModel::RecentRate(_) => self.bgnbd.expected_purchases_if_alive(x, age, horizon),
             CountModel::ParetoNbd(model) => Ok(model.expected_purchases_if_alive(x, age, horizon)),
             CountModel::Mbgnbd(model) => model.expected_purchases_if_alive(x, age, horizon),
+        }
+    }
+
+    /// The horizon's weeks, month by month, discounted: what a constant rate of one
+    /// purchase a week is worth; the horizon when the rate is 0.
+    fn discounted_weeks(&self) -> f64 {
+        let (rate, horizon) = (
+            self.settings.monthly_discount_rate,
+            self.settings.horizon_weeks,
+        );
+        if rate == 0.0 {
+            return horizon;
+        }
+        let mut total = 0.0;
+        let mut month = 1;
+        loop {
+            let start = f64::from(month - 1) * WEEKS_PER_MONTH;
+            let end = (f64::from(month) * WEEKS_PER_MONTH).min(horizon);
+            total += (end - start) / (1.0 + rate).powi(month);
+            if end >= horizon {
+                return total;
+            }
+            month += 1;
         }
     }
 

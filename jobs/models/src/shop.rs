@@ -6,8 +6,9 @@
 //! # Which model scores the shop
 //! The backtest fits every candidate at `today − churn window` and compares its
 //! forecast of each customer's spend since with what happened (`clv_metrics`). Of the
-//! candidates that give counts and P(alive) — the count models and `hybrid` (BG/NBD's
-//! counts, its CLV corrected on the shop's own time split) — the one its rule chooses
+//! candidates that give counts and P(alive) — the count models, `hybrid` (BG/NBD's
+//! counts, its CLV corrected on the shop's own time split) and `recent_rate` (each
+//! customer's recent purchase rate, its memory chosen on that split) — the one its rule chooses
 //! (the highest normalised Gini among those whose RMSE is at most the best count
 //! model's, a tie going to the lower decile MAPE) scores the shop when the backtest ran
 //! and rests on enough data: at least [`MIN_BACKTEST_CUSTOMERS`] customers at its
@@ -27,6 +28,7 @@ use crate::evaluate::{Evaluation, evaluate};
 use crate::history::{Cohort, Transactions};
 use crate::hybrid::Hybrid;
 use crate::next_order::{NextOrderForecaster, shop_median_gap_weeks};
+use crate::recent_rate::RecentRate;
 use crate::score::{CountModel, CountModelKind, ScoreParams, Scored};
 
 /// Fewest customers at the backtest's calibration end for its choice of model to count.
@@ -161,8 +163,9 @@ impl ShopParams {
     }
 
     /// Fits `kind` on `cohort`, `shop`'s customers at its cutoff, with `churn` as its
-    /// churn scorer; the hybrid's correction is trained first, on the time split the
-    /// backtest trained it on (a window of at most the churn window).
+    /// churn scorer; the hybrid's correction or the recent rate's memory is trained
+    /// first, on the time split the backtest trained it on (a window of at most the
+    /// churn window).
     pub fn fit_model(
         &self,
         shop: &Transactions,
@@ -170,21 +173,27 @@ impl ShopParams {
         kind: CountModelKind,
         churn: Option<FittedChurnModel>,
     ) -> Result<Scored, ModelError> {
-        let correction = if kind.needs_histories() {
-            Some(
+        let trained = match kind {
+            CountModelKind::Hybrid => Some(
                 Hybrid::params()
                     .max_window_weeks(self.churn_window_weeks)
-                    .fit(shop, cohort.cutoff)?,
-            )
-        } else {
-            None
+                    .fit(shop, cohort.cutoff)?
+                    .into(),
+            ),
+            CountModelKind::RecentRate => Some(
+                RecentRate::params()
+                    .max_window_weeks(self.churn_window_weeks)
+                    .fit(shop, cohort.cutoff)?
+                    .into(),
+            ),
+            _ => None,
         };
         ScoreParams::default()
             .horizon_weeks(self.horizon_weeks)
             .churn_window_weeks(self.churn_window_weeks)
             .monthly_discount_rate(self.monthly_discount_rate)
             .count_model(kind)
-            .fit_cohort(cohort, churn, correction)
+            .fit_cohort(cohort, churn, trained)
     }
 }
 

@@ -34,7 +34,10 @@ use crate::score::CountModelKind;
 ///   the holdout by BG/NBD's time shape (left out, with the reason in `fallbacks`, when
 ///   it cannot be trained);
 /// - `hybrid`: BG/NBD × Gamma-Gamma's forecast times a log-linear correction trained on
-///   the same split ([`crate::hybrid`]; left out like `value_model`).
+///   the same split ([`crate::hybrid`]; left out like `value_model`);
+/// - `recent_rate`: each customer's recent purchase rate, old purchases discounted with
+///   a memory chosen on the same split ([`crate::recent_rate`]; left out like
+///   `value_model`).
 ///
 /// Baselines:
 /// - `zero_forecast`: nobody spends anything;
@@ -85,13 +88,14 @@ impl TryFrom<StoredClvComparison> for ClvComparison {
 
 impl ClvComparison {
     /// The candidate models, in the order ties are broken.
-    pub const CANDIDATES: [&'static str; 6] = [
+    pub const CANDIDATES: [&'static str; 7] = [
         "bgnbd",
         "bgnbd_churn",
         "pareto_nbd",
         "mbgnbd",
         "value_model",
         "hybrid",
+        "recent_rate",
     ];
     /// The trivial baselines.
     pub const BASELINES: [&'static str; 2] = ["zero_forecast", "last_period"];

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::hybrid::FittedHybrid;
 use crate::mbgnbd::FittedMbgNbd;
 use crate::pareto_nbd::FittedParetoNbd;
+use crate::recent_rate::FittedRecentRate;
 
 /// The models a shop can be scored with: the candidates of the backtest's
 /// `clv_metrics` that forecast purchases and P(alive), by the same names.
@@ -26,15 +27,19 @@ pub enum CountModelKind {
     /// BG/NBD counting the purchases, its CLV corrected by the shop's own time split
     /// ([`crate::hybrid`]); fitted from each customer's history, not from summaries.
     Hybrid,
+    /// Each customer's recent purchase rate, old purchases discounted
+    /// ([`crate::recent_rate`]); fitted from each customer's history.
+    RecentRate,
 }
 
 impl CountModelKind {
-    pub const ALL: [CountModelKind; 5] = [
+    pub const ALL: [CountModelKind; 6] = [
         CountModelKind::Bgnbd,
         CountModelKind::BgnbdChurn,
         CountModelKind::ParetoNbd,
         CountModelKind::Mbgnbd,
         CountModelKind::Hybrid,
+        CountModelKind::RecentRate,
     ];
 
     /// The candidate's name in the backtest's `clv_metrics`.
@@ -45,6 +50,7 @@ impl CountModelKind {
             CountModelKind::ParetoNbd => "pareto_nbd",
             CountModelKind::Mbgnbd => "mbgnbd",
             CountModelKind::Hybrid => "hybrid",
+            CountModelKind::RecentRate => "recent_rate",
         }
     }
 
@@ -52,7 +58,7 @@ impl CountModelKind {
     /// it is fitted with [`crate::ScoreParams::fit_cohort`] and scores with
     /// [`crate::ScoringModel::score_cohort`], never from summaries alone.
     pub fn needs_histories(self) -> bool {
-        self == CountModelKind::Hybrid
+        matches!(self, CountModelKind::Hybrid | CountModelKind::RecentRate)
     }
 
     /// The kind a backtest candidate's name stands for; `None` for a baseline or an
@@ -81,6 +87,8 @@ pub enum CountModel {
     Mbgnbd(FittedMbgNbd),
     /// BG/NBD's counts and P(alive); CLV times the correction.
     Hybrid(FittedHybrid),
+    /// BG/NBD's P(alive); purchases at each customer's recent rate.
+    RecentRate(FittedRecentRate),
 }
 
 impl CountModel {
@@ -91,6 +99,27 @@ impl CountModel {
             CountModel::ParetoNbd(_) => CountModelKind::ParetoNbd,
             CountModel::Mbgnbd(_) => CountModelKind::Mbgnbd,
             CountModel::Hybrid(_) => CountModelKind::Hybrid,
+            CountModel::RecentRate(_) => CountModelKind::RecentRate,
         }
+    }
+}
+
+/// What a model scored from histories learnt on the shop's time split, handed to
+/// [`crate::ScoreParams::fit_cohort`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trained {
+    Hybrid(FittedHybrid),
+    RecentRate(FittedRecentRate),
+}
+
+impl From<FittedHybrid> for Trained {
+    fn from(correction: FittedHybrid) -> Self {
+        Trained::Hybrid(correction)
+    }
+}
+
+impl From<FittedRecentRate> for Trained {
+    fn from(memory: FittedRecentRate) -> Self {
+        Trained::RecentRate(memory)
     }
 }

@@ -4,7 +4,7 @@ use linfa::ParamGuard;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoringModel, SegmentCutoffs,
+    ChurnScorer, CountModel, CountModelKind, CustomerScore, ScoringModel, SegmentCutoffs, Trained,
     needs_histories,
 };
 use crate::bgnbd::BgNbdParams;
@@ -12,7 +12,6 @@ use crate::churn::FittedChurnModel;
 use crate::error::ModelError;
 use crate::gamma_gamma::GammaGammaParams;
 use crate::history::{Cohort, RfmSummary, validate_all};
-use crate::hybrid::FittedHybrid;
 use crate::mbgnbd::MbgNbdParams;
 use crate::metrics::{PARETO_SHARE, top_share_cutoff};
 use crate::pareto_nbd::ParetoNbd;
@@ -127,18 +126,18 @@ impl ScoreParams {
         self.check_ref()?.fit(summaries, churn)
     }
 
-    /// As [`Self::fit`], on a cohort's members: the one way to fit the `hybrid` model,
-    /// whose correction (`hybrid`, trained on the shop's time split) reads each
-    /// customer's history. `hybrid` is used only when the count model asked for is
-    /// `hybrid`.
+    /// As [`Self::fit`], on a cohort's members: the one way to fit the models that read
+    /// each customer's history, `hybrid` and `recent_rate`, with what they learnt on the
+    /// shop's time split (`trained`: the correction or the memory). `trained` is used
+    /// only when it is the count model asked for.
     pub fn fit_cohort(
         &self,
         cohort: &Cohort<'_>,
         churn: Option<FittedChurnModel>,
-        hybrid: Option<FittedHybrid>,
+        trained: Option<Trained>,
     ) -> Result<Scored, ModelError> {
         self.check_ref()?
-            .fit_with(&cohort.summaries, Some(cohort), churn, hybrid)
+            .fit_with(&cohort.summaries, Some(cohort), churn, trained)
     }
 }
 
@@ -224,18 +223,27 @@ impl ScoreValidParams {
 
     /// Fits the count model asked for; a Pareto/NBD fit that fails is an error (it has
     /// no small-shop fallback), MBG/NBD falls back as BG/NBD does, and `hybrid` is the
-    /// correction trained on the shop's histories, which must be given.
+    /// correction trained on the shop's histories and `recent_rate` the memory chosen on
+    /// them, which must be given.
     fn fit_count_model(
         &self,
         summaries: &[RfmSummary],
-        hybrid: Option<FittedHybrid>,
+        trained: Option<Trained>,
     ) -> Result<CountModel, ModelError> {
-        Ok(match self.count_model {
-            CountModelKind::Hybrid => CountModel::Hybrid(hybrid.ok_or_else(needs_histories)?),
-            CountModelKind::Bgnbd => CountModel::Bgnbd,
-            CountModelKind::BgnbdChurn => CountModel::BgnbdChurn,
-            CountModelKind::ParetoNbd => CountModel::ParetoNbd(ParetoNbd::fit(summaries)?),
-            CountModelKind::Mbgnbd => {
+        Ok(match (self.count_model, trained) {
+            (CountModelKind::Hybrid, Some(Trained::Hybrid(correction))) => {
+                CountModel::Hybrid(correction)
+            }
+            (CountModelKind::RecentRate, Some(Trained::RecentRate(memory))) => {
+                CountModel::RecentRate(memory)
+            }
+            (CountModelKind::Hybrid | CountModelKind::RecentRate, _) => {
+                return Err(needs_histories());
+            }
+            (CountModelKind::Bgnbd, _) => CountModel::Bgnbd,
+            (CountModelKind::BgnbdChurn, _) => CountModel::BgnbdChurn,
+            (CountModelKind::ParetoNbd, _) => CountModel::ParetoNbd(ParetoNbd::fit(summaries)?),
+            (CountModelKind::Mbgnbd, _) => {
                 CountModel::Mbgnbd(MbgNbdParams(self.bgnbd.clone()).fit_valid(summaries)?)
             }
         })
@@ -258,12 +266,12 @@ impl ScoreValidParams {
         summaries: &[RfmSummary],
         cohort: Option<&Cohort<'_>>,
         churn: Option<FittedChurnModel>,
-        hybrid: Option<FittedHybrid>,
+        trained: Option<Trained>,
     ) -> Result<Scored, ModelError> {
         validate_all(summaries)?;
         let bgnbd = self.bgnbd.check_ref()?.fit_valid(summaries)?;
         let gamma_gamma = self.gamma_gamma.check_ref()?.fit_valid(summaries)?;
-        let count = self.fit_count_model(summaries, hybrid)?;
+        let count = self.fit_count_model(summaries, trained)?;
         let churn = match churn {
             Some(model) => ChurnScorer::Classifier(model),
             None => {

@@ -117,7 +117,9 @@ fn each_count_model_forecasts_with_its_own_fit() {
                 ),
                 CountModel::ParetoNbd(m) => (m.p_alive(s), m.expected_purchases(s, 52.0)),
                 CountModel::Mbgnbd(m) => (m.p_alive(s), m.expected_purchases(s, 52.0).unwrap()),
-                CountModel::Hybrid(_) => unreachable!("fitted from histories"),
+                CountModel::Hybrid(_) | CountModel::RecentRate(_) => {
+                    unreachable!("fitted from histories")
+                }
             };
             assert!((score.p_alive - p_alive).abs() < 1e-12, "{kind}");
             assert!((score.expected_purchases - direct).abs() < 1e-9, "{kind}");
@@ -234,7 +236,7 @@ fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
     let hybrid = params
         .clone()
         .count_model(CountModelKind::Hybrid)
-        .fit_cohort(&cohort, None, Some(correction.clone()))
+        .fit_cohort(&cohort, None, Some(correction.clone().into()))
         .unwrap();
     assert_eq!(hybrid.model.count.kind(), CountModelKind::Hybrid);
     // CLV is the hybrid's own forecast over the horizon; counts, P(alive) and churn
@@ -273,7 +275,75 @@ fn hybrid_scores_its_own_forecast_with_bgnbds_counts_and_needs_histories() {
         .fit_cohort(&cohort, None, None)
         .unwrap_err()
         .to_string();
-    assert!(error.contains("hybrid corrects"), "{error}");
+    assert!(error.contains("hybrid and recent_rate"), "{error}");
+}
+
+#[test]
+fn recent_rate_scores_each_customers_recent_rate_with_bgnbds_p_alive() {
+    use crate::hybrid::Hybrid;
+    use crate::recent_rate::RecentRate;
+    let (shop, today) = (two_year_shop(7), date(TODAY));
+    let cohort = shop.cohort_at(today);
+    let memory = RecentRate::params()
+        .max_window_weeks(13.0)
+        .fit(&shop, today)
+        .unwrap();
+    let rate = 0.01;
+    let params = ScoreParams::default()
+        .horizon_weeks(26.0)
+        .monthly_discount_rate(rate);
+    let plain = params
+        .clone()
+        .count_model(CountModelKind::Bgnbd)
+        .fit_cohort(&cohort, None, None)
+        .unwrap();
+    let recent = params
+        .clone()
+        .count_model(CountModelKind::RecentRate)
+        .fit_cohort(&cohort, None, Some(memory.clone().into()))
+        .unwrap();
+    assert_eq!(recent.model.count.kind(), CountModelKind::RecentRate);
+    // Purchases are the rate over the horizon; CLV the rate over each month, discounted
+    // (six whole months and a last partial one), times Gamma-Gamma's spend; P(alive) and
+    // churn risk are BG/NBD's.
+    let rates = memory.rates(&cohort, &recent.model.bgnbd);
+    let month = 52.0 / 12.0;
+    let discounted_weeks: f64 = (1..=7)
+        .map(|k| {
+            let length = (f64::from(k) * month).min(26.0) - f64::from(k - 1) * month;
+            length / (1.0 + rate).powi(k)
+        })
+        .sum();
+    for ((r, p), (s, weekly)) in recent
+        .scores
+        .iter()
+        .zip(&plain.scores)
+        .zip(cohort.summaries.iter().zip(&rates))
+    {
+        assert!((r.expected_purchases - weekly * 26.0).abs() < 1e-9, "{r:?}");
+        let clv = weekly * discounted_weeks * recent.model.gamma_gamma.expected_spend(s);
+        assert!((r.clv - clv).abs() <= 1e-9 * clv.max(1.0), "{r:?} {clv}");
+        assert_eq!((r.p_alive, r.churn_risk), (p.p_alive, p.churn_risk));
+    }
+    // Stored and read back, it scores the cohort alike; from summaries alone, without
+    // its memory, or with the hybrid's correction instead, it refuses.
+    let json = serde_json::to_string(&recent.model).unwrap();
+    let stored: ScoringModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(stored, recent.model);
+    assert_eq!(stored.score_cohort(&cohort).unwrap(), recent.scores);
+    let error = stored.score(&cohort.summaries).unwrap_err().to_string();
+    assert!(error.contains("score_cohort"), "{error}");
+    let correction = Hybrid::params()
+        .max_window_weeks(13.0)
+        .fit(&shop, today)
+        .unwrap();
+    for trained in [None, Some(correction.into())] {
+        let error = (params.clone().count_model(CountModelKind::RecentRate))
+            .fit_cohort(&cohort, None, trained)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("hybrid and recent_rate"), "{error}");
+    }
 }
 
 #[test]

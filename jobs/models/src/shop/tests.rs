@@ -61,7 +61,15 @@ fn the_backtests_choice_scores_a_shop_with_enough_history() {
         .normalized_gini
         .unwrap();
     assert!(shop.clv_metrics.entries.contains_key("hybrid"));
-    for candidate in ["bgnbd", "pareto_nbd", "mbgnbd", "hybrid", "bgnbd_churn"] {
+    assert!(shop.clv_metrics.entries.contains_key("recent_rate"));
+    for candidate in [
+        "bgnbd",
+        "pareto_nbd",
+        "mbgnbd",
+        "hybrid",
+        "recent_rate",
+        "bgnbd_churn",
+    ] {
         // Each candidate a shop can be scored with in turn is chosen, with a clear lead
         // over the default.
         let mut e = shop.clone();
@@ -165,6 +173,28 @@ fn a_hybrid_choice_is_fitted_on_the_shops_histories_and_scores_them() {
         })
         .count();
     assert!(moved > 0);
+}
+
+#[test]
+fn a_recent_rate_choice_is_fitted_on_the_shops_histories_and_scores_them() {
+    let (shop, today) = (simulated_shop(600), day(TODAY));
+    let cohort = shop.cohort_at(today);
+    let params = ShopParams::default();
+    let scored = (params.fit_model(&shop, &cohort, CountModelKind::RecentRate, None)).unwrap();
+    let CountModel::RecentRate(memory) = &scored.model.count else {
+        panic!("{:?}", scored.model.count.kind());
+    };
+    // Its memory chosen on the backtest's split: a window of at most the churn window.
+    assert!(memory.window_weeks <= 13.0, "{}", memory.window_weeks);
+    assert_eq!(scored.scores.len(), cohort.summaries.len());
+    assert_eq!(scored.model.score_cohort(&cohort).unwrap(), scored.scores);
+    // P(alive) is BG/NBD's; purchases are each customer's recent rate.
+    let plain = (params.fit_model(&shop, &cohort, CountModelKind::Bgnbd, None)).unwrap();
+    let rates = memory.rates(&cohort, &scored.model.bgnbd);
+    for ((r, p), rate) in scored.scores.iter().zip(&plain.scores).zip(rates) {
+        assert_eq!(r.p_alive, p.p_alive);
+        assert!((r.expected_purchases - rate * params.horizon_weeks).abs() < 1e-9);
+    }
 }
 
 #[test]

@@ -62,6 +62,29 @@ fn assert_backtest(e: &Evaluation, reached: Reached) {
 /// correction): trained (no fallback), every measure finite, the total within
 /// `total_within` (a fraction), a ranking better than nobody's, and `chosen` the
 /// best-ranked of the candidates at least as accurate as the best count model.
+/// `recent_rate` is compared, with its memory chosen on the split inside the calibration
+/// period; with no dropout process it forecasts a cohort that lapses as CDNOW's does
+/// well above what it spends (total error in `over`), so it is less accurate than the
+/// count models and not chosen.
+fn assert_recent_rate_forecasts_the_lapsing_cohort_high(
+    e: &Evaluation,
+    over: std::ops::Range<f64>,
+) {
+    assert_trained_candidate(e, "recent_rate", over.end);
+    let recent = e.recent_rate.as_ref().unwrap();
+    assert_eq!(recent.training_cutoff, date("1997-05-17"));
+    assert!(rapport_models::recent_rate::MEMORIES.contains(&recent.memory_weeks));
+    let m = e.clv_metrics.entries["recent_rate"];
+    let total = m.total_error_pct.unwrap() / 100.0;
+    assert!(over.contains(&total), "total {total:+.3}");
+    let best_count_model = ["bgnbd", "bgnbd_churn", "pareto_nbd", "mbgnbd"]
+        .map(|name| e.clv_metrics.entries[name].rmse)
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    assert!(m.rmse > best_count_model, "{m:?}");
+    assert_ne!(e.clv_metrics.chosen, "recent_rate");
+}
+
 fn assert_trained_candidate(e: &Evaluation, name: &str, total_within: f64) {
     let m = e
         .clv_metrics
@@ -241,6 +264,7 @@ fn sample_trained_candidates_forecast_the_holdout_spend() {
     let e = evaluation("CDNOW_sample.txt");
     assert_trained_candidate(&e, "value_model", 0.30);
     assert_trained_candidate(&e, "hybrid", 0.30);
+    assert_recent_rate_forecasts_the_lapsing_cohort_high(&e, 0.50..0.70);
     assert_chosen_beats_lifetimes(&e, &SAMPLE_LIFETIMES);
 }
 
@@ -267,7 +291,7 @@ fn sample_scored_with_the_hybrid_forecasts_what_the_backtest_measured() {
     let scored = ScoreParams::default()
         .horizon_weeks(e.holdout_weeks)
         .count_model(CountModelKind::Hybrid)
-        .fit_cohort(&cohort, None, Some(correction))
+        .fit_cohort(&cohort, None, Some(correction.into()))
         .unwrap();
     let clv: Vec<f64> = scored.scores.iter().map(|s| s.clv).collect();
     let actual: Vec<f64> = (cohort.activity_until(holdout_end).iter())
@@ -362,6 +386,7 @@ fn master_matches_lifetimes_and_holds_the_backtest() {
     );
     assert_trained_candidate(&e, "value_model", 0.30);
     assert_trained_candidate(&e, "hybrid", 0.30);
+    assert_recent_rate_forecasts_the_lapsing_cohort_high(&e, 0.40..0.60);
     assert_chosen_beats_lifetimes(&e, &MASTER_LIFETIMES);
     assert_next_order(&e, 7058, 2065, 59.0);
 }

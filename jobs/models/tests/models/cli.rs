@@ -107,6 +107,7 @@ fn evaluate_prints_the_backtest_as_json() {
         "mbgnbd",
         "value_model",
         "hybrid",
+        "recent_rate",
         "zero_forecast",
         "last_period",
     ] {
@@ -137,6 +138,7 @@ fn evaluate_prints_the_backtest_as_json() {
         "mbgnbd",
         "value_model",
         "hybrid",
+        "recent_rate",
         "last_period",
     ] {
         let gini = clv[name]["normalized_gini"].as_f64().unwrap();
@@ -185,6 +187,11 @@ fn evaluate_prints_the_backtest_as_json() {
     assert_eq!(hybrid["training_cutoff"], "1997-05-17");
     for key in ["window_weeks", "level", "seconds"] {
         assert!(hybrid[key].is_f64(), "hybrid.{key}");
+    }
+    let recent = &json["recent_rate"];
+    assert_eq!(recent["training_cutoff"], "1997-05-17");
+    for key in ["memory_weeks", "window_weeks", "seconds"] {
+        assert!(recent[key].is_f64(), "recent_rate.{key}");
     }
     assert!(json["fallbacks"].as_array().unwrap().is_empty());
 
@@ -328,7 +335,11 @@ fn a_saved_hybrid_model_does_not_score_a_summary_file() {
     let correction = Hybrid::params().fit(&transactions, cutoff).unwrap();
     let scored = ScoreParams::default()
         .count_model(CountModelKind::Hybrid)
-        .fit_cohort(&transactions.cohort_at(cutoff), None, Some(correction))
+        .fit_cohort(
+            &transactions.cohort_at(cutoff),
+            None,
+            Some(correction.into()),
+        )
         .unwrap();
     let model = write(
         "hybrid_model.json",
@@ -543,7 +554,7 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
     let correction = Hybrid::params().fit(&transactions, cutoff).unwrap();
     let hybrid = ScoreParams::default()
         .count_model(CountModelKind::Hybrid)
-        .fit_cohort(&cohort, None, Some(correction))
+        .fit_cohort(&cohort, None, Some(correction.into()))
         .unwrap();
     let saved = write(
         "tx_hybrid_model.json",

@@ -27,46 +27,48 @@ fn simulated_shop(customers: usize) -> Transactions {
 }
 
 #[test]
-fn a_stored_hybrid_fit_scores_a_scanned_customer_as_the_model_does() {
+fn a_stored_fit_from_histories_scores_a_scanned_customer_as_the_model_does() {
     let (shop, today) = (simulated_shop(600), day(TODAY));
     let cohort = shop.cohort_at(today);
-    let scored =
-        (ShopParams::default().fit_model(&shop, &cohort, CountModelKind::Hybrid, None)).unwrap();
-    assert_eq!(scored.model.count.kind(), CountModelKind::Hybrid);
+    for kind in [CountModelKind::Hybrid, CountModelKind::RecentRate] {
+        let scored = (ShopParams::default().fit_model(&shop, &cohort, kind, None)).unwrap();
+        assert_eq!(scored.model.count.kind(), kind);
 
-    // Stored between the fit and the deliver steps and read back, it scores a
-    // scanned customer from the profile's purchase days as the model does.
-    let fitted = Fitted {
-        next_orders: (scored.model).next_order_forecaster(Default::default(), None),
-        kind: CountModelKind::Hybrid,
-        why: "chosen by the backtest".into(),
-        fallbacks: Vec::new(),
-        model_version: "m hybrid".into(),
-        horizon_weeks: 52.0,
-        model: scored.model,
-    };
-    let stored: Fitted = serde_json::from_str(&serde_json::to_string(&fitted).unwrap()).unwrap();
-    let (profile, _) = long_profile();
-    let scanned = ScannedCustomer { profile, job: None };
-    let now: DateTime<Utc> = "2024-07-01T12:00:00Z".parse().unwrap();
-    let scores = score(
-        &stored,
-        std::slice::from_ref(&scanned),
-        100.0,
-        now.date_naive(),
-        now,
-    )
-    .unwrap();
-    let history = Buyer::of(&scanned.profile).unwrap().history(100.0).unwrap();
-    let one = Transactions::new(vec![history]);
-    let expected = fitted
-        .model
-        .score_cohort(&one.cohort_at(now.date_naive()))
+        // Stored between the fit and the deliver steps and read back, it scores a
+        // scanned customer from the profile's purchase days as the model does.
+        let fitted = Fitted {
+            next_orders: (scored.model).next_order_forecaster(Default::default(), None),
+            kind,
+            why: "chosen by the backtest".into(),
+            fallbacks: Vec::new(),
+            model_version: format!("m {kind}"),
+            horizon_weeks: 52.0,
+            model: scored.model,
+        };
+        let stored: Fitted =
+            serde_json::from_str(&serde_json::to_string(&fitted).unwrap()).unwrap();
+        let (profile, _) = long_profile();
+        let scanned = ScannedCustomer { profile, job: None };
+        let now: DateTime<Utc> = "2024-07-01T12:00:00Z".parse().unwrap();
+        let scores = score(
+            &stored,
+            std::slice::from_ref(&scanned),
+            100.0,
+            now.date_naive(),
+            now,
+        )
         .unwrap();
-    let got = &scores["long"];
-    assert_eq!(got.clv_minor, (expected[0].clv * 100.0).round() as i64);
-    assert!(got.clv_minor > 0, "{got:?}");
-    assert_eq!(got.model_version, "m hybrid");
+        let history = Buyer::of(&scanned.profile).unwrap().history(100.0).unwrap();
+        let one = Transactions::new(vec![history]);
+        let expected = fitted
+            .model
+            .score_cohort(&one.cohort_at(now.date_naive()))
+            .unwrap();
+        let got = &scores["long"];
+        assert_eq!(got.clv_minor, (expected[0].clv * 100.0).round() as i64);
+        assert!(got.clv_minor > 0, "{kind}: {got:?}");
+        assert_eq!(got.model_version, format!("m {kind}"));
+    }
 }
 
 /// A profile built through the purchase path: an order every 9 to 15 days from
