@@ -16,7 +16,7 @@ use rapport_models::io::{self, CustomerIds};
 use rapport_models::simulate::Simulation;
 use rapport_models::{
     BgNbd, BgNbdCoefficients, ChurnModel, CountModelKind, FittedBgNbd, FittedGammaGamma,
-    GammaGamma, GammaGammaCoefficients, Hybrid, ParetoNbd, RfmSummary, ScoreParams,
+    GammaGamma, GammaGammaCoefficients, Hybrid, ParetoNbd, RecentRate, RfmSummary, ScoreParams,
 };
 
 const TRUTH: BgNbdCoefficients = BgNbdCoefficients {
@@ -119,7 +119,26 @@ fn main() {
         },
     );
     assert_eq!(hybrid.scores.len(), scored.scores.len());
-    drop((hybrid, cohort));
+    drop(hybrid);
+    // When it chooses the recent rate: its memory is chosen on the same split, and it
+    // scores from each customer's history.
+    let memory = timed("choose the recent rate's memory (RecentRate::fit)", || {
+        RecentRate::params()
+            .max_window_weeks(13.0)
+            .fit(&shop, end)
+            .expect("the memory is chosen")
+    });
+    let recent = timed(
+        "fit both + score everyone with the recent rate (fit_cohort)",
+        || {
+            ScoreParams::default()
+                .count_model(CountModelKind::RecentRate)
+                .fit_cohort(&cohort, None, Some(memory.into()))
+                .expect("recent-rate scoring")
+        },
+    );
+    assert_eq!(recent.scores.len(), scored.scores.len());
+    drop((recent, cohort));
     drop(shop);
     // Not part of scoring: the backtest fits it to compare its forecast (clv_metrics).
     let pareto_nbd = timed("fit Pareto/NBD (backtest comparison only)", || {
