@@ -5,7 +5,8 @@
 //! # CLV
 //! `CLV = Σ_months E[purchases in month k] · E[spend per purchase] / (1 + d)^k` over the
 //! horizon, in months of 52/12 weeks (the last one partial), with monthly discount rate
-//! `d`; undiscounted it is simply expected purchases × expected spend.
+//! `d`; undiscounted it is simply expected purchases × expected spend. At a constant rate
+//! (`recent_rate`) each month's purchases are the rate times its weeks.
 //!
 //! # Churn risk
 //! With a trained classifier ([`crate::FittedChurnModel`]) its probability of no
@@ -23,7 +24,7 @@
 //! # Which model counts the purchases
 //! [`CountModel`]: by default BG/NBD with the classifier's P(no purchase) (the backtest's
 //! `bgnbd_churn`); the job may pick another of the backtest's candidates — BG/NBD alone,
-//! Pareto/NBD, MBG/NBD or `hybrid` — when the shop's own backtest ranks it higher
+//! Pareto/NBD, MBG/NBD, `hybrid` or `recent_rate` — when the shop's own backtest ranks it higher
 //! ([`ScoreParams::count_model`]). The chosen model gives P(alive), expected purchases
 //! and so CLV; churn risk stays the classifier's (or BG/NBD's no-purchase probability):
 //! it is judged by its own AUC, not by the CLV ranking that picks the count model, and
@@ -31,7 +32,11 @@
 //! each customer's CLV by the correction [`crate::hybrid`] trained on the shop's time
 //! split; that correction reads the customer's history (their first purchase's spend),
 //! so a `hybrid` model is fitted with [`ScoreParams::fit_cohort`] and scores with
-//! [`ScoringModel::score_cohort`].
+//! [`ScoringModel::score_cohort`]. `recent_rate` ([`crate::recent_rate`]) forecasts
+//! each customer's purchases at their recent rate, read from their purchase days with
+//! the memory chosen on the time split, and is fitted and scored the same way; its
+//! P(alive) is BG/NBD's, and its purchases are not multiplied by it (the rate itself
+//! decays for a customer who stopped).
 //!
 //! # Segments
 //! Decided in this order, first match wins:

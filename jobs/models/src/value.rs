@@ -430,7 +430,7 @@ pub struct ValueCoefficients {
     /// `μ`, the mean log spend of a customer who spends: the intercept, then the weights.
     pub ln_spend: [f64; TERMS],
     /// The standard deviation of log spend around `μ` at the mean of the standardised
-    /// [`SCALE_FEATURE`] (BG/NBD's expected purchases in the window, in logarithms).
+    /// the spread feature (BG/NBD's expected purchases in the window, in logarithms).
     pub sigma: f64,
     /// `ln σ = ln sigma + ln_sigma_slope · z`, with `z` that feature standardised.
     pub ln_sigma_slope: f64,

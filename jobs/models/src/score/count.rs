@@ -74,7 +74,7 @@ impl fmt::Display for CountModelKind {
     }
 }
 
-/// The fitted purchase-count model a [`ScoringModel`] forecasts with. BG/NBD itself is
+/// The fitted purchase-count model a [`crate::ScoringModel`] forecasts with. BG/NBD itself is
 /// always fitted (the classifier's features and the churn risk need it), so its two
 /// variants carry nothing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
