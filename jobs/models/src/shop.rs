@@ -19,6 +19,16 @@
 //! that the model does not swap from run to run on noise. Otherwise, or when the chosen model
 //! cannot be fitted on the whole history, the default `bgnbd_churn` scores it and
 //! [`ShopFit::why`] says why.
+//!
+//! # Which churn risk
+//! The churn classifier, trained on the shop's time split, gives churn risk (and
+//! `bgnbd_churn`'s P(no purchase)) unless the same backtest, resting on as much data as
+//! the model choice needs, saw it rank who bought nothing at an AUC more than
+//! [`CHURN_AUC_MARGIN`] below BG/NBD's own probability of no purchase: then it is set
+//! aside, churn risk is BG/NBD's, and [`ShopFit::fallbacks`] says why. A classifier
+//! trained on a young shop's short split can rank at chance (its features measured in
+//! absolute time — age, recency — lie outside the range it learnt on when applied), and
+//! at-risk and lost decisions would follow it.
 
 use chrono::NaiveDate;
 
@@ -30,6 +40,10 @@ use crate::hybrid::Hybrid;
 use crate::next_order::{NextOrderForecaster, shop_median_gap_weeks};
 use crate::recent_rate::RecentRate;
 use crate::score::{CountModel, CountModelKind, ScoreParams, Scored};
+
+/// How far below BG/NBD's probability of no purchase the classifier's AUC in the
+/// backtest may rank who bought nothing before the classifier is set aside.
+pub const CHURN_AUC_MARGIN: f64 = 0.02;
 
 /// Fewest customers at the backtest's calibration end for its choice of model to count.
 pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
@@ -110,16 +124,21 @@ impl ShopParams {
         let mut fallbacks = Vec::new();
         // A shop too young or too small for the classifier's time split still gets
         // scores: churn risk is then BG/NBD's probability of no purchase in the window.
-        let churn = match ChurnModel::params()
-            .max_window_weeks(self.churn_window_weeks)
-            .fit(shop, today)
-        {
-            Ok(model) => Some(model),
-            Err(e) => {
-                fallbacks.push(format!(
-                    "churn classifier not trained ({e}); churn risk is BG/NBD's probability of no purchase"
-                ));
-                None
+        let churn = if let Some(reason) = classifier_set_aside(backtest) {
+            fallbacks.push(reason);
+            None
+        } else {
+            match ChurnModel::params()
+                .max_window_weeks(self.churn_window_weeks)
+                .fit(shop, today)
+            {
+                Ok(model) => Some(model),
+                Err(e) => {
+                    fallbacks.push(format!(
+                        "churn classifier not trained ({e}); churn risk is BG/NBD's probability of no purchase"
+                    ));
+                    None
+                }
             }
         };
         let cohort = shop.cohort_at(today);
@@ -195,6 +214,27 @@ impl ShopParams {
             .count_model(kind)
             .fit_cohort(cohort, churn, trained)
     }
+}
+
+/// Why the churn classifier should not give the shop's churn risk (see the module
+/// header); `None` to train and use it.
+pub fn classifier_set_aside(backtest: &Result<Evaluation, String>) -> Option<String> {
+    let e = backtest.as_ref().ok()?;
+    if e.churn.is_none()
+        || e.customers < MIN_BACKTEST_CUSTOMERS
+        || e.holdout.actual_repeat_purchases < MIN_HOLDOUT_PURCHASES
+    {
+        return None;
+    }
+    let (classifier, bgnbd) = (e.holdout.churn_auc?, e.holdout.bgnbd_only.churn_auc?);
+    (classifier < bgnbd - CHURN_AUC_MARGIN).then(|| {
+        format!(
+            "churn classifier set aside: the backtest over {} customers saw it rank who bought \
+             nothing at AUC {classifier:.3}, BG/NBD's probability of no purchase at {bgnbd:.3}; \
+             churn risk is BG/NBD's probability of no purchase",
+            e.customers
+        )
+    })
 }
 
 /// The count model that scores the shop and why (see the module header).

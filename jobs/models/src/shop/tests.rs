@@ -293,3 +293,57 @@ fn a_lead_within_twice_its_standard_error_keeps_the_default() {
     e.clv_metrics.chosen_lead.clear();
     assert_eq!(choose_model(&Ok(e)).0, CountModelKind::Mbgnbd);
 }
+
+#[test]
+fn a_classifier_that_ranked_the_backtest_worse_than_bgnbd_is_set_aside() {
+    let (shop, today) = (simulated_shop(600), day(TODAY));
+    let params = ShopParams::default();
+    let backtest = params.backtest(&shop, today).unwrap();
+    let (classifier, bgnbd) = (
+        backtest.holdout.churn_auc.unwrap(),
+        backtest.holdout.bgnbd_only.churn_auc.unwrap(),
+    );
+    // The simulated shop's classifier ranks about as well as BG/NBD: it is used.
+    assert!(
+        classifier >= bgnbd - CHURN_AUC_MARGIN,
+        "{classifier} {bgnbd}"
+    );
+    assert_eq!(classifier_set_aside(&Ok(backtest.clone())), None);
+
+    // Ranking the backtest's churners at chance, it is set aside, with the figures.
+    let mut at_chance = backtest.clone();
+    at_chance.holdout.churn_auc = Some(bgnbd - CHURN_AUC_MARGIN - 0.001);
+    let reason = classifier_set_aside(&Ok(at_chance.clone())).unwrap();
+    assert!(
+        reason.starts_with("churn classifier set aside")
+            && reason.contains(&format!("{bgnbd:.3}"))
+            && reason.contains(&format!("over {} customers", backtest.customers)),
+        "{reason}"
+    );
+    let fit = params.fit(&shop, &Ok(at_chance.clone()), today).unwrap();
+    assert!(
+        matches!(
+            fit.scored.model.churn,
+            crate::score::ChurnScorer::NoPurchaseProbability { .. }
+        ),
+        "BG/NBD's probability scores churn"
+    );
+    assert_eq!(fit.fallbacks, [reason]);
+    // Churn risk is then BG/NBD's probability of no purchase in the window.
+    let cohort = shop.cohort_at(today);
+    let model = &fit.scored.model;
+    for (s, score) in cohort.summaries.iter().zip(&fit.scored.scores).step_by(41) {
+        let risk = model.bgnbd.prob_no_purchase(s, model.churn.window_weeks());
+        assert!((score.churn_risk - risk).abs() < 1e-12);
+    }
+
+    // Not on a backtest too small to choose by, nor one without a classifier, nor
+    // without a backtest.
+    let mut small = at_chance.clone();
+    small.customers = MIN_BACKTEST_CUSTOMERS - 1;
+    assert_eq!(classifier_set_aside(&Ok(small)), None);
+    let mut untrained = at_chance;
+    untrained.churn = None;
+    assert_eq!(classifier_set_aside(&Ok(untrained)), None);
+    assert_eq!(classifier_set_aside(&Err("no history".into())), None);
+}

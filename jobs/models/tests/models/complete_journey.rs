@@ -156,3 +156,34 @@ fn complete_journey_chosen_model_ranks_above_every_baseline_and_forecasts_closes
     let lead = e.clv_metrics.chosen_lead["last_period"];
     assert!(lead.gini > lead.gini_se, "{lead:?}");
 }
+
+/// The shop as the scheduled job sees it on 2017-06-30: its backtest over the 13 weeks
+/// that just ended (calibration end 2017-04-01, a quarter into the year) saw the churn
+/// classifier, trained on a still younger split, rank who bought nothing at chance, so
+/// churn risk is BG/NBD's; and it chose the recent rate, far ahead of `bgnbd_churn`,
+/// which took that classifier's P(no purchase).
+#[test]
+fn complete_journey_scored_as_the_job_would_sets_the_young_classifier_aside() {
+    use rapport_models::shop::{CHURN_AUC_MARGIN, classifier_set_aside};
+    use rapport_models::{ChurnScorer, CountModelKind, ShopParams};
+    let transactions =
+        read_transactions(&support::complete_journey_csv(), TransactionFormat::Csv).unwrap();
+    let (params, today) = (ShopParams::default(), date("2017-06-30"));
+    let backtest = params.backtest(&transactions, today);
+    let e = backtest.as_ref().unwrap();
+    let (classifier, bgnbd) = (
+        e.holdout.churn_auc.unwrap(),
+        e.holdout.bgnbd_only.churn_auc.unwrap(),
+    );
+    println!("backtest at 2017-04-01: classifier AUC {classifier:.3}, BG/NBD {bgnbd:.3}");
+    assert!(classifier < bgnbd - CHURN_AUC_MARGIN);
+    let fit = params.fit(&transactions, &backtest, today).unwrap();
+    assert_eq!(fit.fallbacks, [classifier_set_aside(&backtest).unwrap()]);
+    assert!(matches!(
+        fit.scored.model.churn,
+        ChurnScorer::NoPurchaseProbability { .. }
+    ));
+    assert_eq!(fit.kind, CountModelKind::RecentRate, "{}", fit.why);
+    assert!(fit.why.contains("over bgnbd_churn"), "{}", fit.why);
+    assert_eq!(fit.scored.scores.len(), 2393);
+}
