@@ -198,19 +198,14 @@ impl ChurnValidParams {
         transactions: &Transactions,
         as_of: NaiveDate,
     ) -> Result<FittedChurnModel, ModelError> {
-        let first_purchase = transactions
-            .first_purchase()
-            .ok_or(ModelError::NoCustomers {
-                model: "churn",
-                detail: "",
-            })?;
-        let split = TimeSplit::new(
-            first_purchase,
+        let split = TimeSplit::of(
+            transactions,
             as_of,
             self.window_weeks,
             self.max_window_weeks,
-        )
-        .map_err(ModelError::ChurnTraining)?;
+            "churn",
+            ModelError::ChurnTraining,
+        )?;
         let (training_cutoff, window_days) = (split.training_cutoff, split.window_days);
         let window_weeks = split.window_weeks();
         let cohort = split.training_cohort(transactions);

@@ -235,19 +235,14 @@ impl HybridParams {
         as_of: NaiveDate,
     ) -> Result<FittedHybrid, ModelError> {
         self.check()?;
-        let first_purchase = transactions
-            .first_purchase()
-            .ok_or(ModelError::NoCustomers {
-                model: "hybrid",
-                detail: "",
-            })?;
-        let split = TimeSplit::new(
-            first_purchase,
+        let split = TimeSplit::of(
+            transactions,
             as_of,
             self.window_weeks,
             self.max_window_weeks,
-        )
-        .map_err(ModelError::HybridTraining)?;
+            "hybrid",
+            ModelError::HybridTraining,
+        )?;
         let cohort = split.training_cohort(transactions);
         let cutoff = split.training_cutoff;
         let customers = cohort.summaries.len();

@@ -103,19 +103,14 @@ impl RecentRateParams {
             positive("window_weeks", window)?;
         }
         positive("max_window_weeks", self.max_window_weeks)?;
-        let first_purchase = transactions
-            .first_purchase()
-            .ok_or(ModelError::NoCustomers {
-                model: "recent_rate",
-                detail: "",
-            })?;
-        let split = TimeSplit::new(
-            first_purchase,
+        let split = TimeSplit::of(
+            transactions,
             as_of,
             self.window_weeks,
             self.max_window_weeks,
-        )
-        .map_err(ModelError::RecentRateTraining)?;
+            "recent_rate",
+            ModelError::RecentRateTraining,
+        )?;
         let cohort = split.training_cohort(transactions);
         let cutoff = split.training_cutoff;
         let customers = cohort.summaries.len();

@@ -10,6 +10,7 @@
 
 use chrono::{Duration, NaiveDate};
 
+use crate::error::ModelError;
 use crate::history::{Activity, Cohort, DAYS_PER_WEEK, Transactions};
 
 /// A training cutoff and the label window after it.
@@ -45,6 +46,23 @@ impl TimeSplit {
             as_of,
             window_days,
         })
+    }
+
+    /// The split of `transactions`' history as [`Self::new`] gives it, for the model
+    /// named `model`: no customers is [`ModelError::NoCustomers`], a window that does
+    /// not fit is the reason wrapped by `training` (the model's training error).
+    pub fn of(
+        transactions: &Transactions,
+        as_of: NaiveDate,
+        window_weeks: Option<f64>,
+        max_window_weeks: f64,
+        model: &'static str,
+        training: fn(String) -> ModelError,
+    ) -> Result<TimeSplit, ModelError> {
+        let first_purchase = transactions
+            .first_purchase()
+            .ok_or(ModelError::NoCustomers { model, detail: "" })?;
+        TimeSplit::new(first_purchase, as_of, window_weeks, max_window_weeks).map_err(training)
     }
 
     pub fn window_weeks(&self) -> f64 {

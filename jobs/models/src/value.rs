@@ -302,19 +302,14 @@ impl ValueValidParams {
         transactions: &Transactions,
         as_of: NaiveDate,
     ) -> Result<FittedValueModel, ModelError> {
-        let first_purchase = transactions
-            .first_purchase()
-            .ok_or(ModelError::NoCustomers {
-                model: "value model",
-                detail: "",
-            })?;
-        let split = TimeSplit::new(
-            first_purchase,
+        let split = TimeSplit::of(
+            transactions,
             as_of,
             self.window_weeks,
             self.max_window_weeks,
-        )
-        .map_err(ModelError::ValueTraining)?;
+            "value model",
+            ModelError::ValueTraining,
+        )?;
         let cohort = split.training_cohort(transactions);
         let spend: Vec<f64> = split
             .window_activity(&cohort)
