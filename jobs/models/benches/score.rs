@@ -1,7 +1,9 @@
 //! Benchmark: simulate a shop from the BG/NBD and Gamma-Gamma generative processes,
 //! time every step of fitting and scoring in process, check the fits recover the
 //! generating parameters, then time the whole `rapport-score score` process on the
-//! summary file (wall time and peak memory through `/usr/bin/time -v` when installed).
+//! summary file, and once `score --transactions` on the same customers' purchases (the
+//! job's model phase: backtest, classifier and fit on its sample, everyone scored); wall
+//! time and peak memory through `/usr/bin/time -v` when installed.
 //!
 //! `cargo bench -p rapport-models --bench score -- --customers 1000000`
 
@@ -139,6 +141,8 @@ fn main() {
     );
     assert_eq!(recent.scores.len(), scored.scores.len());
     drop((recent, cohort));
+    let transactions_path = dir.join(format!("transactions_{customers}.csv"));
+    write_transactions(&transactions_path, &shop);
     drop(shop);
     // Not part of scoring: the backtest fits it to compare its forecast (clv_metrics).
     let pareto_nbd = timed("fit Pareto/NBD (backtest comparison only)", || {
@@ -179,7 +183,42 @@ fn main() {
         100.0 * (1.0 - day_repeats / exact_repeats)
     );
 
-    whole_process(&summary_path, &dir.join("scores_cli.csv"));
+    let out = dir.join("scores_cli.csv");
+    let (summary, out) = (
+        summary_path.to_str().expect("utf-8 path"),
+        out.to_str().expect("utf-8 path"),
+    );
+    whole_process(&["score", "--summary", summary, "--out", out], 3);
+    // The job's whole model phase from an order export: the backtest, the classifier
+    // and the chosen model fitted on the job's sample, every customer scored.
+    let transactions = transactions_path.to_str().expect("utf-8 path");
+    whole_process(
+        &[
+            "score",
+            "--transactions",
+            transactions,
+            "--format",
+            "csv",
+            "--out",
+            out,
+        ],
+        1,
+    );
+}
+
+/// Every purchase day of `shop` as `evaluate`'s and `score --transactions`' CSV.
+fn write_transactions(path: &Path, shop: &rapport_models::Transactions) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("transactions file");
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "customer_id,timestamp,amount").expect("write");
+    for customer in shop.customers() {
+        for day in customer.purchase_days() {
+            let date = day.date().expect("a calendar day");
+            writeln!(out, "{},{date},{:.2}", customer.id(), day.amount).expect("write");
+        }
+    }
+    out.flush().expect("flush");
 }
 
 fn recovery_table(bgnbd: &FittedBgNbd, gamma_gamma: &FittedGammaGamma) {
@@ -254,19 +293,12 @@ fn write_summary(path: &Path, ids: &CustomerIds, summaries: &[RfmSummary]) {
     out.flush().expect("flush");
 }
 
-/// Times `rapport-score score` as a user would run it.
-fn whole_process(summary: &Path, out: &Path) {
+/// Times `rapport-score` with `args` as a user would run it, `runs` times.
+fn whole_process(args: &[&str], runs: usize) {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_rapport-score"));
-    let args = [
-        "score",
-        "--summary",
-        summary.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-    ];
     let time = Path::new("/usr/bin/time");
     println!("\n`{} {}`\n", binary.display(), args.join(" "));
-    for run in 1..=3 {
+    for run in 1..=runs {
         let clock = Instant::now();
         let output = if time.exists() {
             Command::new(time)

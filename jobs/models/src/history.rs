@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
 
 mod earlier;
+mod sample;
 
 pub use earlier::EarlierDays;
+pub use sample::sample_rank;
 
 pub const DAYS_PER_WEEK: f64 = 7.0;
 

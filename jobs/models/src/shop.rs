@@ -45,6 +45,12 @@ use crate::score::{CountModel, CountModelKind, ScoreParams, Scored};
 /// backtest may rank who bought nothing before the classifier is set aside.
 pub const CHURN_AUC_MARGIN: f64 = 0.02;
 
+/// The most customers a shop's models are fitted on by default: the scheduled job's
+/// `RAPPORT_FIT_SAMPLE` default, and `rapport-score score --transactions`'s. A larger
+/// shop is fitted on the sample [`Transactions::sample`] draws and every customer is
+/// scored with that fit.
+pub const DEFAULT_FIT_SAMPLE: usize = 200_000;
+
 /// Fewest customers at the backtest's calibration end for its choice of model to count.
 pub const MIN_BACKTEST_CUSTOMERS: usize = 100;
 

@@ -15,7 +15,6 @@ use rapport_models::{CustomerHistory, EarlierDays};
 use rapport_shared::domain::Profile;
 use rapport_shared::domain::profile::SpendSpan;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 /// A customer's purchases as the models read them: what a scan segment passes on to
 /// the fit, in minor units, fully refunded days left out.
@@ -151,12 +150,10 @@ pub fn threshold(capacity: usize, buyers_last_run: Option<usize>) -> Option<u64>
     (share < 1.0).then_some((share * u64::MAX as f64) as u64)
 }
 
-/// Where a customer id falls in the draw: the first 8 bytes of its SHA-256.
+/// Where a customer id falls in the draw, as the models' own fit sample draws
+/// (`rapport-score score --transactions --fit-sample`).
 fn rank(id: &str) -> u64 {
-    let hash = Sha256::digest(id.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&hash[..8]);
-    u64::from_be_bytes(first)
+    rapport_models::history::sample_rank(id)
 }
 
 #[cfg(test)]
@@ -172,6 +169,26 @@ mod tests {
             days: vec![(day, 1_000 + n as i64)],
             earlier: None,
         }
+    }
+
+    #[test]
+    fn the_jobs_draw_and_default_size_are_the_models_own() {
+        // `rapport-score score --transactions` fits a large shop on the same customers.
+        assert_eq!(
+            rapport_shared::config::DEFAULT_FIT_SAMPLE,
+            rapport_models::shop::DEFAULT_FIT_SAMPLE
+        );
+        let all: Vec<Buyer> = (0..500).map(buyer).collect();
+        let sample = BuyerSample::new(50, all.clone());
+        let histories = all.iter().map(|b| {
+            rapport_models::CustomerHistory::new(b.id.clone(), [(b.days[0].0, 1.0)]).unwrap()
+        });
+        let drawn = rapport_models::Transactions::new(histories.collect()).sample(50);
+        let mut kept = ids(&sample);
+        kept.sort_unstable();
+        let mut models: Vec<&str> = drawn.customers().iter().map(|c| c.id()).collect();
+        models.sort_unstable();
+        assert_eq!(kept, models);
     }
 
     fn ids(sample: &BuyerSample) -> Vec<&str> {

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rapport_models::evaluate::Evaluation;
 use rapport_models::io::{self, CustomerIds, TransactionFormat};
 use rapport_models::next_order::shop_median_gap_weeks;
+use rapport_models::shop;
 use rapport_models::{
     CustomerScore, NextOrder, NextOrderMethod, PARETO_SHARE, ScoreParams, ScoringModel, Segment,
     ShopParams, evaluate, metrics,
@@ -84,6 +85,11 @@ enum Command {
         /// Score with a model saved by --save-model instead of fitting.
         #[arg(long, conflicts_with_all = ["horizon_weeks", "discount_rate", "churn_window_weeks"])]
         model: Option<PathBuf>,
+        /// With --transactions: fit on at most this many customers, drawn as the job
+        /// draws its fit sample, and score every customer with that fit (default
+        /// 200000, the job's RAPPORT_FIT_SAMPLE).
+        #[arg(long, requires = "transactions", conflicts_with = "model", value_parser = clap::value_parser!(u64).range(1..))]
+        fit_sample: Option<u64>,
         /// Save the fitted model as JSON.
         #[arg(long)]
         save_model: Option<PathBuf>,
@@ -133,6 +139,7 @@ fn main() -> Result<()> {
             discount_rate,
             churn_window_weeks,
             model,
+            fit_sample,
             save_model,
         } => {
             let saving = Saving {
@@ -148,7 +155,16 @@ fn main() -> Result<()> {
                             .unwrap_or(ShopParams::default().churn_window_weeks),
                         monthly_discount_rate: discount_rate,
                     };
-                    run_score_transactions(&path, format.into(), as_of, params, &saving)
+                    let fit_sample = fit_sample.map_or(shop::DEFAULT_FIT_SAMPLE, |n| {
+                        usize::try_from(n).unwrap_or(usize::MAX)
+                    });
+                    let shop = Shop {
+                        path: &path,
+                        format: format.into(),
+                        as_of,
+                        fit_sample,
+                    };
+                    run_score_transactions(&shop, params, &saving)
                 }
                 (Some(path), _, _) => {
                     let mut settings = ScoreParams::default()
@@ -502,15 +518,24 @@ fn run_score(summary: &Path, settings: ScoreParams, saving: &Saving<'_>) -> Resu
     Ok(())
 }
 
-/// Scores a transactions file as the scheduled job scores a shop (see
-/// `rapport_models::shop`), or with a saved model; each customer's next order too.
-fn run_score_transactions(
-    path: &Path,
+/// An order export to score as a shop, and how.
+struct Shop<'a> {
+    path: &'a Path,
     format: TransactionFormat,
     as_of: Option<NaiveDate>,
-    params: ShopParams,
-    saving: &Saving<'_>,
-) -> Result<()> {
+    /// The most customers fitted on.
+    fit_sample: usize,
+}
+
+/// Scores a transactions file as the scheduled job scores a shop (see
+/// `rapport_models::shop`), or with a saved model; each customer's next order too.
+fn run_score_transactions(shop: &Shop<'_>, params: ShopParams, saving: &Saving<'_>) -> Result<()> {
+    let Shop {
+        path,
+        format,
+        as_of,
+        fit_sample,
+    } = *shop;
     let started = Instant::now();
     let progress = Progress::new(3);
     progress.phase("reading transactions");
@@ -540,11 +565,25 @@ fn run_score_transactions(
             (model, scores, next_orders, notes)
         }
         None => {
-            let backtest = params.backtest(&transactions, today);
-            let fit = params.fit(&transactions, &backtest, today)?;
+            // Fitted on the job's sample of a large shop, every customer scored with it.
+            let sample = (transactions.len() > fit_sample).then(|| transactions.sample(fit_sample));
+            let fitted_on = sample.as_ref().unwrap_or(&transactions);
+            let backtest = params.backtest(fitted_on, today);
+            let fit = params.fit(fitted_on, &backtest, today)?;
             let mut notes = vec![format!("model: {}, {}", fit.kind, fit.why)];
             notes.extend(fit.fallbacks.iter().map(|f| format!("fallback: {f}")));
-            (fit.scored.model, fit.scored.scores, fit.next_orders, notes)
+            let scores = match &sample {
+                Some(sample) => {
+                    notes.push(format!(
+                        "fitted on a sample of {} of the {} customers (--fit-sample {fit_sample})",
+                        sample.len(),
+                        transactions.len()
+                    ));
+                    fit.scored.model.score_cohort(&cohort)?
+                }
+                None => fit.scored.scores,
+            };
+            (fit.scored.model, scores, fit.next_orders, notes)
         }
     };
     let next: Vec<Option<NextOrder>> = (cohort.members.iter().zip(&cohort.summaries))

@@ -573,6 +573,93 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
 }
 
 #[test]
+fn score_transactions_fits_a_large_shop_on_the_jobs_sample_and_scores_everyone() {
+    use rapport_models::ShopParams;
+    let data = support::lifetimes_dataset("CDNOW_sample.txt");
+    let file = write("sampled_transactions.txt", &data);
+    let out = scratch("sampled_scores.csv");
+    let output = run(&[
+        "score",
+        "--transactions",
+        path(&file),
+        "--format",
+        "cdnow",
+        "--as-of",
+        "1997-09-30",
+        "--fit-sample",
+        "1000",
+        "--out",
+        path(&out),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("fitted on a sample of 1000 of the 2357 customers (--fit-sample 1000)"),
+        "{stderr}"
+    );
+    // The library's shop fit on the same sample, every customer scored with it.
+    let transactions = read_transactions(&data, TransactionFormat::Cdnow).unwrap();
+    let cutoff = NaiveDate::from_ymd_opt(1997, 9, 30).unwrap();
+    let sample = transactions.sample(1000);
+    let params = ShopParams::default();
+    let backtest = params.backtest(&sample, cutoff);
+    let fit = params.fit(&sample, &backtest, cutoff).unwrap();
+    assert!(
+        stderr.contains(&format!("model: {}, {}", fit.kind, fit.why)),
+        "{stderr}"
+    );
+    let cohort = transactions.cohort_at(cutoff);
+    let expected = fit.scored.model.score_cohort(&cohort).unwrap();
+    let scores = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = (scores.lines().skip(1))
+        .map(|line| line.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2357);
+    for ((row, member), score) in rows.iter().zip(&cohort.members).zip(&expected) {
+        assert_eq!(row[0], member.id());
+        let clv = row[4].parse::<f64>().unwrap();
+        assert!((clv - score.clv).abs() < 1e-6, "{row:?} {score:?}");
+        assert_eq!(row[5], score.segment.as_str());
+    }
+    // A sample as large as the shop is the shop; a sample of none, or one with a saved
+    // model (nothing is fitted), is refused.
+    let whole = run(&[
+        "score",
+        "--transactions",
+        path(&file),
+        "--format",
+        "cdnow",
+        "--as-of",
+        "1997-09-30",
+        "--fit-sample",
+        "2357",
+        "--out",
+        path(&out),
+    ]);
+    assert!(whole.status.success());
+    assert!(!String::from_utf8_lossy(&whole.stderr).contains("fitted on a sample"));
+    for (extra, message) in [
+        (&["--fit-sample", "0"][..], "0 is not in 1.."),
+        (
+            &["--fit-sample", "10", "--model", "saved.json"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let mut args = vec![
+            "score",
+            "--transactions",
+            path(&file),
+            "--format",
+            "cdnow",
+            "--out",
+            path(&out),
+        ];
+        args.extend(extra);
+        assert_fails_with(&args, message);
+    }
+}
+
+#[test]
 fn score_transactions_refuses_what_it_cannot_score() {
     let file = write(
         "few.csv",
