@@ -32,6 +32,21 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `score --transactions FILE --format cdnow --out OUT`, then `extra`.
+fn score_cdnow_args<'a>(file: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "score",
+        "--transactions",
+        path(file),
+        "--format",
+        "cdnow",
+        "--out",
+        path(out),
+    ];
+    args.extend(extra);
+    args
+}
+
 /// Runs and expects failure with `message` on stderr, and no panic.
 fn assert_fails_with(args: &[&str], message: &str) {
     let output = run(args);
@@ -461,19 +476,11 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
     let data = support::lifetimes_dataset("CDNOW_sample.txt");
     let file = write("sample_transactions.txt", &data);
     let (out, model) = (scratch("tx_scores.csv"), scratch("tx_model.json"));
-    let output = run(&[
-        "score",
-        "--transactions",
-        path(&file),
-        "--format",
-        "cdnow",
-        "--as-of",
-        "1997-09-30",
-        "--out",
-        path(&out),
-        "--save-model",
-        path(&model),
-    ]);
+    let output = run(&score_cdnow_args(
+        &file,
+        &out,
+        &["--as-of", "1997-09-30", "--save-model", path(&model)],
+    ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
 
@@ -526,19 +533,11 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
     // method, which a saved model keeps no backtest to choose).
     let again = scratch("tx_scores_again.csv");
     let args = |out: &Path, model: &Path| {
-        run(&[
-            "score",
-            "--transactions",
-            path(&file),
-            "--format",
-            "cdnow",
-            "--as-of",
-            "1997-09-30",
-            "--out",
-            path(out),
-            "--model",
-            path(model),
-        ])
+        run(&score_cdnow_args(
+            &file,
+            out,
+            &["--as-of", "1997-09-30", "--model", path(model)],
+        ))
     };
     let output = args(&again, &model);
     assert!(
@@ -578,19 +577,11 @@ fn score_transactions_fits_a_large_shop_on_the_jobs_sample_and_scores_everyone()
     let data = support::lifetimes_dataset("CDNOW_sample.txt");
     let file = write("sampled_transactions.txt", &data);
     let out = scratch("sampled_scores.csv");
-    let output = run(&[
-        "score",
-        "--transactions",
-        path(&file),
-        "--format",
-        "cdnow",
-        "--as-of",
-        "1997-09-30",
-        "--fit-sample",
-        "1000",
-        "--out",
-        path(&out),
-    ]);
+    let output = run(&score_cdnow_args(
+        &file,
+        &out,
+        &["--as-of", "1997-09-30", "--fit-sample", "1000"],
+    ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
@@ -623,19 +614,11 @@ fn score_transactions_fits_a_large_shop_on_the_jobs_sample_and_scores_everyone()
     }
     // A sample as large as the shop is the shop; a sample of none, or one with a saved
     // model (nothing is fitted), is refused.
-    let whole = run(&[
-        "score",
-        "--transactions",
-        path(&file),
-        "--format",
-        "cdnow",
-        "--as-of",
-        "1997-09-30",
-        "--fit-sample",
-        "2357",
-        "--out",
-        path(&out),
-    ]);
+    let whole = run(&score_cdnow_args(
+        &file,
+        &out,
+        &["--as-of", "1997-09-30", "--fit-sample", "2357"],
+    ));
     assert!(whole.status.success());
     assert!(!String::from_utf8_lossy(&whole.stderr).contains("fitted on a sample"));
     for (extra, message) in [
@@ -645,17 +628,7 @@ fn score_transactions_fits_a_large_shop_on_the_jobs_sample_and_scores_everyone()
             "cannot be used with",
         ),
     ] {
-        let mut args = vec![
-            "score",
-            "--transactions",
-            path(&file),
-            "--format",
-            "cdnow",
-            "--out",
-            path(&out),
-        ];
-        args.extend(extra);
-        assert_fails_with(&args, message);
+        assert_fails_with(&score_cdnow_args(&file, &out, extra), message);
     }
 }
 
