@@ -369,90 +369,72 @@ pub fn evaluate(
         }
         Err(error) => fallbacks.push(format!("mbgnbd not compared: {error}")),
     }
-    // Trained on the same split as the classifier; it never sees the holdout.
-    let value_started = Instant::now();
-    let mut value_report = None;
-    match ValueModel::params()
-        .max_window_weeks(holdout_weeks)
-        .fit(transactions, calibration_end)
-        .and_then(|value| {
-            Ok((
-                value.expected_spend(&cohort, &model.bgnbd, holdout_weeks)?,
-                value,
-            ))
-        }) {
-        Ok((forecast, value)) => {
-            compared.insert("value_model", ClvMetrics::of(&forecast, &actual_spend));
-            forecasts.insert("value_model", forecast);
-            value_report = Some(ValueModelReport {
-                window_weeks: value.window_weeks,
-                training_cutoff: value.training_cutoff,
-                training_customers: value.training_customers,
-                training_spender_rate: value.training_spender_rate,
-                sigma: value.coefficients.sigma,
-                ln_sigma_slope: value.coefficients.ln_sigma_slope,
-                log_likelihood: value.log_likelihood,
-                iterations: value.iterations,
-                seconds: value_started.elapsed().as_secs_f64(),
-            });
-        }
-        Err(error) => fallbacks.push(format!("value_model not compared: {error}")),
-    }
-    // The count models' forecast corrected on the same split.
-    let hybrid_started = Instant::now();
-    let mut hybrid_report = None;
+    // Trained on the same split as the classifier; none sees the holdout.
     let count_models = CountModels {
         bgnbd: &model.bgnbd,
         gamma_gamma: &model.gamma_gamma,
     };
-    match Hybrid::params()
-        .max_window_weeks(holdout_weeks)
-        .fit(transactions, calibration_end)
-        .and_then(|hybrid| {
+    let mut trained = Trained {
+        compared: &mut compared,
+        forecasts: &mut forecasts,
+        fallbacks: &mut fallbacks,
+        actual: &actual_spend,
+    };
+    let value_report = trained
+        .compare("value_model", || {
+            let value = (ValueModel::params().max_window_weeks(holdout_weeks))
+                .fit(transactions, calibration_end)?;
+            Ok((
+                value.expected_spend(&cohort, &model.bgnbd, holdout_weeks)?,
+                value,
+            ))
+        })
+        .map(|(value, seconds)| ValueModelReport {
+            window_weeks: value.window_weeks,
+            training_cutoff: value.training_cutoff,
+            training_customers: value.training_customers,
+            training_spender_rate: value.training_spender_rate,
+            sigma: value.coefficients.sigma,
+            ln_sigma_slope: value.coefficients.ln_sigma_slope,
+            log_likelihood: value.log_likelihood,
+            iterations: value.iterations,
+            seconds,
+        });
+    // The count models' forecast corrected on the same split.
+    let hybrid_report = trained
+        .compare("hybrid", || {
+            let hybrid = (Hybrid::params().max_window_weeks(holdout_weeks))
+                .fit(transactions, calibration_end)?;
             Ok((
                 hybrid.expected_spend(&cohort, count_models, holdout_weeks)?,
                 hybrid,
             ))
-        }) {
-        Ok((forecast, hybrid)) => {
-            compared.insert("hybrid", ClvMetrics::of(&forecast, &actual_spend));
-            forecasts.insert("hybrid", forecast);
-            hybrid_report = Some(HybridReport {
-                window_weeks: hybrid.window_weeks,
-                training_cutoff: hybrid.training_cutoff,
-                training_customers: hybrid.training_customers,
-                level: hybrid.coefficients[0].exp(),
-                iterations: hybrid.iterations,
-                seconds: hybrid_started.elapsed().as_secs_f64(),
-            });
-        }
-        Err(error) => fallbacks.push(format!("hybrid not compared: {error}")),
-    }
+        })
+        .map(|(hybrid, seconds)| HybridReport {
+            window_weeks: hybrid.window_weeks,
+            training_cutoff: hybrid.training_cutoff,
+            training_customers: hybrid.training_customers,
+            level: hybrid.coefficients[0].exp(),
+            iterations: hybrid.iterations,
+            seconds,
+        });
     // Each customer's recent rate, its memory chosen on the same split.
-    let recent_started = Instant::now();
-    let mut recent_report = None;
-    match RecentRate::params()
-        .max_window_weeks(holdout_weeks)
-        .fit(transactions, calibration_end)
-        .and_then(|recent| {
+    let recent_report = trained
+        .compare("recent_rate", || {
+            let recent = (RecentRate::params().max_window_weeks(holdout_weeks))
+                .fit(transactions, calibration_end)?;
             Ok((
                 recent.expected_spend(&cohort, count_models, holdout_weeks)?,
                 recent,
             ))
-        }) {
-        Ok((forecast, recent)) => {
-            compared.insert("recent_rate", ClvMetrics::of(&forecast, &actual_spend));
-            forecasts.insert("recent_rate", forecast);
-            recent_report = Some(RecentRateReport {
-                memory_weeks: recent.memory_weeks,
-                window_weeks: recent.window_weeks,
-                training_cutoff: recent.training_cutoff,
-                training_customers: recent.training_customers,
-                seconds: recent_started.elapsed().as_secs_f64(),
-            });
-        }
-        Err(error) => fallbacks.push(format!("recent_rate not compared: {error}")),
-    }
+        })
+        .map(|(recent, seconds)| RecentRateReport {
+            memory_weeks: recent.memory_weeks,
+            window_weeks: recent.window_weeks,
+            training_cutoff: recent.training_cutoff,
+            training_customers: recent.training_customers,
+            seconds,
+        });
     let mut clv_metrics = ClvComparison::new(compared);
     forecasts.insert("last_period", last_period);
     clv_metrics.measure_leads(&forecasts, &actual_spend);
@@ -531,6 +513,39 @@ pub fn evaluate(
         segments,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Where the candidates trained on the calibration period's own split go: their
+/// measures and forecasts beside the others', or the reason one is not compared.
+struct Trained<'a> {
+    compared: &'a mut BTreeMap<&'static str, ClvMetrics>,
+    forecasts: &'a mut BTreeMap<&'static str, Vec<f64>>,
+    fallbacks: &'a mut Vec<String>,
+    actual: &'a [f64],
+}
+
+impl Trained<'_> {
+    /// Trains the candidate `name` and forecasts the holdout with `train`; its fit and
+    /// the seconds that took, or `None` with the reason in `fallbacks`.
+    fn compare<T>(
+        &mut self,
+        name: &'static str,
+        train: impl FnOnce() -> Result<(Vec<f64>, T), ModelError>,
+    ) -> Option<(T, f64)> {
+        let started = Instant::now();
+        match train() {
+            Ok((forecast, fitted)) => {
+                self.compared
+                    .insert(name, ClvMetrics::of(&forecast, self.actual));
+                self.forecasts.insert(name, forecast);
+                Some((fitted, started.elapsed().as_secs_f64()))
+            }
+            Err(error) => {
+                self.fallbacks.push(format!("{name} not compared: {error}"));
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]
