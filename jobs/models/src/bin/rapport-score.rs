@@ -450,15 +450,27 @@ struct Saving<'a> {
     save_model: Option<&'a Path>,
 }
 
+/// The key `score --transactions --save-model` adds to the saved model: the next-order
+/// method the shop's backtest chose, which scoring with `--model` forecasts by.
+const NEXT_ORDER_KEY: &str = "next_order_method";
+
 impl Saving<'_> {
-    /// The saved model to score with, when one was given.
-    fn stored_model(&self) -> Result<Option<ScoringModel>> {
+    /// The saved model to score with, when one was given, and the next-order method saved
+    /// with it, if any.
+    fn stored_model(&self) -> Result<Option<(ScoringModel, Option<NextOrderMethod>)>> {
         let Some(path) = self.stored else {
             return Ok(None);
         };
-        let model = serde_json::from_slice(&read(path)?)
-            .with_context(|| format!("{} is not a saved scoring model", path.display()))?;
-        Ok(Some(model))
+        let not_a_model = || format!("{} is not a saved scoring model", path.display());
+        let mut saved: serde_json::Value =
+            serde_json::from_slice(&read(path)?).with_context(not_a_model)?;
+        let method = (saved.as_object_mut())
+            .and_then(|fields| fields.remove(NEXT_ORDER_KEY))
+            .map(serde_json::from_value)
+            .transpose()
+            .with_context(not_a_model)?;
+        let model = serde_json::from_value(saved).with_context(not_a_model)?;
+        Ok(Some((model, method)))
     }
 
     fn create_out(&self) -> Result<BufWriter<File>> {
@@ -471,11 +483,16 @@ impl Saving<'_> {
         result.with_context(|| format!("cannot write {}", self.out.display()))
     }
 
-    fn save(&self, model: &ScoringModel) -> Result<()> {
+    /// Saves `model`, with the next-order method its backtest chose when there is one.
+    fn save(&self, model: &ScoringModel, method: Option<NextOrderMethod>) -> Result<()> {
         if let Some(path) = self.save_model {
+            let mut saved = serde_json::to_value(model)?;
+            if let (Some(fields), Some(method)) = (saved.as_object_mut(), method) {
+                fields.insert(NEXT_ORDER_KEY.to_owned(), serde_json::to_value(method)?);
+            }
             let file =
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            serde_json::to_writer_pretty(BufWriter::new(file), model)?;
+            serde_json::to_writer_pretty(BufWriter::new(file), &saved)?;
         }
         Ok(())
     }
@@ -490,7 +507,7 @@ fn run_score(summary: &Path, settings: ScoreParams, saving: &Saving<'_>) -> Resu
     progress.done();
     progress.phase("fitting and scoring");
     let (model, scores) = match saving.stored_model()? {
-        Some(model) => {
+        Some((model, _)) => {
             let kind = model.count.kind();
             if kind.needs_histories() {
                 bail!(
@@ -510,7 +527,7 @@ fn run_score(summary: &Path, settings: ScoreParams, saving: &Saving<'_>) -> Resu
     progress.done();
     progress.phase("writing scores");
     saving.written(io::write_scores(saving.create_out()?, &table.ids, &scores))?;
-    saving.save(&model)?;
+    saving.save(&model, None)?;
     progress.done();
     progress.finish();
     let fallbacks = estimation_fallbacks(&model);
@@ -551,14 +568,17 @@ fn run_score_transactions(shop: &Shop<'_>, params: ShopParams, saving: &Saving<'
     progress.done();
     progress.phase("backtesting, fitting and scoring");
     let (model, scores, next_orders, mut notes) = match saving.stored_model()? {
-        Some(model) => {
+        Some((model, method)) => {
             let scores = model.score_cohort(&cohort)?;
+            // The method the saved shop's backtest chose; a model saved from summaries
+            // kept none, and forecasts by its own.
             let next_orders = model
-                .next_order_forecaster(NextOrderMethod::default(), shop_median_gap_weeks(&cohort));
+                .next_order_forecaster(method.unwrap_or_default(), shop_median_gap_weeks(&cohort));
             let note = format!(
-                "model: {} as saved in {}",
+                "model: {} as saved in {}, next orders by {}",
                 model.count.kind(),
-                saving.stored.unwrap_or(path).display()
+                saving.stored.unwrap_or(path).display(),
+                next_orders.method.as_str()
             );
             let mut notes = vec![note];
             notes.extend(estimation_fallbacks(&model));
@@ -599,7 +619,7 @@ fn run_score_transactions(shop: &Shop<'_>, params: ShopParams, saving: &Saving<'
         &next,
         today,
     ))?;
-    saving.save(&model)?;
+    saving.save(&model, Some(next_orders.method))?;
     progress.done();
     progress.finish();
     notes.insert(0, format!("as of {today}"));

@@ -529,8 +529,15 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
     }
     assert!(dated > rows.len() / 2, "{dated} of {} dated", rows.len());
 
-    // The saved model scores the file again alike (the next orders by the model's
-    // method, which a saved model keeps no backtest to choose).
+    // The saved model scores the file again alike, its next orders by the method the
+    // backtest chose, saved with it.
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    assert_eq!(
+        saved["next_order_method"],
+        fit.next_orders.method.as_str(),
+        "{}",
+        saved["next_order_method"]
+    );
     let again = scratch("tx_scores_again.csv");
     let args = |out: &Path, model: &Path| {
         run(&score_cdnow_args(
@@ -545,9 +552,33 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert_eq!(scores, std::fs::read_to_string(&again).unwrap());
+    // Saved with the other method, it forecasts by that one.
+    let mut own_gaps = saved.clone();
+    own_gaps["next_order_method"] = "own_gaps".into();
+    let own_gaps = write(
+        "tx_model_own_gaps.json",
+        &serde_json::to_vec(&own_gaps).unwrap(),
+    );
+    let output = args(&again, &own_gaps);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("next orders by own_gaps"), "{stderr}");
+    let forecaster = (fit.scored.model).next_order_forecaster(
+        rapport_models::NextOrderMethod::OwnGaps,
+        rapport_models::next_order::shop_median_gap_weeks(&cohort),
+    );
+    let rescored = std::fs::read_to_string(&again).unwrap();
     let (first, _) = score_columns(&scores);
-    let (second, _) = score_columns(&std::fs::read_to_string(&again).unwrap());
+    let (second, next_orders) = score_columns(&rescored);
     assert_eq!(first, second);
+    let members = cohort.members.iter().zip(&cohort.summaries);
+    for (written, (member, summary)) in next_orders.iter().skip(1).zip(members) {
+        let next = forecaster
+            .forecast(summary, &member.gaps_at(cutoff))
+            .unwrap();
+        let on = next.date(cutoff).map(|d| d.to_string()).unwrap_or_default();
+        assert!(written.starts_with(&format!("{on},")), "{written} {on}");
+    }
 
     // A saved hybrid model, which a summary file cannot feed, scores transactions.
     let correction = Hybrid::params().fit(&transactions, cutoff).unwrap();
@@ -564,6 +595,8 @@ fn score_transactions_scores_as_the_job_does_with_next_orders() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("model: hybrid as saved in"), "{stderr}");
+    // Saved without a backtest's choice, it forecasts by the model's own method.
+    assert!(stderr.contains("next orders by model"), "{stderr}");
     let written = std::fs::read_to_string(&hybrid_out).unwrap();
     for (line, score) in written.lines().skip(1).zip(&hybrid.scores) {
         let clv: f64 = line.split(',').nth(4).unwrap().parse().unwrap();
