@@ -166,6 +166,13 @@ impl ShopParams {
         if let CountModel::Mbgnbd(model) = &scored.model.count {
             estimations.push(("MBG/NBD", &model.estimation));
         }
+        // What the recent rate learnt on the shop's split is part of why it scores.
+        if let CountModel::RecentRate(memory) = &scored.model.count {
+            why.push_str(&format!(
+                "; purchases at each customer's recent rate, a memory of {:.0} weeks",
+                memory.memory_weeks
+            ));
+        }
         for (name, estimation) in estimations {
             if let Some(reason) = estimation.fallback_reason() {
                 fallbacks.push(format!("{name}: {reason}"));

@@ -320,6 +320,15 @@ fn render_evaluation(e: &Evaluation) -> String {
             100.0 * churn.training_churn_rate
         ));
     }
+    if let Some(recent) = &e.recent_rate {
+        lines.push(format!(
+            "recent rate   memory {:.0} weeks, chosen at {} on {} customers ({:.1}-week window)",
+            recent.memory_weeks,
+            recent.training_cutoff,
+            recent.training_customers,
+            recent.window_weeks
+        ));
+    }
     for fallback in &e.fallbacks {
         lines.push(format!("fallback      {fallback}"));
     }

@@ -223,6 +223,10 @@ fn evaluate_prints_the_backtest_as_json() {
         text.contains("next order: 684 customers") && text.contains("own_gaps"),
         "{text}"
     );
+    assert!(
+        text.contains("recent rate   memory 13 weeks, chosen at 1997-05-17 on"),
+        "{text}"
+    );
 }
 
 #[test]

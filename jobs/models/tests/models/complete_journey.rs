@@ -185,5 +185,6 @@ fn complete_journey_scored_as_the_job_would_sets_the_young_classifier_aside() {
     ));
     assert_eq!(fit.kind, CountModelKind::RecentRate, "{}", fit.why);
     assert!(fit.why.contains("over bgnbd_churn"), "{}", fit.why);
+    assert!(fit.why.ends_with("a memory of 13 weeks"), "{}", fit.why);
     assert_eq!(fit.scored.scores.len(), 2393);
 }
