@@ -295,7 +295,8 @@ impl ScoringModel {
             }
             _ => None,
         };
-        let horizon_discount = self.discounted_weeks();
+        // What a constant rate of one purchase a week is worth over the horizon.
+        let horizon_discount = self.discounted_by_month(Ok)?;
         let (keys, shared) = self.alive_forecasts(summaries)?;
         let classifier_risk = match &self.churn {
             ChurnScorer::Classifier(model) => Some(model.churn_risks(summaries, &self.bgnbd)?),
@@ -419,24 +420,27 @@ impl ScoringModel {
         }
     }
 
-    /// The horizon's weeks, month by month, discounted: what a constant rate of one
-    /// purchase a week is worth; the horizon when the rate is 0.
-    fn discounted_weeks(&self) -> f64 {
+    /// `Σ_k (F(end_k) − F(end_k−1)) / (1 + d)^k` over the horizon's months (the last one
+    /// partial) for a cumulative forecast `F` with `F(0) = 0`; `F(horizon)` when `d` is 0.
+    fn discounted_by_month(
+        &self,
+        mut cumulative: impl FnMut(f64) -> Result<f64, ModelError>,
+    ) -> Result<f64, ModelError> {
         let (rate, horizon) = (
             self.settings.monthly_discount_rate,
             self.settings.horizon_weeks,
         );
         if rate == 0.0 {
-            return horizon;
+            return cumulative(horizon);
         }
-        let mut total = 0.0;
-        let mut month = 1;
+        let (mut total, mut previous, mut month) = (0.0, 0.0, 1);
         loop {
-            let start = f64::from(month - 1) * WEEKS_PER_MONTH;
             let end = (f64::from(month) * WEEKS_PER_MONTH).min(horizon);
-            total += (end - start) / (1.0 + rate).powi(month);
+            let value = cumulative(end)?;
+            total += (value - previous) / (1.0 + rate).powi(month);
+            previous = value;
             if end >= horizon {
-                return total;
+                return Ok(total);
             }
             month += 1;
         }
@@ -449,24 +453,10 @@ impl ScoringModel {
         age: f64,
         undiscounted: f64,
     ) -> Result<f64, ModelError> {
-        let rate = self.settings.monthly_discount_rate;
-        if rate == 0.0 {
+        if self.settings.monthly_discount_rate == 0.0 {
             return Ok(undiscounted);
         }
-        let horizon = self.settings.horizon_weeks;
-        let mut total = 0.0;
-        let mut previous = 0.0;
-        let mut month = 1;
-        loop {
-            let end = (f64::from(month) * WEEKS_PER_MONTH).min(horizon);
-            let cumulative = self.expected_purchases_if_alive(x, age, end)?;
-            total += (cumulative - previous) / (1.0 + rate).powi(month);
-            previous = cumulative;
-            if end >= horizon {
-                return Ok(total);
-            }
-            month += 1;
-        }
+        self.discounted_by_month(|end| self.expected_purchases_if_alive(x, age, end))
     }
 }
 
