@@ -28,6 +28,21 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// An example shop: customers arriving from 2023-01-01 who buy at a modest rate and
+    /// lapse within a few purchases (r = 0.6, α = 4 weeks, a = 0.8, b = 2.5), the default
+    /// spend, histories to `end` — the shop the model-choice tests of the models and the
+    /// job both fit.
+    pub fn example_shop(end: NaiveDate) -> Self {
+        let truth = BgNbdCoefficients {
+            r: 0.6,
+            alpha: 4.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let start = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap_or(end);
+        Simulation::new(truth, start, end)
+    }
+
     /// Customers first buy between `start` and `end` (inclusive); histories end at `end`.
     pub fn new(bgnbd: BgNbdCoefficients, start: NaiveDate, end: NaiveDate) -> Self {
         Simulation {

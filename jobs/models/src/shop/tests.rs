@@ -1,7 +1,6 @@
 //! Unit tests of the shop's model choice and fit in `shop.rs`.
 
 use super::*;
-use crate::bgnbd::BgNbdCoefficients;
 use crate::simulate::Simulation;
 
 fn day(s: &str) -> NaiveDate {
@@ -13,13 +12,7 @@ const TODAY: &str = "2025-02-28";
 
 /// A shop of `customers` from the models' own process, from 2023 up to [`TODAY`].
 fn simulated_shop(customers: usize) -> Transactions {
-    let truth = BgNbdCoefficients {
-        r: 0.6,
-        alpha: 4.0,
-        a: 0.8,
-        b: 2.5,
-    };
-    Simulation::new(truth, day("2023-01-01"), day(TODAY))
+    Simulation::example_shop(day(TODAY))
         .seed(3)
         .transactions(customers)
         .unwrap()

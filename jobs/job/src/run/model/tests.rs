@@ -1,8 +1,8 @@
 //! Unit tests of the model phase in `model.rs`.
 
 use super::*;
+use rapport_models::ScoreParams;
 use rapport_models::simulate::Simulation;
-use rapport_models::{BgNbdCoefficients, ScoreParams};
 use rapport_shared::domain::Profile;
 
 fn day(s: &str) -> NaiveDate {
@@ -14,13 +14,7 @@ const TODAY: &str = "2025-02-28";
 
 /// A shop of `customers` from the models' own process, from 2023 up to [`TODAY`].
 fn simulated_shop(customers: usize) -> Transactions {
-    let truth = BgNbdCoefficients {
-        r: 0.6,
-        alpha: 4.0,
-        a: 0.8,
-        b: 2.5,
-    };
-    Simulation::new(truth, day("2023-01-01"), day(TODAY))
+    Simulation::example_shop(day(TODAY))
         .seed(3)
         .transactions(customers)
         .unwrap()
